@@ -1,0 +1,151 @@
+import { z } from 'zod';
+import { parseBytes, parseDuration } from './durations.ts';
+
+const duration = (fallback: string) =>
+  z.string().default(fallback).transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (e.g. 500ms, 30s, 5m, 2h, 7d)` });
+    return ms ?? 0;
+  });
+
+const bytes = (fallback: string) =>
+  z.string().default(fallback).transform((text, ctx) => {
+    const value = parseBytes(text);
+    if (value === undefined || value <= 0) ctx.addIssue({ code: 'custom', message: `"${text}" is not a size (e.g. 25MB, 512KiB, 1048576)` });
+    return value ?? 0;
+  });
+
+const int = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const optionalText = z.string().trim().min(1).optional().catch(undefined);
+
+const splitList = (text: string) => text.split(',').map((part) => part.trim()).filter(Boolean);
+
+const list = z.string().default('').transform((text) => splitList(text));
+
+const apiKeyPairs = list.transform((pairs, ctx) =>
+  pairs.map((pair) => {
+    const colon = pair.indexOf(':');
+    const tenantId = pair.slice(0, colon);
+    const key = pair.slice(colon + 1);
+    if (colon < 1 || !/^[A-Za-z0-9_-]{1,64}$/.test(tenantId) || key.length < 24) {
+      ctx.addIssue({ code: 'custom', message: 'each entry must be tenant:key, tenant of [A-Za-z0-9_-], key of 24 characters or more' });
+    }
+    return { tenantId, key };
+  }),
+);
+
+const retrySchedule = z.string().default('0,5s,5m,30m,2h,5h,10h,10h').transform((text, ctx) =>
+  splitList(text).map((part) => {
+    const ms = parseDuration(part);
+    if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${part}" is not a duration` });
+    return ms ?? 0;
+  }),
+);
+
+const url = z.url({ protocol: /^https?$/ });
+
+/** Every environment variable Cutout reads, with its default. `.env.example` mirrors it. */
+const envSchema = z.object({
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379').pipe(z.url({ protocol: /^rediss?$/ })),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:{}_-]+$/).default('cutout'),
+  S3_ENDPOINT: url.optional().or(z.literal('').transform(() => undefined)),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default('cutout'),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_ACCESS_KEY_ID: optionalText,
+  S3_SECRET_ACCESS_KEY: optionalText,
+  BYBYBG_API_URL: url.default('https://api.bybybg.com'),
+  BYBYBG_API_KEY: list,
+  BYBYBG_RATE_LIMIT: z.coerce.number().positive().optional(),
+  BYBYBG_TIMEOUT: duration('60s'),
+  BYBYBG_MAX_ATTEMPTS: int(5, 1, 50),
+  WORKER_CONCURRENCY: int(8, 1, 500),
+  WEBHOOK_CONCURRENCY: int(16, 1, 500),
+  WORKER_LOCK_DURATION: duration('30s'),
+  WORKER_STALLED_INTERVAL: duration('30s'),
+  WORKER_SHUTDOWN_TIMEOUT: duration('30s'),
+  PORT: int(3000, 0, 65535),
+  HOST: z.string().default('127.0.0.1'),
+  PUBLIC_BASE_URL: url.optional(),
+  API_KEYS: apiKeyPairs,
+  API_RATE_LIMIT_PER_MINUTE: int(600, 1, 1_000_000),
+  MAX_UPLOAD_BYTES: bytes('25MB'),
+  MAX_IMAGE_PIXELS: int(50_000_000, 1, 1_000_000_000),
+  RESULT_URL_TTL: duration('1h'),
+  WEBHOOK_RETRY_SCHEDULE: retrySchedule,
+  WEBHOOK_TIMEOUT: duration('15s'),
+  WEBHOOK_ALLOW_PRIVATE: list,
+  JOB_RETENTION: duration('7d'),
+  ADMIN_API_KEY: optionalText,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+type Env = z.output<typeof envSchema>;
+
+export interface Config {
+  redis: { url: string; prefix: string };
+  s3: { endpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
+  bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number };
+  worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number };
+  api: {
+    port: number; host: string; publicBaseUrl: string; bootstrapKeys: { tenantId: string; key: string }[];
+    rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; resultUrlTtlMs: number;
+  };
+  webhooks: { retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[] };
+  jobRetentionMs: number;
+  adminApiKey?: string;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** What a process needs beyond the defaults; checked together with everything else. */
+export interface ConfigNeeds { bybybgKey?: boolean }
+
+/** Validates the environment once; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>, needs: ConfigNeeds = {}): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(present);
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  if (needs.bybybgKey && !present.BYBYBG_API_KEY?.split(',').some((key) => key.trim())) {
+    problems.push('BYBYBG_API_KEY: required (one key, or several comma-separated for rotation)');
+  }
+  if (parsed.success && parsed.data.WEBHOOK_RETRY_SCHEDULE.length === 0) problems.push('WEBHOOK_RETRY_SCHEDULE: needs at least one delay');
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  return toConfig(parsed.data);
+}
+
+function toConfig(env: Env): Config {
+  return {
+    redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX },
+    s3: {
+      endpoint: env.S3_ENDPOINT, bucket: env.S3_BUCKET, region: env.S3_REGION,
+      accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+    },
+    bybybg: {
+      apiUrl: env.BYBYBG_API_URL.replace(/\/+$/, ''), apiKeys: env.BYBYBG_API_KEY,
+      rateLimitPerSecond: env.BYBYBG_RATE_LIMIT, timeoutMs: env.BYBYBG_TIMEOUT, maxAttempts: env.BYBYBG_MAX_ATTEMPTS,
+    },
+    worker: {
+      concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,
+      lockDurationMs: env.WORKER_LOCK_DURATION, stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
+      shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT,
+    },
+    api: {
+      port: env.PORT, host: env.HOST,
+      publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/+$/, ''),
+      bootstrapKeys: env.API_KEYS, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
+      maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, resultUrlTtlMs: env.RESULT_URL_TTL,
+    },
+    webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE },
+    jobRetentionMs: env.JOB_RETENTION,
+    adminApiKey: env.ADMIN_API_KEY,
+    logLevel: env.LOG_LEVEL,
+  };
+}

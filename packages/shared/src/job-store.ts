@@ -1,0 +1,126 @@
+import type { Redis } from 'ioredis';
+
+export type JobStatus = 'queued' | 'processing' | 'succeeded' | 'failed' | 'canceled';
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+
+export interface JobError { code: string; message: string; retryable: boolean }
+
+export type WebhookState = 'pending' | 'delivered' | 'failed';
+export interface WebhookDelivery {
+  state: WebhookState;
+  attempts: number;
+  lastStatusCode?: number;
+  lastError?: string;
+  lastAttemptAt?: string;
+  deliveredAt?: string;
+}
+
+export interface JobRecord {
+  id: string;
+  tenantId: string;
+  status: JobStatus;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  attempts: number;
+  upstreamCalls: number;
+  originalKey: string;
+  originalBytes: number;
+  originalContentType: string;
+  resultKey?: string;
+  resultBytes?: number;
+  resultContentType?: string;
+  error?: JobError;
+  /** Why a queued job is waiting, e.g. `upstream_rate_limited`; empty once it runs. */
+  waitingReason?: string;
+  metadata?: Record<string, unknown>;
+  options?: Record<string, string>;
+  webhookUrl?: string;
+  webhook?: WebhookDelivery;
+}
+
+/** Fields stored as JSON; the rest are strings or numbers. */
+const JSON_FIELDS = new Set(['error', 'metadata', 'options', 'webhook']);
+const NUMBER_FIELDS = new Set(['attempts', 'upstreamCalls', 'originalBytes', 'resultBytes']);
+
+function encode(fields: Partial<JobRecord>): string[] {
+  const flat: string[] = [];
+  for (const [name, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    flat.push(name, JSON_FIELDS.has(name) ? JSON.stringify(value) : String(value));
+  }
+  return flat;
+}
+
+function decode(hash: Record<string, string>): JobRecord | null {
+  if (!hash.id) return null;
+  const record: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(hash)) {
+    if (value === '') continue; // a cleared field
+    record[name] = JSON_FIELDS.has(name) ? JSON.parse(value) : NUMBER_FIELDS.has(name) ? Number(value) : value;
+  }
+  return record as unknown as JobRecord;
+}
+
+/**
+ * Sets fields only when the job's current status is one of ARGV[1] (comma-separated);
+ * increments the numeric fields named in ARGV[3] (comma-separated, by 1); sets a TTL of
+ * ARGV[2] ms when it is above 0. Returns the record after the change, or nil.
+ */
+const TRANSITION = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return nil end
+local allowed = false
+for s in string.gmatch(ARGV[1], '[^,]+') do if s == status then allowed = true end end
+if not allowed then return nil end
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+for f in string.gmatch(ARGV[3], '[^,]+') do redis.call('HINCRBY', KEYS[1], f, 1) end
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('HGETALL', KEYS[1])
+`;
+
+export interface JobStore {
+  create(record: JobRecord): Promise<void>;
+  get(id: string): Promise<JobRecord | null>;
+  /** Deletes a record that never became visible (its enqueue failed). */
+  remove(record: Pick<JobRecord, 'id' | 'tenantId'>): Promise<void>;
+  /** Applies `fields` only when the job is in one of `from`; returns the updated record or null. */
+  transition(id: string, from: readonly JobStatus[], fields: Partial<JobRecord>, increment?: ('attempts' | 'upstreamCalls')[]): Promise<JobRecord | null>;
+  setWebhook(id: string, delivery: WebhookDelivery): Promise<void>;
+}
+
+export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; prefix: string; retentionMs: number }): JobStore {
+  const jobKey = (id: string) => `${prefix}:job:${id}`;
+  const tenantIndex = (tenantId: string) => `${prefix}:tenant:${tenantId}:jobs`;
+
+  return {
+    async create(record) {
+      await redis
+        .multi()
+        .hset(jobKey(record.id), ...encode(record))
+        .zadd(tenantIndex(record.tenantId), Date.parse(record.createdAt), record.id)
+        .exec();
+    },
+    async remove({ id, tenantId }) {
+      await redis.multi().del(jobKey(id)).zrem(tenantIndex(tenantId), id).exec();
+    },
+    async get(id) {
+      return decode(await redis.hgetall(jobKey(id)));
+    },
+    async transition(id, from, fields, increment = []) {
+      const ttl = fields.status && TERMINAL_STATUSES.includes(fields.status) ? retentionMs : 0;
+      const flat = (await redis.eval(TRANSITION, 1, jobKey(id), from.join(','), String(ttl), increment.join(','), ...encode(fields))) as string[] | null;
+      if (!flat) return null;
+      const hash: Record<string, string> = {};
+      for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+      return decode(hash);
+    },
+    async setWebhook(id, delivery) {
+      // Only an existing record is updated, so an expired job is not recreated as a stub.
+      await redis.eval(
+        `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'webhook', ARGV[1]) end`,
+        1, jobKey(id), JSON.stringify(delivery),
+      );
+    },
+  };
+}

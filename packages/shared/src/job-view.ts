@@ -1,0 +1,61 @@
+import type { JobError, JobRecord, JobStatus } from './job-store.ts';
+import type { Storage } from './storage.ts';
+
+/** A job as clients see it: `GET /v1/jobs/:id` and the `data` of webhook events. */
+export interface JobView {
+  id: string;
+  object: 'job';
+  status: JobStatus;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  waiting_reason: string | null;
+  attempts: number;
+  upstream_calls: number;
+  input: { bytes: number; content_type: string };
+  result: { url: string; content_type: string; bytes: number; expires_at: string } | null;
+  error: JobError | null;
+  metadata: Record<string, unknown> | null;
+  webhook: {
+    url: string; state: string; attempts: number; last_status_code: number | null;
+    last_error: string | null; last_attempt_at: string | null; delivered_at: string | null;
+  } | null;
+}
+
+/** Renders a record with a fresh presigned result URL valid for `resultUrlTtlMs`. */
+export async function toJobView(record: JobRecord, storage: Storage, resultUrlTtlMs: number, now = Date.now()): Promise<JobView> {
+  const result = record.status === 'succeeded' && record.resultKey
+    ? {
+        url: await storage.presign(record.resultKey, resultUrlTtlMs),
+        content_type: record.resultContentType ?? 'image/png',
+        bytes: record.resultBytes ?? 0,
+        expires_at: new Date(now + resultUrlTtlMs).toISOString(),
+      }
+    : null;
+  return {
+    id: record.id,
+    object: 'job',
+    status: record.status,
+    created_at: record.createdAt,
+    started_at: record.startedAt ?? null,
+    finished_at: record.finishedAt ?? null,
+    waiting_reason: record.status === 'queued' ? record.waitingReason ?? null : null,
+    attempts: record.attempts,
+    upstream_calls: record.upstreamCalls,
+    input: { bytes: record.originalBytes, content_type: record.originalContentType },
+    result,
+    error: record.error ?? null,
+    metadata: record.metadata ?? null,
+    webhook: record.webhookUrl
+      ? {
+          url: record.webhookUrl,
+          state: record.webhook?.state ?? 'pending',
+          attempts: record.webhook?.attempts ?? 0,
+          last_status_code: record.webhook?.lastStatusCode ?? null,
+          last_error: record.webhook?.lastError ?? null,
+          last_attempt_at: record.webhook?.lastAttemptAt ?? null,
+          delivered_at: record.webhook?.deliveredAt ?? null,
+        }
+      : null,
+  };
+}

@@ -1,0 +1,43 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from './config.ts';
+import { makeJobStore, type JobStore } from './job-store.ts';
+import { createQueues, type Queues } from './queues.ts';
+import { connectChecked, createRedis, type Redis } from './redis.ts';
+import { createS3Client, makeStorage, type Storage } from './storage.ts';
+import { makeTenantStore, type TenantStore } from './tenants.ts';
+
+/** The backing services every Cutout process talks to. */
+export interface Services {
+  redis: Redis;
+  s3: S3Client;
+  storage: Storage;
+  jobs: JobStore;
+  tenants: TenantStore;
+  queues: Queues;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to Redis (refusing an evicting one) and S3. `blocking` is for processes that
+ * run BullMQ workers: their commands wait for Redis to come back instead of failing fast.
+ */
+export async function openServices(config: Config, { name, blocking = false }: { name: string; blocking?: boolean }): Promise<Services> {
+  const redis = createRedis(config.redis.url, { blocking, connectionName: name });
+  await connectChecked(redis, config.redis.url);
+  const s3 = createS3Client(config.s3);
+  const storage = makeStorage({ client: s3, bucket: config.s3.bucket });
+  const queues = createQueues(redis, config.redis.prefix);
+  return {
+    redis,
+    s3,
+    storage,
+    queues,
+    jobs: makeJobStore({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
+    tenants: makeTenantStore({ redis, prefix: config.redis.prefix }),
+    async close() {
+      await queues.close();
+      await redis.quit().catch(() => redis.disconnect());
+      s3.destroy();
+    },
+  };
+}

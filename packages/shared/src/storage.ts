@@ -1,0 +1,104 @@
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  S3Client, GetObjectCommand, DeleteObjectCommand, HeadObjectCommand, HeadBucketCommand, CreateBucketCommand, PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Config } from './config.ts';
+
+export function createS3Client(s3: Config['s3']): S3Client {
+  return new S3Client({
+    region: s3.region,
+    endpoint: s3.endpoint,
+    // Any non-AWS endpoint (s3rver, MinIO) addresses buckets by path.
+    forcePathStyle: Boolean(s3.endpoint),
+    credentials: s3.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } : undefined,
+    // aws-chunked trailers are stored as data by s3rver and some S3-compatible stores.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+export interface StoredObject { bytes: number; contentType: string }
+
+export interface Storage {
+  putStream(key: string, body: Readable, contentType: string, signal?: AbortSignal): Promise<StoredObject>;
+  putBuffer(key: string, body: Buffer, contentType: string): Promise<StoredObject>;
+  getStream(key: string): Promise<Readable>;
+  getBuffer(key: string): Promise<Buffer>;
+  head(key: string): Promise<StoredObject | null>;
+  delete(key: string): Promise<void>;
+  presign(key: string, expiresInMs: number): Promise<string>;
+  ensureBucket(): Promise<void>;
+  ping(): Promise<void>;
+}
+
+export function makeStorage({ client, bucket }: { client: S3Client; bucket: string }): Storage {
+  return {
+    async putStream(key, body, contentType, signal) {
+      let bytes = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          bytes += chunk.length;
+          callback(null, chunk);
+        },
+      });
+      const upload = new Upload({ client, params: { Bucket: bucket, Key: key, Body: counter, ContentType: contentType } });
+      const abort = () => void upload.abort().catch(() => undefined);
+      signal?.addEventListener('abort', abort, { once: true });
+      try {
+        await Promise.all([pipeline(body, counter), upload.done()]);
+      } finally {
+        signal?.removeEventListener('abort', abort);
+      }
+      return { bytes, contentType };
+    },
+    async putBuffer(key, body, contentType) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }));
+      return { bytes: body.length, contentType };
+    },
+    async getStream(key) {
+      const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return response.Body as Readable;
+    },
+    async getBuffer(key) {
+      const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await response.Body!.transformToByteArray());
+    },
+    async head(key) {
+      try {
+        const response = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return { bytes: response.ContentLength ?? 0, contentType: response.ContentType ?? 'application/octet-stream' };
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw error;
+      }
+    },
+    async delete(key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+    presign(key, expiresInMs) {
+      return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.ceil(expiresInMs / 1000) });
+    },
+    async ensureBucket() {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket: bucket }));
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      }
+    },
+    async ping() {
+      await client.send(new HeadBucketCommand({ Bucket: bucket }));
+    },
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const name = (error as { name?: string }).name;
+  return status === 404 || name === 'NotFound' || name === 'NoSuchKey' || name === 'NoSuchBucket';
+}
+
+export const readableFrom = (buffer: Buffer): Readable => Readable.from([buffer]);
