@@ -1,0 +1,73 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/** An error a client can act on: status, stable snake_case code, message. */
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const badRequest = (code: string, message: string) => new ApiError(400, code, message);
+export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
+export const unavailable = (message = 'A backing service is unavailable; retry shortly') =>
+  new ApiError(503, 'service_unavailable', message, { 'retry-after': '5' });
+
+/** Fastify and plugin error codes that are the client's doing, mapped to our envelope. */
+const FRAMEWORK_ERRORS: Record<string, [number, string]> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type'], // body type we do not parse
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large'], // JSON body over bodyLimit
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_request'], // content-type json, no body
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_request'], // length header lies
+  FST_INVALID_MULTIPART_CONTENT_TYPE: [415, 'unsupported_media_type'], // not multipart
+  FST_FILES_LIMIT: [400, 'too_many_files'], // more than one file part
+  FST_PARTS_LIMIT: [400, 'too_many_parts'], // more parts than allowed
+  FST_FIELDS_LIMIT: [400, 'too_many_fields'], // more fields than allowed
+  FST_PROTO_VIOLATION: [400, 'invalid_request'], // __proto__ as a field name
+  FST_ERR_VALIDATION: [400, 'invalid_request'], // schema validation
+};
+
+/** Errors that mean Redis or S3 is not reachable: the client should retry, we did nothing. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function isUnavailable(error: Error & { code?: string; $metadata?: unknown }): boolean {
+  if (error.code && UNAVAILABLE_CODES.has(error.code)) return true;
+  // ioredis: offline queue disabled / retries exhausted while Redis is down.
+  return error.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed/.test(error.message);
+}
+
+export function toApiError(error: FastifyError): ApiError {
+  if (error instanceof ApiError) return error;
+  const known = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
+  if (known) return new ApiError(known[0], known[1], error.message);
+  if (error.validation) return new ApiError(400, 'invalid_request', error.message);
+  if (isUnavailable(error)) return unavailable();
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return new ApiError(error.statusCode, 'invalid_request', error.message);
+  }
+  return new ApiError(500, 'internal_error', 'Something went wrong on our side; the request id identifies it in our logs');
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
+  return reply
+    .status(error.statusCode)
+    .headers(error.headers)
+    .send({ error: { code: error.code, message: error.message, request_id: request.id } });
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const apiError = toApiError(error);
+    if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: apiError.code, status: apiError.statusCode }, 'request rejected');
+    return sendError(request, reply, apiError);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new ApiError(404, 'not_found', `No route for ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}
