@@ -1,0 +1,41 @@
+import type { Queue } from 'bullmq';
+import type { UpstreamError } from './bybybg/errors.ts';
+
+const FIRST_PAUSE_MS = 1_000;
+const MAX_PAUSE_MS = 60_000;
+/** A bad key is retried (by the next job, as a probe) once a minute. */
+const UNAUTHORIZED_PAUSE_MS = 60_000;
+
+export interface UpstreamPause {
+  /** Pauses the queue for every worker process; returns the pause in ms. */
+  pauseFor(error: UpstreamError): Promise<number>;
+  /** A successful call ends a run of 429s, so the next pause starts small again. */
+  succeeded(): void;
+}
+
+/**
+ * Exponential pause with jitter across consecutive 429s (1 s, 2 s, 4 s … 60 s), never
+ * shorter than the upstream's Retry-After. `queue.rateLimit` stores the pause in Redis,
+ * so every worker process stops fetching jobs until it expires.
+ */
+export function makeUpstreamPause({ queue, random = Math.random }: { queue: Queue; random?: () => number }): UpstreamPause {
+  let consecutive = 0;
+  return {
+    async pauseFor(error) {
+      let delayMs: number;
+      if (error.kind === 'unauthorized') {
+        delayMs = UNAUTHORIZED_PAUSE_MS;
+      } else {
+        consecutive += 1;
+        const exponential = Math.min(MAX_PAUSE_MS, FIRST_PAUSE_MS * 2 ** (consecutive - 1));
+        const jittered = exponential * (0.75 + random() * 0.5);
+        delayMs = Math.round(Math.max(jittered, error.retryAfterMs ?? 0));
+      }
+      await queue.rateLimit(delayMs);
+      return delayMs;
+    },
+    succeeded() {
+      consecutive = 0;
+    },
+  };
+}
