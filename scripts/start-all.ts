@@ -1,0 +1,93 @@
+/**
+ * `npm start`: the whole system in one process for development — API, worker, and, when
+ * nothing real is configured, an embedded S3 server and the ByByBG emulator.
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { configOrExit, createLogger, exitOnStartupError, onShutdownSignal, randomBase62 } from '@cutout/shared';
+import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3 } from '@cutout/shared/embedded-s3';
+import { startApi } from '../apps/api/src/server.ts';
+import { startWorker } from '../apps/worker/src/server.ts';
+import { startEmulator } from '../apps/emulator/src/server.ts';
+
+const DEV_TENANT = 'dev';
+const EMULATOR_KEY = 'emulator-dev-key';
+const dataDir = resolve(process.env.CUTOUT_DATA_DIR ?? '.data');
+mkdirSync(dataDir, { recursive: true });
+
+const env: Record<string, string | undefined> = { ...process.env };
+const log = createLogger({ level: env.LOG_LEVEL ?? 'info', name: 'cutout', pretty: process.stdout.isTTY });
+const stops: (() => Promise<void>)[] = [];
+const notes: string[] = [];
+
+try {
+  if (!env.S3_ENDPOINT) {
+    const s3 = await startEmbeddedS3({ directory: join(dataDir, 's3'), bucket: env.S3_BUCKET ?? 'cutout', port: Number(env.EMBEDDED_S3_PORT ?? 4568) });
+    stops.push(() => s3.close());
+    Object.assign(env, { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey });
+    notes.push(`S3:       embedded server at ${s3.endpoint}, files in ${join(dataDir, 's3')}`);
+  }
+  const usingEmulator = !env.BYBYBG_API_KEY;
+  if (usingEmulator) {
+    const emulator = await startEmulator({ port: Number(env.EMULATOR_PORT ?? 4010), host: '127.0.0.1', keys: [EMULATOR_KEY], logger: false });
+    stops.push(() => emulator.close());
+    Object.assign(env, { BYBYBG_API_URL: emulator.url, BYBYBG_API_KEY: EMULATOR_KEY });
+  }
+  const devKey = env.API_KEYS ? undefined : readOrCreateDevKey();
+  if (devKey) env.API_KEYS = `${DEV_TENANT}:${devKey}`;
+
+  const config = configOrExit(env, { bybybgKey: true });
+  const api = await startApi(config, log.child({ app: 'api' }));
+  stops.unshift(() => api.close());
+  const worker = await startWorker(config, log.child({ app: 'worker' }));
+  stops.unshift(() => worker.close());
+
+  const tenant = devKey ? DEV_TENANT : config.api.bootstrapKeys[0]?.tenantId;
+  const secret = tenant ? (await api.services.tenants.webhookSecrets(tenant))[0] : undefined;
+  printBanner({ url: config.api.publicBaseUrl, key: devKey, secret, usingEmulator, emulatorUrl: config.bybybg.apiUrl });
+  onShutdownSignal(log, async () => {
+    for (const stop of stops) await stop();
+  });
+} catch (error) {
+  for (const stop of stops) await stop().catch(() => undefined);
+  exitOnStartupError(log, error, 'cutout');
+}
+
+/** The development API key survives restarts, so scripts and shell history keep working. */
+function readOrCreateDevKey(): string {
+  const file = join(dataDir, 'dev-api-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = `ck_dev_${randomBase62(32)}`;
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+function printBanner({ url, key, secret, usingEmulator, emulatorUrl }: { url: string; key?: string; secret?: string; usingEmulator: boolean; emulatorUrl: string }): void {
+  const shownKey = key ?? '<a key from API_KEYS>';
+  const lines = [
+    '',
+    '  Cutout is running',
+    '',
+    `  API:      ${url}   (docs of the endpoints: README.md)`,
+    `  API key:  ${shownKey}${key ? '   (tenant "dev", kept in .data/dev-api-key)' : ''}`,
+    ...(secret ? [`  Webhook signing secret: ${secret}`] : []),
+    ...notes.map((note) => `  ${note}`),
+    '',
+    '  Try it:',
+    `    curl -s -X POST ${url}/v1/jobs -H "X-API-KEY: ${shownKey}" -F "file=@shoe.jpg"`,
+    `    curl -s ${url}/v1/jobs/<id> -H "X-API-KEY: ${shownKey}"`,
+    '',
+  ];
+  if (usingEmulator) {
+    lines.push(
+      '  ****************************************************************************',
+      `  *  WARNING: no BYBYBG_API_KEY is set, so the ByByBG EMULATOR at ${emulatorUrl}`,
+      '  *  stands in for ByByBG. Results come from a simple flood fill, not the real',
+      '  *  service. Set BYBYBG_API_KEY (and BYBYBG_API_URL) to use ByByBG.',
+      '  ****************************************************************************',
+      '',
+    );
+  }
+  lines.push('  Press Ctrl-C to stop.', '');
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,20 @@
+import sharp from 'sharp';
+
+export interface ProductShot { width: number; height: number; object: { left: number; top: number; width: number; height: number } }
+
+export const PRODUCT_SHOT: ProductShot = { width: 240, height: 180, object: { left: 80, top: 50, width: 80, height: 80 } };
+
+/** A product photo: a red object on a white studio background. */
+export async function productImage(format: 'jpeg' | 'png' = 'jpeg', shot: ProductShot = PRODUCT_SHOT): Promise<Buffer> {
+  const { width, height, object } = shot;
+  const red = await sharp({ create: { width: object.width, height: object.height, channels: 3, background: { r: 200, g: 20, b: 30 } } }).png().toBuffer();
+  const image = sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
+    .composite([{ input: red, left: object.left, top: object.top }]);
+  return format === 'jpeg' ? image.jpeg({ quality: 95 }).toBuffer() : image.png().toBuffer();
+}
+
+/** Alpha of the pixel at (x, y). */
+export async function alphaAt(png: Buffer, points: readonly [number, number][]): Promise<number[]> {
+  const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return points.map(([x, y]) => data[(y * info.width + x) * info.channels + 3]!);
+}

@@ -1,0 +1,85 @@
+import { loadConfig, createLogger, randomBase62, type Config, type Services } from '@cutout/shared';
+import { startApi } from '../../apps/api/src/server.ts';
+import { startWorker } from '../../apps/worker/src/server.ts';
+import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
+import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
+import { testRedis, testS3, uniquePrefix } from './services.ts';
+
+export interface SystemOptions {
+  env?: Record<string, string>;
+  faults?: FaultPatch;
+  worker?: boolean;
+}
+
+export interface TestSystem {
+  apiUrl: string;
+  apiKey: string;
+  tenantId: string;
+  /** A second tenant, for isolation tests. */
+  otherApiKey: string;
+  config: Config;
+  services: Services;
+  emulator: RunningEmulator;
+  close(): Promise<void>;
+}
+
+/**
+ * The real pieces in this process: Redis (own prefix), an S3 server (own bucket), the
+ * emulator, the API on a free port, and (unless `worker: false`) a worker.
+ */
+export async function startSystem({ env = {}, faults, worker = true }: SystemOptions = {}): Promise<TestSystem> {
+  const redis = await testRedis();
+  const s3 = await testS3();
+  const emulatorKey = `emu-${randomBase62(16)}`;
+  const emulator = await startEmulator({ keys: [emulatorKey], faults: { rateLimit: null, ...faults }, logger: false });
+  const apiKey = `ck_test_${randomBase62(32)}`;
+  const otherApiKey = `ck_test_${randomBase62(32)}`;
+  const config = loadConfig({
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: uniquePrefix(),
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: s3.bucket,
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    BYBYBG_API_URL: emulator.url,
+    BYBYBG_API_KEY: emulatorKey,
+    PORT: '0',
+    API_KEYS: `acme:${apiKey},globex:${otherApiKey}`,
+    WEBHOOK_RETRY_SCHEDULE: '0,50ms,100ms',
+    WORKER_LOCK_DURATION: '5s',
+    WORKER_STALLED_INTERVAL: '2s',
+    WORKER_SHUTDOWN_TIMEOUT: '5s',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  }, { bybybgKey: true });
+  const log = createLogger({ level: config.logLevel, name: 'test' });
+  const api = await startApi(config, log);
+  const running = worker ? await startWorker(config, log) : undefined;
+  return {
+    apiUrl: api.url,
+    apiKey,
+    tenantId: 'acme',
+    otherApiKey,
+    config,
+    services: api.services,
+    emulator,
+    async close() {
+      await running?.close();
+      await cleanRedis(api.services, config.redis.prefix);
+      await api.close();
+      await emulator.close();
+      await s3.close();
+      await redis.close();
+    },
+  };
+}
+
+/** Deletes every key of this run's prefix (never FLUSHALL: the Redis is shared). */
+async function cleanRedis(services: Services, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await services.redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    if (keys.length > 0) await services.redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
