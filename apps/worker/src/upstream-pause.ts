@@ -17,21 +17,30 @@ export interface UpstreamPause {
  * Exponential pause with jitter across consecutive 429s (1 s, 2 s, 4 s … 60 s), never
  * shorter than the upstream's Retry-After. `queue.rateLimit` stores the pause in Redis,
  * so every worker process stops fetching jobs until it expires.
+ *
+ * Requests already in flight when a pause starts come back 429 too; they belong to the
+ * same episode and must not double the pause again.
  */
-export function makeUpstreamPause({ queue, random = Math.random }: { queue: Queue; random?: () => number }): UpstreamPause {
+export function makeUpstreamPause({ queue, random = Math.random, now = Date.now }: { queue: Queue; random?: () => number; now?: () => number }): UpstreamPause {
   let consecutive = 0;
+  let pausedUntil = 0;
   return {
     async pauseFor(error) {
+      const at = now();
       let delayMs: number;
       if (error.kind === 'unauthorized') {
         delayMs = UNAUTHORIZED_PAUSE_MS;
+      } else if (at < pausedUntil) {
+        delayMs = Math.max(pausedUntil - at, error.retryAfterMs ?? 0);
       } else {
         consecutive += 1;
         const exponential = Math.min(MAX_PAUSE_MS, FIRST_PAUSE_MS * 2 ** (consecutive - 1));
-        const jittered = exponential * (0.75 + random() * 0.5);
-        delayMs = Math.round(Math.max(jittered, error.retryAfterMs ?? 0));
+        delayMs = Math.round(Math.max(exponential * (0.75 + random() * 0.5), error.retryAfterMs ?? 0));
       }
-      await queue.rateLimit(delayMs);
+      if (at + delayMs > pausedUntil) {
+        pausedUntil = at + delayMs;
+        await queue.rateLimit(delayMs);
+      }
       return delayMs;
     },
     succeeded() {

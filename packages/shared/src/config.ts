@@ -36,13 +36,16 @@ const apiKeyPairs = list.transform((pairs, ctx) =>
   }),
 );
 
-const retrySchedule = z.string().default('0,5s,5m,30m,2h,5h,10h,10h').transform((text, ctx) =>
-  splitList(text).map((part) => {
+const retrySchedule = z.string().default('0,5s,5m,30m,2h,5h,10h,10h').transform((text, ctx) => {
+  const parts = splitList(text);
+  // Checked inside the schema so it is reported together with every other bad variable.
+  if (parts.length === 0) ctx.addIssue({ code: 'custom', message: 'needs at least one delay' });
+  return parts.map((part) => {
     const ms = parseDuration(part);
     if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${part}" is not a duration` });
     return ms ?? 0;
-  }),
-);
+  });
+});
 
 const url = z.url({ protocol: /^https?$/ });
 
@@ -51,6 +54,7 @@ const envSchema = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379').pipe(z.url({ protocol: /^rediss?$/ })),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:{}_-]+$/).default('cutout'),
   S3_ENDPOINT: url.optional().or(z.literal('').transform(() => undefined)),
+  S3_PUBLIC_ENDPOINT: url.optional(),
   S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default('cutout'),
   S3_REGION: z.string().default('us-east-1'),
   S3_ACCESS_KEY_ID: optionalText,
@@ -60,6 +64,7 @@ const envSchema = z.object({
   BYBYBG_RATE_LIMIT: z.coerce.number().positive().optional(),
   BYBYBG_TIMEOUT: duration('60s'),
   BYBYBG_MAX_ATTEMPTS: int(5, 1, 50),
+  BYBYBG_RETRY_DELAY: duration('1s'),
   WORKER_CONCURRENCY: int(8, 1, 500),
   WEBHOOK_CONCURRENCY: int(16, 1, 500),
   WORKER_LOCK_DURATION: duration('30s'),
@@ -85,8 +90,8 @@ type Env = z.output<typeof envSchema>;
 
 export interface Config {
   redis: { url: string; prefix: string };
-  s3: { endpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
-  bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number };
+  s3: { endpoint?: string; publicEndpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
+  bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number; retryDelayMs: number };
   worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number };
   api: {
     port: number; host: string; publicBaseUrl: string; bootstrapKeys: { tenantId: string; key: string }[];
@@ -116,7 +121,6 @@ export function loadConfig(env: Record<string, string | undefined>, needs: Confi
   if (needs.bybybgKey && !present.BYBYBG_API_KEY?.split(',').some((key) => key.trim())) {
     problems.push('BYBYBG_API_KEY: required (one key, or several comma-separated for rotation)');
   }
-  if (parsed.success && parsed.data.WEBHOOK_RETRY_SCHEDULE.length === 0) problems.push('WEBHOOK_RETRY_SCHEDULE: needs at least one delay');
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   return toConfig(parsed.data);
 }
@@ -125,12 +129,13 @@ function toConfig(env: Env): Config {
   return {
     redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX },
     s3: {
-      endpoint: env.S3_ENDPOINT, bucket: env.S3_BUCKET, region: env.S3_REGION,
+      endpoint: env.S3_ENDPOINT, publicEndpoint: env.S3_PUBLIC_ENDPOINT, bucket: env.S3_BUCKET, region: env.S3_REGION,
       accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY,
     },
     bybybg: {
       apiUrl: env.BYBYBG_API_URL.replace(/\/+$/, ''), apiKeys: env.BYBYBG_API_KEY,
       rateLimitPerSecond: env.BYBYBG_RATE_LIMIT, timeoutMs: env.BYBYBG_TIMEOUT, maxAttempts: env.BYBYBG_MAX_ATTEMPTS,
+      retryDelayMs: env.BYBYBG_RETRY_DELAY,
     },
     worker: {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,

@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -29,7 +29,8 @@ function scrubObject(obj: Record<string, unknown>, depth = 0): Record<string, un
 
 export interface LoggerSettings { level: string; name: string; pretty?: boolean }
 
-export function createLogger({ level, name, pretty = false }: LoggerSettings): Logger {
+/** `destination` (e.g. a test's in-memory stream) replaces stdout; ignored when `pretty`. */
+export function createLogger({ level, name, pretty = false }: LoggerSettings, destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
     level,
     name,
@@ -45,5 +46,5 @@ export function createLogger({ level, name, pretty = false }: LoggerSettings): L
   if (pretty) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
-  return pino(options);
+  return destination ? pino(options, destination) : pino(options);
 }

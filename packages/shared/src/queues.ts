@@ -39,13 +39,13 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Que
 
 /**
  * Options of a `remove-bg` job. The BullMQ id is the Cutout job id, so enqueueing the
- * same job twice is a no-op. Finished BullMQ jobs are pruned; the job record keeps status.
+ * same job twice is a no-op. Transient failures back off exponentially with jitter. Finished BullMQ jobs are pruned; the job record keeps status.
  */
-export function removeBgJobOptions(jobId: string, attempts: number): JobsOptions {
+export function removeBgJobOptions(jobId: string, { attempts, retryDelayMs }: { attempts: number; retryDelayMs: number }): JobsOptions {
   return {
     jobId,
     attempts,
-    backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    backoff: { type: 'exponential', delay: retryDelayMs, jitter: 0.5 },
     removeOnComplete: { age: 3600, count: 10_000 },
     removeOnFail: { age: 86_400, count: 10_000 },
   };

@@ -25,7 +25,8 @@ export async function openServices(config: Config, { name, blocking = false }: {
   const redis = createRedis(config.redis.url, { blocking, connectionName: name });
   await connectChecked(redis, config.redis.url);
   const s3 = createS3Client(config.s3);
-  const storage = makeStorage({ client: s3, bucket: config.s3.bucket });
+  const presignClient = config.s3.publicEndpoint ? createS3Client({ ...config.s3, endpoint: config.s3.publicEndpoint }) : s3;
+  const storage = makeStorage({ client: s3, bucket: config.s3.bucket, presignClient });
   const queues = createQueues(redis, config.redis.prefix);
   return {
     redis,
@@ -38,6 +39,7 @@ export async function openServices(config: Config, { name, blocking = false }: {
       await queues.close();
       await redis.quit().catch(() => redis.disconnect());
       s3.destroy();
+      if (presignClient !== s3) presignClient.destroy();
     },
   };
 }

@@ -34,7 +34,11 @@ export interface Storage {
   ping(): Promise<void>;
 }
 
-export function makeStorage({ client, bucket }: { client: S3Client; bucket: string }): Storage {
+/**
+ * `presignClient` signs result URLs for clients; it differs from `client` when S3 is
+ * reached under another name from outside (S3_PUBLIC_ENDPOINT, e.g. MinIO in compose).
+ */
+export function makeStorage({ client, bucket, presignClient = client }: { client: S3Client; bucket: string; presignClient?: S3Client }): Storage {
   return {
     async putStream(key, body, contentType, signal) {
       let bytes = 0;
@@ -79,7 +83,7 @@ export function makeStorage({ client, bucket }: { client: S3Client; bucket: stri
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     },
     presign(key, expiresInMs) {
-      return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.ceil(expiresInMs / 1000) });
+      return getSignedUrl(presignClient, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.ceil(expiresInMs / 1000) });
     },
     async ensureBucket() {
       try {

@@ -23,7 +23,7 @@ export function jobRoutes(app: FastifyInstance, { config, storage, jobs, queues 
     try {
       Object.assign(record, parseJobFields(upload.fields));
       await jobs.create(record);
-      await queues.removeBg.add('remove-bg', { jobId: id, tenantId }, removeBgJobOptions(id, config.bybybg.maxAttempts));
+      await queues.removeBg.add('remove-bg', { jobId: id, tenantId }, removeBgJobOptions(id, { attempts: config.bybybg.maxAttempts, retryDelayMs: config.bybybg.retryDelayMs }));
     } catch (error) {
       // Nothing half-written: a job that is not queued leaves neither record nor object.
       await Promise.allSettled([storage.delete(objectKey), jobs.remove(record)]);

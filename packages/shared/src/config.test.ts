@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+const KEY_A = 'ak_0123456789abcdefghijklmn';
+const KEY_B = 'bk_zyxwvutsrqponmlkjihgfedcba';
+
+/** The ConfigError `loadConfig` throws for `env`; fails the test when it does not throw one. */
+function configError(env: Record<string, string | undefined>, needs: { bybybgKey?: boolean } = {}): ConfigError {
+  try {
+    loadConfig(env, needs);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected loadConfig to throw a ConfigError');
+}
+
+const variablesNamed = (error: ConfigError) => [...new Set(error.problems.map((problem) => problem.split(':')[0]))].sort();
+
+describe('loadConfig defaults', () => {
+  it('starts from documented defaults when the environment is empty', () => {
+    const config = loadConfig({});
+
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'cutout' });
+    expect(config.api.port).toBe(3000);
+    expect(config.api.host).toBe('127.0.0.1');
+    expect(config.api.maxUploadBytes).toBe(25_000_000);
+    expect(config.api.bootstrapKeys).toEqual([]);
+    expect(config.jobRetentionMs).toBe(7 * 24 * 3_600_000);
+    expect(config.webhooks.retryScheduleMs).toEqual([
+      0, 5_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 5 * 3_600_000, 10 * 3_600_000, 10 * 3_600_000,
+    ]);
+    expect(config.bybybg.apiKeys).toEqual([]);
+    expect(config.s3.endpoint).toBeUndefined();
+    expect(config.logLevel).toBe('info');
+  });
+
+  it('treats empty-string variables as unset', () => {
+    const config = loadConfig({
+      REDIS_URL: '', PORT: '', MAX_UPLOAD_BYTES: '', JOB_RETENTION: '', WEBHOOK_RETRY_SCHEDULE: '', S3_ENDPOINT: '',
+      PUBLIC_BASE_URL: '', API_KEYS: '', LOG_LEVEL: '', S3_ACCESS_KEY_ID: '',
+    });
+
+    expect(config).toEqual(loadConfig({}));
+  });
+
+  it('derives PUBLIC_BASE_URL from HOST and PORT when unset', () => {
+    expect(loadConfig({ HOST: '0.0.0.0', PORT: '8080' }).api.publicBaseUrl).toBe('http://0.0.0.0:8080');
+    expect(loadConfig({ HOST: '::1', PORT: '8080' }).api.publicBaseUrl).toBe('http://[::1]:8080');
+  });
+
+  it('prefers an explicit PUBLIC_BASE_URL and drops its trailing slash', () => {
+    const config = loadConfig({ HOST: '0.0.0.0', PORT: '8080', PUBLIC_BASE_URL: 'https://cutout.example.com/' });
+
+    expect(config.api.publicBaseUrl).toBe('https://cutout.example.com');
+  });
+
+  it('reads durations and sizes with their units', () => {
+    const config = loadConfig({ JOB_RETENTION: '36h', MAX_UPLOAD_BYTES: '10MiB', WEBHOOK_RETRY_SCHEDULE: '0, 1s ,2m' });
+
+    expect(config.jobRetentionMs).toBe(36 * 3_600_000);
+    expect(config.api.maxUploadBytes).toBe(10 * 1024 * 1024);
+    expect(config.webhooks.retryScheduleMs).toEqual([0, 1_000, 120_000]);
+  });
+});
+
+describe('loadConfig validation', () => {
+  it('lists every bad variable in one error', () => {
+    const error = configError({
+      REDIS_URL: 'http://not-redis', PORT: 'eighty', MAX_UPLOAD_BYTES: 'lots', JOB_RETENTION: 'forever', LOG_LEVEL: 'loud',
+    });
+
+    expect(variablesNamed(error)).toEqual(['JOB_RETENTION', 'LOG_LEVEL', 'MAX_UPLOAD_BYTES', 'PORT', 'REDIS_URL']);
+    for (const name of ['REDIS_URL', 'PORT', 'MAX_UPLOAD_BYTES', 'JOB_RETENTION', 'LOG_LEVEL']) expect(error.message).toContain(name);
+    expect(error.message).toContain('"forever" is not a duration');
+    expect(error.message).toContain('"lots" is not a size');
+  });
+
+  it('reports an empty webhook retry schedule alongside other bad variables', () => {
+    expect(variablesNamed(configError({ WEBHOOK_RETRY_SCHEDULE: ' , ' }))).toEqual(['WEBHOOK_RETRY_SCHEDULE']);
+    expect(variablesNamed(configError({ WEBHOOK_RETRY_SCHEDULE: ',', PORT: '70000' }))).toEqual(['PORT', 'WEBHOOK_RETRY_SCHEDULE']);
+  });
+
+  it('rejects a retry schedule entry that is not a duration', () => {
+    const error = configError({ WEBHOOK_RETRY_SCHEDULE: '0,5s,soon' });
+
+    expect(error.problems).toEqual(['WEBHOOK_RETRY_SCHEDULE: "soon" is not a duration']);
+  });
+
+  it('rejects a zero upload limit', () => {
+    expect(variablesNamed(configError({ MAX_UPLOAD_BYTES: '0' }))).toEqual(['MAX_UPLOAD_BYTES']);
+  });
+
+  it('reports a missing BYBYBG_API_KEY when a process needs one, even when other variables are bad', () => {
+    expect(variablesNamed(configError({}, { bybybgKey: true }))).toEqual(['BYBYBG_API_KEY']);
+    expect(variablesNamed(configError({ BYBYBG_API_KEY: ' , ' }, { bybybgKey: true }))).toEqual(['BYBYBG_API_KEY']);
+    expect(variablesNamed(configError({ PORT: '-1', JOB_RETENTION: 'x' }, { bybybgKey: true })))
+      .toEqual(['BYBYBG_API_KEY', 'JOB_RETENTION', 'PORT']);
+  });
+
+  it('does not require BYBYBG_API_KEY unless asked', () => {
+    expect(loadConfig({}).bybybg.apiKeys).toEqual([]);
+  });
+
+  it('splits a comma-separated BYBYBG_API_KEY into several keys', () => {
+    const config = loadConfig({ BYBYBG_API_KEY: ' key-one, key-two,,key-three ' }, { bybybgKey: true });
+
+    expect(config.bybybg.apiKeys).toEqual(['key-one', 'key-two', 'key-three']);
+  });
+});
+
+describe('API_KEYS', () => {
+  it('parses tenant:key pairs', () => {
+    const config = loadConfig({ API_KEYS: `acme:${KEY_A}, beta_2-x:${KEY_B}` });
+
+    expect(config.api.bootstrapKeys).toEqual([
+      { tenantId: 'acme', key: KEY_A },
+      { tenantId: 'beta_2-x', key: KEY_B },
+    ]);
+  });
+
+  it('keeps colons inside the key', () => {
+    expect(loadConfig({ API_KEYS: `acme:${KEY_A}:more` }).api.bootstrapKeys).toEqual([{ tenantId: 'acme', key: `${KEY_A}:more` }]);
+  });
+
+  it.each([
+    ['a key shorter than 24 characters', 'acme:short-key-123'],
+    ['a tenant with a space', `bad tenant:${KEY_A}`],
+    ['a tenant with a dot', `acme.io:${KEY_A}`],
+    ['an empty tenant', `:${KEY_A}`],
+    ['an entry without a colon', KEY_A],
+    ['a tenant longer than 64 characters', `${'t'.repeat(65)}:${KEY_A}`],
+  ])('rejects %s', (_case, value) => {
+    expect(variablesNamed(configError({ API_KEYS: value }))).toEqual(['API_KEYS']);
+  });
+
+  it('rejects a bad entry even next to a good one, without echoing the key', () => {
+    const error = configError({ API_KEYS: `acme:${KEY_A},beta:tooshort-secret` });
+
+    expect(variablesNamed(error)).toEqual(['API_KEYS']);
+    expect(error.message).not.toContain('tooshort-secret');
+    expect(error.message).not.toContain(KEY_A);
+  });
+});
