@@ -22,8 +22,11 @@ export function createRedis(url: string, { blocking = false, connectionName }: R
 }
 
 export class RedisUnavailableError extends Error {
-  constructor(readonly url: string, cause: unknown) {
+  readonly url: string;
+  constructor(url: string, cause: unknown) {
     super(`Redis is not reachable at ${redactUrl(url)}`, { cause });
+    // The password never travels with the error, e.g. into a serialized log line.
+    this.url = redactUrl(url);
     this.name = 'RedisUnavailableError';
   }
 }

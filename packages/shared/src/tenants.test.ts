@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis, type Redis } from './redis.ts';
+import { makeTenantStore, type TenantStore } from './tenants.ts';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `cutout-test-${randomBytes(6).toString('hex')}`;
+
+let redis: Redis;
+let tenants: TenantStore;
+
+beforeAll(async () => {
+  redis = createRedis(REDIS_URL);
+  await redis.connect();
+  tenants = makeTenantStore({ redis, prefix });
+});
+
+afterAll(async () => {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    if (keys.length > 0) await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await redis.quit();
+});
+
+const newKey = () => `ck_${randomBytes(18).toString('base64url')}`;
+const newTenant = () => `tenant-${randomBytes(4).toString('hex')}`;
+
+describe('bootstrapKeys and authenticate', () => {
+  it('authenticates each bootstrapped key as its tenant with every scope', async () => {
+    const acme = { tenantId: newTenant(), key: newKey() };
+    const beta = { tenantId: newTenant(), key: newKey() };
+
+    await tenants.bootstrapKeys([acme, beta]);
+
+    expect(await tenants.authenticate(acme.key)).toEqual({ tenantId: acme.tenantId, scopes: ['jobs:read', 'jobs:write'], createdAt: expect.any(String) });
+    expect((await tenants.authenticate(beta.key))?.tenantId).toBe(beta.tenantId);
+  });
+
+  it('returns null for an unknown key', async () => {
+    expect(await tenants.authenticate(newKey())).toBeNull();
+    expect(await tenants.authenticate('')).toBeNull();
+  });
+
+  it('does not accept a key that differs by one character', async () => {
+    const key = newKey();
+    await tenants.bootstrapKeys([{ tenantId: newTenant(), key }]);
+
+    expect(await tenants.authenticate(`${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`)).toBeNull();
+  });
+
+  it('never stores the plaintext key', async () => {
+    const key = newKey();
+    const tenantId = newTenant();
+
+    await tenants.bootstrapKeys([{ tenantId, key }]);
+
+    const stored = await redis.hgetall(`${prefix}:apikeys`);
+    const dump = JSON.stringify(stored);
+    expect(dump).toContain(tenantId);
+    expect(dump).not.toContain(key);
+    for (const field of Object.keys(stored)) expect(field).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('is idempotent: running it again keeps the first registration', async () => {
+    const key = newKey();
+    const first = newTenant();
+    await tenants.bootstrapKeys([{ tenantId: first, key }]);
+    const before = await tenants.authenticate(key);
+
+    await tenants.bootstrapKeys([{ tenantId: first, key }]);
+    await tenants.bootstrapKeys([{ tenantId: newTenant(), key }]);
+
+    expect(await tenants.authenticate(key)).toEqual(before);
+  });
+
+  it('accepts an empty list', async () => {
+    await expect(tenants.bootstrapKeys([])).resolves.toBeUndefined();
+  });
+});
+
+describe('webhookSecrets', () => {
+  it('creates one secret on first use and returns the same one afterwards', async () => {
+    const tenantId = newTenant();
+
+    const first = await tenants.webhookSecrets(tenantId);
+    const second = await tenants.webhookSecrets(tenantId);
+
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatch(/^whsec_/);
+    expect(second).toEqual(first);
+  });
+
+  it('agrees on one secret when first uses race', async () => {
+    const tenantId = newTenant();
+
+    const results = await Promise.all(Array.from({ length: 10 }, () => tenants.webhookSecrets(tenantId)));
+
+    expect(new Set(results.flat()).size).toBe(1);
+    expect(await tenants.webhookSecrets(tenantId)).toEqual(results[0]);
+  });
+
+  it('gives each tenant its own secret', async () => {
+    const [a, b] = await Promise.all([tenants.webhookSecrets(newTenant()), tenants.webhookSecrets(newTenant())]);
+
+    expect(a).not.toEqual(b);
+  });
+
+  it('also returns the previous secret, newest first, while its grace period lasts', async () => {
+    const tenantId = newTenant();
+    const [current] = await tenants.webhookSecrets(tenantId);
+    await redis.hset(`${prefix}:tenant:${tenantId}`, 'previousWebhookSecret', 'whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQ=', 'previousUntil', String(Date.now() + 60_000));
+
+    expect(await tenants.webhookSecrets(tenantId)).toEqual([current, 'whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQ=']);
+  });
+
+  it('drops the previous secret once its grace period is over', async () => {
+    const tenantId = newTenant();
+    const [current] = await tenants.webhookSecrets(tenantId);
+    await redis.hset(`${prefix}:tenant:${tenantId}`, 'previousWebhookSecret', 'whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQ=', 'previousUntil', String(Date.now() - 1));
+
+    expect(await tenants.webhookSecrets(tenantId)).toEqual([current]);
+  });
+});
