@@ -1,14 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { request, FormData } from 'undici';
-import { productImage } from '../helpers/images.ts';
+import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 
 type Json = Record<string, any>;
 
 async function submit(system: TestSystem, count: number): Promise<string[]> {
-  const photo = await productImage('png');
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
+    const photo = await productImage('png', PRODUCT_SHOT, i);
     const form = new FormData();
     form.append('file', new Blob([photo], { type: 'image/png' }), `item-${i}.png`);
     const response = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': system.apiKey } });

@@ -4,10 +4,14 @@ export interface ProductShot { width: number; height: number; object: { left: nu
 
 export const PRODUCT_SHOT: ProductShot = { width: 240, height: 180, object: { left: 80, top: 50, width: 80, height: 80 } };
 
-/** A product photo: a red object on a white studio background. */
-export async function productImage(format: 'jpeg' | 'png' = 'jpeg', shot: ProductShot = PRODUCT_SHOT): Promise<Buffer> {
+/**
+ * A product photo: a red object on a white studio background. `variant` shifts the
+ * object's colour, so several photos differ byte for byte (duplicates are deduplicated).
+ */
+export async function productImage(format: 'jpeg' | 'png' = 'jpeg', shot: ProductShot = PRODUCT_SHOT, variant = 0): Promise<Buffer> {
   const { width, height, object } = shot;
-  const red = await sharp({ create: { width: object.width, height: object.height, channels: 3, background: { r: 200, g: 20, b: 30 } } }).png().toBuffer();
+  const colour = { r: 200 - (variant % 100), g: 20 + Math.floor(variant / 100) % 100, b: 30 };
+  const red = await sharp({ create: { width: object.width, height: object.height, channels: 3, background: colour } }).png().toBuffer();
   const image = sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
     .composite([{ input: red, left: object.left, top: object.top }]);
   return format === 'jpeg' ? image.jpeg({ quality: 95 }).toBuffer() : image.png().toBuffer();

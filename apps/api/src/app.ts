@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { randomBase62, type Config, type JobStore, type Logger, type Queues, type Redis, type Storage, type TenantStore } from '@cutout/shared';
+import { randomBase62, type Config, type JobStore, type Logger, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
 import { registerErrorHandling } from './errors.ts';
 import { accountRoutes } from './routes/account.ts';
@@ -14,6 +14,7 @@ export interface AppDeps {
   jobs: JobStore;
   tenants: TenantStore;
   queues: Queues;
+  upstream: UpstreamState;
   log: Logger;
 }
 

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
 import { fileTypeFromBuffer } from 'file-type';
-import type { Storage, StoredObject } from '@cutout/shared';
+import type { Storage, StreamedObject } from '@cutout/shared';
 import { ApiError, badRequest } from './errors.ts';
 
 /** Image types ByByBG accepts, identified by magic bytes, never by the client's Content-Type. */
@@ -12,7 +12,7 @@ const SNIFF_BYTES = 4100;
 
 export interface ReceivedUpload {
   fields: Record<string, string>;
-  original: StoredObject;
+  original: StreamedObject;
 }
 
 interface UploadTarget { storage: Storage; objectKey: string; maxBytes: number; allowedFields: ReadonlySet<string> }
@@ -26,7 +26,7 @@ export async function receiveUpload(request: FastifyRequest, { storage, objectKe
     throw new ApiError(415, 'unsupported_media_type', 'Send multipart/form-data with the image in the "file" field');
   }
   const fields: Record<string, string> = {};
-  let original: StoredObject | undefined;
+  let original: StreamedObject | undefined;
   let stored = false;
   try {
     for await (const part of request.parts()) {
@@ -52,7 +52,7 @@ export async function receiveUpload(request: FastifyRequest, { storage, objectKe
   return { fields, original };
 }
 
-async function storeImage(part: MultipartFile, { storage, objectKey, maxBytes }: Omit<UploadTarget, 'allowedFields'>): Promise<StoredObject> {
+async function storeImage(part: MultipartFile, { storage, objectKey, maxBytes }: Omit<UploadTarget, 'allowedFields'>): Promise<StreamedObject> {
   const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const head = await readHead(iterator);
   if (head.length === 0) throw badRequest('empty_file', 'The uploaded file is empty');

@@ -1,43 +1,67 @@
 import { Worker, type Job } from 'bullmq';
-import { bullPrefix, QUEUE_NAMES, type Config, type Logger, type Redis, type RemoveBgPayload, type Services, type WebhookPayload } from '@cutout/shared';
+import {
+  bullPrefix, QUEUE_NAMES,
+  type Config, type Logger, type Redis, type RemoveBgPayload, type Services, type WebhookPayload,
+} from '@cutout/shared';
 import type { ByByBGClient } from './bybybg/client.ts';
 import { webhookBackoff } from './backoff.ts';
+import { makeDedup } from './dedup.ts';
 import { makeDeliverWebhookProcessor } from './processors/deliver-webhook.ts';
-import { failJob, makeRemoveBgProcessor, type RemoveBgDeps } from './processors/remove-bg.ts';
-import { makeUpstreamPause } from './upstream-pause.ts';
+import { failJob } from './processors/outcomes.ts';
+import { makeRemoveBgProcessor, type RemoveBgDeps } from './processors/remove-bg.ts';
+import { limiterFor, makeRateGovernor } from './upstream/governor.ts';
+import { makeKeyGuard } from './upstream/key-guard.ts';
+import { makeUpstreamPause } from './upstream/pause.ts';
 
 export interface WorkerDeps { config: Config; services: Services; connection: Redis; bybybg: ByByBGClient; log: Logger }
 
 export interface RunningWorkers { removeBg: Worker<RemoveBgPayload>; webhooks: Worker<WebhookPayload>; close(): Promise<void> }
 
-/**
- * No configured rate means "as fast as ByByBG lets us": a limiter is still needed so
- * that `queue.rateLimit()` (the global pause on 429) takes effect.
- */
-const UNLIMITED_PER_SECOND = 100_000;
+const GOVERNOR_TICK_MS = 1_000;
 
 /** One BullMQ worker per queue, each with its own concurrency so slow webhooks never hold up images. */
 export function startWorkers({ config, services, connection, bybybg, log }: WorkerDeps): RunningWorkers {
   const prefix = bullPrefix(config.redis.prefix);
-  const removeBgDeps = {
+  const { redis, queues } = services;
+  const { upstream } = services;
+  const governor = makeRateGovernor({ redis, prefix: config.redis.prefix, settings: { configuredPerSecond: config.bybybg.rateLimitPerSecond } });
+  const keyGuard = makeKeyGuard({
+    redis, prefix: config.redis.prefix, queue: queues.removeBg, upstream, bybybg,
+    probeIntervalMs: config.bybybg.keyProbeIntervalMs, log: log.child({ component: 'key-guard' }),
+  });
+  const removeBgDeps: RemoveBgDeps = {
     jobs: services.jobs,
     storage: services.storage,
     bybybg,
-    webhooks: services.queues.webhooks,
+    webhooks: queues.webhooks,
     webhookAttempts: config.webhooks.retryScheduleMs.length,
-    pause: makeUpstreamPause({ queue: services.queues.removeBg }),
+    pause: makeUpstreamPause({ queue: queues.removeBg, upstream }),
+    governor,
+    keyGuard,
+    dedup: makeDedup({ redis, prefix: config.redis.prefix, runningTtlMs: config.bybybg.timeoutMs + 30_000, retentionMs: config.jobRetentionMs }),
+    rateLimitBudgetMs: config.bybybg.rateLimitBudgetMs,
     log: log.child({ queue: QUEUE_NAMES.removeBg }),
   };
-  const removeBgProcessor = makeRemoveBgProcessor(removeBgDeps);
-  const removeBg = new Worker<RemoveBgPayload>(QUEUE_NAMES.removeBg, removeBgProcessor, {
+  const limiter = limiterFor(governor.current().ratePerSecond);
+  const removeBg = new Worker<RemoveBgPayload>(QUEUE_NAMES.removeBg, makeRemoveBgProcessor(removeBgDeps), {
     connection,
     prefix,
     concurrency: config.worker.concurrency,
-    limiter: { max: Math.max(1, Math.floor(config.bybybg.rateLimitPerSecond ?? UNLIMITED_PER_SECOND)), duration: 1000 },
+    // The same object is read on every fetch, so the governor can retune it in place.
+    limiter,
     lockDuration: config.worker.lockDurationMs,
     stalledInterval: config.worker.stalledIntervalMs,
     maxStalledCount: 2,
   });
+
+  const governorTimer = setInterval(() => {
+    governor.tick().then(
+      (state) => Object.assign(limiter, limiterFor(state.ratePerSecond)),
+      (error: unknown) => log.warn({ err: error }, 'rate governor tick failed'),
+    );
+  }, GOVERNOR_TICK_MS);
+  governorTimer.unref();
+  keyGuard.start();
 
   const backoff = webhookBackoff(config.webhooks.retryScheduleMs);
   const webhooks = new Worker<WebhookPayload>(
@@ -65,6 +89,8 @@ export function startWorkers({ config, services, connection, bybybg, log }: Work
     removeBg,
     webhooks,
     async close() {
+      clearInterval(governorTimer);
+      keyGuard.stop();
       await Promise.all([removeBg.close(), webhooks.close()]);
     },
   };

@@ -65,6 +65,8 @@ const envSchema = z.object({
   BYBYBG_TIMEOUT: duration('60s'),
   BYBYBG_MAX_ATTEMPTS: int(5, 1, 50),
   BYBYBG_RETRY_DELAY: duration('1s'),
+  BYBYBG_RATE_LIMIT_BUDGET: duration('1h'),
+  BYBYBG_KEY_PROBE_INTERVAL: duration('1m'),
   WORKER_CONCURRENCY: int(8, 1, 500),
   WEBHOOK_CONCURRENCY: int(16, 1, 500),
   WORKER_LOCK_DURATION: duration('30s'),
@@ -91,7 +93,9 @@ type Env = z.output<typeof envSchema>;
 export interface Config {
   redis: { url: string; prefix: string };
   s3: { endpoint?: string; publicEndpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
-  bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number; retryDelayMs: number };
+  bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number; retryDelayMs: number;
+    rateLimitBudgetMs: number; keyProbeIntervalMs: number;
+  };
   worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number };
   api: {
     port: number; host: string; publicBaseUrl: string; bootstrapKeys: { tenantId: string; key: string }[];
@@ -135,7 +139,7 @@ function toConfig(env: Env): Config {
     bybybg: {
       apiUrl: env.BYBYBG_API_URL.replace(/\/+$/, ''), apiKeys: env.BYBYBG_API_KEY,
       rateLimitPerSecond: env.BYBYBG_RATE_LIMIT, timeoutMs: env.BYBYBG_TIMEOUT, maxAttempts: env.BYBYBG_MAX_ATTEMPTS,
-      retryDelayMs: env.BYBYBG_RETRY_DELAY,
+      retryDelayMs: env.BYBYBG_RETRY_DELAY, rateLimitBudgetMs: env.BYBYBG_RATE_LIMIT_BUDGET, keyProbeIntervalMs: env.BYBYBG_KEY_PROBE_INTERVAL,
     },
     worker: {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,

@@ -12,3 +12,4 @@ export * from './tenants.ts';
 export * from './webhook-signing.ts';
 export * from './services.ts';
 export * from './startup.ts';
+export * from './upstream-state.ts';

@@ -27,6 +27,12 @@ export interface JobRecord {
   originalKey: string;
   originalBytes: number;
   originalContentType: string;
+  /** SHA-256 of the original: the same image with the same options is processed once. */
+  originalSha256?: string;
+  /** When ByByBG first answered 429 for this job; bounds how long it may wait. */
+  rateLimitedSince?: string;
+  /** 1 when the result was reused from an identical earlier job instead of calling ByByBG. */
+  creditsSaved?: number;
   resultKey?: string;
   resultBytes?: number;
   resultContentType?: string;
@@ -41,7 +47,7 @@ export interface JobRecord {
 
 /** Fields stored as JSON; the rest are strings or numbers. */
 const JSON_FIELDS = new Set(['error', 'metadata', 'options', 'webhook']);
-const NUMBER_FIELDS = new Set(['attempts', 'upstreamCalls', 'originalBytes', 'resultBytes']);
+const NUMBER_FIELDS = new Set(['attempts', 'upstreamCalls', 'originalBytes', 'resultBytes', 'creditsSaved']);
 
 function encode(fields: Partial<JobRecord>): string[] {
   const flat: string[] = [];

@@ -12,6 +12,8 @@ export interface JobView {
   waiting_reason: string | null;
   attempts: number;
   upstream_calls: number;
+  /** 1 when an identical earlier image's result was reused instead of calling ByByBG. */
+  credits_saved: number;
   input: { bytes: number; content_type: string };
   result: { url: string; content_type: string; bytes: number; expires_at: string } | null;
   error: JobError | null;
@@ -22,8 +24,12 @@ export interface JobView {
   } | null;
 }
 
-/** Renders a record with a fresh presigned result URL valid for `resultUrlTtlMs`. */
-export async function toJobView(record: JobRecord, storage: Storage, resultUrlTtlMs: number, now = Date.now()): Promise<JobView> {
+/**
+ * Renders a record with a fresh presigned result URL valid for `resultUrlTtlMs`.
+ * `heldBecause` is why the workers hold every queued job right now (a bad key, a 429 pause).
+ */
+export async function toJobView(record: JobRecord, storage: Storage, resultUrlTtlMs: number, heldBecause?: string | null): Promise<JobView> {
+  const now = Date.now();
   const result = record.status === 'succeeded' && record.resultKey
     ? {
         url: await storage.presign(record.resultKey, resultUrlTtlMs),
@@ -39,9 +45,10 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
     created_at: record.createdAt,
     started_at: record.startedAt ?? null,
     finished_at: record.finishedAt ?? null,
-    waiting_reason: record.status === 'queued' ? record.waitingReason ?? null : null,
+    waiting_reason: record.status === 'queued' ? heldBecause ?? record.waitingReason ?? null : null,
     attempts: record.attempts,
     upstream_calls: record.upstreamCalls,
+    credits_saved: record.creditsSaved ?? 0,
     input: { bytes: record.originalBytes, content_type: record.originalContentType },
     result,
     error: record.error ?? null,

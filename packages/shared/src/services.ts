@@ -5,6 +5,7 @@ import { createQueues, type Queues } from './queues.ts';
 import { connectChecked, createRedis, type Redis } from './redis.ts';
 import { createS3Client, makeStorage, type Storage } from './storage.ts';
 import { makeTenantStore, type TenantStore } from './tenants.ts';
+import { makeUpstreamState, type UpstreamState } from './upstream-state.ts';
 
 /** The backing services every Cutout process talks to. */
 export interface Services {
@@ -14,6 +15,7 @@ export interface Services {
   jobs: JobStore;
   tenants: TenantStore;
   queues: Queues;
+  upstream: UpstreamState;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export async function openServices(config: Config, { name, blocking = false }: {
     queues,
     jobs: makeJobStore({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
     tenants: makeTenantStore({ redis, prefix: config.redis.prefix }),
+    upstream: makeUpstreamState({ redis, prefix: config.redis.prefix }),
     async close() {
       await queues.close();
       await redis.quit().catch(() => redis.disconnect());

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  S3Client, GetObjectCommand, DeleteObjectCommand, HeadObjectCommand, HeadBucketCommand, CreateBucketCommand, PutObjectCommand,
+  S3Client, GetObjectCommand, DeleteObjectCommand, CopyObjectCommand, HeadObjectCommand, HeadBucketCommand, CreateBucketCommand, PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -21,14 +22,17 @@ export function createS3Client(s3: Config['s3']): S3Client {
 }
 
 export interface StoredObject { bytes: number; contentType: string }
+export interface StreamedObject extends StoredObject { sha256: string }
 
 export interface Storage {
-  putStream(key: string, body: Readable, contentType: string, signal?: AbortSignal): Promise<StoredObject>;
+  /** Streams `body` to S3 (never whole in memory); reports its size and SHA-256. */
+  putStream(key: string, body: Readable, contentType: string, signal?: AbortSignal): Promise<StreamedObject>;
   putBuffer(key: string, body: Buffer, contentType: string): Promise<StoredObject>;
   getStream(key: string): Promise<Readable>;
   getBuffer(key: string): Promise<Buffer>;
   head(key: string): Promise<StoredObject | null>;
   delete(key: string): Promise<void>;
+  copy(fromKey: string, toKey: string): Promise<void>;
   presign(key: string, expiresInMs: number): Promise<string>;
   ensureBucket(): Promise<void>;
   ping(): Promise<void>;
@@ -42,9 +46,11 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
   return {
     async putStream(key, body, contentType, signal) {
       let bytes = 0;
+      const hash = createHash('sha256');
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           bytes += chunk.length;
+          hash.update(chunk);
           callback(null, chunk);
         },
       });
@@ -56,7 +62,7 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
       } finally {
         signal?.removeEventListener('abort', abort);
       }
-      return { bytes, contentType };
+      return { bytes, contentType, sha256: hash.digest('hex') };
     },
     async putBuffer(key, body, contentType) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }));
@@ -81,6 +87,9 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
     },
     async delete(key) {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+    async copy(fromKey, toKey) {
+      await client.send(new CopyObjectCommand({ Bucket: bucket, Key: toKey, CopySource: `${bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}` }));
     },
     presign(key, expiresInMs) {
       return getSignedUrl(presignClient, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.ceil(expiresInMs / 1000) });

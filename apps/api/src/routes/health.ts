@@ -16,8 +16,22 @@ async function check(run: () => Promise<string | void>): Promise<{ ok: boolean; 
   }
 }
 
-export function healthRoutes(app: FastifyInstance, { redis, storage }: AppDeps): void {
+export function healthRoutes(app: FastifyInstance, { redis, storage, upstream }: AppDeps): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
+
+  async function upstreamStatus() {
+    const [problem, rate, pauseMs] = await Promise.all([upstream.keyProblem(), upstream.rate(), upstream.pauseRemainingMs()]);
+    const detail = problem
+      ? `ByByBG rejects the API key (401) since ${problem.since}; jobs are held and the key is probed until it works`
+      : pauseMs > 0 ? `ByByBG rate limit: queue paused for ${pauseMs} ms` : undefined;
+    return {
+      ok: !problem,
+      ...(detail ? { detail } : {}),
+      rate_per_second: rate ? Math.round(rate.ratePerSecond * 100) / 100 : null,
+      rate_mode: rate?.mode ?? null,
+      rate_reason: rate?.reason ?? null,
+    };
+  }
 
   app.get('/readyz', async (_request, reply) => {
     const [redisCheck, s3Check] = await Promise.all([
@@ -28,6 +42,9 @@ export function healthRoutes(app: FastifyInstance, { redis, storage }: AppDeps):
       check(() => storage.ping()),
     ]);
     const ready = redisCheck.ok && s3Check.ok;
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { redis: redisCheck, s3: s3Check } });
+    const upstreamCheck = ready ? await upstreamStatus() : { ok: false, detail: 'unknown while Redis or S3 is unreachable' };
+    // A bad ByByBG key degrades the service but the API still accepts and keeps jobs: stay in rotation.
+    const status = !ready ? 'not_ready' : upstreamCheck.ok ? 'ready' : 'degraded';
+    return reply.status(ready ? 200 : 503).send({ status, checks: { redis: redisCheck, s3: s3Check, upstream: upstreamCheck } });
   });
 }

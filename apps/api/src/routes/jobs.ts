@@ -1,5 +1,5 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { newJobId, originalKey, removeBgJobOptions, toJobView, type JobRecord } from '@cutout/shared';
+import { newJobId, originalKey, removeBgJobOptions, toJobView, type JobRecord, type UpstreamState } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
 import { notFound, unavailable } from '../errors.ts';
@@ -8,7 +8,14 @@ import { parseJobFields, JOB_FIELDS } from '../job-fields.ts';
 
 interface Guards { canWrite: preHandlerAsyncHookHandler; canRead: preHandlerAsyncHookHandler }
 
-export function jobRoutes(app: FastifyInstance, { config, storage, jobs, queues }: AppDeps, { canWrite, canRead }: Guards): void {
+/** Why every queued job waits right now, if the workers hold the whole queue. */
+async function queueHold(upstream: UpstreamState): Promise<string | null> {
+  if (await upstream.keyProblem()) return 'upstream_unauthorized';
+  if ((await upstream.pauseRemainingMs()) > 0) return 'upstream_rate_limited';
+  return null;
+}
+
+export function jobRoutes(app: FastifyInstance, { config, storage, jobs, queues, upstream }: AppDeps, { canWrite, canRead }: Guards): void {
   const jobUrl = (id: string) => `${config.api.publicBaseUrl}/v1/jobs/${id}`;
 
   app.post('/v1/jobs', { preHandler: canWrite }, async (request, reply) => {
@@ -19,6 +26,7 @@ export function jobRoutes(app: FastifyInstance, { config, storage, jobs, queues 
     const record: JobRecord = {
       id, tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
       originalKey: objectKey, originalBytes: upload.original.bytes, originalContentType: upload.original.contentType,
+      originalSha256: upload.original.sha256,
     };
     try {
       Object.assign(record, parseJobFields(upload.fields));
@@ -37,6 +45,7 @@ export function jobRoutes(app: FastifyInstance, { config, storage, jobs, queues 
     const record = await jobs.get(request.params.id);
     // Another tenant's job is indistinguishable from a missing one.
     if (!record || record.tenantId !== tenantOf(request)) throw notFound('Job');
-    return toJobView(record, storage, config.api.resultUrlTtlMs);
+    const held = record.status === 'queued' ? await queueHold(upstream) : null;
+    return toJobView(record, storage, config.api.resultUrlTtlMs, held);
   });
 }

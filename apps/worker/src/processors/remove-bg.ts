@@ -1,19 +1,24 @@
-import { RateLimitError, UnrecoverableError, type Job, type Queue } from 'bullmq';
-import {
-  enqueueWebhook, resultKey, webhookMessageId, TERMINAL_STATUSES,
-  type JobError, type JobRecord, type JobStore, type Logger, type RemoveBgPayload, type Storage, type WebhookPayload,
-} from '@cutout/shared';
+import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
+import { resultKey, TERMINAL_STATUSES, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
 import type { ByByBGClient } from '../bybybg/client.ts';
 import { UpstreamError } from '../bybybg/errors.ts';
-import type { UpstreamPause } from '../upstream-pause.ts';
+import { fingerprintOf, type Dedup } from '../dedup.ts';
+import type { RateGovernor } from '../upstream/governor.ts';
+import type { KeyGuard } from '../upstream/key-guard.ts';
+import type { UpstreamPause } from '../upstream/pause.ts';
+import { announce, failJob, toJobError, type AnnounceDeps } from './outcomes.ts';
 
-export interface RemoveBgDeps {
-  jobs: JobStore;
+export interface RemoveBgDeps extends AnnounceDeps {
   storage: Storage;
   bybybg: ByByBGClient;
-  webhooks: Queue<WebhookPayload>;
-  webhookAttempts: number;
   pause: UpstreamPause;
+  governor: RateGovernor;
+  keyGuard: KeyGuard;
+  dedup: Dedup;
+  /** How long a job may wait on 429s before it fails with upstream_rate_limited. */
+  rateLimitBudgetMs: number;
+  /** How often a duplicate checks whether the first copy of its image is done. */
+  duplicatePollMs?: number;
   log: Logger;
 }
 
@@ -23,82 +28,111 @@ export interface RemoveBgDeps {
  * derived from the job id, and a finished record is never processed again.
  */
 export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
-  const { jobs, storage, bybybg, pause, log } = deps;
+  const { jobs, storage, bybybg, dedup, log } = deps;
 
-  return async function processRemoveBg(job: Job<RemoveBgPayload>): Promise<void> {
+  return async function processRemoveBg(job: Job<RemoveBgPayload>, token?: string): Promise<void> {
     const { jobId } = job.data;
     const jobLog = log.child({ job_id: jobId, tenant: job.data.tenantId, attempt: job.attemptsMade + 1 });
-    const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: '' }, ['attempts']);
-    if (!record) return finishedAlready(deps, jobId, jobLog);
+    const queued = await jobs.get(jobId);
+    if (!queued) return jobLog.warn('job record missing; nothing to do');
+    if (TERMINAL_STATUSES.includes(queued.status)) return announce(deps, queued);
 
+    const fingerprint = queued.originalSha256 ? fingerprintOf(queued.tenantId, queued.originalSha256, queued.options) : undefined;
+    if (fingerprint) {
+      const claim = await dedup.claim(fingerprint, jobId);
+      if (claim.kind === 'done' && (await reuseResult(deps, job, queued, claim.jobId))) return jobLog.info({ from: claim.jobId }, 'job succeeded with a reused result');
+      if (claim.kind === 'wait') {
+        // An identical image is at ByByBG right now: wait for its result instead of paying twice.
+        await jobs.transition(jobId, ['queued', 'processing'], { status: 'queued', waitingReason: 'duplicate_in_progress' });
+        await job.moveToDelayed(Date.now() + (deps.duplicatePollMs ?? 1_000), token);
+        throw new DelayedError();
+      }
+    }
+
+    const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: '' });
+    if (!record) return;
     const started = Date.now();
     try {
       const result = await bybybg.removeBackground({
         openImage: () => storage.getStream(record.originalKey),
         contentType: record.originalContentType,
+        byteLength: record.originalBytes,
         options: record.options,
-        onCall: () => void jobs.transition(jobId, ['processing'], {}, ['upstreamCalls']),
+        onCall: () => void jobs.transition(jobId, ['processing'], {}, ['upstreamCalls']).catch(() => undefined),
       });
-      pause.succeeded();
+      await afterSuccessfulCall(deps, result.rateLimit);
       const key = resultKey(record.tenantId, jobId);
       const stored = await storage.putBuffer(key, result.body, result.contentType);
       const done = await jobs.transition(jobId, ['processing'], {
-        status: 'succeeded', finishedAt: new Date().toISOString(), resultKey: key, resultBytes: stored.bytes, resultContentType: stored.contentType,
+        status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1,
+        resultKey: key, resultBytes: stored.bytes, resultContentType: stored.contentType,
       });
+      if (fingerprint) await dedup.succeeded(fingerprint, jobId);
       jobLog.info({ ms: Date.now() - started, bytes: stored.bytes }, 'job succeeded');
       if (done) await announce(deps, done);
     } catch (error) {
+      if (fingerprint) await dedup.release(fingerprint, jobId).catch(() => undefined);
       await handleFailure(deps, job, record, error, jobLog);
     }
   };
 }
 
-/** The job ended before (a duplicate delivery, or a crash after finishing): make sure its webhook exists. */
-async function finishedAlready(deps: RemoveBgDeps, jobId: string, log: Logger): Promise<void> {
-  const record = await deps.jobs.get(jobId);
-  if (!record) return log.warn('job record missing; nothing to do');
-  if (TERMINAL_STATUSES.includes(record.status)) await announce(deps, record);
+async function afterSuccessfulCall(deps: RemoveBgDeps, rateLimit: { remaining?: number; resetMs?: number }): Promise<void> {
+  deps.pause.succeeded();
+  await deps.governor.recordSuccess();
+  // ByByBG told us its window is used up: wait for the reset instead of collecting 429s.
+  if (rateLimit.remaining === 0 && rateLimit.resetMs) await deps.pause.holdFor(rateLimit.resetMs);
 }
 
-async function announce(deps: Pick<RemoveBgDeps, 'webhooks' | 'webhookAttempts'>, record: JobRecord): Promise<void> {
-  if (!record.webhookUrl || (record.status !== 'succeeded' && record.status !== 'failed')) return;
-  const type = record.status === 'succeeded' ? 'job.succeeded' : 'job.failed';
-  await enqueueWebhook(deps.webhooks, { messageId: webhookMessageId(record.id, type), type, jobId: record.id, tenantId: record.tenantId }, deps.webhookAttempts);
+/** Copies an identical image's stored result; false when it is gone and ByByBG must be called. */
+async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, sourceJobId: string): Promise<boolean> {
+  const source = await deps.jobs.get(sourceJobId);
+  if (source?.status !== 'succeeded' || !source.resultKey) return false;
+  const key = resultKey(record.tenantId, record.id);
+  try {
+    await deps.storage.copy(source.resultKey, key);
+  } catch {
+    return false;
+  }
+  const now = new Date().toISOString();
+  const done = await deps.jobs.transition(record.id, ['queued', 'processing'], {
+    status: 'succeeded', startedAt: now, finishedAt: now, attempts: job.attemptsMade + 1, creditsSaved: 1, waitingReason: '',
+    resultKey: key, resultBytes: source.resultBytes, resultContentType: source.resultContentType,
+  });
+  if (done) await announce(deps, done);
+  return true;
 }
 
 async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger): Promise<never> {
-  const { jobs, pause } = deps;
-  if (error instanceof UpstreamError && (error.kind === 'rate_limited' || error.kind === 'unauthorized')) {
+  const { jobs } = deps;
+  if (error instanceof UpstreamError && error.kind === 'rate_limited') {
+    await deps.governor.recordRateLimited();
+    const since = record.rateLimitedSince ?? new Date().toISOString();
+    if (Date.now() - Date.parse(since) > deps.rateLimitBudgetMs) {
+      const message = `ByByBG kept answering 429 for longer than ${Math.round(deps.rateLimitBudgetMs / 1000)} s`;
+      await failJob(deps, record.id, { code: 'upstream_rate_limited', message, retryable: true }, job.attemptsMade + 1);
+      throw new UnrecoverableError(message);
+    }
     // The account, not this job, is at fault: pause the queue for every worker; no attempt is used.
-    const reason = error.kind === 'rate_limited' ? 'upstream_rate_limited' : 'upstream_unauthorized';
-    const delayMs = await pause.pauseFor(error);
-    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: reason });
-    log.warn({ reason, delayMs }, 'upstream paused; job back in the queue');
+    const delayMs = await deps.pause.pauseFor(error);
+    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_rate_limited', rateLimitedSince: since });
+    log.debug({ delayMs }, 'ByByBG rate limit; queue paused');
+    throw new RateLimitError();
+  }
+  if (error instanceof UpstreamError && error.kind === 'unauthorized') {
+    await deps.keyGuard.onUnauthorized(error.message);
+    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_unauthorized' });
     throw new RateLimitError();
   }
 
   const jobError = toJobError(error);
   const final = !jobError.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   if (!final) {
+    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'retry_scheduled', attempts: job.attemptsMade + 1 });
     log.warn({ code: jobError.code, err: error }, 'attempt failed; will retry');
     throw error;
   }
-  await failJob(deps, record.id, jobError);
+  await failJob(deps, record.id, jobError, job.attemptsMade + 1);
   log.error({ code: jobError.code, err: error }, 'job failed');
   throw new UnrecoverableError(jobError.message);
-}
-
-/** Records the final failure of a job that has not ended yet, and announces it. */
-export async function failJob(deps: Pick<RemoveBgDeps, 'jobs' | 'webhooks' | 'webhookAttempts'>, jobId: string, error: JobError): Promise<boolean> {
-  const failed = await deps.jobs.transition(jobId, ['queued', 'processing'], { status: 'failed', finishedAt: new Date().toISOString(), error });
-  if (failed) await announce(deps, failed);
-  return failed !== null;
-}
-
-/** What a client sees of an error: upstream errors carry their own code; anything else is ours. */
-function toJobError(error: unknown): JobError {
-  if (error instanceof UpstreamError) return { code: error.code, message: error.message, retryable: error.retryable };
-  const name = (error as { name?: string }).name ?? '';
-  if (/^(NoSuchKey|NotFound)$/.test(name)) return { code: 'original_missing', message: 'The original image is no longer in storage', retryable: false };
-  return { code: 'processing_error', message: 'The job could not be processed; it was retried and gave up', retryable: true };
 }

@@ -1,0 +1,28 @@
+import type { Queue } from 'bullmq';
+import { enqueueWebhook, webhookMessageId, type JobError, type JobRecord, type JobStore, type WebhookPayload } from '@cutout/shared';
+import { UpstreamError } from '../bybybg/errors.ts';
+
+export interface AnnounceDeps { jobs: JobStore; webhooks: Queue<WebhookPayload>; webhookAttempts: number }
+
+/** Enqueues the job's final event; the message id makes a second enqueue a no-op. */
+export async function announce(deps: Pick<AnnounceDeps, 'webhooks' | 'webhookAttempts'>, record: JobRecord): Promise<void> {
+  if (!record.webhookUrl || (record.status !== 'succeeded' && record.status !== 'failed')) return;
+  const type = record.status === 'succeeded' ? 'job.succeeded' : 'job.failed';
+  await enqueueWebhook(deps.webhooks, { messageId: webhookMessageId(record.id, type), type, jobId: record.id, tenantId: record.tenantId }, deps.webhookAttempts);
+}
+
+/** Records the final failure of a job that has not ended yet, and announces it. */
+export async function failJob(deps: AnnounceDeps, jobId: string, error: JobError, attempts?: number): Promise<boolean> {
+  const failed = await deps.jobs.transition(jobId, ['queued', 'processing'], { status: 'failed', finishedAt: new Date().toISOString(), error, attempts });
+  if (failed) await announce(deps, failed);
+  return failed !== null;
+}
+
+/** What a client sees of an error: upstream errors carry their own code; anything else is ours. */
+export function toJobError(error: unknown): JobError {
+  if (error instanceof UpstreamError) return { code: error.code, message: error.message, retryable: error.retryable };
+  const name = (error as { name?: string }).name ?? '';
+  // S3 SDK error classes for a missing object.
+  if (name === 'NoSuchKey' || name === 'NotFound') return { code: 'original_missing', message: 'The original image is no longer in storage', retryable: false };
+  return { code: 'processing_error', message: 'The job could not be processed; it was retried and gave up', retryable: true };
+}
