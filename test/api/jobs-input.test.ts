@@ -10,7 +10,7 @@ describe('POST /v1/jobs and GET /v1/jobs/:id with bad input', () => {
   let system: TestSystem;
 
   beforeAll(async () => {
-    system = await startSystem({ worker: false, env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } });
+    system = await startSystem({ workers: 0, env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } });
   });
   afterAll(async () => {
     await system?.close();

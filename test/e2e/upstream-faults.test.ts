@@ -1,40 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { request, FormData } from 'undici';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
+import { emulatorStats, setFaults, settle, submitPhoto, submitPhotos as submit } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
-
-type Json = Record<string, any>;
-
-async function submit(system: TestSystem, count: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const photo = await productImage('png', PRODUCT_SHOT, i);
-    const form = new FormData();
-    form.append('file', new Blob([photo], { type: 'image/png' }), `item-${i}.png`);
-    const response = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': system.apiKey } });
-    expect(response.statusCode).toBe(202);
-    ids.push(((await response.body.json()) as Json).id);
-  }
-  return ids;
-}
-
-/** Polls until every job has ended; returns their final views. */
-async function settle(system: TestSystem, ids: string[], timeoutMs = 60_000): Promise<Json[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const views = await Promise.all(ids.map(async (id) => {
-      const response = await request(`${system.apiUrl}/v1/jobs/${id}`, { headers: { 'x-api-key': system.apiKey } });
-      return (await response.body.json()) as Json;
-    }));
-    if (views.every((view) => ['succeeded', 'failed', 'canceled'].includes(view.status))) return views;
-    if (Date.now() > deadline) throw new Error(`jobs still running: ${views.map((view) => view.status).join(',')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function emulatorStats(system: TestSystem): Promise<Json> {
-  return (await (await request(`${system.emulator.url}/_stats`)).body.json()) as Json;
-}
 
 describe('the worker against an unreliable ByByBG', () => {
   let system: TestSystem | undefined;
@@ -72,13 +39,61 @@ describe('the worker against an unreliable ByByBG', () => {
 
   it('fails a job at once with upstream_forbidden when ByByBG answers 403', async () => {
     system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '5' } });
-    await request(`${system.emulator.url}/_faults`, {
-      method: 'PUT', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ forbiddenKeys: [system.config.bybybg.apiKeys[0]] }),
-    });
+    await setFaults(system, { forbiddenKeys: [system.config.bybybg.apiKeys[0]] });
     const [view] = await settle(system, await submit(system, 1));
     expect(view!.status).toBe('failed');
     expect(view!.error).toMatchObject({ code: 'upstream_forbidden', retryable: false });
     expect(view!.upstream_calls).toBe(1);
+  });
+
+  it('keeps 429s rare in a storm: 100 jobs, 4 in flight, 5 calls/s allowed, no attempt used', async () => {
+    system = await startSystem({
+      workers: 2,
+      env: { WORKER_CONCURRENCY: '2', BYBYBG_MAX_ATTEMPTS: '1' },
+      faults: { rateLimit: { perSecond: 5, burst: 2 }, fixedResult: true },
+    });
+    const views = await settle(system, await submit(system, 100), 120_000);
+    expect(views.filter((view) => view.status !== 'succeeded')).toEqual([]);
+    expect(views.every((view) => view.attempts === 1)).toBe(true);
+    const stats = await emulatorStats(system);
+    const limited = stats.byStatus['429'] ?? 0;
+    console.log(`429 storm: ${limited} of ${stats.total} calls answered 429`);
+    expect(limited / stats.total).toBeLessThan(0.1);
+  }, 180_000);
+
+  it('fails a job ByByBG cannot decode with upstream_rejected and its message', async () => {
+    system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '3' } });
+    // A PNG signature and header, then garbage: accepted by type, undecodable upstream.
+    const photo = await productImage('png', PRODUCT_SHOT, 300);
+    const broken = Buffer.concat([photo.subarray(0, 64), Buffer.alloc(2000, 0x41)]);
+    const [view] = await settle(system, [await submitPhoto(system, broken)]);
+    expect(view!.status).toBe('failed');
+    expect(view!.error.code).toBe('upstream_rejected');
+    expect(view!.error.retryable).toBe(false);
+    expect(view!.error.message.length).toBeGreaterThan(0);
+    expect(view!.upstream_calls).toBe(1);
+  });
+
+  it('retries a truncated answer and fails with upstream_unavailable when it keeps happening', async () => {
+    system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '2', BYBYBG_RETRY_DELAY: '10ms' }, faults: { truncateRate: 1 } });
+    const [view] = await settle(system, await submit(system, 1));
+    expect(view!.status).toBe('failed');
+    expect(view!.error.code).toBe('upstream_unavailable');
+    expect(view!.upstream_calls).toBe(2);
+  });
+
+  it('gives up on a hung call at BYBYBG_TIMEOUT and reports upstream_unavailable', async () => {
+    system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '1', BYBYBG_TIMEOUT: '300ms' }, faults: { hangRate: 1 } });
+    const [view] = await settle(system, await submit(system, 1));
+    expect(view!.status).toBe('failed');
+    expect(view!.error).toMatchObject({ code: 'upstream_unavailable', retryable: true });
+    expect(view!.error.message).toMatch(/300 ms/);
+  });
+
+  it('understands a JSON answer carrying the cutout as base64', async () => {
+    system = await startSystem({ faults: { responseMode: 'json-base64' } });
+    const [view] = await settle(system, await submit(system, 1));
+    expect(view!.status).toBe('succeeded');
+    expect(view!.result.content_type).toBe('image/png');
   });
 });

@@ -8,7 +8,8 @@ import { testRedis, testS3, uniquePrefix } from './services.ts';
 export interface SystemOptions {
   env?: Record<string, string>;
   faults?: FaultPatch;
-  worker?: boolean;
+  /** Worker instances, each with its own connections and rate governor, like separate processes. Default 1. */
+  workers?: number;
 }
 
 export interface TestSystem {
@@ -25,9 +26,9 @@ export interface TestSystem {
 
 /**
  * The real pieces in this process: Redis (own prefix), an S3 server (own bucket), the
- * emulator, the API on a free port, and (unless `worker: false`) a worker.
+ * emulator, the API on a free port, and `workers` workers.
  */
-export async function startSystem({ env = {}, faults, worker = true }: SystemOptions = {}): Promise<TestSystem> {
+export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptions = {}): Promise<TestSystem> {
   const redis = await testRedis();
   const s3 = await testS3();
   const emulatorKey = `emu-${randomBase62(16)}`;
@@ -54,7 +55,7 @@ export async function startSystem({ env = {}, faults, worker = true }: SystemOpt
   }, { bybybgKey: true });
   const log = createLogger({ level: config.logLevel, name: 'test' });
   const api = await startApi(config, log);
-  const running = worker ? await startWorker(config, log) : undefined;
+  const running = await Promise.all(Array.from({ length: workers }, () => startWorker(config, log)));
   return {
     apiUrl: api.url,
     apiKey,
@@ -64,7 +65,7 @@ export async function startSystem({ env = {}, faults, worker = true }: SystemOpt
     services: api.services,
     emulator,
     async close() {
-      await running?.close();
+      await Promise.all(running.map((worker) => worker.close()));
       await cleanRedis(api.services, config.redis.prefix);
       await api.close();
       await emulator.close();

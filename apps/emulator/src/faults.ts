@@ -22,6 +22,8 @@ export const faultSettingsSchema = z.strictObject({
   latencyJitterMs: milliseconds,
   /** null = unlimited (no 429s, no X-RateLimit-* headers). */
   rateLimit: rateLimitSchema.nullable(),
+  /** false: only Retry-After on a 429, no X-RateLimit-* headers (ByByBG does not promise them). */
+  rateLimitHeaders: z.boolean(),
   errorRate: fraction,
   hangRate: fraction,
   truncateRate: fraction,
@@ -41,6 +43,7 @@ export const DEFAULT_FAULTS: FaultSettings = {
   latencyMs: 0,
   latencyJitterMs: 0,
   rateLimit: { perSecond: 10, burst: 10 },
+  rateLimitHeaders: true,
   errorRate: 0,
   hangRate: 0,
   truncateRate: 0,

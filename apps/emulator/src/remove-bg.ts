@@ -51,7 +51,7 @@ export async function removeBgRoutes(app: FastifyInstance, deps: RemoveBgDeps): 
     if (state.faults().forbiddenKeys.includes(key)) return sendError(reply, 403, 'access denied for this API key');
     const token = state.takeToken(key);
     if (token === null) return;
-    reply.headers(rateLimitHeaders(token.limit, token.result));
+    reply.headers(rateLimitHeaders(token.limit, token.result, state.faults().rateLimitHeaders));
     if (!token.result.allowed) return sendError(reply, 429, 'rate limit exceeded');
   });
 

@@ -60,12 +60,14 @@ export function makeTokenBucket(limit: RateLimit, now: () => number = Date.now):
 }
 
 /** The headers ByByBG-style APIs send: limit, whole tokens left, seconds until full. */
-export function rateLimitHeaders(limit: RateLimit, result: TakeResult): Record<string, string> {
-  const headers: Record<string, string> = {
-    'x-ratelimit-limit': String(limit.burst),
-    'x-ratelimit-remaining': String(result.remaining),
-    'x-ratelimit-reset': String(Math.ceil(result.resetMs / 1000)),
-  };
+export function rateLimitHeaders(limit: RateLimit, result: TakeResult, withLimitHeaders = true): Record<string, string> {
+  const headers: Record<string, string> = withLimitHeaders
+    ? {
+        'x-ratelimit-limit': String(limit.burst),
+        'x-ratelimit-remaining': String(result.remaining),
+        'x-ratelimit-reset': String(Math.ceil(result.resetMs / 1000)),
+      }
+    : {};
   // Retry-After is whole seconds and at least 1, so a client that honours it never spins.
   if (!result.allowed) headers['retry-after'] = String(Math.max(1, Math.ceil(result.retryAfterMs / 1000)));
   return headers;

@@ -13,3 +13,4 @@ export * from './webhook-signing.ts';
 export * from './services.ts';
 export * from './startup.ts';
 export * from './upstream-state.ts';
+export * from './url-guard.ts';

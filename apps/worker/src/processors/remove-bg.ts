@@ -77,11 +77,17 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
   };
 }
 
-async function afterSuccessfulCall(deps: RemoveBgDeps, rateLimit: { remaining?: number; resetMs?: number }): Promise<void> {
+const LONG_WINDOW_MS = 1_000;
+
+async function afterSuccessfulCall(deps: RemoveBgDeps, rateLimit: { limit?: number; remaining?: number; resetMs?: number }): Promise<void> {
   deps.pause.succeeded();
   await deps.governor.recordSuccess();
-  // ByByBG told us its window is used up: wait for the reset instead of collecting 429s.
-  if (rateLimit.remaining === 0 && rateLimit.resetMs) await deps.pause.holdFor(rateLimit.resetMs);
+  if (rateLimit.remaining !== 0) return;
+  // ByByBG says its allowance is used up. A long window (a per-minute quota) is waited out;
+  // a short one is a token bucket refilling continuously, where stopping the rate from
+  // growing is enough and a full stop would waste the refill.
+  if (rateLimit.resetMs !== undefined && rateLimit.resetMs > LONG_WINDOW_MS) await deps.pause.holdFor(rateLimit.resetMs);
+  else await deps.governor.recordAtLimit();
 }
 
 /** Copies an identical image's stored result; false when it is gone and ByByBG must be called. */

@@ -12,6 +12,8 @@ export interface RateGovernor {
   current(): RateState;
   recordSuccess(): Promise<void>;
   recordRateLimited(): Promise<void>;
+  /** ByByBG says the allowance is used up (`X-RateLimit-Remaining: 0`): grow gently from now on. */
+  recordAtLimit(): Promise<void>;
   /** Grows the shared rate when due and reads it back; call about once a second. */
   tick(): Promise<RateState>;
 }
@@ -50,7 +52,8 @@ return {tostring(rate), mode, reason}
 
 /**
  * Once a second at most, and not within 2 s of a 429: in the probe phase ×1.5; then +2 %
- * a second, slowing to +0.3 % near the rate of the last 429 so the edge is felt gently.
+ * a second, slowing to +0.3 % within ±5 % of the rate of the last 429 so the edge is felt
+ * gently (and past it, the 429 was a fluke: growing faster again).
  * The rate only grows while the workers use ≥ 80 % of it, so idle time never inflates it.
  */
 const TICK = `${READ_STATE}
@@ -61,30 +64,43 @@ if now - lastIncrease >= 1000 and now - lastDecrease >= 2000 then
     if phase == 'probe' then
       rate = math.min(maxRate, rate * 1.5)
       reason = 'probing: no 429 yet'
-    elseif ceiling > 0 and rate >= ceiling * 0.95 then
+    elseif ceiling > 0 and rate >= ceiling * 0.95 and rate <= ceiling * 1.05 then
       rate = math.min(maxRate, rate + math.max(0.05, rate * 0.003))
       reason = 'near the rate of the last 429'
     else
       rate = math.min(maxRate, rate + math.max(0.2, rate * 0.02))
-      reason = 'recovering after a 429'
+      reason = 'growing towards the limit'
     end
     if rate >= maxRate and mode == 'fixed' then reason = 'at BYBYBG_RATE_LIMIT' end
   end
 end
 ${SAVE_STATE}`;
 
-/** One decrease per 429 episode (1 s): 90 % of what actually got through, never below the floor. */
+/**
+ * One decrease per 429 episode (1 s) to 90 %: of the rate when the limit was binding,
+ * else of what actually got through. Never below the floor.
+ */
 const RATE_LIMITED = `${READ_STATE}
 local reason = redis.call('HGET', state, 'reason') or 'starting'
 if now - lastDecrease >= 1000 then
   local base = rate
-  if measured > 0 and measured < rate then base = measured end
+  if measured > 0 and measured < rate * 0.8 then base = measured end
   ceiling = base
   rate = math.max(minRate, base * 0.9)
   phase = 'steady'
   lastDecrease = now
   reason = 'ByByBG answered 429'
 end
+${SAVE_STATE}`;
+
+/**
+ * ByByBG reported no allowance left: the limit is close, so growth turns from ×1.5 to
+ * gentle steps. A small burst allowance runs dry now and then even below the limit, so
+ * this is no reason to slow down.
+ */
+const AT_LIMIT = `${READ_STATE}
+local reason = redis.call('HGET', state, 'reason') or 'starting'
+if phase == 'probe' then phase = 'steady'; reason = 'ByByBG reports its allowance used up' end
 ${SAVE_STATE}`;
 
 export function makeRateGovernor({ redis, prefix, settings = {}, now = Date.now }: { redis: Redis; prefix: string; settings?: GovernorSettings; now?: () => number }): RateGovernor {
@@ -110,6 +126,9 @@ export function makeRateGovernor({ redis, prefix, settings = {}, now = Date.now 
     },
     async recordRateLimited() {
       await run(RATE_LIMITED);
+    },
+    async recordAtLimit() {
+      await run(AT_LIMIT);
     },
     tick: () => run(TICK),
   };

@@ -1,0 +1,101 @@
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { randomBase62 } from '@cutout/shared';
+import { limiterFor, makeRateGovernor } from './governor.ts';
+
+const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const prefixes: string[] = [];
+
+afterAll(async () => {
+  for (const prefix of prefixes) {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.unlink(...keys);
+  }
+  redis.disconnect();
+});
+
+function governor(settings: Parameters<typeof makeRateGovernor>[0]['settings'] = {}) {
+  const prefix = `cutout-test-${randomBase62(10)}`;
+  prefixes.push(prefix);
+  let now = 1_000_000;
+  const clock = { advance: (ms: number) => void (now += ms) };
+  return { clock, governor: makeRateGovernor({ redis, prefix, settings, now: () => now }) };
+}
+
+/** Simulates a second of calls that all succeed at `perSecond`. */
+async function succeedFor(g: ReturnType<typeof governor>, perSecond: number) {
+  for (let i = 0; i < Math.round(perSecond); i++) await g.governor.recordSuccess();
+  g.clock.advance(1_000);
+  return g.governor.tick();
+}
+
+describe('rate governor', () => {
+  let g: ReturnType<typeof governor>;
+  beforeEach(() => {
+    g = governor();
+  });
+
+  it('grows by half each second while the limit binds and nothing is refused', async () => {
+    let state = await succeedFor(g, 5);
+    for (let second = 0; second < 3; second++) state = await succeedFor(g, state.ratePerSecond);
+    expect(state.ratePerSecond).toBeGreaterThan(5 * 1.5 ** 2);
+    expect(state.mode).toBe('discovering');
+  });
+
+  it('does not grow while the workers use less than the rate allows', async () => {
+    const first = await succeedFor(g, 5);
+    const later = await succeedFor(g, 1);
+    await succeedFor(g, 1);
+    expect((await succeedFor(g, 1)).ratePerSecond).toBe(later.ratePerSecond);
+    expect(later.ratePerSecond).toBeLessThanOrEqual(first.ratePerSecond * 1.5);
+  });
+
+  it('cuts the rate once per 429 episode, to 90 % of what got through', async () => {
+    for (let second = 0; second < 3; second++) await succeedFor(g, 5);
+    await g.governor.recordRateLimited();
+    await g.governor.recordRateLimited();
+    await g.governor.recordRateLimited();
+    expect(g.governor.current().ratePerSecond).toBeCloseTo(4.5, 5);
+    expect(g.governor.current().reason).toMatch(/429/);
+  });
+
+  it('grows back quickly after a 429, then gently near the rate it happened at', async () => {
+    for (let second = 0; second < 3; second++) await succeedFor(g, 5);
+    await g.governor.recordRateLimited();
+    const rates: number[] = [g.governor.current().ratePerSecond];
+    for (let second = 0; second < 30; second++) rates.push((await succeedFor(g, g.governor.current().ratePerSecond)).ratePerSecond);
+    const steps = rates.slice(1).map((rate, i) => rate - rates[i]!);
+    const firstGrowth = steps.find((step) => step > 0)!;
+    expect(rates.at(-1)!).toBeGreaterThan(4.75);
+    expect(steps.at(-1)!).toBeGreaterThan(0);
+    expect(steps.at(-1)!).toBeLessThan(firstGrowth);
+  });
+
+  it('never exceeds BYBYBG_RATE_LIMIT when it is set', async () => {
+    const fixed = governor({ configuredPerSecond: 12 });
+    let state = await succeedFor(fixed, 12);
+    for (let second = 0; second < 10; second++) state = await succeedFor(fixed, 12);
+    expect(state.ratePerSecond).toBe(12);
+    expect(state.mode).toBe('fixed');
+  });
+
+  it('shares one rate between governors of the same prefix, as worker processes do', async () => {
+    const prefix = `cutout-test-${randomBase62(10)}`;
+    prefixes.push(prefix);
+    let now = 5_000_000;
+    const a = makeRateGovernor({ redis, prefix, now: () => now });
+    const b = makeRateGovernor({ redis, prefix, now: () => now });
+    for (let i = 0; i < 5; i++) await a.recordSuccess();
+    now += 1_000;
+    const grown = await a.tick();
+    expect((await b.tick()).ratePerSecond).toBe(grown.ratePerSecond);
+  });
+});
+
+describe('limiterFor', () => {
+  it('spreads the rate over windows of about 100 ms', () => {
+    expect(limiterFor(20)).toEqual({ max: 2, duration: 100 });
+    expect(limiterFor(50)).toEqual({ max: 5, duration: 100 });
+    expect(limiterFor(2)).toEqual({ max: 1, duration: 500 });
+  });
+});
