@@ -1,9 +1,9 @@
 # One image for every Cutout process: the intake API (default), the worker and the
-# ByByBG emulator. They run from TypeScript source with tsx (a production dependency),
-# so there is no compile step. docker-compose.yml picks the process per service:
-#   node_modules/.bin/tsx apps/api/src/main.ts       (default CMD)
-#   node_modules/.bin/tsx apps/worker/src/main.ts
-#   node_modules/.bin/tsx apps/emulator/src/main.ts
+# ByByBG emulator. They run from TypeScript source with tsx's loader (a production
+# dependency), so there is no compile step. docker-compose.yml picks the process:
+#   node --import tsx apps/api/src/main.ts       (default CMD)
+#   node --import tsx apps/worker/src/main.ts
+#   node --import tsx apps/emulator/src/main.ts
 #
 # Build:  docker build -t cutout .
 # Works with both the classic builder and BuildKit (no BuildKit-only syntax).
@@ -56,8 +56,8 @@ RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 3000 4010
 
-# Run tsx directly, not through `npm run`: npm does not forward SIGTERM reliably,
-# while tsx relays SIGINT/SIGTERM to the node process it starts, so the apps'
-# graceful shutdown runs on `docker stop`. Compose also sets `init: true`, so a
-# small init is PID 1 (forwards signals, reaps zombies).
-CMD ["node_modules/.bin/tsx", "apps/api/src/main.ts"]
+# One node process with tsx's loader, not `npm run` or the tsx CLI: npm does not
+# forward SIGTERM reliably, and the tsx CLI SIGKILLs its child when a busy event loop
+# does not acknowledge a relayed signal within 30 ms, skipping the graceful shutdown.
+# Compose also sets `init: true`, so a small init is PID 1 (forwards signals, reaps zombies).
+CMD ["node", "--import", "tsx", "apps/api/src/main.ts"]

@@ -6,7 +6,7 @@ export interface RunningApi { app: FastifyInstance; url: string; services: Servi
 
 /** Connects, registers bootstrap keys, listens. Closing stops accepting, drains, disconnects. */
 export async function startApi(config: Config, log: Logger): Promise<RunningApi> {
-  const services = await openServices(config, { name: 'cutout-api' });
+  const services = await openServices(config, { name: 'cutout-api', log });
   await services.tenants.bootstrapKeys(config.api.bootstrapKeys);
   await services.storage.ensureBucket().catch((error: unknown) => log.warn({ err: error, bucket: config.s3.bucket }, 'S3 bucket not reachable yet'));
   const app = await buildApp({ config, log, ...services });

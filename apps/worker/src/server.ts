@@ -9,8 +9,8 @@ export interface RunningWorker { workers: RunningWorkers; close(): Promise<void>
  * ones finish within `shutdownTimeoutMs`, then disconnects.
  */
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
-  const services = await openServices(config, { name: 'cutout-worker' });
-  const connection = createRedis(config.redis.url, { blocking: true, connectionName: 'cutout-worker-bullmq' });
+  const services = await openServices(config, { name: 'cutout-worker', log });
+  const connection = createRedis(config.redis.url, { blocking: true, connectionName: 'cutout-worker-bullmq', log });
   const bybybg = makeByByBGClient({
     apiUrl: config.bybybg.apiUrl,
     apiKeys: config.bybybg.apiKeys,

@@ -78,6 +78,8 @@ export function startWorkers({ config, services, connection, bybybg, log }: Work
       connection,
       prefix,
       concurrency: config.worker.webhookConcurrency,
+      lockDuration: config.worker.lockDurationMs,
+      stalledInterval: config.worker.stalledIntervalMs,
       settings: { backoffStrategy: (attemptsMade, _type, error) => backoff(attemptsMade, error as { retryAfterMs?: number }) },
     },
   );

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from './logger.ts';
 
 export type { Redis } from 'ioredis';
 
@@ -6,10 +7,14 @@ export interface RedisConnectOptions {
   /** BullMQ workers block on Redis and need this unset (`null`). */
   blocking?: boolean;
   connectionName?: string;
+  /** Where connection errors go (at most one line per 10 s); commands still fail on their own. */
+  log?: Logger;
 }
 
+const ERROR_LOG_INTERVAL_MS = 10_000;
+
 /** A lazily connecting client; `await redis.connect()` or the first command opens it. */
-export function createRedis(url: string, { blocking = false, connectionName }: RedisConnectOptions = {}): Redis {
+export function createRedis(url: string, { blocking = false, connectionName, log }: RedisConnectOptions = {}): Redis {
   const options: RedisOptions = {
     lazyConnect: true,
     connectionName,
@@ -18,7 +23,15 @@ export function createRedis(url: string, { blocking = false, connectionName }: R
     enableOfflineQueue: blocking,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   };
-  return new Redis(url, options);
+  const redis = new Redis(url, options);
+  // Without a listener ioredis prints every reconnect failure with a stack trace.
+  let lastLogged = 0;
+  redis.on('error', (error: Error & { code?: string }) => {
+    if (!log || Date.now() - lastLogged < ERROR_LOG_INTERVAL_MS) return;
+    lastLogged = Date.now();
+    log.warn({ code: error.code, connection: connectionName }, 'Redis connection problem; retrying');
+  });
+  return redis;
 }
 
 export class RedisUnavailableError extends Error {

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
 import { makeJobStore, type JobStore } from './job-store.ts';
 import { createQueues, type Queues } from './queues.ts';
 import { connectChecked, createRedis, type Redis } from './redis.ts';
@@ -23,8 +24,8 @@ export interface Services {
  * Connects to Redis (refusing an evicting one) and S3. `blocking` is for processes that
  * run BullMQ workers: their commands wait for Redis to come back instead of failing fast.
  */
-export async function openServices(config: Config, { name, blocking = false }: { name: string; blocking?: boolean }): Promise<Services> {
-  const redis = createRedis(config.redis.url, { blocking, connectionName: name });
+export async function openServices(config: Config, { name, blocking = false, log }: { name: string; blocking?: boolean; log?: Logger }): Promise<Services> {
+  const redis = createRedis(config.redis.url, { blocking, connectionName: name, log });
   await connectChecked(redis, config.redis.url);
   const s3 = createS3Client(config.s3);
   const presignClient = config.s3.publicEndpoint ? createS3Client({ ...config.s3, endpoint: config.s3.publicEndpoint }) : s3;

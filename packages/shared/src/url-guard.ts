@@ -1,4 +1,4 @@
-import dns from 'node:dns';
+import dns, { type LookupAddress } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Agent, buildConnector } from 'undici';
 
@@ -219,16 +219,15 @@ export function createGuardedAgent({ policy, lookup, connectTimeoutMs }: Guarded
 
   const guardedLookup: LookupFunction = (hostname, options, callback) => {
     resolve(hostname, { ...options, all: true }, (error, answer, family) => {
-      if (error) return callback(error, '', 0); // DNS errors pass through untouched: ENOTFOUND/EAI_AGAIN keep their retry meaning
-      const addresses = typeof answer === 'string' ? [{ address: answer, family: family ?? isIP(answer) }] : answer;
-      const [first] = addresses;
-      if (first === undefined) return callback(new UnsafeUrlError('unresolvable', `${hostname} resolved to no address`), '', 0);
-      const refused = addresses.find(({ address }) => !isAllowedBy(address, allowList));
-      if (refused) {
-        return callback(new UnsafeUrlError('private_address', `${hostname} resolves to ${refused.address}, which is not a public address`), '', 0);
-      }
-      if (options.all) callback(null, addresses);
-      else callback(null, first.address, first.family);
+      // DNS errors pass through untouched: ENOTFOUND and EAI_AGAIN keep their retry meaning.
+      const checked = error ?? checkAnswer(hostname, answer, family, allowList);
+      // Answer asynchronously, as dns.lookup does: tls.connect throws a TypeError when a
+      // resolver that answers synchronously meets a connect that fails at once.
+      process.nextTick(() => {
+        if (checked instanceof Error) callback(checked, '', 0);
+        else if (options.all) callback(null, checked);
+        else callback(null, checked[0].address, checked[0].family);
+      });
     });
   };
 
@@ -242,4 +241,14 @@ export function createGuardedAgent({ policy, lookup, connectTimeoutMs }: Guarded
     connectChecked(options, callback);
   };
   return new Agent({ connect });
+}
+
+/** The resolver's answers when every one is allowed, else the UnsafeUrlError to fail the connect with. */
+function checkAnswer(hostname: string, answer: string | LookupAddress[], family: number | undefined, allowList: BlockList): [LookupAddress, ...LookupAddress[]] | UnsafeUrlError {
+  const addresses = typeof answer === 'string' ? [{ address: answer, family: family ?? isIP(answer) }] : answer;
+  const [first, ...rest] = addresses;
+  if (first === undefined) return new UnsafeUrlError('unresolvable', `${hostname} resolved to no address`);
+  const refused = addresses.find(({ address }) => !isAllowedBy(address, allowList));
+  if (refused) return new UnsafeUrlError('private_address', `${hostname} resolves to ${refused.address}, which is not a public address`);
+  return [first, ...rest];
 }

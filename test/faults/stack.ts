@@ -1,0 +1,187 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request, FormData } from 'undici';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { bullPrefix, createS3Client, makeStorage, randomBase62, type QueueName, type Storage } from '@cutout/shared';
+import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
+import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
+import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';
+import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
+import { deleteKeysWithPrefix, stopAllProcesses } from '../helpers/processes.ts';
+import { testRedis, testS3, uniquePrefix, type TestRedis, type TestS3 } from '../helpers/services.ts';
+
+/**
+ * What the fault tests run their app processes against: Redis (the machine's, under a
+ * prefix of this run's own), an S3 server and the ByByBG emulator, both in this process.
+ */
+export interface FaultStack {
+  redisUrl: string;
+  prefix: string;
+  s3: TestS3;
+  storage: Storage;
+  emulator: RunningEmulator;
+  tenantId: string;
+  apiKey: string;
+  /** The environment of an API or worker process of this stack, plus `extra`. */
+  env(extra?: Record<string, string>): Record<string, string>;
+  emulatorStats(): Promise<StatsSnapshot>;
+  /** BullMQ's counts of a queue (active, waiting, delayed, completed …). */
+  queueCounts(queue: QueueName): Promise<Record<string, number>>;
+  /** How often BullMQ found each remove-bg job stalled (its worker gone) and handed it on. */
+  stalledCounts(ids: string[]): Promise<Record<string, number>>;
+  /** Kills every process, then removes this run's keys, the emulator and the S3 server. */
+  close(): Promise<void>;
+}
+
+export type Json = Record<string, any>;
+
+export async function startFaultStack(faults: FaultPatch): Promise<FaultStack> {
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const redis: TestRedis = await testRedis();
+    cleanups.push(() => redis.close());
+    const s3 = await testS3();
+    cleanups.push(() => s3.close());
+    const emulatorKey = `emu-${randomBase62(20)}`;
+    const emulator = await startEmulator({ keys: [emulatorKey], faults: { rateLimit: null, ...faults }, logger: false });
+    cleanups.push(() => emulator.close());
+    const prefix = uniquePrefix();
+    cleanups.push(() => deleteKeysWithPrefix(redis.url, prefix));
+    const s3Client = createS3Client({ endpoint: s3.endpoint, bucket: s3.bucket, region: 'us-east-1', accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+    cleanups.push(async () => s3Client.destroy());
+    const tenantId = 'acme';
+    const apiKey = `ck_test_${randomBase62(32)}`;
+
+    const base: Record<string, string> = {
+      LOG_LEVEL: 'info',
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: prefix,
+      S3_ENDPOINT: s3.endpoint,
+      S3_BUCKET: s3.bucket,
+      S3_REGION: 'us-east-1',
+      S3_ACCESS_KEY_ID: s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      BYBYBG_API_URL: emulator.url,
+      BYBYBG_API_KEY: emulatorKey,
+      API_KEYS: `${tenantId}:${apiKey}`,
+      API_RATE_LIMIT_PER_MINUTE: '1000000',
+      // The emulator has no rate limit here: a known ceiling lets the workers use their whole
+      // concurrency at once instead of discovering ByByBG's rate from 5 calls a second.
+      BYBYBG_RATE_LIMIT: '1000',
+      WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8',
+    };
+
+    return {
+      redisUrl: redis.url,
+      prefix,
+      s3,
+      storage: makeStorage({ client: s3Client, bucket: s3.bucket }),
+      emulator,
+      tenantId,
+      apiKey,
+      env: (extra = {}) => ({ ...base, ...extra }),
+      async emulatorStats() {
+        const response = await request(`${emulator.url}/_stats`);
+        return (await response.body.json()) as StatsSnapshot;
+      },
+      queueCounts: (name) => withQueue(redis.url, prefix, name, (queue) =>
+        queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed')),
+      stalledCounts: (ids) => withQueue(redis.url, prefix, 'remove-bg', async (queue) => {
+        const jobs = await Promise.all(ids.map((id) => queue.getJob(id)));
+        return Object.fromEntries(ids.map((id, index) => [id, jobs[index]?.stalledCounter ?? 0]));
+      }),
+      async close() {
+        await stopAllProcesses();
+        await runAll(cleanups);
+      },
+    };
+  } catch (error) {
+    await runAll(cleanups);
+    throw error;
+  }
+}
+
+async function withQueue<T>(redisUrl: string, prefix: string, name: QueueName, use: (queue: Queue) => Promise<T>): Promise<T> {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(name, { connection, prefix: bullPrefix(prefix) });
+  try {
+    return await use(queue);
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+/** Runs cleanups newest first, each even if an earlier one failed. */
+async function runAll(cleanups: (() => Promise<void>)[]): Promise<void> {
+  const errors: unknown[] = [];
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => errors.push(error));
+  if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
+}
+
+/** Distinct product photos (the object moves), so no job can reuse another's result. */
+export async function distinctPhotos(count: number): Promise<Buffer[]> {
+  return Promise.all(Array.from({ length: count }, (_, index) => {
+    const left = 10 + ((index * 3) % 140);
+    const top = 10 + Math.floor(index / 47) * 7;
+    return productImage('png', { ...PRODUCT_SHOT, object: { ...PRODUCT_SHOT.object, left, top } });
+  }));
+}
+
+/** POST /v1/jobs; returns the job id. */
+export async function submitJob(apiUrl: string, apiKey: string, photo: Buffer, fields: Record<string, string> = {}): Promise<string> {
+  const form = new FormData();
+  form.append('file', new Blob([photo], { type: 'image/png' }), 'item.png');
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  const response = await request(`${apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': apiKey } });
+  const body = (await response.body.json()) as Json;
+  if (response.statusCode !== 202) throw new Error(`POST /v1/jobs answered ${response.statusCode}: ${JSON.stringify(body)}`);
+  return String(body.id);
+}
+
+/** Submits every photo, a few at a time; returns the ids in order. */
+export async function submitAll(apiUrl: string, apiKey: string, photos: Buffer[], fields: Record<string, string> = {}, parallel = 8): Promise<string[]> {
+  const ids: string[] = new Array(photos.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: parallel }, async () => {
+    while (next < photos.length) {
+      const index = next++;
+      ids[index] = await submitJob(apiUrl, apiKey, photos[index]!, fields);
+    }
+  }));
+  return ids;
+}
+
+export async function getJob(apiUrl: string, apiKey: string, id: string): Promise<Json> {
+  const response = await request(`${apiUrl}/v1/jobs/${id}`, { headers: { 'x-api-key': apiKey } });
+  const body = (await response.body.json()) as Json;
+  if (response.statusCode !== 200) throw new Error(`GET /v1/jobs/${id} answered ${response.statusCode}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+export async function getJobs(apiUrl: string, apiKey: string, ids: string[]): Promise<Json[]> {
+  return Promise.all(ids.map((id) => getJob(apiUrl, apiKey, id)));
+}
+
+/**
+ * Polls `probe` until it returns a value (not undefined). The timeout is a safety limit
+ * only; `describe` says what was last seen when it is hit.
+ */
+export async function waitUntil<T>(probe: () => Promise<T | undefined>, { timeoutMs, intervalMs = 50, describe }: { timeoutMs: number; intervalMs?: number; describe: () => string }): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`gave up after ${timeoutMs} ms: ${describe()}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** `{ queued: 3, succeeded: 5 }`: how often each value occurs, for assertions and failure messages. */
+export function countBy(values: unknown[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[String(value)] = (counts[String(value)] ?? 0) + 1;
+  return counts;
+}
+
+export const statusCounts = (views: Json[]): Record<string, number> => countBy(views.map((view) => view.status));
