@@ -48,7 +48,7 @@ describe('putStream', () => {
 
     const stored = await storage.putStream(key('large.bin'), chunked(original), 'application/octet-stream');
 
-    expect(stored).toEqual({ bytes: original.length, contentType: 'application/octet-stream' });
+    expect(stored).toEqual({ bytes: original.length, contentType: 'application/octet-stream', sha256: sha256(original) });
     const fetched = await storage.getBuffer(key('large.bin'));
     expect(fetched.length).toBe(original.length);
     expect(sha256(fetched)).toBe(sha256(original));
@@ -60,7 +60,7 @@ describe('putStream', () => {
 
     const stored = await storage.putStream(key('small.png'), readableFrom(original), 'image/png');
 
-    expect(stored).toEqual({ bytes: 1_000, contentType: 'image/png' });
+    expect(stored).toEqual({ bytes: 1_000, contentType: 'image/png', sha256: sha256(original) });
     expect(sha256(await storage.getBuffer(key('small.png')))).toBe(sha256(original));
     expect(await storage.head(key('small.png'))).toEqual({ bytes: 1_000, contentType: 'image/png' });
   });
