@@ -54,7 +54,8 @@ COPY apps ./apps
 RUN mkdir -p /app/.data && chown node:node /app/.data
 
 USER node
-EXPOSE 3000 4010
+# 3000 API, 4010 emulator, 9464 a worker's /metrics and /healthz.
+EXPOSE 3000 4010 9464
 
 # One node process with tsx's loader, not `npm run` or the tsx CLI: npm does not
 # forward SIGTERM reliably, and the tsx CLI SIGKILLs its child when a busy event loop

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { configOrExit, createLogger, exitOnStartupError, onShutdownSignal, randomBase62 } from '@cutout/shared';
+import { configOrExit, createLogger, createMetrics, exitOnStartupError, onShutdownSignal, randomBase62 } from '@cutout/shared';
 import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3 } from '@cutout/shared/embedded-s3';
 import { startApi } from '../apps/api/src/server.ts';
 import { startWorker } from '../apps/worker/src/server.ts';
@@ -12,6 +12,7 @@ import { startEmulator } from '../apps/emulator/src/server.ts';
 
 const DEV_TENANT = 'dev';
 const EMULATOR_KEY = 'emulator-dev-key';
+const DEV_WEBHOOK_ALLOW_PRIVATE = '127.0.0.0/8,::1/128';
 const dataDir = resolve(process.env.CUTOUT_DATA_DIR ?? '.data');
 mkdirSync(dataDir, { recursive: true });
 
@@ -33,13 +34,22 @@ try {
     stops.push(() => emulator.close());
     Object.assign(env, { BYBYBG_API_URL: emulator.url, BYBYBG_API_KEY: EMULATOR_KEY });
   }
+  if (!env.WEBHOOK_ALLOW_PRIVATE) {
+    // Development receivers run on this machine; production keeps the SSRF guard closed.
+    env.WEBHOOK_ALLOW_PRIVATE = DEV_WEBHOOK_ALLOW_PRIVATE;
+    notes.push(`Webhooks: loopback receivers allowed for development (WEBHOOK_ALLOW_PRIVATE=${DEV_WEBHOOK_ALLOW_PRIVATE})`);
+  }
   const devKey = env.API_KEYS ? undefined : readOrCreateDevKey();
   if (devKey) env.API_KEYS = `${DEV_TENANT}:${devKey}`;
 
   const config = configOrExit(env, { bybybgKey: true });
-  const api = await startApi(config, log.child({ app: 'api' }));
+  // One registry for both, so the API's /metrics shows the worker's metrics too.
+  const metrics = createMetrics();
+  const api = await startApi(config, log.child({ app: 'api' }), { metrics });
   stops.unshift(() => api.close());
-  const worker = await startWorker(config, log.child({ app: 'worker' }));
+  const worker = await startWorker(config, log.child({ app: 'worker' }), { metrics, serveMetrics: false });
+  const dashboard = config.adminApiKey ? `, queue dashboard at ${config.api.publicBaseUrl}/admin/queues (ADMIN_API_KEY)` : '';
+  notes.push(`Metrics:  ${config.api.publicBaseUrl}/metrics (API and worker)${dashboard}`);
   stops.unshift(() => worker.close());
 
   const tenant = devKey ? DEV_TENANT : config.api.bootstrapKeys[0]?.tenantId;

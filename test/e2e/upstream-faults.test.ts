@@ -63,9 +63,9 @@ describe('the worker against an unreliable ByByBG', () => {
 
   it('fails a job ByByBG cannot decode with upstream_rejected and its message', async () => {
     system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '3' } });
-    // A PNG signature and header, then garbage: accepted by type, undecodable upstream.
+    // A PNG header and trailer around garbage: passes the API's checks, undecodable upstream.
     const photo = await productImage('png', PRODUCT_SHOT, 300);
-    const broken = Buffer.concat([photo.subarray(0, 64), Buffer.alloc(2000, 0x41)]);
+    const broken = Buffer.concat([photo.subarray(0, 64), Buffer.alloc(2000, 0x41), photo.subarray(-12)]);
     const [view] = await settle(system, [await submitPhoto(system, broken)]);
     expect(view!.status).toBe('failed');
     expect(view!.error.code).toBe('upstream_rejected');

@@ -69,6 +69,8 @@ export async function startFaultStack(faults: FaultPatch): Promise<FaultStack> {
       // concurrency at once instead of discovering ByByBG's rate from 5 calls a second.
       BYBYBG_RATE_LIMIT: '1000',
       WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8',
+      // Several workers on one machine: each picks a free port for its /metrics.
+      WORKER_METRICS_PORT: '0',
     };
 
     return {

@@ -316,16 +316,19 @@ export async function startEmulatorProcess(env: Record<string, string>, name = '
   return { process: emulator, url };
 }
 
-/** A `redis-server` of the test's own on a free port (no persistence), e.g. with an evicting policy. */
-export async function startRedisServer(extraArgs: string[] = [], name = 'redis-server'): Promise<{ process: RunningProcess; url: string }> {
-  const port = await freePort();
+/**
+ * A `redis-server` of the test's own on a free port (no persistence), e.g. with an evicting
+ * policy. `port` restarts one where a stopped one listened, so clients reconnect to it.
+ */
+export async function startRedisServer(extraArgs: string[] = [], name = 'redis-server', port?: number): Promise<{ process: RunningProcess; url: string; port: number }> {
+  port ??= await freePort();
   const server = spawnProcess({
     name,
     command: 'redis-server',
     args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', '/tmp', ...extraArgs],
   });
   await server.waitForLine('Ready to accept connections', 15_000);
-  return { process: server, url: `redis://127.0.0.1:${port}` };
+  return { process: server, url: `redis://127.0.0.1:${port}`, port };
 }
 
 /** Deletes every key under `prefix:` (SCAN + UNLINK; never FLUSHALL, the Redis is shared). */

@@ -1,4 +1,4 @@
-import { loadConfig, createLogger, randomBase62, type Config, type Services } from '@cutout/shared';
+import { asCluster, loadConfig, createLogger, randomBase62, type Config, type Services } from '@cutout/shared';
 import { startApi } from '../../apps/api/src/server.ts';
 import { startWorker } from '../../apps/worker/src/server.ts';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
@@ -21,6 +21,8 @@ export interface TestSystem {
   config: Config;
   services: Services;
   emulator: RunningEmulator;
+  /** Each worker's own /metrics server (the API's is `${apiUrl}/metrics`). */
+  workerMetricsUrls: string[];
   close(): Promise<void>;
 }
 
@@ -45,11 +47,17 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
     BYBYBG_API_URL: emulator.url,
     BYBYBG_API_KEY: emulatorKey,
     PORT: '0',
+    // Tests submit thousands of jobs with one key; the limit itself has its own test.
+    API_RATE_LIMIT_PER_MINUTE: '1000000',
     API_KEYS: `acme:${apiKey},globex:${otherApiKey}`,
     WEBHOOK_RETRY_SCHEDULE: '0,50ms,100ms',
+    // Test receivers listen on loopback, which the SSRF guard refuses unless allowed.
+    WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8',
     WORKER_LOCK_DURATION: '5s',
     WORKER_STALLED_INTERVAL: '2s',
     WORKER_SHUTDOWN_TIMEOUT: '5s',
+    // Several workers in one process: each serves its /metrics on a port of its own.
+    WORKER_METRICS_PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   }, { bybybgKey: true });
@@ -64,6 +72,7 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
     config,
     services: api.services,
     emulator,
+    workerMetricsUrls: running.flatMap((worker) => (worker.metricsUrl ? [worker.metricsUrl] : [])),
     async close() {
       await Promise.all(running.map((worker) => worker.close()));
       await cleanRedis(api.services, config.redis.prefix);
@@ -77,10 +86,13 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
 
 /** Deletes every key of this run's prefix (never FLUSHALL: the Redis is shared). */
 async function cleanRedis(services: Services, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await services.redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-    if (keys.length > 0) await services.redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  // SCAN walks one server: on a Redis Cluster, each master in turn.
+  for (const node of asCluster(services.redis)?.nodes('master') ?? [services.redis]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      if (keys.length > 0) await node.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
 }

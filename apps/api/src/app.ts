@@ -1,11 +1,21 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { randomBase62, type Config, type JobStore, type Logger, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState } from '@cutout/shared';
+import { createMetrics, makeApiKeyStore, randomBase62, type Config, type JobStore, type Logger, type Metrics, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState, type WebhookAttemptLog } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
 import { registerErrorHandling } from './errors.ts';
+import { registerOpenApi } from './openapi/index.ts';
+import { registerRateLimit } from './rate-limit.ts';
+import { registerHttpMetrics } from './http-metrics.ts';
+import { adminQueueRoutes } from './routes/admin-queues.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { accountRoutes } from './routes/account.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { jobQueryRoutes } from './routes/job-queries.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import type { Idempotency } from './idempotency.ts';
+import type { JobWaiter } from './job-waiter.ts';
+import type { ImageFetcher } from './image-url.ts';
 
 export interface AppDeps {
   config: Config;
@@ -15,7 +25,13 @@ export interface AppDeps {
   tenants: TenantStore;
   queues: Queues;
   upstream: UpstreamState;
+  webhookAttempts: WebhookAttemptLog;
+  idempotency: Idempotency;
+  jobWaiter: JobWaiter;
+  images: ImageFetcher;
   log: Logger;
+  /** The process's registry; one of its own when absent (tests build several apps per process). */
+  metrics?: Metrics;
 }
 
 /** Builds the API without listening; `server.ts` listens, tests use `app.inject()`. */
@@ -30,16 +46,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app);
+  await registerOpenApi(app, { publicBaseUrl: deps.config.api.publicBaseUrl });
+  await registerRateLimit(app, { redis: deps.redis, prefix: deps.config.redis.prefix, perMinute: deps.config.api.rateLimitPerMinute });
+  const metrics = deps.metrics ?? createMetrics();
+  registerHttpMetrics(app, metrics);
   await app.register(multipart, {
     limits: { fileSize: deps.config.api.maxUploadBytes, files: 1, fields: 10, parts: 12, fieldSize: 64 * 1024, fieldNameSize: 100 },
   });
 
-  const requireScope = makeAuthenticate(deps.tenants);
+  const requireScope = makeAuthenticate(makeApiKeyStore({ redis: deps.redis, prefix: deps.config.redis.prefix }));
   const canRead = requireScope('jobs:read');
   const canWrite = requireScope('jobs:write');
 
   healthRoutes(app, deps);
-  accountRoutes(app, deps, canRead);
+  metricsRoutes(app, { metrics, queues: deps.queues, log: deps.log });
+  await adminQueueRoutes(app, { adminApiKey: deps.config.adminApiKey, queues: deps.queues });
+  accountRoutes(app, deps, { canRead, canWrite });
   jobRoutes(app, deps, { canRead, canWrite });
+  jobQueryRoutes(app, deps, { canRead, canWrite });
+  webhookRoutes(app, deps, { canRead, canWrite });
   return app;
 }

@@ -1,25 +1,28 @@
 import type { FastifyRequest } from 'fastify';
-import type { ApiKeyRecord, Scope, TenantStore } from '@cutout/shared';
+import { isWellFormedApiKey, type ApiKeyStore, type Scope, type StoredApiKey } from '@cutout/shared';
 import { ApiError } from './errors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    auth?: ApiKeyRecord;
+    auth?: StoredApiKey;
   }
 }
 
-/** Resolves `X-API-KEY` to a tenant and checks the route's scope; throws 401/403. */
-export function makeAuthenticate(tenants: TenantStore) {
+/** Resolves `X-API-KEY` to a tenant and checks the route's scope; throws 401/403. The key is never logged. */
+export function makeAuthenticate(apiKeys: ApiKeyStore) {
   return function requireScope(scope: Scope) {
     return async (request: FastifyRequest): Promise<void> => {
       const header = request.headers['x-api-key'];
       const key = Array.isArray(header) ? header[0] : header;
       if (!key) throw new ApiError(401, 'missing_api_key', 'Send your API key in the X-API-KEY header');
-      const record = await tenants.authenticate(key);
+      // A typo or a truncated key is refused by its checksum, without a Redis lookup.
+      if (!isWellFormedApiKey(key)) throw new ApiError(401, 'invalid_api_key', 'The API key is malformed; check that it was copied whole');
+      const record = await apiKeys.authenticate(key);
       if (!record) throw new ApiError(401, 'invalid_api_key', 'The API key is not valid');
+      if (record.revokedAt) throw new ApiError(401, 'revoked_api_key', `This API key was revoked on ${record.revokedAt}`);
       if (!record.scopes.includes(scope)) throw new ApiError(403, 'insufficient_scope', `This API key lacks the ${scope} scope`);
       request.auth = record;
-      request.log = request.log.child({ tenant: record.tenantId });
+      request.log = request.log.child({ tenant: record.tenantId, keyId: record.id });
     };
   };
 }

@@ -1,34 +1,48 @@
-import type { JobRecord } from '@cutout/shared';
+import { checkUrl, UnsafeUrlError, type JobRecord, type UnsafeUrlReason, type UrlPolicy } from '@cutout/shared';
 import { ApiError } from './errors.ts';
 
 /** Text fields `POST /v1/jobs` accepts besides the `file` part. */
-export const JOB_FIELDS: ReadonlySet<string> = new Set(['webhook_url', 'metadata', 'options']);
+export const JOB_FIELDS: ReadonlySet<string> = new Set(['image_url', 'webhook_url', 'metadata', 'options']);
 
 const MAX_METADATA_BYTES = 4096;
-const MAX_URL_LENGTH = 2048;
 
 const invalid = (code: string, message: string) => new ApiError(422, code, message);
 
-/** Validates the optional fields of a job; every problem is a 422 naming the field. */
-export function parseJobFields(fields: Record<string, string>): Pick<JobRecord, 'webhookUrl' | 'metadata' | 'options'> {
+/**
+ * Validates the optional fields of a job; every problem is a 422 naming the field.
+ * `urlPolicy` is the SSRF allow-list (WEBHOOK_ALLOW_PRIVATE) the webhook URL is checked against.
+ */
+export function parseJobFields(fields: Record<string, string>, urlPolicy: UrlPolicy): Pick<JobRecord, 'webhookUrl' | 'metadata' | 'options'> {
   return {
-    webhookUrl: fields.webhook_url === undefined ? undefined : parseWebhookUrl(fields.webhook_url),
+    webhookUrl: fields.webhook_url === undefined ? undefined : parseWebhookUrl(fields.webhook_url, urlPolicy),
     metadata: fields.metadata === undefined ? undefined : parseMetadata(fields.metadata),
     options: fields.options === undefined ? undefined : parseOptions(fields.options),
   };
 }
 
-function parseWebhookUrl(text: string): string {
-  let url: URL;
+/** What a client reads for each reason the SSRF guard gives. */
+const WEBHOOK_URL_PROBLEMS: Record<UnsafeUrlReason, string> = {
+  invalid_url: 'webhook_url must be an absolute http(s) URL',
+  too_long: 'webhook_url is too long',
+  bad_scheme: 'webhook_url must use http or https',
+  credentials: 'webhook_url must not carry a user name or password',
+  missing_host: 'webhook_url has no host',
+  private_address: 'webhook_url must point to a public address, not a private, loopback, link-local or metadata one',
+  unresolvable: 'webhook_url host has no address',
+};
+
+/**
+ * An early, DNS-free check, so a client hears about a bad URL at once; the worker checks
+ * every address again at connect time, after DNS. Stores the normalised URL, which is the
+ * one that was checked.
+ */
+function parseWebhookUrl(text: string, policy: UrlPolicy): string {
   try {
-    url = new URL(text);
-  } catch {
-    throw invalid('invalid_webhook_url', 'webhook_url must be an absolute http(s) URL');
+    return checkUrl(text, policy).href;
+  } catch (error) {
+    if (!(error instanceof UnsafeUrlError)) throw error;
+    throw invalid('invalid_webhook_url', `${WEBHOOK_URL_PROBLEMS[error.reason]} (${error.message})`);
   }
-  if (!['http:', 'https:'].includes(url.protocol)) throw invalid('invalid_webhook_url', 'webhook_url must use http or https');
-  if (url.username || url.password) throw invalid('invalid_webhook_url', 'webhook_url must not carry credentials');
-  if (text.length > MAX_URL_LENGTH) throw invalid('invalid_webhook_url', `webhook_url is longer than ${MAX_URL_LENGTH} characters`);
-  return url.toString();
 }
 
 function parseJsonObject(text: string, field: string, code: string): Record<string, unknown> {

@@ -1,22 +1,39 @@
 import type { FastifyInstance } from 'fastify';
-import { openServices, type Config, type Logger, type Services } from '@cutout/shared';
+import { createGuardedAgent, makeApiKeyStore, openServices, type Config, type Logger, type Metrics, type Services } from '@cutout/shared';
 import { buildApp } from './app.ts';
+import { closeWithGrace } from './drain.ts';
+import { makeIdempotency } from './idempotency.ts';
+import { makeJobWaiter } from './job-waiter.ts';
+import { makeImageFetcher } from './image-url.ts';
+
+const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 
 export interface RunningApi { app: FastifyInstance; url: string; services: Services; close(): Promise<void> }
 
-/** Connects, registers bootstrap keys, listens. Closing stops accepting, drains, disconnects. */
-export async function startApi(config: Config, log: Logger): Promise<RunningApi> {
+/**
+ * Connects, registers bootstrap keys, listens. Closing stops accepting, drains (within
+ * SHUTDOWN_GRACE), disconnects. `metrics`: a registry shared with a worker in the same
+ * process (`npm start`), so /metrics shows both.
+ */
+export async function startApi(config: Config, log: Logger, { metrics }: { metrics?: Metrics } = {}): Promise<RunningApi> {
   const services = await openServices(config, { name: 'cutout-api', log });
-  await services.tenants.bootstrapKeys(config.api.bootstrapKeys);
+  await makeApiKeyStore({ redis: services.redis, prefix: config.redis.prefix }).bootstrap(config.api.bootstrapKeys);
   await services.storage.ensureBucket().catch((error: unknown) => log.warn({ err: error, bucket: config.s3.bucket }, 'S3 bucket not reachable yet'));
-  const app = await buildApp({ config, log, ...services });
+  const jobWaiter = makeJobWaiter({ subscriber: services.redis.duplicate(), channel: services.jobs.endedChannel });
+  const idempotency = makeIdempotency({ redis: services.redis, prefix: config.redis.prefix, ttlMs: IDEMPOTENCY_TTL_MS });
+  const policy = { allowPrivate: config.webhooks.allowPrivate };
+  const imageAgent = createGuardedAgent({ policy });
+  const images = makeImageFetcher({ dispatcher: imageAgent, policy, timeoutMs: config.api.imageUrlTimeoutMs, maxBytes: config.api.maxUploadBytes });
+  const app = await buildApp({ config, log, ...services, idempotency, jobWaiter, images, metrics });
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   return {
     app,
     url: address,
     services,
     async close() {
-      await app.close();
+      await closeWithGrace(app, config.api.shutdownGraceMs, log);
+      await jobWaiter.close();
+      await imageAgent.close();
       await services.close();
     },
   };

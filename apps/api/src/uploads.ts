@@ -1,35 +1,31 @@
-import { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
-import type { MultipartFile } from '@fastify/multipart';
-import { fileTypeFromBuffer } from 'file-type';
-import type { Storage, StreamedObject } from '@cutout/shared';
+import type { StreamedObject } from '@cutout/shared';
 import { ApiError, badRequest } from './errors.ts';
-
-/** Image types ByByBG accepts, identified by magic bytes, never by the client's Content-Type. */
-export const ACCEPTED_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
-/** Enough bytes for file-type to recognise any format it knows. */
-const SNIFF_BYTES = 4100;
+import { storeImage, type ImageTarget } from './image-store.ts';
+import type { ImageFetcher } from './image-url.ts';
 
 export interface ReceivedUpload {
   fields: Record<string, string>;
   original: StreamedObject;
 }
 
-interface UploadTarget { storage: Storage; objectKey: string; maxBytes: number; allowedFields: ReadonlySet<string> }
+interface UploadTarget extends ImageTarget { allowedFields: ReadonlySet<string>; images: ImageFetcher }
 
 /**
  * Streams the single `file` part to S3 (never buffering it whole) and collects the text
  * fields. Whatever goes wrong, no object is left behind.
  */
-export async function receiveUpload(request: FastifyRequest, { storage, objectKey, maxBytes, allowedFields }: UploadTarget): Promise<ReceivedUpload> {
+export async function receiveUpload(request: FastifyRequest, target: UploadTarget): Promise<ReceivedUpload> {
+  const { storage, objectKey, maxBytes, maxPixels, allowedFields } = target;
   if (!request.isMultipart()) {
-    throw new ApiError(415, 'unsupported_media_type', 'Send multipart/form-data with the image in the "file" field');
+    if (request.headers['content-type']?.startsWith('application/json')) return receiveJson(request, target);
+    throw new ApiError(415, 'unsupported_media_type', 'Send multipart/form-data with the image in the "file" field, or JSON with an image_url');
   }
   const fields: Record<string, string> = {};
   let original: StreamedObject | undefined;
   let stored = false;
   try {
-    for await (const part of request.parts()) {
+    for await (const part of clientStream(request.parts())) {
       if (part.type === 'field') {
         if (!allowedFields.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
         if (part.fieldname in fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
@@ -42,48 +38,71 @@ export async function receiveUpload(request: FastifyRequest, { storage, objectKe
         throw badRequest('unknown_field', `Unexpected file field "${part.fieldname}"; send the image as "file"`);
       }
       stored = true;
-      original = await storeImage(part, { storage, objectKey, maxBytes });
+      const file = part.file;
+      original = await storeImage(
+        { chunks: clientStream(file)[Symbol.asyncIterator](), truncated: () => file.truncated, discard: () => void file.resume() },
+        { storage, objectKey, maxBytes, maxPixels },
+      );
+    }
+    if (fields.image_url !== undefined) {
+      if (original) throw badRequest('ambiguous_image', 'Send either a "file" or an "image_url", not both');
+      stored = true;
+      original = await fetchImage(fields.image_url, target);
     }
   } catch (error) {
     if (stored) await storage.delete(objectKey).catch((cause: unknown) => request.log.warn({ err: cause, objectKey }, 'orphan original not deleted'));
     throw error;
   }
-  if (!original) throw badRequest('missing_file', 'The request has no "file" part with an image');
+  if (!original) throw badRequest('missing_file', 'The request has no "file" part with an image, and no image_url');
+  delete fields.image_url;
   return { fields, original };
 }
 
-async function storeImage(part: MultipartFile, { storage, objectKey, maxBytes }: Omit<UploadTarget, 'allowedFields'>): Promise<StreamedObject> {
-  const iterator = part.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const head = await readHead(iterator);
-  if (head.length === 0) throw badRequest('empty_file', 'The uploaded file is empty');
-  const detected = await fileTypeFromBuffer(head);
-  if (!detected || !ACCEPTED_TYPES.has(detected.mime)) {
-    part.file.resume();
-    throw new ApiError(415, 'unsupported_media_type', 'The file is not a JPEG, PNG or WebP image');
+/** JSON intake: `{ image_url, webhook_url?, metadata?, options? }`; objects become the same fields a form sends. */
+async function receiveJson(request: FastifyRequest, target: UploadTarget): Promise<ReceivedUpload> {
+  const body = request.body;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalid_request', 'The JSON body must be an object');
+  const fields: Record<string, string> = {};
+  for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
+    if (!target.allowedFields.has(name)) throw badRequest('unknown_field', `Unknown field "${name.slice(0, 100)}"`);
+    fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
-  const stored = await storage.putStream(objectKey, Readable.from(replay(head, iterator)), detected.mime);
-  if (part.file.truncated) {
-    throw new ApiError(413, 'file_too_large', `The file is larger than the limit of ${maxBytes} bytes`);
+  if (typeof (body as { image_url?: unknown }).image_url !== 'string') throw badRequest('missing_file', 'The JSON body needs an "image_url" string');
+  try {
+    const original = await fetchImage(fields.image_url!, target);
+    delete fields.image_url;
+    return { fields, original };
+  } catch (error) {
+    await target.storage.delete(target.objectKey).catch(() => undefined);
+    throw error;
   }
-  return stored;
 }
 
-async function readHead(iterator: AsyncIterator<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  while (length < SNIFF_BYTES) {
-    const { value, done } = await iterator.next();
-    if (done) break;
-    chunks.push(value);
-    length += value.length;
-  }
-  return Buffer.concat(chunks);
+/** Fetches an image_url through the SSRF guard into S3, with the checks an upload gets. */
+async function fetchImage(url: string, { images, storage, objectKey, maxBytes, maxPixels }: UploadTarget): Promise<StreamedObject> {
+  return storeImage(await images.open(url), { storage, objectKey, maxBytes, maxPixels });
 }
 
-async function* replay(head: Buffer, iterator: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  yield head;
+const malformed = () => badRequest('invalid_multipart', 'The multipart body is malformed or ended early');
+
+/**
+ * The multipart parser fails with plain errors on a malformed or cut-off body: those are
+ * the client's doing (400), unlike storage errors, which surface elsewhere as 503.
+ * Errors with a fastify code (limits) keep their own mapping.
+ */
+async function nextFromClient<T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T>> {
+  try {
+    return await iterator.next();
+  } catch (error) {
+    if (error instanceof ApiError || (error as { code?: string }).code?.startsWith('FST_')) throw error;
+    throw malformed();
+  }
+}
+
+async function* clientStream<T>(iterable: AsyncIterable<T>): AsyncGenerator<T> {
+  const iterator = iterable[Symbol.asyncIterator]();
   for (;;) {
-    const { value, done } = await iterator.next();
+    const { value, done } = await nextFromClient(iterator);
     if (done) return;
     yield value;
   }

@@ -1,11 +1,12 @@
 import { Worker, type Job } from 'bullmq';
 import {
-  bullPrefix, QUEUE_NAMES,
-  type Config, type Logger, type Redis, type RemoveBgPayload, type Services, type WebhookPayload,
+  bullPrefix, createGuardedAgent, QUEUE_NAMES,
+  type Config, type Logger, type Metrics, type Redis, type RemoveBgPayload, type Services, type WebhookPayload,
 } from '@cutout/shared';
 import type { ByByBGClient } from './bybybg/client.ts';
 import { webhookBackoff } from './backoff.ts';
 import { makeDedup } from './dedup.ts';
+import { makeJobOutcomeMetrics } from './job-metrics.ts';
 import { makeDeliverWebhookProcessor } from './processors/deliver-webhook.ts';
 import { failJob } from './processors/outcomes.ts';
 import { makeRemoveBgProcessor, type RemoveBgDeps } from './processors/remove-bg.ts';
@@ -13,14 +14,14 @@ import { limiterFor, makeRateGovernor } from './upstream/governor.ts';
 import { makeKeyGuard } from './upstream/key-guard.ts';
 import { makeUpstreamPause } from './upstream/pause.ts';
 
-export interface WorkerDeps { config: Config; services: Services; connection: Redis; bybybg: ByByBGClient; log: Logger }
+export interface WorkerDeps { config: Config; services: Services; connection: Redis; bybybg: ByByBGClient; metrics: Metrics; log: Logger }
 
 export interface RunningWorkers { removeBg: Worker<RemoveBgPayload>; webhooks: Worker<WebhookPayload>; close(): Promise<void> }
 
 const GOVERNOR_TICK_MS = 1_000;
 
 /** One BullMQ worker per queue, each with its own concurrency so slow webhooks never hold up images. */
-export function startWorkers({ config, services, connection, bybybg, log }: WorkerDeps): RunningWorkers {
+export function startWorkers({ config, services, connection, bybybg, metrics, log }: WorkerDeps): RunningWorkers {
   const prefix = bullPrefix(config.redis.prefix);
   const { redis, queues } = services;
   const { upstream } = services;
@@ -35,7 +36,13 @@ export function startWorkers({ config, services, connection, bybybg, log }: Work
     bybybg,
     webhooks: queues.webhooks,
     webhookAttempts: config.webhooks.retryScheduleMs.length,
-    pause: makeUpstreamPause({ queue: queues.removeBg, upstream }),
+    pause: makeUpstreamPause({
+      queue: queues.removeBg, upstream,
+      onPause: (addedMs, started) => {
+        if (started) metrics.upstreamRateLimitPauses.inc();
+        metrics.upstreamRateLimitPauseSeconds.inc(addedMs / 1000);
+      },
+    }),
     governor,
     keyGuard,
     dedup: makeDedup({ redis, prefix: config.redis.prefix, runningTtlMs: config.bybybg.timeoutMs + 30_000, retentionMs: config.jobRetentionMs }),
@@ -43,6 +50,7 @@ export function startWorkers({ config, services, connection, bybybg, log }: Work
     log: log.child({ queue: QUEUE_NAMES.removeBg }),
   };
   const limiter = limiterFor(governor.current().ratePerSecond);
+  metrics.setUpstreamRate(governor.current());
   const removeBg = new Worker<RemoveBgPayload>(QUEUE_NAMES.removeBg, makeRemoveBgProcessor(removeBgDeps), {
     connection,
     prefix,
@@ -56,7 +64,10 @@ export function startWorkers({ config, services, connection, bybybg, log }: Work
 
   const governorTimer = setInterval(() => {
     governor.tick().then(
-      (state) => Object.assign(limiter, limiterFor(state.ratePerSecond)),
+      (state) => {
+        Object.assign(limiter, limiterFor(state.ratePerSecond));
+        metrics.setUpstreamRate(state);
+      },
       (error: unknown) => log.warn({ err: error }, 'rate governor tick failed'),
     );
   }, GOVERNOR_TICK_MS);
@@ -64,14 +75,18 @@ export function startWorkers({ config, services, connection, bybybg, log }: Work
   keyGuard.start();
 
   const backoff = webhookBackoff(config.webhooks.retryScheduleMs);
+  // One agent for every delivery: it checks each address after DNS, at connect time (SSRF guard).
+  const webhookAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, connectTimeoutMs: config.webhooks.timeoutMs });
   const webhooks = new Worker<WebhookPayload>(
     QUEUE_NAMES.webhooks,
     makeDeliverWebhookProcessor({
       jobs: services.jobs,
       tenants: services.tenants,
       storage: services.storage,
+      attempts: services.webhookAttempts,
       resultUrlTtlMs: config.api.resultUrlTtlMs,
       timeoutMs: config.webhooks.timeoutMs,
+      dispatcher: webhookAgent,
       log: log.child({ queue: QUEUE_NAMES.webhooks }),
     }),
     {
@@ -84,7 +99,12 @@ export function startWorkers({ config, services, connection, bybybg, log }: Work
     },
   );
 
-  removeBg.on('failed', (job, error) => void failAbandoned(removeBgDeps, job, error));
+  const outcomes = makeJobOutcomeMetrics({ jobs: services.jobs, metrics, log });
+  removeBg.on('completed', (job) => void outcomes.removeBgSettled(job));
+  // Counted once failAbandoned has recorded a crashed job's failure.
+  removeBg.on('failed', (job, error) => void failAbandoned(removeBgDeps, job, error).then(() => outcomes.removeBgSettled(job)));
+  webhooks.on('completed', (job) => outcomes.webhookDelivered(job));
+  webhooks.on('failed', (job) => void outcomes.webhookFailed(job));
   for (const worker of [removeBg, webhooks]) worker.on('error', (error) => log.error({ err: error, queue: worker.name }, 'worker error'));
 
   return {
@@ -94,6 +114,7 @@ export function startWorkers({ config, services, connection, bybybg, log }: Work
       clearInterval(governorTimer);
       keyGuard.stop();
       await Promise.all([removeBg.close(), webhooks.close()]);
+      await webhookAgent.close();
     },
   };
 }

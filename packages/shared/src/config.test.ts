@@ -21,7 +21,7 @@ describe('loadConfig defaults', () => {
   it('starts from documented defaults when the environment is empty', () => {
     const config = loadConfig({});
 
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'cutout' });
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'cutout', clusterNodes: [] });
     expect(config.api.port).toBe(3000);
     expect(config.api.host).toBe('127.0.0.1');
     expect(config.api.maxUploadBytes).toBe(25_000_000);
@@ -140,5 +140,60 @@ describe('API_KEYS', () => {
     expect(variablesNamed(error)).toEqual(['API_KEYS']);
     expect(error.message).not.toContain('tooshort-secret');
     expect(error.message).not.toContain(KEY_A);
+  });
+});
+
+describe('webhook settings', () => {
+  it('reads the SSRF allow-list and the secret rotation grace period', () => {
+    const config = loadConfig({ WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8, ::1/128,10.1.2.3', WEBHOOK_SECRET_GRACE: '90m' });
+
+    expect(config.webhooks.allowPrivate).toEqual(['127.0.0.0/8', '::1/128', '10.1.2.3']);
+    expect(config.webhooks.secretGraceMs).toBe(90 * 60_000);
+  });
+
+  it('defaults to no private addresses and a 24 h grace period', () => {
+    expect(loadConfig({}).webhooks).toMatchObject({ allowPrivate: [], secretGraceMs: 24 * 3_600_000 });
+  });
+
+  it('rejects a bad CIDR in WEBHOOK_ALLOW_PRIVATE, naming it, alongside other bad variables', () => {
+    const error = configError({ WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8,10.0.0.0/33', PORT: 'eighty' });
+
+    expect(variablesNamed(error)).toEqual(['PORT', 'WEBHOOK_ALLOW_PRIVATE']);
+    expect(error.message).toContain('invalid CIDR "10.0.0.0/33"');
+  });
+});
+
+describe('operations settings', () => {
+  it('defaults the worker metrics port to 9464 and the API shutdown grace to 30 s', () => {
+    const config = loadConfig({});
+
+    expect(config.worker.metricsPort).toBe(9464);
+    expect(config.api.shutdownGraceMs).toBe(30_000);
+    expect(config.adminApiKey).toBeUndefined();
+  });
+
+  it('reads Redis Cluster seed nodes when the prefix has a hash tag', () => {
+    const config = loadConfig({ REDIS_CLUSTER_NODES: 'redis-a:7000, 10.0.0.2:7001,[::1]:7002', REDIS_PREFIX: '{cutout}' });
+
+    expect(config.redis.clusterNodes).toEqual([{ host: 'redis-a', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }]);
+  });
+
+  it('refuses Redis Cluster nodes without a {hash-tagged} prefix, together with other problems', () => {
+    for (const prefix of [undefined, 'cutout', 'cutout{}', 'cutout}{x']) {
+      const error = configError({ REDIS_CLUSTER_NODES: 'redis-a:7000', REDIS_PREFIX: prefix, SHUTDOWN_GRACE: 'soon' });
+
+      expect(variablesNamed(error), String(prefix)).toEqual(['REDIS_PREFIX', 'SHUTDOWN_GRACE']);
+    }
+  });
+
+  it('rejects a cluster node that is not host:port', () => {
+    expect(variablesNamed(configError({ REDIS_CLUSTER_NODES: 'redis-a:7000,redis-b', REDIS_PREFIX: '{cutout}' }))).toEqual(['REDIS_CLUSTER_NODES']);
+  });
+
+  it('rejects a short ADMIN_API_KEY without echoing it', () => {
+    const error = configError({ ADMIN_API_KEY: 'admin123' });
+
+    expect(variablesNamed(error)).toEqual(['ADMIN_API_KEY']);
+    expect(error.message).not.toContain('admin123');
   });
 });

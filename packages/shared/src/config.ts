@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { parseBytes, parseDuration } from './durations.ts';
+import { isWellFormedApiKey } from './api-keys.ts';
+import { parseCidrList } from './url-guard.ts';
 
 const duration = (fallback: string) =>
   z.string().default(fallback).transform((text, ctx) => {
@@ -29,8 +31,9 @@ const apiKeyPairs = list.transform((pairs, ctx) =>
     const colon = pair.indexOf(':');
     const tenantId = pair.slice(0, colon);
     const key = pair.slice(colon + 1);
-    if (colon < 1 || !/^[A-Za-z0-9_-]{1,64}$/.test(tenantId) || key.length < 24) {
-      ctx.addIssue({ code: 'custom', message: 'each entry must be tenant:key, tenant of [A-Za-z0-9_-], key of 24 characters or more' });
+    // A ck_live_ key with a bad checksum could never authenticate: refuse it here, loudly.
+    if (colon < 1 || !/^[A-Za-z0-9_-]{1,64}$/.test(tenantId) || !isWellFormedApiKey(key)) {
+      ctx.addIssue({ code: 'custom', message: 'each entry must be tenant:key, tenant of [A-Za-z0-9_-], key of 24 characters or more (a ck_live_ key copied whole)' });
     }
     return { tenantId, key };
   }),
@@ -47,12 +50,38 @@ const retrySchedule = z.string().default('0,5s,5m,30m,2h,5h,10h,10h').transform(
   });
 });
 
+/** CIDRs the SSRF guard lets through; a typo here would silently block (or open) webhooks. */
+const cidrList = list.transform((entries, ctx) => {
+  for (const entry of entries) {
+    try {
+      parseCidrList([entry]);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  }
+  return entries;
+});
+
 const url = z.url({ protocol: /^https?$/ });
+
+/** `host:port,host:port`: the seed nodes of a Redis Cluster (ioredis discovers the rest). */
+const clusterNodes = list.transform((entries, ctx) =>
+  entries.map((entry) => {
+    const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) ctx.addIssue({ code: 'custom', message: `"${entry}" is not host:port` });
+    return { host: (match?.[1] ?? '').replace(/^\[|\]$/g, ''), port };
+  }),
+);
+
+/** Redis Cluster hashes only the part of a key between the first `{` and the next `}`. */
+export const hasHashTag = (prefix: string): boolean => /^[^{]*\{[^}]+\}/.test(prefix);
 
 /** Every environment variable Cutout reads, with its default. `.env.example` mirrors it. */
 const envSchema = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379').pipe(z.url({ protocol: /^rediss?$/ })),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:{}_-]+$/).default('cutout'),
+  REDIS_CLUSTER_NODES: clusterNodes,
   S3_ENDPOINT: url.optional().or(z.literal('').transform(() => undefined)),
   S3_PUBLIC_ENDPOINT: url.optional(),
   S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default('cutout'),
@@ -72,6 +101,8 @@ const envSchema = z.object({
   WORKER_LOCK_DURATION: duration('30s'),
   WORKER_STALLED_INTERVAL: duration('30s'),
   WORKER_SHUTDOWN_TIMEOUT: duration('30s'),
+  WORKER_METRICS_PORT: int(9464, 0, 65535),
+  SHUTDOWN_GRACE: duration('30s'),
   PORT: int(3000, 0, 65535),
   HOST: z.string().default('127.0.0.1'),
   PUBLIC_BASE_URL: url.optional(),
@@ -80,28 +111,35 @@ const envSchema = z.object({
   MAX_UPLOAD_BYTES: bytes('25MB'),
   MAX_IMAGE_PIXELS: int(50_000_000, 1, 1_000_000_000),
   RESULT_URL_TTL: duration('1h'),
+  IMAGE_URL_TIMEOUT: duration('30s'),
   WEBHOOK_RETRY_SCHEDULE: retrySchedule,
   WEBHOOK_TIMEOUT: duration('15s'),
-  WEBHOOK_ALLOW_PRIVATE: list,
+  WEBHOOK_ALLOW_PRIVATE: cidrList,
+  WEBHOOK_SECRET_GRACE: duration('24h'),
   JOB_RETENTION: duration('7d'),
-  ADMIN_API_KEY: optionalText,
+  // Guards the queue dashboard: as long as an API key, so it cannot be guessed.
+  ADMIN_API_KEY: z.string().trim().min(24, 'must be 24 characters or more').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 type Env = z.output<typeof envSchema>;
 
 export interface Config {
-  redis: { url: string; prefix: string };
+  /** `clusterNodes` empty: one Redis (or Sentinel behind REDIS_URL); else a Redis Cluster. */
+  redis: { url: string; prefix: string; clusterNodes: { host: string; port: number }[] };
   s3: { endpoint?: string; publicEndpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
   bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number; retryDelayMs: number;
     rateLimitBudgetMs: number; keyProbeIntervalMs: number;
   };
-  worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number };
-  api: {
-    port: number; host: string; publicBaseUrl: string; bootstrapKeys: { tenantId: string; key: string }[];
-    rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; resultUrlTtlMs: number;
+  worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number;
+    /** Port of the worker's own /metrics and /healthz server; 0 picks a free one. */
+    metricsPort: number;
   };
-  webhooks: { retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[] };
+  api: {
+    port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
+    rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; resultUrlTtlMs: number; imageUrlTimeoutMs: number;
+  };
+  webhooks: { retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number };
   jobRetentionMs: number;
   adminApiKey?: string;
   logLevel: string;
@@ -122,6 +160,10 @@ export function loadConfig(env: Record<string, string | undefined>, needs: Confi
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = envSchema.safeParse(present);
   const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  if (present.REDIS_CLUSTER_NODES?.trim() && !hasHashTag(present.REDIS_PREFIX ?? 'cutout')) {
+    // Without one slot for all of a queue's keys, BullMQ's scripts fail with CROSSSLOT.
+    problems.push('REDIS_PREFIX: must contain a {hash tag}, e.g. {cutout}, when REDIS_CLUSTER_NODES is set');
+  }
   if (needs.bybybgKey && !present.BYBYBG_API_KEY?.split(',').some((key) => key.trim())) {
     problems.push('BYBYBG_API_KEY: required (one key, or several comma-separated for rotation)');
   }
@@ -131,7 +173,7 @@ export function loadConfig(env: Record<string, string | undefined>, needs: Confi
 
 function toConfig(env: Env): Config {
   return {
-    redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX },
+    redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX, clusterNodes: env.REDIS_CLUSTER_NODES },
     s3: {
       endpoint: env.S3_ENDPOINT, publicEndpoint: env.S3_PUBLIC_ENDPOINT, bucket: env.S3_BUCKET, region: env.S3_REGION,
       accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY,
@@ -144,15 +186,18 @@ function toConfig(env: Env): Config {
     worker: {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,
       lockDurationMs: env.WORKER_LOCK_DURATION, stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
-      shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT,
+      shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT, metricsPort: env.WORKER_METRICS_PORT,
     },
     api: {
-      port: env.PORT, host: env.HOST,
+      port: env.PORT, host: env.HOST, shutdownGraceMs: env.SHUTDOWN_GRACE,
       publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/+$/, ''),
       bootstrapKeys: env.API_KEYS, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
       maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, resultUrlTtlMs: env.RESULT_URL_TTL,
+      imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT,
     },
-    webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE },
+    webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+      secretGraceMs: env.WEBHOOK_SECRET_GRACE,
+    },
     jobRetentionMs: env.JOB_RETENTION,
     adminApiKey: env.ADMIN_API_KEY,
     logLevel: env.LOG_LEVEL,

@@ -71,7 +71,8 @@ function decode(hash: Record<string, string>): JobRecord | null {
 /**
  * Sets fields only when the job's current status is one of ARGV[1] (comma-separated);
  * increments the numeric fields named in ARGV[3] (comma-separated, by 1); sets a TTL of
- * ARGV[2] ms when it is above 0. Returns the record after the change, or nil.
+ * ARGV[2] ms when it is above 0 — a job that ended — and then announces the id on the
+ * KEYS[2] channel for clients waiting with `Prefer: wait`. Returns the record, or nil.
  */
 const TRANSITION = `
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -81,7 +82,10 @@ for s in string.gmatch(ARGV[1], '[^,]+') do if s == status then allowed = true e
 if not allowed then return nil end
 if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 for f in string.gmatch(ARGV[3], '[^,]+') do redis.call('HINCRBY', KEYS[1], f, 1) end
-if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PUBLISH', KEYS[2], redis.call('HGET', KEYS[1], 'id'))
+end
 return redis.call('HGETALL', KEYS[1])
 `;
 
@@ -93,11 +97,21 @@ export interface JobStore {
   /** Applies `fields` only when the job is in one of `from`; returns the updated record or null. */
   transition(id: string, from: readonly JobStatus[], fields: Partial<JobRecord>, increment?: ('attempts' | 'upstreamCalls')[]): Promise<JobRecord | null>;
   setWebhook(id: string, delivery: WebhookDelivery): Promise<void>;
+  /** Ids of a tenant's jobs, newest first, after the `before` position (exclusive). */
+  listIds(tenantId: string, count: number, before?: ListPosition): Promise<(ListPosition & { id: string })[]>;
+  /** Drops index entries whose records have expired. */
+  forget(tenantId: string, ids: readonly string[]): Promise<void>;
+  /** The pub/sub channel on which ended jobs' ids are announced. */
+  readonly endedChannel: string;
 }
+
+/** Where a page of a tenant's jobs ends: creation time in ms, and the id for ties. */
+export interface ListPosition { createdMs: number; id: string }
 
 export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; prefix: string; retentionMs: number }): JobStore {
   const jobKey = (id: string) => `${prefix}:job:${id}`;
   const tenantIndex = (tenantId: string) => `${prefix}:tenant:${tenantId}:jobs`;
+  const endedChannel = `${prefix}:jobs:ended`;
 
   return {
     async create(record) {
@@ -105,6 +119,8 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
         .multi()
         .hset(jobKey(record.id), ...encode(record))
         .zadd(tenantIndex(record.tenantId), Date.parse(record.createdAt), record.id)
+        // Index entries far older than any record can live are dropped as new jobs arrive.
+        .zremrangebyscore(tenantIndex(record.tenantId), '-inf', Date.parse(record.createdAt) - 2 * retentionMs)
         .exec();
     },
     async remove({ id, tenantId }) {
@@ -115,7 +131,7 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
     },
     async transition(id, from, fields, increment = []) {
       const ttl = fields.status && TERMINAL_STATUSES.includes(fields.status) ? retentionMs : 0;
-      const flat = (await redis.eval(TRANSITION, 1, jobKey(id), from.join(','), String(ttl), increment.join(','), ...encode(fields))) as string[] | null;
+      const flat = (await redis.eval(TRANSITION, 2, jobKey(id), endedChannel, from.join(','), String(ttl), increment.join(','), ...encode(fields))) as string[] | null;
       if (!flat) return null;
       const hash: Record<string, string> = {};
       for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
@@ -128,5 +144,21 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
         1, jobKey(id), JSON.stringify(delivery),
       );
     },
+    async listIds(tenantId, count, before) {
+      // Newest first; equal timestamps are ordered by id (Redis orders equal scores by member).
+      const max = before ? String(before.createdMs) : '+inf';
+      const flat = await redis.zrevrangebyscore(tenantIndex(tenantId), max, '-inf', 'WITHSCORES', 'LIMIT', 0, count + 100);
+      const entries: (ListPosition & { id: string })[] = [];
+      for (let i = 0; i < flat.length && entries.length < count; i += 2) {
+        const entry = { id: flat[i]!, createdMs: Number(flat[i + 1]) };
+        if (before && entry.createdMs === before.createdMs && entry.id >= before.id) continue;
+        entries.push(entry);
+      }
+      return entries;
+    },
+    async forget(tenantId, ids) {
+      if (ids.length > 0) await redis.zrem(tenantIndex(tenantId), ...ids);
+    },
+    endedChannel,
   };
 }

@@ -1,9 +1,18 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { randomBase62 } from './ids.ts';
+import type { JobStatus } from './job-store.ts';
 
 /** Queue names, shared by the API (producer) and the worker (consumer). */
 export const QUEUE_NAMES = { removeBg: 'remove-bg', webhooks: 'webhooks' } as const;
 
 export type WebhookEventType = 'job.succeeded' | 'job.failed';
+
+/** The event a job's end announces; a canceled job announces nothing. */
+export function finalWebhookEvent(status: JobStatus): WebhookEventType | null {
+  if (status === 'succeeded') return 'job.succeeded';
+  if (status === 'failed') return 'job.failed';
+  return null;
+}
 
 /** Payloads carry ids and keys, never image bytes; the job record holds the rest. */
 export interface RemoveBgPayload { jobId: string; tenantId: string }
@@ -53,14 +62,21 @@ export function removeBgJobOptions(jobId: string, { attempts, retryDelayMs }: { 
 
 /**
  * Enqueues one webhook event. The BullMQ job id is the message id, so a job finished
- * twice (at-least-once processing) adds the event once.
+ * twice (at-least-once processing) adds the event once. A redelivery passes a `bullJobId`
+ * of its own (see redeliveryJobId): same message id, new delivery.
  */
-export async function enqueueWebhook(queue: Queue<WebhookPayload>, payload: WebhookPayload, attempts: number): Promise<void> {
+export async function enqueueWebhook(queue: Queue<WebhookPayload>, payload: WebhookPayload, attempts: number, { bullJobId }: { bullJobId?: string } = {}): Promise<void> {
   await queue.add(payload.type, payload, {
-    jobId: payload.messageId,
+    jobId: bullJobId ?? payload.messageId,
     attempts,
     backoff: { type: 'webhook-schedule' },
     removeOnComplete: { age: 3600, count: 10_000 },
     removeOnFail: { age: 7 * 86_400 },
   });
 }
+
+/**
+ * The BullMQ id of a redelivery: unique, so BullMQ does not deduplicate it against the
+ * first delivery. No ':' in it: BullMQ reserves colons in custom ids.
+ */
+export const redeliveryJobId = (messageId: string): string => `${messageId}-redeliver-${randomBase62(12)}`;

@@ -1,7 +1,13 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from './logger.ts';
 
 export type { Redis } from 'ioredis';
+
+export interface RedisTarget {
+  url: string;
+  /** Seed nodes of a Redis Cluster; empty or absent means the single Redis at `url`. */
+  clusterNodes?: readonly { host: string; port: number }[];
+}
 
 export interface RedisConnectOptions {
   /** BullMQ workers block on Redis and need this unset (`null`). */
@@ -14,7 +20,8 @@ export interface RedisConnectOptions {
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** A lazily connecting client; `await redis.connect()` or the first command opens it. */
-export function createRedis(url: string, { blocking = false, connectionName, log }: RedisConnectOptions = {}): Redis {
+export function createRedis(target: string | RedisTarget, { blocking = false, connectionName, log }: RedisConnectOptions = {}): Redis {
+  const { url, clusterNodes = [] } = typeof target === 'string' ? { url: target } : target;
   const options: RedisOptions = {
     lazyConnect: true,
     connectionName,
@@ -23,7 +30,10 @@ export function createRedis(url: string, { blocking = false, connectionName, log
     enableOfflineQueue: blocking,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   };
-  const redis = new Redis(url, options);
+  // A Cluster speaks the same commands as one Redis. It is typed as Redis so that every
+  // store (many typed against ioredis' Redis) takes either; the few places that must tell
+  // them apart (INFO per master, SCAN) use `asCluster`.
+  const redis = clusterNodes.length > 0 ? (new Cluster([...clusterNodes], clusterOptions(url, options)) as unknown as Redis) : new Redis(url, options);
   // Without a listener ioredis prints every reconnect failure with a stack trace.
   let lastLogged = 0;
   redis.on('error', (error: Error & { code?: string }) => {
@@ -54,16 +64,49 @@ export class RedisEvictionPolicyError extends Error {
   }
 }
 
+/**
+ * The cluster's own options plus those of every node connection. Credentials and TLS
+ * (`rediss://`) come from REDIS_URL and apply to every node, as managed clusters use one
+ * password for all of them.
+ */
+function clusterOptions(url: string, { lazyConnect, enableOfflineQueue, retryStrategy, ...nodeOptions }: RedisOptions): ClusterOptions {
+  const { username, password, protocol } = new URL(url);
+  return {
+    lazyConnect,
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy,
+    redisOptions: {
+      ...nodeOptions,
+      ...(username ? { username: decodeURIComponent(username) } : {}),
+      ...(password ? { password: decodeURIComponent(password) } : {}),
+      ...(protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  };
+}
+
+/** The Cluster behind a client from `createRedis`, or undefined for a single Redis. */
+export function asCluster(redis: Redis): Cluster | undefined {
+  const client: unknown = redis;
+  return client instanceof Cluster ? client : undefined;
+}
+
+/** How a target is named in messages: the URL without its password, or the cluster's seed nodes. */
+export function describeRedisTarget(target: string | RedisTarget): string {
+  if (typeof target === 'string') return redactUrl(target);
+  const nodes = target.clusterNodes ?? [];
+  return nodes.length > 0 ? `cluster ${nodes.map(({ host, port }) => `${host}:${port}`).join(',')}` : redactUrl(target.url);
+}
+
 export const redactUrl = (url: string): string => url.replace(/\/\/([^@/]*)@/, '//[REDACTED]@');
 
 /** Connects once (no retry loop) and checks the eviction policy; throws a clear error otherwise. */
-export async function connectChecked(redis: Redis, url: string): Promise<void> {
+export async function connectChecked(redis: Redis, target: string | RedisTarget): Promise<void> {
   try {
     if (redis.status === 'wait') await redis.connect();
     await redis.ping();
   } catch (error) {
     redis.disconnect();
-    throw new RedisUnavailableError(url, error);
+    throw new RedisUnavailableError(describeRedisTarget(target), error);
   }
   const policy = await evictionPolicy(redis);
   if (policy !== 'noeviction') {
@@ -72,8 +115,14 @@ export async function connectChecked(redis: Redis, url: string): Promise<void> {
   }
 }
 
-/** Reads `maxmemory_policy` from INFO, which managed Redis services allow where CONFIG is disabled. */
+/**
+ * Reads `maxmemory_policy` from INFO, which managed Redis services allow where CONFIG is
+ * disabled. On a Cluster every master holds part of the queues, so each is asked; the
+ * first policy that is not noeviction is the answer.
+ */
 export async function evictionPolicy(redis: Redis): Promise<string> {
-  const info = await redis.info('memory');
-  return /maxmemory_policy:(\S+)/.exec(info)?.[1] ?? 'unknown';
+  const nodes = asCluster(redis)?.nodes('master') ?? [redis];
+  if (nodes.length === 0) throw new Error('Redis Cluster has no reachable master');
+  const policies = await Promise.all(nodes.map(async (node) => /maxmemory_policy:(\S+)/.exec(await node.info('memory'))?.[1] ?? 'unknown'));
+  return policies.find((policy) => policy !== 'noeviction') ?? 'noeviction';
 }

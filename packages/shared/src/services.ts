@@ -7,6 +7,7 @@ import { connectChecked, createRedis, type Redis } from './redis.ts';
 import { createS3Client, makeStorage, type Storage } from './storage.ts';
 import { makeTenantStore, type TenantStore } from './tenants.ts';
 import { makeUpstreamState, type UpstreamState } from './upstream-state.ts';
+import { makeWebhookAttemptLog, type WebhookAttemptLog } from './webhook-attempts.ts';
 
 /** The backing services every Cutout process talks to. */
 export interface Services {
@@ -17,6 +18,7 @@ export interface Services {
   tenants: TenantStore;
   queues: Queues;
   upstream: UpstreamState;
+  webhookAttempts: WebhookAttemptLog;
   close(): Promise<void>;
 }
 
@@ -25,8 +27,8 @@ export interface Services {
  * run BullMQ workers: their commands wait for Redis to come back instead of failing fast.
  */
 export async function openServices(config: Config, { name, blocking = false, log }: { name: string; blocking?: boolean; log?: Logger }): Promise<Services> {
-  const redis = createRedis(config.redis.url, { blocking, connectionName: name, log });
-  await connectChecked(redis, config.redis.url);
+  const redis = createRedis(config.redis, { blocking, connectionName: name, log });
+  await connectChecked(redis, config.redis);
   const s3 = createS3Client(config.s3);
   const presignClient = config.s3.publicEndpoint ? createS3Client({ ...config.s3, endpoint: config.s3.publicEndpoint }) : s3;
   const storage = makeStorage({ client: s3, bucket: config.s3.bucket, presignClient });
@@ -39,6 +41,7 @@ export async function openServices(config: Config, { name, blocking = false, log
     jobs: makeJobStore({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
     tenants: makeTenantStore({ redis, prefix: config.redis.prefix }),
     upstream: makeUpstreamState({ redis, prefix: config.redis.prefix }),
+    webhookAttempts: makeWebhookAttemptLog({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
     async close() {
       await queues.close();
       await redis.quit().catch(() => redis.disconnect());

@@ -124,3 +124,65 @@ describe('webhookSecrets', () => {
     expect(await tenants.webhookSecrets(tenantId)).toEqual([current]);
   });
 });
+
+describe('rotateWebhookSecret', () => {
+  it('issues a new current secret and keeps the old one, newest first, until the grace period ends', async () => {
+    const tenantId = newTenant();
+    const [old] = await tenants.webhookSecrets(tenantId);
+    const before = Date.now();
+
+    const rotated = await tenants.rotateWebhookSecret(tenantId, 60_000);
+
+    expect(rotated.current).toMatch(/^whsec_/);
+    expect(rotated.current).not.toBe(old);
+    expect(rotated.previous).toBe(old);
+    expect(Date.parse(rotated.previousExpiresAt!)).toBeGreaterThanOrEqual(before + 60_000);
+    expect(await tenants.webhookSecrets(tenantId)).toEqual([rotated.current, old]);
+    expect(await tenants.webhookSecretState(tenantId)).toEqual(rotated);
+  });
+
+  it('signs with the new secret alone once the grace period is over', async () => {
+    const tenantId = newTenant();
+    await tenants.webhookSecrets(tenantId);
+
+    const rotated = await tenants.rotateWebhookSecret(tenantId, 0);
+
+    expect(rotated.previous).toBeNull();
+    expect(await tenants.webhookSecrets(tenantId)).toEqual([rotated.current]);
+    expect((await tenants.webhookSecretState(tenantId)).previousExpiresAt).toBeNull();
+  });
+
+  it('keeps only the secret it replaced when rotated twice within the grace period', async () => {
+    const tenantId = newTenant();
+    await tenants.webhookSecrets(tenantId);
+    const first = await tenants.rotateWebhookSecret(tenantId, 60_000);
+
+    const second = await tenants.rotateWebhookSecret(tenantId, 60_000);
+
+    expect(await tenants.webhookSecrets(tenantId)).toEqual([second.current, first.current]);
+  });
+
+  it('gives a tenant without a secret yet just the new one', async () => {
+    const tenantId = newTenant();
+
+    const rotated = await tenants.rotateWebhookSecret(tenantId, 60_000);
+
+    expect(rotated.previous).toBeNull();
+    expect(await tenants.webhookSecrets(tenantId)).toEqual([rotated.current]);
+  });
+
+  it('leaves exactly one previous secret when rotations race', async () => {
+    const tenantId = newTenant();
+    const [original] = await tenants.webhookSecrets(tenantId);
+
+    const results = await Promise.all(Array.from({ length: 5 }, () => tenants.rotateWebhookSecret(tenantId, 60_000)));
+
+    const [current, previous] = await tenants.webhookSecrets(tenantId);
+    // Each rotation replaced exactly the secret before it: together they form one chain from the original.
+    const replaced = new Map(results.map((result) => [result.previous, result.current]));
+    const chain = [original];
+    while (replaced.has(chain.at(-1)!)) chain.push(replaced.get(chain.at(-1)!)!);
+    expect(chain).toHaveLength(6);
+    expect([chain.at(-1), chain.at(-2)]).toEqual([current, previous]);
+  });
+});

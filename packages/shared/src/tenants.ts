@@ -7,13 +7,36 @@ export const ALL_SCOPES: readonly Scope[] = ['jobs:read', 'jobs:write'];
 
 export interface ApiKeyRecord { tenantId: string; scopes: Scope[]; createdAt: string }
 
+/** A tenant's signing secrets: during a rotation's grace period the previous one still signs. */
+export interface WebhookSecretState { current: string; previous: string | null; previousExpiresAt: string | null }
+
 export interface TenantStore {
   /** Registers operator-provided `tenant:key` pairs; idempotent, so every API process may run it. */
   bootstrapKeys(pairs: readonly { tenantId: string; key: string }[]): Promise<void>;
   authenticate(key: string): Promise<ApiKeyRecord | null>;
   /** The tenant's signing secrets, newest first; one is created on first use. */
   webhookSecrets(tenantId: string): Promise<string[]>;
+  webhookSecretState(tenantId: string): Promise<WebhookSecretState>;
+  /** Issues a new current secret; the one it replaces keeps signing for `graceMs`. */
+  rotateWebhookSecret(tenantId: string, graceMs: number): Promise<WebhookSecretState>;
 }
+
+/**
+ * Rotation in one step, so concurrent rotations and readers never see a half-rotated
+ * tenant: previous = current (with its end), current = new. A secret still in its grace
+ * period when another rotation comes is dropped, as only one previous secret is kept.
+ * Returns the secret that was current, or nil on a tenant that had none yet.
+ */
+const ROTATE_SECRET = `
+local current = redis.call('HGET', KEYS[1], 'webhookSecret')
+if current then
+  redis.call('HSET', KEYS[1], 'previousWebhookSecret', current, 'previousUntil', ARGV[2])
+else
+  redis.call('HDEL', KEYS[1], 'previousWebhookSecret', 'previousUntil')
+end
+redis.call('HSET', KEYS[1], 'webhookSecret', ARGV[1])
+return current
+`;
 
 /**
  * API keys are stored only as SHA-256 hashes: a lookup by hash never compares the key
@@ -22,6 +45,13 @@ export interface TenantStore {
 export function makeTenantStore({ redis, prefix }: { redis: Redis; prefix: string }): TenantStore {
   const keysHash = `${prefix}:apikeys`;
   const tenantKey = (tenantId: string) => `${prefix}:tenant:${tenantId}`;
+
+  async function webhookSecretState(tenantId: string): Promise<WebhookSecretState> {
+    // HSETNX makes concurrent first uses across API processes agree on one secret.
+    await redis.hsetnx(tenantKey(tenantId), 'webhookSecret', newWebhookSecret());
+    const [current, previous, previousUntil] = await redis.hmget(tenantKey(tenantId), 'webhookSecret', 'previousWebhookSecret', 'previousUntil');
+    return secretState(current!, previous, Number(previousUntil));
+  }
 
   return {
     async bootstrapKeys(pairs) {
@@ -39,12 +69,24 @@ export function makeTenantStore({ redis, prefix }: { redis: Redis; prefix: strin
       return stored ? (JSON.parse(stored) as ApiKeyRecord) : null;
     },
     async webhookSecrets(tenantId) {
-      // HSETNX makes concurrent first uses across API processes agree on one secret.
-      await redis.hsetnx(tenantKey(tenantId), 'webhookSecret', newWebhookSecret());
-      const [current, previous, previousUntil] = await redis.hmget(tenantKey(tenantId), 'webhookSecret', 'previousWebhookSecret', 'previousUntil');
-      const secrets = [current!];
-      if (previous && Number(previousUntil) > Date.now()) secrets.push(previous);
-      return secrets;
+      const { current, previous } = await webhookSecretState(tenantId);
+      return previous ? [current, previous] : [current];
     },
+    webhookSecretState,
+    async rotateWebhookSecret(tenantId, graceMs) {
+      const secret = newWebhookSecret();
+      const previousUntil = Date.now() + graceMs;
+      const replaced = (await redis.eval(ROTATE_SECRET, 1, tenantKey(tenantId), secret, String(previousUntil))) as string | null;
+      return secretState(secret, replaced, previousUntil);
+    },
+  };
+}
+
+function secretState(current: string, previous: string | null | undefined, previousUntil: number): WebhookSecretState {
+  const active = Boolean(previous) && previousUntil > Date.now();
+  return {
+    current,
+    previous: active ? previous! : null,
+    previousExpiresAt: active ? new Date(previousUntil).toISOString() : null,
   };
 }

@@ -1,51 +1,82 @@
-import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { newJobId, originalKey, removeBgJobOptions, toJobView, type JobRecord, type UpstreamState } from '@cutout/shared';
+import type { FastifyInstance, FastifyReply, preHandlerAsyncHookHandler } from 'fastify';
+import { newJobId, originalKey, removeBgJobOptions, toJobView, TERMINAL_STATUSES, type JobRecord } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
-import { notFound, unavailable } from '../errors.ts';
-import { receiveUpload } from '../uploads.ts';
+import { ApiError, unavailable } from '../errors.ts';
+import { idempotencyKeyOf, requestFingerprint, type StoredResponse } from '../idempotency.ts';
 import { parseJobFields, JOB_FIELDS } from '../job-fields.ts';
+import { preferredWaitMs } from '../job-waiter.ts';
+import { receiveUpload } from '../uploads.ts';
 
-interface Guards { canWrite: preHandlerAsyncHookHandler; canRead: preHandlerAsyncHookHandler }
+export interface Guards { canWrite: preHandlerAsyncHookHandler; canRead: preHandlerAsyncHookHandler }
 
-/** Why every queued job waits right now, if the workers hold the whole queue. */
-async function queueHold(upstream: UpstreamState): Promise<string | null> {
-  if (await upstream.keyProblem()) return 'upstream_unauthorized';
-  if ((await upstream.pauseRemainingMs()) > 0) return 'upstream_rate_limited';
-  return null;
-}
-
-export function jobRoutes(app: FastifyInstance, { config, storage, jobs, queues, upstream }: AppDeps, { canWrite, canRead }: Guards): void {
+export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Guards): void {
+  const { config, storage, jobs, queues, idempotency, jobWaiter, images } = deps;
   const jobUrl = (id: string) => `${config.api.publicBaseUrl}/v1/jobs/${id}`;
 
-  app.post('/v1/jobs', { preHandler: canWrite }, async (request, reply) => {
-    const tenantId = tenantOf(request);
-    const id = newJobId();
-    const objectKey = originalKey(tenantId, id);
-    const upload = await receiveUpload(request, { storage, objectKey, maxBytes: config.api.maxUploadBytes, allowedFields: JOB_FIELDS });
+  async function createJob(tenantId: string, upload: Awaited<ReturnType<typeof receiveUpload>>, id: string): Promise<JobRecord> {
     const record: JobRecord = {
       id, tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
-      originalKey: objectKey, originalBytes: upload.original.bytes, originalContentType: upload.original.contentType,
+      originalKey: originalKey(tenantId, id), originalBytes: upload.original.bytes, originalContentType: upload.original.contentType,
       originalSha256: upload.original.sha256,
     };
     try {
-      Object.assign(record, parseJobFields(upload.fields));
+      Object.assign(record, parseJobFields(upload.fields, { allowPrivate: config.webhooks.allowPrivate }));
       await jobs.create(record);
       await queues.removeBg.add('remove-bg', { jobId: id, tenantId }, removeBgJobOptions(id, { attempts: config.bybybg.maxAttempts, retryDelayMs: config.bybybg.retryDelayMs }));
     } catch (error) {
       // Nothing half-written: a job that is not queued leaves neither record nor object.
-      await Promise.allSettled([storage.delete(objectKey), jobs.remove(record)]);
-      throw error instanceof Error && 'statusCode' in error ? error : unavailable();
+      await Promise.allSettled([storage.delete(record.originalKey), jobs.remove(record)]);
+      throw error instanceof ApiError ? error : unavailable();
     }
-    request.log.info({ jobId: id, bytes: record.originalBytes }, 'job accepted');
-    return reply.status(202).header('location', jobUrl(id)).send(await toJobView(record, storage, config.api.resultUrlTtlMs));
-  });
+    return record;
+  }
 
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id', { preHandler: canRead }, async (request) => {
-    const record = await jobs.get(request.params.id);
-    // Another tenant's job is indistinguishable from a missing one.
-    if (!record || record.tenantId !== tenantOf(request)) throw notFound('Job');
-    const held = record.status === 'queued' ? await queueHold(upstream) : null;
-    return toJobView(record, storage, config.api.resultUrlTtlMs, held);
+  async function replay(reply: FastifyReply, stored: StoredResponse) {
+    if (stored.location) reply.header('location', stored.location);
+    return reply.status(stored.statusCode).header('idempotent-replayed', 'true').send(stored.body);
+  }
+
+  app.post('/v1/jobs', { preHandler: canWrite }, async (request, reply) => {
+    const tenantId = tenantOf(request);
+    const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
+    const waitMs = preferredWaitMs(request.headers.prefer);
+    const claim = idempotencyKey ? await idempotency.claim(tenantId, idempotencyKey) : { kind: 'new' as const };
+    if (claim.kind === 'in_progress') {
+      throw new ApiError(409, 'idempotency_request_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { 'retry-after': '1' });
+    }
+
+    const id = newJobId();
+    let record: JobRecord;
+    try {
+      const upload = await receiveUpload(request, { storage, objectKey: originalKey(tenantId, id), maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, allowedFields: JOB_FIELDS, images });
+      const fingerprint = requestFingerprint(upload.original.sha256, upload.fields);
+      if (claim.kind === 'done') {
+        // A retry: the original stays the first request's; this upload is not kept.
+        await storage.delete(originalKey(tenantId, id));
+        if (claim.response.fingerprint !== fingerprint) {
+          throw new ApiError(409, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
+        }
+        return replay(reply, claim.response);
+      }
+      record = await createJob(tenantId, upload, id);
+      if (idempotencyKey) {
+        const body = await toJobView(record, storage, config.api.resultUrlTtlMs);
+        await idempotency.complete(tenantId, idempotencyKey, { fingerprint, statusCode: 202, location: jobUrl(id), body });
+      }
+    } catch (error) {
+      if (idempotencyKey && claim.kind === 'new') await idempotency.release(tenantId, idempotencyKey).catch(() => undefined);
+      throw error;
+    }
+    request.log.info({ job_id: id, bytes: record.originalBytes }, 'job accepted');
+
+    reply.header('location', jobUrl(id));
+    if (waitMs !== undefined) {
+      reply.header('preference-applied', `wait=${waitMs / 1000}`);
+      const ended = await jobWaiter.wait(id, waitMs, async () => TERMINAL_STATUSES.includes((await jobs.get(id))?.status ?? 'queued'));
+      const latest = (ended && (await jobs.get(id))) || record;
+      return reply.status(ended ? 200 : 202).send(await toJobView(latest, storage, config.api.resultUrlTtlMs));
+    }
+    return reply.status(202).send(await toJobView(record, storage, config.api.resultUrlTtlMs));
   });
 }

@@ -1,15 +1,21 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Dispatcher } from 'undici';
-import { signWebhook, toJobView, type JobStore, type Logger, type Storage, type TenantStore, type WebhookPayload } from '@cutout/shared';
+import {
+  signWebhook, toJobView,
+  type JobStore, type Logger, type Storage, type TenantStore, type WebhookAttemptLog, type WebhookPayload, type WebhookState,
+} from '@cutout/shared';
+import { outcomeOfError, outcomeOfResponse, type AttemptOutcome } from '../webhook-outcomes.ts';
 import { postWebhook } from '../webhook-sender.ts';
 
 export interface DeliverWebhookDeps {
   jobs: JobStore;
   tenants: TenantStore;
   storage: Storage;
+  attempts: WebhookAttemptLog;
   resultUrlTtlMs: number;
   timeoutMs: number;
-  dispatcher?: Dispatcher;
+  /** The SSRF-guarded agent (createGuardedAgent): required, so no delivery can bypass the guard. */
+  dispatcher: Dispatcher;
   log: Logger;
 }
 
@@ -21,9 +27,21 @@ export class DeliveryError extends Error {
   }
 }
 
-/** Sends one event, signed with the tenant's secrets; the `webhook-id` is the same on every attempt. */
+/**
+ * Sends one event, signed with the tenant's secrets; the `webhook-id` is the same on every
+ * attempt and every redelivery. Each attempt is logged on the job and in its attempt list.
+ */
 export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
-  const { jobs, tenants, storage, log } = deps;
+  const { jobs, tenants, storage, attempts, log } = deps;
+
+  /** Never throws: every way an attempt can end is an outcome, plus the cause when there was no answer. */
+  async function attemptDelivery(url: string, body: string, headers: Record<string, string>): Promise<AttemptOutcome & { cause?: unknown }> {
+    try {
+      return outcomeOfResponse(await postWebhook({ url, body, headers, timeoutMs: deps.timeoutMs, dispatcher: deps.dispatcher }));
+    } catch (error) {
+      return { ...outcomeOfError(error, deps.timeoutMs), cause: error };
+    }
+  }
 
   return async function deliverWebhook(job: Job<WebhookPayload>): Promise<void> {
     const { messageId, type, jobId, tenantId } = job.data;
@@ -34,40 +52,30 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     const body = JSON.stringify(payload);
     const headers = signWebhook(await tenants.webhookSecrets(tenantId), messageId, new Date(), body);
     const attempt = job.attemptsMade + 1;
-    const final = attempt >= (job.opts.attempts ?? 1);
-    const started = Date.now();
+    const lastScheduled = attempt >= (job.opts.attempts ?? 1);
     const attemptLog = log.child({ job_id: jobId, messageId, attempt });
 
-    let statusCode: number | undefined;
-    let failure: DeliveryError | undefined;
-    try {
-      const response = await postWebhook({ url: record.webhookUrl, body, headers, timeoutMs: deps.timeoutMs, dispatcher: deps.dispatcher });
-      statusCode = response.statusCode;
-      if (statusCode < 200 || statusCode >= 300) failure = new DeliveryError(`receiver answered ${statusCode}`, response.retryAfterMs);
-    } catch (error) {
-      failure = new DeliveryError(describeNetworkError(error, deps.timeoutMs));
-    }
+    const started = Date.now();
+    const outcome = await attemptDelivery(record.webhookUrl, body, headers);
+    const durationMs = Date.now() - started;
 
+    const attemptedAt = new Date(started).toISOString();
     const now = new Date().toISOString();
-    const gone = statusCode === 410;
+    const state: WebhookState = outcome.verdict === 'delivered' ? 'delivered' : outcome.verdict === 'give_up' || lastScheduled ? 'failed' : 'pending';
+    // The attempt first: whoever sees the new state finds the attempt that led to it.
+    await attempts.record(jobId, { attemptedAt, eventType: type, webhookId: messageId, statusCode: outcome.statusCode, durationMs, error: outcome.error });
     await jobs.setWebhook(jobId, {
-      state: failure ? (final || gone ? 'failed' : 'pending') : 'delivered',
+      state,
       attempts: attempt,
-      lastStatusCode: statusCode,
-      lastError: failure?.message,
-      lastAttemptAt: now,
-      deliveredAt: failure ? undefined : now,
+      lastStatusCode: outcome.statusCode ?? undefined,
+      lastError: outcome.error ?? undefined,
+      lastAttemptAt: attemptedAt,
+      deliveredAt: outcome.verdict === 'delivered' ? now : undefined,
     });
-    attemptLog.info({ statusCode, ms: Date.now() - started, outcome: failure ? 'failed' : 'delivered' }, 'webhook attempt');
-    // 410 Gone: the receiver asks us to stop.
-    if (gone) throw new UnrecoverableError('receiver answered 410 Gone');
-    if (failure) throw failure;
-  };
-}
+    // `err` (e.g. the guard naming the resolved address) is for operators; clients see `outcome.error`.
+    attemptLog.info({ statusCode: outcome.statusCode, ms: durationMs, outcome: outcome.verdict, state, err: outcome.cause }, 'webhook attempt');
 
-function describeNetworkError(error: unknown, timeoutMs: number): string {
-  const name = (error as { name?: string }).name;
-  if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${timeoutMs} ms`;
-  const code = (error as { code?: string }).code;
-  return code ? `connection failed (${code})` : 'connection failed';
+    if (outcome.verdict === 'give_up') throw new UnrecoverableError(outcome.error ?? 'delivery given up');
+    if (outcome.verdict === 'retry') throw new DeliveryError(outcome.error ?? 'delivery failed', outcome.retryAfterMs);
+  };
 }

@@ -1,13 +1,13 @@
 import type { Queue } from 'bullmq';
-import { enqueueWebhook, webhookMessageId, type JobError, type JobRecord, type JobStore, type WebhookPayload } from '@cutout/shared';
+import { enqueueWebhook, finalWebhookEvent, webhookMessageId, type JobError, type JobRecord, type JobStore, type WebhookPayload } from '@cutout/shared';
 import { UpstreamError } from '../bybybg/errors.ts';
 
 export interface AnnounceDeps { jobs: JobStore; webhooks: Queue<WebhookPayload>; webhookAttempts: number }
 
 /** Enqueues the job's final event; the message id makes a second enqueue a no-op. */
 export async function announce(deps: Pick<AnnounceDeps, 'webhooks' | 'webhookAttempts'>, record: JobRecord): Promise<void> {
-  if (!record.webhookUrl || (record.status !== 'succeeded' && record.status !== 'failed')) return;
-  const type = record.status === 'succeeded' ? 'job.succeeded' : 'job.failed';
+  const type = finalWebhookEvent(record.status);
+  if (!record.webhookUrl || !type) return;
   await enqueueWebhook(deps.webhooks, { messageId: webhookMessageId(record.id, type), type, jobId: record.id, tenantId: record.tenantId }, deps.webhookAttempts);
 }
 

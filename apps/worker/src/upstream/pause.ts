@@ -22,14 +22,18 @@ export interface UpstreamPause {
  * Requests already in flight when a pause starts come back 429 too; they belong to the
  * same episode and must not double the pause again.
  */
-export function makeUpstreamPause({ queue, upstream, random = Math.random, now = Date.now }: {
+export function makeUpstreamPause({ queue, upstream, onPause, random = Math.random, now = Date.now }: {
   queue: Queue; upstream: Pick<UpstreamState, 'notePause'>; random?: () => number; now?: () => number;
+  /** Each time this process starts a pause (`started`) or lengthens one, with the time it adds (metrics). */
+  onPause?: (addedMs: number, started: boolean) => void;
 }): UpstreamPause {
   let consecutive = 0;
   let pausedUntil = 0;
 
   async function extendTo(at: number, delayMs: number): Promise<void> {
     if (at + delayMs <= pausedUntil) return;
+    const started = at >= pausedUntil;
+    onPause?.(at + delayMs - Math.max(at, pausedUntil), started);
     pausedUntil = at + delayMs;
     await Promise.all([queue.rateLimit(delayMs), upstream.notePause(delayMs)]);
   }

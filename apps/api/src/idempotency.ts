@@ -1,0 +1,59 @@
+import type { Redis } from 'ioredis';
+import { sha256Hex } from '@cutout/shared';
+import { ApiError } from './errors.ts';
+
+/** What a first request answered, replayed to every retry with the same key. */
+export interface StoredResponse { fingerprint: string; statusCode: number; location?: string; body: unknown }
+
+export type IdempotencyClaim = { kind: 'new' } | { kind: 'in_progress' } | { kind: 'done'; response: StoredResponse };
+
+export interface Idempotency {
+  claim(tenantId: string, key: string): Promise<IdempotencyClaim>;
+  complete(tenantId: string, key: string, response: StoredResponse): Promise<void>;
+  /** The first request failed: let a retry with the same key run afresh. */
+  release(tenantId: string, key: string): Promise<void>;
+}
+
+const MAX_KEY_LENGTH = 255;
+const PENDING = '{"pending":true}';
+/** A claim whose request died without answering frees itself after this. */
+const PENDING_TTL_MS = 5 * 60_000;
+
+const CLAIM = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return nil end
+return redis.call('GET', KEYS[1])
+`;
+
+/** `Idempotency-Key` (≤ 255 printable ASCII characters), or undefined when absent. */
+export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const key = Array.isArray(header) ? header[0] ?? '' : header;
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
+    throw new ApiError(400, 'invalid_idempotency_key', `Idempotency-Key must be 1 to ${MAX_KEY_LENGTH} printable ASCII characters without spaces`);
+  }
+  return key;
+}
+
+/** Same image, same fields: the same request. */
+export function requestFingerprint(originalSha256: string, fields: Record<string, string>): string {
+  return sha256Hex(JSON.stringify([originalSha256, Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1))]));
+}
+
+/** Per tenant, for `ttlMs` (24 h): keys are hashed so no client string becomes part of a Redis key. */
+export function makeIdempotency({ redis, prefix, ttlMs }: { redis: Redis; prefix: string; ttlMs: number }): Idempotency {
+  const redisKey = (tenantId: string, key: string) => `${prefix}:idempotency:${tenantId}:${sha256Hex(key)}`;
+  return {
+    async claim(tenantId, key) {
+      const stored = (await redis.eval(CLAIM, 1, redisKey(tenantId, key), PENDING, String(PENDING_TTL_MS))) as string | null;
+      if (stored === null) return { kind: 'new' };
+      const parsed = JSON.parse(stored) as StoredResponse | { pending: true };
+      return 'pending' in parsed ? { kind: 'in_progress' } : { kind: 'done', response: parsed };
+    },
+    async complete(tenantId, key, response) {
+      await redis.set(redisKey(tenantId, key), JSON.stringify(response), 'PX', ttlMs);
+    },
+    async release(tenantId, key) {
+      await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, redisKey(tenantId, key), PENDING);
+    },
+  };
+}

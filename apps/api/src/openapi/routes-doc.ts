@@ -1,0 +1,49 @@
+/**
+ * Documentation of every route: summary, parameters and each status with the error codes
+ * it may carry. Kept in one table so the document lists every code in one place.
+ */
+type Doc = { summary: string; tags: string[]; description?: string; responses: Record<number, string>; params?: string[]; query?: Record<string, string>; headers?: Record<string, string>; body?: 'job' | 'json' };
+
+const AUTH = { 401: 'missing_api_key, invalid_api_key, revoked_api_key', 403: 'insufficient_scope', 429: 'rate_limited (Retry-After, X-RateLimit-*)' };
+const NOT_FOUND = { 404: 'not_found (also for another tenant\'s ids)' };
+
+export const ROUTE_DOCS: Record<string, Doc> = {
+  'POST /v1/jobs': {
+    summary: 'Submit an image', tags: ['jobs'], body: 'job',
+    description: 'Multipart with `file`, or JSON / form with `image_url`. `Prefer: wait=N` (≤ 60) waits for the result.',
+    headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer', prefer: 'wait=N' },
+    responses: {
+      200: 'The job ended within Prefer: wait', 202: 'Accepted and queued; Location names the job',
+      400: 'missing_file, empty_file, too_many_files, unknown_field, duplicate_field, ambiguous_image, invalid_multipart, invalid_idempotency_key, invalid_request',
+      ...AUTH,
+      409: 'idempotency_key_reused, idempotency_request_in_progress',
+      413: 'file_too_large, field_too_large, payload_too_large',
+      415: 'unsupported_media_type (judged by the bytes)',
+      422: 'invalid_webhook_url, invalid_metadata, invalid_options, invalid_image, image_too_large, image_truncated, invalid_image_url, image_url_unreachable',
+      503: 'service_unavailable (nothing was stored; retry)',
+    },
+  },
+  'GET /v1/jobs': {
+    summary: "List this tenant's jobs, newest first", tags: ['jobs'],
+    query: { status: 'queued | processing | succeeded | failed | canceled', limit: '1–100, default 20', cursor: 'next_cursor of the previous page' },
+    responses: { 200: 'A page of jobs', 400: 'invalid_request, invalid_cursor', ...AUTH },
+  },
+  'GET /v1/jobs/:id': {
+    summary: 'Status of a job', tags: ['jobs'], params: ['id'],
+    headers: { prefer: 'wait=N holds the answer until the job ends (≤ 60 s)', 'if-none-match': 'ETag of an earlier answer' },
+    responses: { 200: 'The job', 304: 'Unchanged since the ETag', ...AUTH, ...NOT_FOUND },
+  },
+  'DELETE /v1/jobs/:id': {
+    summary: 'Cancel a queued job', tags: ['jobs'], params: ['id'],
+    responses: { 200: 'The canceled job', ...AUTH, ...NOT_FOUND, 409: 'job_already_started, job_finished' },
+  },
+  'GET /v1/jobs/:id/result': {
+    summary: 'Redirect to the result', tags: ['jobs'], params: ['id'],
+    responses: { 302: 'Location is a fresh presigned URL of the PNG', ...AUTH, ...NOT_FOUND, 409: 'result_not_ready' },
+  },
+  'GET /v1/account': { summary: 'Tenant, scopes and webhook signing secret', tags: ['account'], responses: { 200: 'The account', ...AUTH } },
+  'GET /healthz': { summary: 'Liveness', tags: ['operations'], responses: { 200: 'The process is alive' } },
+  'GET /readyz': { summary: 'Readiness: Redis (noeviction), S3, ByByBG key state, current upstream rate', tags: ['operations'], responses: { 200: 'Ready or degraded', 503: 'Redis or S3 unreachable' } },
+};
+
+export type { Doc };

@@ -1,0 +1,88 @@
+/** JSON Schemas of what clients receive, for the OpenAPI document. */
+
+const nullable = (schema: Record<string, unknown>) => ({ ...schema, nullable: true });
+const timestamp = { type: 'string', format: 'date-time' };
+
+export const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'request_id'],
+      properties: {
+        code: { type: 'string', description: 'Stable snake_case code; see each response for the codes it may carry' },
+        message: { type: 'string' },
+        request_id: { type: 'string', example: 'req_4hS9kQ2m7Xo1Lr8Tz3Vb' },
+      },
+    },
+  },
+};
+
+export const jobSchema = {
+  type: 'object',
+  required: ['id', 'object', 'status', 'created_at'],
+  properties: {
+    id: { type: 'string', example: 'job_3kTq9ZbXw2Lm8Rp5Yc1Nv7Ha' },
+    object: { type: 'string', enum: ['job'] },
+    status: { type: 'string', enum: ['queued', 'processing', 'succeeded', 'failed', 'canceled'] },
+    created_at: timestamp,
+    started_at: nullable(timestamp),
+    finished_at: nullable(timestamp),
+    waiting_reason: nullable({ type: 'string', enum: ['upstream_rate_limited', 'upstream_unauthorized', 'retry_scheduled', 'duplicate_in_progress'] }),
+    attempts: { type: 'integer', description: 'Attempts used; 429 pauses use none' },
+    upstream_calls: { type: 'integer', description: 'Requests this job made to ByByBG' },
+    credits_saved: { type: 'integer', description: '1 when an identical earlier image was reused instead of calling ByByBG' },
+    input: { type: 'object', properties: { bytes: { type: 'integer' }, content_type: { type: 'string' } } },
+    result: nullable({
+      type: 'object',
+      properties: {
+        url: { type: 'string', description: 'Fresh presigned URL of the transparent PNG' },
+        content_type: { type: 'string' },
+        bytes: { type: 'integer' },
+        expires_at: timestamp,
+      },
+    }),
+    error: nullable({
+      type: 'object',
+      properties: {
+        code: { type: 'string', enum: ['upstream_unavailable', 'upstream_forbidden', 'upstream_rejected', 'upstream_bad_response', 'upstream_rate_limited', 'original_missing', 'worker_crashed', 'processing_error'] },
+        message: { type: 'string' },
+        retryable: { type: 'boolean', description: 'Whether submitting the image again later may succeed' },
+      },
+    }),
+    metadata: nullable({ type: 'object', additionalProperties: true }),
+    webhook: nullable({
+      type: 'object',
+      properties: {
+        url: { type: 'string' },
+        state: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+        attempts: { type: 'integer' },
+        last_status_code: nullable({ type: 'integer' }),
+        last_error: nullable({ type: 'string' }),
+        last_attempt_at: nullable(timestamp),
+        delivered_at: nullable(timestamp),
+      },
+    }),
+  },
+};
+
+export const jobListSchema = {
+  type: 'object',
+  required: ['data', 'next_cursor'],
+  properties: {
+    data: { type: 'array', items: { $ref: '#/components/schemas/Job' } },
+    next_cursor: nullable({ type: 'string', description: 'Pass as ?cursor= for the next page; null on the last page' }),
+  },
+};
+
+export const jobSubmissionSchema = {
+  type: 'object',
+  properties: {
+    file: { type: 'string', format: 'binary', description: 'JPEG, PNG or WebP (by its bytes), up to MAX_UPLOAD_BYTES' },
+    image_url: { type: 'string', description: 'Instead of file: a public http(s) URL of the image' },
+    webhook_url: { type: 'string', description: 'Public http(s) URL that receives job.succeeded / job.failed' },
+    metadata: { type: 'string', description: 'JSON object up to 4 KB, returned with the job (e.g. a SKU)' },
+    options: { type: 'string', description: 'JSON object of strings, forwarded to ByByBG' },
+  },
+};

@@ -1,0 +1,96 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { TERMINAL_STATUSES, toJobView, type JobRecord, type JobStatus } from '@cutout/shared';
+import type { AppDeps } from '../app.ts';
+import { tenantOf } from '../auth.ts';
+import { ApiError, notFound } from '../errors.ts';
+import { jobEtag, queueHold } from '../job-hold.ts';
+import { preferredWaitMs } from '../job-waiter.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import type { Guards } from './jobs.ts';
+
+const STATUSES: readonly JobStatus[] = ['queued', 'processing', 'succeeded', 'failed', 'canceled'];
+const MAX_PAGE = 100;
+
+interface IdParams { Params: { id: string } }
+
+export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canWrite }: Guards): void {
+  const { config, storage, jobs, queues, upstream, jobWaiter } = deps;
+
+  /** The tenant's job, or 404 — another tenant's job is indistinguishable from a missing one. */
+  async function ownJob(request: FastifyRequest<IdParams>): Promise<JobRecord> {
+    const record = await jobs.get(request.params.id);
+    if (!record || record.tenantId !== tenantOf(request)) throw notFound('Job');
+    return record;
+  }
+
+  app.get<IdParams>('/v1/jobs/:id', { preHandler: canRead }, async (request, reply) => {
+    let record = await ownJob(request);
+    const waitMs = preferredWaitMs(request.headers.prefer);
+    if (waitMs !== undefined && !TERMINAL_STATUSES.includes(record.status)) {
+      reply.header('preference-applied', `wait=${waitMs / 1000}`);
+      await jobWaiter.wait(record.id, waitMs, async () => TERMINAL_STATUSES.includes((await jobs.get(record.id))?.status ?? 'queued'));
+      record = (await jobs.get(record.id)) ?? record;
+    }
+    const held = record.status === 'queued' ? await queueHold(upstream) : null;
+    const etag = jobEtag(record, held);
+    reply.header('etag', etag).header('cache-control', 'private, no-cache');
+    if (request.headers['if-none-match'] === etag) return reply.status(304).send();
+    return toJobView(record, storage, config.api.resultUrlTtlMs, held);
+  });
+
+  app.get<{ Querystring: { status?: string; limit?: string; cursor?: string } }>('/v1/jobs', { preHandler: canRead }, async (request) => {
+    const tenantId = tenantOf(request);
+    const { status, limit = '20', cursor } = request.query;
+    if (status !== undefined && !STATUSES.includes(status as JobStatus)) {
+      throw new ApiError(400, 'invalid_request', `status must be one of ${STATUSES.join(', ')}`);
+    }
+    const pageSize = Number(limit);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new ApiError(400, 'invalid_request', `limit must be 1 to ${MAX_PAGE}`);
+    let position = cursor === undefined ? undefined : decodeCursor(cursor);
+
+    const page: JobRecord[] = [];
+    let more = true;
+    // Filtering by status may skip entries: read on until the page is full or the index ends.
+    while (page.length < pageSize && more) {
+      const entries = await jobs.listIds(tenantId, pageSize * 2, position);
+      const records = await Promise.all(entries.map((entry) => jobs.get(entry.id)));
+      await jobs.forget(tenantId, entries.filter((_, i) => !records[i]).map((entry) => entry.id));
+      let used = 0;
+      for (const [i, entry] of entries.entries()) {
+        if (page.length === pageSize) break;
+        position = entry;
+        used += 1;
+        const record = records[i];
+        if (record && (!status || record.status === status)) page.push(record);
+      }
+      more = entries.length === pageSize * 2 || used < entries.length;
+    }
+    const last = page.at(-1);
+    return {
+      data: await Promise.all(page.map((record) => toJobView(record, storage, config.api.resultUrlTtlMs))),
+      next_cursor: more && last ? encodeCursor({ createdMs: Date.parse(last.createdAt), id: last.id }) : null,
+    };
+  });
+
+  app.delete<IdParams>('/v1/jobs/:id', { preHandler: canWrite }, async (request) => {
+    const record = await ownJob(request);
+    if (record.status === 'canceled') return toJobView(record, storage, config.api.resultUrlTtlMs);
+    const canceled = await jobs.transition(record.id, ['queued'], { status: 'canceled', finishedAt: new Date().toISOString(), waitingReason: '' });
+    if (!canceled) {
+      const now = (await jobs.get(record.id))?.status ?? record.status;
+      throw new ApiError(409, now === 'processing' ? 'job_already_started' : 'job_finished', `The job is ${now} and can no longer be canceled`);
+    }
+    // The worker skips a canceled record anyway; removing the queue entry just saves it the look.
+    await queues.removeBg.remove(record.id).catch(() => undefined);
+    request.log.info({ job_id: record.id }, 'job canceled');
+    return toJobView(canceled, storage, config.api.resultUrlTtlMs);
+  });
+
+  app.get<IdParams>('/v1/jobs/:id/result', { preHandler: canRead }, async (request, reply) => {
+    const record = await ownJob(request);
+    if (record.status !== 'succeeded' || !record.resultKey) {
+      throw new ApiError(409, 'result_not_ready', `The job is ${record.status}; a result exists once it has succeeded`);
+    }
+    return reply.redirect(await storage.presign(record.resultKey, config.api.resultUrlTtlMs), 302);
+  });
+}

@@ -1,0 +1,44 @@
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { toJobView, type JobRecord, type WebhookAttempt } from '@cutout/shared';
+import type { AppDeps } from '../app.ts';
+import { tenantOf } from '../auth.ts';
+import { notFound } from '../errors.ts';
+import { redeliverWebhook } from '../webhook-redelivery.ts';
+
+interface IdParams { Params: { id: string } }
+
+const toAttemptView = (attempt: WebhookAttempt) => ({
+  attempted_at: attempt.attemptedAt,
+  event_type: attempt.eventType,
+  webhook_id: attempt.webhookId,
+  status_code: attempt.statusCode,
+  duration_ms: attempt.durationMs,
+  error: attempt.error,
+});
+
+/** A job's webhook deliveries: the attempt log, and sending the final event again. */
+export function webhookRoutes(
+  app: FastifyInstance,
+  { config, jobs, queues, storage, webhookAttempts }: AppDeps,
+  { canRead, canWrite }: { canRead: preHandlerAsyncHookHandler; canWrite: preHandlerAsyncHookHandler },
+): void {
+  /** The tenant's job, or 404: another tenant's job is indistinguishable from a missing one. */
+  async function ownJob(request: FastifyRequest<IdParams>): Promise<JobRecord> {
+    const record = await jobs.get(request.params.id);
+    if (!record || record.tenantId !== tenantOf(request)) throw notFound('Job');
+    return record;
+  }
+
+  // At most the last 50 attempts are kept, so one page holds them all; `next_cursor` keeps the list shape.
+  app.get<IdParams>('/v1/jobs/:id/webhook-attempts', { preHandler: canRead }, async (request) => {
+    const record = await ownJob(request);
+    return { data: (await webhookAttempts.list(record.id)).map(toAttemptView), next_cursor: null };
+  });
+
+  app.post<IdParams>('/v1/jobs/:id/webhook/redeliver', { preHandler: canWrite }, async (request, reply) => {
+    const deps = { jobs, webhooks: queues.webhooks, webhookAttempts: config.webhooks.retryScheduleMs.length };
+    const record = await redeliverWebhook(deps, await ownJob(request));
+    request.log.info({ jobId: record.id }, 'webhook redelivery queued');
+    return reply.status(202).send(await toJobView(record, storage, config.api.resultUrlTtlMs));
+  });
+}

@@ -1,0 +1,51 @@
+import { UnsafeUrlError } from '@cutout/shared';
+import type { WebhookResponse } from './webhook-sender.ts';
+
+/**
+ * What one delivery attempt means for the event: `delivered`, `retry` on the schedule, or
+ * `give_up` now (no later attempt can succeed). `error` is what the client sees in the
+ * job's webhook state and attempt log, so it never quotes internal addresses.
+ */
+export type Verdict = 'delivered' | 'retry' | 'give_up';
+
+export interface AttemptOutcome {
+  verdict: Verdict;
+  statusCode: number | null;
+  error: string | null;
+  /** The receiver's Retry-After, honoured by the backoff. */
+  retryAfterMs?: number;
+}
+
+/** Answers that end the delivery for good, with the reason shown to the client. */
+const FINAL_STATUSES: Readonly<Record<number, string>> = {
+  410: 'endpoint gone (410)', // the receiver asks us to stop sending
+};
+
+/** Answers whose Retry-After is a request to slow down, not an incidental header. */
+const RETRY_AFTER_STATUSES: ReadonlySet<number> = new Set([
+  429, // the receiver rate-limits us
+  503, // the receiver is down for a while
+]);
+
+export function outcomeOfResponse({ statusCode, retryAfterMs }: WebhookResponse): AttemptOutcome {
+  if (statusCode >= 200 && statusCode < 300) return { verdict: 'delivered', statusCode, error: null };
+  const final = FINAL_STATUSES[statusCode];
+  if (final) return { verdict: 'give_up', statusCode, error: final };
+  // A 3xx did not deliver the event: redirects are not followed, as the target was never checked.
+  const error = statusCode >= 300 && statusCode < 400 ? `receiver answered ${statusCode}; redirects are not followed` : `receiver answered ${statusCode}`;
+  return { verdict: 'retry', statusCode, error, ...(RETRY_AFTER_STATUSES.has(statusCode) && retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+}
+
+/** No answer: refused by the SSRF guard (final), timed out or failed to connect (retried). */
+export function outcomeOfError(error: unknown, timeoutMs: number): AttemptOutcome {
+  if (error instanceof UnsafeUrlError && error.reason === 'private_address') {
+    // Checked after DNS, at connect time: retrying would meet the same guard.
+    return { verdict: 'give_up', statusCode: null, error: 'address not allowed: the webhook host is or resolves to a private, loopback, link-local or metadata address' };
+  }
+  // An empty DNS answer may be a passing glitch of the receiver's DNS.
+  if (error instanceof UnsafeUrlError) return { verdict: 'retry', statusCode: null, error: 'the webhook host resolved to no address' };
+  const name = (error as { name?: string }).name;
+  if (name === 'TimeoutError' || name === 'AbortError') return { verdict: 'retry', statusCode: null, error: `no answer within ${timeoutMs} ms` };
+  const code = (error as { code?: string }).code;
+  return { verdict: 'retry', statusCode: null, error: code ? `connection failed (${code})` : 'connection failed' };
+}

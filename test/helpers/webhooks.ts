@@ -1,0 +1,50 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { Webhook } from 'standardwebhooks';
+import type { Json } from './jobs.ts';
+import type { TestSystem } from './system.ts';
+import type { ReceivedWebhook } from './webhook-receiver.ts';
+
+/** Calls the API as the system's tenant (or with `key`); returns status and parsed body. */
+export async function callApi(system: TestSystem, method: 'GET' | 'POST', path: string, { key = system.apiKey }: { key?: string } = {}): Promise<{ status: number; body: Json }> {
+  const response = await request(`${system.apiUrl}${path}`, { method, headers: { 'x-api-key': key } });
+  const text = await response.body.text();
+  return { status: response.statusCode, body: text ? (JSON.parse(text) as Json) : {} };
+}
+
+/** Polls `probe` until it returns something other than undefined. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, { timeoutMs = 20_000, describe = 'condition' }: { timeoutMs?: number; describe?: string } = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${describe} not reached within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/** The three Standard Webhooks headers of a received delivery. */
+export const signedHeaders = (delivery: ReceivedWebhook): Record<string, string> => ({
+  'webhook-id': String(delivery.headers['webhook-id']),
+  'webhook-timestamp': String(delivery.headers['webhook-timestamp']),
+  'webhook-signature': String(delivery.headers['webhook-signature']),
+});
+
+/** What a receiver using the reference library does: returns the event, throws when forged or stale. */
+export const verifyDelivery = (secret: string, delivery: ReceivedWebhook): Json =>
+  new Webhook(secret).verify(delivery.body, signedHeaders(delivery)) as Json;
+
+/** Waits until the job's webhook state is `state`; returns the job view. */
+export function webhookState(system: TestSystem, jobId: string, state: 'pending' | 'delivered' | 'failed'): Promise<Json> {
+  return eventually(async () => {
+    const { body } = await callApi(system, 'GET', `/v1/jobs/${jobId}`);
+    return body.webhook?.state === state ? body : undefined;
+  }, { describe: `webhook of ${jobId} ${state}` });
+}
+
+/** The job's delivery attempts as the API lists them, newest first. */
+export async function webhookAttempts(system: TestSystem, jobId: string): Promise<Json[]> {
+  const { status, body } = await callApi(system, 'GET', `/v1/jobs/${jobId}/webhook-attempts`);
+  if (status !== 200) throw new Error(`webhook-attempts answered ${status}: ${JSON.stringify(body)}`);
+  return body.data as Json[];
+}
