@@ -40,6 +40,8 @@ describe('upstream keys and duplicate images', () => {
     expect(views.reduce((sum, view) => sum + view.upstream_calls, 0)).toBe(1);
     const results = await Promise.all(views.map(async (view) => Buffer.from(await (await request(view.result.url)).body.arrayBuffer())));
     expect(sha256(results[0]!)).toBe(sha256(results[1]!));
+    const account = (await (await request(`${system.apiUrl}/v1/account`, { headers: { 'x-api-key': system.apiKey } })).body.json()) as Json;
+    expect(account.usage_today).toMatchObject({ jobs: 2, upstream_calls: 1, credits_saved: 1 });
   });
 
   it('calls ByByBG again for the same image with other options', async () => {

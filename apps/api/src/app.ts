@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { createMetrics, makeApiKeyStore, randomBase62, type Config, type JobStore, type Logger, type Metrics, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState, type WebhookAttemptLog } from '@cutout/shared';
+import { createMetrics, makeApiKeyStore, randomBase62, type Config, type JobStore, type Logger, type Metrics, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState, type Usage, type WebhookAttemptLog } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerOpenApi } from './openapi/index.ts';
@@ -26,6 +26,7 @@ export interface AppDeps {
   queues: Queues;
   upstream: UpstreamState;
   webhookAttempts: WebhookAttemptLog;
+  usage: Usage;
   idempotency: Idempotency;
   jobWaiter: JobWaiter;
   images: ImageFetcher;

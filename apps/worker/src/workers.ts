@@ -46,6 +46,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     governor,
     keyGuard,
     dedup: makeDedup({ redis, prefix: config.redis.prefix, runningTtlMs: config.bybybg.timeoutMs + 30_000, retentionMs: config.jobRetentionMs }),
+    usage: services.usage,
     rateLimitBudgetMs: config.bybybg.rateLimitBudgetMs,
     log: log.child({ queue: QUEUE_NAMES.removeBg }),
   };

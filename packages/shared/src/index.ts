@@ -17,3 +17,4 @@ export * from './startup.ts';
 export * from './upstream-state.ts';
 export * from './url-guard.ts';
 export * from './api-keys.ts';
+export * from './usage.ts';

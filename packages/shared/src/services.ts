@@ -8,6 +8,7 @@ import { createS3Client, makeStorage, type Storage } from './storage.ts';
 import { makeTenantStore, type TenantStore } from './tenants.ts';
 import { makeUpstreamState, type UpstreamState } from './upstream-state.ts';
 import { makeWebhookAttemptLog, type WebhookAttemptLog } from './webhook-attempts.ts';
+import { makeUsage, type Usage } from './usage.ts';
 
 /** The backing services every Cutout process talks to. */
 export interface Services {
@@ -19,6 +20,7 @@ export interface Services {
   queues: Queues;
   upstream: UpstreamState;
   webhookAttempts: WebhookAttemptLog;
+  usage: Usage;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export async function openServices(config: Config, { name, blocking = false, log
     tenants: makeTenantStore({ redis, prefix: config.redis.prefix }),
     upstream: makeUpstreamState({ redis, prefix: config.redis.prefix }),
     webhookAttempts: makeWebhookAttemptLog({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
+    usage: makeUsage({ redis, prefix: config.redis.prefix }),
     async close() {
       await queues.close();
       await redis.quit().catch(() => redis.disconnect());

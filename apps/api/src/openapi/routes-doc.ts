@@ -41,7 +41,7 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     summary: 'Redirect to the result', tags: ['jobs'], params: ['id'],
     responses: { 302: 'Location is a fresh presigned URL of the PNG', ...AUTH, ...NOT_FOUND, 409: 'result_not_ready' },
   },
-  'GET /v1/account': { summary: 'Tenant, scopes and webhook signing secret', tags: ['account'], responses: { 200: 'The account', ...AUTH } },
+  'GET /v1/account': { summary: 'Tenant, scopes, limits, usage today and webhook signing secret', tags: ['account'], responses: { 200: 'The account', ...AUTH } },
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], responses: { 200: 'The process is alive' } },
   'GET /readyz': { summary: 'Readiness: Redis (noeviction), S3, ByByBG key state, current upstream rate', tags: ['operations'], responses: { 200: 'Ready or degraded', 503: 'Redis or S3 unreachable' } },
 };

@@ -4,15 +4,17 @@ import { tenantOf } from '../auth.ts';
 
 interface Guards { canRead: preHandlerAsyncHookHandler; canWrite: preHandlerAsyncHookHandler }
 
-export function accountRoutes(app: FastifyInstance, { config, tenants }: AppDeps, { canRead, canWrite }: Guards): void {
+export function accountRoutes(app: FastifyInstance, { config, tenants, usage }: AppDeps, { canRead, canWrite }: Guards): void {
   app.get('/v1/account', { preHandler: canRead }, async (request) => {
     const tenantId = tenantOf(request);
-    const secrets = await tenants.webhookSecretState(tenantId);
+    const [secrets, today] = await Promise.all([tenants.webhookSecretState(tenantId), usage.day(tenantId)]);
     return {
       tenant_id: tenantId,
+      scopes: request.auth?.scopes ?? [],
+      limits: { requests_per_minute: config.api.rateLimitPerMinute, max_upload_bytes: config.api.maxUploadBytes, max_image_pixels: config.api.maxImagePixels },
+      usage_today: today,
       webhook_secret: secrets.current,
       previous_webhook_secret_expires_at: secrets.previousExpiresAt,
-      scopes: request.auth?.scopes ?? [],
     };
   });
 

@@ -11,7 +11,7 @@ import { receiveUpload } from '../uploads.ts';
 export interface Guards { canWrite: preHandlerAsyncHookHandler; canRead: preHandlerAsyncHookHandler }
 
 export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Guards): void {
-  const { config, storage, jobs, queues, idempotency, jobWaiter, images } = deps;
+  const { config, storage, jobs, queues, idempotency, jobWaiter, images, usage } = deps;
   const jobUrl = (id: string) => `${config.api.publicBaseUrl}/v1/jobs/${id}`;
 
   async function createJob(tenantId: string, upload: Awaited<ReturnType<typeof receiveUpload>>, id: string): Promise<JobRecord> {
@@ -29,6 +29,7 @@ export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Gua
       await Promise.allSettled([storage.delete(record.originalKey), jobs.remove(record)]);
       throw error instanceof ApiError ? error : unavailable();
     }
+    await usage.add(tenantId, 'jobs').catch(() => undefined);
     return record;
   }
 

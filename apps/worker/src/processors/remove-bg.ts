@@ -1,5 +1,5 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { resultKey, TERMINAL_STATUSES, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
+import { resultKey, TERMINAL_STATUSES, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
 import type { ByByBGClient } from '../bybybg/client.ts';
 import { UpstreamError } from '../bybybg/errors.ts';
 import { fingerprintOf, type Dedup } from '../dedup.ts';
@@ -15,6 +15,7 @@ export interface RemoveBgDeps extends AnnounceDeps {
   governor: RateGovernor;
   keyGuard: KeyGuard;
   dedup: Dedup;
+  usage: Usage;
   /** How long a job may wait on 429s before it fails with upstream_rate_limited. */
   rateLimitBudgetMs: number;
   /** How often a duplicate checks whether the first copy of its image is done. */
@@ -58,7 +59,10 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
         contentType: record.originalContentType,
         byteLength: record.originalBytes,
         options: record.options,
-        onCall: () => void jobs.transition(jobId, ['processing'], {}, ['upstreamCalls']).catch(() => undefined),
+        onCall: () => {
+          void jobs.transition(jobId, ['processing'], {}, ['upstreamCalls']).catch(() => undefined);
+          void deps.usage.add(record.tenantId, 'upstream_calls').catch(() => undefined);
+        },
       });
       await afterSuccessfulCall(deps, result.rateLimit);
       const key = resultKey(record.tenantId, jobId);
@@ -105,7 +109,7 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
     status: 'succeeded', startedAt: now, finishedAt: now, attempts: job.attemptsMade + 1, creditsSaved: 1, waitingReason: '',
     resultKey: key, resultBytes: source.resultBytes, resultContentType: source.resultContentType,
   });
-  if (done) await announce(deps, done);
+  if (done) await Promise.all([announce(deps, done), deps.usage.add(record.tenantId, 'credits_saved').catch(() => undefined)]);
   return true;
 }
 
