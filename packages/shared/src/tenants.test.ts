@@ -25,61 +25,7 @@ afterAll(async () => {
   await redis.quit();
 });
 
-const newKey = () => `ck_${randomBytes(18).toString('base64url')}`;
 const newTenant = () => `tenant-${randomBytes(4).toString('hex')}`;
-
-describe('bootstrapKeys and authenticate', () => {
-  it('authenticates each bootstrapped key as its tenant with every scope', async () => {
-    const acme = { tenantId: newTenant(), key: newKey() };
-    const beta = { tenantId: newTenant(), key: newKey() };
-
-    await tenants.bootstrapKeys([acme, beta]);
-
-    expect(await tenants.authenticate(acme.key)).toEqual({ tenantId: acme.tenantId, scopes: ['jobs:read', 'jobs:write'], createdAt: expect.any(String) });
-    expect((await tenants.authenticate(beta.key))?.tenantId).toBe(beta.tenantId);
-  });
-
-  it('returns null for an unknown key', async () => {
-    expect(await tenants.authenticate(newKey())).toBeNull();
-    expect(await tenants.authenticate('')).toBeNull();
-  });
-
-  it('does not accept a key that differs by one character', async () => {
-    const key = newKey();
-    await tenants.bootstrapKeys([{ tenantId: newTenant(), key }]);
-
-    expect(await tenants.authenticate(`${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`)).toBeNull();
-  });
-
-  it('never stores the plaintext key', async () => {
-    const key = newKey();
-    const tenantId = newTenant();
-
-    await tenants.bootstrapKeys([{ tenantId, key }]);
-
-    const stored = await redis.hgetall(`${prefix}:apikeys`);
-    const dump = JSON.stringify(stored);
-    expect(dump).toContain(tenantId);
-    expect(dump).not.toContain(key);
-    for (const field of Object.keys(stored)) expect(field).toMatch(/^[0-9a-f]{64}$/);
-  });
-
-  it('is idempotent: running it again keeps the first registration', async () => {
-    const key = newKey();
-    const first = newTenant();
-    await tenants.bootstrapKeys([{ tenantId: first, key }]);
-    const before = await tenants.authenticate(key);
-
-    await tenants.bootstrapKeys([{ tenantId: first, key }]);
-    await tenants.bootstrapKeys([{ tenantId: newTenant(), key }]);
-
-    expect(await tenants.authenticate(key)).toEqual(before);
-  });
-
-  it('accepts an empty list', async () => {
-    await expect(tenants.bootstrapKeys([])).resolves.toBeUndefined();
-  });
-});
 
 describe('webhookSecrets', () => {
   it('creates one secret on first use and returns the same one afterwards', async () => {

@@ -1,19 +1,14 @@
 import type { Redis } from 'ioredis';
-import { sha256Hex } from './ids.ts';
 import { newWebhookSecret } from './webhook-signing.ts';
 
 export type Scope = 'jobs:read' | 'jobs:write';
 export const ALL_SCOPES: readonly Scope[] = ['jobs:read', 'jobs:write'];
 
-export interface ApiKeyRecord { tenantId: string; scopes: Scope[]; createdAt: string }
 
 /** A tenant's signing secrets: during a rotation's grace period the previous one still signs. */
 export interface WebhookSecretState { current: string; previous: string | null; previousExpiresAt: string | null }
 
 export interface TenantStore {
-  /** Registers operator-provided `tenant:key` pairs; idempotent, so every API process may run it. */
-  bootstrapKeys(pairs: readonly { tenantId: string; key: string }[]): Promise<void>;
-  authenticate(key: string): Promise<ApiKeyRecord | null>;
   /** The tenant's signing secrets, newest first; one is created on first use. */
   webhookSecrets(tenantId: string): Promise<string[]>;
   webhookSecretState(tenantId: string): Promise<WebhookSecretState>;
@@ -38,12 +33,8 @@ redis.call('HSET', KEYS[1], 'webhookSecret', ARGV[1])
 return current
 `;
 
-/**
- * API keys are stored only as SHA-256 hashes: a lookup by hash never compares the key
- * itself, so there is no timing side channel on the key's bytes.
- */
+/** A tenant's webhook signing secrets (API keys live in api-keys.ts). */
 export function makeTenantStore({ redis, prefix }: { redis: Redis; prefix: string }): TenantStore {
-  const keysHash = `${prefix}:apikeys`;
   const tenantKey = (tenantId: string) => `${prefix}:tenant:${tenantId}`;
 
   async function webhookSecretState(tenantId: string): Promise<WebhookSecretState> {
@@ -54,20 +45,6 @@ export function makeTenantStore({ redis, prefix }: { redis: Redis; prefix: strin
   }
 
   return {
-    async bootstrapKeys(pairs) {
-      if (pairs.length === 0) return;
-      const now = new Date().toISOString();
-      const pipeline = redis.pipeline();
-      for (const { tenantId, key } of pairs) {
-        const record: ApiKeyRecord = { tenantId, scopes: [...ALL_SCOPES], createdAt: now };
-        pipeline.hsetnx(keysHash, sha256Hex(key), JSON.stringify(record));
-      }
-      await pipeline.exec();
-    },
-    async authenticate(key) {
-      const stored = await redis.hget(keysHash, sha256Hex(key));
-      return stored ? (JSON.parse(stored) as ApiKeyRecord) : null;
-    },
     async webhookSecrets(tenantId) {
       const { current, previous } = await webhookSecretState(tenantId);
       return previous ? [current, previous] : [current];
