@@ -78,7 +78,7 @@ function printBanner({ url, key, secret, usingEmulator, emulatorUrl }: { url: st
     '',
     '  Cutout is running',
     '',
-    `  API:      ${url}   (docs of the endpoints: README.md)`,
+    `  API:      ${url}   (interactive docs: ${url}/docs, guide: README.md)`,
     `  API key:  ${shownKey}${key ? '   (tenant "dev", kept in .data/dev-api-key)' : ''}`,
     ...(secret ? [`  Webhook signing secret: ${secret}`] : []),
     ...notes.map((note) => `  ${note}`),

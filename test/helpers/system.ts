@@ -4,6 +4,7 @@ import { startWorker } from '../../apps/worker/src/server.ts';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
 import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
 import { testRedis, testS3, uniquePrefix } from './services.ts';
+import { unlinkPrefix } from './redis-keys.ts';
 
 export interface SystemOptions {
   env?: Record<string, string>;
@@ -75,7 +76,7 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
     workerMetricsUrls: running.flatMap((worker) => (worker.metricsUrl ? [worker.metricsUrl] : [])),
     async close() {
       await Promise.all(running.map((worker) => worker.close()));
-      await cleanRedis(api.services, config.redis.prefix);
+      await unlinkPrefix(api.services.redis, config.redis.prefix);
       await api.close();
       await emulator.close();
       await s3.close();
@@ -85,14 +86,3 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
 }
 
 /** Deletes every key of this run's prefix (never FLUSHALL: the Redis is shared). */
-async function cleanRedis(services: Services, prefix: string): Promise<void> {
-  // SCAN walks one server: on a Redis Cluster, each master in turn.
-  for (const node of asCluster(services.redis)?.nodes('master') ?? [services.redis]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      if (keys.length > 0) await node.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  }
-}

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { createMetrics, makeApiKeyStore, randomBase62, type Config, type JobStore, type Logger, type Metrics, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState, type Usage, type WebhookAttemptLog } from '@cutout/shared';
+import { createMetrics, makeApiKeyStore, randomBase62, type BatchStore, type Config, type FairScheduler, type ImageFetcher, type JobStore, type Logger, type Metrics, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState, type Usage, type WebhookAttemptLog } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
 import { registerErrorHandling } from './errors.ts';
 import { registerOpenApi } from './openapi/index.ts';
@@ -13,15 +13,17 @@ import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobQueryRoutes } from './routes/job-queries.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { batchRoutes } from './routes/batches.ts';
 import type { Idempotency } from './idempotency.ts';
 import type { JobWaiter } from './job-waiter.ts';
-import type { ImageFetcher } from './image-url.ts';
 
 export interface AppDeps {
   config: Config;
   redis: Redis;
   storage: Storage;
   jobs: JobStore;
+  batches: BatchStore;
+  fair: FairScheduler;
   tenants: TenantStore;
   queues: Queues;
   upstream: UpstreamState;
@@ -66,5 +68,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   jobRoutes(app, deps, { canRead, canWrite });
   jobQueryRoutes(app, deps, { canRead, canWrite });
   webhookRoutes(app, deps, { canRead, canWrite });
+  batchRoutes(app, deps, { canRead, canWrite });
   return app;
 }

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ImageInputError } from '@cutout/shared';
 
 /** An error a client can act on: status, stable snake_case code, message. */
 export class ApiError extends Error {
@@ -43,6 +44,7 @@ function isUnavailable(error: Error & { code?: string; $metadata?: unknown }): b
 
 export function toApiError(error: FastifyError): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof ImageInputError) return new ApiError(error.statusCode, error.code, error.message);
   const known = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
   if (known) return new ApiError(known[0], known[1], error.message);
   if (error.validation) return new ApiError(400, 'invalid_request', error.message);

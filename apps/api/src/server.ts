@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { createGuardedAgent, makeApiKeyStore, openServices, type Config, type Logger, type Metrics, type Services } from '@cutout/shared';
+import { createGuardedAgent, makeApiKeyStore, makeImageFetcher, openServices, type Config, type Logger, type Metrics, type Services } from '@cutout/shared';
 import { buildApp } from './app.ts';
 import { closeWithGrace } from './drain.ts';
 import { makeIdempotency } from './idempotency.ts';
 import { makeJobWaiter } from './job-waiter.ts';
-import { makeImageFetcher } from './image-url.ts';
 
 const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 

@@ -1,8 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import type { StreamedObject } from '@cutout/shared';
+import { storeImage, type ImageFetcher, type ImageTarget, type StreamedObject } from '@cutout/shared';
 import { ApiError, badRequest } from './errors.ts';
-import { storeImage, type ImageTarget } from './image-store.ts';
-import type { ImageFetcher } from './image-url.ts';
 
 export interface ReceivedUpload {
   fields: Record<string, string>;
@@ -99,7 +97,7 @@ async function nextFromClient<T>(iterator: AsyncIterator<T>): Promise<IteratorRe
   }
 }
 
-async function* clientStream<T>(iterable: AsyncIterable<T>): AsyncGenerator<T> {
+export async function* clientStream<T>(iterable: AsyncIterable<T>): AsyncGenerator<T> {
   const iterator = iterable[Symbol.asyncIterator]();
   for (;;) {
     const { value, done } = await nextFromClient(iterator);

@@ -1,6 +1,6 @@
 import { Worker, type Job } from 'bullmq';
 import {
-  bullPrefix, createGuardedAgent, QUEUE_NAMES,
+  bullPrefix, createGuardedAgent, makeImageFetcher, QUEUE_NAMES,
   type Config, type Logger, type Metrics, type Redis, type RemoveBgPayload, type Services, type WebhookPayload,
 } from '@cutout/shared';
 import type { ByByBGClient } from './bybybg/client.ts';
@@ -10,6 +10,7 @@ import { makeJobOutcomeMetrics } from './job-metrics.ts';
 import { makeDeliverWebhookProcessor } from './processors/deliver-webhook.ts';
 import { failJob } from './processors/outcomes.ts';
 import { makeRemoveBgProcessor, type RemoveBgDeps } from './processors/remove-bg.ts';
+import { makeOriginalFetcher } from './processors/fetch-original.ts';
 import { limiterFor, makeRateGovernor } from './upstream/governor.ts';
 import { makeKeyGuard } from './upstream/key-guard.ts';
 import { makeUpstreamPause } from './upstream/pause.ts';
@@ -30,8 +31,18 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     redis, prefix: config.redis.prefix, queue: queues.removeBg, upstream, bybybg,
     probeIntervalMs: config.bybybg.keyProbeIntervalMs, log: log.child({ component: 'key-guard' }),
   });
+  // Batch items given by URL are fetched here, through the same SSRF guard as webhooks.
+  const imagePolicy = { allowPrivate: config.webhooks.allowPrivate };
+  const imageAgent = createGuardedAgent({ policy: imagePolicy });
+  const originals = makeOriginalFetcher({
+    images: makeImageFetcher({ dispatcher: imageAgent, policy: imagePolicy, timeoutMs: config.api.imageUrlTimeoutMs, maxBytes: config.api.maxUploadBytes }),
+    storage: services.storage, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels,
+  });
   const removeBgDeps: RemoveBgDeps = {
     jobs: services.jobs,
+    batches: services.batches,
+    fair: services.fair,
+    originals,
     storage: services.storage,
     bybybg,
     webhooks: queues.webhooks,
@@ -82,6 +93,8 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     QUEUE_NAMES.webhooks,
     makeDeliverWebhookProcessor({
       jobs: services.jobs,
+      batches: services.batches,
+      publicBaseUrl: config.api.publicBaseUrl,
       tenants: services.tenants,
       storage: services.storage,
       attempts: services.webhookAttempts,
@@ -115,7 +128,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
       clearInterval(governorTimer);
       keyGuard.stop();
       await Promise.all([removeBg.close(), webhooks.close()]);
-      await webhookAgent.close();
+      await Promise.all([webhookAgent.close(), imageAgent.close()]);
     },
   };
 }

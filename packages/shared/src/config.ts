@@ -110,6 +110,7 @@ const envSchema = z.object({
   API_RATE_LIMIT_PER_MINUTE: int(600, 1, 1_000_000),
   MAX_UPLOAD_BYTES: bytes('25MB'),
   MAX_IMAGE_PIXELS: int(50_000_000, 1, 1_000_000_000),
+  MAX_BATCH_ITEMS: int(10_000, 1, 1_000_000),
   RESULT_URL_TTL: duration('1h'),
   IMAGE_URL_TIMEOUT: duration('30s'),
   WEBHOOK_RETRY_SCHEDULE: retrySchedule,
@@ -137,7 +138,7 @@ export interface Config {
   };
   api: {
     port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
-    rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; resultUrlTtlMs: number; imageUrlTimeoutMs: number;
+    rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; maxBatchItems: number; resultUrlTtlMs: number; imageUrlTimeoutMs: number;
   };
   webhooks: { retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number };
   jobRetentionMs: number;
@@ -192,7 +193,7 @@ function toConfig(env: Env): Config {
       port: env.PORT, host: env.HOST, shutdownGraceMs: env.SHUTDOWN_GRACE,
       publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/+$/, ''),
       bootstrapKeys: env.API_KEYS, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
-      maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, resultUrlTtlMs: env.RESULT_URL_TTL,
+      maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, resultUrlTtlMs: env.RESULT_URL_TTL,
       imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT,
     },
     webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,

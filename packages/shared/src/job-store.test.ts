@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newJobId } from './ids.ts';
 import { makeJobStore, type JobRecord, type JobStore } from './job-store.ts';
 import { createRedis, type Redis } from './redis.ts';
+import { unlinkPrefix } from '../../../test/helpers/redis-keys.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `cutout-test-${randomBytes(6).toString('hex')}`;
@@ -18,12 +19,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await unlinkPrefix(redis, prefix);
   await redis.quit();
 });
 

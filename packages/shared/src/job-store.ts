@@ -43,13 +43,22 @@ export interface JobRecord {
   options?: Record<string, string>;
   webhookUrl?: string;
   webhook?: WebhookDelivery;
+  /** The batch this job is an item of. */
+  batchId?: string;
+  /** The client's name for a batch item (a SKU, a file name), echoed in the batch manifest. */
+  clientRef?: string;
+  /** A batch item given by URL: the worker fetches it into `originalKey` before processing. */
+  sourceUrl?: string;
 }
+
+/** A record as `transition` returns it: `batchCompleted` when this transition ended the last item of its batch. */
+export type TransitionedJob = JobRecord & { batchCompleted?: boolean };
 
 /** Fields stored as JSON; the rest are strings or numbers. */
 const JSON_FIELDS = new Set(['error', 'metadata', 'options', 'webhook']);
 const NUMBER_FIELDS = new Set(['attempts', 'upstreamCalls', 'originalBytes', 'resultBytes', 'creditsSaved']);
 
-function encode(fields: Partial<JobRecord>): string[] {
+export function encodeJob(fields: Partial<JobRecord>): string[] {
   const flat: string[] = [];
   for (const [name, value] of Object.entries(fields)) {
     if (value === undefined) continue;
@@ -73,6 +82,13 @@ function decode(hash: Record<string, string>): JobRecord | null {
  * increments the numeric fields named in ARGV[3] (comma-separated, by 1); sets a TTL of
  * ARGV[2] ms when it is above 0 — a job that ended — and then announces the id on the
  * KEYS[2] channel for clients waiting with `Prefer: wait`. Returns the record, or nil.
+ *
+ * A batch item also moves its batch's counters here, in the same script, so they stay
+ * exact without ever scanning jobs: one out of the old status, one into the new, upstream
+ * calls, credits saved, and `ended`. The transition that makes `ended` reach `total`
+ * completes the batch (ARGV[5] is the time) and says so by appending `__batchCompleted`.
+ * The batch key is ARGV[4] .. batchId: it shares the job key's prefix, hence its Cluster
+ * hash tag and slot.
  */
 const TRANSITION = `
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -80,13 +96,39 @@ if not status then return nil end
 local allowed = false
 for s in string.gmatch(ARGV[1], '[^,]+') do if s == status then allowed = true end end
 if not allowed then return nil end
-if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
-for f in string.gmatch(ARGV[3], '[^,]+') do redis.call('HINCRBY', KEYS[1], f, 1) end
+if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+local calls = 0
+for f in string.gmatch(ARGV[3], '[^,]+') do
+  redis.call('HINCRBY', KEYS[1], f, 1)
+  if f == 'upstreamCalls' then calls = calls + 1 end
+end
 if tonumber(ARGV[2]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PUBLISH', KEYS[2], redis.call('HGET', KEYS[1], 'id'))
 end
-return redis.call('HGETALL', KEYS[1])
+local record = redis.call('HGETALL', KEYS[1])
+local batchId = redis.call('HGET', KEYS[1], 'batchId')
+if not batchId or batchId == '' then return record end
+local batchKey = ARGV[4] .. batchId
+if redis.call('EXISTS', batchKey) == 0 then return record end
+if calls > 0 then redis.call('HINCRBY', batchKey, 'upstreamCalls', calls) end
+local now = redis.call('HGET', KEYS[1], 'status')
+if now == status then return record end
+redis.call('HINCRBY', batchKey, status, -1)
+redis.call('HINCRBY', batchKey, now, 1)
+if now ~= 'succeeded' and now ~= 'failed' and now ~= 'canceled' then return record end
+if redis.call('HGET', KEYS[1], 'creditsSaved') == '1' then redis.call('HINCRBY', batchKey, 'creditsSaved', 1) end
+local clock = redis.call('TIME')
+redis.call('LPUSH', batchKey .. ':recent', clock[1] * 1000 + math.floor(clock[2] / 1000))
+redis.call('LTRIM', batchKey .. ':recent', 0, 99)
+local ended = redis.call('HINCRBY', batchKey, 'ended', 1)
+if ended ~= tonumber(redis.call('HGET', batchKey, 'total')) then return record end
+redis.call('HSET', batchKey, 'completedAt', ARGV[5])
+if redis.call('HGET', batchKey, 'status') == 'processing' then redis.call('HSET', batchKey, 'status', 'completed') end
+for _, key in ipairs({batchKey, batchKey .. ':recent', batchKey .. ':items'}) do redis.call('PEXPIRE', key, ARGV[6]) end
+table.insert(record, '__batchCompleted')
+table.insert(record, '1')
+return record
 `;
 
 export interface JobStore {
@@ -95,7 +137,7 @@ export interface JobStore {
   /** Deletes a record that never became visible (its enqueue failed). */
   remove(record: Pick<JobRecord, 'id' | 'tenantId'>): Promise<void>;
   /** Applies `fields` only when the job is in one of `from`; returns the updated record or null. */
-  transition(id: string, from: readonly JobStatus[], fields: Partial<JobRecord>, increment?: ('attempts' | 'upstreamCalls')[]): Promise<JobRecord | null>;
+  transition(id: string, from: readonly JobStatus[], fields: Partial<JobRecord>, increment?: ('attempts' | 'upstreamCalls')[]): Promise<TransitionedJob | null>;
   setWebhook(id: string, delivery: WebhookDelivery): Promise<void>;
   /** Ids of a tenant's jobs, newest first, after the `before` position (exclusive). */
   listIds(tenantId: string, count: number, before?: ListPosition): Promise<(ListPosition & { id: string })[]>;
@@ -108,16 +150,20 @@ export interface JobStore {
 /** Where a page of a tenant's jobs ends: creation time in ms, and the id for ties. */
 export interface ListPosition { createdMs: number; id: string }
 
+/** Where a job record and a tenant's job index live; the batch store writes items there in bulk. */
+export const jobRecordKey = (prefix: string, id: string): string => `${prefix}:job:${id}`;
+export const tenantJobIndexKey = (prefix: string, tenantId: string): string => `${prefix}:tenant:${tenantId}:jobs`;
+
 export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; prefix: string; retentionMs: number }): JobStore {
-  const jobKey = (id: string) => `${prefix}:job:${id}`;
-  const tenantIndex = (tenantId: string) => `${prefix}:tenant:${tenantId}:jobs`;
+  const jobKey = (id: string) => jobRecordKey(prefix, id);
+  const tenantIndex = (tenantId: string) => tenantJobIndexKey(prefix, tenantId);
   const endedChannel = `${prefix}:jobs:ended`;
 
   return {
     async create(record) {
       await redis
         .multi()
-        .hset(jobKey(record.id), ...encode(record))
+        .hset(jobKey(record.id), ...encodeJob(record))
         .zadd(tenantIndex(record.tenantId), Date.parse(record.createdAt), record.id)
         // Index entries far older than any record can live are dropped as new jobs arrive.
         .zremrangebyscore(tenantIndex(record.tenantId), '-inf', Date.parse(record.createdAt) - 2 * retentionMs)
@@ -131,11 +177,18 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
     },
     async transition(id, from, fields, increment = []) {
       const ttl = fields.status && TERMINAL_STATUSES.includes(fields.status) ? retentionMs : 0;
-      const flat = (await redis.eval(TRANSITION, 2, jobKey(id), endedChannel, from.join(','), String(ttl), increment.join(','), ...encode(fields))) as string[] | null;
+      const flat = (await redis.eval(
+        TRANSITION, 2, jobKey(id), endedChannel, from.join(','), String(ttl), increment.join(','),
+        `${prefix}:batch:`, new Date().toISOString(), String(retentionMs), ...encodeJob(fields),
+      )) as string[] | null;
       if (!flat) return null;
       const hash: Record<string, string> = {};
       for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
-      return decode(hash);
+      const batchCompleted = hash.__batchCompleted === '1';
+      delete hash.__batchCompleted;
+      const record: TransitionedJob | null = decode(hash);
+      if (record && batchCompleted) record.batchCompleted = true;
+      return record;
     },
     async setWebhook(id, delivery) {
       // Only an existing record is updated, so an expired job is not recreated as a stub.

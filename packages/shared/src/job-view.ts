@@ -18,6 +18,9 @@ export interface JobView {
   result: { url: string; content_type: string; bytes: number; expires_at: string } | null;
   error: JobError | null;
   metadata: Record<string, unknown> | null;
+  /** The batch this job is an item of, and the client's name for the item there. */
+  batch_id: string | null;
+  client_ref: string | null;
   webhook: {
     url: string; state: string; attempts: number; last_status_code: number | null;
     last_error: string | null; last_attempt_at: string | null; delivered_at: string | null;
@@ -53,6 +56,8 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
     result,
     error: record.error ?? null,
     metadata: record.metadata ?? null,
+    batch_id: record.batchId ?? null,
+    client_ref: record.clientRef ?? null,
     webhook: record.webhookUrl
       ? {
           url: record.webhookUrl,

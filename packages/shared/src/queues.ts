@@ -5,7 +5,7 @@ import type { JobStatus } from './job-store.ts';
 /** Queue names, shared by the API (producer) and the worker (consumer). */
 export const QUEUE_NAMES = { removeBg: 'remove-bg', webhooks: 'webhooks' } as const;
 
-export type WebhookEventType = 'job.succeeded' | 'job.failed';
+export type WebhookEventType = 'job.succeeded' | 'job.failed' | 'batch.completed';
 
 /** The event a job's end announces; a canceled job announces nothing. */
 export function finalWebhookEvent(status: JobStatus): WebhookEventType | null {
@@ -15,8 +15,14 @@ export function finalWebhookEvent(status: JobStatus): WebhookEventType | null {
 }
 
 /** Payloads carry ids and keys, never image bytes; the job record holds the rest. */
-export interface RemoveBgPayload { jobId: string; tenantId: string }
-export interface WebhookPayload { messageId: string; type: WebhookEventType; jobId: string; tenantId: string }
+export interface RemoveBgPayload {
+  jobId: string;
+  tenantId: string;
+  /** Its fair-scheduling slot (fairness.ts): starting it moves the served position. */
+  slot?: number;
+}
+/** `batchId` set: a batch event (`jobId` is then the batch id too, for logs). */
+export interface WebhookPayload { messageId: string; type: WebhookEventType; jobId: string; tenantId: string; batchId?: string }
 
 export interface QueuePayloads {
   'remove-bg': RemoveBgPayload;
@@ -50,9 +56,10 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Que
  * Options of a `remove-bg` job. The BullMQ id is the Cutout job id, so enqueueing the
  * same job twice is a no-op. Transient failures back off exponentially with jitter. Finished BullMQ jobs are pruned; the job record keeps status.
  */
-export function removeBgJobOptions(jobId: string, { attempts, retryDelayMs }: { attempts: number; retryDelayMs: number }): JobsOptions {
+export function removeBgJobOptions(jobId: string, { attempts, retryDelayMs, priority }: { attempts: number; retryDelayMs: number; priority?: number }): JobsOptions {
   return {
     jobId,
+    ...(priority === undefined ? {} : { priority }),
     attempts,
     backoff: { type: 'exponential', delay: retryDelayMs, jitter: 0.5 },
     removeOnComplete: { age: 3600, count: 10_000 },

@@ -1,6 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import { makeBatchStore, type BatchStore } from './batch-store.ts';
+import { makeFairScheduler, type FairScheduler } from './fairness.ts';
 import { makeJobStore, type JobStore } from './job-store.ts';
 import { createQueues, type Queues } from './queues.ts';
 import { connectChecked, createRedis, type Redis } from './redis.ts';
@@ -16,6 +18,8 @@ export interface Services {
   s3: S3Client;
   storage: Storage;
   jobs: JobStore;
+  batches: BatchStore;
+  fair: FairScheduler;
   tenants: TenantStore;
   queues: Queues;
   upstream: UpstreamState;
@@ -41,6 +45,8 @@ export async function openServices(config: Config, { name, blocking = false, log
     storage,
     queues,
     jobs: makeJobStore({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
+    batches: makeBatchStore({ redis, prefix: config.redis.prefix }),
+    fair: makeFairScheduler({ redis, prefix: config.redis.prefix }),
     tenants: makeTenantStore({ redis, prefix: config.redis.prefix }),
     upstream: makeUpstreamState({ redis, prefix: config.redis.prefix }),
     webhookAttempts: makeWebhookAttemptLog({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),

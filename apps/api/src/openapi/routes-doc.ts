@@ -25,7 +25,7 @@ export const ROUTE_DOCS: Record<string, Doc> = {
   },
   'GET /v1/jobs': {
     summary: "List this tenant's jobs, newest first", tags: ['jobs'],
-    query: { status: 'queued | processing | succeeded | failed | canceled', limit: '1–100, default 20', cursor: 'next_cursor of the previous page' },
+    query: { status: 'queued | processing | succeeded | failed | canceled', batch_id: "only this batch's jobs, in submission order", limit: '1–100, default 20', cursor: 'next_cursor of the previous page' },
     responses: { 200: 'A page of jobs', 400: 'invalid_request, invalid_cursor', ...AUTH },
   },
   'GET /v1/jobs/:id': {
@@ -40,6 +40,39 @@ export const ROUTE_DOCS: Record<string, Doc> = {
   'GET /v1/jobs/:id/result': {
     summary: 'Redirect to the result', tags: ['jobs'], params: ['id'],
     responses: { 302: 'Location is a fresh presigned URL of the PNG', ...AUTH, ...NOT_FOUND, 409: 'result_not_ready' },
+  },
+  'POST /v1/batches': {
+    summary: 'Submit a batch of images', tags: ['batches'], body: 'json',
+    description: 'JSON `{items: [{image_url, client_ref?, metadata?}], webhook_url?, options?, item_events?}`; or multipart with a `manifest` CSV part (header `image_url,client_ref,…`, other columns become metadata); or many `file` parts (client_ref = file name). Up to MAX_BATCH_ITEMS items. Bad items are listed in `rejected: [{row, reason}]`; URL items are fetched by the workers.',
+    headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer' },
+    responses: {
+      202: 'Accepted: the batch, with `rejected` rows; Location names it',
+      400: 'invalid_request, unknown_field, duplicate_field, missing_items, ambiguous_items, invalid_idempotency_key',
+      ...AUTH,
+      409: 'idempotency_key_reused, idempotency_request_in_progress',
+      413: 'too_many_items, file_too_large, payload_too_large',
+      415: 'unsupported_media_type',
+      422: 'no_valid_items (error.rejected lists every row), invalid_manifest, invalid_webhook_url, invalid_options, invalid_item_events',
+      503: 'service_unavailable',
+    },
+  },
+  'GET /v1/batches/:id': {
+    summary: 'Status of a batch: counts, upstream calls, credits saved, ETA', tags: ['batches'], params: ['id'],
+    responses: { 200: 'The batch', ...AUTH, ...NOT_FOUND },
+  },
+  'GET /v1/batches/:id/results': {
+    summary: 'Manifest of every item (client_ref, job_id, status, result_url, error_code, error_message), streamed', tags: ['batches'], params: ['id'],
+    query: { format: 'jsonl (default) or csv; Accept: text/csv also selects CSV' },
+    responses: { 200: 'JSON lines or CSV, one row per item in submission order; result URLs are fresh presigned URLs', 400: 'invalid_request', ...AUTH, ...NOT_FOUND },
+  },
+  'GET /v1/batches/:id/jobs': {
+    summary: "A batch's jobs in submission order", tags: ['batches'], params: ['id'],
+    query: { limit: '1–100, default 20', cursor: 'next_cursor of the previous page' },
+    responses: { 200: 'A page of jobs', 400: 'invalid_request, invalid_cursor', ...AUTH, ...NOT_FOUND },
+  },
+  'DELETE /v1/batches/:id': {
+    summary: 'Cancel every item not yet started; started ones finish', tags: ['batches'], params: ['id'],
+    responses: { 200: 'The batch, status canceled (completed if it had ended)', ...AUTH, ...NOT_FOUND },
   },
   'GET /v1/account': { summary: 'Tenant, scopes, limits, usage today and webhook signing secret', tags: ['account'], responses: { 200: 'The account', ...AUTH } },
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], responses: { 200: 'The process is alive' } },

@@ -52,6 +52,8 @@ export const jobSchema = {
       },
     }),
     metadata: nullable({ type: 'object', additionalProperties: true }),
+    batch_id: nullable({ type: 'string', description: 'The batch this job is an item of' }),
+    client_ref: nullable({ type: 'string', description: "The client's name for a batch item (CSV client_ref, file name)" }),
     webhook: nullable({
       type: 'object',
       properties: {
@@ -84,5 +86,35 @@ export const jobSubmissionSchema = {
     webhook_url: { type: 'string', description: 'Public http(s) URL that receives job.succeeded / job.failed' },
     metadata: { type: 'string', description: 'JSON object up to 4 KB, returned with the job (e.g. a SKU)' },
     options: { type: 'string', description: 'JSON object of strings, forwarded to ByByBG' },
+  },
+};
+
+const count = { type: 'integer' };
+
+export const batchSchema = {
+  type: 'object',
+  required: ['id', 'object', 'status', 'created_at', 'counts'],
+  properties: {
+    id: { type: 'string', example: 'batch_7Qm2Xw9Lr4Tz1Vb8Kc3Np6Hs' },
+    object: { type: 'string', enum: ['batch'] },
+    status: { type: 'string', enum: ['processing', 'completed', 'canceled'] },
+    created_at: timestamp,
+    completed_at: nullable(timestamp),
+    canceled_at: nullable(timestamp),
+    counts: {
+      type: 'object',
+      properties: { total: count, queued: count, processing: count, succeeded: count, failed: count, canceled: count, rejected: count },
+    },
+    upstream_calls: { type: 'integer', description: 'Requests the items made to ByByBG' },
+    credits_saved: { type: 'integer', description: 'Items whose result was reused from an identical image' },
+    eta: nullable({
+      type: 'object',
+      description: 'From the rate of the last ~100 items that ended',
+      properties: { remaining_ms: count, items_per_second: { type: 'number' }, estimated_completion_at: timestamp },
+    }),
+    results_url: { type: 'string' },
+    webhook_url: nullable({ type: 'string' }),
+    item_events: { type: 'boolean' },
+    rejected: { type: 'array', description: 'On creation only: items not accepted', items: { type: 'object', properties: { row: count, reason: { type: 'string' } } } },
   },
 };

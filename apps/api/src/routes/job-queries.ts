@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { TERMINAL_STATUSES, toJobView, type JobRecord, type JobStatus } from '@cutout/shared';
+import { announceBatchIfEnded, TERMINAL_STATUSES, toJobView, type JobRecord, type JobStatus } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
 import { ApiError, notFound } from '../errors.ts';
@@ -7,6 +7,7 @@ import { jobEtag, queueHold } from '../job-hold.ts';
 import { preferredWaitMs } from '../job-waiter.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { Guards } from './jobs.ts';
+import { batchJobPage } from './batches.ts';
 
 const STATUSES: readonly JobStatus[] = ['queued', 'processing', 'succeeded', 'failed', 'canceled'];
 const MAX_PAGE = 100;
@@ -38,11 +39,18 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
     return toJobView(record, storage, config.api.resultUrlTtlMs, held);
   });
 
-  app.get<{ Querystring: { status?: string; limit?: string; cursor?: string } }>('/v1/jobs', { preHandler: canRead }, async (request) => {
+  app.get<{ Querystring: { status?: string; limit?: string; cursor?: string; batch_id?: string } }>('/v1/jobs', { preHandler: canRead }, async (request) => {
     const tenantId = tenantOf(request);
-    const { status, limit = '20', cursor } = request.query;
+    const { status, limit = '20', cursor, batch_id: batchId } = request.query;
     if (status !== undefined && !STATUSES.includes(status as JobStatus)) {
       throw new ApiError(400, 'invalid_request', `status must be one of ${STATUSES.join(', ')}`);
+    }
+    if (batchId !== undefined) {
+      // A batch's jobs in submission order (its item list), not the tenant's newest-first index.
+      const batch = await deps.batches.get(batchId);
+      if (!batch || batch.tenantId !== tenantId) throw notFound('Batch');
+      const page = await batchJobPage(deps, batchId, { limit, cursor });
+      return status ? { ...page, data: page.data.filter((job) => job.status === status) } : page;
     }
     const pageSize = Number(limit);
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new ApiError(400, 'invalid_request', `limit must be 1 to ${MAX_PAGE}`);
@@ -83,6 +91,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
     // The worker skips a canceled record anyway; removing the queue entry just saves it the look.
     await queues.removeBg.remove(record.id).catch(() => undefined);
     request.log.info({ job_id: record.id }, 'job canceled');
+    if (canceled.batchId) await announceBatchIfEnded({ batches: deps.batches, webhooks: queues.webhooks, webhookAttempts: config.webhooks.retryScheduleMs.length }, canceled.batchId);
     return toJobView(canceled, storage, config.api.resultUrlTtlMs);
   });
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, preHandlerAsyncHookHandler } from 'fastify';
-import { newJobId, originalKey, removeBgJobOptions, toJobView, TERMINAL_STATUSES, type JobRecord } from '@cutout/shared';
+import { enqueueFairly, newJobId, originalKey, singleJobsFlow, toJobView, TERMINAL_STATUSES, type JobRecord } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
 import { ApiError, unavailable } from '../errors.ts';
@@ -12,6 +12,7 @@ export interface Guards { canWrite: preHandlerAsyncHookHandler; canRead: preHand
 
 export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Guards): void {
   const { config, storage, jobs, queues, idempotency, jobWaiter, images, usage } = deps;
+  const fairEnqueue = { queue: deps.queues.removeBg, scheduler: deps.fair, attempts: deps.config.bybybg.maxAttempts, retryDelayMs: deps.config.bybybg.retryDelayMs };
   const jobUrl = (id: string) => `${config.api.publicBaseUrl}/v1/jobs/${id}`;
 
   async function createJob(tenantId: string, upload: Awaited<ReturnType<typeof receiveUpload>>, id: string): Promise<JobRecord> {
@@ -23,7 +24,7 @@ export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Gua
     try {
       Object.assign(record, parseJobFields(upload.fields, { allowPrivate: config.webhooks.allowPrivate }));
       await jobs.create(record);
-      await queues.removeBg.add('remove-bg', { jobId: id, tenantId }, removeBgJobOptions(id, { attempts: config.bybybg.maxAttempts, retryDelayMs: config.bybybg.retryDelayMs }));
+      await enqueueFairly(fairEnqueue, singleJobsFlow(tenantId), [{ jobId: id, tenantId }]);
     } catch (error) {
       // Nothing half-written: a job that is not queued leaves neither record nor object.
       await Promise.allSettled([storage.delete(record.originalKey), jobs.remove(record)]);

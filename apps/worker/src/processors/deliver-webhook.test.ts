@@ -4,10 +4,11 @@ import type { AddressInfo, LookupFunction } from 'node:net';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createGuardedAgent, createLogger, createRedis, makeJobStore, makeTenantStore, makeWebhookAttemptLog, newJobId, webhookMessageId,
+  createGuardedAgent, createLogger, createRedis, makeJobStore, makeBatchStore, makeTenantStore, makeWebhookAttemptLog, newJobId, webhookMessageId,
   type JobRecord, type Redis, type Storage, type WebhookPayload,
 } from '@cutout/shared';
 import { makeDeliverWebhookProcessor } from './deliver-webhook.ts';
+import { unlinkPrefix } from '../../../../test/helpers/redis-keys.ts';
 
 // Everything stays on loopback: the receiver listens on 127.0.0.1 and the only host name,
 // hooks.example.test, goes through a stub resolver that answers 127.0.0.1.
@@ -46,12 +47,7 @@ afterEach(async () => {
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await unlinkPrefix(redis, prefix);
   await redis.quit();
 });
 
@@ -62,6 +58,8 @@ function setup(allowPrivate: string[]) {
   const attempts = makeWebhookAttemptLog({ redis, prefix, retentionMs: 60_000 });
   const deliver = makeDeliverWebhookProcessor({
     jobs,
+    batches: makeBatchStore({ redis, prefix }),
+    publicBaseUrl: 'http://127.0.0.1:3000',
     tenants: makeTenantStore({ redis, prefix }),
     // A failed job has no result to presign, so storage is never used.
     storage: {} as Storage,

@@ -1,14 +1,17 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Dispatcher } from 'undici';
 import {
-  signWebhook, toJobView,
-  type JobStore, type Logger, type Storage, type TenantStore, type WebhookAttemptLog, type WebhookPayload, type WebhookState,
+  signWebhook, toBatchView, toJobView,
+  type BatchStore, type JobStore, type Logger, type Storage, type TenantStore, type WebhookAttemptLog, type WebhookPayload, type WebhookState,
 } from '@cutout/shared';
 import { outcomeOfError, outcomeOfResponse, type AttemptOutcome } from '../webhook-outcomes.ts';
 import { postWebhook } from '../webhook-sender.ts';
 
 export interface DeliverWebhookDeps {
   jobs: JobStore;
+  batches: BatchStore;
+  /** Links in batch events (the results manifest) name the API by this. */
+  publicBaseUrl: string;
   tenants: TenantStore;
   storage: Storage;
   attempts: WebhookAttemptLog;
@@ -43,12 +46,25 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     }
   }
 
-  return async function deliverWebhook(job: Job<WebhookPayload>): Promise<void> {
-    const { messageId, type, jobId, tenantId } = job.data;
+  /** What an event says and where it goes: the job, or for batch events the batch; null once expired. */
+  async function eventOf({ jobId, batchId }: WebhookPayload): Promise<{ url: string; timestamp: string; data: unknown } | null> {
+    if (batchId) {
+      const batch = await deps.batches.get(batchId);
+      if (!batch?.webhookUrl) return null;
+      const data = toBatchView(batch, { publicBaseUrl: deps.publicBaseUrl });
+      return { url: batch.webhookUrl, timestamp: batch.completedAt ?? new Date().toISOString(), data };
+    }
     const record = await jobs.get(jobId);
-    if (!record?.webhookUrl) return log.warn({ job_id: jobId, messageId }, 'webhook dropped: job record expired');
+    if (!record?.webhookUrl) return null;
+    return { url: record.webhookUrl, timestamp: record.finishedAt ?? new Date().toISOString(), data: await toJobView(record, storage, deps.resultUrlTtlMs) };
+  }
 
-    const payload = { type, timestamp: record.finishedAt ?? new Date().toISOString(), data: await toJobView(record, storage, deps.resultUrlTtlMs) };
+  return async function deliverWebhook(job: Job<WebhookPayload>): Promise<void> {
+    const { messageId, type, jobId, tenantId, batchId } = job.data;
+    const event = await eventOf(job.data);
+    if (!event) return log.warn({ job_id: jobId, messageId }, 'webhook dropped: record expired');
+
+    const payload = { type, timestamp: event.timestamp, data: event.data };
     const body = JSON.stringify(payload);
     const headers = signWebhook(await tenants.webhookSecrets(tenantId), messageId, new Date(), body);
     const attempt = job.attemptsMade + 1;
@@ -56,7 +72,7 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     const attemptLog = log.child({ job_id: jobId, messageId, attempt });
 
     const started = Date.now();
-    const outcome = await attemptDelivery(record.webhookUrl, body, headers);
+    const outcome = await attemptDelivery(event.url, body, headers);
     const durationMs = Date.now() - started;
 
     const attemptedAt = new Date(started).toISOString();
@@ -64,7 +80,8 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     const state: WebhookState = outcome.verdict === 'delivered' ? 'delivered' : outcome.verdict === 'give_up' || lastScheduled ? 'failed' : 'pending';
     // The attempt first: whoever sees the new state finds the attempt that led to it.
     await attempts.record(jobId, { attemptedAt, eventType: type, webhookId: messageId, statusCode: outcome.statusCode, durationMs, error: outcome.error });
-    await jobs.setWebhook(jobId, {
+    // A batch's delivery state is its attempt list; only jobs carry a `webhook` field.
+    if (!batchId) await jobs.setWebhook(jobId, {
       state,
       attempts: attempt,
       lastStatusCode: outcome.statusCode ?? undefined,

@@ -1,14 +1,20 @@
 import type { Queue } from 'bullmq';
-import { enqueueWebhook, finalWebhookEvent, webhookMessageId, type JobError, type JobRecord, type JobStore, type WebhookPayload } from '@cutout/shared';
+import { ImageInputError, announceBatchIfEnded, enqueueWebhook, finalWebhookEvent, TERMINAL_STATUSES, webhookMessageId, type BatchStore, type JobError, type JobRecord, type JobStore, type WebhookPayload } from '@cutout/shared';
 import { UpstreamError } from '../bybybg/errors.ts';
 
-export interface AnnounceDeps { jobs: JobStore; webhooks: Queue<WebhookPayload>; webhookAttempts: number }
+export interface AnnounceDeps { jobs: JobStore; batches: BatchStore; webhooks: Queue<WebhookPayload>; webhookAttempts: number }
 
-/** Enqueues the job's final event; the message id makes a second enqueue a no-op. */
-export async function announce(deps: Pick<AnnounceDeps, 'webhooks' | 'webhookAttempts'>, record: JobRecord): Promise<void> {
+/**
+ * Enqueues the job's final event (batch items have a webhook URL only with item_events);
+ * the message id makes a second enqueue a no-op. The end of a batch's last item also
+ * announces the batch.
+ */
+export async function announce(deps: Pick<AnnounceDeps, 'batches' | 'webhooks' | 'webhookAttempts'>, record: JobRecord): Promise<void> {
   const type = finalWebhookEvent(record.status);
-  if (!record.webhookUrl || !type) return;
-  await enqueueWebhook(deps.webhooks, { messageId: webhookMessageId(record.id, type), type, jobId: record.id, tenantId: record.tenantId }, deps.webhookAttempts);
+  if (record.webhookUrl && type) {
+    await enqueueWebhook(deps.webhooks, { messageId: webhookMessageId(record.id, type), type, jobId: record.id, tenantId: record.tenantId }, deps.webhookAttempts);
+  }
+  if (record.batchId && TERMINAL_STATUSES.includes(record.status)) await announceBatchIfEnded(deps, record.batchId);
 }
 
 /** Records the final failure of a job that has not ended yet, and announces it. */
@@ -21,6 +27,8 @@ export async function failJob(deps: AnnounceDeps, jobId: string, error: JobError
 /** What a client sees of an error: upstream errors carry their own code; anything else is ours. */
 export function toJobError(error: unknown): JobError {
   if (error instanceof UpstreamError) return { code: error.code, message: error.message, retryable: error.retryable };
+  // A batch item's image_url: unreachable now (retryable) or never usable (not an image, not allowed).
+  if (error instanceof ImageInputError) return { code: error.code, message: error.message, retryable: error.retryable };
   const name = (error as { name?: string }).name ?? '';
   // S3 SDK error classes for a missing object.
   if (name === 'NoSuchKey' || name === 'NotFound') return { code: 'original_missing', message: 'The original image is no longer in storage', retryable: false };

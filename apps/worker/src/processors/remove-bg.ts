@@ -1,5 +1,5 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { resultKey, TERMINAL_STATUSES, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
+import { resultKey, TERMINAL_STATUSES, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
 import type { ByByBGClient } from '../bybybg/client.ts';
 import { UpstreamError } from '../bybybg/errors.ts';
 import { fingerprintOf, type Dedup } from '../dedup.ts';
@@ -7,6 +7,7 @@ import type { RateGovernor } from '../upstream/governor.ts';
 import type { KeyGuard } from '../upstream/key-guard.ts';
 import type { UpstreamPause } from '../upstream/pause.ts';
 import { announce, failJob, toJobError, type AnnounceDeps } from './outcomes.ts';
+import { fetchOriginal, needsOriginal, type OriginalFetcher } from './fetch-original.ts';
 
 export interface RemoveBgDeps extends AnnounceDeps {
   storage: Storage;
@@ -15,6 +16,9 @@ export interface RemoveBgDeps extends AnnounceDeps {
   governor: RateGovernor;
   keyGuard: KeyGuard;
   dedup: Dedup;
+  /** Fetches batch items given by URL. */
+  originals: OriginalFetcher;
+  fair: FairScheduler;
   usage: Usage;
   /** How long a job may wait on 429s before it fails with upstream_rate_limited. */
   rateLimitBudgetMs: number;
@@ -34,9 +38,15 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
   return async function processRemoveBg(job: Job<RemoveBgPayload>, token?: string): Promise<void> {
     const { jobId } = job.data;
     const jobLog = log.child({ job_id: jobId, tenant: job.data.tenantId, attempt: job.attemptsMade + 1 });
-    const queued = await jobs.get(jobId);
+    // Starting this slot moves the fair scheduler's head, so a newly active tenant starts here.
+    if (job.data.slot !== undefined) await deps.fair.served(job.data.slot).catch(() => undefined);
+    let queued = await jobs.get(jobId);
     if (!queued) return jobLog.warn('job record missing; nothing to do');
     if (TERMINAL_STATUSES.includes(queued.status)) return announce(deps, queued);
+    if (needsOriginal(queued)) {
+      queued = await fetchOriginal(deps, queued, (processing, error) => handleFailure(deps, job, processing, error, jobLog));
+      if (!queued) return;
+    }
 
     const fingerprint = queued.originalSha256 ? fingerprintOf(queued.tenantId, queued.originalSha256, queued.options) : undefined;
     if (fingerprint) {

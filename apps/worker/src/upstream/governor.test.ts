@@ -2,15 +2,13 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { randomBase62 } from '@cutout/shared';
 import { limiterFor, makeRateGovernor } from './governor.ts';
+import { unlinkPrefix } from '../../../../test/helpers/redis-keys.ts';
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const prefixes: string[] = [];
 
 afterAll(async () => {
-  for (const prefix of prefixes) {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.unlink(...keys);
-  }
+  for (const prefix of prefixes) await unlinkPrefix(redis, prefix);
   redis.disconnect();
 });
 

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import type { Storage, StreamedObject } from '@cutout/shared';
-import { ApiError, badRequest } from './errors.ts';
+import type { Storage, StreamedObject } from '../storage.ts';
+import { ImageInputError } from './image-error.ts';
 import { ACCEPTED_TYPES, inspectHead, looksComplete } from './image-check.ts';
 
 /** Enough bytes for file-type to recognise any format it knows. */
@@ -26,11 +26,11 @@ export interface ImageTarget { storage: Storage; objectKey: string; maxBytes: nu
 export async function storeImage(source: ImageSource, { storage, objectKey, maxBytes, maxPixels }: ImageTarget): Promise<StreamedObject> {
   const iterator = source.chunks;
   let head = await readHead(iterator, SNIFF_BYTES);
-  if (head.length === 0) throw badRequest('empty_file', 'The image is empty');
+  if (head.length === 0) throw new ImageInputError(400, 'empty_file', 'The image is empty');
   let image = await inspectHead(head);
   if (!image || !ACCEPTED_TYPES.has(image.mime)) {
     source.discard();
-    throw new ApiError(415, 'unsupported_media_type', 'The file is not a JPEG, PNG or WebP image');
+    throw new ImageInputError(415, 'unsupported_media_type', 'The file is not a JPEG, PNG or WebP image');
   }
   if (image.width === undefined) {
     head = Buffer.concat([head, await readHead(iterator, MAX_HEADER_BYTES - head.length)]);
@@ -38,19 +38,19 @@ export async function storeImage(source: ImageSource, { storage, objectKey, maxB
   }
   if (!image.width || !image.height) {
     source.discard();
-    throw new ApiError(422, 'invalid_image', `The ${image.mime} header is damaged: no dimensions found`);
+    throw new ImageInputError(422, 'invalid_image', `The ${image.mime} header is damaged: no dimensions found`);
   }
   if (image.width * image.height > maxPixels) {
     source.discard();
-    throw new ApiError(422, 'image_too_large', `The image is ${image.width}×${image.height} pixels; the limit is ${maxPixels} pixels`);
+    throw new ImageInputError(422, 'image_too_large', `The image is ${image.width}×${image.height} pixels; the limit is ${maxPixels} pixels`);
   }
   const tail = { bytes: Buffer.alloc(0), total: 0 };
   const stored = await storage.putStream(objectKey, Readable.from(replay(head, iterator, tail)), image.mime);
   if (source.truncated()) {
-    throw new ApiError(413, 'file_too_large', `The image is larger than the limit of ${maxBytes} bytes`);
+    throw new ImageInputError(413, 'file_too_large', `The image is larger than the limit of ${maxBytes} bytes`);
   }
   if (!looksComplete(image.mime, head, tail.bytes, tail.total)) {
-    throw new ApiError(422, 'image_truncated', `The ${image.mime} file ends before the image does; was the upload cut short?`);
+    throw new ImageInputError(422, 'image_truncated', `The ${image.mime} file ends before the image does; was the upload cut short?`);
   }
   return stored;
 }

@@ -1,6 +1,6 @@
 import { interceptors, request, type Dispatcher } from 'undici';
-import { checkUrl, UnsafeUrlError, type UrlPolicy } from '@cutout/shared';
-import { ApiError } from './errors.ts';
+import { checkUrl, UnsafeUrlError, type UrlPolicy } from '../url-guard.ts';
+import { ImageInputError } from './image-error.ts';
 import type { ImageSource } from './image-store.ts';
 
 export interface ImageFetcher {
@@ -10,8 +10,9 @@ export interface ImageFetcher {
 
 const MAX_REDIRECTS = 3;
 
-const unreachable = (message: string) => new ApiError(422, 'image_url_unreachable', message);
-const refused = (error: UnsafeUrlError) => new ApiError(422, 'invalid_image_url', `image_url is not allowed: ${error.message}`);
+/** Retryable: a timeout, a refused connection or a 5xx may pass on a later attempt. */
+const unreachable = (message: string, retryable = true) => new ImageInputError(422, 'image_url_unreachable', message, retryable);
+const refused = (error: UnsafeUrlError) => new ImageInputError(422, 'invalid_image_url', `image_url is not allowed: ${error.message}`);
 
 /**
  * Fetches `image_url`s through the SSRF guard (checked when submitted and again for every
@@ -46,18 +47,19 @@ export function makeImageFetcher({ dispatcher, policy, timeoutMs, maxBytes }: { 
       };
       if (response.statusCode < 200 || response.statusCode >= 300) {
         done();
-        throw unreachable(`image_url answered HTTP ${response.statusCode}`);
+        // A 4xx (gone, forbidden) will not change by retrying; a 5xx or 429 may.
+        throw unreachable(`image_url answered HTTP ${response.statusCode}`, response.statusCode >= 500 || response.statusCode === 429);
       }
       if (Number(response.headers['content-length']) > maxBytes) {
         done();
-        throw new ApiError(413, 'file_too_large', `The image is larger than the limit of ${maxBytes} bytes`);
+        throw new ImageInputError(413, 'file_too_large', `The image is larger than the limit of ${maxBytes} bytes`);
       }
       return limited(response.body, { maxBytes, signal, timeoutMs, done });
     },
   };
 }
 
-function describe(error: unknown, signal: AbortSignal, timeoutMs: number): ApiError {
+function describe(error: unknown, signal: AbortSignal, timeoutMs: number): ImageInputError {
   if (error instanceof UnsafeUrlError) return refused(error);
   if (signal.aborted) return unreachable(`image_url did not answer within ${timeoutMs} ms`);
   const code = (error as { code?: string }).code;

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { parseCsv } from '@cutout/shared';
+import { csvItems, sanitizeFileName, urlItem } from './items.ts';
+
+const policy = { allowPrivate: [] };
+
+describe('batch items', () => {
+  it('turns CSV rows into URL items, extra columns into metadata, and lists bad rows by line', () => {
+    const rows = parseCsv('image_url,client_ref,colour,size\nhttps://cdn.example.com/a.jpg,A-1,red,\nhttp://10.0.0.1/b.jpg,B-2,,\n,C-3,blue,L\n');
+    const parsed = csvItems(rows, policy);
+    if (typeof parsed === 'string') throw new Error(parsed);
+    expect(parsed.items).toEqual([{ row: 2, item: { kind: 'url', imageUrl: 'https://cdn.example.com/a.jpg', clientRef: 'A-1', metadata: { colour: 'red' } } }]);
+    expect(parsed.rejected).toEqual([
+      { row: 3, reason: expect.stringMatching(/^invalid_image_url/) },
+      { row: 4, reason: 'image_url is missing' },
+    ]);
+  });
+
+  it('refuses a manifest without an image_url column', () => {
+    expect(csvItems(parseCsv('url,sku\nx,y\n'), policy)).toBe('the manifest header has no image_url column');
+  });
+
+  it('refuses unknown fields, bad metadata and long client_refs in JSON items', () => {
+    expect(urlItem({ image_url: 'https://a.example/x.png', extra: 1 }, policy)).toBe('unknown field "extra"');
+    expect(urlItem({ image_url: 'https://a.example/x.png', metadata: [1] }, policy)).toBe('metadata must be a JSON object');
+    expect(urlItem({ image_url: 'https://a.example/x.png', client_ref: 'x'.repeat(300) }, policy)).toMatch(/client_ref/);
+  });
+
+  it('keeps only the base name of an uploaded file, with unsafe characters replaced', () => {
+    expect(sanitizeFileName('../../etc/pa$$wd.png', 'file-1')).toBe('pa__wd.png');
+    expect(sanitizeFileName('C:\\photos\\shoe 1.jpg', 'file-1')).toBe('shoe 1.jpg');
+    expect(sanitizeFileName(undefined, 'file-7')).toBe('file-7');
+  });
+});

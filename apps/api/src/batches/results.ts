@@ -1,0 +1,55 @@
+import { csvLine, type BatchStore, type JobRecord, type JobStore, type Storage } from '@cutout/shared';
+
+/** Item records read per round: the manifest is written as it is read, never held whole. */
+const PAGE = 200;
+
+export interface ManifestRow {
+  client_ref: string | null;
+  job_id: string;
+  status: string;
+  result_url: string | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+export const MANIFEST_COLUMNS: readonly (keyof ManifestRow)[] = ['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message'];
+
+export interface ManifestDeps { batches: BatchStore; jobs: JobStore; storage: Storage; resultUrlTtlMs: number }
+
+/** The batch's items in submission order, a page of records at a time. */
+export async function* batchItems({ batches, jobs }: Pick<ManifestDeps, 'batches' | 'jobs'>, batchId: string, offset = 0): AsyncGenerator<{ id: string; record: JobRecord | null }> {
+  for (let start = offset; ; start += PAGE) {
+    const ids = await batches.itemIds(batchId, start, PAGE);
+    const records = await Promise.all(ids.map((id) => jobs.get(id)));
+    for (const [i, id] of ids.entries()) yield { id, record: records[i] ?? null };
+    if (ids.length < PAGE) return;
+  }
+}
+
+async function toRow({ storage, resultUrlTtlMs }: ManifestDeps, id: string, record: JobRecord | null): Promise<ManifestRow> {
+  // A record past its retention is gone; its row still appears, so the manifest lists every item.
+  if (!record) return { client_ref: null, job_id: id, status: 'expired', result_url: null, error_code: null, error_message: null };
+  return {
+    client_ref: record.clientRef ?? null,
+    job_id: record.id,
+    status: record.status,
+    result_url: record.status === 'succeeded' && record.resultKey ? await storage.presign(record.resultKey, resultUrlTtlMs) : null,
+    error_code: record.error?.code ?? null,
+    error_message: record.error?.message ?? null,
+  };
+}
+
+/** The manifest as JSON lines or CSV (with a header), one chunk per item. */
+export async function* manifestLines(deps: ManifestDeps, batchId: string, format: 'jsonl' | 'csv'): AsyncGenerator<string> {
+  if (format === 'csv') yield csvLine(MANIFEST_COLUMNS);
+  for await (const { id, record } of batchItems(deps, batchId)) {
+    const row = await toRow(deps, id, record);
+    yield format === 'csv' ? csvLine(MANIFEST_COLUMNS.map((column) => row[column] ?? '')) : `${JSON.stringify(row)}\n`;
+  }
+}
+
+/** `?format=csv|jsonl` wins over `Accept: text/csv`; JSON lines by default. */
+export function manifestFormat(query: string | undefined, accept: string | undefined): 'jsonl' | 'csv' | null {
+  if (query !== undefined) return query === 'csv' ? 'csv' : query === 'jsonl' || query === 'json' ? 'jsonl' : null;
+  return accept?.includes('text/csv') ? 'csv' : 'jsonl';
+}

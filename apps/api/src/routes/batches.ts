@@ -1,0 +1,135 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { toBatchView, toJobView, type BatchRecord } from '@cutout/shared';
+import type { AppDeps } from '../app.ts';
+import { tenantOf } from '../auth.ts';
+import { ApiError, notFound, unavailable } from '../errors.ts';
+import { idempotencyKeyOf, type StoredResponse } from '../idempotency.ts';
+import { cancelBatchItems } from '../batches/cancel.ts';
+import { createBatch } from '../batches/create.ts';
+import { jsonIntake, multipartIntake, type BatchIntake, type IntakeLimits } from '../batches/intake.ts';
+import { manifestFormat, manifestLines } from '../batches/results.ts';
+import type { Guards } from './jobs.ts';
+
+interface IdParams { Params: { id: string } }
+const MAX_PAGE = 100;
+
+/** JSON items may carry 4 KB of metadata each; the default 1 MB body limit fits ~5,000 bare URLs. */
+const bodyLimitFor = (maxItems: number) => Math.max(1_048_576, maxItems * 5 * 1024);
+
+export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canWrite }: Guards): void {
+  const { config, storage, jobs, batches, queues, idempotency } = deps;
+  const batchUrl = (id: string) => `${config.api.publicBaseUrl}/v1/batches/${id}`;
+  const fairEnqueue = { queue: queues.removeBg, scheduler: deps.fair, attempts: config.bybybg.maxAttempts, retryDelayMs: config.bybybg.retryDelayMs };
+  const announceDeps = { batches, webhooks: queues.webhooks, webhookAttempts: config.webhooks.retryScheduleMs.length };
+
+  async function view(batch: BatchRecord) {
+    return toBatchView(batch, { publicBaseUrl: config.api.publicBaseUrl, recentEnds: await batches.recentEnds(batch.id) });
+  }
+
+  /** The tenant's batch, or 404: another tenant's batch is indistinguishable from a missing one. */
+  async function ownBatch(request: FastifyRequest<IdParams>): Promise<BatchRecord> {
+    const batch = await batches.get(request.params.id);
+    if (!batch || batch.tenantId !== tenantOf(request)) throw notFound('Batch');
+    return batch;
+  }
+
+  async function intakeOf(request: FastifyRequest, tenantId: string, stored: string[]): Promise<BatchIntake> {
+    const limits: IntakeLimits = {
+      storage, tenantId, policy: { allowPrivate: config.webhooks.allowPrivate },
+      maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels,
+    };
+    if (request.isMultipart()) return multipartIntake(request, limits, stored);
+    if (request.headers['content-type']?.startsWith('application/json')) return jsonIntake(request.body, limits);
+    throw new ApiError(415, 'unsupported_media_type', 'Send JSON with "items", or multipart/form-data with a "manifest" CSV or "file" parts');
+  }
+
+  const replay = (reply: FastifyReply, stored: StoredResponse) =>
+    reply.status(stored.statusCode).header('location', stored.location).header('idempotent-replayed', 'true').send(stored.body);
+
+  app.post('/v1/batches', { preHandler: canWrite, bodyLimit: bodyLimitFor(config.api.maxBatchItems) }, async (request, reply) => {
+    const tenantId = tenantOf(request);
+    const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
+    const claim = idempotencyKey ? await idempotency.claim(tenantId, idempotencyKey) : { kind: 'new' as const };
+    if (claim.kind === 'in_progress') {
+      throw new ApiError(409, 'idempotency_request_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { 'retry-after': '1' });
+    }
+    const stored: string[] = [];
+    const dropUploads = () => Promise.allSettled(stored.map((key) => storage.delete(key)));
+    try {
+      const intake = await intakeOf(request, tenantId, stored);
+      if (claim.kind === 'done') {
+        // A retry: the first request's batch stands; this request's uploads are not kept.
+        await dropUploads();
+        if (claim.response.fingerprint !== intake.fingerprint) {
+          throw new ApiError(409, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
+        }
+        return replay(reply, claim.response);
+      }
+      if (intake.items.length === 0) {
+        if (idempotencyKey) await idempotency.release(tenantId, idempotencyKey);
+        const first = intake.rejected.slice(0, 3).map(({ row, reason }) => `row ${row}: ${reason}`).join('; ');
+        return reply.status(422).send({
+          error: { code: 'no_valid_items', message: `No item of the batch is valid${first ? ` (${first})` : ''}`, request_id: request.id, rejected: intake.rejected },
+        });
+      }
+      let batch: BatchRecord;
+      try {
+        batch = await createBatch({ batches, fairEnqueue }, tenantId, intake);
+      } catch (error) {
+        request.log.error({ err: error }, 'batch creation failed');
+        throw unavailable();
+      }
+      const body = { ...(await view(batch)), rejected: intake.rejected };
+      if (idempotencyKey) await idempotency.complete(tenantId, idempotencyKey, { fingerprint: intake.fingerprint, statusCode: 202, location: batchUrl(batch.id), body });
+      await deps.usage.add(tenantId, 'jobs', batch.total).catch(() => undefined);
+      request.log.info({ batch_id: batch.id, items: batch.total, rejected: batch.rejected }, 'batch accepted');
+      return reply.status(202).header('location', batchUrl(batch.id)).send(body);
+    } catch (error) {
+      if (claim.kind !== 'done') await dropUploads();
+      if (idempotencyKey && claim.kind === 'new') await idempotency.release(tenantId, idempotencyKey).catch(() => undefined);
+      throw error;
+    }
+  });
+
+  app.get<IdParams>('/v1/batches/:id', { preHandler: canRead }, async (request) => view(await ownBatch(request)));
+
+  app.get<IdParams & { Querystring: { format?: string } }>('/v1/batches/:id/results', { preHandler: canRead }, async (request, reply) => {
+    const batch = await ownBatch(request);
+    const format = manifestFormat(request.query.format, request.headers.accept);
+    if (!format) throw new ApiError(400, 'invalid_request', 'format must be jsonl or csv');
+    const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, batch.id, format);
+    return reply
+      .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${batch.id}.${format}"`)
+      .send(Readable.from(lines));
+  });
+
+  app.get<IdParams & { Querystring: { limit?: string; cursor?: string } }>('/v1/batches/:id/jobs', { preHandler: canRead }, async (request) => {
+    const batch = await ownBatch(request);
+    return batchJobPage(deps, batch.id, request.query);
+  });
+
+  app.delete<IdParams>('/v1/batches/:id', { preHandler: canWrite }, async (request) => {
+    const batch = await ownBatch(request);
+    if (batch.status === 'processing') {
+      await batches.markCanceled(batch.id);
+      const canceled = await cancelBatchItems({ ...announceDeps, jobs, removeBg: queues.removeBg }, batch.id);
+      request.log.info({ batch_id: batch.id, canceled }, 'batch canceled');
+    }
+    return view((await batches.get(batch.id)) ?? batch);
+  });
+}
+
+/** A page of a batch's jobs in submission order; the cursor is the offset, opaque to clients. */
+export async function batchJobPage(deps: Pick<AppDeps, 'batches' | 'jobs' | 'storage' | 'config'>, batchId: string, { limit = '20', cursor }: { limit?: string; cursor?: string }) {
+  const pageSize = Number(limit);
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new ApiError(400, 'invalid_request', `limit must be 1 to ${MAX_PAGE}`);
+  const offset = cursor === undefined ? 0 : Number(/^o(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))?.[1] ?? NaN);
+  if (!Number.isInteger(offset)) throw new ApiError(400, 'invalid_cursor', 'The cursor is not one this API returned');
+  const ids = await deps.batches.itemIds(batchId, offset, pageSize + 1);
+  const records = await Promise.all(ids.slice(0, pageSize).map((id) => deps.jobs.get(id)));
+  const data = await Promise.all(records.flatMap((record) => (record ? [toJobView(record, deps.storage, deps.config.api.resultUrlTtlMs)] : [])));
+  const more = ids.length > pageSize;
+  return { data, next_cursor: more ? Buffer.from(`o${offset + pageSize}`).toString('base64url') : null };
+}

@@ -1,0 +1,66 @@
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { request, type FormData } from 'undici';
+
+export type Json = Record<string, any>;
+
+/** An answer of the API that is not a success, with its error envelope. */
+export class ApiCallError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(`${message} (HTTP ${status}, ${code})`);
+    this.name = 'ApiCallError';
+  }
+}
+
+export interface CutoutClient {
+  get(path: string): Promise<Json>;
+  /** JSON lines of a batch's results manifest. */
+  results(batchId: string): Promise<Json[]>;
+  postBatch(body: FormData, idempotencyKey: string): Promise<Json>;
+  /** Downloads a presigned result URL to `path`, atomically: a half-written file never has the final name. */
+  download(url: string, path: string): Promise<void>;
+}
+
+export function makeClient({ baseUrl, apiKey }: { baseUrl: string; apiKey: string }): CutoutClient {
+  const headers = { 'x-api-key': apiKey };
+  async function call(method: 'GET' | 'POST', path: string, extra: { body?: FormData; headers?: Record<string, string> } = {}): Promise<string> {
+    const response = await request(`${baseUrl}${path}`, { method, body: extra.body, headers: { ...headers, ...extra.headers } });
+    const text = await response.body.text();
+    if (response.statusCode >= 400) {
+      let error: Json = {};
+      try {
+        error = (JSON.parse(text) as Json).error ?? {};
+      } catch { /* not our envelope: a proxy's page */ }
+      throw new ApiCallError(response.statusCode, error.code ?? 'http_error', error.message ?? text.slice(0, 200));
+    }
+    return text;
+  }
+  return {
+    async get(path) {
+      return JSON.parse(await call('GET', path)) as Json;
+    },
+    async results(batchId) {
+      const text = await call('GET', `/v1/batches/${batchId}/results?format=jsonl`);
+      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Json);
+    },
+    async postBatch(body, idempotencyKey) {
+      return JSON.parse(await call('POST', '/v1/batches', { body, headers: { 'idempotency-key': idempotencyKey } })) as Json;
+    },
+    async download(url, path) {
+      const response = await request(url);
+      if (response.statusCode !== 200) {
+        await response.body.dump();
+        throw new Error(`result download answered HTTP ${response.statusCode}`);
+      }
+      const partial = `${path}.part`;
+      try {
+        await pipeline(response.body, createWriteStream(partial));
+        await rename(partial, path);
+      } catch (error) {
+        await rm(partial, { force: true });
+        throw error;
+      }
+    },
+  };
+}

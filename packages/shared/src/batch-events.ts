@@ -1,0 +1,20 @@
+import type { Queue } from 'bullmq';
+import type { BatchStore } from './batch-store.ts';
+import { webhookMessageId } from './ids.ts';
+import { enqueueWebhook, type WebhookPayload } from './queues.ts';
+
+export interface BatchAnnounceDeps { batches: BatchStore; webhooks: Queue<WebhookPayload>; webhookAttempts: number }
+
+/**
+ * Queues `batch.completed` once every item has ended. Called after any item's terminal
+ * transition (worker or cancel), so a rerun of the last item (at-least-once) finds it
+ * announced and does nothing; the stable message id covers the race of two callers.
+ */
+export async function announceBatchIfEnded({ batches, webhooks, webhookAttempts }: BatchAnnounceDeps, batchId: string): Promise<void> {
+  const batch = await batches.get(batchId);
+  if (!batch?.webhookUrl || batch.ended < batch.total) return;
+  if (await batches.isAnnounced(batchId)) return;
+  const type = 'batch.completed';
+  await enqueueWebhook(webhooks, { messageId: webhookMessageId(batchId, type), type, jobId: batchId, batchId, tenantId: batch.tenantId }, webhookAttempts);
+  await batches.markAnnounced(batchId);
+}

@@ -1,0 +1,100 @@
+import type { Redis } from 'ioredis';
+import { randomBase62 } from './ids.ts';
+import { encodeJob, jobRecordKey, tenantJobIndexKey, type JobRecord } from './job-store.ts';
+
+export type BatchStatus = 'processing' | 'completed' | 'canceled';
+
+/** Counters move with their items' transitions (job-store's TRANSITION script), never by scanning. */
+export interface BatchCounts { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; rejected: number }
+
+export interface BatchRecord extends BatchCounts {
+  id: string;
+  tenantId: string;
+  status: BatchStatus;
+  createdAt: string;
+  completedAt?: string;
+  canceledAt?: string;
+  /** Items that reached a terminal status; the batch completes when it reaches `total`. */
+  ended: number;
+  upstreamCalls: number;
+  creditsSaved: number;
+  webhookUrl?: string;
+  /** Whether items send their own job.* events besides batch.completed. */
+  itemEvents: boolean;
+}
+
+/** Opaque, unguessable batch id: 24 base62 characters. */
+export const newBatchId = (): string => `batch_${randomBase62(24)}`;
+
+const NUMBER_FIELDS = ['total', 'queued', 'processing', 'succeeded', 'failed', 'canceled', 'rejected', 'ended', 'upstreamCalls', 'creditsSaved'] as const;
+
+export interface BatchStore {
+  /** The batch hash, before any item exists: `total` is known up front so it cannot complete early. */
+  create(batch: BatchRecord): Promise<void>;
+  /** Writes a chunk of items in one MULTI: records, the tenant's job index, the batch's item list, `queued`. */
+  addItems(batchId: string, records: readonly JobRecord[]): Promise<void>;
+  get(id: string): Promise<BatchRecord | null>;
+  /** Item job ids in submission order, `count` from `offset`. */
+  itemIds(id: string, offset: number, count: number): Promise<string[]>;
+  /** End times (ms) of the most recently ended items, newest first: the rate behind the ETA. */
+  recentEnds(id: string): Promise<number[]>;
+  /** Marks a running batch canceled; false when it had already ended. */
+  markCanceled(id: string): Promise<boolean>;
+  /** Whether batch.completed was queued already: a rerun of the last item must not queue it again. */
+  isAnnounced(id: string): Promise<boolean>;
+  markAnnounced(id: string): Promise<void>;
+}
+
+/** A finished batch's keys get the job retention as TTL from job-store's TRANSITION, with its last item. */
+export function makeBatchStore({ redis, prefix }: { redis: Redis; prefix: string }): BatchStore {
+  const batchKey = (id: string) => `${prefix}:batch:${id}`;
+  const itemsKey = (id: string) => `${batchKey(id)}:items`;
+
+  return {
+    async create(batch) {
+      const { itemEvents, ...rest } = batch;
+      const flat: string[] = ['itemEvents', itemEvents ? '1' : '0'];
+      for (const [name, value] of Object.entries(rest)) if (value !== undefined) flat.push(name, String(value));
+      await redis.hset(batchKey(batch.id), ...flat);
+    },
+    async addItems(batchId, records) {
+      if (records.length === 0) return;
+      const tx = redis.multi();
+      for (const record of records) {
+        tx.hset(jobRecordKey(prefix, record.id), ...encodeJob(record));
+        tx.zadd(tenantJobIndexKey(prefix, record.tenantId), Date.parse(record.createdAt), record.id);
+      }
+      tx.rpush(itemsKey(batchId), ...records.map((record) => record.id));
+      tx.hincrby(batchKey(batchId), 'queued', records.length);
+      await tx.exec();
+    },
+    async get(id) {
+      const hash = await redis.hgetall(batchKey(id));
+      if (!hash.id) return null;
+      const record: Record<string, unknown> = { ...hash, itemEvents: hash.itemEvents === '1' };
+      for (const name of NUMBER_FIELDS) record[name] = Number(hash[name] ?? 0);
+      return record as unknown as BatchRecord;
+    },
+    async itemIds(id, offset, count) {
+      return redis.lrange(itemsKey(id), offset, offset + count - 1);
+    },
+    async recentEnds(id) {
+      return (await redis.lrange(`${batchKey(id)}:recent`, 0, -1)).map(Number);
+    },
+    async markCanceled(id) {
+      const changed = await redis.eval(
+        `if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
+         redis.call('HSET', KEYS[1], 'status', 'canceled', 'canceledAt', ARGV[1]) return 1`,
+        1, batchKey(id), new Date().toISOString(),
+      );
+      return changed === 1;
+    },
+    async isAnnounced(id) {
+      return (await redis.hget(batchKey(id), 'announced')) === '1';
+    },
+    async markAnnounced(id) {
+      // A batch that completed has a TTL already (set by the last transition); HSET keeps it.
+      await redis.hset(batchKey(id), 'announced', '1');
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
+import { emulatorStats, type Json } from '../helpers/jobs.ts';
+import { startSystem, type TestSystem } from '../helpers/system.ts';
+import { callApi, eventually } from '../helpers/webhooks.ts';
+import { startImageServer } from '../helpers/batches.ts';
+
+// The entry point itself, not the bin shim: SIGKILL must hit the process doing the work.
+const CLI = join(import.meta.dirname, '../../apps/cli/src/main.ts');
+
+function runCli(system: TestSystem, args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, CUTOUT_URL: system.apiUrl, CUTOUT_API_KEY: system.apiKey }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+
+const results = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.png')) : []);
+
+/** Every job of the tenant, through the list's cursor. */
+async function allJobs(system: TestSystem): Promise<Json[]> {
+  const jobs: Json[] = [];
+  let cursor: string | null = null;
+  do {
+    const { body } = await callApi(system, 'GET', `/v1/jobs?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+    jobs.push(...body.data);
+    cursor = body.next_cursor;
+  } while (cursor);
+  return jobs;
+}
+
+describe('the cutout CLI', () => {
+  let system: TestSystem;
+  let work: string;
+
+  beforeAll(async () => {
+    system = await startSystem({ env: { WORKER_CONCURRENCY: '2' }, faults: { latencyMs: 50, fixedResult: true } });
+    work = mkdtempSync(join(tmpdir(), 'cutout-cli-'));
+  });
+  afterAll(async () => {
+    await system?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('uploads a folder of 50 images, resumes after being killed halfway and never resubmits an item', async () => {
+    const input = join(work, 'photos');
+    const out = join(work, 'out');
+    mkdirSync(input);
+    for (let i = 0; i < 50; i++) writeFileSync(join(input, `shoe-${String(i).padStart(2, '0')}.png`), await productImage('png', PRODUCT_SHOT, 60_000 + i));
+
+    const first = runCli(system, ['batch', input, '--out', out, '--chunk', '20']);
+    await eventually(async () => (results(out).length >= 10 ? true : undefined), { timeoutMs: 60_000, describe: 'ten results saved' });
+    first.child.kill('SIGKILL');
+    await first.done;
+    expect(results(out).length).toBeLessThan(50);
+
+    const second = runCli(system, ['batch', input, '--out', out, '--chunk', '20', '--json']);
+    const { code, stdout, stderr } = await second.done;
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout) as Json;
+    expect(summary).toMatchObject({ total: 50, succeeded: 50, failed: 0 });
+    expect(results(out).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `shoe-${String(i).padStart(2, '0')}.png`));
+
+    // One job per image on the server, and one ByByBG call each: nothing was submitted twice.
+    expect(await allJobs(system)).toHaveLength(50);
+    expect((await emulatorStats(system)).total).toBe(50);
+  }, 90_000);
+
+  it('submits a CSV manifest, saves results by client_ref and lists failed rows with reasons', async () => {
+    const images = await startImageServer(61_000);
+    try {
+      const csv = join(work, 'manifest.csv');
+      writeFileSync(csv, ['image_url,client_ref', `${images.url(1)},SKU-1`, `${images.url(2)},SKU-2`, 'ftp://nope/x.png,SKU-3'].join('\n'));
+      const out = join(work, 'csv-out');
+      const { code, stdout } = await runCli(system, ['batch', csv, '--out', out]).done;
+      expect(code).toBe(1);
+      expect(results(out).sort()).toEqual(['SKU-1.png', 'SKU-2.png']);
+      expect(stdout).toContain('2 of 3 succeeded, 1 failed');
+      expect(stdout).toMatch(/row 4: rejected: invalid_image_url/);
+    } finally {
+      await images.close();
+    }
+  }, 60_000);
+
+  it('shows a batch with status --json', async () => {
+    const state = JSON.parse(readFileSync(join(work, 'out', '.cutout-state.json'), 'utf8')) as Json;
+    const { code, stdout } = await runCli(system, ['status', state.batches[0].id, '--json']).done;
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ id: state.batches[0].id, object: 'batch', status: 'completed' });
+  });
+});
