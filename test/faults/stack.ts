@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, FormData } from 'undici';
 import { Queue } from 'bullmq';
@@ -7,7 +10,8 @@ import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/ser
 import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
 import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
-import { deleteKeysWithPrefix, stopAllProcesses } from '../helpers/processes.ts';
+import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from '@cutout/shared/embedded-s3';
+import { deleteKeysWithPrefix, freePort, stopAllProcesses } from '../helpers/processes.ts';
 import { testRedis, testS3, uniquePrefix, type TestRedis, type TestS3 } from '../helpers/services.ts';
 
 /**
@@ -25,6 +29,16 @@ export interface FaultStack {
   /** The environment of an API or worker process of this stack, plus `extra`. */
   env(extra?: Record<string, string>): Record<string, string>;
   emulatorStats(): Promise<StatsSnapshot>;
+  /** PUT /_faults on the emulator (a partial update). */
+  setFaults(patch: FaultPatch): Promise<void>;
+  /** PUT /_keys on the emulator: the ByByBG keys it accepts from now on. */
+  setEmulatorKeys(keys: string[]): Promise<void>;
+  /** The ByByBG key the processes of this stack use. */
+  emulatorKey: string;
+  /** With `restartableS3`: stops the S3 server (clients then get connection errors). */
+  stopS3(): Promise<void>;
+  /** With `restartableS3`: starts it again on the same port and directory. */
+  startS3(): Promise<void>;
   /** BullMQ's counts of a queue (active, waiting, delayed, completed …). */
   queueCounts(queue: QueueName): Promise<Record<string, number>>;
   /** How often BullMQ found each remove-bg job stalled (its worker gone) and handed it on. */
@@ -35,18 +49,27 @@ export interface FaultStack {
 
 export type Json = Record<string, any>;
 
-export async function startFaultStack(faults: FaultPatch): Promise<FaultStack> {
+export interface FaultStackOptions {
+  /** A Redis of the test's own (e.g. one it kills), instead of the machine's. */
+  redisUrl?: string;
+  /** An in-process S3 server on a fixed port and directory, so `stopS3`/`startS3` can restart it. */
+  restartableS3?: boolean;
+}
+
+export async function startFaultStack(faults: FaultPatch, options: FaultStackOptions = {}): Promise<FaultStack> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const redis: TestRedis = await testRedis();
+    const redis: TestRedis = options.redisUrl ? { url: options.redisUrl, close: async () => undefined } : await testRedis();
     cleanups.push(() => redis.close());
-    const s3 = await testS3();
+    const restartable = options.restartableS3 ? await restartableS3() : undefined;
+    const s3 = restartable?.s3 ?? await testS3();
     cleanups.push(() => s3.close());
     const emulatorKey = `emu-${randomBase62(20)}`;
     const emulator = await startEmulator({ keys: [emulatorKey], faults: { rateLimit: null, ...faults }, logger: false });
     cleanups.push(() => emulator.close());
     const prefix = uniquePrefix();
-    cleanups.push(() => deleteKeysWithPrefix(redis.url, prefix));
+    // A Redis of the test's own goes away with the test's processes; the shared one is cleaned.
+    if (!options.redisUrl) cleanups.push(() => deleteKeysWithPrefix(redis.url, prefix));
     const s3Client = createS3Client({ endpoint: s3.endpoint, bucket: s3.bucket, region: 'us-east-1', accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
     cleanups.push(async () => s3Client.destroy());
     const tenantId = 'acme';
@@ -82,9 +105,20 @@ export async function startFaultStack(faults: FaultPatch): Promise<FaultStack> {
       tenantId,
       apiKey,
       env: (extra = {}) => ({ ...base, ...extra }),
+      emulatorKey,
       async emulatorStats() {
         const response = await request(`${emulator.url}/_stats`);
         return (await response.body.json()) as StatsSnapshot;
+      },
+      setFaults: (patch) => putJson(`${emulator.url}/_faults`, patch),
+      setEmulatorKeys: (keys) => putJson(`${emulator.url}/_keys`, { keys }),
+      stopS3: async () => {
+        if (!restartable) throw new Error('startFaultStack: stopS3 needs restartableS3');
+        await restartable.stop();
+      },
+      startS3: async () => {
+        if (!restartable) throw new Error('startFaultStack: startS3 needs restartableS3');
+        await restartable.start();
       },
       queueCounts: (name) => withQueue(redis.url, prefix, name, (queue) =>
         queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed')),
@@ -101,6 +135,39 @@ export async function startFaultStack(faults: FaultPatch): Promise<FaultStack> {
     await runAll(cleanups);
     throw error;
   }
+}
+
+async function putJson(url: string, body: unknown): Promise<void> {
+  const response = await request(url, { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new Error(`PUT ${url} answered ${response.statusCode}: ${text}`);
+}
+
+/** s3rver on a fixed port and directory: stopping and starting it keeps the objects and the endpoint. */
+async function restartableS3(): Promise<{ s3: TestS3; stop(): Promise<void>; start(): Promise<void> }> {
+  const directory = mkdtempSync(join(tmpdir(), 'cutout-s3-restart-'));
+  const bucket = `t${randomBase62(12).toLowerCase()}`;
+  const port = await freePort();
+  let server: EmbeddedS3 | undefined = await startEmbeddedS3({ directory, bucket, port });
+  const stop = async () => {
+    const running = server;
+    server = undefined;
+    await running?.close();
+  };
+  const start = async () => {
+    if (!server) server = await startEmbeddedS3({ directory, bucket, port });
+  };
+  return {
+    s3: {
+      endpoint: `http://127.0.0.1:${port}`, ...EMBEDDED_S3_CREDENTIALS, bucket,
+      async close() {
+        await stop();
+        rmSync(directory, { recursive: true, force: true });
+      },
+    },
+    stop,
+    start,
+  };
 }
 
 async function withQueue<T>(redisUrl: string, prefix: string, name: QueueName, use: (queue: Queue) => Promise<T>): Promise<T> {
@@ -187,3 +254,23 @@ export function countBy(values: unknown[]): Record<string, number> {
 }
 
 export const statusCounts = (views: Json[]): Record<string, number> => countBy(views.map((view) => view.status));
+
+const ENDED = new Set(['succeeded', 'failed', 'canceled']);
+
+/** Polls the API until every job has ended (50 requests at a time); returns the final views. */
+export async function waitForJobsToEnd(apiUrl: string, apiKey: string, ids: string[], timeoutMs: number): Promise<Json[]> {
+  let views: Json[] = [];
+  return waitUntil(async () => {
+    views = [];
+    for (let i = 0; i < ids.length; i += 50) views.push(...(await getJobs(apiUrl, apiKey, ids.slice(i, i + 50))));
+    return views.every((view) => ENDED.has(String(view.status))) ? views : undefined;
+  }, { timeoutMs, intervalMs: 200, describe: () => `jobs not all ended: ${JSON.stringify(statusCounts(views))}` });
+}
+
+/**
+ * One line per scenario with the numbers docs/RELIABILITY.md quotes, e.g.
+ * `RELIABILITY worker-sigkill accepted=500 succeeded=500 lost=0 …`.
+ */
+export function printSummary(scenario: string, numbers: Record<string, number | string>): void {
+  console.log(`RELIABILITY ${scenario} ${Object.entries(numbers).map(([name, value]) => `${name}=${value}`).join(' ')}`);
+}

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { Webhook } from 'standardwebhooks';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { resultKey } from '@cutout/shared';
 import { startApiProcess, startWorkerProcess } from '../helpers/processes.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
-import { countBy, distinctPhotos, getJobs, startFaultStack, statusCounts, submitAll, waitUntil, type FaultStack, type Json } from './stack.ts';
+import { countBy, distinctPhotos, printSummary, startFaultStack, submitAll, waitForJobsToEnd, waitUntil, type FaultStack, type Json } from './stack.ts';
 
 /**
  * A worker that dies without warning (OOM killer, lost machine) must cost nothing but
@@ -13,8 +14,10 @@ import { countBy, distinctPhotos, getJobs, startFaultStack, statusCounts, submit
  * `webhook-id` per event however often it is delivered, so receivers can deduplicate.
  */
 
-const JOBS = 40;
+const JOBS = 500;
 const CONCURRENCY = 4;
+/** Killed once this many jobs have announced success: well inside the run. */
+const KILL_AFTER = 100;
 
 interface Delivery { webhookId: string; event: Json }
 
@@ -24,8 +27,9 @@ describe('a worker killed with SIGKILL', () => {
 
   beforeAll(async () => {
     receiver = await startWebhookReceiver();
-    // Slow enough that the killed worker is surely in the middle of ByByBG calls.
-    stack = await startFaultStack({ latencyMs: 200 });
+    // Every call takes a while, so the killed worker is surely in the middle of ByByBG calls;
+    // one fixed result keeps 500 cutouts cheap.
+    stack = await startFaultStack({ latencyMs: 40, fixedResult: true });
   }, 60_000);
   afterAll(async () => {
     await stack?.close();
@@ -39,33 +43,30 @@ describe('a worker killed with SIGKILL', () => {
       WORKER_STALLED_INTERVAL: '1s',
       WEBHOOK_RETRY_SCHEDULE: '0,50ms,100ms,200ms',
     });
-    const [api, victim, survivor] = await Promise.all([
-      startApiProcess(env),
-      startWorkerProcess(env, 'worker-1'),
-      startWorkerProcess(env, 'worker-2'),
-    ]);
+    const api = await startApiProcess(env);
+    // Every job is accepted before the workers start, so both have a full queue to work on.
     const ids = await submitAll(api.url, stack.apiKey, await distinctPhotos(JOBS), { webhook_url: receiver.url });
+    const [victim, survivor] = await Promise.all([startWorkerProcess(env, 'worker-1'), startWorkerProcess(env, 'worker-2')]);
 
-    // Kill once ≥ 5 jobs have succeeded (their job.succeeded webhooks arrived) while more
+    // Kill once KILL_AFTER jobs have succeeded (their job.succeeded webhooks arrived) while more
     // calls are in flight than one worker may have, so both workers are mid-call.
     let announced = 0;
     let inFlight = 0;
     await waitUntil(async () => {
       announced = new Set(receiver.received.map(({ body }) => (JSON.parse(body) as Json).data?.id)).size;
       inFlight = (await stack.emulatorStats()).inFlight;
-      return announced >= 5 && inFlight > CONCURRENCY ? true : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 10, describe: () => `never ≥ 5 succeeded with both workers busy (last: ${announced} succeeded, ${inFlight} in flight)` });
+      return announced >= KILL_AFTER && inFlight > CONCURRENCY ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 5, describe: () => `never ≥ ${KILL_AFTER} succeeded with both workers busy (last: ${announced} succeeded, ${inFlight} in flight)` });
 
     victim.kill('SIGKILL');
+    const killedAt = Date.now();
     const death = await victim.waitForExit(30_000);
     // tsx reports its child's death by SIGKILL as 128 + 9.
     expect(death.code === 137 || death.signal === 'SIGKILL', JSON.stringify(death)).toBe(true);
 
-    let views: Json[] = [];
-    await waitUntil(async () => {
-      views = await getJobs(api.url, stack.apiKey, ids);
-      return views.every((view) => view.status === 'succeeded') ? true : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 100, describe: () => `jobs not all succeeded: ${JSON.stringify(statusCounts(views))}` });
+    let views = await waitForJobsToEnd(api.url, stack.apiKey, ids, 180_000);
+    const recoveryMs = Date.now() - killedAt;
+    expect(countBy(views.map((view) => view.status))).toEqual({ succeeded: JOBS });
     expect(survivor.done).toBe(false);
 
     // The jobs the killed worker had in flight were found stalled and run again by the survivor.
@@ -75,6 +76,10 @@ describe('a worker killed with SIGKILL', () => {
       const stored = await stack.storage.head(resultKey(stack.tenantId, view.id));
       expect(stored, `result of ${view.id}`).toMatchObject({ bytes: view.result.bytes, contentType: 'image/png' });
     }
+    // Exactly one result object per job: a job run twice overwrote its own key, nothing else.
+    const resultKeys = await listKeys(stack, `results/${stack.tenantId}/`);
+    expect(resultKeys.length).toBe(JOBS);
+    expect(new Set(resultKeys)).toEqual(new Set(ids.map((id) => resultKey(stack.tenantId, id))));
 
     // Every webhook job ends completed, including those the killed worker was delivering
     // when it died: the survivor delivers them again once they count as stalled.
@@ -84,7 +89,7 @@ describe('a worker killed with SIGKILL', () => {
       return webhookJobs.completed === JOBS && webhookJobs.active === 0 ? true : undefined;
     }, { timeoutMs: 150_000, intervalMs: 250, describe: () => `webhook jobs: ${JSON.stringify(webhookJobs)}` });
     expect(webhookJobs).toMatchObject({ waiting: 0, delayed: 0, failed: 0 });
-    views = await getJobs(api.url, stack.apiKey, ids);
+    views = await waitForJobsToEnd(api.url, stack.apiKey, ids, 30_000);
     expect(countBy(views.map((view) => view.webhook?.state))).toEqual({ delivered: JOBS });
 
     const secret = await webhookSecret(api.url, stack.apiKey);
@@ -98,8 +103,34 @@ describe('a worker killed with SIGKILL', () => {
       expect(deliveries[0]!.event.data.status).toBe('succeeded');
     }
     expect(new Set([...byJob.values()].map((deliveries) => deliveries[0]!.webhookId)).size).toBe(JOBS);
+
+    const duplicateDeliveries = receiver.received.length - JOBS;
+    printSummary('worker-sigkill', {
+      accepted: ids.length, succeeded: views.filter((view) => view.status === 'succeeded').length, lost: 0,
+      stalled_jobs: stalled.length, duplicate_webhooks: duplicateDeliveries, webhook_ids_per_job: 1, recovery_ms: recoveryMs,
+    });
   }, 300_000);
 });
+
+/** Every key under `prefix` in the stack's bucket. */
+async function listKeys(stack: FaultStack, prefix: string): Promise<string[]> {
+  const client = new S3Client({
+    endpoint: stack.s3.endpoint, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
+  });
+  const keys: string[] = [];
+  try {
+    let token: string | undefined;
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: stack.s3.bucket, Prefix: prefix, ContinuationToken: token }));
+      keys.push(...(page.Contents ?? []).map((object) => String(object.Key)));
+      token = page.NextContinuationToken;
+    } while (token);
+  } finally {
+    client.destroy();
+  }
+  return keys;
+}
 
 async function webhookSecret(apiUrl: string, apiKey: string): Promise<string> {
   const response = await request(`${apiUrl}/v1/account`, { headers: { 'x-api-key': apiKey } });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { Redis } from 'ioredis';
+import { unlinkPrefix } from './redis-keys.ts';
 
 /**
  * Real child processes for fault tests: the apps as production runs them
@@ -17,7 +18,6 @@ import { Redis } from 'ioredis';
  */
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = `${REPO_ROOT}node_modules/.bin/tsx`;
 
 export type AppName = 'api' | 'worker' | 'emulator';
 
@@ -335,12 +335,7 @@ export async function startRedisServer(extraArgs: string[] = [], name = 'redis-s
 export async function deleteKeysWithPrefix(redisUrl: string, prefix: string): Promise<void> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await unlinkPrefix(redis, prefix);
   } finally {
     redis.disconnect();
   }

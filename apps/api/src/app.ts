@@ -1,8 +1,8 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import { createMetrics, makeApiKeyStore, randomBase62, type BatchStore, type Config, type FairScheduler, type ImageFetcher, type JobStore, type Logger, type Metrics, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState, type Usage, type WebhookAttemptLog } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
-import { registerErrorHandling } from './errors.ts';
+import { registerErrorHandling, sendError, toApiError } from './errors.ts';
 import { registerOpenApi } from './openapi/index.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import { registerHttpMetrics } from './http-metrics.ts';
@@ -44,6 +44,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => `req_${randomBase62(20)}`,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     forceCloseConnections: 'idle',
+    // Errors raised before routing (an over-long path id, a malformed URL) get the envelope too.
+    frameworkErrors: (error, request, reply) => sendError(request, reply, toApiError(error as FastifyError)),
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -31,6 +31,8 @@ const FRAMEWORK_ERRORS: Record<string, [number, string]> = {
   FST_FIELDS_LIMIT: [400, 'too_many_fields'], // more fields than allowed
   FST_PROTO_VIOLATION: [400, 'invalid_request'], // __proto__ as a field name
   FST_ERR_VALIDATION: [400, 'invalid_request'], // schema validation
+  FST_ERR_MAX_PARAM_LENGTH: [404, 'not_found'], // an id longer than any we issue
+  FST_ERR_BAD_URL: [400, 'invalid_request'], // a path that is not valid percent-encoding
 };
 
 /** Errors that mean Redis or S3 is not reachable: the client should retry, we did nothing. */

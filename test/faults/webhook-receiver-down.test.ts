@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { Webhook } from 'standardwebhooks';
+import { freePort, startApiProcess, startWorkerProcess } from '../helpers/processes.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
+import { countBy, distinctPhotos, printSummary, startFaultStack, submitAll, waitForJobsToEnd, waitUntil, type FaultStack, type Json } from './stack.ts';
+
+/**
+ * A client's webhook endpoint being down (a deploy, an outage) must delay its notifications,
+ * not lose them: every delivery is retried on the schedule and arrives once the endpoint is
+ * back, signed, with the `webhook-id` it had from the start.
+ */
+
+const JOBS = 20;
+/** Failed attempts every job's delivery has made before the receiver comes up. */
+const FAILED_ATTEMPTS_FIRST = 4;
+
+describe('a webhook receiver that is down for the first part of the run', () => {
+  let stack: FaultStack;
+  let receiver: WebhookReceiver | undefined;
+
+  beforeAll(async () => {
+    stack = await startFaultStack({ latencyMs: 20, fixedResult: true });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+    await receiver?.close();
+  }, 60_000);
+
+  it('delivers every webhook once the receiver is back, each with one webhook-id', async () => {
+    // Compressed schedule: 12 attempts over ~4 s, so the outage below fits inside it.
+    const env = stack.env({ WORKER_CONCURRENCY: '4', WEBHOOK_RETRY_SCHEDULE: '0,200ms,300ms,400ms,400ms,400ms,400ms,400ms,400ms,400ms,400ms,400ms' });
+    const port = await freePort();
+    const webhookUrl = `http://127.0.0.1:${port}/hook`;
+    const [api] = await Promise.all([startApiProcess(env), startWorkerProcess(env)]);
+    const downSince = Date.now();
+    const ids = await submitAll(api.url, stack.apiKey, await distinctPhotos(JOBS), { webhook_url: webhookUrl });
+
+    // Down: nothing listens on the port. Wait until every job succeeded and its webhook failed a few times.
+    const views = await waitForJobsToEnd(api.url, stack.apiKey, ids, 60_000);
+    expect(countBy(views.map((view) => view.status))).toEqual({ succeeded: JOBS });
+    let attempts: number[] = [];
+    await waitUntil(async () => {
+      attempts = (await waitForJobsToEnd(api.url, stack.apiKey, ids, 10_000)).map((view) => Number(view.webhook?.attempts ?? 0));
+      return attempts.every((count) => count >= FAILED_ATTEMPTS_FIRST) ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100, describe: () => `webhook attempts so far: ${JSON.stringify(countBy(attempts))}` });
+    const pending = await waitForJobsToEnd(api.url, stack.apiKey, ids, 10_000);
+    expect(pending.filter((view) => view.webhook?.state === 'delivered')).toEqual([]);
+
+    receiver = await startWebhookReceiver({ port });
+    const backAt = Date.now();
+    let states: Record<string, number> = {};
+    const delivered = await waitUntil(async () => {
+      const current = await waitForJobsToEnd(api.url, stack.apiKey, ids, 10_000);
+      states = countBy(current.map((view) => view.webhook?.state));
+      return states.delivered === JOBS ? current : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100, describe: () => `webhook states: ${JSON.stringify(states)}` });
+    const catchUpMs = Date.now() - backAt;
+
+    const secret = await webhookSecret(api.url, stack.apiKey);
+    const verifier = new Webhook(secret);
+    const idsByJob = new Map<string, Set<string>>();
+    for (const { headers, body } of receiver.received) {
+      const webhookId = String(headers['webhook-id']);
+      const event = verifier.verify(body, {
+        'webhook-id': webhookId, 'webhook-timestamp': String(headers['webhook-timestamp']), 'webhook-signature': String(headers['webhook-signature']),
+      }) as Json;
+      expect(event.type).toBe('job.succeeded');
+      idsByJob.set(String(event.data.id), (idsByJob.get(String(event.data.id)) ?? new Set()).add(webhookId));
+    }
+    expect([...idsByJob.keys()].sort()).toEqual([...ids].sort());
+    for (const [jobId, webhookIds] of idsByJob) expect(webhookIds.size, jobId).toBe(1);
+
+    printSummary('webhook-receiver-down', {
+      jobs: JOBS, delivered: delivered.length, lost: 0, duplicate_webhooks: receiver.received.length - JOBS,
+      attempts_max: Math.max(...delivered.map((view) => Number(view.webhook.attempts))), down_ms: backAt - downSince, all_delivered_after_back_ms: catchUpMs,
+    });
+  }, 180_000);
+});
+
+async function webhookSecret(apiUrl: string, apiKey: string): Promise<string> {
+  const response = await request(`${apiUrl}/v1/account`, { headers: { 'x-api-key': apiKey } });
+  return String(((await response.body.json()) as Json).webhook_secret);
+}
