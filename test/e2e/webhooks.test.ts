@@ -139,6 +139,22 @@ describe('webhook delivery', () => {
     expect(await webhookAttempts(system, jobId)).toHaveLength(1);
   });
 
+  it('sends nothing more to an endpoint that answered 410 until a redelivery enables it again', async () => {
+    const hook = await receiver();
+    hook.respondWith(410);
+    await webhookState(system, await submit(hook.url), 'failed');
+    hook.respondWith(204);
+
+    const later = await submit(hook.url);
+    const skipped = await webhookState(system, later, 'failed');
+    expect(skipped.webhook.last_error).toMatch(/410 Gone/);
+    expect(hook.received).toHaveLength(1);
+
+    expect((await callApi(system, 'POST', `/v1/jobs/${later}/webhook/redeliver`)).status).toBe(202);
+    await webhookState(system, later, 'delivered');
+    expect(hook.received).toHaveLength(2);
+  });
+
   it('marks the webhook failed once every attempt of the schedule has failed', async () => {
     const hook = await receiver();
     hook.respondWith(500);

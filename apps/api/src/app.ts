@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { createMetrics, makeApiKeyStore, randomBase62, type BatchStore, type Config, type FairScheduler, type ImageFetcher, type JobStore, type Logger, type Metrics, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState, type Usage, type WebhookAttemptLog } from '@cutout/shared';
+import { createMetrics, makeApiKeyStore, randomBase62, type BatchStore, type Config, type FairScheduler, type GoneEndpoints, type ImageFetcher, type JobStore, type Logger, type Metrics, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState, type Usage, type WebhookAttemptLog } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
 import { registerErrorHandling, sendError, toApiError } from './errors.ts';
 import { registerOpenApi } from './openapi/index.ts';
@@ -29,6 +29,7 @@ export interface AppDeps {
   upstream: UpstreamState;
   webhookAttempts: WebhookAttemptLog;
   usage: Usage;
+  goneEndpoints: GoneEndpoints;
   idempotency: Idempotency;
   jobWaiter: JobWaiter;
   images: ImageFetcher;

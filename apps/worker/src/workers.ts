@@ -98,6 +98,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
       tenants: services.tenants,
       storage: services.storage,
       attempts: services.webhookAttempts,
+      goneEndpoints: services.goneEndpoints,
       resultUrlTtlMs: config.api.resultUrlTtlMs,
       timeoutMs: config.webhooks.timeoutMs,
       dispatcher: webhookAgent,

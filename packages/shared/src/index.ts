@@ -27,3 +27,4 @@ export * from './batch-view.ts';
 export * from './batch-events.ts';
 export * from './fairness.ts';
 export * from './usage.ts';
+export * from './webhook-endpoints.ts';

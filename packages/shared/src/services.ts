@@ -11,6 +11,7 @@ import { makeTenantStore, type TenantStore } from './tenants.ts';
 import { makeUpstreamState, type UpstreamState } from './upstream-state.ts';
 import { makeWebhookAttemptLog, type WebhookAttemptLog } from './webhook-attempts.ts';
 import { makeUsage, type Usage } from './usage.ts';
+import { makeGoneEndpoints, type GoneEndpoints } from './webhook-endpoints.ts';
 
 /** The backing services every Cutout process talks to. */
 export interface Services {
@@ -25,6 +26,7 @@ export interface Services {
   upstream: UpstreamState;
   webhookAttempts: WebhookAttemptLog;
   usage: Usage;
+  goneEndpoints: GoneEndpoints;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export async function openServices(config: Config, { name, blocking = false, log
     upstream: makeUpstreamState({ redis, prefix: config.redis.prefix }),
     webhookAttempts: makeWebhookAttemptLog({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
     usage: makeUsage({ redis, prefix: config.redis.prefix }),
+    goneEndpoints: makeGoneEndpoints({ redis, prefix: config.redis.prefix }),
     async close() {
       await queues.close();
       await redis.quit().catch(() => redis.disconnect());

@@ -19,7 +19,7 @@ const toAttemptView = (attempt: WebhookAttempt) => ({
 /** A job's webhook deliveries: the attempt log, and sending the final event again. */
 export function webhookRoutes(
   app: FastifyInstance,
-  { config, jobs, queues, storage, webhookAttempts }: AppDeps,
+  { config, jobs, queues, storage, webhookAttempts, goneEndpoints }: AppDeps,
   { canRead, canWrite }: { canRead: preHandlerAsyncHookHandler; canWrite: preHandlerAsyncHookHandler },
 ): void {
   /** The tenant's job, or 404: another tenant's job is indistinguishable from a missing one. */
@@ -36,7 +36,7 @@ export function webhookRoutes(
   });
 
   app.post<IdParams>('/v1/jobs/:id/webhook/redeliver', { preHandler: canWrite }, async (request, reply) => {
-    const deps = { jobs, webhooks: queues.webhooks, webhookAttempts: config.webhooks.retryScheduleMs.length };
+    const deps = { jobs, webhooks: queues.webhooks, webhookAttempts: config.webhooks.retryScheduleMs.length, goneEndpoints };
     const record = await redeliverWebhook(deps, await ownJob(request));
     request.log.info({ jobId: record.id }, 'webhook redelivery queued');
     return reply.status(202).send(await toJobView(record, storage, config.api.resultUrlTtlMs));

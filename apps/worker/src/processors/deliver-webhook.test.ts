@@ -4,7 +4,7 @@ import type { AddressInfo, LookupFunction } from 'node:net';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createGuardedAgent, createLogger, createRedis, makeJobStore, makeBatchStore, makeTenantStore, makeWebhookAttemptLog, newJobId, webhookMessageId,
+  createGuardedAgent, createLogger, createRedis, makeJobStore, makeBatchStore, makeGoneEndpoints, makeTenantStore, makeWebhookAttemptLog, newJobId, webhookMessageId,
   type JobRecord, type Redis, type Storage, type WebhookPayload,
 } from '@cutout/shared';
 import { makeDeliverWebhookProcessor } from './deliver-webhook.ts';
@@ -64,6 +64,7 @@ function setup(allowPrivate: string[]) {
     // A failed job has no result to presign, so storage is never used.
     storage: {} as Storage,
     attempts,
+    goneEndpoints: makeGoneEndpoints({ redis, prefix }),
     resultUrlTtlMs: 60_000,
     timeoutMs: 2_000,
     dispatcher,

@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Dispatcher } from 'undici';
 import {
   signWebhook, toBatchView, toJobView,
-  type BatchStore, type JobStore, type Logger, type Storage, type TenantStore, type WebhookAttemptLog, type WebhookPayload, type WebhookState,
+  type BatchStore, type GoneEndpoints, type JobStore, type Logger, type Storage, type TenantStore, type WebhookAttemptLog, type WebhookPayload, type WebhookState,
 } from '@cutout/shared';
 import { outcomeOfError, outcomeOfResponse, type AttemptOutcome } from '../webhook-outcomes.ts';
 import { postWebhook } from '../webhook-sender.ts';
@@ -15,6 +15,7 @@ export interface DeliverWebhookDeps {
   tenants: TenantStore;
   storage: Storage;
   attempts: WebhookAttemptLog;
+  goneEndpoints: GoneEndpoints;
   resultUrlTtlMs: number;
   timeoutMs: number;
   /** The SSRF-guarded agent (createGuardedAgent): required, so no delivery can bypass the guard. */
@@ -72,7 +73,11 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     const attemptLog = log.child({ job_id: jobId, messageId, attempt });
 
     const started = Date.now();
-    const outcome = await attemptDelivery(event.url, body, headers);
+    const goneSince = await deps.goneEndpoints.goneSince(tenantId, event.url);
+    const outcome: AttemptOutcome & { cause?: unknown } = goneSince
+      ? { verdict: 'give_up', statusCode: null, error: `endpoint disabled: it answered 410 Gone at ${goneSince}; redeliver to enable it again` }
+      : await attemptDelivery(event.url, body, headers);
+    if (outcome.statusCode === 410) await deps.goneEndpoints.markGone(tenantId, event.url);
     const durationMs = Date.now() - started;
 
     const attemptedAt = new Date(started).toISOString();
