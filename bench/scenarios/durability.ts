@@ -1,0 +1,68 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bullmqNoopRate } from '../baselines/bullmq-noop.ts';
+import { runDirectPipeline } from '../baselines/direct-pipeline.ts';
+import { distinctPhotos } from '../lib/images.ts';
+import { mapLimit } from '../lib/load.ts';
+import { redisBytesByGroup } from '../lib/redis-memory.ts';
+import { startBenchStack, submitJob } from '../lib/stack.ts';
+import { round } from '../lib/stats.ts';
+import type { Sample, Scenario } from '../lib/types.ts';
+
+const WORKERS = 2;
+const WORKER_CONCURRENCY = 8;
+/** Cutout's images in flight (2 workers × 8); the baseline and the uploading client use the same. */
+const CONCURRENCY = WORKERS * WORKER_CONCURRENCY;
+
+/**
+ * Scenario 2: ByByBG unlimited and instant, answering a fixed 1×1 PNG. Upload → webhook
+ * received for every image through Cutout, against a queue-less script doing the same I/O.
+ * Also BullMQ's no-op rate on this Redis, and (scenario 5's second half) Redis bytes per
+ * finished job, read from this run's keys once every webhook was delivered.
+ */
+export function durabilityScenario(jobs: number, noopJobs: number): Scenario {
+  return {
+    name: 'cost of durability',
+    async run(context) {
+      const photos = await distinctPhotos(jobs);
+      const stack = await startBenchStack({ fixedResult: true });
+      try {
+        const baselineStarted = performance.now();
+        await runDirectPipeline({ storage: stack.storage, upstreamUrl: stack.emulator.url, upstreamKey: stack.emulatorKey, webhookUrl: stack.receiver.url, photos, concurrency: CONCURRENCY });
+        const baselineRate = jobs / ((performance.now() - baselineStarted) / 1000);
+        context.log(`  direct pipeline: ${round(baselineRate)} images/s`);
+        stack.receiver.arrivals.clear();
+
+        const api = await stack.startApi();
+        await stack.startWorkers(WORKERS, { BYBYBG_RATE_LIMIT: '5000', WORKER_CONCURRENCY: String(WORKER_CONCURRENCY) });
+        const started = performance.now();
+        await mapLimit(photos.length, CONCURRENCY, (index) => submitJob(api.url, stack.apiKey, photos[index]!, { webhook_url: stack.receiver.url }));
+        const accepted = performance.now();
+        await stack.receiver.waitForJobs(jobs, Math.max(120_000, jobs * 100));
+        const cutoutRate = jobs / ((performance.now() - started) / 1000);
+        context.log(`  Cutout: ${round(cutoutRate)} images/s (all accepted after ${round((accepted - started) / 1000)} s)`);
+
+        await sleep(1_000); // the workers record each delivery just after the receiver answers
+        const bytes = await redisBytesByGroup(stack.redis, stack.prefix);
+        const retained = (bytes['job record'] ?? 0) + (bytes['webhook attempt log'] ?? 0) + (bytes['duplicate-image claim'] ?? 0) + (bytes['tenant job index'] ?? 0);
+        context.log(`  Redis bytes/job: ${JSON.stringify(Object.fromEntries(Object.entries(bytes).map(([group, total]) => [group, Math.round(total / jobs)])))}`);
+
+        const noop = await bullmqNoopRate(stack.redisUrl, noopJobs);
+        context.log(`  BullMQ no-op: ${round(noop)} jobs/s`);
+        return [
+          {
+            name: '2 durability: images/s, upload → webhook received', value: round(cutoutRate), unit: 'images/s', baseline: round(baselineRate),
+            target: '≥ 0.7 × direct script', meets: (value, baseline) => value >= 0.7 * (baseline ?? Infinity),
+          },
+          { name: '2 durability: BullMQ no-op jobs/s on this Redis (context)', value: round(noop), unit: 'jobs/s' },
+          {
+            name: '5 bulk: Redis bytes per finished job record', value: Math.round((bytes['job record'] ?? 0) / jobs), unit: 'bytes',
+            target: '≤ 2,048', meets: (value) => value <= 2048,
+          },
+          { name: '5 bulk: Redis bytes per finished job kept for the retention (record, attempts, dedup, index)', value: Math.round(retained / jobs), unit: 'bytes' },
+        ] satisfies Sample[];
+      } finally {
+        await stack.close();
+      }
+    },
+  };
+}
