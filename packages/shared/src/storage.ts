@@ -54,7 +54,8 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
           callback(null, chunk);
         },
       });
-      const upload = new Upload({ client, params: { Bucket: bucket, Key: key, Body: counter, ContentType: contentType } });
+      // One part in flight: memory per upload stays near one 5 MiB part, not four.
+      const upload = new Upload({ client, queueSize: 1, params: { Bucket: bucket, Key: key, Body: counter, ContentType: contentType } });
       const abort = () => void upload.abort().catch(() => undefined);
       signal?.addEventListener('abort', abort, { once: true });
       try {

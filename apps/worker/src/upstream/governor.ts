@@ -77,14 +77,15 @@ end
 ${SAVE_STATE}`;
 
 /**
- * One decrease per 429 episode (1 s) to 90 %: of the rate when the limit was binding,
- * else of what actually got through. Never below the floor.
+ * One decrease per 429 episode (1 s) to 90 % of the rate. Only when far more was allowed
+ * than got through, and no pause in the last 3 s depressed what got through, is the cut
+ * made from the measured rate instead. Never below the floor.
  */
 const RATE_LIMITED = `${READ_STATE}
 local reason = redis.call('HGET', state, 'reason') or 'starting'
 if now - lastDecrease >= 1000 then
   local base = rate
-  if measured > 0 and measured < rate * 0.8 then base = measured end
+  if measured > 0 and measured < rate * 0.5 and now - lastDecrease > 3000 then base = measured end
   ceiling = base
   rate = math.max(minRate, base * 0.9)
   phase = 'steady'
@@ -135,10 +136,11 @@ export function makeRateGovernor({ redis, prefix, settings = {}, now = Date.now 
 }
 
 /**
- * BullMQ's limiter as jobs per window: windows of about 100 ms keep the starts even, so
- * a small upstream burst allowance is not overrun at the start of every second.
+ * BullMQ's limiter as jobs per window: short windows keep the starts even, so a small
+ * upstream burst allowance is not overrun at the start of every second.
  */
 export function limiterFor(ratePerSecond: number): { max: number; duration: number } {
-  const max = Math.max(1, Math.round(ratePerSecond / 10));
+  // One start per window up to 100/s: a burst allowance of a few calls is never overrun.
+  const max = Math.max(1, Math.round(ratePerSecond / 100));
   return { max, duration: Math.max(1, Math.round((1000 * max) / ratePerSecond)) };
 }

@@ -71,7 +71,8 @@ async function readHead(iterator: AsyncIterator<Buffer>, atLeast: number): Promi
 async function* replay(head: Buffer, iterator: AsyncIterator<Buffer>, tail: { bytes: Buffer; total: number }): AsyncGenerator<Buffer> {
   const keep = (chunk: Buffer) => {
     tail.total += chunk.length;
-    tail.bytes = Buffer.concat([tail.bytes, chunk]).subarray(-64);
+    // Copy only the last bytes, never the whole chunk.
+    tail.bytes = chunk.length >= 64 ? Buffer.from(chunk.subarray(-64)) : Buffer.concat([tail.bytes, chunk]).subarray(-64);
   };
   keep(head);
   yield head;
