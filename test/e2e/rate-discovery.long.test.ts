@@ -20,9 +20,11 @@ describe('rate discovery with BYBYBG_RATE_LIMIT unset', () => {
       // Only what ByByBG documents: a 429 with Retry-After, no X-RateLimit-* headers.
       faults: { rateLimit: { perSecond: LIMIT, burst: 5 }, rateLimitHeaders: false, fixedResult: true, latencyMs: 40, latencyJitterMs: 40 },
     });
-    const total = Math.ceil(((WARM_UP_MS + MEASURE_MS) / 1000) * LIMIT * 1.1);
-    const ids = await submitPhotos(system, total);
+    // Workers start as soon as the first job is in, so the clock starts before submitting;
+    // a quarter more jobs than the run can use keeps the queue from running dry.
     const started = Date.now();
+    const total = Math.ceil(((WARM_UP_MS + MEASURE_MS) / 1000) * LIMIT * 1.25);
+    const ids = await submitPhotos(system, total);
 
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, WARM_UP_MS - (Date.now() - started))));
     const before = await emulatorStats(system);
