@@ -102,9 +102,10 @@ describe('rate governor', () => {
 });
 
 describe('limiterFor', () => {
-  it('spreads the rate over windows of about 100 ms', () => {
-    expect(limiterFor(20)).toEqual({ max: 2, duration: 100 });
-    expect(limiterFor(50)).toEqual({ max: 5, duration: 100 });
+  it('starts one job per window up to 100/s, so starts stay evenly spread', () => {
+    expect(limiterFor(20)).toEqual({ max: 1, duration: 50 });
+    expect(limiterFor(50)).toEqual({ max: 1, duration: 20 });
     expect(limiterFor(2)).toEqual({ max: 1, duration: 500 });
+    expect(limiterFor(500)).toEqual({ max: 5, duration: 10 });
   });
 });
