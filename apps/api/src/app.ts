@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { createMetrics, makeApiKeyStore, randomBase62, type BatchStore, type Config, type FairScheduler, type GoneEndpoints, type ImageFetcher, type JobStore, type Logger, type Metrics, type Queues, type Redis, type Storage, type TenantStore, type UpstreamState, type Usage, type WebhookAttemptLog } from '@cutout/shared';
+import { createMetrics, makeApiKeyStore, randomBase62, type Config, type ImageFetcher, type Logger, type Metrics, type Services } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
 import { registerErrorHandling, sendError, toApiError } from './errors.ts';
 import { registerOpenApi } from './openapi/index.ts';
@@ -17,19 +17,9 @@ import { batchRoutes } from './routes/batches.ts';
 import type { Idempotency } from './idempotency.ts';
 import type { JobWaiter } from './job-waiter.ts';
 
-export interface AppDeps {
+/** The backing services (all but the raw S3 client) plus what only the API needs. */
+export interface AppDeps extends Omit<Services, 's3' | 'close'> {
   config: Config;
-  redis: Redis;
-  storage: Storage;
-  jobs: JobStore;
-  batches: BatchStore;
-  fair: FairScheduler;
-  tenants: TenantStore;
-  queues: Queues;
-  upstream: UpstreamState;
-  webhookAttempts: WebhookAttemptLog;
-  usage: Usage;
-  goneEndpoints: GoneEndpoints;
   idempotency: Idempotency;
   jobWaiter: JobWaiter;
   images: ImageFetcher;
