@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FormData, request } from 'undici';
 import { Redis } from 'ioredis';
-import { createS3Client, makeStorage, randomBase62, type Storage } from '@cutout/shared';
+import { makeStorage, randomBase62, type Storage } from '@cutout/shared';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
 import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
 import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';
 import { deleteKeysWithPrefix, spawnProcess, startApiProcess, startWorkerProcess, waitForHttp, type RunningProcess } from '../../test/helpers/processes.ts';
-import { testRedis, testS3, type TestRedis, type TestS3 } from '../../test/helpers/services.ts';
+import { appProcessEnv, s3ClientFor, testRedis, testS3, type TestRedis, type TestS3 } from '../../test/helpers/services.ts';
 import { startBenchReceiver, type BenchReceiver } from './receiver.ts';
 
 /**
@@ -50,29 +50,15 @@ export async function startBenchStack(faults: FaultPatch = {}): Promise<BenchSta
     cleanups.push(() => receiver.close());
     const prefix = `cutout-bench-${randomBase62(10)}`;
     cleanups.push(() => deleteKeysWithPrefix(testedRedis.url, prefix));
-    const s3Client = createS3Client({ endpoint: s3.endpoint, bucket: s3.bucket, region: 'us-east-1', accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+    const s3Client = s3ClientFor(s3);
     cleanups.push(async () => s3Client.destroy());
     const storage = makeStorage({ client: s3Client, bucket: s3.bucket });
     await storage.ensureBucket();
     const apiKey = `ck_bench_${randomBase62(32)}`;
 
-    const base: Record<string, string> = {
-      // info: the helpers wait for the "api listening" / "worker started" lines; it is also what production runs.
-      LOG_LEVEL: 'info',
-      REDIS_URL: testedRedis.url,
-      REDIS_PREFIX: prefix,
-      S3_ENDPOINT: s3.endpoint,
-      S3_BUCKET: s3.bucket,
-      S3_REGION: 'us-east-1',
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      BYBYBG_API_URL: emulator.url,
-      BYBYBG_API_KEY: emulatorKey,
-      API_KEYS: `bench:${apiKey}`,
-      API_RATE_LIMIT_PER_MINUTE: '1000000',
-      WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8',
-      WORKER_METRICS_PORT: '0',
-    };
+    const base = appProcessEnv({
+      redisUrl: testedRedis.url, prefix, s3, emulatorUrl: emulator.url, emulatorKey, apiKeys: `bench:${apiKey}`,
+    });
     const env = (extra: Record<string, string> = {}) => {
       const merged = { ...base, ...extra };
       // An empty value removes the variable (e.g. BYBYBG_RATE_LIMIT for discovery).

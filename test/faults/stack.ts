@@ -5,14 +5,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request, FormData } from 'undici';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { bullPrefix, createS3Client, makeStorage, randomBase62, type QueueName, type Storage } from '@cutout/shared';
+import { bullPrefix, makeStorage, randomBase62, type QueueName, type Storage } from '@cutout/shared';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
 import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
 import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from '@cutout/shared/embedded-s3';
 import { deleteKeysWithPrefix, freePort, stopAllProcesses } from '../helpers/processes.ts';
-import { testRedis, testS3, uniquePrefix, type TestRedis, type TestS3 } from '../helpers/services.ts';
+import { appProcessEnv, s3ClientFor, testRedis, testS3, uniquePrefix, type TestRedis, type TestS3 } from '../helpers/services.ts';
 
 /**
  * What the fault tests run their app processes against: Redis (the machine's, under a
@@ -70,30 +70,16 @@ export async function startFaultStack(faults: FaultPatch, options: FaultStackOpt
     const prefix = uniquePrefix();
     // A Redis of the test's own goes away with the test's processes; the shared one is cleaned.
     if (!options.redisUrl) cleanups.push(() => deleteKeysWithPrefix(redis.url, prefix));
-    const s3Client = createS3Client({ endpoint: s3.endpoint, bucket: s3.bucket, region: 'us-east-1', accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+    const s3Client = s3ClientFor(s3);
     cleanups.push(async () => s3Client.destroy());
     const tenantId = 'acme';
     const apiKey = `ck_test_${randomBase62(32)}`;
 
     const base: Record<string, string> = {
-      LOG_LEVEL: 'info',
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: prefix,
-      S3_ENDPOINT: s3.endpoint,
-      S3_BUCKET: s3.bucket,
-      S3_REGION: 'us-east-1',
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      BYBYBG_API_URL: emulator.url,
-      BYBYBG_API_KEY: emulatorKey,
-      API_KEYS: `${tenantId}:${apiKey}`,
-      API_RATE_LIMIT_PER_MINUTE: '1000000',
+      ...appProcessEnv({ redisUrl: redis.url, prefix, s3, emulatorUrl: emulator.url, emulatorKey, apiKeys: `${tenantId}:${apiKey}` }),
       // The emulator has no rate limit here: a known ceiling lets the workers use their whole
       // concurrency at once instead of discovering ByByBG's rate from 5 calls a second.
       BYBYBG_RATE_LIMIT: '1000',
-      WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8',
-      // Several workers on one machine: each picks a free port for its /metrics.
-      WORKER_METRICS_PORT: '0',
     };
 
     return {

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { randomBase62 } from '@cutout/shared';
+import { createS3Client, randomBase62 } from '@cutout/shared';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { startEmbeddedS3, EMBEDDED_S3_CREDENTIALS } from '@cutout/shared/embedded-s3';
 
 /** A key prefix of its own for each test run, so runs share one Redis safely. */
@@ -57,5 +58,39 @@ export async function testS3(bucket = `t${randomBase62(12).toLowerCase()}`): Pro
       await server.close();
       rmSync(directory, { recursive: true, force: true });
     },
+  };
+}
+
+type S3Access = Pick<TestS3, 'endpoint' | 'bucket' | 'accessKeyId' | 'secretAccessKey'>;
+
+/** An S3 client for a test S3 server, with the same settings the apps use. */
+export function s3ClientFor(s3: S3Access): S3Client {
+  return createS3Client({ endpoint: s3.endpoint, bucket: s3.bucket, region: 'us-east-1', accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+}
+
+export interface AppProcessServices { redisUrl: string; prefix: string; s3: S3Access; emulatorUrl: string; emulatorKey: string; apiKeys: string }
+
+/**
+ * The environment API and worker child processes need to run against these services:
+ * JSON logs at info (the helpers wait for start-up lines), loopback webhooks allowed, no
+ * intake rate limit (tests submit thousands of jobs with one key), and a free port for
+ * each worker's /metrics.
+ */
+export function appProcessEnv({ redisUrl, prefix, s3, emulatorUrl, emulatorKey, apiKeys }: AppProcessServices): Record<string, string> {
+  return {
+    LOG_LEVEL: 'info',
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: s3.bucket,
+    S3_REGION: 'us-east-1',
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    BYBYBG_API_URL: emulatorUrl,
+    BYBYBG_API_KEY: emulatorKey,
+    API_KEYS: apiKeys,
+    API_RATE_LIMIT_PER_MINUTE: '1000000',
+    WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8',
+    WORKER_METRICS_PORT: '0',
   };
 }
