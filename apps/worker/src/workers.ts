@@ -11,6 +11,7 @@ import { makeDeliverWebhookProcessor } from './processors/deliver-webhook.ts';
 import { failJob } from './processors/outcomes.ts';
 import { makeRemoveBgProcessor, type RemoveBgDeps } from './processors/remove-bg.ts';
 import { makeOriginalFetcher } from './processors/fetch-original.ts';
+import { makeThumbnailer } from './thumbnails.ts';
 import { limiterFor, makeRateGovernor } from './upstream/governor.ts';
 import { makeKeyGuard } from './upstream/key-guard.ts';
 import { makeUpstreamPause } from './upstream/pause.ts';
@@ -59,6 +60,9 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     dedup: makeDedup({ redis, prefix: config.redis.prefix, runningTtlMs: config.bybybg.timeoutMs + 30_000, retentionMs: config.jobRetentionMs }),
     usage: services.usage,
     rateLimitBudgetMs: config.bybybg.rateLimitBudgetMs,
+    thumbnails: config.worker.thumbnailSize > 0
+      ? makeThumbnailer({ storage: services.storage, size: config.worker.thumbnailSize, log: log.child({ component: 'thumbnails' }) })
+      : undefined,
     log: log.child({ queue: QUEUE_NAMES.removeBg }),
   };
   const limiter = limiterFor(governor.current().ratePerSecond);

@@ -102,6 +102,7 @@ const envSchema = z.object({
   WORKER_STALLED_INTERVAL: duration('30s'),
   WORKER_SHUTDOWN_TIMEOUT: duration('30s'),
   WORKER_METRICS_PORT: int(9464, 0, 65535),
+  THUMBNAIL_SIZE: int(320, 0, 1024),
   SHUTDOWN_GRACE: duration('30s'),
   PORT: int(3000, 0, 65535),
   HOST: z.string().default('127.0.0.1'),
@@ -112,6 +113,9 @@ const envSchema = z.object({
   MAX_IMAGE_PIXELS: int(50_000_000, 1, 1_000_000_000),
   MAX_BATCH_ITEMS: int(10_000, 1, 1_000_000),
   RESULT_URL_TTL: duration('1h'),
+  // Signs review links; without it the API keeps a random one in Redis, shared by every API process.
+  REVIEW_LINK_SECRET: z.string().trim().min(32, 'must be 32 characters or more').optional(),
+  REVIEW_LINK_TTL: duration('24h').refine((ms) => ms >= 60_000 && ms <= 30 * 86_400_000, 'must be between 1m and 30d'),
   IMAGE_URL_TIMEOUT: duration('30s'),
   WEBHOOK_RETRY_SCHEDULE: retrySchedule,
   WEBHOOK_TIMEOUT: duration('15s'),
@@ -135,10 +139,14 @@ export interface Config {
   worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number;
     /** Port of the worker's own /metrics and /healthz server; 0 picks a free one. */
     metricsPort: number;
+    /** Longest side of the WebP thumbnails of originals and cutouts, in px; 0: no thumbnails. */
+    thumbnailSize: number;
   };
   api: {
     port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
     rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; maxBatchItems: number; resultUrlTtlMs: number; imageUrlTimeoutMs: number;
+    /** Review links: the signing secret (else one kept in Redis) and the default lifetime. */
+    reviewLinkSecret?: string; reviewLinkTtlMs: number;
   };
   webhooks: { retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number };
   jobRetentionMs: number;
@@ -187,14 +195,14 @@ function toConfig(env: Env): Config {
     worker: {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,
       lockDurationMs: env.WORKER_LOCK_DURATION, stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
-      shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT, metricsPort: env.WORKER_METRICS_PORT,
+      shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT, metricsPort: env.WORKER_METRICS_PORT, thumbnailSize: env.THUMBNAIL_SIZE,
     },
     api: {
       port: env.PORT, host: env.HOST, shutdownGraceMs: env.SHUTDOWN_GRACE,
       publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/+$/, ''),
       bootstrapKeys: env.API_KEYS, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
       maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, resultUrlTtlMs: env.RESULT_URL_TTL,
-      imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT,
+      imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT, reviewLinkSecret: env.REVIEW_LINK_SECRET, reviewLinkTtlMs: env.REVIEW_LINK_TTL,
     },
     webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
       secretGraceMs: env.WEBHOOK_SECRET_GRACE,

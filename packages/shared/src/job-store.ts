@@ -36,6 +36,10 @@ export interface JobRecord {
   resultKey?: string;
   resultBytes?: number;
   resultContentType?: string;
+  /** WebP thumbnail of the original, for the review page; absent when it could not be made. */
+  originalThumbKey?: string;
+  /** WebP thumbnail of the cutout; absent when it could not be made (or the job failed). */
+  resultThumbKey?: string;
   error?: JobError;
   /** Why a queued job is waiting, e.g. `upstream_rate_limited`; empty once it runs. */
   waitingReason?: string;
@@ -49,13 +53,19 @@ export interface JobRecord {
   clientRef?: string;
   /** A batch item given by URL: the worker fetches it into `originalKey` before processing. */
   sourceUrl?: string;
+  /** A reviewer's verdict on the result, set from the review page or the API. */
+  review?: ReviewVerdict;
+  /** The job whose original this job processes again (`POST /v1/jobs/:id/rerun`). */
+  rerunOf?: string;
 }
+
+export interface ReviewVerdict { verdict: 'rejected'; note?: string; reviewedAt: string }
 
 /** A record as `transition` returns it: `batchCompleted` when this transition ended the last item of its batch. */
 export type TransitionedJob = JobRecord & { batchCompleted?: boolean };
 
 /** Fields stored as JSON; the rest are strings or numbers. */
-const JSON_FIELDS = new Set(['error', 'metadata', 'options', 'webhook']);
+const JSON_FIELDS = new Set(['error', 'metadata', 'options', 'webhook', 'review']);
 const NUMBER_FIELDS = new Set(['attempts', 'upstreamCalls', 'originalBytes', 'resultBytes', 'creditsSaved']);
 
 export function encodeJob(fields: Partial<JobRecord>): string[] {
@@ -67,7 +77,7 @@ export function encodeJob(fields: Partial<JobRecord>): string[] {
   return flat;
 }
 
-function decode(hash: Record<string, string>): JobRecord | null {
+export function decodeJob(hash: Record<string, string>): JobRecord | null {
   if (!hash.id) return null;
   const record: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(hash)) {
@@ -87,6 +97,8 @@ function decode(hash: Record<string, string>): JobRecord | null {
  * exact without ever scanning jobs: one out of the old status, one into the new, upstream
  * calls, credits saved, and `ended`. The transition that makes `ended` reach `total`
  * completes the batch (ARGV[5] is the time) and says so by appending `__batchCompleted`.
+ * Each ended item is also appended to the batch's list for its final status, so a page of
+ * a batch's failed (or succeeded) items is one LRANGE however large the batch.
  * The batch key is ARGV[4] .. batchId: it shares the job key's prefix, hence its Cluster
  * hash tag and slot.
  */
@@ -121,11 +133,14 @@ if redis.call('HGET', KEYS[1], 'creditsSaved') == '1' then redis.call('HINCRBY',
 local clock = redis.call('TIME')
 redis.call('LPUSH', batchKey .. ':recent', clock[1] * 1000 + math.floor(clock[2] / 1000))
 redis.call('LTRIM', batchKey .. ':recent', 0, 99)
+redis.call('RPUSH', batchKey .. ':ended:' .. now, redis.call('HGET', KEYS[1], 'id'))
 local ended = redis.call('HINCRBY', batchKey, 'ended', 1)
 if ended ~= tonumber(redis.call('HGET', batchKey, 'total')) then return record end
 redis.call('HSET', batchKey, 'completedAt', ARGV[5])
 if redis.call('HGET', batchKey, 'status') == 'processing' then redis.call('HSET', batchKey, 'status', 'completed') end
-for _, key in ipairs({batchKey, batchKey .. ':recent', batchKey .. ':items'}) do redis.call('PEXPIRE', key, ARGV[6]) end
+for _, suffix in ipairs({'', ':recent', ':items', ':ended:succeeded', ':ended:failed', ':ended:canceled', ':review:rejected'}) do
+  redis.call('PEXPIRE', batchKey .. suffix, ARGV[6])
+end
 table.insert(record, '__batchCompleted')
 table.insert(record, '1')
 return record
@@ -173,7 +188,7 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
       await redis.multi().del(jobKey(id)).zrem(tenantIndex(tenantId), id).exec();
     },
     async get(id) {
-      return decode(await redis.hgetall(jobKey(id)));
+      return decodeJob(await redis.hgetall(jobKey(id)));
     },
     async transition(id, from, fields, increment = []) {
       const ttl = fields.status && TERMINAL_STATUSES.includes(fields.status) ? retentionMs : 0;
@@ -186,7 +201,7 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
       for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
       const batchCompleted = hash.__batchCompleted === '1';
       delete hash.__batchCompleted;
-      const record: TransitionedJob | null = decode(hash);
+      const record: TransitionedJob | null = decodeJob(hash);
       if (record && batchCompleted) record.batchCompleted = true;
       return record;
     },

@@ -17,9 +17,9 @@ export async function announce(deps: Pick<AnnounceDeps, 'batches' | 'webhooks' |
   if (record.batchId && TERMINAL_STATUSES.includes(record.status)) await announceBatchIfEnded(deps, record.batchId);
 }
 
-/** Records the final failure of a job that has not ended yet, and announces it. */
-export async function failJob(deps: AnnounceDeps, jobId: string, error: JobError, attempts?: number): Promise<boolean> {
-  const failed = await deps.jobs.transition(jobId, ['queued', 'processing'], { status: 'failed', finishedAt: new Date().toISOString(), error, attempts });
+/** Records the final failure of a job that has not ended yet (with `extra` fields, e.g. a thumbnail), and announces it. */
+export async function failJob(deps: AnnounceDeps, jobId: string, error: JobError, attempts?: number, extra: Partial<JobRecord> = {}): Promise<boolean> {
+  const failed = await deps.jobs.transition(jobId, ['queued', 'processing'], { ...extra, status: 'failed', finishedAt: new Date().toISOString(), error, attempts });
   if (failed) await announce(deps, failed);
   return failed !== null;
 }

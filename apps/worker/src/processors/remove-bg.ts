@@ -1,11 +1,12 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { resultKey, TERMINAL_STATUSES, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
+import { resultKey, thumbKey, TERMINAL_STATUSES, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
 import type { ByByBGClient } from '../bybybg/client.ts';
 import { UpstreamError } from '../bybybg/errors.ts';
 import { fingerprintOf, type Dedup } from '../dedup.ts';
 import type { RateGovernor } from '../upstream/governor.ts';
 import type { KeyGuard } from '../upstream/key-guard.ts';
 import type { UpstreamPause } from '../upstream/pause.ts';
+import type { Thumbnailer } from '../thumbnails.ts';
 import { announce, failJob, toJobError, type AnnounceDeps } from './outcomes.ts';
 import { fetchOriginal, needsOriginal, type OriginalFetcher } from './fetch-original.ts';
 
@@ -24,6 +25,8 @@ export interface RemoveBgDeps extends AnnounceDeps {
   rateLimitBudgetMs: number;
   /** How often a duplicate checks whether the first copy of its image is done. */
   duplicatePollMs?: number;
+  /** Makes the review page's thumbnails; absent when THUMBNAIL_SIZE is 0. */
+  thumbnails?: Thumbnailer;
   log: Logger;
 }
 
@@ -63,6 +66,8 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
     const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: '' });
     if (!record) return;
     const started = Date.now();
+    // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
+    const originalThumb = deps.thumbnails?.fromStored(record.originalKey, thumbKey(record.tenantId, jobId, 'original'), jobId);
     try {
       const result = await bybybg.removeBackground({
         openImage: () => storage.getStream(record.originalKey),
@@ -76,10 +81,14 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
       });
       await afterSuccessfulCall(deps, result.rateLimit);
       const key = resultKey(record.tenantId, jobId);
-      const stored = await storage.putBuffer(key, result.body, result.contentType);
+      const [stored, resultThumbKey, originalThumbKey] = await Promise.all([
+        storage.putBuffer(key, result.body, result.contentType),
+        deps.thumbnails?.fromBuffer(result.body, thumbKey(record.tenantId, jobId, 'cutout'), jobId),
+        originalThumb,
+      ]);
       const done = await jobs.transition(jobId, ['processing'], {
         status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1,
-        resultKey: key, resultBytes: stored.bytes, resultContentType: stored.contentType,
+        resultKey: key, resultBytes: stored.bytes, resultContentType: stored.contentType, originalThumbKey, resultThumbKey,
       });
       if (fingerprint) await dedup.succeeded(fingerprint, jobId);
       jobLog.info({ ms: Date.now() - started, bytes: stored.bytes }, 'job succeeded');
@@ -104,6 +113,23 @@ async function afterSuccessfulCall(deps: RemoveBgDeps, rateLimit: { limit?: numb
   else await deps.governor.recordAtLimit();
 }
 
+type Thumbnails = Pick<JobRecord, 'originalThumbKey' | 'resultThumbKey'>;
+
+/** The thumbnail of a failed job's original, unless it never reached S3 (a URL item whose fetch failed). */
+async function failureThumbnails({ thumbnails }: RemoveBgDeps, record: JobRecord): Promise<Thumbnails> {
+  if (!thumbnails || needsOriginal(record)) return {};
+  return { originalThumbKey: await thumbnails.fromStored(record.originalKey, thumbKey(record.tenantId, record.id, 'original'), record.id) };
+}
+
+/** An identical image's thumbnails, copied to this job's keys; each only when the source has it. */
+async function copyThumbnails({ thumbnails }: RemoveBgDeps, source: JobRecord, record: JobRecord): Promise<Thumbnails> {
+  if (!thumbnails) return {};
+  const copy = (from: string | undefined, kind: 'original' | 'cutout') =>
+    from ? thumbnails.copy(from, thumbKey(record.tenantId, record.id, kind), record.id) : undefined;
+  const [originalThumbKey, resultThumbKey] = await Promise.all([copy(source.originalThumbKey, 'original'), copy(source.resultThumbKey, 'cutout')]);
+  return { originalThumbKey, resultThumbKey };
+}
+
 /** Copies an identical image's stored result; false when it is gone and ByByBG must be called. */
 async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, sourceJobId: string): Promise<boolean> {
   const source = await deps.jobs.get(sourceJobId);
@@ -114,10 +140,11 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
   } catch {
     return false;
   }
+  const thumbs = await copyThumbnails(deps, source, record);
   const now = new Date().toISOString();
   const done = await deps.jobs.transition(record.id, ['queued', 'processing'], {
     status: 'succeeded', startedAt: now, finishedAt: now, attempts: job.attemptsMade + 1, creditsSaved: 1, waitingReason: '',
-    resultKey: key, resultBytes: source.resultBytes, resultContentType: source.resultContentType,
+    resultKey: key, resultBytes: source.resultBytes, resultContentType: source.resultContentType, ...thumbs,
   });
   if (done) await Promise.all([announce(deps, done), deps.usage.add(record.tenantId, 'credits_saved').catch(() => undefined)]);
   return true;
@@ -130,7 +157,7 @@ async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, reco
     const since = record.rateLimitedSince ?? new Date().toISOString();
     if (Date.now() - Date.parse(since) > deps.rateLimitBudgetMs) {
       const message = `ByByBG kept answering 429 for longer than ${Math.round(deps.rateLimitBudgetMs / 1000)} s`;
-      await failJob(deps, record.id, { code: 'upstream_rate_limited', message, retryable: true }, job.attemptsMade + 1);
+      await failJob(deps, record.id, { code: 'upstream_rate_limited', message, retryable: true }, job.attemptsMade + 1, await failureThumbnails(deps, record));
       throw new UnrecoverableError(message);
     }
     // The account, not this job, is at fault: pause the queue for every worker; no attempt is used.
@@ -152,7 +179,7 @@ async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, reco
     log.warn({ code: jobError.code, err: error }, 'attempt failed; will retry');
     throw error;
   }
-  await failJob(deps, record.id, jobError, job.attemptsMade + 1);
+  await failJob(deps, record.id, jobError, job.attemptsMade + 1, await failureThumbnails(deps, record));
   log.error({ code: jobError.code, err: error }, 'job failed');
   throw new UnrecoverableError(jobError.message);
 }
