@@ -5,6 +5,11 @@ export class NotAnImageError extends Error {
   override readonly name = 'NotAnImageError';
 }
 
+/** Nothing stands out from the background (a white shoe on a white floor): ByByBG answers 400, as here. */
+export class NoForegroundError extends Error {
+  override readonly name = 'NoForegroundError';
+}
+
 export interface CutoutOptions {
   /** Euclidean RGB distance (0–441.7) within which a pixel counts as background. */
   tolerance: number;
@@ -27,9 +32,15 @@ export interface RgbaImage {
 export async function removeBackground(input: Buffer, options: CutoutOptions): Promise<Buffer> {
   const image = await decodeRgba(input, options.maxPixels);
   clearBorderBackground(image, options.tolerance);
+  if (!hasOpaquePixel(image)) throw new NoForegroundError('could not identify a foreground object in the image');
   return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 4 } })
     .png()
     .toBuffer();
+}
+
+function hasOpaquePixel({ data }: RgbaImage): boolean {
+  for (let alpha = 3; alpha < data.length; alpha += 4) if (data[alpha] !== 0) return true;
+  return false;
 }
 
 async function decodeRgba(input: Buffer, maxPixels: number | undefined): Promise<RgbaImage> {

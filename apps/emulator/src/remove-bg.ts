@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { NotAnImageError, removeBackground } from './cutout.ts';
+import { NoForegroundError, NotAnImageError, removeBackground } from './cutout.ts';
 import { ClientError, sendError } from './errors.ts';
 import { decideFault, latencyFor, type ResponseMode } from './faults.ts';
 import type { ResultStore } from './result-store.ts';
@@ -136,7 +136,7 @@ async function cutout(upload: Buffer, tolerance: number, maxPixels: number | und
     return await removeBackground(upload, { tolerance, maxPixels });
   } catch (error) {
     // The cutout module knows nothing of HTTP; an undecodable upload is the client's 400.
-    if (error instanceof NotAnImageError) throw new ClientError(400, error.message);
+    if (error instanceof NotAnImageError || error instanceof NoForegroundError) throw new ClientError(400, error.message);
     throw error;
   }
 }
