@@ -1,4 +1,4 @@
-import { asCluster, loadConfig, createLogger, randomBase62, type Config, type Services } from '@cutout/shared';
+import { loadConfig, createLogger, randomBase62, type Config, type Services } from '@cutout/shared';
 import { startApi } from '../../apps/api/src/server.ts';
 import { startWorker } from '../../apps/worker/src/server.ts';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';

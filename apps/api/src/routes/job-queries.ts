@@ -1,7 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { announceBatchIfEnded, TERMINAL_STATUSES, toJobView, type JobRecord, type JobStatus } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
+import { ownJob } from '../owned.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { jobEtag, queueHold } from '../job-hold.ts';
 import { preferredWaitMs } from '../job-waiter.ts';
@@ -17,15 +18,9 @@ interface IdParams { Params: { id: string } }
 export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canWrite }: Guards): void {
   const { config, storage, jobs, queues, upstream, jobWaiter } = deps;
 
-  /** The tenant's job, or 404 — another tenant's job is indistinguishable from a missing one. */
-  async function ownJob(request: FastifyRequest<IdParams>): Promise<JobRecord> {
-    const record = await jobs.get(request.params.id);
-    if (!record || record.tenantId !== tenantOf(request)) throw notFound('Job');
-    return record;
-  }
 
   app.get<IdParams>('/v1/jobs/:id', { preHandler: canRead }, async (request, reply) => {
-    let record = await ownJob(request);
+    let record = await ownJob(jobs, request);
     const waitMs = preferredWaitMs(request.headers.prefer);
     if (waitMs !== undefined && !TERMINAL_STATUSES.includes(record.status)) {
       reply.header('preference-applied', `wait=${waitMs / 1000}`);
@@ -49,8 +44,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
       // A batch's jobs in submission order (its item list), not the tenant's newest-first index.
       const batch = await deps.batches.get(batchId);
       if (!batch || batch.tenantId !== tenantId) throw notFound('Batch');
-      const page = await batchJobPage(deps, batchId, { limit, cursor });
-      return status ? { ...page, data: page.data.filter((job) => job.status === status) } : page;
+      return batchJobPage(deps, batchId, { limit, cursor, status });
     }
     const pageSize = Number(limit);
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new ApiError(400, 'invalid_request', `limit must be 1 to ${MAX_PAGE}`);
@@ -81,7 +75,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
   });
 
   app.delete<IdParams>('/v1/jobs/:id', { preHandler: canWrite }, async (request) => {
-    const record = await ownJob(request);
+    const record = await ownJob(jobs, request);
     if (record.status === 'canceled') return toJobView(record, storage, config.api.resultUrlTtlMs);
     const canceled = await jobs.transition(record.id, ['queued'], { status: 'canceled', finishedAt: new Date().toISOString(), waitingReason: '' });
     if (!canceled) {
@@ -96,7 +90,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
   });
 
   app.get<IdParams>('/v1/jobs/:id/result', { preHandler: canRead }, async (request, reply) => {
-    const record = await ownJob(request);
+    const record = await ownJob(jobs, request);
     if (record.status !== 'succeeded' || !record.resultKey) {
       throw new ApiError(409, 'result_not_ready', `The job is ${record.status}; a result exists once it has succeeded`);
     }

@@ -11,7 +11,7 @@ import { receiveUpload } from '../uploads.ts';
 export interface Guards { canWrite: preHandlerAsyncHookHandler; canRead: preHandlerAsyncHookHandler }
 
 export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Guards): void {
-  const { config, storage, jobs, queues, idempotency, jobWaiter, images, usage } = deps;
+  const { config, storage, jobs, idempotency, jobWaiter, images, usage } = deps;
   const fairEnqueue = { queue: deps.queues.removeBg, scheduler: deps.fair, attempts: deps.config.bybybg.maxAttempts, retryDelayMs: deps.config.bybybg.retryDelayMs };
   const jobUrl = (id: string) => `${config.api.publicBaseUrl}/v1/jobs/${id}`;
 

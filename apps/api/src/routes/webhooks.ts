@@ -1,8 +1,7 @@
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { toJobView, type JobRecord, type WebhookAttempt } from '@cutout/shared';
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { toJobView, type WebhookAttempt } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
-import { tenantOf } from '../auth.ts';
-import { notFound } from '../errors.ts';
+import { ownJob } from '../owned.ts';
 import { redeliverWebhook } from '../webhook-redelivery.ts';
 
 interface IdParams { Params: { id: string } }
@@ -22,22 +21,16 @@ export function webhookRoutes(
   { config, jobs, queues, storage, webhookAttempts, goneEndpoints }: AppDeps,
   { canRead, canWrite }: { canRead: preHandlerAsyncHookHandler; canWrite: preHandlerAsyncHookHandler },
 ): void {
-  /** The tenant's job, or 404: another tenant's job is indistinguishable from a missing one. */
-  async function ownJob(request: FastifyRequest<IdParams>): Promise<JobRecord> {
-    const record = await jobs.get(request.params.id);
-    if (!record || record.tenantId !== tenantOf(request)) throw notFound('Job');
-    return record;
-  }
 
   // At most the last 50 attempts are kept, so one page holds them all; `next_cursor` keeps the list shape.
   app.get<IdParams>('/v1/jobs/:id/webhook-attempts', { preHandler: canRead }, async (request) => {
-    const record = await ownJob(request);
+    const record = await ownJob(jobs, request);
     return { data: (await webhookAttempts.list(record.id)).map(toAttemptView), next_cursor: null };
   });
 
   app.post<IdParams>('/v1/jobs/:id/webhook/redeliver', { preHandler: canWrite }, async (request, reply) => {
     const deps = { jobs, webhooks: queues.webhooks, webhookAttempts: config.webhooks.retryScheduleMs.length, goneEndpoints };
-    const record = await redeliverWebhook(deps, await ownJob(request));
+    const record = await redeliverWebhook(deps, await ownJob(jobs, request));
     request.log.info({ jobId: record.id }, 'webhook redelivery queued');
     return reply.status(202).send(await toJobView(record, storage, config.api.resultUrlTtlMs));
   });
