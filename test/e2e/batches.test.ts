@@ -89,7 +89,7 @@ describe('batches of image URLs', () => {
     const csvManifest = await manifest(system, created.body.id, 'csv');
     expect(csvManifest.contentType).toMatch(/^text\/csv/);
     const [header, ...data] = parseCsv(csvManifest.text);
-    expect(header).toEqual(['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message']);
+    expect(header).toEqual(['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review']);
     expect(data.map((row) => [row[0], row[2], row[4]])).toEqual([
       ['good-1', 'succeeded', ''], ['good-2', 'succeeded', ''], ['unreachable', 'failed', 'image_url_unreachable'],
     ]);

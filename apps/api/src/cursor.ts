@@ -9,3 +9,13 @@ export function decodeCursor(cursor: string): ListPosition {
   if (!match) throw new ApiError(400, 'invalid_cursor', 'The cursor is not one this API returned');
   return { createdMs: Number(match[1]), id: match[2]! };
 }
+
+/** Cursors over a list read by position (a batch's items): the offset, opaque to clients. */
+export const encodeOffsetCursor = (offset: number): string => Buffer.from(`o${offset}`).toString('base64url');
+
+export function decodeOffsetCursor(cursor: string | undefined): number {
+  if (cursor === undefined) return 0;
+  const offset = Number(/^o(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))?.[1] ?? NaN);
+  if (!Number.isInteger(offset)) throw new ApiError(400, 'invalid_cursor', 'The cursor is not one this API returned');
+  return offset;
+}

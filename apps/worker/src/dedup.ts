@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
-import { sha256Hex } from '@cutout/shared';
+import { dedupKey, fingerprintOf } from '@cutout/shared';
+
+export { fingerprintOf };
 
 /**
  * One ByByBG call per distinct image: the same bytes with the same options from the same
@@ -15,11 +17,6 @@ export interface Dedup {
   release(fingerprint: string, jobId: string): Promise<void>;
 }
 
-export function fingerprintOf(tenantId: string, originalSha256: string, options: Record<string, string> = {}): string {
-  const canonical = JSON.stringify(Object.entries(options).sort(([a], [b]) => (a < b ? -1 : 1)));
-  return sha256Hex(`${tenantId}\n${originalSha256}\n${canonical}`);
-}
-
 const CLAIM = `
 local value = redis.call('GET', KEYS[1])
 if not value or value == ARGV[1] then
@@ -33,7 +30,7 @@ return {string.sub(value, 1, sep - 1), string.sub(value, sep + 1)}
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export function makeDedup({ redis, prefix, runningTtlMs, retentionMs }: { redis: Redis; prefix: string; runningTtlMs: number; retentionMs: number }): Dedup {
-  const key = (fingerprint: string) => `${prefix}:dedup:${fingerprint}`;
+  const key = (fingerprint: string) => dedupKey(prefix, fingerprint);
   return {
     async claim(fingerprint, jobId) {
       const [kind, holder] = (await redis.eval(CLAIM, 1, key(fingerprint), `running:${jobId}`, String(runningTtlMs))) as [string, string];

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { randomBase62 } from './ids.ts';
 import { encodeJob, jobRecordKey, tenantJobIndexKey, type JobRecord } from './job-store.ts';
+import { batchRejectedKey } from './reviews.ts';
 
 export type BatchStatus = 'processing' | 'completed' | 'canceled';
 
@@ -21,7 +22,12 @@ export interface BatchRecord extends BatchCounts {
   webhookUrl?: string;
   /** Whether items send their own job.* events besides batch.completed. */
   itemEvents: boolean;
+  /** Items a reviewer flagged as wrong (`review: rejected`). */
+  reviewRejected: number;
 }
+
+/** The final statuses whose items a batch lists in the order they ended. */
+export type EndedStatus = 'succeeded' | 'failed' | 'canceled';
 
 /** Opaque, unguessable batch id: 24 base62 characters. */
 export const newBatchId = (): string => `batch_${randomBase62(24)}`;
@@ -36,6 +42,8 @@ export interface BatchStore {
   get(id: string): Promise<BatchRecord | null>;
   /** Item job ids in submission order, `count` from `offset`. */
   itemIds(id: string, offset: number, count: number): Promise<string[]>;
+  /** Ids of the items that ended with `status`, in the order they ended. */
+  endedIds(id: string, status: EndedStatus, offset: number, count: number): Promise<string[]>;
   /** End times (ms) of the most recently ended items, newest first: the rate behind the ETA. */
   recentEnds(id: string): Promise<number[]>;
   /** Marks a running batch canceled; false when it had already ended. */
@@ -52,7 +60,7 @@ export function makeBatchStore({ redis, prefix }: { redis: Redis; prefix: string
 
   return {
     async create(batch) {
-      const { itemEvents, ...rest } = batch;
+      const { itemEvents, reviewRejected: _counted, ...rest } = batch;
       const flat: string[] = ['itemEvents', itemEvents ? '1' : '0'];
       for (const [name, value] of Object.entries(rest)) if (value !== undefined) flat.push(name, String(value));
       await redis.hset(batchKey(batch.id), ...flat);
@@ -69,14 +77,18 @@ export function makeBatchStore({ redis, prefix }: { redis: Redis; prefix: string
       await tx.exec();
     },
     async get(id) {
-      const hash = await redis.hgetall(batchKey(id));
+      const [[, fields], [, rejected]] = (await redis.multi().hgetall(batchKey(id)).zcard(batchRejectedKey(prefix, id)).exec()) as [[null, Record<string, string>], [null, number]];
+      const hash = fields;
       if (!hash.id) return null;
-      const record: Record<string, unknown> = { ...hash, itemEvents: hash.itemEvents === '1' };
+      const record: Record<string, unknown> = { ...hash, itemEvents: hash.itemEvents === '1', reviewRejected: rejected };
       for (const name of NUMBER_FIELDS) record[name] = Number(hash[name] ?? 0);
       return record as unknown as BatchRecord;
     },
     async itemIds(id, offset, count) {
       return redis.lrange(itemsKey(id), offset, offset + count - 1);
+    },
+    async endedIds(id, status, offset, count) {
+      return redis.lrange(`${batchKey(id)}:ended:${status}`, offset, offset + count - 1);
     },
     async recentEnds(id) {
       return (await redis.lrange(`${batchKey(id)}:recent`, 0, -1)).map(Number);

@@ -9,6 +9,8 @@ export interface BatchView {
   completed_at: string | null;
   canceled_at: string | null;
   counts: { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; rejected: number };
+  /** Reviewers' verdicts from the review page or the API: items flagged as wrong. */
+  review: { rejected: number };
   upstream_calls: number;
   credits_saved: number;
   /** From the rate of the last ~100 items that ended; null until two have ended, or once all have. */
@@ -31,6 +33,7 @@ export function toBatchView(batch: BatchRecord, { publicBaseUrl, recentEnds = []
       total: batch.total, queued: batch.queued, processing: batch.processing, succeeded: batch.succeeded,
       failed: batch.failed, canceled: batch.canceled, rejected: batch.rejected,
     },
+    review: { rejected: batch.reviewRejected },
     upstream_calls: batch.upstreamCalls,
     credits_saved: batch.creditsSaved,
     eta: estimate(batch, recentEnds, now),

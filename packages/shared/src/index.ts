@@ -28,3 +28,6 @@ export * from './batch-events.ts';
 export * from './fairness.ts';
 export * from './usage.ts';
 export * from './webhook-endpoints.ts';
+export * from './reviews.ts';
+export * from './review-tokens.ts';
+export * from './dedup-keys.ts';

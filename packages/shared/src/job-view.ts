@@ -21,6 +21,10 @@ export interface JobView {
   /** The batch this job is an item of, and the client's name for the item there. */
   batch_id: string | null;
   client_ref: string | null;
+  /** A reviewer's verdict on the result (review page or `PUT /v1/jobs/:id/review`). */
+  review: { verdict: 'rejected'; note: string | null; reviewed_at: string } | null;
+  /** The job whose original this job processed again. */
+  rerun_of: string | null;
   webhook: {
     url: string; state: string; attempts: number; last_status_code: number | null;
     last_error: string | null; last_attempt_at: string | null; delivered_at: string | null;
@@ -58,6 +62,8 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
     metadata: record.metadata ?? null,
     batch_id: record.batchId ?? null,
     client_ref: record.clientRef ?? null,
+    review: reviewView(record),
+    rerun_of: record.rerunOf ?? null,
     webhook: record.webhookUrl
       ? {
           url: record.webhookUrl,
@@ -71,3 +77,6 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
       : null,
   };
 }
+
+export const reviewView = ({ review }: JobRecord): JobView['review'] =>
+  review ? { verdict: review.verdict, note: review.note ?? null, reviewed_at: review.reviewedAt } : null;

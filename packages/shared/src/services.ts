@@ -12,6 +12,7 @@ import { makeUpstreamState, type UpstreamState } from './upstream-state.ts';
 import { makeWebhookAttemptLog, type WebhookAttemptLog } from './webhook-attempts.ts';
 import { makeUsage, type Usage } from './usage.ts';
 import { makeGoneEndpoints, type GoneEndpoints } from './webhook-endpoints.ts';
+import { makeReviews, type Reviews } from './reviews.ts';
 
 /** The backing services every Cutout process talks to. */
 export interface Services {
@@ -27,6 +28,7 @@ export interface Services {
   webhookAttempts: WebhookAttemptLog;
   usage: Usage;
   goneEndpoints: GoneEndpoints;
+  reviews: Reviews;
   close(): Promise<void>;
 }
 
@@ -54,6 +56,7 @@ export async function openServices(config: Config, { name, blocking = false, log
     webhookAttempts: makeWebhookAttemptLog({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
     usage: makeUsage({ redis, prefix: config.redis.prefix }),
     goneEndpoints: makeGoneEndpoints({ redis, prefix: config.redis.prefix }),
+    reviews: makeReviews({ redis, prefix: config.redis.prefix }),
     async close() {
       await queues.close();
       await redis.quit().catch(() => redis.disconnect());

@@ -19,7 +19,7 @@ export async function createBatch({ batches, fairEnqueue }: CreateBatchDeps, ten
   const batch: BatchRecord = {
     id: newBatchId(), tenantId, status: 'processing', createdAt,
     total: intake.items.length, queued: 0, processing: 0, succeeded: 0, failed: 0, canceled: 0, rejected: intake.rejected.length,
-    ended: 0, upstreamCalls: 0, creditsSaved: 0, webhookUrl: intake.webhookUrl, itemEvents: intake.itemEvents,
+    ended: 0, upstreamCalls: 0, creditsSaved: 0, webhookUrl: intake.webhookUrl, itemEvents: intake.itemEvents, reviewRejected: 0,
   };
   await batches.create(batch);
   for (let start = 0; start < intake.items.length; start += CHUNK) {

@@ -10,9 +10,11 @@ export interface ManifestRow {
   result_url: string | null;
   error_code: string | null;
   error_message: string | null;
+  /** `rejected` when a reviewer flagged the cutout as wrong. */
+  review: string | null;
 }
 
-export const MANIFEST_COLUMNS: readonly (keyof ManifestRow)[] = ['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message'];
+export const MANIFEST_COLUMNS: readonly (keyof ManifestRow)[] = ['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review'];
 
 export interface ManifestDeps { batches: BatchStore; jobs: JobStore; storage: Storage; resultUrlTtlMs: number }
 
@@ -28,7 +30,7 @@ export async function* batchItems({ batches, jobs }: Pick<ManifestDeps, 'batches
 
 async function toRow({ storage, resultUrlTtlMs }: ManifestDeps, id: string, record: JobRecord | null): Promise<ManifestRow> {
   // A record past its retention is gone; its row still appears, so the manifest lists every item.
-  if (!record) return { client_ref: null, job_id: id, status: 'expired', result_url: null, error_code: null, error_message: null };
+  if (!record) return { client_ref: null, job_id: id, status: 'expired', result_url: null, error_code: null, error_message: null, review: null };
   return {
     client_ref: record.clientRef ?? null,
     job_id: record.id,
@@ -36,6 +38,7 @@ async function toRow({ storage, resultUrlTtlMs }: ManifestDeps, id: string, reco
     result_url: record.status === 'succeeded' && record.resultKey ? await storage.presign(record.resultKey, resultUrlTtlMs) : null,
     error_code: record.error?.code ?? null,
     error_message: record.error?.message ?? null,
+    review: record.review?.verdict ?? null,
   };
 }
 

@@ -1,9 +1,12 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { toBatchView, toJobView, type BatchRecord } from '@cutout/shared';
+import { toBatchView, toJobView, type BatchRecord, type JobRecord } from '@cutout/shared';
+import { decodeOffsetCursor, encodeOffsetCursor } from '../cursor.ts';
+import { itemIdPage, type ItemFilter } from '../batches/item-pages.ts';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
-import { ApiError, notFound, unavailable } from '../errors.ts';
+import { ownBatch } from '../owned.ts';
+import { ApiError, unavailable } from '../errors.ts';
 import { idempotencyKeyOf, type StoredResponse } from '../idempotency.ts';
 import { cancelBatchItems } from '../batches/cancel.ts';
 import { createBatch } from '../batches/create.ts';
@@ -27,12 +30,6 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     return toBatchView(batch, { publicBaseUrl: config.api.publicBaseUrl, recentEnds: await batches.recentEnds(batch.id) });
   }
 
-  /** The tenant's batch, or 404: another tenant's batch is indistinguishable from a missing one. */
-  async function ownBatch(request: FastifyRequest<IdParams>): Promise<BatchRecord> {
-    const batch = await batches.get(request.params.id);
-    if (!batch || batch.tenantId !== tenantOf(request)) throw notFound('Batch');
-    return batch;
-  }
 
   async function intakeOf(request: FastifyRequest, tenantId: string, stored: string[]): Promise<BatchIntake> {
     const limits: IntakeLimits = {
@@ -92,10 +89,10 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     }
   });
 
-  app.get<IdParams>('/v1/batches/:id', { preHandler: canRead }, async (request) => view(await ownBatch(request)));
+  app.get<IdParams>('/v1/batches/:id', { preHandler: canRead }, async (request) => view(await ownBatch(batches, request)));
 
   app.get<IdParams & { Querystring: { format?: string } }>('/v1/batches/:id/results', { preHandler: canRead }, async (request, reply) => {
-    const batch = await ownBatch(request);
+    const batch = await ownBatch(batches, request);
     const format = manifestFormat(request.query.format, request.headers.accept);
     if (!format) throw new ApiError(400, 'invalid_request', 'format must be jsonl or csv');
     const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, batch.id, format);
@@ -105,13 +102,13 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
       .send(Readable.from(lines));
   });
 
-  app.get<IdParams & { Querystring: { limit?: string; cursor?: string } }>('/v1/batches/:id/jobs', { preHandler: canRead }, async (request) => {
-    const batch = await ownBatch(request);
+  app.get<IdParams & { Querystring: { limit?: string; cursor?: string; status?: string; review?: string } }>('/v1/batches/:id/jobs', { preHandler: canRead }, async (request) => {
+    const batch = await ownBatch(batches, request);
     return batchJobPage(deps, batch.id, request.query);
   });
 
   app.delete<IdParams>('/v1/batches/:id', { preHandler: canWrite }, async (request) => {
-    const batch = await ownBatch(request);
+    const batch = await ownBatch(batches, request);
     if (batch.status === 'processing') {
       await batches.markCanceled(batch.id);
       const canceled = await cancelBatchItems({ ...announceDeps, jobs, removeBg: queues.removeBg }, batch.id);
@@ -121,15 +118,28 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
   });
 }
 
-/** A page of a batch's jobs in submission order; the cursor is the offset, opaque to clients. */
-export async function batchJobPage(deps: Pick<AppDeps, 'batches' | 'jobs' | 'storage' | 'config'>, batchId: string, { limit = '20', cursor }: { limit?: string; cursor?: string }) {
+/**
+ * A page of a batch's jobs: all in submission order, or those that ended with `status`
+ * (in the order they ended), or those a reviewer flagged (`review=rejected`).
+ */
+export async function batchJobPage(
+  deps: Pick<AppDeps, 'batches' | 'jobs' | 'storage' | 'config' | 'reviews'>, batchId: string,
+  { limit = '20', cursor, status, review }: { limit?: string; cursor?: string; status?: string; review?: string },
+) {
   const pageSize = Number(limit);
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new ApiError(400, 'invalid_request', `limit must be 1 to ${MAX_PAGE}`);
-  const offset = cursor === undefined ? 0 : Number(/^o(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))?.[1] ?? NaN);
-  if (!Number.isInteger(offset)) throw new ApiError(400, 'invalid_cursor', 'The cursor is not one this API returned');
-  const ids = await deps.batches.itemIds(batchId, offset, pageSize + 1);
+  if (review !== undefined && review !== 'rejected') throw new ApiError(400, 'invalid_request', 'review must be rejected');
+  if (status !== undefined && !BATCH_JOB_STATUSES.includes(status)) throw new ApiError(400, 'invalid_request', `status must be one of ${BATCH_JOB_STATUSES.join(', ')}`);
+  const offset = decodeOffsetCursor(cursor);
+  const ended = status === 'succeeded' || status === 'failed' || status === 'canceled';
+  const filter: ItemFilter = review ? 'rejected' : ended ? status : 'all';
+  const ids = await itemIdPage(deps, batchId, filter, offset, pageSize + 1);
   const records = await Promise.all(ids.slice(0, pageSize).map((id) => deps.jobs.get(id)));
-  const data = await Promise.all(records.flatMap((record) => (record ? [toJobView(record, deps.storage, deps.config.api.resultUrlTtlMs)] : [])));
+  // Queued and processing are moments, not lists: those pages are the items page filtered.
+  const wanted = records.filter((record): record is JobRecord => record !== null && (status === undefined || record.status === status));
+  const data = await Promise.all(wanted.map((record) => toJobView(record, deps.storage, deps.config.api.resultUrlTtlMs)));
   const more = ids.length > pageSize;
-  return { data, next_cursor: more ? Buffer.from(`o${offset + pageSize}`).toString('base64url') : null };
+  return { data, next_cursor: more ? encodeOffsetCursor(offset + pageSize) : null };
 }
+
+const BATCH_JOB_STATUSES: readonly string[] = ['queued', 'processing', 'succeeded', 'failed', 'canceled'];
