@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import sharp from 'sharp';
 import type { AddressInfo } from 'node:net';
 import { request, type FormData } from 'undici';
 import { productImage, PRODUCT_SHOT } from './images.ts';
@@ -6,27 +7,33 @@ import type { Json } from './jobs.ts';
 import type { TestSystem } from './system.ts';
 import { eventually } from './webhooks.ts';
 
-export interface ImageServer { url(n: number): string; requests(): number; close(): Promise<void> }
+export interface ImageServer { url(n: number): string; plainUrl(n: number): string; requests(): number; close(): Promise<void> }
+
+/** An empty white scene, n pixels wider than 200 so each is a distinct image. */
+const plainImage = (n: number): Promise<Buffer> =>
+  sharp({ create: { width: 200 + n, height: 150, channels: 3, background: '#ffffff' } }).png().toBuffer();
 
 /**
  * A loopback server of product photos: `/img/<n>.png` is photo variant n (distinct bytes,
- * so the worker's dedup never merges them), made on first request; `/missing/…` is a 404.
+ * so the worker's dedup never merges them), made on first request; `/plain/<n>.png` is a
+ * photo with nothing on it, which ByByBG refuses (no foreground); `/missing/…` is a 404.
  */
 export async function startImageServer(firstVariant = 0): Promise<ImageServer> {
   const cache = new Map<number, Promise<Buffer>>();
   let served = 0;
   const server = createServer((req, res) => {
     served += 1;
-    const match = /^\/img\/(\d+)\.png$/.exec(req.url ?? '');
+    const match = /^\/(img|plain)\/(\d+)\.png$/.exec(req.url ?? '');
     if (!match) return void res.writeHead(404).end('not found');
-    const n = Number(match[1]);
-    if (!cache.has(n)) cache.set(n, productImage('png', PRODUCT_SHOT, firstVariant + n));
+    const n = Number(match[2]) * (match[1] === 'plain' ? -1 : 1) - (match[1] === 'plain' ? 1 : 0);
+    if (!cache.has(n)) cache.set(n, n >= 0 ? productImage('png', PRODUCT_SHOT, firstVariant + n) : plainImage(-n));
     cache.get(n)!.then((png) => res.writeHead(200, { 'content-type': 'image/png', 'content-length': png.length }).end(png), () => res.writeHead(500).end());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: (n) => `http://127.0.0.1:${port}/img/${n}.png`,
+    plainUrl: (n) => `http://127.0.0.1:${port}/plain/${n}.png`,
     requests: () => served,
     async close() {
       server.closeAllConnections();

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { createMetrics, makeApiKeyStore, randomBase62, type Config, type ImageFetcher, type Logger, type Metrics, type Services } from '@cutout/shared';
+import { createMetrics, makeApiKeyStore, randomBase62, reviewLinkSecret, type Config, type ImageFetcher, type Logger, type Metrics, type Services } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
 import { registerErrorHandling, sendError, toApiError } from './errors.ts';
 import { registerOpenApi } from './openapi/index.ts';
@@ -14,6 +14,8 @@ import { jobRoutes } from './routes/jobs.ts';
 import { jobQueryRoutes } from './routes/job-queries.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { batchRoutes } from './routes/batches.ts';
+import { reviewRoutes } from './routes/reviews.ts';
+import { reviewPageRoutes } from './review/page-routes.ts';
 import type { Idempotency } from './idempotency.ts';
 import type { JobWaiter } from './job-waiter.ts';
 
@@ -54,7 +56,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limits: { fileSize: deps.config.api.maxUploadBytes, files: 1, fields: 10, parts: 12, fieldSize: 64 * 1024, fieldNameSize: 100 },
   });
 
-  const requireScope = makeAuthenticate(makeApiKeyStore({ redis: deps.redis, prefix: deps.config.redis.prefix }));
+  const apiKeys = makeApiKeyStore({ redis: deps.redis, prefix: deps.config.redis.prefix });
+  const requireScope = makeAuthenticate(apiKeys);
+  const reviewSecret = await reviewLinkSecret({ redis: deps.redis, prefix: deps.config.redis.prefix, configured: deps.config.api.reviewLinkSecret });
   const canRead = requireScope('jobs:read');
   const canWrite = requireScope('jobs:write');
 
@@ -66,5 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   jobQueryRoutes(app, deps, { canRead, canWrite });
   webhookRoutes(app, deps, { canRead, canWrite });
   batchRoutes(app, deps, { canRead, canWrite });
+  reviewRoutes(app, deps, { canRead, canWrite }, reviewSecret);
+  await reviewPageRoutes(app, { ...deps, apiKeys }, reviewSecret);
   return app;
 }

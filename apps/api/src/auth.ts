@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { isWellFormedApiKey, type ApiKeyStore, type Scope, type StoredApiKey } from '@cutout/shared';
+import { isWellFormedApiKey, looksLikeReviewToken, type ApiKeyStore, type Scope, type StoredApiKey } from '@cutout/shared';
 import { ApiError } from './errors.ts';
 
 declare module 'fastify' {
@@ -15,6 +15,7 @@ export function makeAuthenticate(apiKeys: ApiKeyStore) {
       const header = request.headers['x-api-key'];
       const key = Array.isArray(header) ? header[0] : header;
       if (!key) throw new ApiError(401, 'missing_api_key', 'Send your API key in the X-API-KEY header');
+      if (looksLikeReviewToken(key)) throw new ApiError(401, 'review_link_not_api_key', 'A review link opens the review page only; the API takes an API key');
       // A typo or a truncated key is refused by its checksum, without a Redis lookup.
       if (!isWellFormedApiKey(key)) throw new ApiError(401, 'invalid_api_key', 'The API key is malformed; check that it was copied whole');
       const record = await apiKeys.authenticate(key);

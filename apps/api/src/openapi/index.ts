@@ -47,7 +47,7 @@ export async function registerOpenApi(app: FastifyInstance, { publicBaseUrl }: {
       security: [{ apiKey: [] }],
     },
     transform: ({ schema, url }) => {
-      const hide = url.startsWith('/docs') || url.startsWith('/admin') || url === '/openapi.json';
+      const hide = url.startsWith('/docs') || url.startsWith('/admin') || url.startsWith('/review') || url === '/openapi.json';
       return { schema: { ...schema, hide: hide || schema?.hide }, url };
     },
     transformObject: (documentObject) => {

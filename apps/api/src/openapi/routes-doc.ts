@@ -4,7 +4,7 @@
  */
 type Doc = { summary: string; tags: string[]; description?: string; responses: Record<number, string>; params?: string[]; query?: Record<string, string>; headers?: Record<string, string>; body?: 'job' | 'json' };
 
-const AUTH = { 401: 'missing_api_key, invalid_api_key, revoked_api_key', 403: 'insufficient_scope', 429: 'rate_limited (Retry-After, X-RateLimit-*)' };
+const AUTH = { 401: 'missing_api_key, invalid_api_key, revoked_api_key, review_link_not_api_key', 403: 'insufficient_scope', 429: 'rate_limited (Retry-After, X-RateLimit-*)' };
 const NOT_FOUND = { 404: 'not_found (also for another tenant\'s ids)' };
 
 export const ROUTE_DOCS: Record<string, Doc> = {
@@ -61,18 +61,41 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     responses: { 200: 'The batch', ...AUTH, ...NOT_FOUND },
   },
   'GET /v1/batches/:id/results': {
-    summary: 'Manifest of every item (client_ref, job_id, status, result_url, error_code, error_message), streamed', tags: ['batches'], params: ['id'],
+    summary: 'Manifest of every item (client_ref, job_id, status, result_url, error_code, error_message, review), streamed', tags: ['batches'], params: ['id'],
     query: { format: 'jsonl (default) or csv; Accept: text/csv also selects CSV' },
     responses: { 200: 'JSON lines or CSV, one row per item in submission order; result URLs are fresh presigned URLs', 400: 'invalid_request', ...AUTH, ...NOT_FOUND },
   },
   'GET /v1/batches/:id/jobs': {
-    summary: "A batch's jobs in submission order", tags: ['batches'], params: ['id'],
-    query: { limit: '1–100, default 20', cursor: 'next_cursor of the previous page' },
+    summary: "A batch's jobs in submission order, or those that ended with one status (in the order they ended), or those flagged", tags: ['batches'], params: ['id'],
+    query: { status: 'queued | processing | succeeded | failed | canceled', review: 'rejected: items a reviewer flagged', limit: '1–100, default 20', cursor: 'next_cursor of the previous page' },
     responses: { 200: 'A page of jobs', 400: 'invalid_request, invalid_cursor', ...AUTH, ...NOT_FOUND },
   },
   'DELETE /v1/batches/:id': {
     summary: 'Cancel every item not yet started; started ones finish', tags: ['batches'], params: ['id'],
     responses: { 200: 'The batch, status canceled (completed if it had ended)', ...AUTH, ...NOT_FOUND },
+  },
+  'POST /v1/batches/:id/review-link': {
+    summary: 'A signed, expiring link to the review page of a batch (no API key reaches the browser)', tags: ['review'], params: ['id'], body: 'json',
+    description: 'Optional JSON `{expires_in: seconds}` (60 to 2,592,000; default REVIEW_LINK_TTL, 24 h). The link opens this batch only and is refused on every /v1 route.',
+    responses: { 201: '{object: "review_link", url, batch_id, expires_at}', 400: 'invalid_request', ...AUTH, ...NOT_FOUND },
+  },
+  'POST /v1/jobs/:id/review-link': {
+    summary: 'A signed, expiring link to the review page of one job', tags: ['review'], params: ['id'], body: 'json',
+    responses: { 201: '{object: "review_link", url, job_id, expires_at}', 400: 'invalid_request', ...AUTH, ...NOT_FOUND },
+  },
+  'PUT /v1/jobs/:id/review': {
+    summary: "Flag a succeeded job's cutout as wrong", tags: ['review'], params: ['id'], body: 'json',
+    description: 'JSON `{verdict: "rejected", note?}` (note ≤ 500 characters). The job shows `review`, its batch counts it in `review.rejected`, the manifest has `review: rejected`, and the result is no longer reused for identical images.',
+    responses: { 200: 'The job', 400: 'invalid_request', ...AUTH, ...NOT_FOUND, 409: 'not_reviewable (only succeeded jobs have a cutout to judge)' },
+  },
+  'DELETE /v1/jobs/:id/review': {
+    summary: "Clear a job's review verdict", tags: ['review'], params: ['id'],
+    responses: { 200: 'The job', ...AUTH, ...NOT_FOUND, 409: 'not_reviewable' },
+  },
+  'POST /v1/jobs/:id/rerun': {
+    summary: "A new job on a copy of this job's original, e.g. with other options", tags: ['jobs'], params: ['id'], body: 'json',
+    description: 'Optional JSON `{options?, webhook_url?, metadata?}`; each defaults to the original job\'s. The new job has `rerun_of`. Same options as an earlier unflagged result reuse it (credits_saved); a flagged result is never reused.',
+    responses: { 202: 'The new job; Location names it', 400: 'invalid_request', ...AUTH, ...NOT_FOUND, 409: 'job_not_finished, original_missing', 422: 'invalid_options, invalid_webhook_url, invalid_metadata', 503: 'service_unavailable' },
   },
   'GET /v1/account': { summary: 'Tenant, scopes, limits, usage today and webhook signing secret', tags: ['account'], responses: { 200: 'The account', ...AUTH } },
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], responses: { 200: 'The process is alive' } },

@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import type { ApiKeyStore } from '@cutout/shared';
+import type { AppDeps } from '../app.ts';
+import { ApiError, toApiError } from '../errors.ts';
+import { decodeOffsetCursor, encodeOffsetCursor } from '../cursor.ts';
+import { manifestFormat, manifestLines } from '../batches/results.ts';
+import { ITEM_FILTERS, itemIdPage, type ItemFilter } from '../batches/item-pages.ts';
+import { jobInScope, makeRequireGrant, refuseApiKeyInUrl, resolveGrant, scopeOf } from './grant.ts';
+import { reviewBase, reviewProgress, toReviewItem } from './items.ts';
+import { makeProgressStreams } from './events.ts';
+import { parseVerdict, recordVerdict } from './verdicts.ts';
+
+const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
+const PAGE_SIZE_MAX = 100;
+
+/** Everything the page loads is ours: no CDN, no inline script, no framing. */
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-robots-tag': 'noindex, nofollow',
+  'cache-control': 'no-store',
+};
+
+const ERROR_TITLES: Record<number, string> = { 400: 'This link cannot be used', 401: 'This review link is not valid', 404: 'Nothing to review here', 410: 'This review link has expired' };
+
+const escapeHtml = (text: string): string =>
+  text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
+
+/**
+ * The review page: `/review/<link token>` serves the page, and the routes under it the
+ * data it shows. A link is checked on every request (signature, expiry, the batch or job
+ * still there); it opens only its own batch or job and works on no /v1 route.
+ */
+export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { apiKeys: ApiKeyStore }, secret: string): Promise<void> {
+  const { config, jobs, batches, storage } = deps;
+  const pageHtml = readFileSync(`${PAGE_DIR}index.html`, 'utf8');
+  const errorHtml = readFileSync(`${PAGE_DIR}error.html`, 'utf8');
+  const grantDeps = { secret, batches, jobs, apiKeys: deps.apiKeys };
+  const requireGrant = makeRequireGrant(grantDeps);
+  const streams = makeProgressStreams({ batches });
+  const verdictDeps = { reviews: deps.reviews, redis: deps.redis, prefix: config.redis.prefix };
+  app.addHook('preClose', async () => streams.closeAll());
+
+  await app.register(fastifyStatic, {
+    root: PAGE_DIR, prefix: '/review/assets/', decorateReply: false, index: false, allowedPath: (path) => /^\/[a-z-]+\.(css|js)$/.test(path),
+    setHeaders: (res) => void res.header('cache-control', 'public, max-age=300'),
+  });
+
+  const errorPage = (reply: FastifyReply, error: ApiError) =>
+    reply.status(error.statusCode).headers(PAGE_HEADERS).type('text/html; charset=utf-8')
+      .send(errorHtml.replace('{{title}}', escapeHtml(ERROR_TITLES[error.statusCode] ?? 'This review link cannot be used')).replace('{{message}}', escapeHtml(error.message)));
+
+  interface TokenParams { Params: { token: string } }
+  interface ItemParams { Params: { token: string; jobId: string } }
+
+  // The page itself: an error page (not JSON) when the link cannot be used, and no data in either.
+  app.get<TokenParams>('/review/:token', async (request, reply) => {
+    try {
+      await refuseApiKeyInUrl(deps.apiKeys, request);
+      await resolveGrant(grantDeps, request.params.token);
+    } catch (error) {
+      const apiError = toApiError(error as Error as never);
+      if (apiError.statusCode >= 500) throw error;
+      request.log.info({ code: apiError.code, status: apiError.statusCode }, 'review link refused');
+      return errorPage(reply, apiError);
+    }
+    return reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(pageHtml);
+  });
+
+  const guarded = { preHandler: requireGrant, onSend: noStore };
+
+  app.get<TokenParams>('/review/:token/data', guarded, async (request) => {
+    const scope = scopeOf(request);
+    const base = reviewBase(scope.token);
+    const expiresAt = new Date(scope.grant.expiresAtMs).toISOString();
+    if (scope.kind === 'job') return { object: 'review', kind: 'job', expires_at: expiresAt, batch: null, job: toReviewItem(scope.token, scope.job), manifest: null };
+    return {
+      object: 'review', kind: 'batch', expires_at: expiresAt, batch: await reviewProgress(batches, scope.batch), job: null,
+      manifest: { csv: `${base}/manifest?format=csv`, jsonl: `${base}/manifest?format=jsonl` },
+    };
+  });
+
+  app.get<TokenParams>('/review/:token/events', { preHandler: requireGrant }, async (request, reply) => {
+    const scope = scopeOf(request);
+    if (scope.kind !== 'batch') throw new ApiError(404, 'not_found', 'Progress events exist for batch review links only');
+    streams.open(request, reply, scope);
+  });
+
+  app.get<TokenParams & { Querystring: { filter?: string; limit?: string; cursor?: string } }>('/review/:token/items', guarded, async (request) => {
+    const scope = scopeOf(request);
+    const { filter = 'all', limit = '48', cursor } = request.query;
+    if (!ITEM_FILTERS.includes(filter as ItemFilter)) throw new ApiError(400, 'invalid_request', `filter must be one of ${ITEM_FILTERS.join(', ')}`);
+    const pageSize = Number(limit);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > PAGE_SIZE_MAX) throw new ApiError(400, 'invalid_request', `limit must be 1 to ${PAGE_SIZE_MAX}`);
+    const offset = decodeOffsetCursor(cursor);
+    if (scope.kind === 'job') {
+      const matches = filter === 'all' || (filter === 'rejected' ? scope.job.review?.verdict === 'rejected' : scope.job.status === filter);
+      return { data: matches && offset === 0 ? [toReviewItem(scope.token, scope.job)] : [], next_cursor: null };
+    }
+    const ids = await itemIdPage({ batches, reviews: deps.reviews }, scope.batch.id, filter as ItemFilter, offset, pageSize + 1);
+    const records = await Promise.all(ids.slice(0, pageSize).map((id) => jobs.get(id)));
+    return {
+      data: records.flatMap((record) => (record ? [toReviewItem(scope.token, record)] : [])),
+      next_cursor: ids.length > pageSize ? encodeOffsetCursor(offset + pageSize) : null,
+    };
+  });
+
+  app.get<ItemParams & { Params: { kind: string } }>('/review/:token/items/:jobId/thumbs/:kind', { preHandler: requireGrant }, async (request, reply) => {
+    const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
+    const key = request.params.kind === 'original' ? record.originalThumbKey : request.params.kind === 'cutout' ? record.resultThumbKey : undefined;
+    if (!key) throw new ApiError(404, 'not_found', 'No thumbnail of this kind for this job');
+    const body = await storage.getStream(key).catch(() => {
+      throw new ApiError(404, 'not_found', 'The thumbnail is no longer stored');
+    });
+    // A thumbnail never changes once written; the browser may keep it while the link lives.
+    return reply.type('image/webp').header('cache-control', 'private, max-age=3600').header('x-content-type-options', 'nosniff').send(body);
+  });
+
+  app.get<ItemParams>('/review/:token/items/:jobId/result', { preHandler: requireGrant }, async (request, reply) => {
+    const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
+    if (record.status !== 'succeeded' || !record.resultKey) throw new ApiError(404, 'not_found', `This job has no result (it is ${record.status})`);
+    return reply.header('cache-control', 'no-store').redirect(await storage.presign(record.resultKey, Math.min(config.api.resultUrlTtlMs, 900_000)), 302);
+  });
+
+  app.put<ItemParams>('/review/:token/items/:jobId/review', guarded, async (request) => {
+    const scope = scopeOf(request);
+    const verdict = parseVerdict(request.body);
+    const record = await recordVerdict(verdictDeps, await jobInScope(scope, jobs, request.params.jobId), verdict);
+    request.log.info({ job_id: record.id, verdict: 'rejected' }, 'review verdict recorded');
+    return toReviewItem(scope.token, record);
+  });
+
+  app.delete<ItemParams>('/review/:token/items/:jobId/review', guarded, async (request) => {
+    const scope = scopeOf(request);
+    const record = await recordVerdict(verdictDeps, await jobInScope(scope, jobs, request.params.jobId), null);
+    request.log.info({ job_id: record.id }, 'review verdict cleared');
+    return toReviewItem(scope.token, record);
+  });
+
+  app.get<TokenParams & { Querystring: { format?: string } }>('/review/:token/manifest', { preHandler: requireGrant }, async (request, reply) => {
+    const scope = scopeOf(request);
+    if (scope.kind !== 'batch') throw new ApiError(404, 'not_found', 'A manifest exists for batch review links only');
+    const format = manifestFormat(request.query.format, request.headers.accept);
+    if (!format) throw new ApiError(400, 'invalid_request', 'format must be jsonl or csv');
+    const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, scope.batch.id, format);
+    return reply
+      .header('cache-control', 'no-store')
+      .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${scope.batch.id}.${format}"`)
+      .send(Readable.from(lines));
+  });
+}
+
+async function noStore(_request: FastifyRequest, reply: FastifyReply, payload: unknown) {
+  reply.header('cache-control', 'no-store');
+  return payload;
+}
+

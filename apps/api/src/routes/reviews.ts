@@ -1,0 +1,118 @@
+import type { FastifyInstance } from 'fastify';
+import { enqueueFairly, newJobId, originalKey, signReviewToken, singleJobsFlow, TERMINAL_STATUSES, toJobView, type JobRecord, type ReviewSubject } from '@cutout/shared';
+import type { AppDeps } from '../app.ts';
+import { tenantOf } from '../auth.ts';
+import { ApiError, unavailable } from '../errors.ts';
+import { parseJobFields } from '../job-fields.ts';
+import { ownBatch, ownJob } from '../owned.ts';
+import { parseVerdict, recordVerdict } from '../review/verdicts.ts';
+import type { Guards } from './jobs.ts';
+
+interface IdParams { Params: { id: string } }
+
+const MIN_LINK_SECONDS = 60;
+const MAX_LINK_SECONDS = 30 * 86_400;
+
+/** `expires_in` (seconds) from an optional JSON body; the configured lifetime otherwise. */
+function linkLifetimeMs(body: unknown, fallbackMs: number): number {
+  const value = (body && typeof body === 'object' ? body : {}) as { expires_in?: unknown };
+  if (value.expires_in === undefined) return fallbackMs;
+  const seconds = value.expires_in;
+  if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < MIN_LINK_SECONDS || seconds > MAX_LINK_SECONDS) {
+    throw new ApiError(400, 'invalid_request', `expires_in must be a whole number of seconds from ${MIN_LINK_SECONDS} to ${MAX_LINK_SECONDS} (30 days)`);
+  }
+  return seconds * 1000;
+}
+
+/**
+ * Review links (a signed, expiring, read-only URL for the review page, so no API key
+ * reaches a browser), reviewers' verdicts through the API, and reruns of a job's original.
+ */
+export function reviewRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canWrite }: Guards, secret: string): void {
+  const { config, jobs, batches, storage } = deps;
+  const verdictDeps = { reviews: deps.reviews, redis: deps.redis, prefix: config.redis.prefix };
+
+  function link(subject: ReviewSubject, body: unknown) {
+    const expiresAtMs = Date.now() + linkLifetimeMs(body, config.api.reviewLinkTtlMs);
+    const token = signReviewToken(secret, subject, expiresAtMs);
+    return {
+      object: 'review_link', url: `${config.api.publicBaseUrl}/review/${token}`,
+      [`${subject.kind}_id`]: subject.id, expires_at: new Date(Math.floor(expiresAtMs / 1000) * 1000).toISOString(),
+    };
+  }
+
+  app.post<IdParams>('/v1/batches/:id/review-link', { preHandler: canRead }, async (request, reply) => {
+    const batch = await ownBatch(batches, request);
+    return reply.status(201).send(link({ kind: 'batch', id: batch.id }, request.body));
+  });
+
+  app.post<IdParams>('/v1/jobs/:id/review-link', { preHandler: canRead }, async (request, reply) => {
+    const job = await ownJob(jobs, request);
+    return reply.status(201).send(link({ kind: 'job', id: job.id }, request.body));
+  });
+
+  app.put<IdParams>('/v1/jobs/:id/review', { preHandler: canWrite }, async (request) => {
+    const verdict = parseVerdict(request.body);
+    return toJobView(await recordVerdict(verdictDeps, await ownJob(jobs, request), verdict), storage, config.api.resultUrlTtlMs);
+  });
+
+  app.delete<IdParams>('/v1/jobs/:id/review', { preHandler: canWrite }, async (request) =>
+    toJobView(await recordVerdict(verdictDeps, await ownJob(jobs, request), null), storage, config.api.resultUrlTtlMs));
+
+  app.post<IdParams>('/v1/jobs/:id/rerun', { preHandler: canWrite }, async (request, reply) => {
+    const source = await ownJob(jobs, request);
+    if (!TERMINAL_STATUSES.includes(source.status)) throw new ApiError(409, 'job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
+    const record = await rerun(deps, source, rerunFields(request.body), tenantOf(request));
+    request.log.info({ job_id: record.id, rerun_of: source.id }, 'job rerun accepted');
+    const url = `${config.api.publicBaseUrl}/v1/jobs/${record.id}`;
+    return reply.status(202).header('location', url).send(await toJobView(record, storage, config.api.resultUrlTtlMs));
+  });
+}
+
+/** The body of a rerun: JSON with `options`, `webhook_url` and `metadata`, each optional. */
+function rerunFields(body: unknown): Record<string, string> {
+  if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) throw new ApiError(400, 'invalid_request', 'The body must be a JSON object');
+  const fields: Record<string, string> = {};
+  for (const [name, value] of Object.entries((body ?? {}) as Record<string, unknown>)) {
+    if (!['options', 'webhook_url', 'metadata'].includes(name)) throw new ApiError(400, 'invalid_request', `Unknown field "${name.slice(0, 64)}"; a rerun takes options, webhook_url and metadata`);
+    fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  return fields;
+}
+
+/**
+ * A new job on a copy of `source`'s original, with the source's options, webhook and
+ * metadata unless the request gives others. Rejected results are out of duplicate
+ * detection (see recordVerdict), so a rerun of one goes to ByByBG again.
+ */
+async function rerun(deps: AppDeps, source: JobRecord, fields: Record<string, string>, tenantId: string): Promise<JobRecord> {
+  const { config, storage, jobs } = deps;
+  if (!source.originalSha256 && source.sourceUrl) throw new ApiError(409, 'original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
+  const given = parseJobFields(fields, { allowPrivate: config.webhooks.allowPrivate });
+  const id = newJobId();
+  const record: JobRecord = {
+    id, tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
+    originalKey: originalKey(tenantId, id), originalBytes: source.originalBytes, originalContentType: source.originalContentType,
+    originalSha256: source.originalSha256, rerunOf: source.id, clientRef: source.clientRef,
+    options: given.options ?? source.options, webhookUrl: given.webhookUrl ?? source.webhookUrl, metadata: given.metadata ?? source.metadata,
+  };
+  try {
+    await storage.copy(source.originalKey, record.originalKey);
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name === 'NoSuchKey' || name === 'NotFound') throw new ApiError(409, 'original_missing', 'The original of this job is no longer stored; submit the image again');
+    throw unavailable();
+  }
+  try {
+    await jobs.create(record);
+    await enqueueFairly(
+      { queue: deps.queues.removeBg, scheduler: deps.fair, attempts: config.bybybg.maxAttempts, retryDelayMs: config.bybybg.retryDelayMs },
+      singleJobsFlow(tenantId), [{ jobId: id, tenantId }],
+    );
+  } catch {
+    await Promise.allSettled([storage.delete(record.originalKey), jobs.remove(record)]);
+    throw unavailable();
+  }
+  await deps.usage.add(tenantId, 'jobs').catch(() => undefined);
+  return record;
+}

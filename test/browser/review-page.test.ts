@@ -1,0 +1,225 @@
+import { statSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { signReviewToken } from '@cutout/shared';
+import { startImageServer, postBatch, batchEnded, type ImageServer } from '../helpers/batches.ts';
+import { artifactPath, launchChromium } from '../helpers/browser.ts';
+import { setFaults, type Json } from '../helpers/jobs.ts';
+import { startSystem, type TestSystem } from '../helpers/system.ts';
+import { apiJson, reviewBatch, reviewLink } from '../helpers/reviews.ts';
+
+const SECRET = 'browser-review-secret-0123456789abcdefgh';
+
+// These run inside the page (page.evaluate); the project compiles without the DOM library.
+declare const document: any;
+declare const getComputedStyle: any;
+declare const NodeFilter: any;
+declare const window: any;
+type Element = any;
+
+/** WCAG contrast of every piece of text on the page against the background it sits on. */
+function lowContrastTexts(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const rgb = (value: string) => (value.match(/[\d.]+/g) ?? []).map(Number);
+    const luminance = ([r, g, b]: number[]) => {
+      const [R, G, B] = [r!, g!, b!].map((c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * R! + 0.7152 * G! + 0.0722 * B!;
+    };
+    const background = (element: Element | null): number[] => {
+      for (let node = element; node; node = node.parentElement) {
+        const color = rgb(getComputedStyle(node).backgroundColor);
+        if (color.length === 3 || (color.length === 4 && color[3]! > 0.5)) return color.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const problems: string[] = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const element = node.parentElement!;
+      const style = getComputedStyle(element);
+      if (!node.textContent?.trim() || style.visibility === 'hidden' || element.closest('[hidden]') || element.getClientRects().length === 0) continue;
+      const [fg, bg] = [luminance(rgb(style.color)), luminance(background(element))];
+      const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+      if (ratio < 4.5) problems.push(`${node.textContent.trim().slice(0, 30)}: ${ratio.toFixed(2)}`);
+    }
+    return problems;
+  });
+}
+
+/** Every image in the grid decoded with real pixels (thumbnails, not broken icons). */
+const allImagesLoaded = (page: Page) =>
+  page.waitForFunction(() => {
+    const images = [...document.querySelectorAll('[data-testid="card"] img')];
+    return images.length > 0 && images.every((image) => image.complete && image.naturalWidth > 0);
+  }, undefined, { timeout: 15_000 });
+
+describe('the review page, in Chromium', () => {
+  let system: TestSystem;
+  let images: ImageServer;
+  let browser: Browser;
+  let batch: Json;
+  let pageUrl: string;
+
+  beforeAll(async () => {
+    system = await startSystem({ env: { WORKER_CONCURRENCY: '4', REVIEW_LINK_SECRET: SECRET, BYBYBG_MAX_ATTEMPTS: '1' } });
+    images = await startImageServer(60_000);
+    browser = await launchChromium();
+    batch = await reviewBatch(system, images, { good: 17, plain: 3 });
+    pageUrl = `${system.apiUrl}${(await reviewLink(system, 'batches', batch.id)).path}`;
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await images?.close();
+    await system?.close();
+  });
+
+  async function openPage(url = pageUrl): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 2600 } });
+    page.on('pageerror', (error) => {
+      throw error;
+    });
+    await page.goto(url);
+    return page;
+  }
+
+  it('shows a finished 20-item batch: 20 cards with original and cutout loaded, progress complete, and saves a screenshot', async () => {
+    const page = await openPage();
+    await page.waitForSelector('body[data-state="ready"]');
+    await expect.poll(() => page.getByTestId('card').count()).toBe(20);
+    await allImagesLoaded(page);
+    const succeeded = page.locator('[data-testid="card"][data-status="succeeded"]');
+    expect(await succeeded.count()).toBe(17);
+    for (const card of await succeeded.all()) {
+      expect(await card.getByTestId('img-original').count()).toBe(1);
+      expect(await card.getByTestId('img-cutout').count()).toBe(1);
+      expect(await card.getByTestId('result-link').getAttribute('href')).toMatch(/\/items\/job_\w+\/result$/);
+    }
+    // A failed item still shows its original, with the reason instead of a cutout.
+    const failed = page.locator('[data-testid="card"][data-status="failed"]');
+    expect(await failed.count()).toBe(3);
+    expect(await failed.first().getByTestId('img-original').count()).toBe(1);
+    expect(await failed.first().getByTestId('card-error').textContent()).toContain('upstream_rejected');
+
+    expect(await page.getByTestId('progress-text').textContent()).toMatch(/20 of 20/);
+    expect(await page.locator('[data-testid="progress"] progress').evaluate((bar: any) => [bar.value, bar.max])).toEqual([20, 20]);
+    expect(await page.getByTestId('manifest-csv').getAttribute('href')).toMatch(/\/manifest\?format=csv$/);
+
+    const alts = await page.locator('[data-testid="card"] img').evaluateAll((list) => list.map((image) => (image as any).alt));
+    expect(alts.every((alt) => /^(Original|Cutout): /.test(alt))).toBe(true);
+    expect(await lowContrastTexts(page)).toEqual([]);
+
+    const screenshot = artifactPath('review-page.png');
+    await page.screenshot({ path: screenshot, fullPage: true });
+    expect(statSync(screenshot).size).toBeGreaterThan(10_000);
+    await page.close();
+  });
+
+  it('filters to the failed items and back', async () => {
+    const page = await openPage();
+    await page.waitForSelector('body[data-state="ready"]');
+    await page.getByTestId('filter-failed').click();
+    await expect.poll(() => page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((card) => card.getAttribute('data-status')))).toEqual(['failed', 'failed', 'failed']);
+    expect(await page.getByTestId('filter-failed').getAttribute('aria-pressed')).toBe('true');
+    await page.getByTestId('filter-all').click();
+    await expect.poll(() => page.getByTestId('card').count()).toBe(20);
+    await page.close();
+  });
+
+  it('flags an item as wrong, and the API, the batch and the manifest see the flag', async () => {
+    const page = await openPage();
+    await page.waitForSelector('body[data-state="ready"]');
+    const card = page.locator('[data-testid="card"][data-status="succeeded"]').first();
+    const jobId = (await card.getAttribute('data-job-id'))!;
+    await card.getByTestId('flag-button').click();
+    await expect.poll(() => page.locator(`[data-job-id="${jobId}"]`).getAttribute('data-review')).toBe('rejected');
+    expect(await page.locator(`[data-job-id="${jobId}"]`).getByTestId('flag-button').getAttribute('aria-pressed')).toBe('true');
+
+    expect((await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review).toMatchObject({ verdict: 'rejected' });
+    expect((await apiJson(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 1 });
+    const manifest = await fetch(`${system.apiUrl}/v1/batches/${batch.id}/results`, { headers: { 'x-api-key': system.apiKey } });
+    const rows = (await manifest.text()).trim().split('\n').map((line) => JSON.parse(line) as Json);
+    expect(rows.filter((row) => row.review === 'rejected').map((row) => row.job_id)).toEqual([jobId]);
+
+    await page.getByTestId('filter-rejected').click();
+    await expect.poll(() => page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-job-id')))).toEqual([jobId]);
+
+    // Undo from the page clears it everywhere.
+    await page.getByTestId('flag-button').click();
+    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review).toBeNull();
+    await page.close();
+  });
+
+  it('works from the keyboard: skip link first, filters and flags reachable with Tab', async () => {
+    const page = await openPage();
+    await page.waitForSelector('body[data-state="ready"]');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Skip to items');
+    const reach = async (testId: string) => {
+      for (let i = 0; i < 300; i += 1) {
+        if ((await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))) === testId) return true;
+        await page.keyboard.press('Tab');
+      }
+      return false;
+    };
+    expect(await reach('filter-failed')).toBe(true);
+    expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe('none');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('card').count()).toBe(3);
+    await page.getByTestId('filter-succeeded').focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('card').count()).toBe(17);
+    expect(await reach('flag-button')).toBe(true);
+    const jobId = await page.evaluate(() => document.activeElement!.closest('[data-testid="card"]')!.getAttribute('data-job-id'));
+    await page.keyboard.press('Space');
+    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.verdict).toBe('rejected');
+    // Focus stays on the (re-rendered) button, so the same key undoes the flag.
+    await expect.poll(() => page.evaluate(() => [document.activeElement?.getAttribute('data-testid'), document.activeElement?.getAttribute('aria-pressed')])).toEqual(['flag-button', 'true']);
+    await page.keyboard.press('Space');
+    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review).toBeNull();
+    await page.close();
+  });
+
+  it('updates progress live while a batch runs, without reloading', async () => {
+    await setFaults(system, { latencyMs: 300 });
+    try {
+      const created = await postBatch(system, { items: Array.from({ length: 16 }, (_, i) => ({ image_url: images.url(500 + i), client_ref: `live-${i}` })) });
+      const live = await reviewLink(system, 'batches', created.body.id);
+      const page = await openPage(`${system.apiUrl}${live.path}`);
+      await page.waitForSelector('body[data-state="ready"]');
+      await page.evaluate(() => Object.assign(window, { sameDocument: true }));
+      const first = await page.getByTestId('progress-text').textContent();
+      const seen = new Set([first]);
+      await expect.poll(async () => {
+        seen.add(await page.getByTestId('progress-text').textContent());
+        return page.getByTestId('progress-text').textContent();
+      }, { timeout: 30_000, interval: 100 }).toMatch(/16 of 16/);
+      expect(first).not.toMatch(/16 of 16/);
+      expect(seen.size).toBeGreaterThan(2);
+      expect(await page.evaluate(() => window.sameDocument)).toBe(true);
+      // The grid caught up too: every card shows its cutout.
+      await expect.poll(() => page.locator('[data-testid="card"][data-status="succeeded"]').count(), { timeout: 10_000 }).toBe(16);
+      await batchEnded(system, created.body.id);
+      await page.close();
+    } finally {
+      await setFaults(system, { latencyMs: 0 });
+    }
+  }, 60_000);
+
+  it('shows an error page and no data for a tampered or expired link, or an API key in the URL', async () => {
+    const [subject, expiry, signature] = new URL(pageUrl).pathname.split('/')[2]!.split('.') as [string, string, string];
+    const tampered = `${subject}.${(parseInt(expiry, 36) + 3600).toString(36)}.${signature}`;
+    const expired = signReviewToken(SECRET, { kind: 'batch', id: batch.id }, Date.now() - 1_000);
+    for (const [path, status] of [[`/review/${tampered}`, 401], [`/review/${expired}`, 410], [`/review/${system.apiKey}`, 400]] as const) {
+      const page = await browser.newPage();
+      const response = await page.goto(`${system.apiUrl}${path}`);
+      expect(response?.status(), path).toBe(status);
+      expect(await page.getByTestId('error-page').isVisible()).toBe(true);
+      expect(await page.locator('body').getAttribute('data-state')).toBe('error');
+      const text = await page.locator('body').innerText();
+      expect(text).not.toContain('sku-');
+      expect(text).not.toContain(batch.id);
+      expect(await page.getByTestId('card').count()).toBe(0);
+      await page.close();
+    }
+  });
+});
