@@ -86,6 +86,7 @@ function printBanner({ url, key, secret, usingEmulator, emulatorUrl }: { url: st
     '  Try it:',
     `    curl -s -X POST ${url}/v1/jobs -H "X-API-KEY: ${shownKey}" -F "file=@shoe.jpg"`,
     `    curl -s ${url}/v1/jobs/<id> -H "X-API-KEY: ${shownKey}"`,
+    `    curl -s -X POST ${url}/v1/jobs/<id>/review-link -H "X-API-KEY: ${shownKey}"   (open its url in a browser)`,
     '',
   ];
   if (usingEmulator) {

@@ -220,4 +220,61 @@ describe('review links and the data behind the review page', () => {
     expect((await fetchPath(system, `${jobLink.path}/items/${sibling!.id}/thumbs/original`)).status).toBe(404);
     expect((await fetchPath(system, `${jobLink.path}/items/${job!.id}/thumbs/original`)).status).toBe(200);
   });
+
+  it('streams progress as Server-Sent Events and ends once the batch has ended', async () => {
+    const response = await request(`${system.apiUrl}${link.path}/events`);
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/event-stream/);
+    const text = await response.body.text();
+    const events = text.trim().split('\n\n').map((block) => Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)])));
+    expect(events.map((event) => event.event)).toEqual(['progress', 'end']);
+    expect(JSON.parse(events[0]!.data!)).toMatchObject({ id: batch.id, status: 'completed', counts: { total: 20, succeeded: 17, failed: 3 } });
+  });
+
+  it('reruns a job on its original: a flagged result goes back to ByByBG, an unflagged one is reused', async () => {
+    const [first, second] = (await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=2`)).body.data as Json[];
+    await apiJson(system, 'PUT', `/v1/jobs/${first!.id}/review`, { body: { verdict: 'rejected' } });
+    const rerun = await apiJson(system, 'POST', `/v1/jobs/${first!.id}/rerun`, { body: { metadata: { attempt: 2 } } });
+    expect(rerun.status).toBe(202);
+    expect(rerun.headers.location).toBe(`${system.config.api.publicBaseUrl}/v1/jobs/${rerun.body.id}`);
+    expect(rerun.body).toMatchObject({ status: 'queued', rerun_of: first!.id, client_ref: first!.client_ref, metadata: { attempt: 2 } });
+    const again = await settled(rerun.body.id);
+    expect(again).toMatchObject({ status: 'succeeded', upstream_calls: 1, credits_saved: 0, review: null });
+
+    const reused = await settled((await apiJson(system, 'POST', `/v1/jobs/${second!.id}/rerun`)).body.id);
+    expect(reused).toMatchObject({ status: 'succeeded', upstream_calls: 0, credits_saved: 1, rerun_of: second!.id });
+    const withOptions = await settled((await apiJson(system, 'POST', `/v1/jobs/${second!.id}/rerun`, { body: { options: { size: 'preview' } } })).body.id);
+    expect(withOptions).toMatchObject({ status: 'succeeded', upstream_calls: 1, credits_saved: 0 });
+    await apiJson(system, 'DELETE', `/v1/jobs/${first!.id}/review`);
+  });
+
+  it('refuses reruns it cannot do, with the reason, and creates nothing', async () => {
+    const [job] = (await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=1`)).body.data as Json[];
+    const [neverFetched] = (await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=failed&limit=1`)).body.data as Json[];
+    const before = (await apiJson(system, 'GET', '/v1/jobs?limit=100')).body.data.length;
+    const cases: [string, unknown, number, string][] = [
+      [neverFetched!.id, undefined, 409, 'original_missing'],
+      [job!.id, { options: { file: 'x' } }, 422, 'invalid_options'],
+      [job!.id, { webhook_url: 'http://169.254.169.254/latest' }, 422, 'invalid_webhook_url'],
+      [job!.id, { image_url: 'https://example.com/a.png' }, 400, 'invalid_request'],
+      [job!.id, ['options'], 400, 'invalid_request'],
+      ['job_000000000000000000000000', undefined, 404, 'not_found'],
+    ];
+    for (const [id, body, status, code] of cases) {
+      const response = await apiJson(system, 'POST', `/v1/jobs/${id}/rerun`, { body });
+      expect([response.status, response.body.error?.code], JSON.stringify(body)).toEqual([status, code]);
+    }
+    expect((await apiJson(system, 'POST', `/v1/jobs/${job!.id}/rerun`, { key: system.otherApiKey })).status).toBe(404);
+    expect((await apiJson(system, 'PUT', `/v1/jobs/${job!.id}/review`, { key: system.otherApiKey, body: { verdict: 'rejected' } })).status).toBe(404);
+    expect((await apiJson(system, 'GET', '/v1/jobs?limit=100')).body.data.length).toBe(before);
+  });
+
+  async function settled(id: string): Promise<Json> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { body } = await apiJson(system, 'GET', `/v1/jobs/${id}`);
+      if (['succeeded', 'failed', 'canceled'].includes(body.status) || Date.now() > deadline) return body;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 });

@@ -24,7 +24,7 @@ describe('logs', () => {
     await receiver?.close();
   }, 60_000);
 
-  it('carry request_id, job_id and tenant, and no API key, ByByBG key, admin key or webhook secret', async () => {
+  it('carry request_id, job_id and tenant, and no API key, ByByBG key, admin key, webhook secret or review link', async () => {
     const adminKey = `admin_${randomBase62(32)}`;
     const env = stack.env({ LOG_LEVEL: 'trace', ADMIN_API_KEY: adminKey });
     const [api, worker] = await Promise.all([startApiProcess(env), startWorkerProcess(env)]);
@@ -38,10 +38,18 @@ describe('logs', () => {
     const secret = String(((await account.body.json()) as { webhook_secret: string }).webhook_secret);
     const basic = `Basic ${Buffer.from(`ops:${adminKey}`).toString('base64')}`;
     for (const headers of [{ 'x-api-key': adminKey }, { authorization: basic }]) await (await request(`${api.url}/admin/queues/api/queues`, { headers })).body.dump();
+    // A review link is as good as read access: used on the page, its data, and (refused) on /v1.
+    const created = await request(`${api.url}/v1/jobs/${id}/review-link`, { method: 'POST', headers: { 'x-api-key': stack.apiKey } });
+    const reviewPath = new URL(String(((await created.body.json()) as { url: string }).url)).pathname;
+    const reviewToken = reviewPath.split('/')[2]!;
+    for (const path of [reviewPath, `${reviewPath}/data`, `${reviewPath}/items/${id}/thumbs/original`, `${reviewPath}/nope`, `/review/${stack.apiKey}`]) {
+      await (await request(`${api.url}${path}`)).body.dump();
+    }
+    await (await request(`${api.url}/v1/jobs`, { headers: { 'x-api-key': reviewToken } })).body.dump();
     await stopGracefully([api.process, worker]);
 
     const output = `${api.process.output()}\n${worker.output()}`;
-    for (const [what, value] of Object.entries({ apiKey: stack.apiKey, bybybgKey: env.BYBYBG_API_KEY!, adminKey, basic, secret })) {
+    for (const [what, value] of Object.entries({ apiKey: stack.apiKey, bybybgKey: env.BYBYBG_API_KEY!, adminKey, basic, secret, reviewToken })) {
       expect(output.includes(value), `${what} appears in the logs`).toBe(false);
     }
 
