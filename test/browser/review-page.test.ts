@@ -73,11 +73,15 @@ describe('the review page, in Chromium', () => {
     await system?.close();
   });
 
+  /** Every request any page made: the page must need nothing but the API that served it. */
+  const requested: string[] = [];
+
   async function openPage(url = pageUrl): Promise<Page> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 2600 } });
     page.on('pageerror', (error) => {
       throw error;
     });
+    page.on('request', (sent) => void requested.push(sent.url()));
     await page.goto(url);
     return page;
   }
@@ -113,6 +117,29 @@ describe('the review page, in Chromium', () => {
     expect(statSync(screenshot).size).toBeGreaterThan(10_000);
     await page.close();
   });
+
+  it('pages through a batch larger than a page, and loads nothing from anywhere but the API', async () => {
+    const large = await reviewBatch(system, images, { good: 100, first: 1_000 });
+    const link = await reviewLink(system, 'batches', large.id);
+    const page = await openPage(`${system.apiUrl}${link.path}/`);
+    await page.waitForSelector('body[data-state="ready"]');
+    const refs = () => page.locator('[data-testid="card"] h3').allTextContents();
+    expect(await refs()).toEqual(Array.from({ length: 48 }, (_, i) => `sku-${1_000 + i}`));
+    expect(await page.getByTestId('page-status').textContent()).toBe('Page 1 of 3');
+    expect(await page.getByTestId('page-prev').isDisabled()).toBe(true);
+    await page.getByTestId('page-next').click();
+    await expect.poll(refs).toEqual(Array.from({ length: 48 }, (_, i) => `sku-${1_048 + i}`));
+    await page.getByTestId('page-next').click();
+    await expect.poll(refs).toEqual(Array.from({ length: 4 }, (_, i) => `sku-${1_096 + i}`));
+    expect(await page.getByTestId('page-status').textContent()).toBe('Page 3 of 3');
+    expect(await page.getByTestId('page-next').isDisabled()).toBe(true);
+    await page.getByTestId('page-prev').click();
+    await expect.poll(refs).toEqual(Array.from({ length: 48 }, (_, i) => `sku-${1_048 + i}`));
+    await page.close();
+
+    expect(requested.length).toBeGreaterThan(100);
+    expect(requested.filter((url) => !url.startsWith(`${system.apiUrl}/review/`))).toEqual([]);
+  }, 60_000);
 
   it('filters to the failed items and back', async () => {
     const page = await openPage();

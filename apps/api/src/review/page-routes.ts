@@ -59,7 +59,7 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
   interface ItemParams { Params: { token: string; jobId: string } }
 
   // The page itself: an error page (not JSON) when the link cannot be used, and no data in either.
-  app.get<TokenParams>('/review/:token', async (request, reply) => {
+  const page = async (request: FastifyRequest<TokenParams>, reply: FastifyReply) => {
     try {
       await refuseApiKeyInUrl(deps.apiKeys, request);
       await resolveGrant(grantDeps, request.params.token);
@@ -70,7 +70,9 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
       return errorPage(reply, apiError);
     }
     return reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(pageHtml);
-  });
+  };
+  app.get<TokenParams>('/review/:token', page);
+  app.get<TokenParams>('/review/:token/', page);
 
   const guarded = { preHandler: requireGrant, onSend: noStore };
 
