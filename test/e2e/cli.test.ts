@@ -96,4 +96,17 @@ describe('the cutout CLI', () => {
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ id: state.batches[0].id, object: 'batch', status: 'completed' });
   });
+
+  it('prints a review link for a batch, which opens the review page', async () => {
+    const state = JSON.parse(readFileSync(join(work, 'out', '.cutout-state.json'), 'utf8')) as Json;
+    const { code, stdout } = await runCli(system, ['review', state.batches[0].id, '--expires', '600']).done;
+    expect(code).toBe(0);
+    const url = stdout.split('\n')[0]!;
+    expect(url).toMatch(/\/review\/rvw_b\w+\.\w+\.[\w-]+$/);
+    const page = await fetch(`${system.apiUrl}${new URL(url).pathname}/data`);
+    expect(((await page.json()) as Json).batch.id).toBe(state.batches[0].id);
+    const refused = await runCli(system, ['review', state.batches[0].id, '--expires', '5']).done;
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('expires_in');
+  });
 });

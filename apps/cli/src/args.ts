@@ -39,6 +39,9 @@ export const USAGE = `Usage:
       downloads each result into --out as it finishes, and prints a summary. Run it again
       after an interruption: it resumes from --out/.cutout-state.json without resubmitting.
   cutout status <job_id|batch_id> [--json]
+  cutout review <batch_id|job_id> [--expires <seconds>] [--json]
+      Prints a review link: a page showing every original and cutout, where a reviewer can
+      flag wrong cutouts. Share it instead of an API key; it expires (default 24 h).
 
 Environment: CUTOUT_URL (default http://127.0.0.1:3000), CUTOUT_API_KEY (required).
 Exit codes: 0 done, 1 failed items or an error, 2 bad usage.`;

@@ -18,13 +18,15 @@ export interface CutoutClient {
   /** JSON lines of a batch's results manifest. */
   results(batchId: string): Promise<Json[]>;
   postBatch(body: FormData, idempotencyKey: string): Promise<Json>;
+  /** A POST with an optional JSON body. */
+  post(path: string, json?: Json): Promise<Json>;
   /** Downloads a presigned result URL to `path`, atomically: a half-written file never has the final name. */
   download(url: string, path: string): Promise<void>;
 }
 
 export function makeClient({ baseUrl, apiKey }: { baseUrl: string; apiKey: string }): CutoutClient {
   const headers = { 'x-api-key': apiKey };
-  async function call(method: 'GET' | 'POST', path: string, extra: { body?: FormData; headers?: Record<string, string> } = {}): Promise<string> {
+  async function call(method: 'GET' | 'POST', path: string, extra: { body?: FormData | string; headers?: Record<string, string> } = {}): Promise<string> {
     const response = await request(`${baseUrl}${path}`, { method, body: extra.body, headers: { ...headers, ...extra.headers } });
     const text = await response.body.text();
     if (response.statusCode >= 400) {
@@ -46,6 +48,10 @@ export function makeClient({ baseUrl, apiKey }: { baseUrl: string; apiKey: strin
     },
     async postBatch(body, idempotencyKey) {
       return JSON.parse(await call('POST', '/v1/batches', { body, headers: { 'idempotency-key': idempotencyKey } })) as Json;
+    },
+    async post(path, json) {
+      const body = json === undefined ? undefined : JSON.stringify(json);
+      return JSON.parse(await call('POST', path, { body, headers: body ? { 'content-type': 'application/json' } : {} })) as Json;
     },
     async download(url, path) {
       const response = await request(url);

@@ -20,6 +20,17 @@ async function status(client: CutoutClient, id: string, json: boolean): Promise<
   return 0;
 }
 
+/** `cutout review <id>`: a signed, expiring link to the review page of a batch or job. */
+async function review(client: CutoutClient, id: string, expires: string | true | undefined, json: boolean): Promise<number> {
+  if (!/^(job|batch)_[0-9A-Za-z]+$/.test(id)) throw new UsageError(`"${id}" is not a job_… or batch_… id`);
+  const seconds = expires === undefined ? undefined : Number(expires);
+  if (seconds !== undefined && !Number.isInteger(seconds)) throw new UsageError('--expires must be a whole number of seconds');
+  const link = await client.post(`/v1/${id.startsWith('batch_') ? 'batches' : 'jobs'}/${id}/review-link`, seconds === undefined ? undefined : { expires_in: seconds });
+  if (json) console.log(JSON.stringify(link, null, 2));
+  else console.log(`${link.url}\n(expires ${link.expires_at}; anyone with this link can see the ${id.startsWith('batch_') ? 'batch' : 'job'} and flag cutouts until then)`);
+  return 0;
+}
+
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const args = parseArgs(argv);
   if (args.flags.help || !args.command) {
@@ -35,6 +46,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     const [id] = args.positionals;
     if (!id) throw new UsageError('status needs a job or batch id');
     return status(client, id, json);
+  }
+  if (args.command === 'review') {
+    const [id] = args.positionals;
+    if (!id) throw new UsageError('review needs a batch or job id');
+    return review(client, id, args.flags.expires, json);
   }
   if (args.command === 'batch') {
     const [input] = args.positionals;
