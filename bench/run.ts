@@ -23,6 +23,7 @@ import { memoryScenario } from './scenarios/memory.ts';
 import { pollingScenario } from './scenarios/polling.ts';
 import { rateLimitedScenario } from './scenarios/rate-limited.ts';
 import { workerMemoryScenario } from './scenarios/worker-memory.ts';
+import { reviewPageScenario } from './scenarios/review-page.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
@@ -42,6 +43,7 @@ const scenarios: [number, Scenario][] = [
   [4, workerMemoryScenario(quick ? 12 : 32)],
   [5, bulkScenario(quick ? 1_000 : 10_000)],
   [6, pollingScenario(quick ? 3 : 10)],
+  [7, reviewPageScenario(quick ? 2_000 : 10_000)],
 ];
 
 const log = (message: string) => console.log(message);
