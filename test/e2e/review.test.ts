@@ -278,3 +278,24 @@ describe('review links and the data behind the review page', () => {
     }
   }
 });
+
+describe('review progress streams', () => {
+  it('are ended by a shutdown instead of holding it up', async () => {
+    const idle = await startSystem({ workers: 0 });
+    const images = await startImageServer(41_000);
+    try {
+      const created = await apiJson(idle, 'POST', '/v1/batches', { body: { items: [{ image_url: images.url(1) }, { image_url: images.url(2) }] } });
+      const link = await reviewLink(idle, 'batches', created.body.id);
+      const stream = await request(`${idle.apiUrl}${link.path}/events`);
+      const body = stream.body.text();
+      await idle.close();
+      // The batch never ended (no worker): the stream ended because the API shut down.
+      const text = await body;
+      expect(text).toContain('event: progress');
+      expect(text).toContain('"status":"processing"');
+      expect(text).not.toContain('event: end');
+    } finally {
+      await images.close();
+    }
+  });
+});
