@@ -54,6 +54,12 @@ export const jobSchema = {
     metadata: nullable({ type: 'object', additionalProperties: true }),
     batch_id: nullable({ type: 'string', description: 'The batch this job is an item of' }),
     client_ref: nullable({ type: 'string', description: "The client's name for a batch item (CSV client_ref, file name)" }),
+    review: nullable({
+      type: 'object',
+      description: "A reviewer's verdict on the cutout (review page or PUT /v1/jobs/{id}/review)",
+      properties: { verdict: { type: 'string', enum: ['rejected'] }, note: nullable({ type: 'string' }), reviewed_at: timestamp },
+    }),
+    rerun_of: nullable({ type: 'string', description: 'The job whose original this job processed again (POST /v1/jobs/{id}/rerun)' }),
     webhook: nullable({
       type: 'object',
       properties: {
@@ -107,6 +113,7 @@ export const batchSchema = {
     },
     upstream_calls: { type: 'integer', description: 'Requests the items made to ByByBG' },
     credits_saved: { type: 'integer', description: 'Items whose result was reused from an identical image' },
+    review: { type: 'object', description: 'Items a reviewer flagged as wrong', properties: { rejected: count } },
     eta: nullable({
       type: 'object',
       description: 'From the rate of the last ~100 items that ended',
