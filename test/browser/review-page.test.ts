@@ -112,13 +112,19 @@ describe('the review page, in Chromium', () => {
     expect(alts.every((alt) => /^(Original|Cutout): /.test(alt))).toBe(true);
     expect(await lowContrastTexts(page)).toEqual([]);
 
+    // "Download result" saves the full-size PNG, named after the item, and the page stays.
+    const first = succeeded.first();
+    const [download] = await Promise.all([page.waitForEvent('download'), first.getByTestId('result-link').click()]);
+    expect(download.suggestedFilename()).toBe(`${await first.locator('h3').textContent()}.png`);
+    expect(page.url()).toBe(pageUrl);
+
     const screenshot = artifactPath('review-page.png');
     await page.screenshot({ path: screenshot, fullPage: true });
     expect(statSync(screenshot).size).toBeGreaterThan(10_000);
     await page.close();
   });
 
-  it('pages through a batch larger than a page, and loads nothing from anywhere but the API', async () => {
+  it('pages through a batch larger than a page, and loads nothing from anywhere but the API and S3', async () => {
     const large = await reviewBatch(system, images, { good: 100, first: 1_000 });
     const link = await reviewLink(system, 'batches', large.id);
     const page = await openPage(`${system.apiUrl}${link.path}/`);
@@ -138,7 +144,9 @@ describe('the review page, in Chromium', () => {
     await page.close();
 
     expect(requested.length).toBeGreaterThan(100);
-    expect(requested.filter((url) => !url.startsWith(`${system.apiUrl}/review/`))).toEqual([]);
+    // The page's own files and data come from the API; only a result download goes to S3 (a presigned URL).
+    const s3 = system.config.s3.publicEndpoint ?? system.config.s3.endpoint!;
+    expect(requested.filter((url) => !url.startsWith(`${system.apiUrl}/review/`) && !url.startsWith(s3))).toEqual([]);
   }, 60_000);
 
   it('filters to the failed items and back', async () => {

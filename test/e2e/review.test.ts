@@ -98,6 +98,8 @@ describe('review links and the data behind the review page', () => {
     expect(download.statusCode).toBe(302);
     const png = await request(String(download.headers.location));
     expect(png.statusCode).toBe(200);
+    // Served as an attachment named after the item, so the page's link downloads instead of navigating away.
+    expect(png.headers['content-disposition']).toBe(`attachment; filename="${item!.client_ref}.png"`);
     expect((await sharp(Buffer.from(await png.body.arrayBuffer())).metadata()).hasAlpha).toBe(true);
 
     // A job of another batch (same tenant) is not reachable through this link.

@@ -33,7 +33,8 @@ export interface Storage {
   head(key: string): Promise<StoredObject | null>;
   delete(key: string): Promise<void>;
   copy(fromKey: string, toKey: string): Promise<void>;
-  presign(key: string, expiresInMs: number): Promise<string>;
+  /** A GET URL valid for `expiresInMs`; with `downloadName`, S3 answers it as an attachment of that name. */
+  presign(key: string, expiresInMs: number, options?: { downloadName?: string }): Promise<string>;
   ensureBucket(): Promise<void>;
   ping(): Promise<void>;
 }
@@ -92,8 +93,10 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
     async copy(fromKey, toKey) {
       await client.send(new CopyObjectCommand({ Bucket: bucket, Key: toKey, CopySource: `${bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}` }));
     },
-    presign(key, expiresInMs) {
-      return getSignedUrl(presignClient, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.ceil(expiresInMs / 1000) });
+    presign(key, expiresInMs, { downloadName } = {}) {
+      // The name is the client's (a SKU): only a safe subset goes into the header.
+      const disposition = downloadName ? `attachment; filename="${downloadName.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120)}"` : undefined;
+      return getSignedUrl(presignClient, new GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentDisposition: disposition }), { expiresIn: Math.ceil(expiresInMs / 1000) });
     },
     async ensureBucket() {
       try {

@@ -39,7 +39,7 @@ export function makeProgressStreams({ batches, intervalMs = 1_000, heartbeatMs =
         if (!out.writableEnded) out.end();
       };
       open.add(stop);
-      request.raw.on('close', stop);
+      out.on('close', stop);
 
       const tick = async () => {
         try {

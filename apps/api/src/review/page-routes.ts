@@ -126,7 +126,9 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
   app.get<ItemParams>('/review/:token/items/:jobId/result', { preHandler: requireGrant }, async (request, reply) => {
     const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
     if (record.status !== 'succeeded' || !record.resultKey) throw new ApiError(404, 'not_found', `This job has no result (it is ${record.status})`);
-    return reply.header('cache-control', 'no-store').redirect(await storage.presign(record.resultKey, Math.min(config.api.resultUrlTtlMs, 900_000)), 302);
+    // An attachment, so following the link downloads the PNG instead of leaving the page.
+    const url = await storage.presign(record.resultKey, Math.min(config.api.resultUrlTtlMs, 900_000), { downloadName: `${record.clientRef ?? record.id}.png` });
+    return reply.header('cache-control', 'no-store').redirect(url, 302);
   });
 
   app.put<ItemParams>('/review/:token/items/:jobId/review', guarded, async (request) => {
