@@ -9,6 +9,8 @@ import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { apiJson, reviewBatch, reviewLink } from '../helpers/reviews.ts';
 
 const SECRET = 'browser-review-secret-0123456789abcdefgh';
+/** The machine may be busy with other suites: give the page and the API time. */
+const POLL = { timeout: 15_000 };
 
 // These run inside the page (page.evaluate); the project compiles without the DOM library.
 declare const document: any;
@@ -89,7 +91,7 @@ describe('the review page, in Chromium', () => {
   it('shows a finished 20-item batch: 20 cards with original and cutout loaded, progress complete, and saves a screenshot', async () => {
     const page = await openPage();
     await page.waitForSelector('body[data-state="ready"]');
-    await expect.poll(() => page.getByTestId('card').count()).toBe(20);
+    await expect.poll(() => page.getByTestId('card').count(), POLL).toBe(20);
     await allImagesLoaded(page);
     const succeeded = page.locator('[data-testid="card"][data-status="succeeded"]');
     expect(await succeeded.count()).toBe(17);
@@ -134,13 +136,13 @@ describe('the review page, in Chromium', () => {
     expect(await page.getByTestId('page-status').textContent()).toBe('Page 1 of 3');
     expect(await page.getByTestId('page-prev').isDisabled()).toBe(true);
     await page.getByTestId('page-next').click();
-    await expect.poll(refs).toEqual(Array.from({ length: 48 }, (_, i) => `sku-${1_048 + i}`));
+    await expect.poll(refs, POLL).toEqual(Array.from({ length: 48 }, (_, i) => `sku-${1_048 + i}`));
     await page.getByTestId('page-next').click();
-    await expect.poll(refs).toEqual(Array.from({ length: 4 }, (_, i) => `sku-${1_096 + i}`));
+    await expect.poll(refs, POLL).toEqual(Array.from({ length: 4 }, (_, i) => `sku-${1_096 + i}`));
     expect(await page.getByTestId('page-status').textContent()).toBe('Page 3 of 3');
     expect(await page.getByTestId('page-next').isDisabled()).toBe(true);
     await page.getByTestId('page-prev').click();
-    await expect.poll(refs).toEqual(Array.from({ length: 48 }, (_, i) => `sku-${1_048 + i}`));
+    await expect.poll(refs, POLL).toEqual(Array.from({ length: 48 }, (_, i) => `sku-${1_048 + i}`));
     await page.close();
 
     expect(requested.length).toBeGreaterThan(100);
@@ -153,10 +155,10 @@ describe('the review page, in Chromium', () => {
     const page = await openPage();
     await page.waitForSelector('body[data-state="ready"]');
     await page.getByTestId('filter-failed').click();
-    await expect.poll(() => page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((card) => card.getAttribute('data-status')))).toEqual(['failed', 'failed', 'failed']);
+    await expect.poll(() => page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((card) => card.getAttribute('data-status'))), POLL).toEqual(['failed', 'failed', 'failed']);
     expect(await page.getByTestId('filter-failed').getAttribute('aria-pressed')).toBe('true');
     await page.getByTestId('filter-all').click();
-    await expect.poll(() => page.getByTestId('card').count()).toBe(20);
+    await expect.poll(() => page.getByTestId('card').count(), POLL).toBe(20);
     await page.close();
   });
 
@@ -166,7 +168,7 @@ describe('the review page, in Chromium', () => {
     const card = page.locator('[data-testid="card"][data-status="succeeded"]').first();
     const jobId = (await card.getAttribute('data-job-id'))!;
     await card.getByTestId('flag-button').click();
-    await expect.poll(() => page.locator(`[data-job-id="${jobId}"]`).getAttribute('data-review')).toBe('rejected');
+    await expect.poll(() => page.locator(`[data-job-id="${jobId}"]`).getAttribute('data-review'), POLL).toBe('rejected');
     expect(await page.locator(`[data-job-id="${jobId}"]`).getByTestId('flag-button').getAttribute('aria-pressed')).toBe('true');
 
     expect((await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review).toMatchObject({ verdict: 'rejected' });
@@ -176,11 +178,11 @@ describe('the review page, in Chromium', () => {
     expect(rows.filter((row) => row.review === 'rejected').map((row) => row.job_id)).toEqual([jobId]);
 
     await page.getByTestId('filter-rejected').click();
-    await expect.poll(() => page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-job-id')))).toEqual([jobId]);
+    await expect.poll(() => page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-job-id'))), POLL).toEqual([jobId]);
 
     // Undo from the page clears it everywhere.
     await page.getByTestId('flag-button').click();
-    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review).toBeNull();
+    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review, POLL).toBeNull();
     await page.close();
   });
 
@@ -199,18 +201,18 @@ describe('the review page, in Chromium', () => {
     expect(await reach('filter-failed')).toBe(true);
     expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe('none');
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.getByTestId('card').count()).toBe(3);
+    await expect.poll(() => page.getByTestId('card').count(), POLL).toBe(3);
     await page.getByTestId('filter-succeeded').focus();
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.getByTestId('card').count()).toBe(17);
+    await expect.poll(() => page.getByTestId('card').count(), POLL).toBe(17);
     expect(await reach('flag-button')).toBe(true);
     const jobId = await page.evaluate(() => document.activeElement!.closest('[data-testid="card"]')!.getAttribute('data-job-id'));
     await page.keyboard.press('Space');
-    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.verdict).toBe('rejected');
+    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.verdict, POLL).toBe('rejected');
     // Focus stays on the (re-rendered) button, so the same key undoes the flag.
-    await expect.poll(() => page.evaluate(() => [document.activeElement?.getAttribute('data-testid'), document.activeElement?.getAttribute('aria-pressed')])).toEqual(['flag-button', 'true']);
+    await expect.poll(() => page.evaluate(() => ['data-testid', 'aria-pressed', 'aria-disabled'].map((name) => document.activeElement?.getAttribute(name))), POLL).toEqual(['flag-button', 'true', null]);
     await page.keyboard.press('Space');
-    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review).toBeNull();
+    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review, POLL).toBeNull();
     await page.close();
   });
 

@@ -386,6 +386,7 @@ function cardActions(item, titleId, flagged) {
     const button = el('button', {
       type: 'button', class: 'flag-button', 'data-testid': 'flag-button', 'aria-pressed': String(flagged),
       'aria-describedby': titleId, text: flagged ? 'Flagged — undo' : 'Flag as wrong',
+      'aria-disabled': state.pendingFlags.has(item.id) ? 'true' : null, // re-rendered mid-request: says it is busy
     });
     button.addEventListener('click', () => toggleFlag(item, button));
     actions.append(button);
@@ -417,6 +418,8 @@ async function toggleFlag(item, button) {
     card.append(el('p', { class: 'alert card-alert', role: 'alert', text: `Could not update the flag: ${err.message}` }));
   } finally {
     state.pendingFlags.delete(item.id);
+    // The card may have been re-rendered meanwhile: free whichever flag button it has now.
+    [...ui.grid.children].find((node) => node.dataset.jobId === item.id)?.querySelector('[data-testid="flag-button"]')?.removeAttribute('aria-disabled');
   }
 }
 
