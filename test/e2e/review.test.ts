@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import sharp from 'sharp';
 import { parseCsv, signReviewToken } from '@cutout/shared';
-import { startImageServer, manifest, type ImageServer } from '../helpers/batches.ts';
+import { batchEnded, startImageServer, manifest, type ImageServer } from '../helpers/batches.ts';
 import type { Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { apiJson, fetchPath, reviewBatch, reviewLink } from '../helpers/reviews.ts';
@@ -270,6 +270,43 @@ describe('review links and the data behind the review page', () => {
     expect((await apiJson(system, 'PUT', `/v1/jobs/${job!.id}/review`, { key: system.otherApiKey, body: { verdict: 'rejected' } })).status).toBe(404);
     expect((await apiJson(system, 'GET', '/v1/jobs?limit=100')).body.data.length).toBe(before);
   });
+
+  it('reruns a batch\'s flagged items, or its failed ones, as a new batch, once per Idempotency-Key', async () => {
+    const flagged = ((await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=3`)).body.data as Json[]).slice(1);
+    for (const job of flagged) await apiJson(system, 'PUT', `/v1/jobs/${job.id}/review`, { body: { verdict: 'rejected' } });
+    const post = (body: unknown, key?: string) => request(`${system.apiUrl}/v1/batches/${batch.id}/rerun`, {
+      method: 'POST', body: JSON.stringify(body), headers: { 'x-api-key': system.apiKey, 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+    }).then(async (response) => ({ status: response.statusCode, headers: response.headers, body: (await response.body.json()) as Json }));
+
+    const first = await post({ items: 'rejected', options: { size: 'full' } }, 'rerun-flagged-1');
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ object: 'batch', rerun_of: batch.id, counts: { total: 2 }, rejected: [] });
+    const again = await post({ items: 'rejected', options: { size: 'full' } }, 'rerun-flagged-1');
+    expect([again.status, again.body.id, again.headers['idempotent-replayed']]).toEqual([202, first.body.id, 'true']);
+    expect((await post({ items: 'failed' }, 'rerun-flagged-1')).body.error.code).toBe('idempotency_key_reused');
+
+    const rerun = await batchEnded(system, first.body.id);
+    expect(rerun.counts).toMatchObject({ total: 2, succeeded: 2 });
+    expect(rerun.upstream_calls).toBe(2);
+    const jobs = (await apiJson(system, 'GET', `/v1/batches/${first.body.id}/jobs`)).body.data as Json[];
+    expect(jobs.map((job) => job.client_ref).sort()).toEqual(flagged.map((job) => job.client_ref).sort());
+
+    // Failed URL items that never got their original are fetched from their URL again.
+    const failed = await post({ items: 'failed' });
+    expect(failed.status).toBe(202);
+    expect((await batchEnded(system, failed.body.id)).counts).toMatchObject({ total: 3, failed: 3 });
+    const refetched = (await apiJson(system, 'GET', `/v1/batches/${failed.body.id}/jobs`)).body.data as Json[];
+    expect(refetched.map((job) => job.error?.code)).toEqual(['image_url_unreachable', 'image_url_unreachable', 'image_url_unreachable']);
+
+    for (const job of flagged) await apiJson(system, 'DELETE', `/v1/jobs/${job.id}/review`);
+    const none = await post({ items: 'rejected' });
+    expect([none.status, none.body.error.code]).toEqual([422, 'nothing_to_rerun']);
+    for (const body of [{}, { items: 'all' }, { items: 'failed', colour: 'red' }, [1]]) {
+      expect((await post(body)).status, JSON.stringify(body)).toBe(400);
+    }
+    expect((await post({ items: 'failed', options: { file: 1 } })).body.error.code).toBe('invalid_options');
+    expect((await apiJson(system, 'POST', `/v1/batches/${batch.id}/rerun`, { key: system.otherApiKey, body: { items: 'failed' } })).status).toBe(404);
+  }, 60_000);
 
   async function settled(id: string): Promise<Json> {
     const deadline = Date.now() + 30_000;

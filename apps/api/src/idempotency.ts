@@ -57,3 +57,31 @@ export function makeIdempotency({ redis, prefix, ttlMs }: { redis: Redis; prefix
     },
   };
 }
+
+/**
+ * Runs `create` once per Idempotency-Key (when the request has one): a retry with the same
+ * key and fingerprint gets the stored answer (`replayed`), a different request 409, one
+ * still running 409 with Retry-After. A failed `create` frees the key for a retry.
+ */
+export async function onceFor(
+  idempotency: Idempotency, tenantId: string, key: string | undefined, fingerprint: string,
+  create: () => Promise<Omit<StoredResponse, 'fingerprint'>>,
+): Promise<StoredResponse & { replayed: boolean }> {
+  if (!key) return { ...(await create()), fingerprint, replayed: false };
+  const claim = await idempotency.claim(tenantId, key);
+  if (claim.kind === 'in_progress') {
+    throw new ApiError(409, 'idempotency_request_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { 'retry-after': '1' });
+  }
+  if (claim.kind === 'done') {
+    if (claim.response.fingerprint !== fingerprint) throw new ApiError(409, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
+    return { ...claim.response, replayed: true };
+  }
+  try {
+    const response = { ...(await create()), fingerprint };
+    await idempotency.complete(tenantId, key, response);
+    return { ...response, replayed: false };
+  } catch (error) {
+    await idempotency.release(tenantId, key).catch(() => undefined);
+    throw error;
+  }
+}

@@ -24,6 +24,8 @@ export interface BatchRecord extends BatchCounts {
   itemEvents: boolean;
   /** Items a reviewer flagged as wrong (`review: rejected`). */
   reviewRejected: number;
+  /** The batch whose flagged or failed items this batch runs again. */
+  rerunOf?: string;
 }
 
 /** The final statuses whose items a batch lists in the order they ended. */

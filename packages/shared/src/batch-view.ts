@@ -16,6 +16,8 @@ export interface BatchView {
   /** From the rate of the last ~100 items that ended; null until two have ended, or once all have. */
   eta: { remaining_ms: number; items_per_second: number; estimated_completion_at: string } | null;
   results_url: string;
+  /** The batch whose flagged or failed items this batch runs again (`POST /v1/batches/:id/rerun`). */
+  rerun_of: string | null;
   webhook_url: string | null;
   item_events: boolean;
 }
@@ -38,6 +40,7 @@ export function toBatchView(batch: BatchRecord, { publicBaseUrl, recentEnds = []
     credits_saved: batch.creditsSaved,
     eta: estimate(batch, recentEnds, now),
     results_url: `${publicBaseUrl}/v1/batches/${batch.id}/results`,
+    rerun_of: batch.rerunOf ?? null,
     webhook_url: batch.webhookUrl ?? null,
     item_events: batch.itemEvents,
   };

@@ -14,12 +14,12 @@ export interface CreateBatchDeps { batches: BatchStore; fairEnqueue: FairEnqueue
  * addBulk per chunk, never a request per item. `total` is set first so the batch cannot
  * complete while its later chunks are still being written.
  */
-export async function createBatch({ batches, fairEnqueue }: CreateBatchDeps, tenantId: string, intake: BatchIntake): Promise<BatchRecord> {
+export async function createBatch({ batches, fairEnqueue }: CreateBatchDeps, tenantId: string, intake: BatchIntake, rerunOf?: string): Promise<BatchRecord> {
   const createdAt = new Date().toISOString();
   const batch: BatchRecord = {
     id: newBatchId(), tenantId, status: 'processing', createdAt,
     total: intake.items.length, queued: 0, processing: 0, succeeded: 0, failed: 0, canceled: 0, rejected: intake.rejected.length,
-    ended: 0, upstreamCalls: 0, creditsSaved: 0, webhookUrl: intake.webhookUrl, itemEvents: intake.itemEvents, reviewRejected: 0,
+    ended: 0, upstreamCalls: 0, creditsSaved: 0, webhookUrl: intake.webhookUrl, itemEvents: intake.itemEvents, reviewRejected: 0, rerunOf,
   };
   await batches.create(batch);
   for (let start = 0; start < intake.items.length; start += CHUNK) {

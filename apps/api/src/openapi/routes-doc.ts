@@ -74,6 +74,15 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     summary: 'Cancel every item not yet started; started ones finish', tags: ['batches'], params: ['id'],
     responses: { 200: 'The batch, status canceled (completed if it had ended)', ...AUTH, ...NOT_FOUND },
   },
+  'POST /v1/batches/:id/rerun': {
+    summary: "A new batch of this batch's flagged or failed items", tags: ['batches'], params: ['id'], body: 'json',
+    description: 'JSON `{items: "rejected" | "failed", options?, webhook_url?, item_events?}`. Items with a stored original run on a copy of it; URL items that failed before they were fetched are fetched again. The new batch has `rerun_of`; items that can no longer be rerun are listed in `rejected`.',
+    headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer' },
+    responses: {
+      202: 'The new batch; Location names it', 400: 'invalid_request, unknown_field, invalid_idempotency_key', ...AUTH, ...NOT_FOUND,
+      409: 'idempotency_key_reused, idempotency_request_in_progress', 422: 'nothing_to_rerun, invalid_options, invalid_webhook_url, invalid_item_events', 503: 'service_unavailable',
+    },
+  },
   'POST /v1/batches/:id/review-link': {
     summary: 'A signed, expiring link to the review page of a batch (no API key reaches the browser)', tags: ['review'], params: ['id'], body: 'json',
     description: 'Optional JSON `{expires_in: seconds}` (60 to 2,592,000; default REVIEW_LINK_TTL, 24 h). The link opens this batch only and is refused on every /v1 route.',

@@ -1,13 +1,15 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { toBatchView, toJobView, type BatchRecord, type JobRecord } from '@cutout/shared';
+import { sha256Hex, toBatchView, toJobView, type BatchRecord, type JobRecord } from '@cutout/shared';
 import { decodeOffsetCursor, encodeOffsetCursor } from '../cursor.ts';
 import { itemIdPage, type ItemFilter } from '../batches/item-pages.ts';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
 import { ownBatch } from '../owned.ts';
 import { ApiError, unavailable } from '../errors.ts';
-import { idempotencyKeyOf, type StoredResponse } from '../idempotency.ts';
+import { idempotencyKeyOf, onceFor, type StoredResponse } from '../idempotency.ts';
+import { parseJobFields } from '../job-fields.ts';
+import { rerunItems, type RerunSelection } from '../batches/rerun.ts';
 import { cancelBatchItems } from '../batches/cancel.ts';
 import { createBatch } from '../batches/create.ts';
 import { jsonIntake, multipartIntake, type BatchIntake, type IntakeLimits } from '../batches/intake.ts';
@@ -107,6 +109,39 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     return batchJobPage(deps, batch.id, request.query);
   });
 
+  app.post<IdParams>('/v1/batches/:id/rerun', { preHandler: canWrite }, async (request, reply) => {
+    const source = await ownBatch(batches, request);
+    const tenantId = tenantOf(request);
+    const { selection, fields } = rerunRequest(request.body);
+    const fingerprint = sha256Hex(JSON.stringify([source.id, selection, Object.entries(fields).sort()]));
+    const answer = await onceFor(idempotency, tenantId, idempotencyKeyOf(request.headers['idempotency-key']), fingerprint, async () => {
+      const settings = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, { allowPrivate: config.webhooks.allowPrivate });
+      const ids = selection === 'rejected'
+        ? await deps.reviews.rejectedIds(source.id, 0, config.api.maxBatchItems)
+        : await batches.endedIds(source.id, 'failed', 0, config.api.maxBatchItems);
+      if (ids.length === 0) throw new ApiError(422, 'nothing_to_rerun', selection === 'rejected' ? 'No item of this batch is flagged as wrong' : 'No item of this batch failed');
+      const { items, rejected, stored } = await rerunItems({ jobs, storage }, tenantId, ids);
+      try {
+        if (items.length === 0) throw new ApiError(422, 'nothing_to_rerun', `None of the ${ids.length} items can be rerun (${rejected[0]?.reason ?? 'gone'})`);
+        // The source batch's options unless the request gives others; item events only when asked.
+        const options = settings.options ?? (await jobs.get(ids[0]!))?.options;
+        const intake = { items, rejected, webhookUrl: settings.webhookUrl, options, itemEvents: fields.item_events === 'true', fingerprint };
+        const batch = await createBatch({ batches, fairEnqueue }, tenantId, intake, source.id).catch((error: unknown) => {
+          request.log.error({ err: error }, 'batch rerun failed');
+          throw unavailable();
+        });
+        await deps.usage.add(tenantId, 'jobs', batch.total).catch(() => undefined);
+        request.log.info({ batch_id: batch.id, rerun_of: source.id, items: batch.total }, 'batch rerun accepted');
+        return { statusCode: 202, location: batchUrl(batch.id), body: { ...(await view(batch)), rejected } };
+      } catch (error) {
+        await Promise.allSettled(stored.map((key) => storage.delete(key)));
+        throw error;
+      }
+    });
+    if (answer.replayed) reply.header('idempotent-replayed', 'true');
+    return reply.status(answer.statusCode).header('location', answer.location).send(answer.body);
+  });
+
   app.delete<IdParams>('/v1/batches/:id', { preHandler: canWrite }, async (request) => {
     const batch = await ownBatch(batches, request);
     if (batch.status === 'processing') {
@@ -143,3 +178,17 @@ export async function batchJobPage(
 }
 
 const BATCH_JOB_STATUSES: readonly string[] = ['queued', 'processing', 'succeeded', 'failed', 'canceled'];
+
+/** `{ items: "rejected" | "failed", options?, webhook_url?, item_events? }`, fields as strings. */
+function rerunRequest(body: unknown): { selection: RerunSelection; fields: Record<string, string> } {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'invalid_request', 'Send JSON: {"items": "rejected" | "failed", "options"?, "webhook_url"?, "item_events"?}');
+  const { items, ...rest } = body as Record<string, unknown>;
+  if (items !== 'rejected' && items !== 'failed') throw new ApiError(400, 'invalid_request', 'items must be "rejected" (flagged by a reviewer) or "failed"');
+  const fields: Record<string, string> = {};
+  for (const [name, value] of Object.entries(rest)) {
+    if (!['options', 'webhook_url', 'item_events'].includes(name)) throw new ApiError(400, 'unknown_field', `Unknown field "${name.slice(0, 64)}"; a rerun takes items, options, webhook_url and item_events`);
+    fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  if (fields.item_events !== undefined && !['true', 'false'].includes(fields.item_events)) throw new ApiError(422, 'invalid_item_events', 'item_events must be true or false');
+  return { selection: items, fields };
+}
