@@ -70,6 +70,8 @@ describe('Redis killed with SIGKILL and restarted (AOF, appendfsync everysec)', 
     // Enough jobs acknowledged long enough ago (past the fsync second) that none may be lost.
     const settledBefore = (ms: number) => accepted().filter((attempt) => attempt.answeredAt < Date.now() - ms).length;
     await waitUntil(async () => (settledBefore(1_500) >= KILL_AFTER_ACCEPTED ? true : undefined), { timeoutMs: 60_000, describe: () => `${accepted().length} accepted` });
+    const linked = await request(`${api.url}/v1/jobs/${accepted()[0]!.id}/review-link`, { method: 'POST', headers: { 'x-api-key': stack.apiKey } });
+    const reviewPath = new URL(((await linked.body.json()) as { url: string }).url).pathname;
     redis.process.killGroup('SIGKILL');
     await redis.process.exited;
     const killedAt = Date.now();
@@ -82,6 +84,10 @@ describe('Redis killed with SIGKILL and restarted (AOF, appendfsync everysec)', 
     expect(downRead.status).toBe(503);
     expect(downWrite.status).toBe(503);
     expect(downWrite.code).toBe('service_unavailable');
+    // The review page says so in a page, not a JSON body or a 500.
+    const downPage = await request(`${api.url}${reviewPath}`, { headersTimeout: ANSWER_WITHIN_MS });
+    expect([downPage.statusCode, String(downPage.headers['content-type'])]).toEqual([503, 'text/html; charset=utf-8']);
+    expect(await downPage.body.text()).toContain('Try again in a minute');
 
     await sleep(Math.max(0, DOWN_MS - (Date.now() - killedAt)));
     redis = await startRedisServer(redisArgs(), 'redis-aof-again', redis.port);

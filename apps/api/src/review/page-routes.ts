@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import type { ApiKeyStore } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
@@ -26,7 +26,10 @@ const PAGE_HEADERS = {
   'cache-control': 'no-store',
 };
 
-const ERROR_TITLES: Record<number, string> = { 400: 'This link cannot be used', 401: 'This review link is not valid', 404: 'Nothing to review here', 410: 'This review link has expired' };
+const ERROR_TITLES: Record<number, string> = {
+  400: 'This link cannot be used', 401: 'This review link is not valid', 404: 'Nothing to review here', 410: 'This review link has expired',
+  500: 'Something went wrong', 503: 'The review page is unavailable right now',
+};
 
 const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
@@ -52,8 +55,11 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
   });
 
   const errorPage = (reply: FastifyReply, error: ApiError) =>
-    reply.status(error.statusCode).headers(PAGE_HEADERS).type('text/html; charset=utf-8')
-      .send(errorHtml.replace('{{title}}', escapeHtml(ERROR_TITLES[error.statusCode] ?? 'This review link cannot be used')).replace('{{message}}', escapeHtml(error.message)));
+    reply.status(error.statusCode).headers({ ...PAGE_HEADERS, ...error.headers }).type('text/html; charset=utf-8')
+      .send(errorHtml
+        .replace('{{title}}', escapeHtml(ERROR_TITLES[error.statusCode] ?? 'This review link cannot be used'))
+        .replace('{{message}}', escapeHtml(error.message))
+        .replace('{{hint}}', error.statusCode >= 500 ? 'Try again in a minute.' : 'Ask whoever shared this link for a new one.'));
 
   interface TokenParams { Params: { token: string } }
   interface ItemParams { Params: { token: string; jobId: string } }
@@ -64,9 +70,9 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
       await refuseApiKeyInUrl(deps.apiKeys, request);
       await resolveGrant(grantDeps, request.params.token);
     } catch (error) {
-      const apiError = toApiError(error as Error as never);
-      if (apiError.statusCode >= 500) throw error;
-      request.log.info({ code: apiError.code, status: apiError.statusCode }, 'review link refused');
+      const apiError = toApiError(error as FastifyError);
+      if (apiError.statusCode >= 500) request.log.error({ err: error }, 'review page could not be served');
+      else request.log.info({ code: apiError.code, status: apiError.statusCode }, 'review link refused');
       return errorPage(reply, apiError);
     }
     return reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(pageHtml);
