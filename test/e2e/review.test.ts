@@ -290,6 +290,9 @@ describe('review links and the data behind the review page', () => {
     expect(rerun.upstream_calls).toBe(2);
     const jobs = (await apiJson(system, 'GET', `/v1/batches/${first.body.id}/jobs`)).body.data as Json[];
     expect(jobs.map((job) => job.client_ref).sort()).toEqual(flagged.map((job) => job.client_ref).sort());
+    expect(jobs.every((job) => job.batch_id === first.body.id && job.status === 'succeeded')).toBe(true);
+    // Each item keeps its metadata from the first run.
+    expect(jobs.map((job) => `${job.client_ref}:${job.metadata?.shelf}`).sort()).toEqual(flagged.map((job) => `${job.client_ref}:${job.metadata.shelf}`).sort());
 
     // Failed URL items that never got their original are fetched from their URL again.
     const failed = await post({ items: 'failed' });

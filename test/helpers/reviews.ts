@@ -21,7 +21,7 @@ export async function apiJson(system: TestSystem, method: 'GET' | 'POST' | 'PUT'
  */
 export async function reviewBatch(system: TestSystem, images: ImageServer, { good, plain = 0, missing = 0, first = 0 }: { good: number; plain?: number; missing?: number; first?: number }): Promise<Json> {
   const items = [
-    ...Array.from({ length: good }, (_, i) => ({ image_url: images.url(first + i), client_ref: `sku-${first + i}` })),
+    ...Array.from({ length: good }, (_, i) => ({ image_url: images.url(first + i), client_ref: `sku-${first + i}`, metadata: { shelf: first + i } })),
     ...Array.from({ length: plain }, (_, i) => ({ image_url: images.plainUrl(first + i), client_ref: `plain-${i}` })),
     ...Array.from({ length: missing }, (_, i) => ({ image_url: images.url(first + i).replace('/img/', '/missing/'), client_ref: `missing-${i}` })),
   ];

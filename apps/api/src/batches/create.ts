@@ -40,7 +40,7 @@ function itemRecord(batch: BatchRecord, intake: BatchIntake, item: BatchIntake['
     originalContentType: item.kind === 'file' ? item.original.contentType : '',
     originalSha256: item.kind === 'file' ? item.original.sha256 : undefined,
     sourceUrl: item.kind === 'url' ? item.imageUrl : undefined,
-    metadata: item.kind === 'url' ? item.metadata : undefined,
+    metadata: item.metadata,
     options: intake.options,
     // Items send their own job.* events only when the client asked for them.
     webhookUrl: intake.itemEvents ? intake.webhookUrl : undefined,

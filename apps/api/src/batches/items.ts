@@ -3,7 +3,7 @@ import { checkUrl, UnsafeUrlError, type StreamedObject, type UrlPolicy } from '@
 /** One item of a batch, once validated: an image by URL (fetched by the worker) or an uploaded file. */
 export type BatchItem =
   | { kind: 'url'; imageUrl: string; clientRef?: string; metadata?: Record<string, unknown> }
-  | { kind: 'file'; jobId: string; original: StreamedObject; clientRef: string };
+  | { kind: 'file'; jobId: string; original: StreamedObject; clientRef: string; metadata?: Record<string, unknown> };
 
 /** A row that was not accepted: its position (1-based; a CSV's header is row 1) and why. */
 export interface RejectedRow { row: number; reason: string }

@@ -43,7 +43,7 @@ async function rerunItem(storage: Storage, record: JobRecord, stored: string[]):
       throw new ApiError(503, 'service_unavailable', 'A backing service is unavailable; retry shortly', { 'retry-after': '5' });
     }
     stored.push(key);
-    return { kind: 'file', jobId, clientRef, original: { bytes: record.originalBytes, contentType: record.originalContentType, sha256: record.originalSha256 } };
+    return { kind: 'file', jobId, clientRef, metadata: record.metadata, original: { bytes: record.originalBytes, contentType: record.originalContentType, sha256: record.originalSha256 } };
   }
   if (record.sourceUrl) return { kind: 'url', imageUrl: record.sourceUrl, clientRef, metadata: record.metadata };
   return 'original_missing';
