@@ -32,6 +32,31 @@ describe('per-key rate limit on the API', () => {
     expect((await request(`${system.apiUrl}/healthz`)).statusCode).toBe(200);
   });
 
+  it('gives each review link an allowance of its own, apart from API keys', async () => {
+    system = await startSystem({ workers: 0, env: { REVIEW_RATE_LIMIT_PER_MINUTE: '3' } });
+    const post = async (path: string, body?: unknown) => {
+      const response = await request(`${system!.apiUrl}${path}`, {
+        method: 'POST', headers: { 'x-api-key': system!.apiKey, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+      });
+      return (await response.body.json()) as { id: string; url: string };
+    };
+    const batch = await post('/v1/batches', { items: [{ image_url: 'https://images.example.com/shoe.jpg' }] });
+    const [first, second] = [await post(`/v1/batches/${batch.id}/review-link`), await post(`/v1/batches/${batch.id}/review-link`, { expires_in: 600 })];
+    const open = async (link: string) => {
+      const response = await request(`${system!.apiUrl}${new URL(link).pathname}/data`);
+      await response.body.dump();
+      return response.statusCode;
+    };
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await open(first.url));
+    expect(answers).toEqual([200, 200, 200, 429]);
+    expect(await open(second.url)).toBe(200);
+    expect((await get(system, `/v1/batches/${batch.id}`, system.apiKey)).status).toBe(200);
+    const asset = await request(`${system.apiUrl}/review/assets/review.js`);
+    await asset.body.dump();
+    expect(asset.statusCode).toBe(200);
+  });
+
   it('fails closed with 503 when Redis cannot count', async () => {
     const redis = await startRedisServer(['--save', '', '--appendonly', 'no']);
     system = await startSystem({ workers: 0, env: { REDIS_URL: redis.url } });

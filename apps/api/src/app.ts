@@ -49,7 +49,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   registerErrorHandling(app);
   await registerOpenApi(app, { publicBaseUrl: deps.config.api.publicBaseUrl });
-  await registerRateLimit(app, { redis: deps.redis, prefix: deps.config.redis.prefix, perMinute: deps.config.api.rateLimitPerMinute });
+  await registerRateLimit(app, { redis: deps.redis, prefix: deps.config.redis.prefix, perMinute: deps.config.api.rateLimitPerMinute, perLinkPerMinute: deps.config.api.reviewRateLimitPerMinute });
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
   await app.register(multipart, {

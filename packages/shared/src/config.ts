@@ -109,6 +109,7 @@ const envSchema = z.object({
   PUBLIC_BASE_URL: url.optional(),
   API_KEYS: apiKeyPairs,
   API_RATE_LIMIT_PER_MINUTE: int(600, 1, 1_000_000),
+  REVIEW_RATE_LIMIT_PER_MINUTE: int(3_000, 1, 1_000_000),
   MAX_UPLOAD_BYTES: bytes('25MB'),
   MAX_IMAGE_PIXELS: int(50_000_000, 1, 1_000_000_000),
   MAX_BATCH_ITEMS: int(10_000, 1, 1_000_000),
@@ -147,6 +148,8 @@ export interface Config {
     rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; maxBatchItems: number; resultUrlTtlMs: number; imageUrlTimeoutMs: number;
     /** Review links: the signing secret (else one kept in Redis) and the default lifetime. */
     reviewLinkSecret?: string; reviewLinkTtlMs: number;
+    /** Requests per minute one review link may make (a page view is about a hundred). */
+    reviewRateLimitPerMinute: number;
   };
   webhooks: { retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number };
   jobRetentionMs: number;
@@ -203,6 +206,7 @@ function toConfig(env: Env): Config {
       bootstrapKeys: env.API_KEYS, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
       maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, resultUrlTtlMs: env.RESULT_URL_TTL,
       imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT, reviewLinkSecret: env.REVIEW_LINK_SECRET, reviewLinkTtlMs: env.REVIEW_LINK_TTL,
+      reviewRateLimitPerMinute: env.REVIEW_RATE_LIMIT_PER_MINUTE,
     },
     webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
       secretGraceMs: env.WEBHOOK_SECRET_GRACE,
