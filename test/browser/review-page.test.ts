@@ -243,8 +243,8 @@ describe('the review page, in Chromium', () => {
   }, 60_000);
 
   it('shows an error page and no data for a tampered or expired link, or an API key in the URL', async () => {
-    const [subject, expiry, signature] = new URL(pageUrl).pathname.split('/')[2]!.split('.') as [string, string, string];
-    const tampered = `${subject}.${(parseInt(expiry, 36) + 3600).toString(36)}.${signature}`;
+    const [subject, issued, expiry, signature] = new URL(pageUrl).pathname.split('/')[2]!.split('.') as [string, string, string, string];
+    const tampered = `${subject}.${issued}.${(parseInt(expiry, 36) + 3600).toString(36)}.${signature}`;
     const expired = signReviewToken(SECRET, { kind: 'batch', id: batch.id }, Date.now() - 1_000);
     for (const [path, status] of [[`/review/${tampered}`, 401], [`/review/${expired}`, 410], [`/review/${system.apiKey}`, 400]] as const) {
       const page = await browser.newPage();

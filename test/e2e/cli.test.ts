@@ -102,7 +102,7 @@ describe('the cutout CLI', () => {
     const { code, stdout } = await runCli(system, ['review', state.batches[0].id, '--expires', '600']).done;
     expect(code).toBe(0);
     const url = stdout.split('\n')[0]!;
-    expect(url).toMatch(/\/review\/rvw_b\w+\.\w+\.[\w-]+$/);
+    expect(url).toMatch(/\/review\/rvw_b\w+\.\w+\.\w+\.[\w-]+$/);
     const page = await fetch(`${system.apiUrl}${new URL(url).pathname}/data`);
     expect(((await page.json()) as Json).batch.id).toBe(state.batches[0].id);
     const refused = await runCli(system, ['review', state.batches[0].id, '--expires', '5']).done;

@@ -28,7 +28,7 @@ describe('review links and the data behind the review page', () => {
 
   it('creates a signed link that expires after 24 h by default, or after expires_in', async () => {
     expect(link.url).toBe(`${system.config.api.publicBaseUrl}/review/${link.token}`);
-    expect(link.token).toMatch(/^rvw_b[0-9A-Za-z]{24}\.[0-9a-z]+\.[A-Za-z0-9_-]{22}$/);
+    expect(link.token).toMatch(/^rvw_b[0-9A-Za-z]{24}\.[0-9a-z]+\.[0-9a-z]+\.[A-Za-z0-9_-]{22}$/);
     expect(link.body).toMatchObject({ object: 'review_link', batch_id: batch.id });
     expect(Math.abs(Date.parse(link.body.expires_at) - (Date.now() + 86_400_000))).toBeLessThan(60_000);
     const short = await reviewLink(system, 'batches', batch.id, { expires_in: 600 });
@@ -150,12 +150,13 @@ describe('review links and the data behind the review page', () => {
   });
 
   it('refuses tampered, foreign and expired links with an error page and no data', async () => {
-    const [subject, expiry, signature] = link.token.split('.') as [string, string, string];
+    const [subject, issued, expiry, signature] = link.token.split('.') as [string, string, string, string];
     const later = (parseInt(expiry, 36) + 86_400 * 365).toString(36);
     const tampered = [
-      `${subject}.${later}.${signature}`,
-      `${subject}.${expiry}.${signature.slice(0, -1)}${signature.endsWith('A') ? 'B' : 'A'}`,
-      `${subject.replace('rvw_b', 'rvw_j')}.${expiry}.${signature}`,
+      `${subject}.${issued}.${later}.${signature}`,
+      `${subject}.${(parseInt(issued, 36) + 60_000).toString(36)}.${expiry}.${signature}`,
+      `${subject}.${issued}.${expiry}.${signature.slice(0, -1)}${signature.endsWith('A') ? 'B' : 'A'}`,
+      `${subject.replace('rvw_b', 'rvw_j')}.${issued}.${expiry}.${signature}`,
       signReviewToken('another-secret-another-secret-0123456789', { kind: 'batch', id: batch.id }, Date.now() + 60_000),
       'rvw_nonsense',
     ];
@@ -179,6 +180,27 @@ describe('review links and the data behind the review page', () => {
     const data = await fetchPath(system, `/review/${expired}/items`);
     expect(data.status).toBe(410);
     expect(data.json().error.code).toBe('review_link_expired');
+  });
+
+  it('revokes every link to a batch issued so far; links made afterwards work', async () => {
+    const [before, other] = [await reviewLink(system, 'batches', batch.id, { expires_in: 900 }), await reviewLink(system, 'batches', batch.id, { expires_in: 1800 })];
+    expect((await fetchPath(system, `${before.path}/data`)).status).toBe(200);
+    const revoked = await apiJson(system, 'DELETE', `/v1/batches/${batch.id}/review-links`);
+    expect(revoked.status).toBe(200);
+    expect(revoked.body).toMatchObject({ object: 'review_link_revocation', batch_id: batch.id });
+    for (const old of [before, other]) {
+      const data = await fetchPath(system, `${old.path}/data`);
+      expect([data.status, data.json().error.code]).toEqual([401, 'review_link_revoked']);
+      const page = await fetchPath(system, old.path);
+      expect(page.status).toBe(401);
+      expect(page.text).toContain('revoked');
+      expect(page.text).not.toContain('sku-');
+    }
+    const after = await reviewLink(system, 'batches', batch.id);
+    expect((await fetchPath(system, `${after.path}/data`)).status).toBe(200);
+    expect((await apiJson(system, 'DELETE', `/v1/batches/${batch.id}/review-links`, { key: system.otherApiKey })).status).toBe(404);
+    // The link the other tests use was made before: give them a fresh one.
+    link = after;
   });
 
   it('does not accept a review link on any /v1 route', async () => {

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { createMetrics, makeApiKeyStore, randomBase62, reviewLinkSecret, type Config, type ImageFetcher, type Logger, type Metrics, type Services } from '@cutout/shared';
+import { createMetrics, makeApiKeyStore, makeReviewRevocations, randomBase62, reviewLinkSecret, type Config, type ImageFetcher, type Logger, type Metrics, type Services } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
 import { registerErrorHandling, sendError, toApiError } from './errors.ts';
 import { registerOpenApi } from './openapi/index.ts';
@@ -70,7 +70,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   jobQueryRoutes(app, deps, { canRead, canWrite });
   webhookRoutes(app, deps, { canRead, canWrite });
   batchRoutes(app, deps, { canRead, canWrite });
-  reviewRoutes(app, deps, { canRead, canWrite }, reviewSecret);
-  await reviewPageRoutes(app, { ...deps, apiKeys }, reviewSecret);
+  const revocations = makeReviewRevocations({ redis: deps.redis, prefix: deps.config.redis.prefix });
+  reviewRoutes(app, { ...deps, revocations }, { canRead, canWrite }, reviewSecret);
+  await reviewPageRoutes(app, { ...deps, apiKeys, revocations }, reviewSecret);
   return app;
 }

@@ -92,6 +92,14 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     summary: 'A signed, expiring link to the review page of one job', tags: ['review'], params: ['id'], body: 'json',
     responses: { 201: '{object: "review_link", url, job_id, expires_at}', 400: 'invalid_request', ...AUTH, ...NOT_FOUND },
   },
+  'DELETE /v1/batches/:id/review-links': {
+    summary: 'Revoke every review link to this batch issued so far (links made afterwards work)', tags: ['review'], params: ['id'],
+    responses: { 200: '{object: "review_link_revocation", batch_id, revoked_at}', ...AUTH, ...NOT_FOUND },
+  },
+  'DELETE /v1/jobs/:id/review-links': {
+    summary: 'Revoke every review link to this job issued so far', tags: ['review'], params: ['id'],
+    responses: { 200: '{object: "review_link_revocation", job_id, revoked_at}', ...AUTH, ...NOT_FOUND },
+  },
   'PUT /v1/jobs/:id/review': {
     summary: "Flag a succeeded job's cutout as wrong", tags: ['review'], params: ['id'], body: 'json',
     description: 'JSON `{verdict: "rejected", note?}` (note ≤ 500 characters). The job shows `review`, its batch counts it in `review.rejected`, the manifest has `review: rejected`, and the result is no longer reused for identical images.',

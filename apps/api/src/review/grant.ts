@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { looksLikeReviewToken, verifyReviewToken, type ApiKeyStore, type BatchRecord, type BatchStore, type JobRecord, type JobStore, type ReviewGrant } from '@cutout/shared';
+import { looksLikeReviewToken, verifyReviewToken, type ApiKeyStore, type ReviewRevocations, type BatchRecord, type BatchStore, type JobRecord, type JobStore, type ReviewGrant } from '@cutout/shared';
 import { ApiError } from '../errors.ts';
 
 /** What a valid review link opens: one batch, or one job. */
@@ -13,7 +13,7 @@ declare module 'fastify' {
   }
 }
 
-export interface GrantDeps { secret: string; batches: BatchStore; jobs: JobStore; apiKeys: Pick<ApiKeyStore, 'authenticate'> }
+export interface GrantDeps { secret: string; batches: BatchStore; jobs: JobStore; revocations: ReviewRevocations; apiKeys: Pick<ApiKeyStore, 'authenticate'> }
 
 const ISSUED_KEY_IN_URL = /ck_(live|test)_[0-9A-Za-z]{8,}/;
 
@@ -42,14 +42,16 @@ const decodeSafely = (url: string): string => {
   }
 };
 
-/** Checks the link's signature and expiry and loads what it opens; 401, 410 or 404 otherwise. */
-export async function resolveGrant({ secret, batches, jobs }: Omit<GrantDeps, 'apiKeys'>, token: string): Promise<ReviewScope> {
+/** Checks the link's signature, expiry and revocation and loads what it opens; 401, 410 or 404 otherwise. */
+export async function resolveGrant({ secret, batches, jobs, revocations }: Omit<GrantDeps, 'apiKeys'>, token: string): Promise<ReviewScope> {
   const check = verifyReviewToken(secret, token);
   if (!check.ok && check.reason === 'expired') {
     throw new ApiError(410, 'review_link_expired', `This review link expired on ${new Date(check.expiresAtMs!).toISOString()}`);
   }
   if (!check.ok) throw new ApiError(401, 'review_link_invalid', 'This review link is not valid; it may have been copied incompletely or changed');
   const { grant } = check;
+  const revokedAt = await revocations.revokedAt(grant.id);
+  if (grant.issuedAtMs <= revokedAt) throw new ApiError(401, 'review_link_revoked', `This review link was revoked on ${new Date(revokedAt).toISOString()}`);
   if (grant.kind === 'batch') {
     const batch = await batches.get(grant.id);
     if (!batch) throw new ApiError(404, 'not_found', 'The batch of this review link no longer exists (finished batches are kept for the retention period)');

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
-import type { ApiKeyStore } from '@cutout/shared';
+import type { ApiKeyStore, ReviewRevocations } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { ApiError, toApiError } from '../errors.ts';
 import { decodeOffsetCursor, encodeOffsetCursor } from '../cursor.ts';
@@ -39,11 +39,11 @@ const escapeHtml = (text: string): string =>
  * data it shows. A link is checked on every request (signature, expiry, the batch or job
  * still there); it opens only its own batch or job and works on no /v1 route.
  */
-export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { apiKeys: ApiKeyStore }, secret: string): Promise<void> {
+export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { apiKeys: ApiKeyStore; revocations: ReviewRevocations }, secret: string): Promise<void> {
   const { config, jobs, batches, storage } = deps;
   const pageHtml = readFileSync(`${PAGE_DIR}index.html`, 'utf8');
   const errorHtml = readFileSync(`${PAGE_DIR}error.html`, 'utf8');
-  const grantDeps = { secret, batches, jobs, apiKeys: deps.apiKeys };
+  const grantDeps = { secret, batches, jobs, apiKeys: deps.apiKeys, revocations: deps.revocations };
   const requireGrant = makeRequireGrant(grantDeps);
   const streams = makeProgressStreams({ batches });
   const verdictDeps = { reviews: deps.reviews, redis: deps.redis, prefix: config.redis.prefix };

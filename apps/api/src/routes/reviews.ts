@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { enqueueFairly, newJobId, originalKey, signReviewToken, singleJobsFlow, TERMINAL_STATUSES, toJobView, type JobRecord, type ReviewSubject } from '@cutout/shared';
+import { enqueueFairly, newJobId, originalKey, signReviewToken, singleJobsFlow, TERMINAL_STATUSES, toJobView, type JobRecord, type ReviewRevocations, type ReviewSubject } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
 import { ApiError, unavailable } from '../errors.ts';
@@ -28,7 +28,7 @@ function linkLifetimeMs(body: unknown, fallbackMs: number): number {
  * Review links (a signed, expiring, read-only URL for the review page, so no API key
  * reaches a browser), reviewers' verdicts through the API, and reruns of a job's original.
  */
-export function reviewRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canWrite }: Guards, secret: string): void {
+export function reviewRoutes(app: FastifyInstance, deps: AppDeps & { revocations: ReviewRevocations }, { canRead, canWrite }: Guards, secret: string): void {
   const { config, jobs, batches, storage } = deps;
   const verdictDeps = { reviews: deps.reviews, redis: deps.redis, prefix: config.redis.prefix };
 
@@ -50,6 +50,13 @@ export function reviewRoutes(app: FastifyInstance, deps: AppDeps, { canRead, can
     const job = await ownJob(jobs, request);
     return reply.status(201).send(link({ kind: 'job', id: job.id }, request.body));
   });
+
+  // Every link to the batch (or job) issued until now stops working; new links work.
+  const revoked = async (subject: ReviewSubject) =>
+    ({ object: 'review_link_revocation', [`${subject.kind}_id`]: subject.id, revoked_at: new Date(await deps.revocations.revoke(subject.id)).toISOString() });
+
+  app.delete<IdParams>('/v1/batches/:id/review-links', { preHandler: canRead }, async (request) => revoked({ kind: 'batch', id: (await ownBatch(batches, request)).id }));
+  app.delete<IdParams>('/v1/jobs/:id/review-links', { preHandler: canRead }, async (request) => revoked({ kind: 'job', id: (await ownJob(jobs, request)).id }));
 
   app.put<IdParams>('/v1/jobs/:id/review', { preHandler: canWrite }, async (request) => {
     const verdict = parseVerdict(request.body);
