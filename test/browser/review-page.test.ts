@@ -217,9 +217,9 @@ describe('the review page, in Chromium', () => {
   });
 
   it('updates progress live while a batch runs, without reloading', async () => {
-    await setFaults(system, { latencyMs: 300 });
+    await setFaults(system, { latencyMs: 400 });
     try {
-      const created = await postBatch(system, { items: Array.from({ length: 16 }, (_, i) => ({ image_url: images.url(500 + i), client_ref: `live-${i}` })) });
+      const created = await postBatch(system, { items: Array.from({ length: 24 }, (_, i) => ({ image_url: images.url(500 + i), client_ref: `live-${i}` })) });
       const live = await reviewLink(system, 'batches', created.body.id);
       const page = await openPage(`${system.apiUrl}${live.path}`);
       await page.waitForSelector('body[data-state="ready"]');
@@ -229,12 +229,14 @@ describe('the review page, in Chromium', () => {
       await expect.poll(async () => {
         seen.add(await page.getByTestId('progress-text').textContent());
         return page.getByTestId('progress-text').textContent();
-      }, { timeout: 30_000, interval: 100 }).toMatch(/16 of 16/);
-      expect(first).not.toMatch(/16 of 16/);
+      }, { timeout: 30_000, interval: 100 }).toMatch(/24 of 24/);
+      expect(first).not.toMatch(/24 of 24/);
       expect(seen.size).toBeGreaterThan(2);
+      // While it ran, the page said how long was left.
+      expect([...seen].some((text) => / left$/.test(text ?? ''))).toBe(true);
       expect(await page.evaluate(() => window.sameDocument)).toBe(true);
       // The grid caught up too: every card shows its cutout.
-      await expect.poll(() => page.locator('[data-testid="card"][data-status="succeeded"]').count(), { timeout: 10_000 }).toBe(16);
+      await expect.poll(() => page.locator('[data-testid="card"][data-status="succeeded"]').count(), { timeout: 10_000 }).toBe(24);
       await batchEnded(system, created.body.id);
       await page.close();
     } finally {
