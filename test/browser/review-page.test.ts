@@ -232,6 +232,9 @@ describe('the review page, in Chromium', () => {
       }, { timeout: 30_000, interval: 100 }).toMatch(/24 of 24/);
       expect(first).not.toMatch(/24 of 24/);
       expect(seen.size).toBeGreaterThan(2);
+      // Updates came over Server-Sent Events, not by reloading or polling.
+      expect(requested.filter((url) => url === `${system.apiUrl}${live.path}/events`)).toHaveLength(1);
+      expect(requested.filter((url) => url === `${system.apiUrl}${live.path}/data`).length).toBeLessThanOrEqual(2);
       // While it ran, the page said how long was left.
       expect([...seen].some((text) => / left$/.test(text ?? ''))).toBe(true);
       expect(await page.evaluate(() => window.sameDocument)).toBe(true);
