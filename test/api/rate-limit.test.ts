@@ -50,6 +50,10 @@ describe('per-key rate limit on the API', () => {
     const answers = [];
     for (let i = 0; i < 4; i++) answers.push(await open(first.url));
     expect(answers).toEqual([200, 200, 200, 429]);
+    // The page itself says so as a page, with Retry-After.
+    const page = await request(`${system.apiUrl}${new URL(first.url).pathname}`);
+    expect([page.statusCode, page.headers['content-type'], Number(page.headers['retry-after']) > 0]).toEqual([429, 'text/html; charset=utf-8', true]);
+    expect(await page.body.text()).toContain('Too many requests with this link');
     expect(await open(second.url)).toBe(200);
     expect((await get(system, `/v1/batches/${batch.id}`, system.apiKey)).status).toBe(200);
     const asset = await request(`${system.apiUrl}/review/assets/review.js`);

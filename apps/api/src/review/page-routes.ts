@@ -27,7 +27,7 @@ const PAGE_HEADERS = {
 };
 
 const ERROR_TITLES: Record<number, string> = {
-  400: 'This link cannot be used', 401: 'This review link is not valid', 404: 'Nothing to review here', 410: 'This review link has expired',
+  400: 'This link cannot be used', 429: 'Too many requests with this link', 401: 'This review link is not valid', 404: 'Nothing to review here', 410: 'This review link has expired',
   500: 'Something went wrong', 503: 'The review page is unavailable right now',
 };
 
@@ -59,26 +59,27 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
       .send(errorHtml
         .replace('{{title}}', escapeHtml(ERROR_TITLES[error.statusCode] ?? 'This review link cannot be used'))
         .replace('{{message}}', escapeHtml(error.message))
-        .replace('{{hint}}', error.statusCode >= 500 ? 'Try again in a minute.' : 'Ask whoever shared this link for a new one.'));
+        .replace('{{hint}}', error.statusCode >= 500 || error.statusCode === 429 ? 'Try again in a minute.' : 'Ask whoever shared this link for a new one.'));
 
   interface TokenParams { Params: { token: string } }
   interface ItemParams { Params: { token: string; jobId: string } }
 
-  // The page itself: an error page (not JSON) when the link cannot be used, and no data in either.
+  // The page itself: an error page (not JSON) when the link cannot be used, and no data in
+  // either. The route's own error handler also catches what hooks throw before it runs
+  // (the rate limit, or its 503 while Redis is away).
   const page = async (request: FastifyRequest<TokenParams>, reply: FastifyReply) => {
-    try {
-      await refuseApiKeyInUrl(deps.apiKeys, request);
-      await resolveGrant(grantDeps, request.params.token);
-    } catch (error) {
-      const apiError = toApiError(error as FastifyError);
-      if (apiError.statusCode >= 500) request.log.error({ err: error }, 'review page could not be served');
-      else request.log.info({ code: apiError.code, status: apiError.statusCode }, 'review link refused');
-      return errorPage(reply, apiError);
-    }
+    await refuseApiKeyInUrl(deps.apiKeys, request);
+    await resolveGrant(grantDeps, request.params.token);
     return reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(pageHtml);
   };
-  app.get<TokenParams>('/review/:token', page);
-  app.get<TokenParams>('/review/:token/', page);
+  const pageErrors = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const apiError = toApiError(error);
+    if (apiError.statusCode >= 500) request.log.error({ err: error }, 'review page could not be served');
+    else request.log.info({ code: apiError.code, status: apiError.statusCode }, 'review link refused');
+    return errorPage(reply, apiError);
+  };
+  app.get<TokenParams>('/review/:token', { errorHandler: pageErrors }, page);
+  app.get<TokenParams>('/review/:token/', { errorHandler: pageErrors }, page);
 
   const guarded = { preHandler: requireGrant, onSend: noStore };
 
