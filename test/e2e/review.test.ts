@@ -102,6 +102,11 @@ describe('review links and the data behind the review page', () => {
     expect(png.headers['content-disposition']).toBe(`attachment; filename="${item!.client_ref}.png"`);
     expect((await sharp(Buffer.from(await png.body.arrayBuffer())).metadata()).hasAlpha).toBe(true);
 
+    // A thumbnail gone from S3 (lifecycle rules) is a 404, so the page shows "No preview".
+    const last = ((await fetchPath(system, `${link.path}/items?filter=succeeded&limit=100`)).json().data as Json[]).at(-1)!;
+    await system.services.storage.delete((await system.services.jobs.get(last.id))!.originalThumbKey!);
+    expect((await fetchPath(system, last.original_thumb_url)).status).toBe(404);
+
     // A job of another batch (same tenant) is not reachable through this link.
     const other = await reviewBatch(system, images, { good: 1, missing: 0, first: 900 });
     const [outsider] = (await apiJson(system, 'GET', `/v1/batches/${other.id}/jobs`)).body.data as Json[];

@@ -5,7 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fastifyStatic from '@fastify/static';
 import type { ApiKeyStore, ReviewRevocations } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
-import { ApiError, toApiError } from '../errors.ts';
+import { ApiError, toApiError, unavailable } from '../errors.ts';
 import { decodeOffsetCursor, encodeOffsetCursor } from '../cursor.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
 import { ITEM_FILTERS, itemIdPage, type ItemFilter } from '../batches/item-pages.ts';
@@ -123,8 +123,9 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
     const key = request.params.kind === 'original' ? record.originalThumbKey : request.params.kind === 'cutout' ? record.resultThumbKey : undefined;
     if (!key) throw new ApiError(404, 'not_found', 'No thumbnail of this kind for this job');
-    const body = await storage.getStream(key).catch(() => {
-      throw new ApiError(404, 'not_found', 'The thumbnail is no longer stored');
+    const body = await storage.getStream(key).catch((error: { name?: string }) => {
+      if (error.name === 'NoSuchKey' || error.name === 'NotFound') throw new ApiError(404, 'not_found', 'The thumbnail is no longer stored');
+      throw unavailable();
     });
     // A thumbnail never changes once written; the browser may keep it while the link lives.
     return reply.type('image/webp').header('cache-control', 'private, max-age=3600').header('x-content-type-options', 'nosniff').send(body);
