@@ -177,6 +177,14 @@ describe('the review page, in Chromium', () => {
     const rows = (await manifest.text()).trim().split('\n').map((line) => JSON.parse(line) as Json);
     expect(rows.filter((row) => row.review === 'rejected').map((row) => row.job_id)).toEqual([jobId]);
 
+    // The reviewer says what is wrong; the API has the note.
+    const flaggedCard = page.locator(`[data-job-id="${jobId}"]`);
+    await flaggedCard.getByLabel('What is wrong? (optional)').fill('strap cut off on the left');
+    await flaggedCard.getByTestId('note-save').click();
+    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.note, POLL).toBe('strap cut off on the left');
+    expect(await page.locator(`[data-job-id="${jobId}"]`).getByTestId('note-input').inputValue()).toBe('strap cut off on the left');
+    expect(await lowContrastTexts(page)).toEqual([]);
+
     await page.getByTestId('filter-rejected').click();
     await expect.poll(() => page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-job-id'))), POLL).toEqual([jobId]);
 

@@ -320,10 +320,10 @@ function replaceCard(item) {
   state.items = state.items.map((existing) => (existing.id === item.id ? item : existing));
   const old = [...ui.grid.children].find((node) => node.dataset.jobId === item.id);
   if (!old) return;
-  const hadFocus = old.contains(document.activeElement);
+  const focused = old.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
   const card = buildCard(item);
   old.replaceWith(card);
-  if (hadFocus) card.querySelector('[data-testid="flag-button"]')?.focus({ preventScroll: true });
+  if (focused) (card.querySelector(`[data-testid="${focused}"]`) ?? card.querySelector('[data-testid="flag-button"]'))?.focus({ preventScroll: true });
 }
 
 // ---------- cards ----------
@@ -364,8 +364,7 @@ function buildCard(item) {
   }, el('div', { class: 'card-head' },
     el('h3', { id: titleId, text: ref }),
     el('span', { class: `badge badge-${known ? item.status : 'other'}`, text: known ? STATUS_LABELS[item.status] : item.status })));
-  if (flagged) card.append(el('p', { class: 'flag-marker', text: 'Flagged as wrong' }));
-  if (flagged && item.review.note) card.append(el('p', { class: 'review-note', text: `Note: ${item.review.note}` }));
+  if (flagged) card.append(el('p', { class: 'flag-marker', text: 'Flagged as wrong' }), noteForm(item));
   card.append(
     el('div', { class: 'figures' }, figure('Original', thumb(item.original_thumb_url, `Original: ${ref}`, 'img-original')), cutoutSlot(item, ref)),
     cardActions(item, titleId, flagged));
@@ -392,6 +391,32 @@ function cardActions(item, titleId, flagged) {
     actions.append(button);
   }
   return actions;
+}
+
+// What is wrong with a flagged cutout, for whoever redoes it (at most 500 characters).
+function noteForm(item) {
+  const inputId = `note-${++idCounter}`;
+  const input = el('input', { id: inputId, type: 'text', maxlength: 500, 'data-testid': 'note-input', value: item.review?.note ?? '', autocomplete: 'off' });
+  const save = el('button', { type: 'submit', 'data-testid': 'note-save', text: 'Save note' });
+  const form = el('form', { class: 'note-form' }, el('label', { for: inputId, text: 'What is wrong? (optional)' }), el('div', { class: 'note-row' }, input, save));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (state.pendingFlags.has(item.id)) return;
+    state.pendingFlags.add(item.id);
+    save.setAttribute('aria-disabled', 'true');
+    form.querySelector('.card-alert')?.remove();
+    try {
+      const note = input.value.trim();
+      replaceCard(await api(`/items/${encodeURIComponent(item.id)}/review`, { method: 'PUT', body: { verdict: 'rejected', note: note || null } }));
+    } catch (err) {
+      if (state.dead) return;
+      form.append(el('p', { class: 'alert card-alert', role: 'alert', text: `Could not save the note: ${err.message}` }));
+    } finally {
+      state.pendingFlags.delete(item.id);
+      save.removeAttribute('aria-disabled');
+    }
+  });
+  return form;
 }
 
 async function toggleFlag(item, button) {
