@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { whenReady } from '../../test/helpers/webhook-receiver.ts';
 
 export interface BenchReceiver {
   url: string;
@@ -45,23 +46,8 @@ export async function startBenchReceiver(): Promise<BenchReceiver> {
     events,
     count: () => deliveries,
     waitForJobs(jobs, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (arrivals.size < jobs) return;
-          done();
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`only ${arrivals.size} of ${jobs} webhooks within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
+      return whenReady(waiters, () => (arrivals.size >= jobs ? true : undefined), timeoutMs,
+        () => `only ${arrivals.size} of ${jobs} webhooks within ${timeoutMs} ms`).then(() => undefined);
     },
     async close() {
       server.closeAllConnections();

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FormData, request } from 'undici';
+import { request } from 'undici';
 import { Redis } from 'ioredis';
 import { makeStorage, randomBase62, type Storage } from '@cutout/shared';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
@@ -7,6 +7,7 @@ import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
 import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';
 import { deleteKeysWithPrefix, spawnProcess, startApiProcess, startWorkerProcess, waitForHttp, type RunningProcess } from '../../test/helpers/processes.ts';
 import { appProcessEnv, s3ClientFor, testRedis, testS3, type TestRedis, type TestS3 } from '../../test/helpers/services.ts';
+import { submitJob, type Json } from '../../test/faults/stack.ts';
 import { startBenchReceiver, type BenchReceiver } from './receiver.ts';
 
 /**
@@ -118,18 +119,8 @@ async function startProfiledApi(env: Record<string, string>, directory: string):
   return { process: api, url };
 }
 
-export type Json = Record<string, any>;
-
-/** POST /v1/jobs with a small PNG; returns the job id. */
-export async function submitJob(apiUrl: string, apiKey: string, photo: Buffer, fields: Record<string, string> = {}): Promise<string> {
-  const form = new FormData();
-  form.append('file', new Blob([photo], { type: 'image/png' }), 'item.png');
-  for (const [name, value] of Object.entries(fields)) form.append(name, value);
-  const response = await request(`${apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': apiKey } });
-  const body = (await response.body.json()) as Json;
-  if (response.statusCode !== 202) throw new Error(`POST /v1/jobs answered ${response.statusCode}: ${JSON.stringify(body)}`);
-  return String(body.id);
-}
+// Bench scenarios submit photos exactly as the fault tests do.
+export { submitJob, type Json };
 
 /** Statuses of many jobs, 50 requests at a time. */
 export async function jobStatuses(apiUrl: string, apiKey: string, ids: string[]): Promise<Record<string, number>> {

@@ -6,7 +6,8 @@ import { startImageServer, postBatch, batchEnded, type ImageServer } from '../he
 import { artifactPath, launchChromium } from '../helpers/browser.ts';
 import { setFaults, type Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
-import { apiJson, reviewBatch, reviewLink } from '../helpers/reviews.ts';
+import { reviewBatch, reviewLink } from '../helpers/reviews.ts';
+import { callApi } from '../helpers/webhooks.ts';
 
 const SECRET = 'browser-review-secret-0123456789abcdefgh';
 /** The machine may be busy with other suites: give the page and the API time. */
@@ -171,8 +172,8 @@ describe('the review page, in Chromium', () => {
     await expect.poll(() => page.locator(`[data-job-id="${jobId}"]`).getAttribute('data-review'), POLL).toBe('rejected');
     expect(await page.locator(`[data-job-id="${jobId}"]`).getByTestId('flag-button').getAttribute('aria-pressed')).toBe('true');
 
-    expect((await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review).toMatchObject({ verdict: 'rejected' });
-    expect((await apiJson(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 1 });
+    expect((await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review).toMatchObject({ verdict: 'rejected' });
+    expect((await callApi(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 1 });
     const manifest = await fetch(`${system.apiUrl}/v1/batches/${batch.id}/results`, { headers: { 'x-api-key': system.apiKey } });
     const rows = (await manifest.text()).trim().split('\n').map((line) => JSON.parse(line) as Json);
     expect(rows.filter((row) => row.review === 'rejected').map((row) => row.job_id)).toEqual([jobId]);
@@ -181,7 +182,7 @@ describe('the review page, in Chromium', () => {
     const flaggedCard = page.locator(`[data-job-id="${jobId}"]`);
     await flaggedCard.getByLabel('What is wrong? (optional)').fill('strap cut off on the left');
     await flaggedCard.getByTestId('note-save').click();
-    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.note, POLL).toBe('strap cut off on the left');
+    await expect.poll(async () => (await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.note, POLL).toBe('strap cut off on the left');
     expect(await page.locator(`[data-job-id="${jobId}"]`).getByTestId('note-input').inputValue()).toBe('strap cut off on the left');
     expect(await lowContrastTexts(page)).toEqual([]);
 
@@ -190,7 +191,7 @@ describe('the review page, in Chromium', () => {
 
     // Undo from the page clears it everywhere.
     await page.getByTestId('flag-button').click();
-    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review, POLL).toBeNull();
+    await expect.poll(async () => (await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review, POLL).toBeNull();
     await page.close();
   });
 
@@ -216,11 +217,11 @@ describe('the review page, in Chromium', () => {
     expect(await reach('flag-button')).toBe(true);
     const jobId = await page.evaluate(() => document.activeElement!.closest('[data-testid="card"]')!.getAttribute('data-job-id'));
     await page.keyboard.press('Space');
-    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.verdict, POLL).toBe('rejected');
+    await expect.poll(async () => (await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.verdict, POLL).toBe('rejected');
     // Focus stays on the (re-rendered) button, so the same key undoes the flag.
     await expect.poll(() => page.evaluate(() => ['data-testid', 'aria-pressed', 'aria-disabled'].map((name) => document.activeElement?.getAttribute(name))), POLL).toEqual(['flag-button', 'true', null]);
     await page.keyboard.press('Space');
-    await expect.poll(async () => (await apiJson(system, 'GET', `/v1/jobs/${jobId}`)).body.review, POLL).toBeNull();
+    await expect.poll(async () => (await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review, POLL).toBeNull();
     await page.close();
   });
 

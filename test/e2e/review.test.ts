@@ -5,7 +5,8 @@ import { parseCsv, signReviewToken } from '@cutout/shared';
 import { batchEnded, startImageServer, manifest, type ImageServer } from '../helpers/batches.ts';
 import type { Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
-import { apiJson, fetchPath, reviewBatch, reviewLink } from '../helpers/reviews.ts';
+import { fetchPath, reviewBatch, reviewLink } from '../helpers/reviews.ts';
+import { callApi } from '../helpers/webhooks.ts';
 
 const SECRET = 'review-secret-for-tests-0123456789abcdef';
 
@@ -34,12 +35,12 @@ describe('review links and the data behind the review page', () => {
     const short = await reviewLink(system, 'batches', batch.id, { expires_in: 600 });
     expect(Math.abs(Date.parse(short.body.expires_at) - (Date.now() + 600_000))).toBeLessThan(60_000);
     for (const expires_in of [10, 40 * 86_400, 'soon', 1.5]) {
-      const refused = await apiJson(system, 'POST', `/v1/batches/${batch.id}/review-link`, { body: { expires_in } });
+      const refused = await callApi(system, 'POST', `/v1/batches/${batch.id}/review-link`, { body: { expires_in } });
       expect(refused.status, String(expires_in)).toBe(400);
     }
     // Links are created with the tenant's own key and only for its own batches and jobs.
-    expect((await apiJson(system, 'POST', `/v1/batches/${batch.id}/review-link`, { key: system.otherApiKey })).status).toBe(404);
-    expect((await apiJson(system, 'POST', '/v1/batches/batch_000000000000000000000000/review-link')).status).toBe(404);
+    expect((await callApi(system, 'POST', `/v1/batches/${batch.id}/review-link`, { key: system.otherApiKey })).status).toBe(404);
+    expect((await callApi(system, 'POST', '/v1/batches/batch_000000000000000000000000/review-link')).status).toBe(404);
   });
 
   it('serves the page with a strict content security policy and no caching', async () => {
@@ -109,7 +110,7 @@ describe('review links and the data behind the review page', () => {
 
     // A job of another batch (same tenant) is not reachable through this link.
     const other = await reviewBatch(system, images, { good: 1, missing: 0, first: 900 });
-    const [outsider] = (await apiJson(system, 'GET', `/v1/batches/${other.id}/jobs`)).body.data as Json[];
+    const [outsider] = (await callApi(system, 'GET', `/v1/batches/${other.id}/jobs`)).body.data as Json[];
     for (const suffix of ['thumbs/original', 'thumbs/cutout', 'result']) {
       expect((await fetchPath(system, `${link.path}/items/${outsider!.id}/${suffix}`)).status).toBe(404);
     }
@@ -122,9 +123,9 @@ describe('review links and the data behind the review page', () => {
     expect(flagged.status).toBe(200);
     expect(flagged.json().review).toMatchObject({ verdict: 'rejected', note: 'shadow left under the shoe' });
 
-    expect((await apiJson(system, 'GET', `/v1/jobs/${item!.id}`)).body.review).toMatchObject({ verdict: 'rejected', note: 'shadow left under the shoe' });
-    expect((await apiJson(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 1 });
-    expect((await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?review=rejected`)).body.data.map((job: Json) => job.id)).toEqual([item!.id]);
+    expect((await callApi(system, 'GET', `/v1/jobs/${item!.id}`)).body.review).toMatchObject({ verdict: 'rejected', note: 'shadow left under the shoe' });
+    expect((await callApi(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 1 });
+    expect((await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?review=rejected`)).body.data.map((job: Json) => job.id)).toEqual([item!.id]);
     expect((await fetchPath(system, `${link.path}/items?filter=rejected`)).json().data.map((job: Json) => job.id)).toEqual([item!.id]);
 
     const [header, ...rows] = parseCsv((await manifest(system, batch.id, 'csv')).text);
@@ -135,7 +136,7 @@ describe('review links and the data behind the review page', () => {
 
     const cleared = await fetchPath(system, `${link.path}/items/${item!.id}/review`, { method: 'DELETE' });
     expect(cleared.json().review).toBeNull();
-    expect((await apiJson(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 0 });
+    expect((await callApi(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 0 });
   });
 
   it('refuses a flag on an item without a cutout, and bad verdicts, without changing anything', async () => {
@@ -151,7 +152,7 @@ describe('review links and the data behind the review page', () => {
     const form = await request(`${system.apiUrl}${link.path}/items/${good!.id}/review`, { method: 'PUT', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'verdict=rejected' });
     await form.body.dump();
     expect(form.statusCode).toBe(415);
-    expect((await apiJson(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 0 });
+    expect((await callApi(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 0 });
   });
 
   it('refuses tampered, foreign and expired links with an error page and no data', async () => {
@@ -190,7 +191,7 @@ describe('review links and the data behind the review page', () => {
   it('revokes every link to a batch issued so far; links made afterwards work', async () => {
     const [before, other] = [await reviewLink(system, 'batches', batch.id, { expires_in: 900 }), await reviewLink(system, 'batches', batch.id, { expires_in: 1800 })];
     expect((await fetchPath(system, `${before.path}/data`)).status).toBe(200);
-    const revoked = await apiJson(system, 'DELETE', `/v1/batches/${batch.id}/review-links`);
+    const revoked = await callApi(system, 'DELETE', `/v1/batches/${batch.id}/review-links`);
     expect(revoked.status).toBe(200);
     expect(revoked.body).toMatchObject({ object: 'review_link_revocation', batch_id: batch.id });
     for (const old of [before, other]) {
@@ -203,7 +204,7 @@ describe('review links and the data behind the review page', () => {
     }
     const after = await reviewLink(system, 'batches', batch.id);
     expect((await fetchPath(system, `${after.path}/data`)).status).toBe(200);
-    expect((await apiJson(system, 'DELETE', `/v1/batches/${batch.id}/review-links`, { key: system.otherApiKey })).status).toBe(404);
+    expect((await callApi(system, 'DELETE', `/v1/batches/${batch.id}/review-links`, { key: system.otherApiKey })).status).toBe(404);
     // The link the other tests use was made before: give them a fresh one.
     link = after;
   });
@@ -217,7 +218,7 @@ describe('review links and the data behind the review page', () => {
     for (const route of routes) {
       const [method, path] = route.split(' ') as ['GET' | 'POST' | 'PUT' | 'DELETE', string];
       const concrete = path.replace('{id}', batch.id);
-      const response = await apiJson(system, method, concrete, { key: link.token });
+      const response = await callApi(system, method, concrete, { key: link.token });
       expect(response.status, route).toBe(401);
       expect(response.body.error.code, route).toBe('review_link_not_api_key');
       // Nor as a query parameter or a bearer token, where no API key is read either.
@@ -237,7 +238,7 @@ describe('review links and the data behind the review page', () => {
   });
 
   it('opens a single job, with the same flag and no batch data', async () => {
-    const [job] = (await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=1`)).body.data as Json[];
+    const [job] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=1`)).body.data as Json[];
     const jobLink = await reviewLink(system, 'jobs', job!.id);
     expect(jobLink.body).toMatchObject({ object: 'review_link', job_id: job!.id });
     const data = (await fetchPath(system, `${jobLink.path}/data`)).json();
@@ -245,7 +246,7 @@ describe('review links and the data behind the review page', () => {
     expect((await fetchPath(system, `${jobLink.path}/events`)).status).toBe(404);
     expect((await fetchPath(system, `${jobLink.path}/manifest`)).status).toBe(404);
     // Its batch's other items stay out of reach.
-    const [sibling] = (await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=2`)).body.data.slice(1) as Json[];
+    const [sibling] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=2`)).body.data.slice(1) as Json[];
     expect((await fetchPath(system, `${jobLink.path}/items/${sibling!.id}/thumbs/original`)).status).toBe(404);
     expect((await fetchPath(system, `${jobLink.path}/items/${job!.id}/thumbs/original`)).status).toBe(200);
   });
@@ -261,26 +262,26 @@ describe('review links and the data behind the review page', () => {
   });
 
   it('reruns a job on its original: a flagged result goes back to ByByBG, an unflagged one is reused', async () => {
-    const [first, second] = (await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=2`)).body.data as Json[];
-    await apiJson(system, 'PUT', `/v1/jobs/${first!.id}/review`, { body: { verdict: 'rejected' } });
-    const rerun = await apiJson(system, 'POST', `/v1/jobs/${first!.id}/rerun`, { body: { metadata: { attempt: 2 } } });
+    const [first, second] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=2`)).body.data as Json[];
+    await callApi(system, 'PUT', `/v1/jobs/${first!.id}/review`, { body: { verdict: 'rejected' } });
+    const rerun = await callApi(system, 'POST', `/v1/jobs/${first!.id}/rerun`, { body: { metadata: { attempt: 2 } } });
     expect(rerun.status).toBe(202);
     expect(rerun.headers.location).toBe(`${system.config.api.publicBaseUrl}/v1/jobs/${rerun.body.id}`);
     expect(rerun.body).toMatchObject({ status: 'queued', rerun_of: first!.id, client_ref: first!.client_ref, metadata: { attempt: 2 } });
     const again = await settled(rerun.body.id);
     expect(again).toMatchObject({ status: 'succeeded', upstream_calls: 1, credits_saved: 0, review: null });
 
-    const reused = await settled((await apiJson(system, 'POST', `/v1/jobs/${second!.id}/rerun`)).body.id);
+    const reused = await settled((await callApi(system, 'POST', `/v1/jobs/${second!.id}/rerun`)).body.id);
     expect(reused).toMatchObject({ status: 'succeeded', upstream_calls: 0, credits_saved: 1, rerun_of: second!.id });
-    const withOptions = await settled((await apiJson(system, 'POST', `/v1/jobs/${second!.id}/rerun`, { body: { options: { size: 'preview' } } })).body.id);
+    const withOptions = await settled((await callApi(system, 'POST', `/v1/jobs/${second!.id}/rerun`, { body: { options: { size: 'preview' } } })).body.id);
     expect(withOptions).toMatchObject({ status: 'succeeded', upstream_calls: 1, credits_saved: 0 });
-    await apiJson(system, 'DELETE', `/v1/jobs/${first!.id}/review`);
+    await callApi(system, 'DELETE', `/v1/jobs/${first!.id}/review`);
   });
 
   it('refuses reruns it cannot do, with the reason, and creates nothing', async () => {
-    const [job] = (await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=1`)).body.data as Json[];
-    const [neverFetched] = (await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=failed&limit=1`)).body.data as Json[];
-    const before = (await apiJson(system, 'GET', '/v1/jobs?limit=100')).body.data.length;
+    const [job] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=1`)).body.data as Json[];
+    const [neverFetched] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=failed&limit=1`)).body.data as Json[];
+    const before = (await callApi(system, 'GET', '/v1/jobs?limit=100')).body.data.length;
     const cases: [string, unknown, number, string][] = [
       [neverFetched!.id, undefined, 409, 'original_missing'],
       [job!.id, { options: { file: 'x' } }, 422, 'invalid_options'],
@@ -290,17 +291,17 @@ describe('review links and the data behind the review page', () => {
       ['job_000000000000000000000000', undefined, 404, 'not_found'],
     ];
     for (const [id, body, status, code] of cases) {
-      const response = await apiJson(system, 'POST', `/v1/jobs/${id}/rerun`, { body });
+      const response = await callApi(system, 'POST', `/v1/jobs/${id}/rerun`, { body });
       expect([response.status, response.body.error?.code], JSON.stringify(body)).toEqual([status, code]);
     }
-    expect((await apiJson(system, 'POST', `/v1/jobs/${job!.id}/rerun`, { key: system.otherApiKey })).status).toBe(404);
-    expect((await apiJson(system, 'PUT', `/v1/jobs/${job!.id}/review`, { key: system.otherApiKey, body: { verdict: 'rejected' } })).status).toBe(404);
-    expect((await apiJson(system, 'GET', '/v1/jobs?limit=100')).body.data.length).toBe(before);
+    expect((await callApi(system, 'POST', `/v1/jobs/${job!.id}/rerun`, { key: system.otherApiKey })).status).toBe(404);
+    expect((await callApi(system, 'PUT', `/v1/jobs/${job!.id}/review`, { key: system.otherApiKey, body: { verdict: 'rejected' } })).status).toBe(404);
+    expect((await callApi(system, 'GET', '/v1/jobs?limit=100')).body.data.length).toBe(before);
   });
 
   it('reruns a batch\'s flagged items, or its failed ones, as a new batch, once per Idempotency-Key', async () => {
-    const flagged = ((await apiJson(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=3`)).body.data as Json[]).slice(1);
-    for (const job of flagged) await apiJson(system, 'PUT', `/v1/jobs/${job.id}/review`, { body: { verdict: 'rejected' } });
+    const flagged = ((await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=3`)).body.data as Json[]).slice(1);
+    for (const job of flagged) await callApi(system, 'PUT', `/v1/jobs/${job.id}/review`, { body: { verdict: 'rejected' } });
     const post = (body: unknown, key?: string) => request(`${system.apiUrl}/v1/batches/${batch.id}/rerun`, {
       method: 'POST', body: JSON.stringify(body), headers: { 'x-api-key': system.apiKey, 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
     }).then(async (response) => ({ status: response.statusCode, headers: response.headers, body: (await response.body.json()) as Json }));
@@ -315,7 +316,7 @@ describe('review links and the data behind the review page', () => {
     const rerun = await batchEnded(system, first.body.id);
     expect(rerun.counts).toMatchObject({ total: 2, succeeded: 2 });
     expect(rerun.upstream_calls).toBe(2);
-    const jobs = (await apiJson(system, 'GET', `/v1/batches/${first.body.id}/jobs`)).body.data as Json[];
+    const jobs = (await callApi(system, 'GET', `/v1/batches/${first.body.id}/jobs`)).body.data as Json[];
     expect(jobs.map((job) => job.client_ref).sort()).toEqual(flagged.map((job) => job.client_ref).sort());
     expect(jobs.every((job) => job.batch_id === first.body.id && job.status === 'succeeded')).toBe(true);
     // Each item keeps its metadata from the first run.
@@ -325,23 +326,23 @@ describe('review links and the data behind the review page', () => {
     const failed = await post({ items: 'failed' });
     expect(failed.status).toBe(202);
     expect((await batchEnded(system, failed.body.id)).counts).toMatchObject({ total: 3, failed: 3 });
-    const refetched = (await apiJson(system, 'GET', `/v1/batches/${failed.body.id}/jobs`)).body.data as Json[];
+    const refetched = (await callApi(system, 'GET', `/v1/batches/${failed.body.id}/jobs`)).body.data as Json[];
     expect(refetched.map((job) => job.error?.code)).toEqual(['image_url_unreachable', 'image_url_unreachable', 'image_url_unreachable']);
 
-    for (const job of flagged) await apiJson(system, 'DELETE', `/v1/jobs/${job.id}/review`);
+    for (const job of flagged) await callApi(system, 'DELETE', `/v1/jobs/${job.id}/review`);
     const none = await post({ items: 'rejected' });
     expect([none.status, none.body.error.code]).toEqual([422, 'nothing_to_rerun']);
     for (const body of [{}, { items: 'all' }, { items: 'failed', colour: 'red' }, [1]]) {
       expect((await post(body)).status, JSON.stringify(body)).toBe(400);
     }
     expect((await post({ items: 'failed', options: { file: 1 } })).body.error.code).toBe('invalid_options');
-    expect((await apiJson(system, 'POST', `/v1/batches/${batch.id}/rerun`, { key: system.otherApiKey, body: { items: 'failed' } })).status).toBe(404);
+    expect((await callApi(system, 'POST', `/v1/batches/${batch.id}/rerun`, { key: system.otherApiKey, body: { items: 'failed' } })).status).toBe(404);
   }, 60_000);
 
   async function settled(id: string): Promise<Json> {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const { body } = await apiJson(system, 'GET', `/v1/jobs/${id}`);
+      const { body } = await callApi(system, 'GET', `/v1/jobs/${id}`);
       if (['succeeded', 'failed', 'canceled'].includes(body.status) || Date.now() > deadline) return body;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -353,7 +354,7 @@ describe('review progress streams', () => {
     const idle = await startSystem({ workers: 0 });
     const images = await startImageServer(41_000);
     try {
-      const created = await apiJson(idle, 'POST', '/v1/batches', { body: { items: [{ image_url: images.url(1) }, { image_url: images.url(2) }] } });
+      const created = await callApi(idle, 'POST', '/v1/batches', { body: { items: [{ image_url: images.url(1) }, { image_url: images.url(2) }] } });
       const link = await reviewLink(idle, 'batches', created.body.id);
       const stream = await request(`${idle.apiUrl}${link.path}/events`);
       const body = stream.body.text();

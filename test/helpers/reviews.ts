@@ -2,17 +2,7 @@ import { request } from 'undici';
 import type { Json } from './jobs.ts';
 import type { TestSystem } from './system.ts';
 import { batchEnded, postBatch, type ImageServer } from './batches.ts';
-
-/** A JSON call with the system's API key (or `key`), any method, any body. */
-export async function apiJson(system: TestSystem, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, { key = system.apiKey, body }: { key?: string; body?: unknown } = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Json }> {
-  const response = await request(`${system.apiUrl}${path}`, {
-    method,
-    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.body.text();
-  return { status: response.statusCode, headers: response.headers, body: text ? (JSON.parse(text) as Json) : {} };
-}
+import { callApi } from './webhooks.ts';
 
 /**
  * A batch of `good` product photos, then `plain` empty scenes (ByByBG finds no foreground:
@@ -32,7 +22,7 @@ export async function reviewBatch(system: TestSystem, images: ImageServer, { goo
 
 /** A review link for a batch or job; returns the page URL and its path. */
 export async function reviewLink(system: TestSystem, kind: 'batches' | 'jobs', id: string, body?: Json): Promise<{ url: string; path: string; token: string; body: Json }> {
-  const response = await apiJson(system, 'POST', `/v1/${kind}/${id}/review-link`, { body });
+  const response = await callApi(system, 'POST', `/v1/${kind}/${id}/review-link`, { body });
   if (response.status !== 201) throw new Error(`review link refused: ${JSON.stringify(response.body)}`);
   const url = String(response.body.url);
   const path = new URL(url).pathname;

@@ -60,27 +60,37 @@ export async function startWebhookReceiver({ port: wantedPort = 0 }: { port?: nu
     },
     connections: () => connections,
     waitFor(count, timeoutMs = 20_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (received.length < count) return;
-          cleanup();
-          resolve(received.slice(0, count));
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`expected ${count} webhooks, got ${received.length} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
+      return whenReady(waiters, () => (received.length >= count ? received.slice(0, count) : undefined), timeoutMs,
+        () => `expected ${count} webhooks, got ${received.length} within ${timeoutMs} ms`);
     },
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * Resolves with `ready()`'s first defined value, checked now and each time the receiver
+ * wakes its `waiters` (a request arrived); rejects with `failure()` after `timeoutMs`.
+ */
+export function whenReady<T>(waiters: Set<() => void>, ready: () => T | undefined, timeoutMs: number, failure: () => string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const value = ready();
+      if (value === undefined) return;
+      done();
+      resolve(value);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(failure()));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      waiters.delete(check);
+    };
+    waiters.add(check);
+    check();
+  });
 }

@@ -5,11 +5,15 @@ import type { Json } from './jobs.ts';
 import type { TestSystem } from './system.ts';
 import type { ReceivedWebhook } from './webhook-receiver.ts';
 
-/** Calls the API as the system's tenant (or with `key`); returns status and parsed body. */
-export async function callApi(system: TestSystem, method: 'GET' | 'POST', path: string, { key = system.apiKey }: { key?: string } = {}): Promise<{ status: number; body: Json }> {
-  const response = await request(`${system.apiUrl}${path}`, { method, headers: { 'x-api-key': key } });
+/** Calls the API as the system's tenant (or with `key`), with an optional JSON body; returns status, headers and parsed body. */
+export async function callApi(system: TestSystem, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, { key = system.apiKey, body }: { key?: string; body?: unknown } = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Json }> {
+  const response = await request(`${system.apiUrl}${path}`, {
+    method,
+    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.body.text();
-  return { status: response.statusCode, body: text ? (JSON.parse(text) as Json) : {} };
+  return { status: response.statusCode, headers: response.headers, body: text ? (JSON.parse(text) as Json) : {} };
 }
 
 /** Polls `probe` until it returns something other than undefined. */

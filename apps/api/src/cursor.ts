@@ -19,3 +19,12 @@ export function decodeOffsetCursor(cursor: string | undefined): number {
   if (!Number.isInteger(offset)) throw new ApiError(400, 'invalid_cursor', 'The cursor is not one this API returned');
   return offset;
 }
+
+const MAX_PAGE = 100;
+
+/** `?limit=` as a page size of 1 to 100; 400 otherwise. */
+export function pageSizeOf(limit: string): number {
+  const pageSize = Number(limit);
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new ApiError(400, 'invalid_request', `limit must be 1 to ${MAX_PAGE}`);
+  return pageSize;
+}

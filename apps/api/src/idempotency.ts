@@ -24,6 +24,13 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return nil end
 return redis.call('GET', KEYS[1])
 `;
 
+/** A request with the key is still running: the client retries shortly. */
+export const requestInProgress = () =>
+  new ApiError(409, 'idempotency_request_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { 'retry-after': '1' });
+
+/** The key came back with a different request. */
+export const keyReused = () => new ApiError(409, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
+
 /** `Idempotency-Key` (≤ 255 printable ASCII characters), or undefined when absent. */
 export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
   if (header === undefined) return undefined;
@@ -70,10 +77,10 @@ export async function onceFor(
   if (!key) return { ...(await create()), fingerprint, replayed: false };
   const claim = await idempotency.claim(tenantId, key);
   if (claim.kind === 'in_progress') {
-    throw new ApiError(409, 'idempotency_request_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { 'retry-after': '1' });
+    throw requestInProgress();
   }
   if (claim.kind === 'done') {
-    if (claim.response.fingerprint !== fingerprint) throw new ApiError(409, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
+    if (claim.response.fingerprint !== fingerprint) throw keyReused();
     return { ...claim.response, replayed: true };
   }
   try {

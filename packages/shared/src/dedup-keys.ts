@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { sha256Hex } from './ids.ts';
 
 /** What makes two jobs the same work: tenant, original bytes and options (in any order). */
@@ -8,3 +9,11 @@ export function fingerprintOf(tenantId: string, originalSha256: string, options:
 
 /** The Redis key holding `running:<job>` or `done:<job>` for one fingerprint. */
 export const dedupKey = (prefix: string, fingerprint: string): string => `${prefix}:dedup:${fingerprint}`;
+
+/**
+ * Drops a finished result from reuse (a reviewer rejected it), so the next identical image
+ * goes to ByByBG; a claim still running is left alone.
+ */
+export async function forgetReusableResult(redis: Redis, prefix: string, fingerprint: string): Promise<void> {
+  await redis.eval(`if string.sub(redis.call('GET', KEYS[1]) or '', 1, 5) == 'done:' then return redis.call('DEL', KEYS[1]) end return 0`, 1, dedupKey(prefix, fingerprint));
+}

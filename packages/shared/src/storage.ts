@@ -112,10 +112,15 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
   };
 }
 
+/** S3's answer for a key that is not there (NoSuchKey from GetObject, NotFound from HEAD and copy). */
+export function isMissingObject(error: unknown): boolean {
+  const name = (error as { name?: string } | null)?.name;
+  return name === 'NoSuchKey' || name === 'NotFound';
+}
+
 function isNotFound(error: unknown): boolean {
   const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  const name = (error as { name?: string }).name;
-  return status === 404 || name === 'NotFound' || name === 'NoSuchKey' || name === 'NoSuchBucket';
+  return status === 404 || isMissingObject(error) || (error as { name?: string }).name === 'NoSuchBucket';
 }
 
 export const readableFrom = (buffer: Buffer): Readable => Readable.from([buffer]);

@@ -29,8 +29,8 @@ export function makeProgressStreams({ batches, intervalMs = 1_000, heartbeatMs =
       let last = '';
       let lastWrite = Date.now();
       let timer: NodeJS.Timeout | undefined;
-      const send = (event: string, data: unknown) => {
-        out.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      const write = (text: string) => {
+        out.write(text);
         lastWrite = Date.now();
       };
       const stop = () => {
@@ -38,25 +38,25 @@ export function makeProgressStreams({ batches, intervalMs = 1_000, heartbeatMs =
         open.delete(stop);
         if (!out.writableEnded) out.end();
       };
+      const finish = (event: 'end' | 'expired') => {
+        write(`event: ${event}\ndata: {}\n\n`);
+        stop();
+      };
       open.add(stop);
       out.on('close', stop);
 
       const tick = async () => {
         try {
-          if (Date.now() >= scope.grant.expiresAtMs) return (send('expired', {}), stop());
+          if (Date.now() >= scope.grant.expiresAtMs) return finish('expired');
           const batch = await batches.get(scope.batch.id);
-          if (!batch) return (send('end', {}), stop());
+          if (!batch) return finish('end');
           const progress = JSON.stringify(await reviewProgress(batches, batch));
           if (progress !== last) {
             last = progress;
-            out.write(`event: progress\ndata: ${progress}\n\n`);
-            lastWrite = Date.now();
-          } else if (Date.now() - lastWrite >= heartbeatMs) {
-            out.write(': keep-alive\n\n');
-            lastWrite = Date.now();
-          }
+            write(`event: progress\ndata: ${progress}\n\n`);
+          } else if (Date.now() - lastWrite >= heartbeatMs) write(': keep-alive\n\n');
           // Verdicts still change after the batch ends, but the page updates those itself.
-          if (batch.status !== 'processing') return (send('end', {}), stop());
+          if (batch.status !== 'processing') return finish('end');
         } catch (error) {
           request.log.warn({ err: error }, 'review progress stream read failed; retrying');
         }

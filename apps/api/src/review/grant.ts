@@ -50,16 +50,17 @@ export async function resolveGrant({ secret, batches, jobs, revocations }: Omit<
   }
   if (!check.ok) throw new ApiError(401, 'review_link_invalid', 'This review link is not valid; it may have been copied incompletely or changed');
   const { grant } = check;
-  const revokedAt = await revocations.revokedAt(grant.id);
+  // Every request under a link makes these reads: both at once.
+  const [revokedAt, batch, job] = await Promise.all([
+    revocations.revokedAt(grant.id),
+    grant.kind === 'batch' ? batches.get(grant.id) : null,
+    grant.kind === 'job' ? jobs.get(grant.id) : null,
+  ]);
   if (grant.issuedAtMs <= revokedAt) throw new ApiError(401, 'review_link_revoked', `This review link was revoked on ${new Date(revokedAt).toISOString()}`);
-  if (grant.kind === 'batch') {
-    const batch = await batches.get(grant.id);
-    if (!batch) throw new ApiError(404, 'not_found', 'The batch of this review link no longer exists (finished batches are kept for the retention period)');
-    return { kind: 'batch', token, grant, batch };
-  }
-  const job = await jobs.get(grant.id);
-  if (!job) throw new ApiError(404, 'not_found', 'The job of this review link no longer exists (finished jobs are kept for the retention period)');
-  return { kind: 'job', token, grant, job };
+  if (batch) return { kind: 'batch', token, grant, batch };
+  if (job) return { kind: 'job', token, grant, job };
+  const plural = grant.kind === 'batch' ? 'batches' : 'jobs';
+  throw new ApiError(404, 'not_found', `The ${grant.kind} of this review link no longer exists (finished ${plural} are kept for the retention period)`);
 }
 
 /** preHandler for every /review/:token route: sets `request.review`. */

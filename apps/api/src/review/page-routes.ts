@@ -3,19 +3,18 @@ import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
-import type { ApiKeyStore, ReviewRevocations } from '@cutout/shared';
+import { isMissingObject, type ApiKeyStore, type ReviewRevocations } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { ApiError, toApiError, unavailable } from '../errors.ts';
-import { decodeOffsetCursor, encodeOffsetCursor } from '../cursor.ts';
+import { decodeOffsetCursor, pageSizeOf } from '../cursor.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
-import { ITEM_FILTERS, itemIdPage, type ItemFilter } from '../batches/item-pages.ts';
+import { ITEM_FILTERS, itemRecordPage, type ItemFilter } from '../batches/item-pages.ts';
 import { jobInScope, makeRequireGrant, refuseApiKeyInUrl, resolveGrant, scopeOf } from './grant.ts';
 import { reviewBase, reviewProgress, toReviewItem } from './items.ts';
 import { makeProgressStreams } from './events.ts';
 import { parseVerdict, recordVerdict } from './verdicts.ts';
 
 const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
-const PAGE_SIZE_MAX = 100;
 
 /** Everything the page loads is ours: no CDN, no inline script, no framing. */
 const PAGE_HEADERS = {
@@ -104,27 +103,21 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     const scope = scopeOf(request);
     const { filter = 'all', limit = '48', cursor } = request.query;
     if (!ITEM_FILTERS.includes(filter as ItemFilter)) throw new ApiError(400, 'invalid_request', `filter must be one of ${ITEM_FILTERS.join(', ')}`);
-    const pageSize = Number(limit);
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > PAGE_SIZE_MAX) throw new ApiError(400, 'invalid_request', `limit must be 1 to ${PAGE_SIZE_MAX}`);
-    const offset = decodeOffsetCursor(cursor);
     if (scope.kind === 'job') {
+      pageSizeOf(limit); // refused as for a batch, though one item fits any page
       const matches = filter === 'all' || (filter === 'rejected' ? scope.job.review?.verdict === 'rejected' : scope.job.status === filter);
-      return { data: matches && offset === 0 ? [toReviewItem(scope.token, scope.job)] : [], next_cursor: null };
+      return { data: matches && decodeOffsetCursor(cursor) === 0 ? [toReviewItem(scope.token, scope.job)] : [], next_cursor: null };
     }
-    const ids = await itemIdPage({ batches, reviews: deps.reviews }, scope.batch.id, filter as ItemFilter, offset, pageSize + 1);
-    const records = await Promise.all(ids.slice(0, pageSize).map((id) => jobs.get(id)));
-    return {
-      data: records.flatMap((record) => (record ? [toReviewItem(scope.token, record)] : [])),
-      next_cursor: ids.length > pageSize ? encodeOffsetCursor(offset + pageSize) : null,
-    };
+    const { records, nextCursor } = await itemRecordPage({ batches, jobs, reviews: deps.reviews }, scope.batch.id, filter as ItemFilter, { limit, cursor });
+    return { data: records.map((record) => toReviewItem(scope.token, record)), next_cursor: nextCursor };
   });
 
   app.get<ItemParams & { Params: { kind: string } }>('/review/:token/items/:jobId/thumbs/:kind', { preHandler: requireGrant }, async (request, reply) => {
     const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
     const key = request.params.kind === 'original' ? record.originalThumbKey : request.params.kind === 'cutout' ? record.resultThumbKey : undefined;
     if (!key) throw new ApiError(404, 'not_found', 'No thumbnail of this kind for this job');
-    const body = await storage.getStream(key).catch((error: { name?: string }) => {
-      if (error.name === 'NoSuchKey' || error.name === 'NotFound') throw new ApiError(404, 'not_found', 'The thumbnail is no longer stored');
+    const body = await storage.getStream(key).catch((error: unknown) => {
+      if (isMissingObject(error)) throw new ApiError(404, 'not_found', 'The thumbnail is no longer stored');
       throw unavailable();
     });
     // A thumbnail never changes once written; the browser may keep it while the link lives.

@@ -1,4 +1,4 @@
-import { dedupKey, fingerprintOf, type JobRecord, type Redis, type Reviews } from '@cutout/shared';
+import { fingerprintOf, forgetReusableResult, type JobRecord, type Redis, type Reviews } from '@cutout/shared';
 import { ApiError } from '../errors.ts';
 
 export interface VerdictDeps { reviews: Reviews; redis: Redis; prefix: string }
@@ -26,9 +26,6 @@ export async function recordVerdict(deps: VerdictDeps, record: JobRecord, verdic
   }
   const updated = await deps.reviews.set(record, verdict ? { verdict: 'rejected', ...verdict, reviewedAt: new Date().toISOString() } : null);
   if (!updated) throw new ApiError(404, 'not_found', 'Job not found');
-  if (verdict && record.originalSha256) {
-    const key = dedupKey(deps.prefix, fingerprintOf(record.tenantId, record.originalSha256, record.options));
-    await deps.redis.eval(`if string.sub(redis.call('GET', KEYS[1]) or '', 1, 5) == 'done:' then return redis.call('DEL', KEYS[1]) end return 0`, 1, key);
-  }
+  if (verdict && record.originalSha256) await forgetReusableResult(deps.redis, deps.prefix, fingerprintOf(record.tenantId, record.originalSha256, record.options));
   return updated;
 }

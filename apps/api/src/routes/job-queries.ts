@@ -6,12 +6,11 @@ import { ownJob } from '../owned.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { jobEtag, queueHold } from '../job-hold.ts';
 import { preferredWaitMs } from '../job-waiter.ts';
-import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { decodeCursor, encodeCursor, pageSizeOf } from '../cursor.ts';
 import type { Guards } from './jobs.ts';
 import { batchJobPage } from './batches.ts';
 
 const STATUSES: readonly JobStatus[] = ['queued', 'processing', 'succeeded', 'failed', 'canceled'];
-const MAX_PAGE = 100;
 
 interface IdParams { Params: { id: string } }
 
@@ -46,8 +45,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
       if (!batch || batch.tenantId !== tenantId) throw notFound('Batch');
       return batchJobPage(deps, batchId, { limit, cursor, status });
     }
-    const pageSize = Number(limit);
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new ApiError(400, 'invalid_request', `limit must be 1 to ${MAX_PAGE}`);
+    const pageSize = pageSizeOf(limit);
     let position = cursor === undefined ? undefined : decodeCursor(cursor);
 
     const page: JobRecord[] = [];

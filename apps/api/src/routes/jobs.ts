@@ -1,18 +1,17 @@
 import type { FastifyInstance, FastifyReply, preHandlerAsyncHookHandler } from 'fastify';
-import { enqueueFairly, newJobId, originalKey, singleJobsFlow, toJobView, TERMINAL_STATUSES, type JobRecord } from '@cutout/shared';
+import { newJobId, originalKey, toJobView, TERMINAL_STATUSES, type JobRecord } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
-import { ApiError, unavailable } from '../errors.ts';
-import { idempotencyKeyOf, requestFingerprint, type StoredResponse } from '../idempotency.ts';
+import { idempotencyKeyOf, keyReused, requestInProgress, requestFingerprint, type StoredResponse } from '../idempotency.ts';
 import { parseJobFields, JOB_FIELDS } from '../job-fields.ts';
 import { preferredWaitMs } from '../job-waiter.ts';
 import { receiveUpload } from '../uploads.ts';
+import { queueSingleJob } from '../queueing.ts';
 
 export interface Guards { canWrite: preHandlerAsyncHookHandler; canRead: preHandlerAsyncHookHandler }
 
 export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Guards): void {
-  const { config, storage, jobs, idempotency, jobWaiter, images, usage } = deps;
-  const fairEnqueue = { queue: deps.queues.removeBg, scheduler: deps.fair, attempts: deps.config.bybybg.maxAttempts, retryDelayMs: deps.config.bybybg.retryDelayMs };
+  const { config, storage, jobs, idempotency, jobWaiter, images } = deps;
   const jobUrl = (id: string) => `${config.api.publicBaseUrl}/v1/jobs/${id}`;
 
   async function createJob(tenantId: string, upload: Awaited<ReturnType<typeof receiveUpload>>, id: string): Promise<JobRecord> {
@@ -23,14 +22,11 @@ export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Gua
     };
     try {
       Object.assign(record, parseJobFields(upload.fields, { allowPrivate: config.webhooks.allowPrivate }));
-      await jobs.create(record);
-      await enqueueFairly(fairEnqueue, singleJobsFlow(tenantId), [{ jobId: id, tenantId }]);
     } catch (error) {
-      // Nothing half-written: a job that is not queued leaves neither record nor object.
-      await Promise.allSettled([storage.delete(record.originalKey), jobs.remove(record)]);
-      throw error instanceof ApiError ? error : unavailable();
+      await storage.delete(record.originalKey).catch(() => undefined);
+      throw error;
     }
-    await usage.add(tenantId, 'jobs').catch(() => undefined);
+    await queueSingleJob(deps, record);
     return record;
   }
 
@@ -45,7 +41,7 @@ export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Gua
     const waitMs = preferredWaitMs(request.headers.prefer);
     const claim = idempotencyKey ? await idempotency.claim(tenantId, idempotencyKey) : { kind: 'new' as const };
     if (claim.kind === 'in_progress') {
-      throw new ApiError(409, 'idempotency_request_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { 'retry-after': '1' });
+      throw requestInProgress();
     }
 
     const id = newJobId();
@@ -57,7 +53,7 @@ export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Gua
         // A retry: the original stays the first request's; this upload is not kept.
         await storage.delete(originalKey(tenantId, id));
         if (claim.response.fingerprint !== fingerprint) {
-          throw new ApiError(409, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
+          throw keyReused();
         }
         return replay(reply, claim.response);
       }

@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { enqueueFairly, newJobId, originalKey, signReviewToken, singleJobsFlow, TERMINAL_STATUSES, toJobView, type JobRecord, type ReviewRevocations, type ReviewSubject } from '@cutout/shared';
+import { signReviewToken, TERMINAL_STATUSES, toJobView, type ReviewRevocations, type ReviewSubject } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
-import { tenantOf } from '../auth.ts';
-import { ApiError, unavailable } from '../errors.ts';
-import { parseJobFields } from '../job-fields.ts';
+import { ApiError } from '../errors.ts';
+import { rerunFields, rerunJob } from '../reruns.ts';
 import { ownBatch, ownJob } from '../owned.ts';
 import { parseVerdict, recordVerdict } from '../review/verdicts.ts';
 import type { Guards } from './jobs.ts';
@@ -69,57 +68,11 @@ export function reviewRoutes(app: FastifyInstance, deps: AppDeps & { revocations
   app.post<IdParams>('/v1/jobs/:id/rerun', { preHandler: canWrite }, async (request, reply) => {
     const source = await ownJob(jobs, request);
     if (!TERMINAL_STATUSES.includes(source.status)) throw new ApiError(409, 'job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
-    const record = await rerun(deps, source, rerunFields(request.body), tenantOf(request));
+    const body = request.body ?? {};
+    if (typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'invalid_request', 'The body must be a JSON object');
+    const record = await rerunJob(deps, source, rerunFields(body as Record<string, unknown>, ['options', 'webhook_url', 'metadata'], 'invalid_request'));
     request.log.info({ job_id: record.id, rerun_of: source.id }, 'job rerun accepted');
     const url = `${config.api.publicBaseUrl}/v1/jobs/${record.id}`;
     return reply.status(202).header('location', url).send(await toJobView(record, storage, config.api.resultUrlTtlMs));
   });
-}
-
-/** The body of a rerun: JSON with `options`, `webhook_url` and `metadata`, each optional. */
-function rerunFields(body: unknown): Record<string, string> {
-  if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) throw new ApiError(400, 'invalid_request', 'The body must be a JSON object');
-  const fields: Record<string, string> = {};
-  for (const [name, value] of Object.entries((body ?? {}) as Record<string, unknown>)) {
-    if (!['options', 'webhook_url', 'metadata'].includes(name)) throw new ApiError(400, 'invalid_request', `Unknown field "${name.slice(0, 64)}"; a rerun takes options, webhook_url and metadata`);
-    fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
-  }
-  return fields;
-}
-
-/**
- * A new job on a copy of `source`'s original, with the source's options, webhook and
- * metadata unless the request gives others. Rejected results are out of duplicate
- * detection (see recordVerdict), so a rerun of one goes to ByByBG again.
- */
-async function rerun(deps: AppDeps, source: JobRecord, fields: Record<string, string>, tenantId: string): Promise<JobRecord> {
-  const { config, storage, jobs } = deps;
-  if (!source.originalSha256 && source.sourceUrl) throw new ApiError(409, 'original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
-  const given = parseJobFields(fields, { allowPrivate: config.webhooks.allowPrivate });
-  const id = newJobId();
-  const record: JobRecord = {
-    id, tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
-    originalKey: originalKey(tenantId, id), originalBytes: source.originalBytes, originalContentType: source.originalContentType,
-    originalSha256: source.originalSha256, rerunOf: source.id, clientRef: source.clientRef,
-    options: given.options ?? source.options, webhookUrl: given.webhookUrl ?? source.webhookUrl, metadata: given.metadata ?? source.metadata,
-  };
-  try {
-    await storage.copy(source.originalKey, record.originalKey);
-  } catch (error) {
-    const name = (error as { name?: string }).name;
-    if (name === 'NoSuchKey' || name === 'NotFound') throw new ApiError(409, 'original_missing', 'The original of this job is no longer stored; submit the image again');
-    throw unavailable();
-  }
-  try {
-    await jobs.create(record);
-    await enqueueFairly(
-      { queue: deps.queues.removeBg, scheduler: deps.fair, attempts: config.bybybg.maxAttempts, retryDelayMs: config.bybybg.retryDelayMs },
-      singleJobsFlow(tenantId), [{ jobId: id, tenantId }],
-    );
-  } catch {
-    await Promise.allSettled([storage.delete(record.originalKey), jobs.remove(record)]);
-    throw unavailable();
-  }
-  await deps.usage.add(tenantId, 'jobs').catch(() => undefined);
-  return record;
 }

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { ImageInputError, announceBatchIfEnded, enqueueWebhook, finalWebhookEvent, TERMINAL_STATUSES, webhookMessageId, type BatchStore, type JobError, type JobRecord, type JobStore, type WebhookPayload } from '@cutout/shared';
+import { ImageInputError, announceBatchIfEnded, isMissingObject, enqueueWebhook, finalWebhookEvent, TERMINAL_STATUSES, webhookMessageId, type BatchStore, type JobError, type JobRecord, type JobStore, type WebhookPayload } from '@cutout/shared';
 import { UpstreamError } from '../bybybg/errors.ts';
 
 export interface AnnounceDeps { jobs: JobStore; batches: BatchStore; webhooks: Queue<WebhookPayload>; webhookAttempts: number }
@@ -29,8 +29,6 @@ export function toJobError(error: unknown): JobError {
   if (error instanceof UpstreamError) return { code: error.code, message: error.message, retryable: error.retryable };
   // A batch item's image_url: unreachable now (retryable) or never usable (not an image, not allowed).
   if (error instanceof ImageInputError) return { code: error.code, message: error.message, retryable: error.retryable };
-  const name = (error as { name?: string }).name ?? '';
-  // S3 SDK error classes for a missing object.
-  if (name === 'NoSuchKey' || name === 'NotFound') return { code: 'original_missing', message: 'The original image is no longer in storage', retryable: false };
+  if (isMissingObject(error)) return { code: 'original_missing', message: 'The original image is no longer in storage', retryable: false };
   return { code: 'processing_error', message: 'The job could not be processed; it was retried and gave up', retryable: true };
 }

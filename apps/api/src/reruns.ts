@@ -1,0 +1,126 @@
+import { isMissingObject, newJobId, originalKey, type BatchRecord, type JobRecord, type Storage } from '@cutout/shared';
+import type { AppDeps } from './app.ts';
+import { ApiError, unavailable } from './errors.ts';
+import { parseJobFields } from './job-fields.ts';
+import { fairEnqueueOf, queueSingleJob } from './queueing.ts';
+import { createBatch } from './batches/create.ts';
+import type { BatchItem, RejectedRow } from './batches/items.ts';
+
+/** Which items of a batch a rerun takes: the ones reviewers flagged, or the ones that failed. */
+export type RerunSelection = 'rejected' | 'failed';
+
+type RerunDeps = Pick<AppDeps, 'config' | 'storage' | 'jobs' | 'batches' | 'reviews' | 'queues' | 'fair' | 'usage'>;
+
+/**
+ * The fields of a rerun's JSON body as text, as a form would send them (JSON values are
+ * re-encoded), for the same validation as a new job's; a field not in `allowed` is refused.
+ */
+export function rerunFields(body: Record<string, unknown>, allowed: readonly string[], unknownCode: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [name, value] of Object.entries(body)) {
+    if (!allowed.includes(name)) throw new ApiError(400, unknownCode, `Unknown field "${name.slice(0, 64)}"; a rerun takes ${allowed.join(', ')}`);
+    fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  return fields;
+}
+
+/** A copy of `source`'s original for job `jobId`; null when the original is no longer stored. */
+async function copyOriginal(storage: Storage, source: JobRecord, jobId: string): Promise<string | null> {
+  const key = originalKey(source.tenantId, jobId);
+  try {
+    await storage.copy(source.originalKey, key);
+    return key;
+  } catch (error) {
+    if (isMissingObject(error)) return null;
+    throw unavailable();
+  }
+}
+
+/**
+ * A new job on a copy of `source`'s original, with the source's options, webhook and
+ * metadata unless `fields` gives others. Rejected results are out of duplicate detection
+ * (see recordVerdict), so a rerun of one goes to ByByBG again.
+ */
+export async function rerunJob(deps: RerunDeps, source: JobRecord, fields: Record<string, string>): Promise<JobRecord> {
+  if (!source.originalSha256 && source.sourceUrl) throw new ApiError(409, 'original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
+  const given = parseJobFields(fields, { allowPrivate: deps.config.webhooks.allowPrivate });
+  const id = newJobId();
+  const key = await copyOriginal(deps.storage, source, id);
+  if (!key) throw new ApiError(409, 'original_missing', 'The original of this job is no longer stored; submit the image again');
+  const record: JobRecord = {
+    id, tenantId: source.tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
+    originalKey: key, originalBytes: source.originalBytes, originalContentType: source.originalContentType,
+    originalSha256: source.originalSha256, rerunOf: source.id, clientRef: source.clientRef,
+    options: given.options ?? source.options, webhookUrl: given.webhookUrl ?? source.webhookUrl, metadata: given.metadata ?? source.metadata,
+  };
+  await queueSingleJob(deps, record);
+  return record;
+}
+
+/**
+ * A new batch of `source`'s flagged or failed items, with `fields` (options, webhook_url,
+ * item_events) as for a new batch; the source's options unless others are given. Items
+ * that are gone (past retention, original missing) are listed in `rejected`; when none is
+ * left, 422 and nothing is kept.
+ */
+export async function rerunBatch(
+  deps: RerunDeps, source: BatchRecord, selection: RerunSelection, fields: Record<string, string>, fingerprint: string, log: { error(details: object, message: string): void },
+): Promise<{ batch: BatchRecord; rejected: RejectedRow[] }> {
+  const { config, batches, jobs } = deps;
+  const settings = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, { allowPrivate: config.webhooks.allowPrivate });
+  const ids = selection === 'rejected'
+    ? await deps.reviews.rejectedIds(source.id, 0, config.api.maxBatchItems)
+    : await batches.endedIds(source.id, 'failed', 0, config.api.maxBatchItems);
+  if (ids.length === 0) throw new ApiError(422, 'nothing_to_rerun', selection === 'rejected' ? 'No item of this batch is flagged as wrong' : 'No item of this batch failed');
+  const { items, rejected, stored } = await rerunItems(deps, source.tenantId, ids);
+  try {
+    if (items.length === 0) throw new ApiError(422, 'nothing_to_rerun', `None of the ${ids.length} items can be rerun (${rejected[0]?.reason ?? 'gone'})`);
+    const options = settings.options ?? (await jobs.get(ids[0]!))?.options;
+    const intake = { items, rejected, webhookUrl: settings.webhookUrl, options, itemEvents: fields.item_events === 'true', fingerprint };
+    const batch = await createBatch({ batches, fairEnqueue: fairEnqueueOf(deps) }, source.tenantId, intake, source.id).catch((error: unknown) => {
+      log.error({ err: error }, 'batch rerun failed');
+      throw unavailable();
+    });
+    await deps.usage.add(source.tenantId, 'jobs', batch.total).catch(() => undefined);
+    return { batch, rejected };
+  } catch (error) {
+    await Promise.allSettled(stored.map((key) => deps.storage.delete(key)));
+    throw error;
+  }
+}
+
+/**
+ * The selected items as items of a new batch: one whose original is stored runs on a copy
+ * of it; a URL item that failed before its original was fetched is fetched again.
+ */
+async function rerunItems(
+  { jobs, storage }: Pick<RerunDeps, 'jobs' | 'storage'>, tenantId: string, ids: readonly string[],
+): Promise<{ items: BatchItem[]; rejected: RejectedRow[]; stored: string[] }> {
+  const items: BatchItem[] = [];
+  const rejected: RejectedRow[] = [];
+  const stored: string[] = [];
+  const records = await Promise.all(ids.map((id) => jobs.get(id)));
+  for (const [index, record] of records.entries()) {
+    const row = index + 1;
+    if (!record || record.tenantId !== tenantId) {
+      rejected.push({ row, reason: `${ids[index]}: expired` });
+      continue;
+    }
+    const clientRef = record.clientRef ?? record.id;
+    if (record.originalSha256) {
+      const jobId = newJobId();
+      const key = await copyOriginal(storage, record, jobId);
+      if (!key) {
+        rejected.push({ row, reason: `${record.id}: original_missing` });
+        continue;
+      }
+      stored.push(key);
+      items.push({ kind: 'file', jobId, clientRef, metadata: record.metadata, original: { bytes: record.originalBytes, contentType: record.originalContentType, sha256: record.originalSha256 } });
+    } else if (record.sourceUrl) {
+      items.push({ kind: 'url', imageUrl: record.sourceUrl, clientRef, metadata: record.metadata });
+    } else {
+      rejected.push({ row, reason: `${record.id}: original_missing` });
+    }
+  }
+  return { items, rejected, stored };
+}
