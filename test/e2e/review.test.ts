@@ -256,7 +256,10 @@ describe('review links and the data behind the review page', () => {
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/event-stream/);
     const text = await response.body.text();
-    const events = text.trim().split('\n\n').map((block) => Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)])));
+    const blocks = text.trim().split('\n\n').map((block) => Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)])));
+    // The first block only tells the browser how soon to reconnect.
+    expect(blocks[0]).toEqual({ retry: '1000' });
+    const events = blocks.slice(1);
     expect(events.map((event) => event.event)).toEqual(['progress', 'end']);
     expect(JSON.parse(events[0]!.data!)).toMatchObject({ id: batch.id, status: 'completed', counts: { total: 20, succeeded: 17, failed: 3 } });
   });

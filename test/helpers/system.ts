@@ -50,6 +50,8 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
     PORT: '0',
     // Tests submit thousands of jobs with one key; the limit itself has its own test.
     API_RATE_LIMIT_PER_MINUTE: '1000000',
+    // Many tests send bad keys on purpose from one address; the limit has its own tests.
+    AUTH_FAILURE_LIMIT_PER_MINUTE: '1000000',
     API_KEYS: `acme:${apiKey},globex:${otherApiKey}`,
     WEBHOOK_RETRY_SCHEDULE: '0,50ms,100ms',
     // Test receivers listen on loopback, which the SSRF guard refuses unless allowed.

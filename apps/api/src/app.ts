@@ -4,7 +4,8 @@ import { createMetrics, makeApiKeyStore, makeReviewRevocations, randomBase62, re
 import { makeAuthenticate } from './auth.ts';
 import { registerErrorHandling, sendError, toApiError } from './errors.ts';
 import { registerOpenApi } from './openapi/index.ts';
-import { registerRateLimit } from './rate-limit.ts';
+import { registerRateLimits } from './rate-limit.ts';
+import { makeAuthFailures } from './auth-failures.ts';
 import { registerHttpMetrics } from './http-metrics.ts';
 import { adminQueueRoutes } from './routes/admin-queues.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -30,10 +31,16 @@ export interface AppDeps extends Omit<Services, 's3' | 'close'> {
   metrics?: Metrics;
 }
 
+/** TRUST_PROXY as fastify takes it: a hop count becomes "trust the first n hops". */
+const trustProxyOption = (setting: Config['api']['trustProxy']) =>
+  typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
+
 /** Builds the API without listening; `server.ts` listens, tests use `app.inject()`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
+    // Who may name the client in X-Forwarded-For (TRUST_PROXY); by default nobody.
+    trustProxy: trustProxyOption(deps.config.api.trustProxy),
     genReqId: () => `req_${randomBase62(20)}`,
     // One line per request (onResponse below) instead of fastify's two.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
@@ -49,7 +56,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   registerErrorHandling(app);
   await registerOpenApi(app, { publicBaseUrl: deps.config.api.publicBaseUrl });
-  await registerRateLimit(app, { redis: deps.redis, prefix: deps.config.redis.prefix, perMinute: deps.config.api.rateLimitPerMinute, perLinkPerMinute: deps.config.api.reviewRateLimitPerMinute });
+  const limits = await registerRateLimits(app, {
+    redis: deps.redis, prefix: deps.config.redis.prefix, perMinute: deps.config.api.rateLimitPerMinute,
+    perLinkPerMinute: deps.config.api.reviewRateLimitPerMinute, failuresPerMinute: deps.config.api.authFailureLimitPerMinute,
+  });
+  const failures = makeAuthFailures(limits);
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
   await app.register(multipart, {
@@ -57,14 +68,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const apiKeys = makeApiKeyStore({ redis: deps.redis, prefix: deps.config.redis.prefix });
-  const requireScope = makeAuthenticate(apiKeys);
+  const requireScope = makeAuthenticate({ apiKeys, failures, perKey: limits.perKey });
   const reviewSecret = await reviewLinkSecret({ redis: deps.redis, prefix: deps.config.redis.prefix, configured: deps.config.api.reviewLinkSecret });
   const canRead = requireScope('jobs:read');
   const canWrite = requireScope('jobs:write');
 
   healthRoutes(app, deps);
   metricsRoutes(app, { metrics, queues: deps.queues, log: deps.log });
-  await adminQueueRoutes(app, { adminApiKey: deps.config.adminApiKey, queues: deps.queues });
+  await adminQueueRoutes(app, { adminApiKey: deps.config.adminApiKey, queues: deps.queues, failures });
   accountRoutes(app, deps, { canRead, canWrite });
   jobRoutes(app, deps, { canRead, canWrite });
   jobQueryRoutes(app, deps, { canRead, canWrite });
@@ -72,6 +83,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   batchRoutes(app, deps, { canRead, canWrite });
   const revocations = makeReviewRevocations({ redis: deps.redis, prefix: deps.config.redis.prefix });
   reviewRoutes(app, { ...deps, revocations }, { canRead, canWrite }, reviewSecret);
-  await reviewPageRoutes(app, { ...deps, apiKeys, revocations }, reviewSecret);
+  await reviewPageRoutes(app, { ...deps, apiKeys, revocations, failures, perLink: limits.perLink }, reviewSecret);
   return app;
 }

@@ -1,6 +1,8 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { isWellFormedApiKey, looksLikeReviewToken, type ApiKeyStore, type Scope, type StoredApiKey } from '@cutout/shared';
 import { ApiError } from './errors.ts';
+import type { AuthFailures } from './auth-failures.ts';
+import type { Allowance } from './rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -8,22 +10,41 @@ declare module 'fastify' {
   }
 }
 
-/** Resolves `X-API-KEY` to a tenant and checks the route's scope; throws 401/403. The key is never logged. */
-export function makeAuthenticate(apiKeys: ApiKeyStore) {
-  return function requireScope(scope: Scope) {
-    return async (request: FastifyRequest): Promise<void> => {
-      const header = request.headers['x-api-key'];
-      const key = Array.isArray(header) ? header[0] : header;
-      if (!key) throw new ApiError(401, 'missing_api_key', 'Send your API key in the X-API-KEY header');
-      if (looksLikeReviewToken(key)) throw new ApiError(401, 'review_link_not_api_key', 'A review link opens the review page only; the API takes an API key');
-      // A typo or a truncated key is refused by its checksum, without a Redis lookup.
-      if (!isWellFormedApiKey(key)) throw new ApiError(401, 'invalid_api_key', 'The API key is malformed; check that it was copied whole');
-      const record = await apiKeys.authenticate(key);
-      if (!record) throw new ApiError(401, 'invalid_api_key', 'The API key is not valid');
-      if (record.revokedAt) throw new ApiError(401, 'revoked_api_key', `This API key was revoked on ${record.revokedAt}`);
-      if (!record.scopes.includes(scope)) throw new ApiError(403, 'insufficient_scope', `This API key lacks the ${scope} scope`);
-      request.auth = record;
-      request.log = request.log.child({ tenant: record.tenantId, keyId: record.id });
+export interface AuthDeps { apiKeys: Pick<ApiKeyStore, 'authenticate'>; failures: AuthFailures; perKey: Allowance }
+
+const presentedKey = (request: FastifyRequest): string | undefined => {
+  const header = request.headers['x-api-key'];
+  return Array.isArray(header) ? header[0] : header;
+};
+
+/** The key's record, or the 401 that says why not. The key is never logged. */
+async function identify(apiKeys: AuthDeps['apiKeys'], key: string | undefined): Promise<StoredApiKey | ApiError> {
+  if (!key) return new ApiError(401, 'missing_api_key', 'Send your API key in the X-API-KEY header');
+  if (looksLikeReviewToken(key)) return new ApiError(401, 'review_link_not_api_key', 'A review link opens the review page only; the API takes an API key');
+  // A typo or a truncated key is refused by its checksum, without a Redis lookup.
+  if (!isWellFormedApiKey(key)) return new ApiError(401, 'invalid_api_key', 'The API key is malformed; check that it was copied whole');
+  const record = await apiKeys.authenticate(key);
+  if (!record) return new ApiError(401, 'invalid_api_key', 'The API key is not valid');
+  if (record.revokedAt) return new ApiError(401, 'revoked_api_key', `This API key was revoked on ${record.revokedAt}`);
+  return record;
+}
+
+/**
+ * `onRequest` hooks for `/v1` routes: they run once the route is matched and before any
+ * byte of the body is read, so a request without a valid key, or without the scope, costs
+ * no body parsing and no upload. Order: a known-bad address (no Redis), the key, the key's
+ * allowance, the scope. A read-only key's refused writes still use its allowance.
+ */
+export function makeAuthenticate({ apiKeys, failures, perKey }: AuthDeps) {
+  return function requireScope(scope: Scope): onRequestAsyncHookHandler {
+    return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      failures.refuseIfBlocked(request);
+      const identified = await identify(apiKeys, presentedKey(request));
+      if (identified instanceof ApiError) return failures.fail(request, identified);
+      request.auth = identified;
+      request.log = request.log.child({ tenant: identified.tenantId, keyId: identified.id });
+      await perKey(request, reply);
+      if (!identified.scopes.includes(scope)) throw new ApiError(403, 'insufficient_scope', `This API key lacks the ${scope} scope`);
     };
   };
 }

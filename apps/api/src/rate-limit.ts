@@ -1,35 +1,62 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import { sha256Hex, type Redis } from '@cutout/shared';
+import type { Redis } from '@cutout/shared';
 import { ApiError } from './errors.ts';
+import { clientAddressKey } from './client-address.ts';
 
-/** The review page and its data, under a review link: `/review/<token>/…` (not its static assets). */
-const REVIEW_PATH = /^\/review\/(?!assets\/)([^/?]+)/;
+/** One allowance, counted in Redis so every API process shares it. */
+export type Allowance = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+/** What `createRateLimit` answers for one counted request. */
+interface Counted { isAllowed: boolean; max: number; remaining: number; ttlInSeconds: number; isExceeded: boolean }
+
+export interface RateLimits {
+  /** An authenticated API key (`request.auth`): API_RATE_LIMIT_PER_MINUTE. */
+  perKey: Allowance;
+  /** A review link (`request.rateLimitSubject`): REVIEW_RATE_LIMIT_PER_MINUTE. */
+  perLink: Allowance;
+  /** Counts one failed authentication of the caller's address; true when it is over the allowance. */
+  countFailure(request: FastifyRequest): Promise<{ exceeded: boolean; retryAfterSeconds: number }>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What a review-link request is counted against: a digest of the link. */
+    rateLimitSubject?: string;
+  }
+}
+
+const WINDOW_MS = 60_000;
+
+export const rateLimited = (message: string, retryAfterSeconds: number) =>
+  new ApiError(429, 'rate_limited', message, { 'retry-after': String(Math.max(1, retryAfterSeconds)) });
 
 /**
- * Per-key limit on the /v1 API, counted in Redis so every API process shares it, with the
- * headers ByByBG itself uses (X-RateLimit-Limit/-Remaining/-Reset, Retry-After). When
- * Redis cannot count, requests fail closed with 503 rather than going unlimited. Each
- * review link has an allowance of its own (`perLinkPerMinute`), so a leaked link cannot be
- * used to hammer the API; a page view makes about a hundred requests (thumbnails).
+ * The API's allowances, keyed on who calls (an API key's id, a review link, the client
+ * address of failed authentications), never on the request's path: the route hooks that
+ * call them are attached to the matched route, so `/%761/account` is counted exactly like
+ * `/v1/account`. When Redis cannot count, requests fail with 503 rather than going unlimited.
  */
-export async function registerRateLimit(app: FastifyInstance, { redis, prefix, perMinute, perLinkPerMinute }: { redis: Redis; prefix: string; perMinute: number; perLinkPerMinute: number }): Promise<void> {
-  await app.register(rateLimit, {
-    global: true,
-    max: (_request, key) => (key.startsWith('review:') ? perLinkPerMinute : perMinute),
-    timeWindow: 60_000,
-    redis,
-    nameSpace: `${prefix}:ratelimit:`,
-    skipOnError: false,
-    // Keyed by the key itself (hashed): each API key has its own allowance, valid or not.
-    keyGenerator: (request) => {
-      const link = REVIEW_PATH.exec(request.url)?.[1];
-      if (link) return `review:${sha256Hex(link)}`;
-      const key = request.headers['x-api-key'];
-      return typeof key === 'string' && key ? `key:${sha256Hex(key)}` : `ip:${request.ip}`;
+export async function registerRateLimits(
+  app: FastifyInstance,
+  { redis, prefix, perMinute, perLinkPerMinute, failuresPerMinute }: { redis: Redis; prefix: string; perMinute: number; perLinkPerMinute: number; failuresPerMinute: number },
+): Promise<RateLimits> {
+  await app.register(rateLimit, { global: false, redis, nameSpace: `${prefix}:ratelimit:`, skipOnError: false, timeWindow: WINDOW_MS });
+  const counter = (keyGenerator: (request: FastifyRequest) => string, max: number) => {
+    const count = app.createRateLimit({ keyGenerator, max, timeWindow: WINDOW_MS }) as unknown as (request: FastifyRequest) => Promise<Counted>;
+    return async (request: FastifyRequest, reply: FastifyReply) => {
+      const counted = await count(request);
+      reply.header('x-ratelimit-limit', String(counted.max)).header('x-ratelimit-remaining', String(counted.remaining)).header('x-ratelimit-reset', String(counted.ttlInSeconds));
+      if (counted.isExceeded) throw rateLimited(`Rate limit of ${counted.max} requests per minute exceeded; retry in ${counted.ttlInSeconds} s`, counted.ttlInSeconds);
+    };
+  };
+  const countFailures = app.createRateLimit({ keyGenerator: (request) => `fail:${clientAddressKey(request.ip)}`, max: failuresPerMinute, timeWindow: WINDOW_MS }) as unknown as (request: FastifyRequest) => Promise<Counted>;
+  return {
+    perKey: counter((request) => `key:${request.auth?.id ?? 'none'}`, perMinute),
+    perLink: counter((request) => `review:${request.rateLimitSubject ?? 'none'}`, perLinkPerMinute),
+    async countFailure(request) {
+      const counted = await countFailures(request);
+      return { exceeded: counted.isExceeded, retryAfterSeconds: counted.ttlInSeconds };
     },
-    allowList: (request) => !request.url.startsWith('/v1/') && !REVIEW_PATH.test(request.url),
-    errorResponseBuilder: (_request, context) =>
-      new ApiError(429, 'rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`),
-  });
+  };
 }

@@ -197,3 +197,19 @@ describe('operations settings', () => {
     expect(error.message).not.toContain('admin123');
   });
 });
+
+describe('TRUST_PROXY', () => {
+  it('trusts no proxy by default', () => {
+    expect(loadConfig({}).api.trustProxy).toBe(false);
+  });
+
+  it('reads true, a hop count, or a list of addresses, CIDRs and named ranges', () => {
+    expect(loadConfig({ TRUST_PROXY: 'true' }).api.trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '2' }).api.trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.1,loopback,::1' }).api.trustProxy).toEqual(['10.0.0.0/8', '192.0.2.1', 'loopback', '::1']);
+  });
+
+  it('refuses an entry that is not an address, a CIDR or a named range', () => {
+    expect(variablesNamed(configError({ TRUST_PROXY: '10.0.0.0/8,proxy.internal' }))).toEqual(['TRUST_PROXY']);
+  });
+});

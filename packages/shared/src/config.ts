@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseBytes, parseDuration } from './durations.ts';
 import { isWellFormedApiKey } from './api-keys.ts';
@@ -64,6 +65,29 @@ const cidrList = list.transform((entries, ctx) => {
 
 const url = z.url({ protocol: /^https?$/ });
 
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Which proxies may name the client in X-Forwarded-For: `true` (any), a number of hops, or
+ * addresses and CIDRs (and proxy-addr's `loopback`, `linklocal`, `uniquelocal`). Unset: none,
+ * so a client cannot pick the address its failed authentications are counted against.
+ */
+const trustProxy = z.string().default('false').transform((text, ctx): boolean | number | string[] => {
+  const value = text.trim();
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = splitList(value);
+  for (const entry of entries) {
+    if (PROXY_NAMES.has(entry) || isIP(entry)) continue;
+    try {
+      parseCidrList([entry]);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${entry}" is not true, false, a hop count, an address, a CIDR or loopback/linklocal/uniquelocal` });
+    }
+  }
+  return entries;
+});
+
 /** `host:port,host:port`: the seed nodes of a Redis Cluster (ioredis discovers the rest). */
 const clusterNodes = list.transform((entries, ctx) =>
   entries.map((entry) => {
@@ -110,6 +134,11 @@ const envSchema = z.object({
   API_KEYS: apiKeyPairs,
   API_RATE_LIMIT_PER_MINUTE: int(600, 1, 1_000_000),
   REVIEW_RATE_LIMIT_PER_MINUTE: int(3_000, 1, 1_000_000),
+  AUTH_FAILURE_LIMIT_PER_MINUTE: int(300, 1, 1_000_000),
+  TRUST_PROXY: trustProxy,
+  REVIEW_STREAMS_PER_LINK: int(4, 1, 1_000),
+  REVIEW_STREAMS_PER_PROCESS: int(1_000, 1, 100_000),
+  REVIEW_STREAM_MAX_AGE: duration('15m').refine((ms) => ms >= 1_000, 'must be at least 1s'),
   MAX_UPLOAD_BYTES: bytes('25MB'),
   MAX_IMAGE_PIXELS: int(50_000_000, 1, 1_000_000_000),
   MAX_BATCH_ITEMS: int(10_000, 1, 1_000_000),
@@ -150,6 +179,12 @@ export interface Config {
     reviewLinkSecret?: string; reviewLinkTtlMs: number;
     /** Requests per minute one review link may make (a page view is about a hundred). */
     reviewRateLimitPerMinute: number;
+    /** Failed authentications per minute one client address may make before it gets 429. */
+    authFailureLimitPerMinute: number;
+    /** fastify's `trustProxy`: who may set X-Forwarded-For. */
+    trustProxy: boolean | number | string[];
+    /** Open review progress streams: per link, per API process, and how long one lives. */
+    reviewStreams: { perLink: number; perProcess: number; maxAgeMs: number };
   };
   webhooks: { retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number };
   jobRetentionMs: number;
@@ -206,7 +241,9 @@ function toConfig(env: Env): Config {
       bootstrapKeys: env.API_KEYS, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
       maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, resultUrlTtlMs: env.RESULT_URL_TTL,
       imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT, reviewLinkSecret: env.REVIEW_LINK_SECRET, reviewLinkTtlMs: env.REVIEW_LINK_TTL,
-      reviewRateLimitPerMinute: env.REVIEW_RATE_LIMIT_PER_MINUTE,
+      reviewRateLimitPerMinute: env.REVIEW_RATE_LIMIT_PER_MINUTE, authFailureLimitPerMinute: env.AUTH_FAILURE_LIMIT_PER_MINUTE,
+      trustProxy: env.TRUST_PROXY,
+      reviewStreams: { perLink: env.REVIEW_STREAMS_PER_LINK, perProcess: env.REVIEW_STREAMS_PER_PROCESS, maxAgeMs: env.REVIEW_STREAM_MAX_AGE },
     },
     webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
       secretGraceMs: env.WEBHOOK_SECRET_GRACE,

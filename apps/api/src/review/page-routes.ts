@@ -9,7 +9,9 @@ import { ApiError, toApiError, unavailable } from '../errors.ts';
 import { decodeOffsetCursor, pageSizeOf } from '../cursor.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
 import { ITEM_FILTERS, itemRecordPage, type ItemFilter } from '../batches/item-pages.ts';
-import { jobInScope, makeRequireGrant, refuseApiKeyInUrl, resolveGrant, scopeOf } from './grant.ts';
+import { jobInScope, makeRequireGrant, scopeOf } from './grant.ts';
+import type { AuthFailures } from '../auth-failures.ts';
+import type { Allowance } from '../rate-limit.ts';
 import { reviewBase, reviewProgress, toReviewItem } from './items.ts';
 import { makeProgressStreams } from './events.ts';
 import { parseVerdict, recordVerdict } from './verdicts.ts';
@@ -38,13 +40,12 @@ const escapeHtml = (text: string): string =>
  * data it shows. A link is checked on every request (signature, expiry, the batch or job
  * still there); it opens only its own batch or job and works on no /v1 route.
  */
-export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { apiKeys: ApiKeyStore; revocations: ReviewRevocations }, secret: string): Promise<void> {
+export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { apiKeys: ApiKeyStore; revocations: ReviewRevocations; failures: AuthFailures; perLink: Allowance }, secret: string): Promise<void> {
   const { config, jobs, batches, storage } = deps;
   const pageHtml = readFileSync(`${PAGE_DIR}index.html`, 'utf8');
   const errorHtml = readFileSync(`${PAGE_DIR}error.html`, 'utf8');
-  const grantDeps = { secret, batches, jobs, apiKeys: deps.apiKeys, revocations: deps.revocations };
-  const requireGrant = makeRequireGrant(grantDeps);
-  const streams = makeProgressStreams({ batches });
+  const requireGrant = makeRequireGrant({ secret, batches, jobs, apiKeys: deps.apiKeys, revocations: deps.revocations, failures: deps.failures, perLink: deps.perLink });
+  const streams = makeProgressStreams({ batches, revocations: deps.revocations, limits: config.api.reviewStreams });
   const verdictDeps = { reviews: deps.reviews, redis: deps.redis, prefix: config.redis.prefix };
   app.addHook('preClose', async () => streams.closeAll());
 
@@ -64,23 +65,20 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
   interface ItemParams { Params: { token: string; jobId: string } }
 
   // The page itself: an error page (not JSON) when the link cannot be used, and no data in
-  // either. The route's own error handler also catches what hooks throw before it runs
-  // (the rate limit, or its 503 while Redis is away).
-  const page = async (request: FastifyRequest<TokenParams>, reply: FastifyReply) => {
-    await refuseApiKeyInUrl(deps.apiKeys, request);
-    await resolveGrant(grantDeps, request.params.token);
-    return reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(pageHtml);
-  };
+  // either. The route's own error handler also catches what its hook throws (the link
+  // refused, the rate limit, or its 503 while Redis is away).
+  const page = async (_request: FastifyRequest<TokenParams>, reply: FastifyReply) =>
+    reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(pageHtml);
   const pageErrors = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const apiError = toApiError(error);
     if (apiError.statusCode >= 500) request.log.error({ err: error }, 'review page could not be served');
     else request.log.info({ code: apiError.code, status: apiError.statusCode }, 'review link refused');
     return errorPage(reply, apiError);
   };
-  app.get<TokenParams>('/review/:token', { errorHandler: pageErrors }, page);
-  app.get<TokenParams>('/review/:token/', { errorHandler: pageErrors }, page);
+  app.get<TokenParams>('/review/:token', { onRequest: requireGrant, errorHandler: pageErrors }, page);
+  app.get<TokenParams>('/review/:token/', { onRequest: requireGrant, errorHandler: pageErrors }, page);
 
-  const guarded = { preHandler: requireGrant, onSend: noStore };
+  const guarded = { onRequest: requireGrant, onSend: noStore };
 
   app.get<TokenParams>('/review/:token/data', guarded, async (request) => {
     const scope = scopeOf(request);
@@ -93,7 +91,7 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     };
   });
 
-  app.get<TokenParams>('/review/:token/events', { preHandler: requireGrant }, async (request, reply) => {
+  app.get<TokenParams>('/review/:token/events', { onRequest: requireGrant }, async (request, reply) => {
     const scope = scopeOf(request);
     if (scope.kind !== 'batch') throw new ApiError(404, 'not_found', 'Progress events exist for batch review links only');
     streams.open(request, reply, scope);
@@ -112,7 +110,7 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     return { data: records.map((record) => toReviewItem(scope.token, record)), next_cursor: nextCursor };
   });
 
-  app.get<ItemParams & { Params: { kind: string } }>('/review/:token/items/:jobId/thumbs/:kind', { preHandler: requireGrant }, async (request, reply) => {
+  app.get<ItemParams & { Params: { kind: string } }>('/review/:token/items/:jobId/thumbs/:kind', { onRequest: requireGrant }, async (request, reply) => {
     const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
     const key = request.params.kind === 'original' ? record.originalThumbKey : request.params.kind === 'cutout' ? record.resultThumbKey : undefined;
     if (!key) throw new ApiError(404, 'not_found', 'No thumbnail of this kind for this job');
@@ -124,7 +122,7 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     return reply.type('image/webp').header('cache-control', 'private, max-age=3600').header('x-content-type-options', 'nosniff').send(body);
   });
 
-  app.get<ItemParams>('/review/:token/items/:jobId/result', { preHandler: requireGrant }, async (request, reply) => {
+  app.get<ItemParams>('/review/:token/items/:jobId/result', { onRequest: requireGrant }, async (request, reply) => {
     const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
     if (record.status !== 'succeeded' || !record.resultKey) throw new ApiError(404, 'not_found', `This job has no result (it is ${record.status})`);
     // An attachment, so following the link downloads the PNG instead of leaving the page.
@@ -147,7 +145,7 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     return toReviewItem(scope.token, record);
   });
 
-  app.get<TokenParams & { Querystring: { format?: string } }>('/review/:token/manifest', { preHandler: requireGrant }, async (request, reply) => {
+  app.get<TokenParams & { Querystring: { format?: string } }>('/review/:token/manifest', { onRequest: requireGrant }, async (request, reply) => {
     const scope = scopeOf(request);
     if (scope.kind !== 'batch') throw new ApiError(404, 'not_found', 'A manifest exists for batch review links only');
     const format = manifestFormat(request.query.format, request.headers.accept);

@@ -4,6 +4,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queues } from '@cutout/shared';
+import type { AuthFailures } from '../auth-failures.ts';
 import { ApiError, sendError } from '../errors.ts';
 
 export const ADMIN_QUEUES_PATH = '/admin/queues';
@@ -13,7 +14,7 @@ export const ADMIN_QUEUES_PATH = '/admin/queues';
  * mounted at all (404 like any unknown path). Read-only: job records, not BullMQ, hold
  * what clients see, so retrying or removing a BullMQ job by hand would make them disagree.
  */
-export async function adminQueueRoutes(app: FastifyInstance, { adminApiKey, queues }: { adminApiKey?: string; queues: Queues }): Promise<void> {
+export async function adminQueueRoutes(app: FastifyInstance, { adminApiKey, queues, failures }: { adminApiKey?: string; queues: Queues; failures: AuthFailures }): Promise<void> {
   if (!adminApiKey) return;
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
@@ -23,7 +24,7 @@ export async function adminQueueRoutes(app: FastifyInstance, { adminApiKey, queu
     options: { uiConfig: { boardTitle: 'Cutout queues' } },
   });
   await app.register(async (admin) => {
-    admin.addHook('onRequest', requireAdminKey(adminApiKey));
+    admin.addHook('onRequest', requireAdminKey(adminApiKey, failures));
     await admin.register(serverAdapter.registerPlugin(), { prefix: ADMIN_QUEUES_PATH });
   });
 }
@@ -31,17 +32,22 @@ export async function adminQueueRoutes(app: FastifyInstance, { adminApiKey, queu
 /**
  * Accepts the key as `X-API-KEY` (scripts) or as the password of HTTP basic auth, so a
  * browser can open the dashboard. Digests of equal length make the comparison constant-time.
+ * A wrong key counts against the address's failed authentications, like a wrong API key.
  */
-function requireAdminKey(adminApiKey: string) {
+function requireAdminKey(adminApiKey: string, failures: AuthFailures) {
   const expected = digest(adminApiKey);
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const presented = presentedKey(request);
     if (presented !== undefined && timingSafeEqual(digest(presented), expected)) return;
     reply.header('www-authenticate', 'Basic realm="Cutout queues", charset="UTF-8"');
-    const error = presented === undefined
-      ? new ApiError(401, 'missing_api_key', 'Send the admin key in the X-API-KEY header or as the basic-auth password')
-      : new ApiError(401, 'invalid_api_key', 'The admin key is not valid');
-    return sendError(request, reply, error);
+    try {
+      failures.refuseIfBlocked(request);
+      if (presented === undefined) throw new ApiError(401, 'missing_api_key', 'Send the admin key in the X-API-KEY header or as the basic-auth password');
+      await failures.fail(request, new ApiError(401, 'invalid_api_key', 'The admin key is not valid'));
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      return sendError(request, reply, error);
+    }
   };
 }
 

@@ -44,7 +44,7 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
   const replay = (reply: FastifyReply, stored: StoredResponse) =>
     reply.status(stored.statusCode).header('location', stored.location).header('idempotent-replayed', 'true').send(stored.body);
 
-  app.post('/v1/batches', { preHandler: canWrite, bodyLimit: bodyLimitFor(config.api.maxBatchItems) }, async (request, reply) => {
+  app.post('/v1/batches', { onRequest: canWrite, bodyLimit: bodyLimitFor(config.api.maxBatchItems) }, async (request, reply) => {
     const tenantId = tenantOf(request);
     const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
     const claim = idempotencyKey ? await idempotency.claim(tenantId, idempotencyKey) : { kind: 'new' as const };
@@ -89,9 +89,9 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     }
   });
 
-  app.get<IdParams>('/v1/batches/:id', { preHandler: canRead }, async (request) => view(await ownBatch(batches, request)));
+  app.get<IdParams>('/v1/batches/:id', { onRequest: canRead }, async (request) => view(await ownBatch(batches, request)));
 
-  app.get<IdParams & { Querystring: { format?: string } }>('/v1/batches/:id/results', { preHandler: canRead }, async (request, reply) => {
+  app.get<IdParams & { Querystring: { format?: string } }>('/v1/batches/:id/results', { onRequest: canRead }, async (request, reply) => {
     const batch = await ownBatch(batches, request);
     const format = manifestFormat(request.query.format, request.headers.accept);
     if (!format) throw new ApiError(400, 'invalid_request', 'format must be jsonl or csv');
@@ -102,12 +102,12 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
       .send(Readable.from(lines));
   });
 
-  app.get<IdParams & { Querystring: { limit?: string; cursor?: string; status?: string; review?: string } }>('/v1/batches/:id/jobs', { preHandler: canRead }, async (request) => {
+  app.get<IdParams & { Querystring: { limit?: string; cursor?: string; status?: string; review?: string } }>('/v1/batches/:id/jobs', { onRequest: canRead }, async (request) => {
     const batch = await ownBatch(batches, request);
     return batchJobPage(deps, batch.id, request.query);
   });
 
-  app.post<IdParams>('/v1/batches/:id/rerun', { preHandler: canWrite }, async (request, reply) => {
+  app.post<IdParams>('/v1/batches/:id/rerun', { onRequest: canWrite }, async (request, reply) => {
     const source = await ownBatch(batches, request);
     const { selection, fields } = rerunRequest(request.body);
     const fingerprint = sha256Hex(JSON.stringify([source.id, selection, Object.entries(fields).sort()]));
@@ -120,7 +120,7 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     return reply.status(answer.statusCode).header('location', answer.location).send(answer.body);
   });
 
-  app.delete<IdParams>('/v1/batches/:id', { preHandler: canWrite }, async (request) => {
+  app.delete<IdParams>('/v1/batches/:id', { onRequest: canWrite }, async (request) => {
     const batch = await ownBatch(batches, request);
     if (batch.status === 'processing') {
       await batches.markCanceled(batch.id);

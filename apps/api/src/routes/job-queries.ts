@@ -18,7 +18,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
   const { config, storage, jobs, queues, upstream, jobWaiter } = deps;
 
 
-  app.get<IdParams>('/v1/jobs/:id', { preHandler: canRead }, async (request, reply) => {
+  app.get<IdParams>('/v1/jobs/:id', { onRequest: canRead }, async (request, reply) => {
     let record = await ownJob(jobs, request);
     const waitMs = preferredWaitMs(request.headers.prefer);
     if (waitMs !== undefined && !TERMINAL_STATUSES.includes(record.status)) {
@@ -33,7 +33,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
     return toJobView(record, storage, config.api.resultUrlTtlMs, held);
   });
 
-  app.get<{ Querystring: { status?: string; limit?: string; cursor?: string; batch_id?: string } }>('/v1/jobs', { preHandler: canRead }, async (request) => {
+  app.get<{ Querystring: { status?: string; limit?: string; cursor?: string; batch_id?: string } }>('/v1/jobs', { onRequest: canRead }, async (request) => {
     const tenantId = tenantOf(request);
     const { status, limit = '20', cursor, batch_id: batchId } = request.query;
     if (status !== undefined && !STATUSES.includes(status as JobStatus)) {
@@ -72,7 +72,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
     };
   });
 
-  app.delete<IdParams>('/v1/jobs/:id', { preHandler: canWrite }, async (request) => {
+  app.delete<IdParams>('/v1/jobs/:id', { onRequest: canWrite }, async (request) => {
     const record = await ownJob(jobs, request);
     if (record.status === 'canceled') return toJobView(record, storage, config.api.resultUrlTtlMs);
     const canceled = await jobs.transition(record.id, ['queued'], { status: 'canceled', finishedAt: new Date().toISOString(), waitingReason: '' });
@@ -87,7 +87,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
     return toJobView(canceled, storage, config.api.resultUrlTtlMs);
   });
 
-  app.get<IdParams>('/v1/jobs/:id/result', { preHandler: canRead }, async (request, reply) => {
+  app.get<IdParams>('/v1/jobs/:id/result', { onRequest: canRead }, async (request, reply) => {
     const record = await ownJob(jobs, request);
     if (record.status !== 'succeeded' || !record.resultKey) {
       throw new ApiError(409, 'result_not_ready', `The job is ${record.status}; a result exists once it has succeeded`);

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, onRequestAsyncHookHandler } from 'fastify';
 import { newJobId, originalKey, toJobView, TERMINAL_STATUSES, type JobRecord } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
@@ -8,7 +8,7 @@ import { preferredWaitMs } from '../job-waiter.ts';
 import { receiveUpload } from '../uploads.ts';
 import { queueSingleJob } from '../queueing.ts';
 
-export interface Guards { canWrite: preHandlerAsyncHookHandler; canRead: preHandlerAsyncHookHandler }
+export interface Guards { canWrite: onRequestAsyncHookHandler; canRead: onRequestAsyncHookHandler }
 
 export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Guards): void {
   const { config, storage, jobs, idempotency, jobWaiter, images } = deps;
@@ -35,7 +35,7 @@ export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Gua
     return reply.status(stored.statusCode).header('idempotent-replayed', 'true').send(stored.body);
   }
 
-  app.post('/v1/jobs', { preHandler: canWrite }, async (request, reply) => {
+  app.post('/v1/jobs', { onRequest: canWrite }, async (request, reply) => {
     const tenantId = tenantOf(request);
     const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
     const waitMs = preferredWaitMs(request.headers.prefer);

@@ -1,4 +1,4 @@
-import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import { toJobView, type WebhookAttempt } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { ownJob } from '../owned.ts';
@@ -19,16 +19,16 @@ const toAttemptView = (attempt: WebhookAttempt) => ({
 export function webhookRoutes(
   app: FastifyInstance,
   { config, jobs, queues, storage, webhookAttempts, goneEndpoints }: AppDeps,
-  { canRead, canWrite }: { canRead: preHandlerAsyncHookHandler; canWrite: preHandlerAsyncHookHandler },
+  { canRead, canWrite }: { canRead: onRequestAsyncHookHandler; canWrite: onRequestAsyncHookHandler },
 ): void {
 
   // At most the last 50 attempts are kept, so one page holds them all; `next_cursor` keeps the list shape.
-  app.get<IdParams>('/v1/jobs/:id/webhook-attempts', { preHandler: canRead }, async (request) => {
+  app.get<IdParams>('/v1/jobs/:id/webhook-attempts', { onRequest: canRead }, async (request) => {
     const record = await ownJob(jobs, request);
     return { data: (await webhookAttempts.list(record.id)).map(toAttemptView), next_cursor: null };
   });
 
-  app.post<IdParams>('/v1/jobs/:id/webhook/redeliver', { preHandler: canWrite }, async (request, reply) => {
+  app.post<IdParams>('/v1/jobs/:id/webhook/redeliver', { onRequest: canWrite }, async (request, reply) => {
     const deps = { jobs, webhooks: queues.webhooks, webhookAttempts: config.webhooks.retryScheduleMs.length, goneEndpoints };
     const record = await redeliverWebhook(deps, await ownJob(jobs, request));
     request.log.info({ jobId: record.id }, 'webhook redelivery queued');

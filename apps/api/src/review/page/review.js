@@ -194,6 +194,10 @@ function connectEvents() {
     const data = parseJson(event.data);
     showFatal(data?.error?.message ?? data?.message ?? 'This review link has expired.');
   });
+  source.addEventListener('revoked', (event) => {
+    const data = parseJson(event.data);
+    showFatal(data?.error?.message ?? 'This review link was revoked.');
+  });
   source.addEventListener('error', () => {
     if (state.events !== source || source.readyState !== EventSource.CLOSED) return; // CONNECTING: the browser retries
     closeEvents();
