@@ -27,7 +27,7 @@ function linkLifetimeMs(body: unknown, fallbackMs: number): number {
  * Review links (a signed, expiring, read-only URL for the review page, so no API key
  * reaches a browser), reviewers' verdicts through the API, and reruns of a job's original.
  */
-export function reviewRoutes(app: FastifyInstance, deps: AppDeps & { revocations: ReviewRevocations }, { canRead, canWrite }: Guards, secret: string): void {
+export function reviewRoutes(app: FastifyInstance, deps: AppDeps & { revocations: ReviewRevocations }, { canWrite }: Guards, secret: string): void {
   const { config, jobs, batches, storage } = deps;
   const verdictDeps = { reviews: deps.reviews, redis: deps.redis, prefix: config.redis.prefix };
 
@@ -40,32 +40,33 @@ export function reviewRoutes(app: FastifyInstance, deps: AppDeps & { revocations
     };
   }
 
-  app.post<IdParams>('/v1/batches/:id/review-link', { preHandler: canRead }, async (request, reply) => {
+  app.post<IdParams>('/v1/batches/:id/review-link', { onRequest: canWrite }, async (request, reply) => {
     const batch = await ownBatch(batches, request);
     return reply.status(201).send(link({ kind: 'batch', id: batch.id }, request.body));
   });
 
-  app.post<IdParams>('/v1/jobs/:id/review-link', { preHandler: canRead }, async (request, reply) => {
+  app.post<IdParams>('/v1/jobs/:id/review-link', { onRequest: canWrite }, async (request, reply) => {
     const job = await ownJob(jobs, request);
     return reply.status(201).send(link({ kind: 'job', id: job.id }, request.body));
   });
 
+  // A link can record verdicts, which needs jobs:write: so minting one (and revoking them) does too.
   // Every link to the batch (or job) issued until now stops working; new links work.
   const revoked = async (subject: ReviewSubject) =>
     ({ object: 'review_link_revocation', [`${subject.kind}_id`]: subject.id, revoked_at: new Date(await deps.revocations.revoke(subject.id)).toISOString() });
 
-  app.delete<IdParams>('/v1/batches/:id/review-links', { preHandler: canRead }, async (request) => revoked({ kind: 'batch', id: (await ownBatch(batches, request)).id }));
-  app.delete<IdParams>('/v1/jobs/:id/review-links', { preHandler: canRead }, async (request) => revoked({ kind: 'job', id: (await ownJob(jobs, request)).id }));
+  app.delete<IdParams>('/v1/batches/:id/review-links', { onRequest: canWrite }, async (request) => revoked({ kind: 'batch', id: (await ownBatch(batches, request)).id }));
+  app.delete<IdParams>('/v1/jobs/:id/review-links', { onRequest: canWrite }, async (request) => revoked({ kind: 'job', id: (await ownJob(jobs, request)).id }));
 
-  app.put<IdParams>('/v1/jobs/:id/review', { preHandler: canWrite }, async (request) => {
+  app.put<IdParams>('/v1/jobs/:id/review', { onRequest: canWrite }, async (request) => {
     const verdict = parseVerdict(request.body);
     return toJobView(await recordVerdict(verdictDeps, await ownJob(jobs, request), verdict), storage, config.api.resultUrlTtlMs);
   });
 
-  app.delete<IdParams>('/v1/jobs/:id/review', { preHandler: canWrite }, async (request) =>
+  app.delete<IdParams>('/v1/jobs/:id/review', { onRequest: canWrite }, async (request) =>
     toJobView(await recordVerdict(verdictDeps, await ownJob(jobs, request), null), storage, config.api.resultUrlTtlMs));
 
-  app.post<IdParams>('/v1/jobs/:id/rerun', { preHandler: canWrite }, async (request, reply) => {
+  app.post<IdParams>('/v1/jobs/:id/rerun', { onRequest: canWrite }, async (request, reply) => {
     const source = await ownJob(jobs, request);
     if (!TERMINAL_STATUSES.includes(source.status)) throw new ApiError(409, 'job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
     const body = request.body ?? {};
