@@ -20,6 +20,7 @@ import { bulkScenario } from './scenarios/bulk.ts';
 import { durabilityScenario } from './scenarios/durability.ts';
 import { latencyScenario } from './scenarios/latency.ts';
 import { memoryScenario } from './scenarios/memory.ts';
+import { edgeMemoryScenario } from './scenarios/edge-memory.ts';
 import { pollingScenario } from './scenarios/polling.ts';
 import { rateLimitedScenario } from './scenarios/rate-limited.ts';
 import { workerMemoryScenario } from './scenarios/worker-memory.ts';
@@ -40,6 +41,7 @@ const scenarios: [number, Scenario][] = [
   [4, memoryScenario(quick
     ? { bigBytes: 50 * MB, concurrentUploads: 10, concurrentBytes: 5 * MB }
     : { bigBytes: 200 * MB, concurrentUploads: 50, concurrentBytes: 20 * MB })],
+  [4, edgeMemoryScenario({ concurrent: 4, bodyBytes: 4.5 * MB, rounds: quick ? 3 : 10 })],
   [4, workerMemoryScenario(quick ? 12 : 32)],
   [5, bulkScenario(quick ? 1_000 : 10_000)],
   [6, pollingScenario(quick ? 3 : 10)],
