@@ -1,7 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { createMetrics, makeApiKeyStore, makeReviewRevocations, randomBase62, reviewLinkSecret, type Config, type ImageFetcher, type Logger, type Metrics, type Services } from '@cutout/shared';
+import { apiKeyRevocationChannel, createMetrics, makeApiKeyStore, makeReviewRevocations, randomBase62, reviewLinkSecret, type Config, type ImageFetcher, type Logger, type Metrics, type Services } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
+import { makeApiKeyCache } from './api-key-cache.ts';
 import { registerErrorHandling, sendError, toApiError } from './errors.ts';
 import { registerOpenApi } from './openapi/index.ts';
 import { registerRateLimits } from './rate-limit.ts';
@@ -68,7 +69,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const apiKeys = makeApiKeyStore({ redis: deps.redis, prefix: deps.config.redis.prefix });
-  const requireScope = makeAuthenticate({ apiKeys, failures, perKey: limits.perKey });
+  const keyCache = makeApiKeyCache({
+    apiKeys, subscriber: deps.redis.duplicate(), channel: apiKeyRevocationChannel(deps.config.redis.prefix), ttlMs: deps.config.api.apiKeyCacheTtlMs,
+  });
+  app.addHook('onClose', () => keyCache.close());
+  const requireScope = makeAuthenticate({ apiKeys: keyCache, failures, perKey: limits.perKey });
   const reviewSecret = await reviewLinkSecret({ redis: deps.redis, prefix: deps.config.redis.prefix, configured: deps.config.api.reviewLinkSecret });
   const canRead = requireScope('jobs:read');
   const canWrite = requireScope('jobs:write');

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import { isWellFormedApiKey, looksLikeReviewToken, type ApiKeyStore, type Scope, type StoredApiKey } from '@cutout/shared';
+import { isWellFormedApiKey, looksLikeReviewToken, type ApiKeyStore, type Logger, type Scope, type StoredApiKey } from '@cutout/shared';
 import { ApiError } from './errors.ts';
 import type { AuthFailures } from './auth-failures.ts';
 import type { Allowance } from './rate-limit.ts';
@@ -42,7 +42,8 @@ export function makeAuthenticate({ apiKeys, failures, perKey }: AuthDeps) {
       const identified = await identify(apiKeys, presentedKey(request));
       if (identified instanceof ApiError) return failures.fail(request, identified);
       request.auth = identified;
-      request.log = request.log.child({ tenant: identified.tenantId, keyId: identified.id });
+      // The request's own logger (already a child per request) gains the caller: no second child.
+      (request.log as unknown as Logger).setBindings({ tenant: identified.tenantId, keyId: identified.id });
       await perKey(request, reply);
       if (!identified.scopes.includes(scope)) throw new ApiError(403, 'insufficient_scope', `This API key lacks the ${scope} scope`);
     };

@@ -1,9 +1,10 @@
 import { sha256Hex, type JobRecord, type UpstreamState } from '@cutout/shared';
 
-/** Why every queued job waits right now, if the workers hold the whole queue. */
+/** Why every queued job waits right now, if the workers hold the whole queue (both reads in one round trip). */
 export async function queueHold(upstream: UpstreamState): Promise<string | null> {
-  if (await upstream.keyProblem()) return 'upstream_unauthorized';
-  if ((await upstream.pauseRemainingMs()) > 0) return 'upstream_rate_limited';
+  const [keyProblem, pauseMs] = await Promise.all([upstream.keyProblem(), upstream.pauseRemainingMs()]);
+  if (keyProblem) return 'upstream_unauthorized';
+  if (pauseMs > 0) return 'upstream_rate_limited';
   return null;
 }
 

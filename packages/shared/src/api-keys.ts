@@ -97,6 +97,7 @@ if record.revokedAt then return stored end
 record.revokedAt = ARGV[2]
 stored = cjson.encode(record)
 redis.call('HSET', KEYS[1], ARGV[1], stored)
+redis.call('PUBLISH', ARGV[3], ARGV[1])
 return stored
 `;
 
@@ -127,8 +128,12 @@ return 1
  * tenant's key ids. Keys are found by the hash of what the client sent, never by comparing
  * the key itself, so lookups take the same time whatever the key's bytes.
  */
+/** Where a revocation is announced (the key's SHA-256), so processes caching keys drop it at once. */
+export const apiKeyRevocationChannel = (prefix: string): string => `${prefix}:apikeys:revoked`;
+
 export function makeApiKeyStore({ redis, prefix }: { redis: Redis; prefix: string }): ApiKeyStore {
   const keysHash = `${prefix}:apikeys`;
+  const revokedChannel = apiKeyRevocationChannel(prefix);
   const idKey = (id: string) => `${prefix}:apikey-id:${id}`;
   const tenantKeys = (tenantId: string) => `${prefix}:tenant:${tenantId}:apikeys`;
 
@@ -168,7 +173,7 @@ export function makeApiKeyStore({ redis, prefix }: { redis: Redis; prefix: strin
       const hash = API_KEY_ID_PATTERN.test(idOrKey) ? await redis.get(idKey(idOrKey))
         : isWellFormedApiKey(idOrKey) ? sha256Hex(idOrKey) : null;
       if (!hash) return null;
-      const stored = (await redis.eval(REVOKE, 1, keysHash, hash, new Date().toISOString())) as string | null;
+      const stored = (await redis.eval(REVOKE, 1, keysHash, hash, new Date().toISOString(), revokedChannel)) as string | null;
       return stored ? parseRecord(stored) : null;
     },
     async authenticate(key) {

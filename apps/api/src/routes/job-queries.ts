@@ -19,14 +19,15 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
 
 
   app.get<IdParams>('/v1/jobs/:id', { onRequest: canRead }, async (request, reply) => {
-    let record = await ownJob(jobs, request);
+    // The record and the queue's hold are read together: one round trip for a polling client.
+    let [record, hold] = await Promise.all([ownJob(jobs, request), queueHold(upstream)]);
     const waitMs = preferredWaitMs(request.headers.prefer);
     if (waitMs !== undefined && !TERMINAL_STATUSES.includes(record.status)) {
       reply.header('preference-applied', `wait=${waitMs / 1000}`);
       await jobWaiter.wait(record.id, waitMs, async () => TERMINAL_STATUSES.includes((await jobs.get(record.id))?.status ?? 'queued'));
-      record = (await jobs.get(record.id)) ?? record;
+      [record, hold] = await Promise.all([jobs.get(record.id).then((latest) => latest ?? record), queueHold(upstream)]);
     }
-    const held = record.status === 'queued' ? await queueHold(upstream) : null;
+    const held = record.status === 'queued' ? hold : null;
     const etag = jobEtag(record, held);
     reply.header('etag', etag).header('cache-control', 'private, no-cache');
     if (request.headers['if-none-match'] === etag) return reply.status(304).send();
