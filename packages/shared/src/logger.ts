@@ -46,5 +46,7 @@ export function createLogger({ level, name, pretty = false }: LoggerSettings, de
   if (pretty) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
-  return destination ? pino(options, destination) : pino(options);
+  // Asynchronous stdout: lines written while a write is under way go out together, instead of
+  // one system call per line; pino flushes what is pending when the process exits.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }

@@ -28,6 +28,7 @@ export function createRedis(target: string | RedisTarget, { blocking = false, co
     maxRetriesPerRequest: blocking ? null : 2,
     // API processes must answer 503 quickly while Redis is down, not queue commands forever.
     enableOfflineQueue: blocking,
+    enableAutoPipelining: !blocking,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   };
   // A Cluster speaks the same commands as one Redis. It is typed as Redis so that every
