@@ -1,4 +1,6 @@
 import { lookup } from 'node:dns/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -26,8 +28,24 @@ const ANY_ADDRESS = /\b\d{1,3}(\.\d{1,3}){3}\b|\b[0-9a-f]{1,4}(:[0-9a-f]{0,4}){2
 
 const namesIn = (text: string) => ADDRESSES.filter((address) => text.includes(address));
 
+/** Stands in for ByByBG answering with a result URL on the deployment's internal object store. */
+async function startUpstreamAnsweringInternalUrl(): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    req.resume().on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ data: { result_url: 'http://minio.cutout.test:9000/cutout/results/r1.png?X-Amz-Signature=0f1e2d' } }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
 describe('refusals of internal addresses', () => {
   let stack: FaultStack;
+  let upstream: Awaited<ReturnType<typeof startUpstreamAnsweringInternalUrl>>;
   let api: { process: RunningProcess; url: string };
   let worker: RunningProcess;
   const post = async (path: string, body: unknown): Promise<{ status: number; body: Json }> => {
@@ -47,12 +65,14 @@ describe('refusals of internal addresses', () => {
       if (answer?.address !== address) throw new Error(`${name} does not resolve to ${address}: /etc/hosts lacks test/fixtures/netns-hosts (run bash scripts/test-netns.sh)`);
     }
     stack = await startFaultStack({});
+    upstream = await startUpstreamAnsweringInternalUrl();
     // No private range allowed: the guard refuses every one of the names above.
-    const env = stack.env({ LOG_LEVEL: 'debug', WEBHOOK_ALLOW_PRIVATE: '', WEBHOOK_RETRY_SCHEDULE: '0' });
+    const env = stack.env({ LOG_LEVEL: 'debug', WEBHOOK_ALLOW_PRIVATE: '', WEBHOOK_RETRY_SCHEDULE: '0', BYBYBG_API_URL: upstream.url });
     [api, worker] = await Promise.all([startApiProcess(env), startWorkerProcess(env)]);
   }, 90_000);
   afterAll(async () => {
     await stack?.close();
+    await upstream?.close();
   }, 60_000);
 
   it('answers an image_url that resolves to an internal address with 422 invalid_image_url naming no address', async () => {
@@ -91,7 +111,7 @@ describe('refusals of internal addresses', () => {
     }
   });
 
-  it('gives up a webhook whose host resolves to an internal address, saying so without the address', async () => {
+  it('fails a job whose ByByBG result URL, and gives up a webhook whose host, resolves to an internal address, naming neither', async () => {
     const [photo] = await distinctPhotos(1);
     const id = await submitJob(api.url, stack.apiKey, photo!, { webhook_url: 'http://hooks.cutout.test/cutout' });
     const job = await waitUntil(async () => {
@@ -99,10 +119,15 @@ describe('refusals of internal addresses', () => {
       return view.webhook?.state === 'failed' ? view : undefined;
     }, { timeoutMs: 30_000, describe: () => `webhook of ${id} not failed` });
 
+    expect(job).toMatchObject({ status: 'failed', error: { code: 'upstream_bad_response', retryable: false } });
+    expect(job.error.message).toContain('not public');
     expect(job.webhook.last_error).toMatch(/^address not allowed/);
     const attempts = JSON.parse(await get(`/v1/jobs/${id}/webhook-attempts`)) as Json;
     expect(attempts.data).toHaveLength(1);
-    for (const text of [job.webhook.last_error, attempts.data[0].error]) expect(text).not.toMatch(ANY_ADDRESS);
+    for (const text of [job.error.message, job.webhook.last_error, attempts.data[0].error]) {
+      expect(text).not.toMatch(ANY_ADDRESS);
+      expect(text).not.toMatch(/minio|hooks|X-Amz/);
+    }
   });
 
   it('logs the resolved addresses at debug level only', () => {
