@@ -96,4 +96,22 @@ describe('the worker against an unreliable ByByBG', () => {
     expect(view!.status).toBe('succeeded');
     expect(view!.result.content_type).toBe('image/png');
   });
+
+  it('downloads a result URL from a JSON answer when WEBHOOK_ALLOW_PRIVATE allows its address', async () => {
+    // The emulator's result URLs are on its own loopback address, which the test system allows.
+    system = await startSystem({ faults: { responseMode: 'json-url' } });
+    const [view] = await settle(system, await submit(system, 1));
+    expect(view!.status).toBe('succeeded');
+    expect(view!.result.content_type).toBe('image/png');
+  });
+
+  it('fails a job whose result URL is at an address the SSRF guard refuses, naming no address', async () => {
+    system = await startSystem({ env: { WEBHOOK_ALLOW_PRIVATE: '' }, faults: { responseMode: 'json-url' } });
+    const [view] = await settle(system, await submit(system, 1));
+    expect(view!.status).toBe('failed');
+    expect(view!.error).toMatchObject({ code: 'upstream_bad_response', retryable: false });
+    expect(view!.error.message).toMatch(/not public/);
+    expect(view!.error.message).not.toMatch(/127\.0\.0\.1|_results/);
+    expect(view!.upstream_calls).toBe(1);
+  });
 });

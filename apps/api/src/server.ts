@@ -21,7 +21,7 @@ export async function startApi(config: Config, log: Logger, { metrics }: { metri
   const jobWaiter = makeJobWaiter({ subscriber: services.redis.duplicate(), channel: services.jobs.endedChannel });
   const idempotency = makeIdempotency({ redis: services.redis, prefix: config.redis.prefix, ttlMs: IDEMPOTENCY_TTL_MS });
   const policy = { allowPrivate: config.webhooks.allowPrivate };
-  const imageAgent = createGuardedAgent({ policy });
+  const imageAgent = createGuardedAgent({ policy, log: log.child({ component: 'url-guard' }) });
   const images = makeImageFetcher({ dispatcher: imageAgent, policy, timeoutMs: config.api.imageUrlTimeoutMs, maxBytes: config.api.maxUploadBytes });
   const app = await buildApp({ config, log, ...services, idempotency, jobWaiter, images, metrics });
   const address = await app.listen({ port: config.api.port, host: config.api.host });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createMetrics, createRedis, openServices, type Config, type Logger, type Metrics } from '@cutout/shared';
+import { createGuardedAgent, createMetrics, createRedis, openServices, type Config, type Logger, type Metrics } from '@cutout/shared';
 import { makeByByBGClient } from './bybybg/client.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { startWorkers, type RunningWorkers } from './workers.ts';
@@ -33,10 +33,13 @@ export async function startWorker(config: Config, log: Logger, { metrics = creat
   }
   const untrackQueues = metrics.trackQueues([services.queues.removeBg, services.queues.webhooks], (error) => log.debug({ err: error }, 'queue depth not collected'));
   const connection = createRedis(config.redis, { blocking: true, connectionName: 'cutout-worker-bullmq', log });
+  // Result URLs in ByByBG's answers are fetched like a client's image_url: same guard, same allow-list.
+  const resultAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, log: log.child({ component: 'url-guard' }) });
   const bybybg = makeByByBGClient({
     apiUrl: config.bybybg.apiUrl,
     apiKeys: config.bybybg.apiKeys,
     timeoutMs: config.bybybg.timeoutMs,
+    resultDispatcher: resultAgent,
     log: log.child({ component: 'bybybg' }),
     onCall: (status) => metrics.upstreamCalls.inc({ status: String(status) }),
   });
@@ -59,6 +62,7 @@ export async function startWorker(config: Config, log: Logger, { metrics = creat
       untrackQueues();
       await metricsServer?.close();
       connection.disconnect();
+      await resultAgent.close();
       await services.close();
     },
   };

@@ -34,7 +34,8 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
   });
   // Batch items given by URL are fetched here, through the same SSRF guard as webhooks.
   const imagePolicy = { allowPrivate: config.webhooks.allowPrivate };
-  const imageAgent = createGuardedAgent({ policy: imagePolicy });
+  const guardLog = log.child({ component: 'url-guard' });
+  const imageAgent = createGuardedAgent({ policy: imagePolicy, log: guardLog });
   const originals = makeOriginalFetcher({
     images: makeImageFetcher({ dispatcher: imageAgent, policy: imagePolicy, timeoutMs: config.api.imageUrlTimeoutMs, maxBytes: config.api.maxUploadBytes }),
     storage: services.storage, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels,
@@ -92,7 +93,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
 
   const backoff = webhookBackoff(config.webhooks.retryScheduleMs);
   // One agent for every delivery: it checks each address after DNS, at connect time (SSRF guard).
-  const webhookAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, connectTimeoutMs: config.webhooks.timeoutMs });
+  const webhookAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, connectTimeoutMs: config.webhooks.timeoutMs, log: guardLog });
   const webhooks = new Worker<WebhookPayload>(
     QUEUE_NAMES.webhooks,
     makeDeliverWebhookProcessor({

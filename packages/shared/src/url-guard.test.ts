@@ -290,6 +290,29 @@ describe('createGuardedAgent', () => {
     expect(error).toMatchObject({ reason: 'unresolvable' });
   });
 
+  it('says a refused address is not public without naming the host or what it resolved to, and logs both at debug', async () => {
+    const debug: Record<string, unknown>[] = [];
+    const log = { debug: (fields: Record<string, unknown>) => void debug.push(fields) };
+    const lookup = stubLookup({ 'storage.internal.test': ['127.0.0.9'] });
+    const dispatcher = agent({ policy: noPrivate, lookup, log });
+
+    const byName = await refusal(`http://storage.internal.test:${server.port}/`, dispatcher) as Error;
+    const byLiteral = await refusal(`http://127.0.0.9:${server.port}/`, dispatcher) as Error;
+
+    for (const error of [byName, byLiteral]) {
+      expect(error).toMatchObject({ reason: 'private_address' });
+      expect(error.message).toContain('not public');
+      expect(error.message).not.toMatch(/127\.0\.0\.9|storage\.internal/);
+    }
+    expect(debug).toEqual([{ host: 'storage.internal.test', address: '127.0.0.9' }, { host: '127.0.0.9', address: '127.0.0.9' }]);
+  });
+
+  it('says an empty DNS answer resolved to no address without naming the host', async () => {
+    const error = await refusal(`http://empty.internal.test:${server.port}/`, agent({ policy: loopbackAllowed, lookup: stubLookup({ 'empty.internal.test': [] }) })) as Error;
+
+    expect(error.message).toBe('the host resolved to no address');
+  });
+
   it('rejects a bad CIDR in the policy when the agent is built', () => {
     expect(() => createGuardedAgent({ policy: { allowPrivate: ['127.0.0.0/40'] } })).toThrowError('invalid CIDR "127.0.0.0/40"');
   });

@@ -8,6 +8,11 @@ import { Agent, buildConnector } from 'undici';
  * `checkUrl` gives early feedback when a URL is registered; the guarantee comes from
  * `createGuardedAgent`, which checks every address at connect time, after DNS, so a
  * name that resolves (or later re-resolves) to a private address is never connected to.
+ *
+ * Messages are shown to clients, so they never say what a name resolved to: that would map
+ * the deployment's internal DNS (`minio`, `redis`) for anyone who submits a URL. `checkUrl`
+ * only ever quotes the client's own host; the agent quotes nothing and logs the detail at
+ * debug level.
  */
 
 export type UnsafeUrlReason =
@@ -199,8 +204,13 @@ export function checkUrl(input: string, policy: UrlPolicy): URL {
   return url;
 }
 
+/** A pino logger fits; only debug is used. */
+export interface GuardLog { debug(fields: Record<string, unknown>, message: string): void }
+
 export interface GuardedAgentOptions {
   policy: UrlPolicy;
+  /** Gets each refusal's host and address at debug level; the error itself names neither. */
+  log?: GuardLog;
   /** Resolver to check and connect through; dns.lookup by default. Tests inject a stub. */
   lookup?: LookupFunction;
   connectTimeoutMs?: number;
@@ -213,14 +223,14 @@ export interface GuardedAgentOptions {
  * hosts, which net.connect never passes to `lookup`, are checked before connecting.
  * A refusal rejects the request with UnsafeUrlError (reason 'private_address').
  */
-export function createGuardedAgent({ policy, lookup, connectTimeoutMs }: GuardedAgentOptions): Agent {
+export function createGuardedAgent({ policy, lookup, connectTimeoutMs, log }: GuardedAgentOptions): Agent {
   const allowList = parseCidrList(policy.allowPrivate);
   const resolve: LookupFunction = lookup ?? ((hostname, options, callback) => dns.lookup(hostname, options, callback));
 
   const guardedLookup: LookupFunction = (hostname, options, callback) => {
     resolve(hostname, { ...options, all: true }, (error, answer, family) => {
       // DNS errors pass through untouched: ENOTFOUND and EAI_AGAIN keep their retry meaning.
-      const checked = error ?? checkAnswer(hostname, answer, family, allowList);
+      const checked = error ?? checkAnswer(hostname, answer, family, allowList, log);
       // Answer asynchronously, as dns.lookup does: tls.connect throws a TypeError when a
       // resolver that answers synchronously meets a connect that fails at once.
       process.nextTick(() => {
@@ -235,7 +245,8 @@ export function createGuardedAgent({ policy, lookup, connectTimeoutMs }: Guarded
   const connect: buildConnector.connector = (options, callback) => {
     const host = options.hostname.startsWith('[') ? options.hostname.slice(1, -1) : options.hostname;
     if (isIP(host) !== 0 && !isAllowedBy(host, allowList)) {
-      callback(new UnsafeUrlError('private_address', `${host} is not a public address`), null);
+      log?.debug({ host, address: host }, 'URL guard refused an address');
+      callback(new UnsafeUrlError('private_address', AGENT_MESSAGES.private_address), null);
       return;
     }
     connectChecked(options, callback);
@@ -243,12 +254,26 @@ export function createGuardedAgent({ policy, lookup, connectTimeoutMs }: Guarded
   return new Agent({ connect });
 }
 
+/** What the agent's refusals say: neither the host (it may come from a redirect) nor what it resolved to. */
+const AGENT_MESSAGES = {
+  private_address: 'the address is not public (private, loopback, link-local and metadata addresses are refused)',
+  unresolvable: 'the host resolved to no address',
+} as const;
+
 /** The resolver's answers when every one is allowed, else the UnsafeUrlError to fail the connect with. */
-function checkAnswer(hostname: string, answer: string | LookupAddress[], family: number | undefined, allowList: BlockList): [LookupAddress, ...LookupAddress[]] | UnsafeUrlError {
+function checkAnswer(
+  hostname: string, answer: string | LookupAddress[], family: number | undefined, allowList: BlockList, log: GuardedAgentOptions['log'],
+): [LookupAddress, ...LookupAddress[]] | UnsafeUrlError {
   const addresses = typeof answer === 'string' ? [{ address: answer, family: family ?? isIP(answer) }] : answer;
   const [first, ...rest] = addresses;
-  if (first === undefined) return new UnsafeUrlError('unresolvable', `${hostname} resolved to no address`);
+  if (first === undefined) {
+    log?.debug({ host: hostname }, 'URL guard found no address');
+    return new UnsafeUrlError('unresolvable', AGENT_MESSAGES.unresolvable);
+  }
   const refused = addresses.find(({ address }) => !isAllowedBy(address, allowList));
-  if (refused) return new UnsafeUrlError('private_address', `${hostname} resolves to ${refused.address}, which is not a public address`);
+  if (refused) {
+    log?.debug({ host: hostname, address: refused.address }, 'URL guard refused an address');
+    return new UnsafeUrlError('private_address', AGENT_MESSAGES.private_address);
+  }
   return [first, ...rest];
 }

@@ -36,7 +36,7 @@ async function keyedUpstream(valid: Set<string>, onRequest: (key: string) => Pro
 }
 
 function client(url: string, deps: Partial<ByByBGClientDeps> = {}) {
-  return makeByByBGClient({ apiUrl: url, apiKeys: [OLD_KEY, NEW_KEY], timeoutMs: 5000, dispatcher: agent, log: silentLogger, ...deps });
+  return makeByByBGClient({ apiUrl: url, apiKeys: [OLD_KEY, NEW_KEY], timeoutMs: 5000, dispatcher: agent, resultDispatcher: agent, log: silentLogger, ...deps });
 }
 
 const input = { openImage: imageStream(PNG), contentType: 'image/png' };

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { Agent, MockAgent } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createGuardedAgent } from '@cutout/shared';
 import { makeByByBGClient, type ByByBGClientDeps } from './client.ts';
 import { UpstreamError } from './errors.ts';
 import {
@@ -11,17 +12,19 @@ import {
 
 const KEY = 'sk_test_primary_0123456789';
 const agent = new Agent();
+// Result URLs go through the SSRF guard; loopback is allowed, as the tests' WEBHOOK_ALLOW_PRIVATE allows it.
+const resultAgent = createGuardedAgent({ policy: { allowPrivate: ['127.0.0.0/8'] } });
 let upstream: Upstream | undefined;
 
 afterEach(async () => {
   await upstream?.close();
   upstream = undefined;
 });
-afterAll(() => agent.close());
+afterAll(() => Promise.all([agent.close(), resultAgent.close()]));
 
 async function clientFor(handler: Handler, deps: Partial<ByByBGClientDeps> = {}) {
   upstream = await startUpstream(handler);
-  return makeByByBGClient({ apiUrl: upstream.url, apiKeys: [KEY], timeoutMs: 5000, dispatcher: agent, log: silentLogger, ...deps });
+  return makeByByBGClient({ apiUrl: upstream.url, apiKeys: [KEY], timeoutMs: 5000, dispatcher: agent, resultDispatcher: resultAgent, log: silentLogger, ...deps });
 }
 
 /** Answers every upload with `answer` after reading the whole request. */
@@ -134,7 +137,7 @@ describe('reading a successful answer', () => {
     mock.disableNetConnect();
     mock.get('http://bybybg.test').intercept({ path: '/v1/remove-bg', method: 'POST' })
       .reply(200, { result_b64: PNG.toString('base64') }, { headers: { 'content-type': 'application/json' } });
-    const client = makeByByBGClient({ apiUrl: 'http://bybybg.test', apiKeys: [KEY], timeoutMs: 5000, dispatcher: mock, log: silentLogger });
+    const client = makeByByBGClient({ apiUrl: 'http://bybybg.test', apiKeys: [KEY], timeoutMs: 5000, dispatcher: mock, resultDispatcher: mock, log: silentLogger });
 
     const result = await client.removeBackground(input);
 
@@ -194,6 +197,99 @@ describe('reading a successful answer', () => {
     const error = await upstreamError(client.removeBackground(input));
 
     expect(error).toMatchObject({ code: 'upstream_bad_response', kind: 'permanent' });
+  });
+});
+
+describe('downloading a result URL through the SSRF guard', () => {
+  // 127.0.0.2 stands in for a public CDN: the only address this policy allows. ByByBG's
+  // endpoint on 127.0.0.1 is configured by the operator and not guarded; its result URLs are.
+  const cdnOnly = { allowPrivate: ['127.0.0.2/32'] };
+  const guarded: ReturnType<typeof createGuardedAgent>[] = [];
+  let cdn: Upstream | undefined;
+  afterEach(async () => {
+    await cdn?.close();
+    cdn = undefined;
+    await Promise.all(guarded.splice(0).map((dispatcher) => dispatcher.close()));
+  });
+
+  /** ByByBG on 127.0.0.1 answering with `resultUrl`, and recording every GET it receives. */
+  async function pointingAt(resultUrl: (upstreamUrl: string) => string) {
+    const gets: string[] = [];
+    const resultDispatcher = createGuardedAgent({ policy: cdnOnly });
+    guarded.push(resultDispatcher);
+    const client = await clientFor(async (req, res) => {
+      if (req.method === 'GET') {
+        gets.push(req.url ?? '');
+        return reply(res, 200, PNG, { 'content-type': 'image/png' });
+      }
+      await readBody(req);
+      json(res, 200, { data: { result_url: resultUrl(upstream!.url) } });
+    }, { resultDispatcher });
+    return { client, gets };
+  }
+
+  const cdnServing = async (handler: Handler) => {
+    cdn = await startUpstream(handler, '127.0.0.2');
+    return cdn.url;
+  };
+
+  it('refuses a result URL at an address the policy does not allow, without connecting or naming it', async () => {
+    const { client, gets } = await pointingAt((url) => `${url}/results/1`);
+
+    const error = await upstreamError(client.removeBackground(input));
+
+    expect(error).toMatchObject({ code: 'upstream_bad_response', kind: 'permanent', retryable: false });
+    expect(error.message).toContain('not public');
+    expect(error.message).not.toMatch(/127\.0\.0|localhost|\/results/);
+    expect(gets).toEqual([]);
+  });
+
+  it.each([
+    ['an IP literal', (port: string) => `http://127.0.0.1:${port}/results/1`],
+    ['a name that resolves to loopback', (port: string) => `http://localhost:${port}/results/1`],
+  ])('does not follow a redirect to a disallowed address given as %s', async (_name, target) => {
+    let upstreamPort = '';
+    const hops: string[] = [];
+    const cdnUrl = await cdnServing((req, res) => {
+      hops.push(req.url ?? '');
+      res.writeHead(302, { location: target(upstreamPort) }).end();
+    });
+    const { client, gets } = await pointingAt((url) => {
+      upstreamPort = new URL(url).port;
+      return `${cdnUrl}/r/1.png`;
+    });
+
+    const error = await upstreamError(client.removeBackground(input));
+
+    expect(error).toMatchObject({ code: 'upstream_bad_response', kind: 'permanent' });
+    expect(error.message).not.toMatch(/127\.0\.0|localhost/);
+    expect(hops).toEqual(['/r/1.png']);
+    expect(gets).toEqual([]);
+  });
+
+  it('follows redirects between allowed addresses', async () => {
+    const cdnUrl = await cdnServing((req, res) => {
+      if (req.url === '/r/1.png') res.writeHead(302, { location: '/stored/1.png' }).end();
+      else reply(res, 200, PNG, { 'content-type': 'image/png' });
+    });
+    const { client } = await pointingAt(() => `${cdnUrl}/r/1.png`);
+
+    const result = await client.removeBackground(input);
+
+    expect(result.body.equals(PNG)).toBe(true);
+  });
+
+  it.each([
+    ['text/html', '<html>session=s3cr3t-0123456789</html>', 'text/html (38 bytes)'],
+    ['text/html"><script>alert(1)</script>', 's3cr3t-0123456789', 'a body of an unrecognised content type (17 bytes)'],
+  ])('describes a body of type %s by its type and size, quoting none of it', async (contentType, body, described) => {
+    const cdnUrl = await cdnServing((_req, res) => reply(res, 200, body, { 'content-type': contentType }));
+    const { client } = await pointingAt(() => `${cdnUrl}/r/1.png`);
+
+    const error = await upstreamError(client.removeBackground(input));
+
+    expect(error.code).toBe('upstream_bad_response');
+    expect(error.message).toBe(`ByByBG's result URL answered ${described} instead of an image`);
   });
 });
 
@@ -291,7 +387,7 @@ describe('network failures', () => {
   });
 
   it('reports a refused connection as transient', async () => {
-    const client = makeByByBGClient({ apiUrl: await closedPortUrl(), apiKeys: [KEY], timeoutMs: 5000, dispatcher: agent, log: silentLogger });
+    const client = makeByByBGClient({ apiUrl: await closedPortUrl(), apiKeys: [KEY], timeoutMs: 5000, dispatcher: agent, resultDispatcher: resultAgent, log: silentLogger });
 
     const error = await upstreamError(client.removeBackground(input));
 

@@ -43,7 +43,13 @@ export interface ByByBGClientDeps {
   apiUrl: string;
   apiKeys: string[];
   timeoutMs: number;
+  /** For the ByByBG endpoint, which the operator configured; the global dispatcher by default. */
   dispatcher?: Dispatcher;
+  /**
+   * The SSRF-guarded agent (createGuardedAgent) that result URLs from ByByBG's answers are
+   * downloaded through: required, so no download can bypass the guard.
+   */
+  resultDispatcher: Dispatcher;
   log: Logger;
   /** Every HTTP request to /v1/remove-bg (probes included), for metrics and credit accounting. */
   onCall?: (status: number | 'network_error', keyIndex: number) => void;
@@ -78,7 +84,7 @@ export function makeByByBGClient(deps: ByByBGClientDeps): ByByBGClient {
   const maxResultBytes = deps.maxResultBytes ?? MAX_RESULT_BYTES;
   const keys = makeKeyRing(apiKeys.length, now);
   const dispatcher = deps.dispatcher ?? getGlobalDispatcher();
-  const download = makeResultDownloader({ dispatcher, timeoutMs, maxResultBytes, log, now });
+  const download = makeResultDownloader({ dispatcher: deps.resultDispatcher, timeoutMs, maxResultBytes, log, now });
 
   function report(upload: Upload, status: number | 'network_error', keyIndex: number, started: number, error?: unknown): void {
     const ms = now() - started;

@@ -1,20 +1,34 @@
 import { interceptors, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import { discard, readCapped } from './body.ts';
+import { UnsafeUrlError } from '@cutout/shared';
+import { discard, quoteStart, readCapped } from './body.ts';
 import { UpstreamError, classifyStatus } from './errors.ts';
 import { makeDeadline, toUpstreamError } from './outcomes.ts';
 import { interpretDownload, type ResultBytes } from './result.ts';
 
-/** Fetches a result ByByBG returned as a URL instead of bytes. */
+/**
+ * Fetches a result ByByBG returned as a URL instead of bytes. The URL comes from upstream's
+ * answer and may redirect anywhere, so it is fetched like a client's image_url: through the
+ * SSRF-guarded agent, which checks every hop's address at connect time.
+ */
 
-export interface DownloadDeps { dispatcher: Dispatcher; timeoutMs: number; maxResultBytes: number; log: Logger; now: () => number }
+export interface DownloadDeps {
+  /** The SSRF-guarded agent (createGuardedAgent); redirects are followed on top of it, each hop checked. */
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  maxResultBytes: number;
+  log: Logger;
+  now: () => number;
+}
 
 export type ResultDownloader = (url: URL, keyIndex: number, caller: AbortSignal | undefined) => Promise<ResultBytes>;
+
+const MAX_REDIRECTS = 3;
 
 export function makeResultDownloader(deps: DownloadDeps): ResultDownloader {
   const { timeoutMs, log, now } = deps;
   // Result URLs (a CDN, presigned storage) may redirect; the API endpoint itself never should.
-  const dispatcher = deps.dispatcher.compose(interceptors.redirect({ maxRedirections: 3 }));
+  const dispatcher = deps.dispatcher.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
 
   return async function downloadResult(url, keyIndex, caller) {
     // A fresh budget of the same length: the removal itself may have used most of the first one.
@@ -37,11 +51,30 @@ export function makeResultDownloader(deps: DownloadDeps): ResultDownloader {
         throw downloadStatusError(response.statusCode);
       }
       const body = await readCapped(response.body, deps.maxResultBytes, response.headers['content-length']);
-      return interpretDownload(body, response.headers['content-type']);
+      try {
+        return interpretDownload(body, response.headers['content-type']);
+      } catch (error) {
+        // The body is whatever the URL's host chose to send: operators may see its start, clients never.
+        log.debug({ keyIndex, start: quoteStart(body) }, 'ByByBG result URL answered no image');
+        throw error;
+      }
     } catch (error) {
+      if (error instanceof UnsafeUrlError) throw refused(error);
       throw toUpstreamError(error, limits, "ByByBG's result URL");
     }
   };
+}
+
+/**
+ * A refused address is permanent: the guard would refuse it again, and another call to
+ * ByByBG costs a credit. An empty DNS answer is transient, like ENOTFOUND.
+ */
+function refused(cause: UnsafeUrlError): UpstreamError {
+  if (cause.reason === 'unresolvable') {
+    return new UpstreamError({ kind: 'transient', code: 'upstream_unavailable', message: "ByByBG's result URL has a host that resolved to no address", cause });
+  }
+  const message = "ByByBG's result URL (or a redirect from it) leads to an address that is not public, so it was not downloaded";
+  return new UpstreamError({ kind: 'permanent', code: 'upstream_bad_response', message, cause });
 }
 
 function downloadStatusError(status: number): UpstreamError {

@@ -5,7 +5,7 @@ import { UpstreamError } from './errors.ts';
  * ByByBG's success format is undocumented, so a 2xx body is read leniently: an image, or
  * JSON that carries the result as base64 (maybe a data: URL) or as a URL to download.
  * Anything else is a permanent error that quotes the body, so an operator can see what
- * upstream actually sent.
+ * upstream actually sent (a downloaded result URL's body excepted, see interpretDownload).
  */
 
 export interface ResultBytes { kind: 'bytes'; body: Buffer; contentType: string }
@@ -107,10 +107,20 @@ export function interpretSuccess(body: Buffer, contentTypeHeader: string | strin
   throw badResponse(`ByByBG answered ${mime ?? 'a body without content type'} instead of an image`, body);
 }
 
-/** A downloaded result must be an image by its content type or its magic bytes. */
+/** `type/subtype` as RFC 9110 spells it: anything else is not repeated to a client. */
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]{1,64}\/[a-z0-9!#$&^_.+-]{1,64}$/;
+
+/**
+ * A downloaded result must be an image by its content type or its magic bytes. Unlike
+ * ByByBG's own answer, the body is not quoted: whoever serves the URL chose it, and the
+ * message reaches the tenant. Its size and a well-formed content type say enough.
+ */
 export function interpretDownload(body: Buffer, contentTypeHeader: string | string[] | undefined): ResultBytes {
   const mime = mimeType(contentTypeHeader);
   const contentType = mime?.startsWith('image/') && body.length > 0 ? mime : sniffImageType(body);
-  if (!contentType) throw badResponse(`ByByBG's result URL answered ${mime ?? 'a body without content type'} instead of an image`, body);
+  if (!contentType) {
+    const declared = mime === undefined ? 'a body without content type' : MEDIA_TYPE.test(mime) ? mime : 'a body of an unrecognised content type';
+    throw new UpstreamError({ kind: 'permanent', code: 'upstream_bad_response', message: `ByByBG's result URL answered ${declared} (${body.length} bytes) instead of an image` });
+  }
   return { kind: 'bytes', body, contentType };
 }

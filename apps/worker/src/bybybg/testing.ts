@@ -18,17 +18,18 @@ export interface Upstream {
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
-export async function startUpstream(handler: Handler): Promise<Upstream> {
+/** `host`: another loopback address (127.0.0.2) stands in for a second machine. */
+export async function startUpstream(handler: Handler, host = '127.0.0.1'): Promise<Upstream> {
   const server = createServer((req, res) => {
     Promise.resolve(handler(req, res)).catch((error: unknown) => {
       res.statusCode = 599;
       res.end(String(error));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     close: () => {
       server.closeAllConnections(); // a test that hangs a response must not hang the suite
       return new Promise((resolve) => server.close(() => resolve()));

@@ -94,7 +94,8 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
       lastAttemptAt: attemptedAt,
       deliveredAt: outcome.verdict === 'delivered' ? now : undefined,
     });
-    // `err` (e.g. the guard naming the resolved address) is for operators; clients see `outcome.error`.
+    // `err` (the network error's code, the guard's refusal) is for operators; clients see `outcome.error`.
+    // Neither names a resolved address: the guard logs that at debug level only.
     attemptLog.info({ statusCode: outcome.statusCode, ms: durationMs, outcome: outcome.verdict, state, err: outcome.cause }, 'webhook attempt');
 
     if (outcome.verdict === 'give_up') throw new UnrecoverableError(outcome.error ?? 'delivery given up');
