@@ -19,6 +19,7 @@ export * from './url-guard.ts';
 export * from './api-keys.ts';
 export * from './images/image-error.ts';
 export * from './images/image-check.ts';
+export * from './images/image-end.ts';
 export * from './images/image-store.ts';
 export * from './images/image-url.ts';
 export * from './csv.ts';
