@@ -22,4 +22,10 @@ describe('parseCsv', () => {
     const values = ['plain', 'a,b', 'q"uote', 'line\nbreak'];
     expect(parseCsv(csvLine(values))).toEqual([values]);
   });
+
+  it('prefixes a field a spreadsheet would run as a formula with a quote mark', () => {
+    const formulas = ['=HYPERLINK("http://x","y")', '+1+1', '-2+3', '@SUM(A1)', '\tx', '\rx'];
+    expect(parseCsv(csvLine(formulas))).toEqual([formulas.map((value) => `'${value}`)]);
+    expect(csvLine(['a=1', 'x-1', '1e+3', ''])).toBe('a=1,x-1,1e+3,\r\n');
+  });
 });

@@ -45,9 +45,21 @@ export class CsvError extends Error {
   }
 }
 
-/** One field as RFC 4180 writes it: quoted when it holds a comma, quote or line break. */
+/**
+ * Spreadsheets run a cell that starts with one of these as a formula (`=HYPERLINK(…)`,
+ * `+1+1`, `@SUM(…)`; tab and CR are read as such a start by some). A client controls
+ * client_ref and error text, and whoever opens the CSV is someone else.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * One field as RFC 4180 writes it: quoted when it holds a comma, quote or line break; a
+ * field a spreadsheet would run as a formula gets a leading `'` (OWASP's advice), which
+ * spreadsheets show as text.
+ */
 export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+  const text = FORMULA_START.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export const csvLine = (values: readonly string[]): string => `${values.map(csvField).join(',')}\r\n`;
