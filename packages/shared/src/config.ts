@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseBytes, parseDuration } from './durations.ts';
 import { isWellFormedApiKey } from './api-keys.ts';
 import { parseCidrList } from './url-guard.ts';
+import { isOptionName } from './upstream-options.ts';
 
 const duration = (fallback: string) =>
   z.string().default(fallback).transform((text, ctx) => {
@@ -62,6 +63,12 @@ const cidrList = list.transform((entries, ctx) => {
   return entries;
 });
 
+/** Option names clients may forward to ByByBG; a typo here would silently refuse them all. */
+const optionNames = list.transform((names, ctx) => {
+  for (const name of names) if (!isOptionName(name)) ctx.addIssue({ code: 'custom', message: `"${name}" is not an option name (lower_snake_case, not "file")` });
+  return names;
+});
+
 const url = z.url({ protocol: /^https?$/ });
 
 /** `host:port,host:port`: the seed nodes of a Redis Cluster (ioredis discovers the rest). */
@@ -96,6 +103,8 @@ const envSchema = z.object({
   BYBYBG_RETRY_DELAY: duration('1s'),
   BYBYBG_RATE_LIMIT_BUDGET: duration('1h'),
   BYBYBG_KEY_PROBE_INTERVAL: duration('1m'),
+  // None by default: ByByBG documents no options, and some change the price of a call or make it fetch a URL.
+  BYBYBG_ALLOWED_OPTIONS: optionNames,
   WORKER_CONCURRENCY: int(8, 1, 500),
   WEBHOOK_CONCURRENCY: int(16, 1, 500),
   WORKER_LOCK_DURATION: duration('30s'),
@@ -136,6 +145,8 @@ export interface Config {
   s3: { endpoint?: string; publicEndpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
   bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number; retryDelayMs: number;
     rateLimitBudgetMs: number; keyProbeIntervalMs: number;
+    /** `options` names clients may forward (BYBYBG_ALLOWED_OPTIONS); empty: none. */
+    allowedOptions: string[];
   };
   worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number;
     /** Port of the worker's own /metrics and /healthz server; 0 picks a free one. */
@@ -194,6 +205,7 @@ function toConfig(env: Env): Config {
       apiUrl: env.BYBYBG_API_URL.replace(/\/+$/, ''), apiKeys: env.BYBYBG_API_KEY,
       rateLimitPerSecond: env.BYBYBG_RATE_LIMIT, timeoutMs: env.BYBYBG_TIMEOUT, maxAttempts: env.BYBYBG_MAX_ATTEMPTS,
       retryDelayMs: env.BYBYBG_RETRY_DELAY, rateLimitBudgetMs: env.BYBYBG_RATE_LIMIT_BUDGET, keyProbeIntervalMs: env.BYBYBG_KEY_PROBE_INTERVAL,
+      allowedOptions: env.BYBYBG_ALLOWED_OPTIONS,
     },
     worker: {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,

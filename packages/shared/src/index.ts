@@ -15,6 +15,7 @@ export * from './webhook-attempts.ts';
 export * from './services.ts';
 export * from './startup.ts';
 export * from './upstream-state.ts';
+export * from './upstream-options.ts';
 export * from './url-guard.ts';
 export * from './api-keys.ts';
 export * from './images/image-error.ts';

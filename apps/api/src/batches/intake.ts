@@ -4,7 +4,7 @@ import {
   type Storage, type UrlPolicy,
 } from '@cutout/shared';
 import { ApiError, badRequest } from '../errors.ts';
-import { parseJobFields } from '../job-fields.ts';
+import { parseJobFields, type FieldRules } from '../job-fields.ts';
 import { clientStream } from '../uploads.ts';
 import { csvItems, sanitizeFileName, urlItem, type BatchItem, type RejectedRow } from './items.ts';
 
@@ -19,15 +19,15 @@ export interface BatchIntake {
   fingerprint: string;
 }
 
-export interface IntakeLimits { storage: Storage; tenantId: string; policy: UrlPolicy; maxItems: number; maxBytes: number; maxPixels: number }
+export interface IntakeLimits { storage: Storage; tenantId: string; policy: UrlPolicy; allowedOptions: readonly string[]; maxItems: number; maxBytes: number; maxPixels: number }
 
 const SETTINGS = new Set(['webhook_url', 'options', 'item_events']);
 
 const tooMany = (maxItems: number) => new ApiError(413, 'too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
 
 /** Batch-wide fields, as strings (a form sends strings; JSON values are re-encoded). */
-function parseSettings(fields: Record<string, string>, policy: UrlPolicy): Pick<BatchIntake, 'webhookUrl' | 'options' | 'itemEvents'> {
-  const { webhookUrl, options } = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, policy);
+function parseSettings(fields: Record<string, string>, rules: FieldRules): Pick<BatchIntake, 'webhookUrl' | 'options' | 'itemEvents'> {
+  const { webhookUrl, options } = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, rules);
   const events = fields.item_events;
   if (events !== undefined && !['true', 'false'].includes(events)) throw new ApiError(422, 'invalid_item_events', 'item_events must be true or false');
   return { webhookUrl, options, itemEvents: events === 'true' };
@@ -53,7 +53,7 @@ export function jsonIntake(body: unknown, limits: IntakeLimits): BatchIntake {
     else items.push(item);
   });
   const fingerprint = sha256Hex(JSON.stringify(body));
-  return { items, rejected, ...parseSettings(fields, limits.policy), fingerprint };
+  return { items, rejected, ...parseSettings(fields, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions }), fingerprint };
 }
 
 /**
@@ -129,5 +129,5 @@ export async function multipartIntake(request: FastifyRequest, limits: IntakeLim
     throw badRequest('missing_items', 'Send JSON with "items", a "manifest" CSV part, or "file" parts');
   }
   const fingerprint = sha256Hex(JSON.stringify([hashes, Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1))]));
-  return { items, rejected, ...parseSettings(fields, limits.policy), fingerprint };
+  return { items, rejected, ...parseSettings(fields, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions }), fingerprint };
 }
