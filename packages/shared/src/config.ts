@@ -122,6 +122,8 @@ const envSchema = z.object({
   MAX_UPLOAD_BYTES: bytes('25MB'),
   MAX_IMAGE_PIXELS: int(50_000_000, 1, 1_000_000_000),
   MAX_BATCH_ITEMS: int(10_000, 1, 1_000_000),
+  // Fits 100,000 rows of 500 bytes (a long URL, a ref and a few metadata columns); read as a stream.
+  MAX_MANIFEST_BYTES: bytes('50MB'),
   RESULT_URL_TTL: duration('1h'),
   // Signs review links; without it the API keeps a random one in Redis, shared by every API process.
   REVIEW_LINK_SECRET: z.string().trim().min(32, 'must be 32 characters or more').optional(),
@@ -157,6 +159,8 @@ export interface Config {
   api: {
     port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
     rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; maxBatchItems: number; resultUrlTtlMs: number; imageUrlTimeoutMs: number;
+    /** Largest CSV manifest of a batch (MAX_MANIFEST_BYTES). */
+    maxManifestBytes: number;
     /** Review links: the signing secret (else one kept in Redis) and the default lifetime. */
     reviewLinkSecret?: string; reviewLinkTtlMs: number;
     /** Requests per minute one review link may make (a page view is about a hundred). */
@@ -216,7 +220,7 @@ function toConfig(env: Env): Config {
       port: env.PORT, host: env.HOST, shutdownGraceMs: env.SHUTDOWN_GRACE,
       publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/+$/, ''),
       bootstrapKeys: env.API_KEYS, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
-      maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, resultUrlTtlMs: env.RESULT_URL_TTL,
+      maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, maxManifestBytes: env.MAX_MANIFEST_BYTES, resultUrlTtlMs: env.RESULT_URL_TTL,
       imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT, reviewLinkSecret: env.REVIEW_LINK_SECRET, reviewLinkTtlMs: env.REVIEW_LINK_TTL,
       reviewRateLimitPerMinute: env.REVIEW_RATE_LIMIT_PER_MINUTE,
     },
