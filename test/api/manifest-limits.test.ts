@@ -134,13 +134,19 @@ describe('CSV manifest limits', () => {
     expect([empty.status, empty.body.error.message]).toEqual([422, 'the manifest is empty']);
   });
 
-  it('still refuses an image file of a batch over MAX_UPLOAD_BYTES, as a rejected row', async () => {
+  it('refuses an image file of a batch over MAX_UPLOAD_BYTES, or any file over MAX_MANIFEST_BYTES, as a rejected row, and reads the files after it', async () => {
     const form = new FormData();
-    form.append('file', new Blob([await productImage('png', PRODUCT_SHOT, 1_600)], { type: 'image/png' }), 'ok.png');
-    form.append('file', new Blob([Buffer.concat([await productImage('png', PRODUCT_SHOT, 1_601), Buffer.alloc(MAX_UPLOAD_BYTES, 1)])], { type: 'image/png' }), 'big.png');
+    const photo = async (variant: number, extra = 0) => new Blob([Buffer.concat([await productImage('png', PRODUCT_SHOT, 1_600 + variant), Buffer.alloc(extra, 1)])], { type: 'image/png' });
+    form.append('file', await photo(0), 'ok.png');
+    form.append('file', await photo(1, MAX_UPLOAD_BYTES), 'big.png');
+    form.append('file', new Blob([Buffer.alloc(MAX_MANIFEST_BYTES * 2, 7)], { type: 'image/png' }), 'huge.png');
+    form.append('file', await photo(2), 'ok-too.png');
     const created = await postBatch(system, form);
     expect(created.status).toBe(202);
-    expect(created.body.counts.total).toBe(1);
-    expect(created.body.rejected).toEqual([{ row: 2, reason: expect.stringMatching(/^file_too_large/) }]);
+    expect(created.body.counts.total).toBe(2);
+    expect(created.body.rejected).toEqual([
+      { row: 2, reason: expect.stringMatching(/^file_too_large/) },
+      { row: 3, reason: expect.stringMatching(/^unsupported_media_type/) },
+    ]);
   });
 });

@@ -74,9 +74,12 @@ interface PartsRead { fields: Record<string, string>; items: BatchItem[]; reject
  */
 export async function multipartIntake(request: FastifyRequest, limits: IntakeLimits, stored: string[]): Promise<BatchIntake> {
   const read: PartsRead = { fields: {}, items: [], rejected: [], hashes: [], manifest: false, files: 0 };
-  // Each kind of part has its own size limit, checked below; the parser's is the larger one.
+  // Each kind of part has its own size limit, checked as it streams; the parser's is only a
+  // backstop, which cuts a part short (a rejected row or a 413 below) instead of failing the request.
   const fileSize = Math.max(limits.maxBytes, limits.maxManifestBytes) + 1;
-  const parts = request.parts({ limits: { files: limits.maxItems + 1, parts: limits.maxItems + 10, fileSize } });
+  // The plugin reads throwFileSizeLimit per call too, though its types name it for the plugin only.
+  const options = { limits: { files: limits.maxItems + 1, parts: limits.maxItems + 10, fileSize }, throwFileSizeLimit: false };
+  const parts = request.parts(options);
   try {
     // A malformed or cut-off body is the client's doing (400), as for single uploads.
     for await (const part of clientStream(parts)) await takePart(part, read, limits, stored);
@@ -119,16 +122,16 @@ async function takePart(part: Multipart, read: PartsRead, limits: IntakeLimits, 
 async function takeFile(part: MultipartFile, read: PartsRead, limits: IntakeLimits, stored: string[]): Promise<void> {
   const jobId = newJobId();
   const key = originalKey(limits.tenantId, jobId);
-  const file = part.file;
+  const source = cappedSource(part.file, limits.maxBytes);
   try {
     stored.push(key);
-    const original = await storeImage(cappedSource(file, limits.maxBytes), { storage: limits.storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels });
+    const original = await storeImage(source, { storage: limits.storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels });
     read.hashes.push(original.sha256);
     read.items.push({ kind: 'file', jobId, original, clientRef: sanitizeFileName(part.filename, `file-${read.files}`) });
   } catch (error) {
     if (!(error instanceof ImageInputError)) throw error;
     // The rest of a refused file is drained so the next part can be read.
-    file.resume();
+    source.discard();
     await limits.storage.delete(key).catch(() => undefined);
     read.rejected.push({ row: read.files, reason: `${error.code}: ${error.message}` });
   }
@@ -145,15 +148,20 @@ function skipRestOfBody(request: FastifyRequest): void {
   request.raw.resume();
 }
 
-/** An image file part that stops (and says it was cut) once it passes `maxBytes`. */
+/**
+ * An image file part that stops (and says it was cut) once it passes `maxBytes`. Once
+ * read through an iterator, a stream no longer flows on resume(), so what is left of a
+ * refused file is drained through the same iterator.
+ */
 function cappedSource(file: Readable & { truncated: boolean }, maxBytes: number): ImageSource {
   const iterator = clientStream<Buffer>(file);
   let bytes = 0;
   let over = false;
+  let draining = false;
   return {
     chunks: {
       async next() {
-        if (over) return { value: undefined, done: true };
+        if (over || draining) return { value: undefined, done: true };
         const result = await iterator.next();
         if (result.done) return result;
         bytes += result.value.length;
@@ -164,6 +172,13 @@ function cappedSource(file: Readable & { truncated: boolean }, maxBytes: number)
       },
     },
     truncated: () => over || file.truncated,
-    discard: () => void file.resume(),
+    discard() {
+      if (draining) return;
+      draining = true;
+      // Errors of a broken body reach the request's part loop, which answers them.
+      void (async () => {
+        while (!(await iterator.next()).done);
+      })().catch(() => undefined);
+    },
   };
 }
