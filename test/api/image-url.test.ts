@@ -14,11 +14,15 @@ describe('image_url intake', () => {
   let images: Server;
   let base: string;
   let photo: Buffer;
+  let motionPhoto: Buffer;
 
   beforeAll(async () => {
     photo = await productImage('jpeg', PRODUCT_SHOT, 700);
+    // A motion photo: the JPEG, then the video the camera appends after EOI (MP4 boxes).
+    motionPhoto = Buffer.concat([await productImage('jpeg', PRODUCT_SHOT, 701), Buffer.from('0000001866747970', 'hex'), Buffer.from('mp42isom'), Buffer.alloc(8), Buffer.alloc(200_000, 0xa5)]);
     images = createServer((req, res) => {
       if (req.url === '/shoe.jpg') return res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo);
+      if (req.url === '/motion.jpg') return res.writeHead(200, { 'content-type': 'image/jpeg' }).end(motionPhoto);
       if (req.url === '/moved') return res.writeHead(302, { location: '/shoe.jpg' }).end();
       if (req.url === '/page.html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>not an image</html>');
       if (req.url === '/huge.jpg') return res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(50_000_000) }).end();
@@ -48,6 +52,15 @@ describe('image_url intake', () => {
     expect(created.body.metadata).toEqual({ sku: 'URL-1' });
     const record = await system.services.jobs.get(created.body.id);
     expect(sha256(await system.services.storage.getBuffer(record!.originalKey))).toBe(sha256(photo));
+    const [view] = await settle(system, [created.body.id]);
+    expect(view!.status).toBe('succeeded');
+  });
+
+  it('fetches a motion photo (a JPEG with a video after its EOI) whole and processes it', async () => {
+    const created = await postJson({ image_url: `${base}/motion.jpg` });
+    expect(created.status).toBe(202);
+    const record = await system.services.jobs.get(created.body.id);
+    expect(sha256(await system.services.storage.getBuffer(record!.originalKey))).toBe(sha256(motionPhoto));
     const [view] = await settle(system, [created.body.id]);
     expect(view!.status).toBe('succeeded');
   });

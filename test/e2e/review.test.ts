@@ -17,7 +17,8 @@ describe('review links and the data behind the review page', () => {
   let link: Awaited<ReturnType<typeof reviewLink>>;
 
   beforeAll(async () => {
-    system = await startSystem({ env: { WORKER_CONCURRENCY: '8', REVIEW_LINK_SECRET: SECRET, BYBYBG_MAX_ATTEMPTS: '1' } });
+    // Reruns with other options send `size`, which an operator must allow.
+    system = await startSystem({ env: { WORKER_CONCURRENCY: '8', REVIEW_LINK_SECRET: SECRET, BYBYBG_MAX_ATTEMPTS: '1', BYBYBG_ALLOWED_OPTIONS: 'size' } });
     images = await startImageServer(40_000);
     batch = await reviewBatch(system, images, { good: 17, missing: 3 });
     link = await reviewLink(system, 'batches', batch.id);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
+import { productImage, PRODUCT_SHOT, undecodablePng } from '../helpers/images.ts';
 import { emulatorStats, setFaults, settle, submitPhoto, submitPhotos as submit } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 
@@ -63,9 +63,7 @@ describe('the worker against an unreliable ByByBG', () => {
 
   it('fails a job ByByBG cannot decode with upstream_rejected and its message', async () => {
     system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '3' } });
-    // A PNG header and trailer around garbage: passes the API's checks, undecodable upstream.
-    const photo = await productImage('png', PRODUCT_SHOT, 300);
-    const broken = Buffer.concat([photo.subarray(0, 64), Buffer.alloc(2000, 0x41), photo.subarray(-12)]);
+    const broken = undecodablePng(await productImage('png', PRODUCT_SHOT, 300));
     const [view] = await settle(system, [await submitPhoto(system, broken)]);
     expect(view!.status).toBe('failed');
     expect(view!.error.code).toBe('upstream_rejected');

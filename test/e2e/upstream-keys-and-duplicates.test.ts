@@ -45,7 +45,7 @@ describe('upstream keys and duplicate images', () => {
   });
 
   it('calls ByByBG again for the same image with other options', async () => {
-    system = await startSystem();
+    system = await startSystem({ env: { BYBYBG_ALLOWED_OPTIONS: 'size' } });
     const photo = await productImage('png', PRODUCT_SHOT, 8);
     const ids = [await submitPhoto(system, photo), await submitPhoto(system, photo, { options: '{"size":"preview"}' })];
     const views = await settle(system, ids);

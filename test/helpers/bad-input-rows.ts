@@ -4,8 +4,9 @@ import { productImage, PRODUCT_SHOT } from './images.ts';
 
 /**
  * The API's table of bad requests to POST /v1/jobs, each with the status and error code it
- * must get. Shared by the API test (test/api/bad-input.test.ts) and the hostile-input fault
- * test, which fires it at a running API process under load.
+ * must get, and of odd but good ones (status 202, code ''), which must not be refused.
+ * Shared by the API test (test/api/bad-input.test.ts) and the hostile-input fault test,
+ * which fires it at a running API process under load.
  */
 
 /** The API must run with this MAX_UPLOAD_BYTES for the "file over MAX_UPLOAD_BYTES" row. */
@@ -27,6 +28,12 @@ function pngHeader(width: number, height: number): Buffer {
   };
   return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(64))), chunk('IEND', Buffer.alloc(0))]);
 }
+
+/** What a phone's camera may append after a JPEG's EOI: a motion photo's video (MP4 boxes). */
+const MP4_LIKE = Buffer.concat([
+  Buffer.from('0000001866747970', 'hex'), Buffer.from('mp42isom'), Buffer.alloc(8),
+  Buffer.from('000010106d646174', 'hex'), Buffer.from('ffd8ffd9', 'hex'), Buffer.alloc(4096, 0xa5),
+]);
 
 const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
 
@@ -53,6 +60,10 @@ export async function buildRows(): Promise<Row[]> {
     { name: 'a PDF', parts: [file(Buffer.from('%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF'), 'a.pdf', 'application/pdf')], status: 415, code: 'unsupported_media_type' },
     { name: 'a ZIP sent as image/png', parts: [file(Buffer.from('504b0304140000000000', 'hex'), 'a.png')], status: 415, code: 'unsupported_media_type' },
     { name: 'a 50 000 × 50 000 PNG header', parts: [file(pngHeader(50_000, 50_000), 'bomb.png')], status: 422, code: 'image_too_large' },
+    { name: 'a PNG with bytes after IEND', parts: [file(Buffer.concat([await productImage('png', PRODUCT_SHOT, 902), Buffer.alloc(2048, 0x5a)]))], status: 202, code: '' },
+    { name: 'a JPEG with a 4 KB trailer after EOI', parts: [file(Buffer.concat([await productImage('jpeg', PRODUCT_SHOT, 903), Buffer.alloc(4096, 0x5a)]), 'a.jpg', 'image/jpeg')], status: 202, code: '' },
+    { name: 'a JPEG followed by a video (motion photo)', parts: [file(Buffer.concat([await productImage('jpeg', PRODUCT_SHOT, 904), MP4_LIKE]), 'a.jpg', 'image/jpeg')], status: 202, code: '' },
+    { name: 'a PNG cut inside its IEND chunk', parts: [file(png.subarray(0, png.length - 2))], status: 422, code: 'image_truncated' },
     { name: 'a truncated PNG', parts: [file(png.subarray(0, Math.floor(png.length * 0.6)))], status: 422, code: 'image_truncated' },
     { name: 'a truncated JPEG', parts: [file(jpeg.subarray(0, Math.floor(jpeg.length * 0.6)), 'a.jpg', 'image/jpeg')], status: 422, code: 'image_truncated' },
     { name: 'a PNG signature alone', parts: [file(png.subarray(0, 8))], status: 415, code: 'unsupported_media_type' },

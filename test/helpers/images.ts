@@ -22,3 +22,12 @@ export async function alphaAt(png: Buffer, points: readonly [number, number][]):
   const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   return points.map(([x, y]) => data[(y * info.width + x) * info.channels + 3]!);
 }
+
+/**
+ * A PNG whose structure is whole (its IHDR, one IDAT of garbage, IEND; CRCs left zero) but
+ * whose pixels cannot be decoded: it passes the API's checks and only ByByBG refuses it.
+ */
+export function undecodablePng(png: Buffer): Buffer {
+  const idat = Buffer.concat([Buffer.from([0, 0, 0x07, 0xd0]), Buffer.from('IDAT'), Buffer.alloc(2000, 0x41), Buffer.alloc(4)]);
+  return Buffer.concat([png.subarray(0, 33), idat, Buffer.from('0000000049454e44ae426082', 'hex')]);
+}

@@ -1,4 +1,6 @@
-import { checkUrl, UnsafeUrlError, type JobRecord, type UnsafeUrlReason, type UrlPolicy } from '@cutout/shared';
+import {
+  allowedOptionsText, checkUrl, isOptionName, refusedOptions, UnsafeUrlError, type Config, type JobRecord, type UnsafeUrlReason, type UrlPolicy,
+} from '@cutout/shared';
 import { ApiError } from './errors.ts';
 
 /** Text fields `POST /v1/jobs` accepts besides the `file` part. */
@@ -9,15 +11,33 @@ const MAX_METADATA_BYTES = 4096;
 const invalid = (code: string, message: string) => new ApiError(422, code, message);
 
 /**
- * Validates the optional fields of a job; every problem is a 422 naming the field.
- * `urlPolicy` is the SSRF allow-list (WEBHOOK_ALLOW_PRIVATE) the webhook URL is checked against.
+ * What the fields are checked against: the SSRF allow-list (WEBHOOK_ALLOW_PRIVATE) for the
+ * webhook URL, and the option names the operator lets through to ByByBG.
  */
-export function parseJobFields(fields: Record<string, string>, urlPolicy: UrlPolicy): Pick<JobRecord, 'webhookUrl' | 'metadata' | 'options'> {
+export interface FieldRules { urlPolicy: UrlPolicy; allowedOptions: readonly string[] }
+
+export const fieldRulesOf = (config: Config): FieldRules => ({
+  urlPolicy: { allowPrivate: config.webhooks.allowPrivate }, allowedOptions: config.bybybg.allowedOptions,
+});
+
+/** Validates the optional fields of a job; every problem is a 422 naming the field. */
+export function parseJobFields(fields: Record<string, string>, rules: FieldRules): Pick<JobRecord, 'webhookUrl' | 'metadata' | 'options'> {
   return {
-    webhookUrl: fields.webhook_url === undefined ? undefined : parseWebhookUrl(fields.webhook_url, urlPolicy),
+    webhookUrl: fields.webhook_url === undefined ? undefined : parseWebhookUrl(fields.webhook_url, rules.urlPolicy),
     metadata: fields.metadata === undefined ? undefined : parseMetadata(fields.metadata),
-    options: fields.options === undefined ? undefined : parseOptions(fields.options),
+    options: fields.options === undefined ? undefined : parseOptions(fields.options, rules.allowedOptions),
   };
+}
+
+/**
+ * Options a rerun takes over from its source job: those the operator has stopped allowing
+ * since are refused, so the client decides what to send instead.
+ */
+export function checkInheritedOptions(options: Record<string, string> | undefined, allowed: readonly string[]): void {
+  const refused = refusedOptions(options, allowed);
+  if (refused.length > 0) {
+    throw invalid('invalid_options', `the original job's options ${refused.map((name) => `"${name}"`).join(', ')} are not forwarded any more (${allowedOptionsText(allowed)}); send "options" with the rerun`);
+  }
 }
 
 /** What a client reads for each reason the SSRF guard gives. */
@@ -61,15 +81,19 @@ function parseMetadata(text: string): Record<string, unknown> {
   return parseJsonObject(text, 'metadata', 'invalid_metadata');
 }
 
-/** Options are forwarded to ByByBG as multipart text fields, so keys and values are strings. */
-function parseOptions(text: string): Record<string, string> {
+/**
+ * Options are forwarded to ByByBG as multipart text fields, so keys and values are strings;
+ * only the names in `allowed` are.
+ */
+function parseOptions(text: string, allowed: readonly string[]): Record<string, string> {
   if (Buffer.byteLength(text) > MAX_METADATA_BYTES) throw invalid('invalid_options', `options must be at most ${MAX_METADATA_BYTES} bytes`);
   const options = parseJsonObject(text, 'options', 'invalid_options');
   const forwarded: Record<string, string> = {};
   for (const [name, value] of Object.entries(options)) {
-    if (!/^[a-z][a-z0-9_]{0,63}$/.test(name) || name === 'file') {
+    if (!isOptionName(name)) {
       throw invalid('invalid_options', `option name "${name.slice(0, 64)}" must be lower_snake_case and not "file"`);
     }
+    if (!allowed.includes(name)) throw invalid('invalid_options', `option "${name}" is not allowed; ${allowedOptionsText(allowed)}`);
     if (!['string', 'number', 'boolean'].includes(typeof value)) throw invalid('invalid_options', `option "${name}" must be a string, number or boolean`);
     forwarded[name] = String(value);
   }

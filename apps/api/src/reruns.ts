@@ -1,7 +1,7 @@
 import { isMissingObject, newJobId, originalKey, type BatchRecord, type JobRecord, type Storage } from '@cutout/shared';
 import type { AppDeps } from './app.ts';
 import { ApiError, unavailable } from './errors.ts';
-import { parseJobFields } from './job-fields.ts';
+import { checkInheritedOptions, fieldRulesOf, parseJobFields } from './job-fields.ts';
 import { fairEnqueueOf, queueSingleJob } from './queueing.ts';
 import { createBatch } from './batches/create.ts';
 import type { BatchItem, RejectedRow } from './batches/items.ts';
@@ -43,7 +43,8 @@ async function copyOriginal(storage: Storage, source: JobRecord, jobId: string):
  */
 export async function rerunJob(deps: RerunDeps, source: JobRecord, fields: Record<string, string>): Promise<JobRecord> {
   if (!source.originalSha256 && source.sourceUrl) throw new ApiError(409, 'original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
-  const given = parseJobFields(fields, { allowPrivate: deps.config.webhooks.allowPrivate });
+  const given = parseJobFields(fields, fieldRulesOf(deps.config));
+  if (!given.options) checkInheritedOptions(source.options, deps.config.bybybg.allowedOptions);
   const id = newJobId();
   const key = await copyOriginal(deps.storage, source, id);
   if (!key) throw new ApiError(409, 'original_missing', 'The original of this job is no longer stored; submit the image again');
@@ -67,7 +68,7 @@ export async function rerunBatch(
   deps: RerunDeps, source: BatchRecord, selection: RerunSelection, fields: Record<string, string>, fingerprint: string, log: { error(details: object, message: string): void },
 ): Promise<{ batch: BatchRecord; rejected: RejectedRow[] }> {
   const { config, batches, jobs } = deps;
-  const settings = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, { allowPrivate: config.webhooks.allowPrivate });
+  const settings = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, fieldRulesOf(config));
   const ids = selection === 'rejected'
     ? await deps.reviews.rejectedIds(source.id, 0, config.api.maxBatchItems)
     : await batches.endedIds(source.id, 'failed', 0, config.api.maxBatchItems);
@@ -76,6 +77,7 @@ export async function rerunBatch(
   try {
     if (items.length === 0) throw new ApiError(422, 'nothing_to_rerun', `None of the ${ids.length} items can be rerun (${rejected[0]?.reason ?? 'gone'})`);
     const options = settings.options ?? (await jobs.get(ids[0]!))?.options;
+    if (!settings.options) checkInheritedOptions(options, config.bybybg.allowedOptions);
     const intake = { items, rejected, webhookUrl: settings.webhookUrl, options, itemEvents: fields.item_events === 'true', fingerprint };
     const batch = await createBatch({ batches, fairEnqueue: fairEnqueueOf(deps) }, source.tenantId, intake, source.id).catch((error: unknown) => {
       log.error({ err: error }, 'batch rerun failed');

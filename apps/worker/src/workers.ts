@@ -61,6 +61,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     dedup: makeDedup({ redis, prefix: config.redis.prefix, runningTtlMs: config.bybybg.timeoutMs + 30_000, retentionMs: config.jobRetentionMs }),
     usage: services.usage,
     rateLimitBudgetMs: config.bybybg.rateLimitBudgetMs,
+    allowedOptions: config.bybybg.allowedOptions,
     thumbnails: config.worker.thumbnailSize > 0
       ? makeThumbnailer({ storage: services.storage, size: config.worker.thumbnailSize, log: log.child({ component: 'thumbnails' }) })
       : undefined,

@@ -163,6 +163,21 @@ describe('webhook settings', () => {
   });
 });
 
+describe('ByByBG options', () => {
+  it('forwards no option names by default and reads a comma-separated allow-list', () => {
+    expect(loadConfig({}).bybybg.allowedOptions).toEqual([]);
+    expect(loadConfig({ BYBYBG_ALLOWED_OPTIONS: 'size, format,,type' }).bybybg.allowedOptions).toEqual(['size', 'format', 'type']);
+  });
+
+  it('rejects a name that could never be an option, naming it', () => {
+    const error = configError({ BYBYBG_ALLOWED_OPTIONS: 'size,File,file' });
+
+    expect(variablesNamed(error)).toEqual(['BYBYBG_ALLOWED_OPTIONS']);
+    expect(error.message).toContain('"File" is not an option name');
+    expect(error.message).toContain('"file" is not an option name');
+  });
+});
+
 describe('operations settings', () => {
   it('defaults the worker metrics port to 9464 and the API shutdown grace to 30 s', () => {
     const config = loadConfig({});

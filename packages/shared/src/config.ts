@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseBytes, parseDuration } from './durations.ts';
 import { isWellFormedApiKey } from './api-keys.ts';
 import { parseCidrList } from './url-guard.ts';
+import { isOptionName } from './upstream-options.ts';
 
 const duration = (fallback: string) =>
   z.string().default(fallback).transform((text, ctx) => {
@@ -63,6 +64,12 @@ const cidrList = list.transform((entries, ctx) => {
   return entries;
 });
 
+/** Option names clients may forward to ByByBG; a typo here would silently refuse them all. */
+const optionNames = list.transform((names, ctx) => {
+  for (const name of names) if (!isOptionName(name)) ctx.addIssue({ code: 'custom', message: `"${name}" is not an option name (lower_snake_case, not "file")` });
+  return names;
+});
+
 const url = z.url({ protocol: /^https?$/ });
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
@@ -120,6 +127,8 @@ const envSchema = z.object({
   BYBYBG_RETRY_DELAY: duration('1s'),
   BYBYBG_RATE_LIMIT_BUDGET: duration('1h'),
   BYBYBG_KEY_PROBE_INTERVAL: duration('1m'),
+  // None by default: ByByBG documents no options, and some change the price of a call or make it fetch a URL.
+  BYBYBG_ALLOWED_OPTIONS: optionNames,
   WORKER_CONCURRENCY: int(8, 1, 500),
   WEBHOOK_CONCURRENCY: int(16, 1, 500),
   WORKER_LOCK_DURATION: duration('30s'),
@@ -143,6 +152,8 @@ const envSchema = z.object({
   MAX_UPLOAD_BYTES: bytes('25MB'),
   MAX_IMAGE_PIXELS: int(50_000_000, 1, 1_000_000_000),
   MAX_BATCH_ITEMS: int(10_000, 1, 1_000_000),
+  // Fits 100,000 rows of 500 bytes (a long URL, a ref and a few metadata columns); read as a stream.
+  MAX_MANIFEST_BYTES: bytes('50MB'),
   RESULT_URL_TTL: duration('1h'),
   // Signs review links; without it the API keeps a random one in Redis, shared by every API process.
   REVIEW_LINK_SECRET: z.string().trim().min(32, 'must be 32 characters or more').optional(),
@@ -166,6 +177,8 @@ export interface Config {
   s3: { endpoint?: string; publicEndpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
   bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number; retryDelayMs: number;
     rateLimitBudgetMs: number; keyProbeIntervalMs: number;
+    /** `options` names clients may forward (BYBYBG_ALLOWED_OPTIONS); empty: none. */
+    allowedOptions: string[];
   };
   worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number;
     /** Port of the worker's own /metrics and /healthz server; 0 picks a free one. */
@@ -176,6 +189,8 @@ export interface Config {
   api: {
     port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
     rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; maxBatchItems: number; resultUrlTtlMs: number; imageUrlTimeoutMs: number;
+    /** Largest CSV manifest of a batch (MAX_MANIFEST_BYTES). */
+    maxManifestBytes: number;
     /** Review links: the signing secret (else one kept in Redis) and the default lifetime. */
     reviewLinkSecret?: string; reviewLinkTtlMs: number;
     /** Requests per minute one review link may make (a page view is about a hundred). */
@@ -232,6 +247,7 @@ function toConfig(env: Env): Config {
       apiUrl: env.BYBYBG_API_URL.replace(/\/+$/, ''), apiKeys: env.BYBYBG_API_KEY,
       rateLimitPerSecond: env.BYBYBG_RATE_LIMIT, timeoutMs: env.BYBYBG_TIMEOUT, maxAttempts: env.BYBYBG_MAX_ATTEMPTS,
       retryDelayMs: env.BYBYBG_RETRY_DELAY, rateLimitBudgetMs: env.BYBYBG_RATE_LIMIT_BUDGET, keyProbeIntervalMs: env.BYBYBG_KEY_PROBE_INTERVAL,
+      allowedOptions: env.BYBYBG_ALLOWED_OPTIONS,
     },
     worker: {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,
@@ -242,7 +258,7 @@ function toConfig(env: Env): Config {
       port: env.PORT, host: env.HOST, shutdownGraceMs: env.SHUTDOWN_GRACE,
       publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/+$/, ''),
       bootstrapKeys: env.API_KEYS, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
-      maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, resultUrlTtlMs: env.RESULT_URL_TTL,
+      maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, maxManifestBytes: env.MAX_MANIFEST_BYTES, resultUrlTtlMs: env.RESULT_URL_TTL,
       imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT, reviewLinkSecret: env.REVIEW_LINK_SECRET, reviewLinkTtlMs: env.REVIEW_LINK_TTL,
       reviewRateLimitPerMinute: env.REVIEW_RATE_LIMIT_PER_MINUTE, authFailureLimitPerMinute: env.AUTH_FAILURE_LIMIT_PER_MINUTE,
       trustProxy: env.TRUST_PROXY, apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL,

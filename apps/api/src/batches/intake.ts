@@ -1,12 +1,15 @@
 import type { FastifyRequest } from 'fastify';
+import type { Multipart, MultipartFile } from '@fastify/multipart';
+import type { Readable } from 'node:stream';
 import {
-  CsvError, ImageInputError, newJobId, originalKey, parseCsv, sha256Hex, storeImage,
-  type Storage, type UrlPolicy,
+  ImageInputError, newJobId, originalKey, sha256Hex, storeImage,
+  type ImageSource, type Storage, type UrlPolicy,
 } from '@cutout/shared';
 import { ApiError, badRequest } from '../errors.ts';
-import { parseJobFields } from '../job-fields.ts';
+import { parseJobFields, type FieldRules } from '../job-fields.ts';
 import { clientStream } from '../uploads.ts';
-import { csvItems, sanitizeFileName, urlItem, type BatchItem, type RejectedRow } from './items.ts';
+import { sanitizeFileName, tooManyItems, urlItem, type BatchItem, type RejectedRow } from './items.ts';
+import { readManifest } from './manifest.ts';
 
 /** A batch request, validated: accepted items in order, rejected rows, and the batch-wide settings. */
 export interface BatchIntake {
@@ -19,15 +22,18 @@ export interface BatchIntake {
   fingerprint: string;
 }
 
-export interface IntakeLimits { storage: Storage; tenantId: string; policy: UrlPolicy; maxItems: number; maxBytes: number; maxPixels: number }
+export interface IntakeLimits {
+  storage: Storage; tenantId: string; policy: UrlPolicy; allowedOptions: readonly string[];
+  maxItems: number; maxBytes: number; maxPixels: number;
+  /** Largest CSV manifest (MAX_MANIFEST_BYTES); `maxBytes` is each image file's. */
+  maxManifestBytes: number;
+}
 
 const SETTINGS = new Set(['webhook_url', 'options', 'item_events']);
 
-const tooMany = (maxItems: number) => new ApiError(413, 'too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
-
 /** Batch-wide fields, as strings (a form sends strings; JSON values are re-encoded). */
-function parseSettings(fields: Record<string, string>, policy: UrlPolicy): Pick<BatchIntake, 'webhookUrl' | 'options' | 'itemEvents'> {
-  const { webhookUrl, options } = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, policy);
+function parseSettings(fields: Record<string, string>, rules: FieldRules): Pick<BatchIntake, 'webhookUrl' | 'options' | 'itemEvents'> {
+  const { webhookUrl, options } = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, rules);
   const events = fields.item_events;
   if (events !== undefined && !['true', 'false'].includes(events)) throw new ApiError(422, 'invalid_item_events', 'item_events must be true or false');
   return { webhookUrl, options, itemEvents: events === 'true' };
@@ -44,7 +50,7 @@ export function jsonIntake(body: unknown, limits: IntakeLimits): BatchIntake {
     else throw badRequest('unknown_field', `Unknown field "${name.slice(0, 100)}"`);
   }
   if (!Array.isArray(rawItems)) throw badRequest('invalid_request', 'The JSON body needs an "items" array');
-  if (rawItems.length > limits.maxItems) throw tooMany(limits.maxItems);
+  if (rawItems.length > limits.maxItems) throw tooManyItems(limits.maxItems);
   const items: BatchItem[] = [];
   const rejected: RejectedRow[] = [];
   rawItems.forEach((raw, index) => {
@@ -53,81 +59,126 @@ export function jsonIntake(body: unknown, limits: IntakeLimits): BatchIntake {
     else items.push(item);
   });
   const fingerprint = sha256Hex(JSON.stringify(body));
-  return { items, rejected, ...parseSettings(fields, limits.policy), fingerprint };
+  return { items, rejected, ...parseSettings(fields, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions }), fingerprint };
 }
+
+/** What the parts of a multipart batch gave so far. */
+interface PartsRead { fields: Record<string, string>; items: BatchItem[]; rejected: RejectedRow[]; hashes: string[]; manifest: boolean; files: number }
 
 /**
  * Multipart: a `manifest` CSV part, or many `file` parts (each an item named by its file
- * name), plus the settings as fields. Files stream to S3 one after another; a file that
- * is not a usable image becomes a rejected row. `stored` collects the keys written so the
- * caller can delete them if the batch is not created.
+ * name), plus the settings as fields. The manifest is read row by row as it arrives; files
+ * stream to S3 one after another; a file that is not a usable image becomes a rejected
+ * row. `stored` collects the keys written so the caller can delete them if the batch is
+ * not created.
  */
 export async function multipartIntake(request: FastifyRequest, limits: IntakeLimits, stored: string[]): Promise<BatchIntake> {
-  const fields: Record<string, string> = {};
-  const items: BatchItem[] = [];
-  const rejected: RejectedRow[] = [];
-  const hashes: string[] = [];
-  let manifest: string | undefined;
-  let files = 0;
-  const parts = request.parts({ limits: { files: limits.maxItems + 1, parts: limits.maxItems + 10, fileSize: limits.maxBytes } });
-  // A malformed or cut-off body is the client's doing (400), as for single uploads.
-  for await (const part of clientStream(parts)) {
-    if (part.type === 'field') {
-      if (!SETTINGS.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
-      if (part.fieldname in fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
-      fields[part.fieldname] = String(part.value);
-      continue;
-    }
-    if (part.fieldname === 'manifest') {
-      if (manifest !== undefined || files > 0) throw badRequest('ambiguous_items', 'Send one "manifest" CSV or "file" parts, not both');
-      const bytes = await part.toBuffer();
-      if (part.file.truncated) throw new ApiError(413, 'file_too_large', `The manifest is larger than the limit of ${limits.maxBytes} bytes`);
-      manifest = bytes.toString('utf8');
-      continue;
-    }
-    if (part.fieldname !== 'file') {
-      part.file.resume();
-      throw badRequest('unknown_field', `Unexpected file field "${part.fieldname}"; send images as "file" or a CSV as "manifest"`);
-    }
-    if (manifest !== undefined) throw badRequest('ambiguous_items', 'Send one "manifest" CSV or "file" parts, not both');
-    files += 1;
-    if (files > limits.maxItems) throw tooMany(limits.maxItems);
-    const jobId = newJobId();
-    const key = originalKey(limits.tenantId, jobId);
-    const file = part.file;
-    try {
-      stored.push(key);
-      const original = await storeImage(
-        { chunks: clientStream(file)[Symbol.asyncIterator]() as AsyncIterator<Buffer>, truncated: () => file.truncated, discard: () => void file.resume() },
-        { storage: limits.storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels },
-      );
-      hashes.push(original.sha256);
-      items.push({ kind: 'file', jobId, original, clientRef: sanitizeFileName(part.filename, `file-${files}`) });
-    } catch (error) {
-      if (!(error instanceof ImageInputError)) throw error;
-      // The rest of a refused file is drained so the next part can be read.
-      file.resume();
-      await limits.storage.delete(key).catch(() => undefined);
-      rejected.push({ row: files, reason: `${error.code}: ${error.message}` });
-    }
+  const read: PartsRead = { fields: {}, items: [], rejected: [], hashes: [], manifest: false, files: 0 };
+  // Each kind of part has its own size limit, checked as it streams; the parser's is only a
+  // backstop, which cuts a part short (a rejected row or a 413 below) instead of failing the request.
+  const fileSize = Math.max(limits.maxBytes, limits.maxManifestBytes) + 1;
+  // The plugin reads throwFileSizeLimit per call too, though its types name it for the plugin only.
+  const options = { limits: { files: limits.maxItems + 1, parts: limits.maxItems + 10, fileSize }, throwFileSizeLimit: false };
+  const parts = request.parts(options);
+  try {
+    // A malformed or cut-off body is the client's doing (400), as for single uploads.
+    for await (const part of clientStream(parts)) await takePart(part, read, limits, stored);
+  } catch (error) {
+    skipRestOfBody(request);
+    throw error;
   }
-  if (manifest !== undefined) {
-    let rows: string[][];
-    try {
-      rows = parseCsv(manifest);
-    } catch (error) {
-      if (error instanceof CsvError) throw new ApiError(422, 'invalid_manifest', `The manifest is not valid CSV: ${error.message}`);
-      throw error;
-    }
-    if (rows.length - 1 > limits.maxItems) throw tooMany(limits.maxItems);
-    const parsed = csvItems(rows, limits.policy);
-    if (typeof parsed === 'string') throw new ApiError(422, 'invalid_manifest', parsed);
-    items.push(...parsed.items.map(({ item }) => item));
-    rejected.push(...parsed.rejected);
-    hashes.push(sha256Hex(manifest));
-  } else if (files === 0) {
-    throw badRequest('missing_items', 'Send JSON with "items", a "manifest" CSV part, or "file" parts');
-  }
+  const { fields, items, rejected, hashes } = read;
+  if (!read.manifest && read.files === 0) throw badRequest('missing_items', 'Send JSON with "items", a "manifest" CSV part, or "file" parts');
   const fingerprint = sha256Hex(JSON.stringify([hashes, Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1))]));
-  return { items, rejected, ...parseSettings(fields, limits.policy), fingerprint };
+  return { items, rejected, ...parseSettings(fields, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions }), fingerprint };
+}
+
+async function takePart(part: Multipart, read: PartsRead, limits: IntakeLimits, stored: string[]): Promise<void> {
+  if (part.type === 'field') {
+    if (!SETTINGS.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
+    if (part.fieldname in read.fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
+    read.fields[part.fieldname] = String(part.value);
+    return;
+  }
+  if (part.fieldname === 'manifest') {
+    if (read.manifest || read.files > 0) throw badRequest('ambiguous_items', 'Send one "manifest" CSV or "file" parts, not both');
+    read.manifest = true;
+    const manifest = await readManifest(clientStream<Buffer>(part.file), { policy: limits.policy, maxItems: limits.maxItems, maxBytes: limits.maxManifestBytes });
+    read.items.push(...manifest.items);
+    read.rejected.push(...manifest.rejected);
+    read.hashes.push(manifest.sha256);
+    return;
+  }
+  if (part.fieldname !== 'file') {
+    part.file.resume();
+    throw badRequest('unknown_field', `Unexpected file field "${part.fieldname}"; send images as "file" or a CSV as "manifest"`);
+  }
+  if (read.manifest) throw badRequest('ambiguous_items', 'Send one "manifest" CSV or "file" parts, not both');
+  read.files += 1;
+  if (read.files > limits.maxItems) throw tooManyItems(limits.maxItems);
+  await takeFile(part, read, limits, stored);
+}
+
+async function takeFile(part: MultipartFile, read: PartsRead, limits: IntakeLimits, stored: string[]): Promise<void> {
+  const jobId = newJobId();
+  const key = originalKey(limits.tenantId, jobId);
+  const source = cappedSource(part.file, limits.maxBytes);
+  try {
+    stored.push(key);
+    const original = await storeImage(source, { storage: limits.storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels });
+    read.hashes.push(original.sha256);
+    read.items.push({ kind: 'file', jobId, original, clientRef: sanitizeFileName(part.filename, `file-${read.files}`) });
+  } catch (error) {
+    if (!(error instanceof ImageInputError)) throw error;
+    // The rest of a refused file is drained so the next part can be read.
+    source.discard();
+    await limits.storage.delete(key).catch(() => undefined);
+    read.rejected.push({ row: read.files, reason: `${error.code}: ${error.message}` });
+  }
+}
+
+/**
+ * A request refused before its body ended (too many rows, a manifest over its limit) has
+ * the rest of its body let through unparsed and unkept: a client that sends its whole body
+ * before reading the answer still gets it, and the connection stays usable.
+ */
+function skipRestOfBody(request: FastifyRequest): void {
+  if (request.raw.complete) return;
+  request.raw.unpipe();
+  request.raw.resume();
+}
+
+/**
+ * An image file part that stops (and says it was cut) once it passes `maxBytes`. Once
+ * read through an iterator, a stream no longer flows on resume(), so what is left of a
+ * refused file is drained through the same iterator.
+ */
+function cappedSource(file: Readable & { truncated: boolean }, maxBytes: number): ImageSource {
+  const iterator = clientStream<Buffer>(file);
+  let bytes = 0;
+  let over = false;
+  let draining = false;
+  return {
+    chunks: {
+      async next() {
+        if (over || draining) return { value: undefined, done: true };
+        const result = await iterator.next();
+        if (result.done) return result;
+        bytes += result.value.length;
+        if (bytes <= maxBytes) return result;
+        // Up to the limit, as the multipart parser's own limit would cut it.
+        over = true;
+        return { value: result.value.subarray(0, result.value.length - (bytes - maxBytes)), done: false };
+      },
+    },
+    truncated: () => over || file.truncated,
+    discard() {
+      if (draining) return;
+      draining = true;
+      // Errors of a broken body reach the request's part loop, which answers them.
+      void (async () => {
+        while (!(await iterator.next()).done);
+      })().catch(() => undefined);
+    },
+  };
 }

@@ -1,23 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { parseCsv } from '@cutout/shared';
-import { csvItems, sanitizeFileName, urlItem } from './items.ts';
+import { manifestColumns, manifestItem, sanitizeFileName, urlItem } from './items.ts';
 
 const policy = { allowPrivate: [] };
 
 describe('batch items', () => {
-  it('turns CSV rows into URL items, extra columns into metadata, and lists bad rows by line', () => {
-    const rows = parseCsv('image_url,client_ref,colour,size\nhttps://cdn.example.com/a.jpg,A-1,red,\nhttp://10.0.0.1/b.jpg,B-2,,\n,C-3,blue,L\n');
-    const parsed = csvItems(rows, policy);
-    if (typeof parsed === 'string') throw new Error(parsed);
-    expect(parsed.items).toEqual([{ row: 2, item: { kind: 'url', imageUrl: 'https://cdn.example.com/a.jpg', clientRef: 'A-1', metadata: { colour: 'red' } } }]);
-    expect(parsed.rejected).toEqual([
-      { row: 3, reason: expect.stringMatching(/^invalid_image_url/) },
-      { row: 4, reason: 'image_url is missing' },
+  it('turns CSV rows into URL items, extra columns into metadata, and says why a row is bad', () => {
+    const [header, ...rows] = parseCsv('image_url, client_ref ,colour,size\nhttps://cdn.example.com/a.jpg,A-1,red,\nhttp://10.0.0.1/b.jpg,B-2,,\n,C-3,blue,L\na,b,c,d,e\n');
+    const columns = manifestColumns(header!);
+    if (typeof columns === 'string') throw new Error(columns);
+    expect(rows.map((row) => manifestItem(columns, row, policy))).toEqual([
+      { kind: 'url', imageUrl: 'https://cdn.example.com/a.jpg', clientRef: 'A-1', metadata: { colour: 'red' } },
+      expect.stringMatching(/^invalid_image_url/),
+      'image_url is missing',
+      'the row has 5 fields; the header names 4',
     ]);
   });
 
   it('refuses a manifest without an image_url column', () => {
-    expect(csvItems(parseCsv('url,sku\nx,y\n'), policy)).toBe('the manifest header has no image_url column');
+    expect(manifestColumns(['url', 'sku'])).toBe('the manifest header has no image_url column');
   });
 
   it('refuses unknown fields, bad metadata and long client_refs in JSON items', () => {

@@ -1,4 +1,5 @@
 import { checkUrl, UnsafeUrlError, type StreamedObject, type UrlPolicy } from '@cutout/shared';
+import { ApiError } from '../errors.ts';
 
 /** One item of a batch, once validated: an image by URL (fetched by the worker) or an uploaded file. */
 export type BatchItem =
@@ -7,6 +8,8 @@ export type BatchItem =
 
 /** A row that was not accepted: its position (1-based; a CSV's header is row 1) and why. */
 export interface RejectedRow { row: number; reason: string }
+
+export const tooManyItems = (maxItems: number) => new ApiError(413, 'too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
 
 const MAX_METADATA_BYTES = 4096;
 const MAX_CLIENT_REF = 256;
@@ -33,33 +36,28 @@ export function urlItem(raw: unknown, policy: UrlPolicy): BatchItem | string {
 }
 
 /**
- * A CSV manifest's rows as URL items: the header names the columns; `image_url` is
- * required, `client_ref` optional, every other column goes into the item's metadata.
+ * A CSV manifest's columns from its header: `image_url` is required, `client_ref`
+ * optional, every other named column goes into the item's metadata. A string says why
+ * the header cannot be used.
  */
-export function csvItems(rows: string[][], policy: UrlPolicy): { items: { row: number; item: BatchItem }[]; rejected: RejectedRow[] } | string {
-  const [header, ...data] = rows;
-  if (!header) return 'the manifest is empty';
+export function manifestColumns(header: readonly string[]): string[] | string {
   const columns = header.map((name) => name.trim());
-  if (!columns.includes('image_url')) return 'the manifest header has no image_url column';
-  const items: { row: number; item: BatchItem }[] = [];
-  const rejected: RejectedRow[] = [];
-  data.forEach((values, index) => {
-    const row = index + 2;
-    if (values.length > columns.length) return rejected.push({ row, reason: `the row has ${values.length} fields; the header names ${columns.length}` });
-    const raw: Record<string, unknown> = {};
-    const metadata: Record<string, string> = {};
-    columns.forEach((name, i) => {
-      const value = values[i] ?? '';
-      if (name === 'image_url') raw.image_url = value.trim();
-      else if (name === 'client_ref') raw.client_ref = value;
-      else if (name !== '' && value !== '') metadata[name] = value;
-    });
-    if (Object.keys(metadata).length > 0) raw.metadata = metadata;
-    const item = urlItem(raw, policy);
-    if (typeof item === 'string') rejected.push({ row, reason: item });
-    else items.push({ row, item });
+  return columns.includes('image_url') ? columns : 'the manifest header has no image_url column';
+}
+
+/** One data row of a manifest as a URL item, or the reason it is rejected. */
+export function manifestItem(columns: readonly string[], values: readonly string[], policy: UrlPolicy): BatchItem | string {
+  if (values.length > columns.length) return `the row has ${values.length} fields; the header names ${columns.length}`;
+  const raw: Record<string, unknown> = {};
+  const metadata: Record<string, string> = {};
+  columns.forEach((name, i) => {
+    const value = values[i] ?? '';
+    if (name === 'image_url') raw.image_url = value.trim();
+    else if (name === 'client_ref') raw.client_ref = value;
+    else if (name !== '' && value !== '') metadata[name] = value;
   });
-  return { items, rejected };
+  if (Object.keys(metadata).length > 0) raw.metadata = metadata;
+  return urlItem(raw, policy);
 }
 
 /** A file name as a client_ref: its base name, printable, at most 256 characters (never a storage key). */

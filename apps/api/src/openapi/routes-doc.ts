@@ -43,7 +43,7 @@ export const ROUTE_DOCS: Record<string, Doc> = {
   },
   'POST /v1/batches': {
     summary: 'Submit a batch of images', tags: ['batches'], body: 'json',
-    description: 'JSON `{items: [{image_url, client_ref?, metadata?}], webhook_url?, options?, item_events?}`; or multipart with a `manifest` CSV part (header `image_url,client_ref,…`, other columns become metadata); or many `file` parts (client_ref = file name). Up to MAX_BATCH_ITEMS items. Bad items are listed in `rejected: [{row, reason}]`; URL items are fetched by the workers.',
+    description: 'JSON `{items: [{image_url, client_ref?, metadata?}], webhook_url?, options?, item_events?}`; or multipart with a `manifest` CSV part (header `image_url,client_ref,…`, other columns become metadata; up to MAX_MANIFEST_BYTES, read row by row, 413 too_many_items at the first row past MAX_BATCH_ITEMS); or many `file` parts (client_ref = file name). Up to MAX_BATCH_ITEMS items. Bad items are listed in `rejected: [{row, reason}]`; URL items are fetched by the workers.',
     headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer' },
     responses: {
       202: 'Accepted: the batch, with `rejected` rows; Location names it',

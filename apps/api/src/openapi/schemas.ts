@@ -91,7 +91,7 @@ export const jobSubmissionSchema = {
     image_url: { type: 'string', description: 'Instead of file: a public http(s) URL of the image' },
     webhook_url: { type: 'string', description: 'Public http(s) URL that receives job.succeeded / job.failed' },
     metadata: { type: 'string', description: 'JSON object up to 4 KB, returned with the job (e.g. a SKU)' },
-    options: { type: 'string', description: 'JSON object of strings, forwarded to ByByBG' },
+    options: { type: 'string', description: 'JSON object of strings, forwarded to ByByBG; only names in BYBYBG_ALLOWED_OPTIONS (none by default), else 422 invalid_options' },
   },
 };
 

@@ -33,8 +33,8 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
 
   async function intakeOf(request: FastifyRequest, tenantId: string, stored: string[]): Promise<BatchIntake> {
     const limits: IntakeLimits = {
-      storage, tenantId, policy: { allowPrivate: config.webhooks.allowPrivate },
-      maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels,
+      storage, tenantId, policy: { allowPrivate: config.webhooks.allowPrivate }, allowedOptions: config.bybybg.allowedOptions,
+      maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, maxManifestBytes: config.api.maxManifestBytes,
     };
     if (request.isMultipart()) return multipartIntake(request, limits, stored);
     if (request.headers['content-type']?.startsWith('application/json')) return jsonIntake(request.body, limits);

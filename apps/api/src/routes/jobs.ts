@@ -3,7 +3,7 @@ import { newJobId, originalKey, toJobView, TERMINAL_STATUSES, type JobRecord } f
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
 import { idempotencyKeyOf, keyReused, requestInProgress, requestFingerprint, type StoredResponse } from '../idempotency.ts';
-import { parseJobFields, JOB_FIELDS } from '../job-fields.ts';
+import { fieldRulesOf, parseJobFields, JOB_FIELDS } from '../job-fields.ts';
 import { preferredWaitMs } from '../job-waiter.ts';
 import { receiveUpload } from '../uploads.ts';
 import { queueSingleJob } from '../queueing.ts';
@@ -21,7 +21,7 @@ export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Gua
       originalSha256: upload.original.sha256,
     };
     try {
-      Object.assign(record, parseJobFields(upload.fields, { allowPrivate: config.webhooks.allowPrivate }));
+      Object.assign(record, parseJobFields(upload.fields, fieldRulesOf(config)));
     } catch (error) {
       await storage.delete(record.originalKey).catch(() => undefined);
       throw error;

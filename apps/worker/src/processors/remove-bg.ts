@@ -1,5 +1,5 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { resultKey, thumbKey, TERMINAL_STATUSES, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
+import { allowedOptionsText, refusedOptions, resultKey, thumbKey, TERMINAL_STATUSES, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
 import type { ByByBGClient } from '../bybybg/client.ts';
 import { UpstreamError } from '../bybybg/errors.ts';
 import { fingerprintOf, type Dedup } from '../dedup.ts';
@@ -25,6 +25,8 @@ export interface RemoveBgDeps extends AnnounceDeps {
   rateLimitBudgetMs: number;
   /** How often a duplicate checks whether the first copy of its image is done. */
   duplicatePollMs?: number;
+  /** `options` names that may reach ByByBG (BYBYBG_ALLOWED_OPTIONS), checked again here for jobs queued before it changed. */
+  allowedOptions: readonly string[];
   /** Makes the review page's thumbnails; absent when THUMBNAIL_SIZE is 0. */
   thumbnails?: Thumbnailer;
   log: Logger;
@@ -46,6 +48,14 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
     let queued = await jobs.get(jobId);
     if (!queued) return jobLog.warn('job record missing; nothing to do');
     if (TERMINAL_STATUSES.includes(queued.status)) return announce(deps, queued);
+    const refused = refusedOptions(queued.options, deps.allowedOptions);
+    if (refused.length > 0) {
+      // Queued before the operator narrowed the allow-list: ByByBG is not called with them.
+      const message = `options ${refused.map((name) => `"${name}"`).join(', ')} are not forwarded to ByByBG any more (${allowedOptionsText(deps.allowedOptions)}); submit the image again without them`;
+      await failJob(deps, jobId, { code: 'invalid_options', message, retryable: false }, job.attemptsMade + 1);
+      jobLog.warn({ options: refused }, 'job failed: options not allowed');
+      throw new UnrecoverableError(message);
+    }
     if (needsOriginal(queued)) {
       queued = await fetchOriginal(deps, queued, (processing, error) => handleFailure(deps, job, processing, error, jobLog));
       if (!queued) return;

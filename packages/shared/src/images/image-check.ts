@@ -19,16 +19,3 @@ export async function inspectHead(head: Buffer): Promise<ImageHead | undefined> 
     return { mime: detected.mime };
   }
 }
-
-const PNG_TRAILER = Buffer.from('0000000049454e44ae426082', 'hex');
-
-/**
- * Whether the whole image arrived: PNG ends with its IEND chunk, JPEG with an EOI marker
- * (perhaps followed by padding), WebP's RIFF header states its own length.
- */
-export function looksComplete(mime: string, head: Buffer, tail: Buffer, totalBytes: number): boolean {
-  if (mime === 'image/png') return tail.subarray(-PNG_TRAILER.length).equals(PNG_TRAILER);
-  if (mime === 'image/jpeg') return tail.subarray(-64).includes(Buffer.from([0xff, 0xd9]));
-  if (mime === 'image/webp') return head.length >= 8 && head.readUInt32LE(4) + 8 <= totalBytes;
-  return false;
-}

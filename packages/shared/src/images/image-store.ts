@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import type { Storage, StreamedObject } from '../storage.ts';
 import { ImageInputError } from './image-error.ts';
-import { ACCEPTED_TYPES, inspectHead, looksComplete } from './image-check.ts';
+import { ACCEPTED_TYPES, inspectHead } from './image-check.ts';
+import { endFinderFor, type EndFinder } from './image-end.ts';
 
 /** Enough bytes for file-type to recognise any format it knows. */
 const SNIFF_BYTES = 4100;
@@ -21,7 +22,9 @@ export interface ImageTarget { storage: Storage; objectKey: string; maxBytes: nu
 /**
  * Checks an image as it streams by and stores it in S3: type by magic bytes, dimensions
  * from the header alone (a pixel bomb is refused before anything decodes it), the size
- * limit, and that the file is complete. The caller deletes the object if this throws.
+ * limit, and that the file is complete (its structure walked to its end marker as it
+ * streams; bytes after the end are kept and allowed). The caller deletes the object if
+ * this throws.
  */
 export async function storeImage(source: ImageSource, { storage, objectKey, maxBytes, maxPixels }: ImageTarget): Promise<StreamedObject> {
   const iterator = source.chunks;
@@ -44,14 +47,14 @@ export async function storeImage(source: ImageSource, { storage, objectKey, maxB
     source.discard();
     throw new ImageInputError(422, 'image_too_large', `The image is ${image.width}×${image.height} pixels; the limit is ${maxPixels} pixels`);
   }
-  const tail = { bytes: Buffer.alloc(0), total: 0 };
-  const stored = await storage.putStream(objectKey, Readable.from(replay(head, iterator, tail)), image.mime);
+  const end = endFinderFor(image.mime)!;
+  const stored = await storage.putStream(objectKey, Readable.from(replay(head, iterator, end)), image.mime);
   if (source.truncated()) {
     throw new ImageInputError(413, 'file_too_large', `The image is larger than the limit of ${maxBytes} bytes`);
   }
-  if (!looksComplete(image.mime, head, tail.bytes, tail.total)) {
-    throw new ImageInputError(422, 'image_truncated', `The ${image.mime} file ends before the image does; was the upload cut short?`);
-  }
+  const state = end.state();
+  if (state === 'damaged') throw new ImageInputError(422, 'invalid_image', `The ${image.mime} file is damaged: its structure breaks off before the end of the image`);
+  if (state === 'open') throw new ImageInputError(422, 'image_truncated', `The ${image.mime} file ends before the image does; was the upload cut short?`);
   return stored;
 }
 
@@ -67,19 +70,14 @@ async function readHead(iterator: AsyncIterator<Buffer>, atLeast: number): Promi
   return Buffer.concat(chunks);
 }
 
-/** Yields the head, then the rest of the upload, keeping its last bytes for the completeness check. */
-async function* replay(head: Buffer, iterator: AsyncIterator<Buffer>, tail: { bytes: Buffer; total: number }): AsyncGenerator<Buffer> {
-  const keep = (chunk: Buffer) => {
-    tail.total += chunk.length;
-    // Copy only the last bytes, never the whole chunk.
-    tail.bytes = chunk.length >= 64 ? Buffer.from(chunk.subarray(-64)) : Buffer.concat([tail.bytes, chunk]).subarray(-64);
-  };
-  keep(head);
+/** Yields the head, then the rest of the upload, walking each chunk for the image's end. */
+async function* replay(head: Buffer, iterator: AsyncIterator<Buffer>, end: EndFinder): AsyncGenerator<Buffer> {
+  end.push(head);
   yield head;
   for (;;) {
     const { value, done } = await iterator.next();
     if (done) return;
-    keep(value);
+    end.push(value);
     yield value;
   }
 }

