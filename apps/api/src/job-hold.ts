@@ -1,7 +1,7 @@
-import { sha256Hex, type JobRecord, type UpstreamState } from '@cutout/shared';
+import { sha256Hex, type JobRecord, type UpstreamState, type WaitingReason } from '@cutout/shared';
 
 /** Why every queued job waits right now, if the workers hold the whole queue (both reads in one round trip). */
-export async function queueHold(upstream: UpstreamState): Promise<string | null> {
+export async function queueHold(upstream: UpstreamState): Promise<WaitingReason | null> {
   const [keyProblem, pauseMs] = await Promise.all([upstream.keyProblem(), upstream.pauseRemainingMs()]);
   if (keyProblem) return 'upstream_unauthorized';
   if (pauseMs > 0) return 'upstream_rate_limited';

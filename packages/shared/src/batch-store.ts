@@ -3,7 +3,9 @@ import { randomBase62 } from './ids.ts';
 import { encodeJob, jobRecordKey, tenantJobIndexKey, type JobRecord } from './job-store.ts';
 import { batchRejectedKey } from './reviews.ts';
 
-export type BatchStatus = 'processing' | 'completed' | 'canceled';
+import type { BatchStatus } from './job-codes.ts';
+
+export type { BatchStatus } from './job-codes.ts';
 
 /** Counters move with their items' transitions (job-store's TRANSITION script), never by scanning. */
 export interface BatchCounts { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; rejected: number }

@@ -1,26 +1,31 @@
-import type { BatchRecord, BatchStatus } from './batch-store.ts';
+import { z } from 'zod';
+import { BATCH_STATUSES } from './job-codes.ts';
+import type { BatchRecord } from './batch-store.ts';
+
+const timestamp = z.iso.datetime();
+const count = z.int().min(0);
 
 /** A batch as clients see it: `GET /v1/batches/:id` and the `data` of `batch.completed`. */
-export interface BatchView {
-  id: string;
-  object: 'batch';
-  status: BatchStatus;
-  created_at: string;
-  completed_at: string | null;
-  canceled_at: string | null;
-  counts: { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; rejected: number };
-  /** Reviewers' verdicts from the review page or the API: items flagged as wrong. */
-  review: { rejected: number };
-  upstream_calls: number;
-  credits_saved: number;
-  /** From the rate of the last ~100 items that ended; null until two have ended, or once all have. */
-  eta: { remaining_ms: number; items_per_second: number; estimated_completion_at: string } | null;
-  results_url: string;
-  /** The batch whose flagged or failed items this batch runs again (`POST /v1/batches/:id/rerun`). */
-  rerun_of: string | null;
-  webhook_url: string | null;
-  item_events: boolean;
-}
+export const batchViewSchema = z.object({
+  id: z.string().meta({ example: 'batch_7Qm2Xw9Lr4Tz1Vb8Kc3Np6Hs' }),
+  object: z.literal('batch'),
+  status: z.enum(BATCH_STATUSES),
+  created_at: timestamp,
+  completed_at: timestamp.nullable(),
+  canceled_at: timestamp.nullable(),
+  counts: z.object({ total: count, queued: count, processing: count, succeeded: count, failed: count, canceled: count, rejected: count }),
+  review: z.object({ rejected: count }).describe('Items a reviewer flagged as wrong'),
+  upstream_calls: count.describe('Requests the items made to ByByBG'),
+  credits_saved: count.describe("Items whose result was reused from an identical image"),
+  eta: z.object({ remaining_ms: count, items_per_second: z.number(), estimated_completion_at: timestamp }).nullable()
+    .describe('From the rate of the last ~100 items that ended; null until two have ended, or once all have'),
+  results_url: z.string().describe('The results manifest (JSON lines or CSV)'),
+  rerun_of: z.string().nullable().describe('The batch whose flagged or failed items this batch runs again'),
+  webhook_url: z.string().nullable(),
+  item_events: z.boolean().describe('Whether each item sends its own job.succeeded / job.failed'),
+}).meta({ id: 'Batch', description: 'A batch of images: its status, counts and what it cost' });
+
+export type BatchView = z.output<typeof batchViewSchema>;
 
 /** `recentEnds`: end times in ms, newest first (BatchStore.recentEnds). */
 export function toBatchView(batch: BatchRecord, { publicBaseUrl, recentEnds = [], now = Date.now() }: { publicBaseUrl: string; recentEnds?: number[]; now?: number }): BatchView {

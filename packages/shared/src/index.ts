@@ -7,6 +7,7 @@ export * from './metrics.ts';
 export * from './redis.ts';
 export * from './storage.ts';
 export * from './queues.ts';
+export * from './job-codes.ts';
 export * from './job-store.ts';
 export * from './job-view.ts';
 export * from './tenants.ts';

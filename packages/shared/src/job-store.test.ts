@@ -55,7 +55,7 @@ describe('create and get', () => {
       options: { format: 'png', size: 'full' },
       webhookUrl: 'https://hooks.example.com/cutout',
       webhook: { state: 'pending', attempts: 0 },
-      error: { code: 'upstream_timeout', message: 'ByByBG did not answer', retryable: true },
+      error: { code: 'upstream_unavailable', message: 'ByByBG did not answer', retryable: true },
       resultKey: 'results/acme/x.png',
       resultBytes: 9_876,
       resultContentType: 'image/png',
@@ -185,7 +185,7 @@ describe('transition', () => {
 
   it('stores a failure’s error as structured data', async () => {
     const record = await created({ status: 'processing' });
-    const error = { code: 'unsupported_image', message: 'not an image', retryable: false };
+    const error = { code: 'unsupported_media_type' as const, message: 'not an image', retryable: false };
 
     const failed = await jobs.transition(record.id, ['processing'], { status: 'failed', error });
 

@@ -1,11 +1,13 @@
 import type { Redis } from 'ioredis';
 
-export type JobStatus = 'queued' | 'processing' | 'succeeded' | 'failed' | 'canceled';
+import type { JobErrorCode, JobStatus, WEBHOOK_STATES } from './job-codes.ts';
+
+export type { JobStatus } from './job-codes.ts';
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
 
-export interface JobError { code: string; message: string; retryable: boolean }
+export interface JobError { code: JobErrorCode; message: string; retryable: boolean }
 
-export type WebhookState = 'pending' | 'delivered' | 'failed';
+export type WebhookState = (typeof WEBHOOK_STATES)[number];
 export interface WebhookDelivery {
   state: WebhookState;
   attempts: number;

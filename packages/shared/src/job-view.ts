@@ -1,41 +1,58 @@
-import type { JobError, JobRecord, JobStatus } from './job-store.ts';
+import { z } from 'zod';
+import { JOB_ERROR_CODES, JOB_STATUSES, WAITING_REASONS, WEBHOOK_STATES, type WaitingReason } from './job-codes.ts';
+import type { JobRecord } from './job-store.ts';
 import type { Storage } from './storage.ts';
 
+const timestamp = z.iso.datetime();
+
 /** A job as clients see it: `GET /v1/jobs/:id` and the `data` of webhook events. */
-export interface JobView {
-  id: string;
-  object: 'job';
-  status: JobStatus;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  waiting_reason: string | null;
-  attempts: number;
-  upstream_calls: number;
-  /** 1 when an identical earlier image's result was reused instead of calling ByByBG. */
-  credits_saved: number;
-  input: { bytes: number; content_type: string };
-  result: { url: string; content_type: string; bytes: number; expires_at: string } | null;
-  error: JobError | null;
-  metadata: Record<string, unknown> | null;
-  /** The batch this job is an item of, and the client's name for the item there. */
-  batch_id: string | null;
-  client_ref: string | null;
-  /** A reviewer's verdict on the result (review page or `PUT /v1/jobs/:id/review`). */
-  review: { verdict: 'rejected'; note: string | null; reviewed_at: string } | null;
-  /** The job whose original this job processed again. */
-  rerun_of: string | null;
-  webhook: {
-    url: string; state: string; attempts: number; last_status_code: number | null;
-    last_error: string | null; last_attempt_at: string | null; delivered_at: string | null;
-  } | null;
-}
+export const jobViewSchema = z.object({
+  id: z.string().meta({ example: 'job_3kTq9ZbXw2Lm8Rp5Yc1Nv7Ha' }),
+  object: z.literal('job'),
+  status: z.enum(JOB_STATUSES),
+  created_at: timestamp,
+  started_at: timestamp.nullable(),
+  finished_at: timestamp.nullable(),
+  waiting_reason: z.enum(WAITING_REASONS).nullable().describe('Why a queued job waits; null when it just waits its turn'),
+  attempts: z.int().describe('Attempts used; a 429 pause uses none'),
+  upstream_calls: z.int().describe('Requests this job made to ByByBG'),
+  credits_saved: z.int().describe('1 when an identical earlier image\'s result was reused instead of calling ByByBG'),
+  input: z.object({ bytes: z.int(), content_type: z.string() }),
+  result: z.object({
+    url: z.string().describe('A fresh presigned URL of the transparent PNG'),
+    content_type: z.string(),
+    bytes: z.int(),
+    expires_at: timestamp,
+  }).nullable(),
+  error: z.object({
+    code: z.enum(JOB_ERROR_CODES),
+    message: z.string(),
+    retryable: z.boolean().describe('Whether submitting the image again later may succeed'),
+  }).nullable(),
+  metadata: z.record(z.string(), z.unknown()).nullable().describe('The JSON object given at submission'),
+  batch_id: z.string().nullable().describe('The batch this job is an item of'),
+  client_ref: z.string().nullable().describe("The client's name for a batch item (client_ref, a file name)"),
+  review: z.object({ verdict: z.literal('rejected'), note: z.string().nullable(), reviewed_at: timestamp }).nullable()
+    .describe("A reviewer's verdict on the cutout (review page or PUT /v1/jobs/{id}/review)"),
+  rerun_of: z.string().nullable().describe('The job whose original this job processed again'),
+  webhook: z.object({
+    url: z.string(),
+    state: z.enum(WEBHOOK_STATES),
+    attempts: z.int(),
+    last_status_code: z.int().nullable(),
+    last_error: z.string().nullable(),
+    last_attempt_at: timestamp.nullable(),
+    delivered_at: timestamp.nullable(),
+  }).nullable(),
+}).meta({ id: 'Job', description: 'A job: one image, its status, its result or error' });
+
+export type JobView = z.output<typeof jobViewSchema>;
 
 /**
  * Renders a record with a fresh presigned result URL valid for `resultUrlTtlMs`.
  * `heldBecause` is why the workers hold every queued job right now (a bad key, a 429 pause).
  */
-export async function toJobView(record: JobRecord, storage: Storage, resultUrlTtlMs: number, heldBecause?: string | null): Promise<JobView> {
+export async function toJobView(record: JobRecord, storage: Storage, resultUrlTtlMs: number, heldBecause?: WaitingReason | null): Promise<JobView> {
   const now = Date.now();
   const result = record.status === 'succeeded' && record.resultKey
     ? {
@@ -52,7 +69,7 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
     created_at: record.createdAt,
     started_at: record.startedAt ?? null,
     finished_at: record.finishedAt ?? null,
-    waiting_reason: record.status === 'queued' ? heldBecause ?? record.waitingReason ?? null : null,
+    waiting_reason: record.status === 'queued' ? heldBecause ?? waitingReasonOf(record.waitingReason) : null,
     attempts: record.attempts,
     upstream_calls: record.upstreamCalls,
     credits_saved: record.creditsSaved ?? 0,
@@ -77,6 +94,10 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
       : null,
   };
 }
+
+/** A stored reason, when it is one clients know; '' (cleared) and anything else are none. */
+const waitingReasonOf = (stored: string | undefined): WaitingReason | null =>
+  (WAITING_REASONS as readonly string[]).includes(stored ?? '') ? (stored as WaitingReason) : null;
 
 export const reviewView = ({ review }: JobRecord): JobView['review'] =>
   review ? { verdict: review.verdict, note: review.note ?? null, reviewed_at: review.reviewedAt } : null;

@@ -1,11 +1,16 @@
+import type { JobErrorCode } from '../job-codes.ts';
+
 /**
  * An image a client gave us that cannot be used: the API answers it with `statusCode` and
  * `code`; the worker fails a batch item with the same code (retrying when `retryable`).
  */
+export type ImageErrorCode = Extract<JobErrorCode,
+  'image_url_unreachable' | 'invalid_image_url' | 'file_too_large' | 'empty_file' | 'unsupported_media_type' | 'invalid_image' | 'image_too_large' | 'image_truncated'>;
+
 export class ImageInputError extends Error {
   constructor(
     readonly statusCode: number,
-    readonly code: string,
+    readonly code: ImageErrorCode,
     message: string,
     /** True when the same URL may work later (a timeout, a 5xx), false when it never will. */
     readonly retryable = false,
