@@ -1,38 +1,40 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ImageInputError } from '@cutout/shared';
+import { isErrorCode, statusOf, type ErrorCode } from './contract/error-codes.ts';
 
-/** An error a client can act on: status, stable snake_case code, message. */
+/** An error a client can act on: a stable snake_case code (its status comes from the catalogue) and a message. */
 export class ApiError extends Error {
+  readonly statusCode: number;
   constructor(
-    readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'ApiError';
+    this.statusCode = statusOf(code);
   }
 }
 
-export const badRequest = (code: string, message: string) => new ApiError(400, code, message);
-export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
+export const badRequest = (code: ErrorCode, message: string) => new ApiError(code, message);
+export const notFound = (what: string) => new ApiError('not_found', `${what} not found`);
 export const unavailable = (message = 'A backing service is unavailable; retry shortly') =>
-  new ApiError(503, 'service_unavailable', message, { 'retry-after': '5' });
+  new ApiError('service_unavailable', message, { 'retry-after': '5' });
 
 /** Fastify and plugin error codes that are the client's doing, mapped to our envelope. */
-const FRAMEWORK_ERRORS: Record<string, [number, string]> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type'], // body type we do not parse
-  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large'], // JSON body over bodyLimit
-  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_request'], // content-type json, no body
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_request'], // length header lies
-  FST_INVALID_MULTIPART_CONTENT_TYPE: [415, 'unsupported_media_type'], // not multipart
-  FST_FILES_LIMIT: [400, 'too_many_files'], // more than one file part
-  FST_PARTS_LIMIT: [400, 'too_many_parts'], // more parts than allowed
-  FST_FIELDS_LIMIT: [400, 'too_many_fields'], // more fields than allowed
-  FST_PROTO_VIOLATION: [400, 'invalid_request'], // __proto__ as a field name
-  FST_ERR_VALIDATION: [400, 'invalid_request'], // schema validation
-  FST_ERR_MAX_PARAM_LENGTH: [404, 'not_found'], // an id longer than any we issue
-  FST_ERR_BAD_URL: [400, 'invalid_request'], // a path that is not valid percent-encoding
+const FRAMEWORK_ERRORS: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type', // body type we do not parse
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large', // JSON body over bodyLimit
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_request', // content-type json, no body
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request', // length header lies
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'unsupported_media_type', // not multipart
+  FST_FILES_LIMIT: 'too_many_files', // more than one file part
+  FST_PARTS_LIMIT: 'too_many_parts', // more parts than allowed
+  FST_FIELDS_LIMIT: 'too_many_fields', // more fields than allowed
+  FST_PROTO_VIOLATION: 'invalid_request', // __proto__ as a field name
+  FST_ERR_VALIDATION: 'invalid_request', // schema validation
+  FST_ERR_MAX_PARAM_LENGTH: 'not_found', // an id longer than any we issue
+  FST_ERR_BAD_URL: 'invalid_request', // a path that is not valid percent-encoding
 };
 
 /** Errors that mean Redis or S3 is not reachable: the client should retry, we did nothing. */
@@ -46,15 +48,15 @@ function isUnavailable(error: Error & { code?: string; $metadata?: unknown }): b
 
 export function toApiError(error: FastifyError): ApiError {
   if (error instanceof ApiError) return error;
-  if (error instanceof ImageInputError) return new ApiError(error.statusCode, error.code, error.message);
+  if (error instanceof ImageInputError && isErrorCode(error.code)) return new ApiError(error.code, error.message);
   const known = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
-  if (known) return new ApiError(known[0], known[1], error.message);
-  if (error.validation) return new ApiError(400, 'invalid_request', error.message);
+  if (known) return new ApiError(known, error.message);
+  if (error.validation) return new ApiError('invalid_request', error.message);
   if (isUnavailable(error)) return unavailable();
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-    return new ApiError(error.statusCode, 'invalid_request', error.message);
+    return new ApiError('invalid_request', error.message);
   }
-  return new ApiError(500, 'internal_error', 'Something went wrong on our side; the request id identifies it in our logs');
+  return new ApiError('internal_error', 'Something went wrong on our side; the request id identifies it in our logs');
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
@@ -72,6 +74,6 @@ export function registerErrorHandling(app: FastifyInstance): void {
     return sendError(request, reply, apiError);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new ApiError(404, 'not_found', `No route for ${request.method} ${request.url.split('?')[0]}`)),
+    sendError(request, reply, new ApiError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}`)),
   );
 }

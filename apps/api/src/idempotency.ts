@@ -26,17 +26,17 @@ return redis.call('GET', KEYS[1])
 
 /** A request with the key is still running: the client retries shortly. */
 export const requestInProgress = () =>
-  new ApiError(409, 'idempotency_request_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { 'retry-after': '1' });
+  new ApiError('idempotency_request_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { 'retry-after': '1' });
 
 /** The key came back with a different request. */
-export const keyReused = () => new ApiError(409, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
+export const keyReused = () => new ApiError('idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
 
 /** `Idempotency-Key` (≤ 255 printable ASCII characters), or undefined when absent. */
 export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
   if (header === undefined) return undefined;
   const key = Array.isArray(header) ? header[0] ?? '' : header;
   if (key.length === 0 || key.length > MAX_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
-    throw new ApiError(400, 'invalid_idempotency_key', `Idempotency-Key must be 1 to ${MAX_KEY_LENGTH} printable ASCII characters without spaces`);
+    throw new ApiError('invalid_idempotency_key', `Idempotency-Key must be 1 to ${MAX_KEY_LENGTH} printable ASCII characters without spaces`);
   }
   return key;
 }

@@ -1,6 +1,7 @@
 import {
   allowedOptionsText, checkUrl, isOptionName, refusedOptions, UnsafeUrlError, type Config, type JobRecord, type UnsafeUrlReason, type UrlPolicy,
 } from '@cutout/shared';
+import type { ErrorCode } from './contract/error-codes.ts';
 import { ApiError } from './errors.ts';
 
 /** Text fields `POST /v1/jobs` accepts besides the `file` part. */
@@ -8,7 +9,7 @@ export const JOB_FIELDS: ReadonlySet<string> = new Set(['image_url', 'webhook_ur
 
 const MAX_METADATA_BYTES = 4096;
 
-const invalid = (code: string, message: string) => new ApiError(422, code, message);
+const invalid = (code: ErrorCode, message: string) => new ApiError(code, message);
 
 /**
  * What the fields are checked against: the SSRF allow-list (WEBHOOK_ALLOW_PRIVATE) for the
@@ -65,7 +66,7 @@ function parseWebhookUrl(text: string, policy: UrlPolicy): string {
   }
 }
 
-function parseJsonObject(text: string, field: string, code: string): Record<string, unknown> {
+function parseJsonObject(text: string, field: string, code: ErrorCode): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -29,7 +29,7 @@ declare module 'fastify' {
 const WINDOW_MS = 60_000;
 
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
-  new ApiError(429, 'rate_limited', message, { 'retry-after': String(Math.max(1, retryAfterSeconds)) });
+  new ApiError('rate_limited', message, { 'retry-after': String(Math.max(1, retryAfterSeconds)) });
 
 /**
  * The API's allowances, keyed on who calls (an API key's id, a review link, the client

@@ -1,5 +1,6 @@
 import { isMissingObject, newJobId, originalKey, type BatchRecord, type JobRecord, type Storage } from '@cutout/shared';
 import type { AppDeps } from './app.ts';
+import type { ErrorCode } from './contract/error-codes.ts';
 import { ApiError, unavailable } from './errors.ts';
 import { checkInheritedOptions, fieldRulesOf, parseJobFields } from './job-fields.ts';
 import { fairEnqueueOf, queueSingleJob } from './queueing.ts';
@@ -15,10 +16,10 @@ type RerunDeps = Pick<AppDeps, 'config' | 'storage' | 'jobs' | 'batches' | 'revi
  * The fields of a rerun's JSON body as text, as a form would send them (JSON values are
  * re-encoded), for the same validation as a new job's; a field not in `allowed` is refused.
  */
-export function rerunFields(body: Record<string, unknown>, allowed: readonly string[], unknownCode: string): Record<string, string> {
+export function rerunFields(body: Record<string, unknown>, allowed: readonly string[], unknownCode: ErrorCode): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const [name, value] of Object.entries(body)) {
-    if (!allowed.includes(name)) throw new ApiError(400, unknownCode, `Unknown field "${name.slice(0, 64)}"; a rerun takes ${allowed.join(', ')}`);
+    if (!allowed.includes(name)) throw new ApiError(unknownCode, `Unknown field "${name.slice(0, 64)}"; a rerun takes ${allowed.join(', ')}`);
     fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
   return fields;
@@ -42,12 +43,12 @@ async function copyOriginal(storage: Storage, source: JobRecord, jobId: string):
  * (see recordVerdict), so a rerun of one goes to ByByBG again.
  */
 export async function rerunJob(deps: RerunDeps, source: JobRecord, fields: Record<string, string>): Promise<JobRecord> {
-  if (!source.originalSha256 && source.sourceUrl) throw new ApiError(409, 'original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
+  if (!source.originalSha256 && source.sourceUrl) throw new ApiError('original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
   const given = parseJobFields(fields, fieldRulesOf(deps.config));
   if (!given.options) checkInheritedOptions(source.options, deps.config.bybybg.allowedOptions);
   const id = newJobId();
   const key = await copyOriginal(deps.storage, source, id);
-  if (!key) throw new ApiError(409, 'original_missing', 'The original of this job is no longer stored; submit the image again');
+  if (!key) throw new ApiError('original_missing', 'The original of this job is no longer stored; submit the image again');
   const record: JobRecord = {
     id, tenantId: source.tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
     originalKey: key, originalBytes: source.originalBytes, originalContentType: source.originalContentType,
@@ -72,10 +73,10 @@ export async function rerunBatch(
   const ids = selection === 'rejected'
     ? await deps.reviews.rejectedIds(source.id, 0, config.api.maxBatchItems)
     : await batches.endedIds(source.id, 'failed', 0, config.api.maxBatchItems);
-  if (ids.length === 0) throw new ApiError(422, 'nothing_to_rerun', selection === 'rejected' ? 'No item of this batch is flagged as wrong' : 'No item of this batch failed');
+  if (ids.length === 0) throw new ApiError('nothing_to_rerun', selection === 'rejected' ? 'No item of this batch is flagged as wrong' : 'No item of this batch failed');
   const { items, rejected, stored } = await rerunItems(deps, source.tenantId, ids);
   try {
-    if (items.length === 0) throw new ApiError(422, 'nothing_to_rerun', `None of the ${ids.length} items can be rerun (${rejected[0]?.reason ?? 'gone'})`);
+    if (items.length === 0) throw new ApiError('nothing_to_rerun', `None of the ${ids.length} items can be rerun (${rejected[0]?.reason ?? 'gone'})`);
     const options = settings.options ?? (await jobs.get(ids[0]!))?.options;
     if (!settings.options) checkInheritedOptions(options, config.bybybg.allowedOptions);
     const intake = { items, rejected, webhookUrl: settings.webhookUrl, options, itemEvents: fields.item_events === 'true', fingerprint };

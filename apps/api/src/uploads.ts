@@ -17,7 +17,7 @@ export async function receiveUpload(request: FastifyRequest, target: UploadTarge
   const { storage, objectKey, maxBytes, maxPixels, allowedFields } = target;
   if (!request.isMultipart()) {
     if (request.headers['content-type']?.startsWith('application/json')) return receiveJson(request, target);
-    throw new ApiError(415, 'unsupported_media_type', 'Send multipart/form-data with the image in the "file" field, or JSON with an image_url');
+    throw new ApiError('unsupported_media_type', 'Send multipart/form-data with the image in the "file" field, or JSON with an image_url');
   }
   const fields: Record<string, string> = {};
   let original: StreamedObject | undefined;
@@ -27,7 +27,7 @@ export async function receiveUpload(request: FastifyRequest, target: UploadTarge
       if (part.type === 'field') {
         if (!allowedFields.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
         if (part.fieldname in fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
-        if (part.valueTruncated) throw new ApiError(413, 'field_too_large', `Field "${part.fieldname}" is too large`);
+        if (part.valueTruncated) throw new ApiError('field_too_large', `Field "${part.fieldname}" is too large`);
         fields[part.fieldname] = String(part.value);
         continue;
       }

@@ -14,11 +14,11 @@ export interface RedeliveryDeps { jobs: JobStore; webhooks: Queue<WebhookPayload
  */
 export async function redeliverWebhook({ jobs, webhooks, webhookAttempts, goneEndpoints }: RedeliveryDeps, record: JobRecord): Promise<JobRecord> {
   if (!TERMINAL_STATUSES.includes(record.status)) {
-    throw new ApiError(409, 'job_not_finished', 'The job has not ended yet; its webhook is sent when it does');
+    throw new ApiError('job_not_finished', 'The job has not ended yet; its webhook is sent when it does');
   }
-  if (!record.webhookUrl) throw new ApiError(409, 'no_webhook_url', 'The job was submitted without a webhook_url');
+  if (!record.webhookUrl) throw new ApiError('no_webhook_url', 'The job was submitted without a webhook_url');
   const type = finalWebhookEvent(record.status);
-  if (!type) throw new ApiError(409, 'no_webhook_event', `A ${record.status} job sends no webhook`);
+  if (!type) throw new ApiError('no_webhook_event', `A ${record.status} job sends no webhook`);
 
   const messageId = webhookMessageId(record.id, type);
   // Asking for a redelivery is the tenant saying the endpoint is back after a 410.

@@ -35,7 +35,7 @@ const SETTINGS = new Set(['webhook_url', 'options', 'item_events']);
 function parseSettings(fields: Record<string, string>, rules: FieldRules): Pick<BatchIntake, 'webhookUrl' | 'options' | 'itemEvents'> {
   const { webhookUrl, options } = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, rules);
   const events = fields.item_events;
-  if (events !== undefined && !['true', 'false'].includes(events)) throw new ApiError(422, 'invalid_item_events', 'item_events must be true or false');
+  if (events !== undefined && !['true', 'false'].includes(events)) throw new ApiError('invalid_item_events', 'item_events must be true or false');
   return { webhookUrl, options, itemEvents: events === 'true' };
 }
 

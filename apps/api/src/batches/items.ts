@@ -9,7 +9,7 @@ export type BatchItem =
 /** A row that was not accepted: its position (1-based; a CSV's header is row 1) and why. */
 export interface RejectedRow { row: number; reason: string }
 
-export const tooManyItems = (maxItems: number) => new ApiError(413, 'too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
+export const tooManyItems = (maxItems: number) => new ApiError('too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
 
 const MAX_METADATA_BYTES = 4096;
 const MAX_CLIENT_REF = 256;

@@ -14,7 +14,7 @@ export interface ManifestLimits { policy: UrlPolicy; maxItems: number; maxBytes:
 
 export interface ManifestIntake { items: BatchItem[]; rejected: RejectedRow[]; sha256: string }
 
-const invalid = (message: string) => new ApiError(422, 'invalid_manifest', message);
+const invalid = (message: string) => new ApiError('invalid_manifest', message);
 
 /**
  * Reads a CSV manifest as it streams in, row by row: it stops with 413 at the first data row
@@ -27,7 +27,7 @@ export async function readManifest(chunks: AsyncIterable<Buffer>, { policy, maxI
     let bytes = 0;
     for await (const chunk of chunks) {
       bytes += chunk.length;
-      if (bytes > maxBytes) throw new ApiError(413, 'file_too_large', `The manifest is larger than the limit of ${maxBytes} bytes`);
+      if (bytes > maxBytes) throw new ApiError('file_too_large', `The manifest is larger than the limit of ${maxBytes} bytes`);
       hash.update(chunk);
       yield chunk;
     }

@@ -26,7 +26,7 @@ const ISSUED_KEY_IN_URL = /ck_(live|test)_[0-9A-Za-z]{8,}/;
 const couldBeKey = (value: string): boolean => !looksLikeReviewToken(value) && value.length >= 24 && value.length <= 256;
 
 const apiKeyInUrl = () =>
-  new ApiError(400, 'api_key_in_url', 'An API key never goes in a URL and cannot open the review page; create a review link with POST /v1/batches/:id/review-link. Revoke this key if the URL was shared.');
+  new ApiError('api_key_in_url', 'An API key never goes in a URL and cannot open the review page; create a review link with POST /v1/batches/:id/review-link. Revoke this key if the URL was shared.');
 
 /**
  * Refuses a URL that carries an API key, in the path or the query: the review page opens
@@ -55,9 +55,9 @@ const decodeSafely = (url: string): string => {
 function verifiedGrant(secret: string, token: string): ReviewGrant {
   const check = verifyReviewToken(secret, token);
   if (!check.ok && check.reason === 'expired') {
-    throw new ApiError(410, 'review_link_expired', `This review link expired on ${new Date(check.expiresAtMs!).toISOString()}`);
+    throw new ApiError('review_link_expired', `This review link expired on ${new Date(check.expiresAtMs!).toISOString()}`);
   }
-  if (!check.ok) throw new ApiError(401, 'review_link_invalid', 'This review link is not valid; it may have been copied incompletely or changed');
+  if (!check.ok) throw new ApiError('review_link_invalid', 'This review link is not valid; it may have been copied incompletely or changed');
   return check.grant;
 }
 
@@ -69,11 +69,11 @@ export async function resolveGrant({ batches, jobs, revocations }: Pick<GrantDep
     grant.kind === 'batch' ? batches.get(grant.id) : null,
     grant.kind === 'job' ? jobs.get(grant.id) : null,
   ]);
-  if (grant.issuedAtMs <= revokedAt) throw new ApiError(401, 'review_link_revoked', `This review link was revoked on ${new Date(revokedAt).toISOString()}`);
+  if (grant.issuedAtMs <= revokedAt) throw new ApiError('review_link_revoked', `This review link was revoked on ${new Date(revokedAt).toISOString()}`);
   if (batch) return { kind: 'batch', token, grant, batch };
   if (job) return { kind: 'job', token, grant, job };
   const plural = grant.kind === 'batch' ? 'batches' : 'jobs';
-  throw new ApiError(404, 'not_found', `The ${grant.kind} of this review link no longer exists (finished ${plural} are kept for the retention period)`);
+  throw new ApiError('not_found', `The ${grant.kind} of this review link no longer exists (finished ${plural} are kept for the retention period)`);
 }
 
 /**
@@ -103,17 +103,17 @@ export function makeRequireGrant(deps: GrantDeps) {
 }
 
 export function scopeOf(request: FastifyRequest): ReviewScope {
-  if (!request.review) throw new ApiError(401, 'review_link_invalid', 'This review link is not valid');
+  if (!request.review) throw new ApiError('review_link_invalid', 'This review link is not valid');
   return request.review;
 }
 
 /** A job the link may show: the link's job, or an item of the link's batch; 404 otherwise. */
 export async function jobInScope(scope: ReviewScope, jobs: JobStore, jobId: string): Promise<JobRecord> {
   if (scope.kind === 'job') {
-    if (jobId !== scope.job.id) throw new ApiError(404, 'not_found', 'Job not found');
+    if (jobId !== scope.job.id) throw new ApiError('not_found', 'Job not found');
     return scope.job;
   }
   const record = /^job_[0-9A-Za-z]{24}$/.test(jobId) ? await jobs.get(jobId) : null;
-  if (!record || record.batchId !== scope.batch.id || record.tenantId !== scope.batch.tenantId) throw new ApiError(404, 'not_found', 'Job not found');
+  if (!record || record.batchId !== scope.batch.id || record.tenantId !== scope.batch.tenantId) throw new ApiError('not_found', 'Job not found');
   return record;
 }

@@ -93,14 +93,14 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
 
   app.get<TokenParams>('/review/:token/events', { onRequest: requireGrant }, async (request, reply) => {
     const scope = scopeOf(request);
-    if (scope.kind !== 'batch') throw new ApiError(404, 'not_found', 'Progress events exist for batch review links only');
+    if (scope.kind !== 'batch') throw new ApiError('not_found', 'Progress events exist for batch review links only');
     streams.open(request, reply, scope);
   });
 
   app.get<TokenParams & { Querystring: { filter?: string; limit?: string; cursor?: string } }>('/review/:token/items', guarded, async (request) => {
     const scope = scopeOf(request);
     const { filter = 'all', limit = '48', cursor } = request.query;
-    if (!ITEM_FILTERS.includes(filter as ItemFilter)) throw new ApiError(400, 'invalid_request', `filter must be one of ${ITEM_FILTERS.join(', ')}`);
+    if (!ITEM_FILTERS.includes(filter as ItemFilter)) throw new ApiError('invalid_request', `filter must be one of ${ITEM_FILTERS.join(', ')}`);
     if (scope.kind === 'job') {
       pageSizeOf(limit); // refused as for a batch, though one item fits any page
       const matches = filter === 'all' || (filter === 'rejected' ? scope.job.review?.verdict === 'rejected' : scope.job.status === filter);
@@ -113,9 +113,9 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
   app.get<ItemParams & { Params: { kind: string } }>('/review/:token/items/:jobId/thumbs/:kind', { onRequest: requireGrant }, async (request, reply) => {
     const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
     const key = request.params.kind === 'original' ? record.originalThumbKey : request.params.kind === 'cutout' ? record.resultThumbKey : undefined;
-    if (!key) throw new ApiError(404, 'not_found', 'No thumbnail of this kind for this job');
+    if (!key) throw new ApiError('not_found', 'No thumbnail of this kind for this job');
     const body = await storage.getStream(key).catch((error: unknown) => {
-      if (isMissingObject(error)) throw new ApiError(404, 'not_found', 'The thumbnail is no longer stored');
+      if (isMissingObject(error)) throw new ApiError('not_found', 'The thumbnail is no longer stored');
       throw unavailable();
     });
     // A thumbnail never changes once written; the browser may keep it while the link lives.
@@ -124,7 +124,7 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
 
   app.get<ItemParams>('/review/:token/items/:jobId/result', { onRequest: requireGrant }, async (request, reply) => {
     const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
-    if (record.status !== 'succeeded' || !record.resultKey) throw new ApiError(404, 'not_found', `This job has no result (it is ${record.status})`);
+    if (record.status !== 'succeeded' || !record.resultKey) throw new ApiError('not_found', `This job has no result (it is ${record.status})`);
     // An attachment, so following the link downloads the PNG instead of leaving the page.
     const url = await storage.presign(record.resultKey, Math.min(config.api.resultUrlTtlMs, 900_000), { downloadName: `${record.clientRef ?? record.id}.png` });
     return reply.header('cache-control', 'no-store').redirect(url, 302);
@@ -147,9 +147,9 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
 
   app.get<TokenParams & { Querystring: { format?: string } }>('/review/:token/manifest', { onRequest: requireGrant }, async (request, reply) => {
     const scope = scopeOf(request);
-    if (scope.kind !== 'batch') throw new ApiError(404, 'not_found', 'A manifest exists for batch review links only');
+    if (scope.kind !== 'batch') throw new ApiError('not_found', 'A manifest exists for batch review links only');
     const format = manifestFormat(request.query.format, request.headers.accept);
-    if (!format) throw new ApiError(400, 'invalid_request', 'format must be jsonl or csv');
+    if (!format) throw new ApiError('invalid_request', 'format must be jsonl or csv');
     const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, scope.batch.id, format);
     return reply
       .header('cache-control', 'no-store')

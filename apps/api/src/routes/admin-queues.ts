@@ -42,8 +42,8 @@ function requireAdminKey(adminApiKey: string, failures: AuthFailures) {
     reply.header('www-authenticate', 'Basic realm="Cutout queues", charset="UTF-8"');
     try {
       failures.refuseIfBlocked(request);
-      if (presented === undefined) throw new ApiError(401, 'missing_api_key', 'Send the admin key in the X-API-KEY header or as the basic-auth password');
-      await failures.fail(request, new ApiError(401, 'invalid_api_key', 'The admin key is not valid'));
+      if (presented === undefined) throw new ApiError('missing_api_key', 'Send the admin key in the X-API-KEY header or as the basic-auth password');
+      await failures.fail(request, new ApiError('invalid_api_key', 'The admin key is not valid'));
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       return sendError(request, reply, error);

@@ -38,7 +38,7 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     };
     if (request.isMultipart()) return multipartIntake(request, limits, stored);
     if (request.headers['content-type']?.startsWith('application/json')) return jsonIntake(request.body, limits);
-    throw new ApiError(415, 'unsupported_media_type', 'Send JSON with "items", or multipart/form-data with a "manifest" CSV or "file" parts');
+    throw new ApiError('unsupported_media_type', 'Send JSON with "items", or multipart/form-data with a "manifest" CSV or "file" parts');
   }
 
   const replay = (reply: FastifyReply, stored: StoredResponse) =>
@@ -94,7 +94,7 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
   app.get<IdParams & { Querystring: { format?: string } }>('/v1/batches/:id/results', { onRequest: canRead }, async (request, reply) => {
     const batch = await ownBatch(batches, request);
     const format = manifestFormat(request.query.format, request.headers.accept);
-    if (!format) throw new ApiError(400, 'invalid_request', 'format must be jsonl or csv');
+    if (!format) throw new ApiError('invalid_request', 'format must be jsonl or csv');
     const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, batch.id, format);
     return reply
       .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
@@ -139,8 +139,8 @@ export async function batchJobPage(
   deps: Pick<AppDeps, 'batches' | 'jobs' | 'storage' | 'config' | 'reviews'>, batchId: string,
   { limit = '20', cursor, status, review }: { limit?: string; cursor?: string; status?: string; review?: string },
 ) {
-  if (review !== undefined && review !== 'rejected') throw new ApiError(400, 'invalid_request', 'review must be rejected');
-  if (status !== undefined && !BATCH_JOB_STATUSES.includes(status)) throw new ApiError(400, 'invalid_request', `status must be one of ${BATCH_JOB_STATUSES.join(', ')}`);
+  if (review !== undefined && review !== 'rejected') throw new ApiError('invalid_request', 'review must be rejected');
+  if (status !== undefined && !BATCH_JOB_STATUSES.includes(status)) throw new ApiError('invalid_request', `status must be one of ${BATCH_JOB_STATUSES.join(', ')}`);
   const ended = status === 'succeeded' || status === 'failed' || status === 'canceled';
   const filter: ItemFilter = review ? 'rejected' : ended ? status : 'all';
   const { records, nextCursor } = await itemRecordPage(deps, batchId, filter, { limit, cursor });
@@ -154,10 +154,10 @@ const BATCH_JOB_STATUSES: readonly string[] = ['queued', 'processing', 'succeede
 
 /** `{ items: "rejected" | "failed", options?, webhook_url?, item_events? }`, fields as strings. */
 function rerunRequest(body: unknown): { selection: RerunSelection; fields: Record<string, string> } {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'invalid_request', 'Send JSON: {"items": "rejected" | "failed", "options"?, "webhook_url"?, "item_events"?}');
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('invalid_request', 'Send JSON: {"items": "rejected" | "failed", "options"?, "webhook_url"?, "item_events"?}');
   const { items, ...rest } = body as Record<string, unknown>;
-  if (items !== 'rejected' && items !== 'failed') throw new ApiError(400, 'invalid_request', 'items must be "rejected" (flagged by a reviewer) or "failed"');
+  if (items !== 'rejected' && items !== 'failed') throw new ApiError('invalid_request', 'items must be "rejected" (flagged by a reviewer) or "failed"');
   const fields = rerunFields(rest, ['options', 'webhook_url', 'item_events'], 'unknown_field');
-  if (fields.item_events !== undefined && !['true', 'false'].includes(fields.item_events)) throw new ApiError(422, 'invalid_item_events', 'item_events must be true or false');
+  if (fields.item_events !== undefined && !['true', 'false'].includes(fields.item_events)) throw new ApiError('invalid_item_events', 'item_events must be true or false');
   return { selection: items, fields };
 }

@@ -38,7 +38,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
     const tenantId = tenantOf(request);
     const { status, limit = '20', cursor, batch_id: batchId } = request.query;
     if (status !== undefined && !STATUSES.includes(status as JobStatus)) {
-      throw new ApiError(400, 'invalid_request', `status must be one of ${STATUSES.join(', ')}`);
+      throw new ApiError('invalid_request', `status must be one of ${STATUSES.join(', ')}`);
     }
     if (batchId !== undefined) {
       // A batch's jobs in submission order (its item list), not the tenant's newest-first index.
@@ -79,7 +79,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
     const canceled = await jobs.transition(record.id, ['queued'], { status: 'canceled', finishedAt: new Date().toISOString(), waitingReason: '' });
     if (!canceled) {
       const now = (await jobs.get(record.id))?.status ?? record.status;
-      throw new ApiError(409, now === 'processing' ? 'job_already_started' : 'job_finished', `The job is ${now} and can no longer be canceled`);
+      throw new ApiError(now === 'processing' ? 'job_already_started' : 'job_finished', `The job is ${now} and can no longer be canceled`);
     }
     // The worker skips a canceled record anyway; removing the queue entry just saves it the look.
     await queues.removeBg.remove(record.id).catch(() => undefined);
@@ -91,7 +91,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
   app.get<IdParams>('/v1/jobs/:id/result', { onRequest: canRead }, async (request, reply) => {
     const record = await ownJob(jobs, request);
     if (record.status !== 'succeeded' || !record.resultKey) {
-      throw new ApiError(409, 'result_not_ready', `The job is ${record.status}; a result exists once it has succeeded`);
+      throw new ApiError('result_not_ready', `The job is ${record.status}; a result exists once it has succeeded`);
     }
     return reply.redirect(await storage.presign(record.resultKey, config.api.resultUrlTtlMs), 302);
   });

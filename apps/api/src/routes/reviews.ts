@@ -18,7 +18,7 @@ function linkLifetimeMs(body: unknown, fallbackMs: number): number {
   if (value.expires_in === undefined) return fallbackMs;
   const seconds = value.expires_in;
   if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < MIN_LINK_SECONDS || seconds > MAX_LINK_SECONDS) {
-    throw new ApiError(400, 'invalid_request', `expires_in must be a whole number of seconds from ${MIN_LINK_SECONDS} to ${MAX_LINK_SECONDS} (30 days)`);
+    throw new ApiError('invalid_request', `expires_in must be a whole number of seconds from ${MIN_LINK_SECONDS} to ${MAX_LINK_SECONDS} (30 days)`);
   }
   return seconds * 1000;
 }
@@ -68,9 +68,9 @@ export function reviewRoutes(app: FastifyInstance, deps: AppDeps & { revocations
 
   app.post<IdParams>('/v1/jobs/:id/rerun', { onRequest: canWrite }, async (request, reply) => {
     const source = await ownJob(jobs, request);
-    if (!TERMINAL_STATUSES.includes(source.status)) throw new ApiError(409, 'job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
+    if (!TERMINAL_STATUSES.includes(source.status)) throw new ApiError('job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
     const body = request.body ?? {};
-    if (typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'invalid_request', 'The body must be a JSON object');
+    if (typeof body !== 'object' || Array.isArray(body)) throw new ApiError('invalid_request', 'The body must be a JSON object');
     const record = await rerunJob(deps, source, rerunFields(body as Record<string, unknown>, ['options', 'webhook_url', 'metadata'], 'invalid_request'));
     request.log.info({ job_id: record.id, rerun_of: source.id }, 'job rerun accepted');
     const url = `${config.api.publicBaseUrl}/v1/jobs/${record.id}`;
