@@ -31,3 +31,4 @@ export * from './webhook-endpoints.ts';
 export * from './reviews.ts';
 export * from './review-tokens.ts';
 export * from './dedup-keys.ts';
+export * from './webhook-gate.ts';
