@@ -46,8 +46,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     originals,
     storage: services.storage,
     bybybg,
-    webhooks: queues.webhooks,
-    webhookAttempts: config.webhooks.retryScheduleMs.length,
+    outbox: services.webhookOutbox,
     pause: makeUpstreamPause({
       queue: queues.removeBg, upstream,
       onPause: (addedMs, started) => {

@@ -122,6 +122,9 @@ const envSchema = z.object({
   WEBHOOK_TIMEOUT: duration('15s'),
   WEBHOOK_ALLOW_PRIVATE: cidrList,
   WEBHOOK_SECRET_GRACE: duration('24h'),
+  WEBHOOK_ENDPOINT_CONCURRENCY: int(4, 1, 100),
+  WEBHOOK_CIRCUIT_THRESHOLD: int(5, 1, 1000),
+  WEBHOOK_REDELIVERIES_PER_MINUTE: int(60, 1, 1_000_000),
   JOB_RETENTION: duration('7d'),
   // Guards the queue dashboard: as long as an API key, so it cannot be guessed.
   ADMIN_API_KEY: z.string().trim().min(24, 'must be 24 characters or more').optional(),
@@ -151,7 +154,15 @@ export interface Config {
     /** Requests per minute one review link may make (a page view is about a hundred). */
     reviewRateLimitPerMinute: number;
   };
-  webhooks: { retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number };
+  webhooks: {
+    retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number;
+    /** Deliveries in flight to one endpoint (a tenant's receiver origin) across every worker. */
+    endpointConcurrency: number;
+    /** Consecutive timeouts, connection failures or 5xx answers that open an endpoint's circuit. */
+    circuitThreshold: number;
+    /** Redeliver and recover calls per tenant per minute, on top of the per-key request limit. */
+    redeliveriesPerMinute: number;
+  };
   jobRetentionMs: number;
   adminApiKey?: string;
   logLevel: string;
@@ -209,7 +220,8 @@ function toConfig(env: Env): Config {
       reviewRateLimitPerMinute: env.REVIEW_RATE_LIMIT_PER_MINUTE,
     },
     webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
-      secretGraceMs: env.WEBHOOK_SECRET_GRACE,
+      secretGraceMs: env.WEBHOOK_SECRET_GRACE, endpointConcurrency: env.WEBHOOK_ENDPOINT_CONCURRENCY,
+      circuitThreshold: env.WEBHOOK_CIRCUIT_THRESHOLD, redeliveriesPerMinute: env.WEBHOOK_REDELIVERIES_PER_MINUTE,
     },
     jobRetentionMs: env.JOB_RETENTION,
     adminApiKey: env.ADMIN_API_KEY,

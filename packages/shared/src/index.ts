@@ -32,3 +32,5 @@ export * from './reviews.ts';
 export * from './review-tokens.ts';
 export * from './dedup-keys.ts';
 export * from './webhook-gate.ts';
+export * from './webhook-deliveries.ts';
+export * from './webhook-outbox.ts';

@@ -5,13 +5,17 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', '
 
 export interface JobError { code: string; message: string; retryable: boolean }
 
-export type WebhookState = 'pending' | 'delivered' | 'failed';
+/** `endpoint_failing`: not sent while the endpoint's circuit is open; it waits for the next probe. */
+export type WebhookState = 'pending' | 'endpoint_failing' | 'delivered' | 'failed';
+export const WEBHOOK_STATES: readonly WebhookState[] = ['pending', 'endpoint_failing', 'delivered', 'failed'];
 export interface WebhookDelivery {
   state: WebhookState;
   attempts: number;
   lastStatusCode?: number;
   lastError?: string;
   lastAttemptAt?: string;
+  /** When the next attempt is due, while one is scheduled. */
+  nextAttemptAt?: string;
   deliveredAt?: string;
 }
 
