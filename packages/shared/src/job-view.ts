@@ -27,7 +27,7 @@ export interface JobView {
   rerun_of: string | null;
   webhook: {
     url: string; state: string; attempts: number; last_status_code: number | null;
-    last_error: string | null; last_attempt_at: string | null; delivered_at: string | null;
+    last_error: string | null; last_attempt_at: string | null; next_attempt_at: string | null; delivered_at: string | null;
   } | null;
 }
 
@@ -72,6 +72,7 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
           last_status_code: record.webhook?.lastStatusCode ?? null,
           last_error: record.webhook?.lastError ?? null,
           last_attempt_at: record.webhook?.lastAttemptAt ?? null,
+          next_attempt_at: record.webhook?.nextAttemptAt ?? null,
           delivered_at: record.webhook?.deliveredAt ?? null,
         }
       : null,
