@@ -106,6 +106,24 @@ describe('endpoint gate', () => {
     expect(state!.openUntil).toBeInstanceOf(Date);
   });
 
+  it('wakes the deliveries waiting for a place when the circuit opens, to be held on its terms', async () => {
+    const { gate, endpoint } = setup();
+    const running = [await gate.admit(endpoint, 'j1'), await gate.admit(endpoint, 'j2')].map(token);
+    for (const id of ['w1', 'w2', 'w3']) {
+      expect(said(await gate.admit(endpoint, id))).toBe('busy');
+      await gate.park(endpoint, id);
+    }
+    // Each failure while closed hands its place to the oldest waiting delivery.
+    expect((await gate.settle(endpoint, running[0]!, 'down')).wake).toEqual(['w1']);
+    const w1 = token(await gate.admit(endpoint, 'w1'));
+    expect((await gate.settle(endpoint, running[1]!, 'down')).wake).toEqual(['w2']);
+    await gate.admit(endpoint, 'w2');
+
+    const opened = await gate.settle(endpoint, w1, 'down');
+
+    expect(opened).toMatchObject({ transition: 'opened', wake: ['w3'] });
+  });
+
   it('does not count an answer below 500 as a failure in a row', async () => {
     const { gate, endpoint } = setup();
     for (const health of ['down', 'down', 'up', 'down', 'down'] as const) await gate.settle(endpoint, token(await gate.admit(endpoint, 'j')), health);

@@ -82,6 +82,9 @@ export interface GateSettings {
   keepMs: number;
 }
 
+/** Parked deliveries woken when a circuit opens at most; the rest keep their own timers. */
+const MAX_WOKEN_ON_OPEN = 1000;
+
 const NOW = `local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
 
@@ -156,10 +159,14 @@ if openUntil > 0 then
     ahead = redis.call('ZRANK', KEYS[3], ARGV[7])
   end
   local result = {transition, math.max(0, openUntil - now), ahead}
-  -- After a failed probe, the first parked deliveries (asleep until the probe's lease would
-  -- have ended) are woken to wait for the next probe time instead.
-  if transition == 'reopened' then
-    for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, tonumber(ARGV[4]) - 1)) do
+  -- Woken to be held again on the circuit's terms: on opening, every delivery that was
+  -- waiting for a place (it then shows endpoint_failing and its probe time); after a failed
+  -- probe, the first few, asleep until the probe's lease would have ended, so one of them
+  -- makes the next probe on time.
+  local woken = 0
+  if transition == 'opened' then woken = ${MAX_WOKEN_ON_OPEN} elseif transition == 'reopened' then woken = tonumber(ARGV[4]) end
+  if woken > 0 then
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, woken - 1)) do
       if id ~= ARGV[7] then table.insert(result, id) end
     end
   end

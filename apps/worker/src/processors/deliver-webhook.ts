@@ -146,8 +146,12 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     let delayMs: number | undefined;
     if (retrying) {
       delayMs = backoff(attempt, outcome);
-      // An open circuit: no sooner than its next probe (a probe that succeeds wakes this delivery earlier).
-      if (settled?.open) delayMs = Math.max(delayMs, wakeAt({ waitMs: settled.open.forMs, ahead: settled.open.ahead }, 0, holdSettings));
+      // An open circuit: no sooner than its next probe (a probe that succeeds wakes this delivery
+      // earlier), and no later than the end of its schedule, when it gives up if still held.
+      if (settled?.open) {
+        const untilProbe = wakeAt({ waitMs: settled.open.forMs, ahead: settled.open.ahead }, 0, holdSettings);
+        delayMs = Math.max(delayMs, Math.min(untilProbe, job.timestamp + lifetimeMs - Date.now()));
+      }
     }
 
     const attemptedAt = new Date(started).toISOString();
