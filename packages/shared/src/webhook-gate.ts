@@ -10,8 +10,9 @@ import type { Redis } from './redis.ts';
  *   that dies mid-delivery frees its place when the lease runs out, with no counter to leak.
  * - **Circuit**: `threshold` consecutive failures (timeouts, refused connections, 5xx) open
  *   it. While open, deliveries are not sent; when its cool-down ends, one delivery at a time
- *   goes through as a probe (it holds the probe mark and a lease). The first answer closes
- *   it; a failed probe opens it again for the next, longer cool-down (the retry schedule).
+ *   goes through as a probe (it holds the probe mark and a lease). The first answer below
+ *   500 closes it; a failed probe opens it again for the next, longer cool-down (the retry
+ *   schedule).
  * - **Parked**: deliveries that were turned away wait in BullMQ's delayed set (safety-net
  *   timers) and are named in a sorted set, oldest first; whoever frees a place (a delivery
  *   settling, the circuit closing) takes as many names as there are free places, to wake them.
