@@ -22,7 +22,7 @@ export function makeRedeliveryLimit({ redis, prefix, perMinute }: { redis: Redis
     async take(tenantId) {
       const now = Date.now();
       const window = Math.floor(now / WINDOW_MS);
-      const key = `${prefix}:ratelimit:redeliveries:${tenantId}:${window}`;
+      const key = `${prefix}:redelivery-allowance:${tenantId}:${window}`;
       const [[error, count] = [null, 0]] = (await redis.multi().incr(key).pexpire(key, WINDOW_MS + 1_000).exec()) ?? [];
       if (error) throw error;
       if (Number(count) <= perMinute) return;
