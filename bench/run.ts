@@ -26,6 +26,7 @@ import { rateLimitedScenario } from './scenarios/rate-limited.ts';
 import { workerMemoryScenario } from './scenarios/worker-memory.ts';
 import { reviewPageScenario } from './scenarios/review-page.ts';
 import { manifestMemoryScenario } from './scenarios/manifest-memory.ts';
+import { noisyNeighbourScenario } from './scenarios/noisy-neighbour.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
@@ -48,6 +49,7 @@ const scenarios: [number, Scenario][] = [
   [6, pollingScenario(quick ? 3 : 10)],
   [7, reviewPageScenario(quick ? 2_000 : 10_000)],
   [8, manifestMemoryScenario({ emptyBytes: 8_000_000, largeBytes: 24_900_000, acceptedRows: quick ? [10_000] : [10_000, 100_000] })],
+  [9, noisyNeighbourScenario(quick ? 100 : 300)],
 ];
 
 const log = (message: string) => console.log(message);

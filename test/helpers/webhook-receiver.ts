@@ -10,8 +10,8 @@ export interface WebhookReceiver {
   url: string;
   port: number;
   received: ReceivedWebhook[];
-  /** Answer with this status (default 204) from now on. */
-  respondWith(status: number): void;
+  /** Answer with this (default 204) from now on; 'hang' never answers. */
+  respondWith(answer: Answer): void;
   /** Answer the next requests with these, in order, then as `respondWith` says. */
   answerNext(...answers: Answer[]): void;
   /** TCP connections accepted so far. */
@@ -24,7 +24,7 @@ export interface WebhookReceiver {
 export async function startWebhookReceiver({ port: wantedPort = 0 }: { port?: number } = {}): Promise<WebhookReceiver> {
   const received: ReceivedWebhook[] = [];
   const scripted: Answer[] = [];
-  let status = 204;
+  let status: Answer = 204;
   let connections = 0;
   const waiters = new Set<() => void>();
   const server = createServer((request, response) => {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { Webhook } from 'standardwebhooks';
+import { newJobId, webhookMessageId } from '@cutout/shared';
 import type { Json } from './jobs.ts';
 import type { TestSystem } from './system.ts';
 import type { ReceivedWebhook } from './webhook-receiver.ts';
@@ -38,8 +39,26 @@ export const signedHeaders = (delivery: ReceivedWebhook): Record<string, string>
 export const verifyDelivery = (secret: string, delivery: ReceivedWebhook): Json =>
   new Webhook(secret).verify(delivery.body, signedHeaders(delivery)) as Json;
 
+/**
+ * `count` failed jobs of `tenantId` whose `job.failed` events are queued for `webhookUrl` at
+ * once, as the worker would after processing them: many deliveries without processing images.
+ */
+export async function queueFailedJobEvents(system: TestSystem, webhookUrl: string, count: number, tenantId = system.tenantId): Promise<string[]> {
+  const ids = Array.from({ length: count }, () => newJobId());
+  const now = new Date().toISOString();
+  await Promise.all(ids.map(async (id) => {
+    await system.services.jobs.create({
+      id, tenantId, status: 'failed', createdAt: now, finishedAt: now, attempts: 1, upstreamCalls: 1, webhookUrl,
+      originalKey: `originals/${tenantId}/${id}`, originalBytes: 1, originalContentType: 'image/png',
+      error: { code: 'upstream_rejected', message: 'rejected', retryable: false },
+    });
+    await system.services.webhookOutbox.announce({ messageId: webhookMessageId(id, 'job.failed'), type: 'job.failed', jobId: id, tenantId });
+  }));
+  return ids;
+}
+
 /** Waits until the job's webhook state is `state`; returns the job view. */
-export function webhookState(system: TestSystem, jobId: string, state: 'pending' | 'delivered' | 'failed'): Promise<Json> {
+export function webhookState(system: TestSystem, jobId: string, state: 'pending' | 'endpoint_failing' | 'delivered' | 'failed'): Promise<Json> {
   return eventually(async () => {
     const { body } = await callApi(system, 'GET', `/v1/jobs/${jobId}`);
     return body.webhook?.state === state ? body : undefined;

@@ -15,6 +15,8 @@ import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobQueryRoutes } from './routes/job-queries.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
+import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { batchRoutes } from './routes/batches.ts';
 import { reviewRoutes } from './routes/reviews.ts';
 import { reviewPageRoutes } from './review/page-routes.ts';
@@ -85,6 +87,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   jobRoutes(app, deps, { canRead, canWrite });
   jobQueryRoutes(app, deps, { canRead, canWrite });
   webhookRoutes(app, deps, { canRead, canWrite });
+  webhookDeliveryRoutes(app, deps, { canRead, canWrite });
+  webhookEndpointRoutes(app, deps, { canRead, canWrite });
   batchRoutes(app, deps, { canRead, canWrite });
   const revocations = makeReviewRevocations({ redis: deps.redis, prefix: deps.config.redis.prefix });
   reviewRoutes(app, { ...deps, revocations }, { canRead, canWrite }, reviewSecret);

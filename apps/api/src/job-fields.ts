@@ -55,14 +55,14 @@ const WEBHOOK_URL_PROBLEMS: Record<UnsafeUrlReason, string> = {
 /**
  * An early, DNS-free check, so a client hears about a bad URL at once; the worker checks
  * every address again at connect time, after DNS. Stores the normalised URL, which is the
- * one that was checked.
+ * one that was checked. `field` names the field in the message.
  */
-function parseWebhookUrl(text: string, policy: UrlPolicy): string {
+export function parseWebhookUrl(text: string, policy: UrlPolicy, field = 'webhook_url'): string {
   try {
     return checkUrl(text, policy).href;
   } catch (error) {
     if (!(error instanceof UnsafeUrlError)) throw error;
-    throw invalid('invalid_webhook_url', `${WEBHOOK_URL_PROBLEMS[error.reason]} (${error.message})`);
+    throw invalid('invalid_webhook_url', `${WEBHOOK_URL_PROBLEMS[error.reason].replace(/^webhook_url/, field)} (${error.message})`);
   }
 }
 

@@ -32,6 +32,7 @@ export async function startWorker(config: Config, log: Logger, { metrics = creat
     throw error;
   }
   const untrackQueues = metrics.trackQueues([services.queues.removeBg, services.queues.webhooks], (error) => log.debug({ err: error }, 'queue depth not collected'));
+  const untrackEndpoints = metrics.trackFailingEndpoints(() => services.webhookGate.failingCount());
   const connection = createRedis(config.redis, { blocking: true, connectionName: 'cutout-worker-bullmq', log });
   // Result URLs in ByByBG's answers are fetched like a client's image_url: same guard, same allow-list.
   const resultAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, log: log.child({ component: 'url-guard' }) });
@@ -60,6 +61,7 @@ export async function startWorker(config: Config, log: Logger, { metrics = creat
         void Promise.all([workers.removeBg.close(true), workers.webhooks.close(true)]).catch(() => undefined);
       }
       untrackQueues();
+      untrackEndpoints();
       await metricsServer?.close();
       connection.disconnect();
       await resultAgent.close();

@@ -1,4 +1,4 @@
-import { UnsafeUrlError } from '@cutout/shared';
+import { UnsafeUrlError, type EndpointHealth } from '@cutout/shared';
 import type { WebhookResponse } from './webhook-sender.ts';
 
 /**
@@ -12,9 +12,18 @@ export interface AttemptOutcome {
   verdict: Verdict;
   statusCode: number | null;
   error: string | null;
+  /** What the attempt says about the endpoint, for its circuit breaker (webhook-gate.ts). */
+  health: EndpointHealth;
   /** The receiver's Retry-After, honoured by the backoff. */
   retryAfterMs?: number;
 }
+
+/**
+ * A 5xx means the receiver is failing; any other answer, even a 4xx or a 429, shows an
+ * endpoint that answers quickly and holds no delivery slot for long, so it does not
+ * count towards opening the circuit.
+ */
+const healthOfStatus = (statusCode: number): EndpointHealth => (statusCode >= 500 ? 'down' : 'up');
 
 /** Answers that end the delivery for good, with the reason shown to the client. */
 const FINAL_STATUSES: Readonly<Record<number, string>> = {
@@ -28,24 +37,28 @@ const RETRY_AFTER_STATUSES: ReadonlySet<number> = new Set([
 ]);
 
 export function outcomeOfResponse({ statusCode, retryAfterMs }: WebhookResponse): AttemptOutcome {
-  if (statusCode >= 200 && statusCode < 300) return { verdict: 'delivered', statusCode, error: null };
+  const health = healthOfStatus(statusCode);
+  if (statusCode >= 200 && statusCode < 300) return { verdict: 'delivered', statusCode, error: null, health };
   const final = FINAL_STATUSES[statusCode];
-  if (final) return { verdict: 'give_up', statusCode, error: final };
+  if (final) return { verdict: 'give_up', statusCode, error: final, health };
   // A 3xx did not deliver the event: redirects are not followed, as the target was never checked.
   const error = statusCode >= 300 && statusCode < 400 ? `receiver answered ${statusCode}; redirects are not followed` : `receiver answered ${statusCode}`;
-  return { verdict: 'retry', statusCode, error, ...(RETRY_AFTER_STATUSES.has(statusCode) && retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  return { verdict: 'retry', statusCode, error, health, ...(RETRY_AFTER_STATUSES.has(statusCode) && retryAfterMs !== undefined ? { retryAfterMs } : {}) };
 }
 
-/** No answer: refused by the SSRF guard (final), timed out or failed to connect (retried). */
+/**
+ * No answer: refused by the SSRF guard (final; nothing learnt about the endpoint, which was
+ * never contacted), or timed out, failed to connect or to resolve (retried; the endpoint is down).
+ */
 export function outcomeOfError(error: unknown, timeoutMs: number): AttemptOutcome {
   if (error instanceof UnsafeUrlError && error.reason === 'private_address') {
     // Checked after DNS, at connect time: retrying would meet the same guard.
-    return { verdict: 'give_up', statusCode: null, error: 'address not allowed: the webhook host is or resolves to a private, loopback, link-local or metadata address' };
+    return { verdict: 'give_up', statusCode: null, error: 'address not allowed: the webhook host is or resolves to a private, loopback, link-local or metadata address', health: 'unknown' };
   }
   // An empty DNS answer may be a passing glitch of the receiver's DNS.
-  if (error instanceof UnsafeUrlError) return { verdict: 'retry', statusCode: null, error: 'the webhook host resolved to no address' };
+  if (error instanceof UnsafeUrlError) return { verdict: 'retry', statusCode: null, error: 'the webhook host resolved to no address', health: 'down' };
   const name = (error as { name?: string }).name;
-  if (name === 'TimeoutError' || name === 'AbortError') return { verdict: 'retry', statusCode: null, error: `no answer within ${timeoutMs} ms` };
+  if (name === 'TimeoutError' || name === 'AbortError') return { verdict: 'retry', statusCode: null, error: `no answer within ${timeoutMs} ms`, health: 'down' };
   const code = (error as { code?: string }).code;
-  return { verdict: 'retry', statusCode: null, error: code ? `connection failed (${code})` : 'connection failed' };
+  return { verdict: 'retry', statusCode: null, error: code ? `connection failed (${code})` : 'connection failed', health: 'down' };
 }

@@ -7,7 +7,7 @@ import type { ByByBGClient } from './bybybg/client.ts';
 import { webhookBackoff } from './backoff.ts';
 import { makeDedup } from './dedup.ts';
 import { makeJobOutcomeMetrics } from './job-metrics.ts';
-import { makeDeliverWebhookProcessor } from './processors/deliver-webhook.ts';
+import { makeDeliverWebhookProcessor, type DeliveryError } from './processors/deliver-webhook.ts';
 import { failJob } from './processors/outcomes.ts';
 import { makeRemoveBgProcessor, type RemoveBgDeps } from './processors/remove-bg.ts';
 import { makeOriginalFetcher } from './processors/fetch-original.ts';
@@ -47,8 +47,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     originals,
     storage: services.storage,
     bybybg,
-    webhooks: queues.webhooks,
-    webhookAttempts: config.webhooks.retryScheduleMs.length,
+    outbox: services.webhookOutbox,
     pause: makeUpstreamPause({
       queue: queues.removeBg, upstream,
       onPause: (addedMs, started) => {
@@ -100,14 +99,25 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     makeDeliverWebhookProcessor({
       jobs: services.jobs,
       batches: services.batches,
+      deliveries: services.webhookDeliveries,
       publicBaseUrl: config.api.publicBaseUrl,
       tenants: services.tenants,
       storage: services.storage,
       attempts: services.webhookAttempts,
       goneEndpoints: services.goneEndpoints,
+      gate: services.webhookGate,
+      fair: services.webhookFair,
+      wake: (ids) => services.webhookOutbox.wake(ids),
+      retryScheduleMs: config.webhooks.retryScheduleMs,
+      endpointConcurrency: config.webhooks.endpointConcurrency,
+      leaseTtlMs: services.webhookGate.leaseTtlMs,
       resultUrlTtlMs: config.api.resultUrlTtlMs,
       timeoutMs: config.webhooks.timeoutMs,
       dispatcher: webhookAgent,
+      observe: {
+        held: (reason) => metrics.webhookDeliveriesHeld.inc({ reason }),
+        circuit: (transition) => metrics.webhookCircuitTransitions.inc({ transition }),
+      },
       log: log.child({ queue: QUEUE_NAMES.webhooks }),
     }),
     {
@@ -116,7 +126,8 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
       concurrency: config.worker.webhookConcurrency,
       lockDuration: config.worker.lockDurationMs,
       stalledInterval: config.worker.stalledIntervalMs,
-      settings: { backoffStrategy: (attemptsMade, _type, error) => backoff(attemptsMade, error as { retryAfterMs?: number }) },
+      // The processor computed the delay it shows the client as next_attempt_at; older errors fall back to the schedule.
+      settings: { backoffStrategy: (attemptsMade, _type, error) => (error as DeliveryError | undefined)?.delayMs ?? backoff(attemptsMade, error as { retryAfterMs?: number }) },
     },
   );
 

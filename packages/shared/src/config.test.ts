@@ -155,6 +155,16 @@ describe('webhook settings', () => {
     expect(loadConfig({}).webhooks).toMatchObject({ allowPrivate: [], secretGraceMs: 24 * 3_600_000 });
   });
 
+  it('reads the per-endpoint concurrency, circuit threshold and redelivery allowance, 4, 5 and 60 by default', () => {
+    expect(loadConfig({}).webhooks).toMatchObject({ endpointConcurrency: 4, circuitThreshold: 5, redeliveriesPerMinute: 60 });
+    const config = loadConfig({ WEBHOOK_ENDPOINT_CONCURRENCY: '2', WEBHOOK_CIRCUIT_THRESHOLD: '10', WEBHOOK_REDELIVERIES_PER_MINUTE: '5' });
+    expect(config.webhooks).toMatchObject({ endpointConcurrency: 2, circuitThreshold: 10, redeliveriesPerMinute: 5 });
+  });
+
+  it('refuses a per-endpoint concurrency or circuit threshold of 0', () => {
+    expect(variablesNamed(configError({ WEBHOOK_ENDPOINT_CONCURRENCY: '0', WEBHOOK_CIRCUIT_THRESHOLD: '0' }))).toEqual(['WEBHOOK_CIRCUIT_THRESHOLD', 'WEBHOOK_ENDPOINT_CONCURRENCY']);
+  });
+
   it('rejects a bad CIDR in WEBHOOK_ALLOW_PRIVATE, naming it, alongside other bad variables', () => {
     const error = configError({ WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8,10.0.0.0/33', PORT: 'eighty' });
 

@@ -163,6 +163,9 @@ const envSchema = z.object({
   WEBHOOK_TIMEOUT: duration('15s'),
   WEBHOOK_ALLOW_PRIVATE: cidrList,
   WEBHOOK_SECRET_GRACE: duration('24h'),
+  WEBHOOK_ENDPOINT_CONCURRENCY: int(4, 1, 100),
+  WEBHOOK_CIRCUIT_THRESHOLD: int(5, 1, 1000),
+  WEBHOOK_REDELIVERIES_PER_MINUTE: int(60, 1, 1_000_000),
   JOB_RETENTION: duration('7d'),
   // Guards the queue dashboard: as long as an API key, so it cannot be guessed.
   ADMIN_API_KEY: z.string().trim().min(24, 'must be 24 characters or more').optional(),
@@ -204,7 +207,15 @@ export interface Config {
     /** Open review progress streams: per link, per API process, and how long one lives. */
     reviewStreams: { perLink: number; perProcess: number; maxAgeMs: number };
   };
-  webhooks: { retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number };
+  webhooks: {
+    retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number;
+    /** Deliveries in flight to one endpoint (a tenant's receiver origin) across every worker. */
+    endpointConcurrency: number;
+    /** Consecutive timeouts, connection failures or 5xx answers that open an endpoint's circuit. */
+    circuitThreshold: number;
+    /** Redeliver and recover calls per tenant per minute, on top of the per-key request limit. */
+    redeliveriesPerMinute: number;
+  };
   jobRetentionMs: number;
   adminApiKey?: string;
   logLevel: string;
@@ -265,7 +276,8 @@ function toConfig(env: Env): Config {
       reviewStreams: { perLink: env.REVIEW_STREAMS_PER_LINK, perProcess: env.REVIEW_STREAMS_PER_PROCESS, maxAgeMs: env.REVIEW_STREAM_MAX_AGE },
     },
     webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
-      secretGraceMs: env.WEBHOOK_SECRET_GRACE,
+      secretGraceMs: env.WEBHOOK_SECRET_GRACE, endpointConcurrency: env.WEBHOOK_ENDPOINT_CONCURRENCY,
+      circuitThreshold: env.WEBHOOK_CIRCUIT_THRESHOLD, redeliveriesPerMinute: env.WEBHOOK_REDELIVERIES_PER_MINUTE,
     },
     jobRetentionMs: env.JOB_RETENTION,
     adminApiKey: env.ADMIN_API_KEY,

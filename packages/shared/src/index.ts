@@ -34,3 +34,6 @@ export * from './webhook-endpoints.ts';
 export * from './reviews.ts';
 export * from './review-tokens.ts';
 export * from './dedup-keys.ts';
+export * from './webhook-gate.ts';
+export * from './webhook-deliveries.ts';
+export * from './webhook-outbox.ts';

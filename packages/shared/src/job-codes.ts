@@ -24,7 +24,8 @@ export const WAITING_REASONS = [
 ] as const;
 export type WaitingReason = (typeof WAITING_REASONS)[number];
 
-export const WEBHOOK_STATES = ['pending', 'delivered', 'failed'] as const;
+/** `endpoint_failing`: not sent while the endpoint's circuit is open; it waits for the next probe. */
+export const WEBHOOK_STATES = ['pending', 'endpoint_failing', 'delivered', 'failed'] as const;
 
 export const BATCH_STATUSES = ['processing', 'completed', 'canceled'] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];

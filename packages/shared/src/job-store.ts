@@ -7,6 +7,7 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', '
 
 export interface JobError { code: JobErrorCode; message: string; retryable: boolean }
 
+/** `endpoint_failing`: not sent while the endpoint's circuit is open; it waits for the next probe. */
 export type WebhookState = (typeof WEBHOOK_STATES)[number];
 export interface WebhookDelivery {
   state: WebhookState;
@@ -14,6 +15,8 @@ export interface WebhookDelivery {
   lastStatusCode?: number;
   lastError?: string;
   lastAttemptAt?: string;
+  /** When the next attempt is due, while one is scheduled. */
+  nextAttemptAt?: string;
   deliveredAt?: string;
 }
 

@@ -42,6 +42,7 @@ export const jobViewSchema = z.object({
     last_status_code: z.int().nullable(),
     last_error: z.string().nullable(),
     last_attempt_at: timestamp.nullable(),
+    next_attempt_at: timestamp.nullable().describe('When a pending or endpoint_failing delivery is tried next'),
     delivered_at: timestamp.nullable(),
   }).nullable(),
 }).meta({ id: 'Job', description: 'A job: one image, its status, its result or error' });
@@ -89,6 +90,7 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
           last_status_code: record.webhook?.lastStatusCode ?? null,
           last_error: record.webhook?.lastError ?? null,
           last_attempt_at: record.webhook?.lastAttemptAt ?? null,
+          next_attempt_at: record.webhook?.nextAttemptAt ?? null,
           delivered_at: record.webhook?.deliveredAt ?? null,
         }
       : null,

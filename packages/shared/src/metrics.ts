@@ -23,6 +23,9 @@ export interface Metrics {
   upstreamRatePerSecond: Gauge<'mode'>;
   creditsSaved: Counter;
   webhookDeliveries: Counter<'outcome' | 'attempt'>;
+  webhookDeliveriesHeld: Counter<'reason'>;
+  webhookCircuitTransitions: Counter<'transition'>;
+  webhookEndpointsFailing: Gauge;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpRequestDurationSeconds: Histogram<'method' | 'route'>;
   /**
@@ -30,6 +33,8 @@ export interface Metrics {
    * one process share a registry and the same queues); returns a function that stops it.
    */
   trackQueues(queues: readonly QueueStatsSource[], onError?: (error: unknown) => void): () => void;
+  /** Reports how many webhook endpoints have an open circuit, counted at scrape time; the first caller wins. */
+  trackFailingEndpoints(count: () => Promise<number>): () => void;
   setUpstreamRate(state: RateState): void;
 }
 
@@ -91,6 +96,23 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
     },
   });
 
+  let countFailing: (() => Promise<number>) | undefined;
+  const webhookEndpointsFailing = new Gauge({
+    name: 'cutout_webhook_endpoints_failing',
+    help: 'Webhook endpoints (tenant and receiver origin) whose circuit is open, read from Redis at scrape time',
+    registers,
+    async collect() {
+      this.reset();
+      if (!countFailing) return;
+      try {
+        this.set(await countFailing());
+      } catch (error) {
+        this.reset();
+        reportError(error);
+      }
+    },
+  });
+
   const upstreamRatePerSecond = new Gauge({
     name: 'cutout_upstream_rate_per_second',
     help: 'ByByBG requests per second the workers allow themselves (fixed by BYBYBG_RATE_LIMIT, or discovering)',
@@ -143,6 +165,19 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
       labelNames: ['outcome', 'attempt'] as const,
       registers,
     }),
+    webhookDeliveriesHeld: new Counter({
+      name: 'cutout_webhook_deliveries_held_total',
+      help: 'Webhook deliveries held back without an attempt: endpoint_busy (its concurrency taken), endpoint_failing (circuit open)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    webhookCircuitTransitions: new Counter({
+      name: 'cutout_webhook_circuit_transitions_total',
+      help: 'Webhook endpoint circuits that opened, reopened after a failed probe, or closed',
+      labelNames: ['transition'] as const,
+      registers,
+    }),
+    webhookEndpointsFailing,
     httpRequests: new Counter({
       name: 'cutout_http_requests_total',
       help: 'HTTP requests answered by the API, by method, route pattern and status code',
@@ -162,6 +197,13 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
       if (onError) reportError = onError;
       return () => {
         if (tracked === queues) tracked = [];
+      };
+    },
+    trackFailingEndpoints(count) {
+      if (countFailing) return () => undefined;
+      countFailing = count;
+      return () => {
+        if (countFailing === count) countFailing = undefined;
       };
     },
     setUpstreamRate(state) {

@@ -1,5 +1,4 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import { randomBase62 } from './ids.ts';
 import type { JobStatus } from './job-store.ts';
 
 /** Queue names, shared by the API (producer) and the worker (consumer). */
@@ -21,8 +20,11 @@ export interface RemoveBgPayload {
   /** Its fair-scheduling slot (fairness.ts): starting it moves the served position. */
   slot?: number;
 }
-/** `batchId` set: a batch event (`jobId` is then the batch id too, for logs). */
-export interface WebhookPayload { messageId: string; type: WebhookEventType; jobId: string; tenantId: string; batchId?: string }
+/**
+ * `batchId` set: a batch event (`jobId` is then the batch id too, for logs). Every delivery
+ * goes out through the outbox (webhook-outbox.ts), which sets its fair-scheduling `slot`.
+ */
+export interface WebhookPayload { messageId: string; type: WebhookEventType; jobId: string; tenantId: string; batchId?: string; slot?: number }
 
 export interface QueuePayloads {
   'remove-bg': RemoveBgPayload;
@@ -66,24 +68,3 @@ export function removeBgJobOptions(jobId: string, { attempts, retryDelayMs, prio
     removeOnFail: { age: 86_400, count: 10_000 },
   };
 }
-
-/**
- * Enqueues one webhook event. The BullMQ job id is the message id, so a job finished
- * twice (at-least-once processing) adds the event once. A redelivery passes a `bullJobId`
- * of its own (see redeliveryJobId): same message id, new delivery.
- */
-export async function enqueueWebhook(queue: Queue<WebhookPayload>, payload: WebhookPayload, attempts: number, { bullJobId }: { bullJobId?: string } = {}): Promise<void> {
-  await queue.add(payload.type, payload, {
-    jobId: bullJobId ?? payload.messageId,
-    attempts,
-    backoff: { type: 'webhook-schedule' },
-    removeOnComplete: { age: 3600, count: 10_000 },
-    removeOnFail: { age: 7 * 86_400 },
-  });
-}
-
-/**
- * The BullMQ id of a redelivery: unique, so BullMQ does not deduplicate it against the
- * first delivery. No ':' in it: BullMQ reserves colons in custom ids.
- */
-export const redeliveryJobId = (messageId: string): string => `${messageId}-redeliver-${randomBase62(12)}`;

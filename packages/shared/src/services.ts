@@ -13,6 +13,9 @@ import { makeWebhookAttemptLog, type WebhookAttemptLog } from './webhook-attempt
 import { makeUsage, type Usage } from './usage.ts';
 import { makeGoneEndpoints, type GoneEndpoints } from './webhook-endpoints.ts';
 import { makeReviews, type Reviews } from './reviews.ts';
+import { makeWebhookDeliveryLog, type WebhookDeliveryLog } from './webhook-deliveries.ts';
+import { makeEndpointGate, type EndpointGate } from './webhook-gate.ts';
+import { makeWebhookOutbox, type WebhookOutbox } from './webhook-outbox.ts';
 
 /** The backing services every Cutout process talks to. */
 export interface Services {
@@ -29,6 +32,13 @@ export interface Services {
   usage: Usage;
   goneEndpoints: GoneEndpoints;
   reviews: Reviews;
+  /** Every webhook delivery is queued through it (fair order, one pending delivery per event). */
+  webhookOutbox: WebhookOutbox;
+  /** The webhooks queue's own fair scheduler; a starting delivery moves its served position. */
+  webhookFair: FairScheduler;
+  webhookDeliveries: WebhookDeliveryLog;
+  /** Per-endpoint concurrency, circuit breaker and parked deliveries. */
+  webhookGate: EndpointGate;
   close(): Promise<void>;
 }
 
@@ -43,6 +53,10 @@ export async function openServices(config: Config, { name, blocking = false, log
   const presignClient = config.s3.publicEndpoint ? createS3Client({ ...config.s3, endpoint: config.s3.publicEndpoint }) : s3;
   const storage = makeStorage({ client: s3, bucket: config.s3.bucket, presignClient });
   const queues = createQueues(redis, config.redis.prefix);
+  const { prefix } = config.redis;
+  const webhookDeliveries = makeWebhookDeliveryLog({ redis, prefix, retentionMs: config.jobRetentionMs });
+  const webhookFair = makeFairScheduler({ redis, prefix: `${prefix}:webhooks` });
+  const schedule = config.webhooks.retryScheduleMs;
   return {
     redis,
     s3,
@@ -57,6 +71,21 @@ export async function openServices(config: Config, { name, blocking = false, log
     usage: makeUsage({ redis, prefix: config.redis.prefix }),
     goneEndpoints: makeGoneEndpoints({ redis, prefix: config.redis.prefix }),
     reviews: makeReviews({ redis, prefix: config.redis.prefix }),
+    webhookOutbox: makeWebhookOutbox({ queue: queues.webhooks, fair: webhookFair, deliveries: webhookDeliveries, attempts: schedule.length }),
+    webhookFair,
+    webhookDeliveries,
+    webhookGate: makeEndpointGate({
+      redis, prefix,
+      settings: {
+        concurrency: config.webhooks.endpointConcurrency,
+        threshold: config.webhooks.circuitThreshold,
+        // An open circuit waits as a failing delivery would: the schedule after its first entry.
+        cooldownsMs: schedule.length > 1 ? schedule.slice(1) : schedule,
+        // The delivery timeout plus time to build, sign and record the event.
+        leaseTtlMs: config.webhooks.timeoutMs + 10_000,
+        keepMs: config.jobRetentionMs,
+      },
+    }),
     async close() {
       await queues.close();
       await redis.quit().catch(() => redis.disconnect());

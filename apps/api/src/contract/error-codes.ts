@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   result_not_ready: { status: 409, description: 'The job has no result (yet)' },
   no_webhook_url: { status: 409, description: 'The job was submitted without a webhook_url' },
   no_webhook_event: { status: 409, description: 'The job sends no webhook (canceled)' },
+  batch_not_finished: { status: 409, description: 'The batch has not completed yet; its batch.completed event is sent when it does' },
   not_reviewable: { status: 409, description: 'Only a succeeded job has a cutout to judge' },
   original_missing: { status: 409, description: 'The original is no longer stored, or was never fetched' },
   review_link_expired: { status: 410, description: 'The review link has expired' },

@@ -9,7 +9,9 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 function responseFor(status: number, description: string, key: string): Record<string, unknown> {
   if (status >= 400) return { description: `Error codes: ${description}`, content: { 'application/json': { schema: ref('Error') } } };
   if (status === 304 || status === 302) return { description };
-  const schema = key === 'GET /v1/jobs' || key === 'GET /v1/batches/:id/jobs' ? ref('JobList') : key.includes('/v1/jobs') ? ref('Job') : key.includes('/v1/batches') ? ref('Batch') : { type: 'object', additionalProperties: true };
+  const schema = key === 'GET /v1/jobs' || key === 'GET /v1/batches/:id/jobs' ? ref('JobList')
+    : key.includes('webhook') && !key.startsWith('POST /v1/jobs/') ? { type: 'object', additionalProperties: true }
+    : key.includes('/v1/jobs') ? ref('Job') : key.includes('/v1/batches') ? ref('Batch') : { type: 'object', additionalProperties: true };
   return { description, content: { 'application/json': { schema } } };
 }
 

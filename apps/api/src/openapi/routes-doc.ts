@@ -114,6 +114,49 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     description: 'Optional JSON `{options?, webhook_url?, metadata?}`; each defaults to the original job\'s. The new job has `rerun_of`. Same options as an earlier unflagged result reuse it (credits_saved); a flagged result is never reused.',
     responses: { 202: 'The new job; Location names it', 400: 'invalid_request', ...AUTH, ...NOT_FOUND, 409: 'job_not_finished, original_missing', 422: 'invalid_options, invalid_webhook_url, invalid_metadata', 503: 'service_unavailable' },
   },
+  'GET /v1/jobs/:id/webhook-attempts': {
+    summary: "A job's webhook delivery attempts, newest first (the last 50)", tags: ['webhooks'], params: ['id'],
+    responses: { 200: '{data: [{attempted_at, event_type, webhook_id, status_code, duration_ms, error}], next_cursor: null}', ...AUTH, ...NOT_FOUND },
+  },
+  'POST /v1/jobs/:id/webhook/redeliver': {
+    summary: "Send a finished job's event again, same webhook-id", tags: ['webhooks'], params: ['id'],
+    description: 'Enables the URL again if it answered 410, and lets an open circuit probe now. While a delivery of the event is pending, nothing more is queued: that delivery is tried now if it was waiting, and the answer is 202 with the job as it is. Counts against WEBHOOK_REDELIVERIES_PER_MINUTE per tenant.',
+    responses: { 202: 'The job, its webhook pending', ...AUTH, 429: 'rate_limited (per key, or WEBHOOK_REDELIVERIES_PER_MINUTE per tenant)', ...NOT_FOUND, 409: 'job_not_finished, no_webhook_url, no_webhook_event' },
+  },
+  'POST /v1/batches/:id/webhook/redeliver': {
+    summary: "Send a completed batch's batch.completed again, same webhook-id", tags: ['webhooks'], params: ['id'],
+    description: 'As for a job: one pending delivery per event at most. Counts against WEBHOOK_REDELIVERIES_PER_MINUTE per tenant.',
+    responses: { 202: 'The delivery log entry of the event (object: webhook_delivery), pending', ...AUTH, 429: 'rate_limited (per key, or WEBHOOK_REDELIVERIES_PER_MINUTE per tenant)', ...NOT_FOUND, 409: 'batch_not_finished, no_webhook_url' },
+  },
+  'GET /v1/webhook-deliveries': {
+    summary: "The tenant's delivery log across jobs and batches, one entry per event (webhook-id), newest first", tags: ['webhooks'],
+    query: {
+      status: 'pending | endpoint_failing | delivered | failed', since: 'ISO 8601 time: only events created at or after it',
+      limit: '1–100, default 20', cursor: 'next_cursor of the previous page',
+    },
+    responses: {
+      200: '{data: [{object: "webhook_delivery", webhook_id, event_type, job_id, batch_id, url, state, attempts, last_status_code, last_error, last_attempt_at, next_attempt_at, delivered_at, created_at}], next_cursor}',
+      400: 'invalid_request (status, since, limit), invalid_cursor', ...AUTH,
+    },
+  },
+  'POST /v1/webhook-deliveries/recover': {
+    summary: 'Queue every failed delivery of events created since a time again, once each, same webhook-ids', tags: ['webhooks'], body: 'json',
+    description: 'JSON `{since: "2026-11-26T15:00:00Z"}`. Up to 10,000 per call (`has_more` asks for another). Deliveries to a URL disabled by a 410 are counted in `endpoint_disabled`, not sent: enable it first. Endpoints with an open circuit probe now. Counts against WEBHOOK_REDELIVERIES_PER_MINUTE per tenant.',
+    responses: { 202: '{object: "webhook_recovery", since, queued, endpoint_disabled, has_more}', 400: 'invalid_request (since missing or not an ISO 8601 time)', ...AUTH, 429: 'rate_limited (per key, or WEBHOOK_REDELIVERIES_PER_MINUTE per tenant)' },
+  },
+  'GET /v1/webhook-endpoints': {
+    summary: 'The URLs the tenant\'s webhooks went to recently or that are disabled, most recent first, with their state', tags: ['webhooks'],
+    query: { limit: '1–100, default 20', cursor: 'next_cursor of the previous page' },
+    responses: {
+      200: '{data: [{object: "webhook_endpoint", url, state (enabled | failing | disabled), disabled_at, consecutive_failures, failing_since, next_probe_at, in_flight, waiting, last_attempt_at}], next_cursor}',
+      400: 'invalid_request, invalid_cursor', ...AUTH,
+    },
+  },
+  'POST /v1/webhook-endpoints/enable': {
+    summary: 'Enable a URL that answered 410 (or let its open circuit probe now)', tags: ['webhooks'], body: 'json',
+    description: 'JSON `{url}`, the webhook URL as submitted. Failed deliveries to it are not sent again by this: recover them afterwards.',
+    responses: { 200: 'The endpoint (object: webhook_endpoint)', 400: 'invalid_request (no url)', ...AUTH, 404: 'not_found (a URL this tenant never used)', 422: 'invalid_webhook_url' },
+  },
   'GET /v1/account': { summary: 'Tenant, scopes, limits, usage today and webhook signing secret', tags: ['account'], responses: { 200: 'The account', ...AUTH } },
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], responses: { 200: 'The process is alive' } },
   'GET /readyz': { summary: 'Readiness: Redis (noeviction), S3, ByByBG key state, current upstream rate', tags: ['operations'], responses: { 200: 'Ready or degraded', 503: 'Redis or S3 unreachable' } },

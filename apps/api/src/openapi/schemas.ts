@@ -64,11 +64,12 @@ export const jobSchema = {
       type: 'object',
       properties: {
         url: { type: 'string' },
-        state: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+        state: { type: 'string', enum: ['pending', 'endpoint_failing', 'delivered', 'failed'], description: 'endpoint_failing: held, not sent, while the endpoint\'s circuit is open' },
         attempts: { type: 'integer' },
         last_status_code: nullable({ type: 'integer' }),
         last_error: nullable({ type: 'string' }),
         last_attempt_at: nullable(timestamp),
+        next_attempt_at: nullable({ ...timestamp, description: 'When the next attempt is due (sooner if the endpoint\'s circuit closes first)' }),
         delivered_at: nullable(timestamp),
       },
     }),

@@ -24,7 +24,7 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
   const { config, storage, jobs, batches, queues, idempotency } = deps;
   const batchUrl = (id: string) => `${config.api.publicBaseUrl}/v1/batches/${id}`;
   const fairEnqueue = fairEnqueueOf(deps);
-  const announceDeps = { batches, webhooks: queues.webhooks, webhookAttempts: config.webhooks.retryScheduleMs.length };
+  const announceDeps = { batches, outbox: deps.webhookOutbox };
 
   async function view(batch: BatchRecord) {
     return toBatchView(batch, { publicBaseUrl: config.api.publicBaseUrl, recentEnds: await batches.recentEnds(batch.id) });

@@ -84,7 +84,7 @@ export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, c
     // The worker skips a canceled record anyway; removing the queue entry just saves it the look.
     await queues.removeBg.remove(record.id).catch(() => undefined);
     request.log.info({ job_id: record.id }, 'job canceled');
-    if (canceled.batchId) await announceBatchIfEnded({ batches: deps.batches, webhooks: queues.webhooks, webhookAttempts: config.webhooks.retryScheduleMs.length }, canceled.batchId);
+    if (canceled.batchId) await announceBatchIfEnded({ batches: deps.batches, outbox: deps.webhookOutbox }, canceled.batchId);
     return toJobView(canceled, storage, config.api.resultUrlTtlMs);
   });
 

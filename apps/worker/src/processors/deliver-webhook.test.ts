@@ -4,7 +4,8 @@ import type { AddressInfo, LookupFunction } from 'node:net';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createGuardedAgent, createLogger, createRedis, makeJobStore, makeBatchStore, makeGoneEndpoints, makeTenantStore, makeWebhookAttemptLog, newJobId, webhookMessageId,
+  createGuardedAgent, createLogger, createRedis, makeEndpointGate, makeFairScheduler, makeJobStore, makeBatchStore, makeGoneEndpoints, makeTenantStore,
+  makeWebhookAttemptLog, makeWebhookDeliveryLog, newJobId, webhookMessageId,
   type JobRecord, type Redis, type Storage, type WebhookPayload,
 } from '@cutout/shared';
 import { makeDeliverWebhookProcessor } from './deliver-webhook.ts';
@@ -56,9 +57,19 @@ function setup(allowPrivate: string[]) {
   agents.push(dispatcher);
   const jobs = makeJobStore({ redis, prefix, retentionMs: 60_000 });
   const attempts = makeWebhookAttemptLog({ redis, prefix, retentionMs: 60_000 });
+  const deliveries = makeWebhookDeliveryLog({ redis, prefix, retentionMs: 60_000 });
+  const gateSettings = { concurrency: 2, threshold: 5, cooldownsMs: [1_000], leaseTtlMs: 10_000, keepMs: 60_000 };
   const deliver = makeDeliverWebhookProcessor({
     jobs,
     batches: makeBatchStore({ redis, prefix }),
+    deliveries,
+    gate: makeEndpointGate({ redis, prefix, settings: gateSettings }),
+    fair: makeFairScheduler({ redis, prefix: `${prefix}:webhooks` }),
+    // Every delivery here is admitted at once: nothing is ever held, so nothing needs waking.
+    wake: async () => undefined,
+    retryScheduleMs: [0, 1_000, 2_000, 3_000, 4_000],
+    endpointConcurrency: gateSettings.concurrency,
+    leaseTtlMs: gateSettings.leaseTtlMs,
     publicBaseUrl: 'http://127.0.0.1:3000',
     tenants: makeTenantStore({ redis, prefix }),
     // A failed job has no result to presign, so storage is never used.
@@ -70,7 +81,7 @@ function setup(allowPrivate: string[]) {
     dispatcher,
     log: createLogger({ level: 'silent', name: 'test' }),
   });
-  return { jobs, attempts, deliver };
+  return { jobs, attempts, deliveries, deliver };
 }
 
 /** A failed job with a webhook, and the BullMQ job of its first delivery attempt. */
@@ -83,7 +94,7 @@ async function failedJobWithWebhook(jobs: ReturnType<typeof makeJobStore>, webho
   };
   await jobs.create(record);
   const data: WebhookPayload = { messageId: webhookMessageId(id, 'job.failed'), type: 'job.failed', jobId: id, tenantId: 'acme' };
-  return { data, attemptsMade: 0, opts: { attempts: 5 } } as unknown as Job<WebhookPayload>;
+  return { id: data.messageId, data, attemptsMade: 0, timestamp: Date.now(), opts: { attempts: 5 } } as unknown as Job<WebhookPayload>;
 }
 
 describe('deliverWebhook through the guarded agent', () => {
@@ -117,7 +128,7 @@ describe('deliverWebhook through the guarded agent', () => {
   });
 
   it('delivers to the same host once its address is in the allow-list', async () => {
-    const { jobs, attempts, deliver } = setup(['127.0.0.0/8']);
+    const { jobs, attempts, deliveries, deliver } = setup(['127.0.0.0/8']);
     const job = await failedJobWithWebhook(jobs, `http://${HOST}:${port}/hook`);
     const before = connections;
 
@@ -126,5 +137,8 @@ describe('deliverWebhook through the guarded agent', () => {
     expect(connections).toBe(before + 1);
     expect((await jobs.get(job.data.jobId))?.webhook).toMatchObject({ state: 'delivered', attempts: 1, lastStatusCode: 204 });
     expect(await attempts.list(job.data.jobId)).toEqual([expect.objectContaining({ statusCode: 204, error: null })]);
+    expect(await deliveries.get(job.data.messageId)).toMatchObject({
+      webhookId: job.data.messageId, eventType: 'job.failed', jobId: job.data.jobId, tenantId: 'acme', state: 'delivered', attempts: 1, lastStatusCode: 204,
+    });
   });
 });

@@ -1,18 +1,17 @@
-import type { Queue } from 'bullmq';
-import { ImageInputError, announceBatchIfEnded, isMissingObject, enqueueWebhook, finalWebhookEvent, TERMINAL_STATUSES, webhookMessageId, type BatchStore, type JobError, type JobRecord, type JobStore, type WebhookPayload } from '@cutout/shared';
+import { ImageInputError, announceBatchIfEnded, isMissingObject, finalWebhookEvent, TERMINAL_STATUSES, webhookMessageId, type BatchStore, type JobError, type JobRecord, type JobStore, type WebhookOutbox } from '@cutout/shared';
 import { UpstreamError } from '../bybybg/errors.ts';
 
-export interface AnnounceDeps { jobs: JobStore; batches: BatchStore; webhooks: Queue<WebhookPayload>; webhookAttempts: number }
+export interface AnnounceDeps { jobs: JobStore; batches: BatchStore; outbox: WebhookOutbox }
 
 /**
  * Enqueues the job's final event (batch items have a webhook URL only with item_events);
  * the message id makes a second enqueue a no-op. The end of a batch's last item also
  * announces the batch.
  */
-export async function announce(deps: Pick<AnnounceDeps, 'batches' | 'webhooks' | 'webhookAttempts'>, record: JobRecord): Promise<void> {
+export async function announce(deps: Pick<AnnounceDeps, 'batches' | 'outbox'>, record: JobRecord): Promise<void> {
   const type = finalWebhookEvent(record.status);
   if (record.webhookUrl && type) {
-    await enqueueWebhook(deps.webhooks, { messageId: webhookMessageId(record.id, type), type, jobId: record.id, tenantId: record.tenantId }, deps.webhookAttempts);
+    await deps.outbox.announce({ messageId: webhookMessageId(record.id, type), type, jobId: record.id, tenantId: record.tenantId });
   }
   if (record.batchId && TERMINAL_STATUSES.includes(record.status)) await announceBatchIfEnded(deps, record.batchId);
 }
