@@ -12,6 +12,7 @@ import { accountRoutes } from './routes/account.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobQueryRoutes } from './routes/job-queries.ts';
+import { renditionRoutes } from './routes/renditions.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { batchRoutes } from './routes/batches.ts';
 import { reviewRoutes } from './routes/reviews.ts';
@@ -68,6 +69,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   accountRoutes(app, deps, { canRead, canWrite });
   jobRoutes(app, deps, { canRead, canWrite });
   jobQueryRoutes(app, deps, { canRead, canWrite });
+  renditionRoutes(app, deps, { canRead });
   webhookRoutes(app, deps, { canRead, canWrite });
   batchRoutes(app, deps, { canRead, canWrite });
   const revocations = makeReviewRevocations({ redis: deps.redis, prefix: deps.config.redis.prefix });

@@ -1,8 +1,8 @@
-import { checkUrl, UnsafeUrlError, type JobRecord, type UnsafeUrlReason, type UrlPolicy } from '@cutout/shared';
+import { checkUrl, parseRenditions, UnsafeUrlError, type JobRecord, type RenditionPlan, type UnsafeUrlReason, type UrlPolicy } from '@cutout/shared';
 import { ApiError } from './errors.ts';
 
 /** Text fields `POST /v1/jobs` accepts besides the `file` part. */
-export const JOB_FIELDS: ReadonlySet<string> = new Set(['image_url', 'webhook_url', 'metadata', 'options']);
+export const JOB_FIELDS: ReadonlySet<string> = new Set(['image_url', 'webhook_url', 'metadata', 'options', 'renditions']);
 
 const MAX_METADATA_BYTES = 4096;
 
@@ -12,12 +12,22 @@ const invalid = (code: string, message: string) => new ApiError(422, code, messa
  * Validates the optional fields of a job; every problem is a 422 naming the field.
  * `urlPolicy` is the SSRF allow-list (WEBHOOK_ALLOW_PRIVATE) the webhook URL is checked against.
  */
-export function parseJobFields(fields: Record<string, string>, urlPolicy: UrlPolicy): Pick<JobRecord, 'webhookUrl' | 'metadata' | 'options'> {
+export function parseJobFields(fields: Record<string, string>, urlPolicy: UrlPolicy): Pick<JobRecord, 'webhookUrl' | 'metadata' | 'options' | 'renditionPlans'> {
   return {
     webhookUrl: fields.webhook_url === undefined ? undefined : parseWebhookUrl(fields.webhook_url, urlPolicy),
     metadata: fields.metadata === undefined ? undefined : parseMetadata(fields.metadata),
     options: fields.options === undefined ? undefined : parseOptions(fields.options),
+    renditionPlans: fields.renditions === undefined ? undefined : parseRenditionsField(fields.renditions),
   };
+}
+
+/**
+ * Checks one field as it arrives, so a multipart form whose fields come before the file is
+ * refused before the upload streams to S3.
+ */
+export function checkJobField(name: string, value: string, urlPolicy: UrlPolicy): void {
+  if (name === 'image_url') return; // fetched (and checked) once every field is in
+  parseJobFields({ [name]: value }, urlPolicy);
 }
 
 /** What a client reads for each reason the SSRF guard gives. */
@@ -59,6 +69,22 @@ function parseJsonObject(text: string, field: string, code: string): Record<stri
 function parseMetadata(text: string): Record<string, unknown> {
   if (Buffer.byteLength(text) > MAX_METADATA_BYTES) throw invalid('invalid_metadata', `metadata must be at most ${MAX_METADATA_BYTES} bytes`);
   return parseJsonObject(text, 'metadata', 'invalid_metadata');
+}
+
+const MAX_RENDITIONS_BYTES = 4096;
+
+/** `renditions`: a JSON array of specs (a JSON string in a form); each problem names the spec and the field. */
+export function parseRenditionsField(text: string): RenditionPlan[] {
+  if (Buffer.byteLength(text) > MAX_RENDITIONS_BYTES) throw invalid('invalid_renditions', `renditions must be at most ${MAX_RENDITIONS_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw invalid('invalid_renditions', 'renditions must be a JSON array of rendition specs');
+  }
+  const parsed = parseRenditions(value);
+  if (!parsed.ok) throw invalid('invalid_renditions', parsed.message);
+  return parsed.plans;
 }
 
 /** Options are forwarded to ByByBG as multipart text fields, so keys and values are strings. */

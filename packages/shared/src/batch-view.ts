@@ -8,7 +8,8 @@ export interface BatchView {
   created_at: string;
   completed_at: string | null;
   canceled_at: string | null;
-  counts: { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; rejected: number };
+  /** `quality_flagged`: succeeded items whose cutout has automatic quality flags (they count as succeeded too). */
+  counts: { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; rejected: number; quality_flagged: number };
   /** Reviewers' verdicts from the review page or the API: items flagged as wrong. */
   review: { rejected: number };
   upstream_calls: number;
@@ -33,7 +34,7 @@ export function toBatchView(batch: BatchRecord, { publicBaseUrl, recentEnds = []
     canceled_at: batch.canceledAt ?? null,
     counts: {
       total: batch.total, queued: batch.queued, processing: batch.processing, succeeded: batch.succeeded,
-      failed: batch.failed, canceled: batch.canceled, rejected: batch.rejected,
+      failed: batch.failed, canceled: batch.canceled, rejected: batch.rejected, quality_flagged: batch.qualityFlagged,
     },
     review: { rejected: batch.reviewRejected },
     upstream_calls: batch.upstreamCalls,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseBytes, parseDuration } from './durations.ts';
 import { isWellFormedApiKey } from './api-keys.ts';
 import { parseCidrList } from './url-guard.ts';
+import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.ts';
 
 const duration = (fallback: string) =>
   z.string().default(fallback).transform((text, ctx) => {
@@ -19,6 +20,8 @@ const bytes = (fallback: string) =>
 
 const int = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
+
+const share = (fallback: number) => z.coerce.number().min(0).max(1).default(fallback);
 
 const optionalText = z.string().trim().min(1).optional().catch(undefined);
 
@@ -103,6 +106,11 @@ const envSchema = z.object({
   WORKER_SHUTDOWN_TIMEOUT: duration('30s'),
   WORKER_METRICS_PORT: int(9464, 0, 65535),
   THUMBNAIL_SIZE: int(320, 0, 1024),
+  QUALITY_EMPTY_COVERAGE: share(DEFAULT_QUALITY_THRESHOLDS.emptyBelow),
+  QUALITY_UNREMOVED_COVERAGE: share(DEFAULT_QUALITY_THRESHOLDS.unremovedFrom),
+  QUALITY_EDGE_CONTACT: share(DEFAULT_QUALITY_THRESHOLDS.edgeContactFrom),
+  QUALITY_SEMITRANSPARENT_SHARE: share(DEFAULT_QUALITY_THRESHOLDS.semitransparentFrom),
+  QUALITY_TINY_COVERAGE: share(DEFAULT_QUALITY_THRESHOLDS.tinyBelow),
   SHUTDOWN_GRACE: duration('30s'),
   PORT: int(3000, 0, 65535),
   HOST: z.string().default('127.0.0.1'),
@@ -142,6 +150,8 @@ export interface Config {
     metricsPort: number;
     /** Longest side of the WebP thumbnails of originals and cutouts, in px; 0: no thumbnails. */
     thumbnailSize: number;
+    /** When a cutout gets each automatic quality flag. */
+    quality: QualityThresholds;
   };
   api: {
     port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
@@ -199,6 +209,10 @@ function toConfig(env: Env): Config {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,
       lockDurationMs: env.WORKER_LOCK_DURATION, stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
       shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT, metricsPort: env.WORKER_METRICS_PORT, thumbnailSize: env.THUMBNAIL_SIZE,
+      quality: {
+        emptyBelow: env.QUALITY_EMPTY_COVERAGE, unremovedFrom: env.QUALITY_UNREMOVED_COVERAGE, edgeContactFrom: env.QUALITY_EDGE_CONTACT,
+        semitransparentFrom: env.QUALITY_SEMITRANSPARENT_SHARE, tinyBelow: env.QUALITY_TINY_COVERAGE,
+      },
     },
     api: {
       port: env.PORT, host: env.HOST, shutdownGraceMs: env.SHUTDOWN_GRACE,

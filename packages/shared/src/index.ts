@@ -31,3 +31,5 @@ export * from './webhook-endpoints.ts';
 export * from './reviews.ts';
 export * from './review-tokens.ts';
 export * from './dedup-keys.ts';
+export * from './quality.ts';
+export * from './renditions/spec.ts';

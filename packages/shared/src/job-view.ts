@@ -1,5 +1,11 @@
 import type { JobError, JobRecord, JobStatus } from './job-store.ts';
+import { qualityView, type QualityView } from './quality.ts';
 import type { Storage } from './storage.ts';
+
+/** One rendition as clients see it: a fresh presigned URL, or why it could not be made. */
+export type RenditionView =
+  | { url: string; content_type: string; width: number; height: number; bytes: number; upscaled: boolean; expires_at: string }
+  | { error: string };
 
 /** A job as clients see it: `GET /v1/jobs/:id` and the `data` of webhook events. */
 export interface JobView {
@@ -16,6 +22,10 @@ export interface JobView {
   credits_saved: number;
   input: { bytes: number; content_type: string };
   result: { url: string; content_type: string; bytes: number; expires_at: string } | null;
+  /** Every requested rendition by name once the job succeeded (`{}` when none was asked for); null before. */
+  renditions: Record<string, RenditionView> | null;
+  /** The cutout's automatic checks once the job succeeded; null before (and for a failed job). */
+  quality: QualityView | null;
   error: JobError | null;
   metadata: Record<string, unknown> | null;
   /** The batch this job is an item of, and the client's name for the item there. */
@@ -58,6 +68,8 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
     credits_saved: record.creditsSaved ?? 0,
     input: { bytes: record.originalBytes, content_type: record.originalContentType },
     result,
+    renditions: result ? await renditionViews(record, storage, resultUrlTtlMs, now) : null,
+    quality: result ? qualityView(record.quality) : null,
     error: record.error ?? null,
     metadata: record.metadata ?? null,
     batch_id: record.batchId ?? null,
@@ -76,6 +88,20 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
         }
       : null,
   };
+}
+
+/** Presigns each stored rendition (a local signature, no S3 round trip). */
+export async function renditionViews(record: JobRecord, storage: Storage, ttlMs: number, now = Date.now()): Promise<Record<string, RenditionView>> {
+  const views: Record<string, RenditionView> = {};
+  for (const [name, stored] of Object.entries(record.renditions ?? {})) {
+    views[name] = 'error' in stored
+      ? { error: stored.error }
+      : {
+          url: await storage.presign(stored.key, ttlMs), content_type: stored.contentType, width: stored.width, height: stored.height,
+          bytes: stored.bytes, upscaled: stored.upscaled, expires_at: new Date(now + ttlMs).toISOString(),
+        };
+  }
+  return views;
 }
 
 export const reviewView = ({ review }: JobRecord): JobView['review'] =>

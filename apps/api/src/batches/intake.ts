@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import {
   CsvError, ImageInputError, newJobId, originalKey, parseCsv, sha256Hex, storeImage,
-  type Storage, type UrlPolicy,
+  type RenditionPlan, type Storage, type UrlPolicy,
 } from '@cutout/shared';
 import { ApiError, badRequest } from '../errors.ts';
 import { parseJobFields } from '../job-fields.ts';
@@ -14,6 +14,8 @@ export interface BatchIntake {
   rejected: RejectedRow[];
   webhookUrl?: string;
   options?: Record<string, string>;
+  /** Renditions every item makes, resolved. */
+  renditionPlans?: RenditionPlan[];
   itemEvents: boolean;
   /** Same request, same fingerprint: what Idempotency-Key replays are checked against. */
   fingerprint: string;
@@ -21,19 +23,21 @@ export interface BatchIntake {
 
 export interface IntakeLimits { storage: Storage; tenantId: string; policy: UrlPolicy; maxItems: number; maxBytes: number; maxPixels: number }
 
-const SETTINGS = new Set(['webhook_url', 'options', 'item_events']);
+const SETTINGS = new Set(['webhook_url', 'options', 'item_events', 'renditions']);
 
 const tooMany = (maxItems: number) => new ApiError(413, 'too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
 
 /** Batch-wide fields, as strings (a form sends strings; JSON values are re-encoded). */
-function parseSettings(fields: Record<string, string>, policy: UrlPolicy): Pick<BatchIntake, 'webhookUrl' | 'options' | 'itemEvents'> {
-  const { webhookUrl, options } = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, policy);
+export function parseSettings(fields: Record<string, string>, policy: UrlPolicy): Pick<BatchIntake, 'webhookUrl' | 'options' | 'renditionPlans' | 'itemEvents'> {
+  const { webhookUrl, options, renditionPlans } = parseJobFields(
+    { webhook_url: fields.webhook_url, options: fields.options, renditions: fields.renditions } as Record<string, string>, policy,
+  );
   const events = fields.item_events;
   if (events !== undefined && !['true', 'false'].includes(events)) throw new ApiError(422, 'invalid_item_events', 'item_events must be true or false');
-  return { webhookUrl, options, itemEvents: events === 'true' };
+  return { webhookUrl, options, renditionPlans, itemEvents: events === 'true' };
 }
 
-/** JSON: `{ items: [{ image_url, client_ref?, metadata? }], webhook_url?, options?, item_events? }`. */
+/** JSON: `{ items: [{ image_url, client_ref?, metadata? }], webhook_url?, options?, renditions?, item_events? }`. */
 export function jsonIntake(body: unknown, limits: IntakeLimits): BatchIntake {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalid_request', 'The JSON body must be an object with an "items" array');
   const fields: Record<string, string> = {};
@@ -76,6 +80,8 @@ export async function multipartIntake(request: FastifyRequest, limits: IntakeLim
       if (!SETTINGS.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
       if (part.fieldname in fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
       fields[part.fieldname] = String(part.value);
+      // A setting sent before the files is refused before any of them streams to S3.
+      parseSettings({ [part.fieldname]: fields[part.fieldname]! }, limits.policy);
       continue;
     }
     if (part.fieldname === 'manifest') {

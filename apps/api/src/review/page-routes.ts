@@ -152,7 +152,7 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     if (scope.kind !== 'batch') throw new ApiError(404, 'not_found', 'A manifest exists for batch review links only');
     const format = manifestFormat(request.query.format, request.headers.accept);
     if (!format) throw new ApiError(400, 'invalid_request', 'format must be jsonl or csv');
-    const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, scope.batch.id, format);
+    const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, scope.batch.id, format, scope.batch.renditionNames);
     return reply
       .header('cache-control', 'no-store')
       .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
