@@ -43,7 +43,8 @@ describe('batches of image URLs', () => {
 
     const ended = await batchEnded(system, created.body.id);
     expect(ended.status).toBe('completed');
-    expect(ended.counts).toEqual({ total: 1000, queued: 0, processing: 0, succeeded: 1000, failed: 0, canceled: 0, rejected: 0, quality_flagged: 0 });
+    // The emulator's fixed result is one transparent pixel: every cutout is flagged empty_cutout.
+    expect(ended.counts).toEqual({ total: 1000, queued: 0, processing: 0, succeeded: 1000, failed: 0, canceled: 0, rejected: 0, quality_flagged: 1000 });
     expect(ended.upstream_calls).toBe(1000);
     expect(ended.completed_at).not.toBeNull();
 
