@@ -57,13 +57,15 @@ export const renditionSpecSchema = z
   .strictObject({
     name: z
       .string({ error: 'is required: 1 to 32 characters of a-z, 0-9, _ and -' })
-      .regex(/^[a-z0-9_-]{1,32}$/, 'must be 1 to 32 characters of a-z, 0-9, _ and -'),
+      .regex(/^[a-z0-9_-]{1,32}$/, 'must be 1 to 32 characters of a-z, 0-9, _ and -')
+      .describe('Unique within the job; names the rendition in the job, its URL and the manifest'),
     preset: z.enum(presetNames, { error: 'must be "marketplace" or "web"' }).optional()
       .describe('A named starting point; fields given beside it override it'),
-    format: z.enum(RENDITION_FORMATS, { error: 'must be "png", "webp" or "jpeg"' }).optional(),
+    format: z.enum(RENDITION_FORMATS, { error: 'must be "png", "webp" or "jpeg"' }).optional().describe('Default png'),
     quality: z.int({ error: 'must be a whole number from 1 to 100' }).min(1, 'must be from 1 to 100').max(100, 'must be from 1 to 100').optional()
       .describe('JPEG and WebP quality (PNG ignores it)'),
-    background: z.union([z.literal('transparent'), colour], { error: 'must be "transparent" or a colour "#rrggbb"' }).optional(),
+    background: z.union([z.literal('transparent'), colour], { error: 'must be "transparent" or a colour "#rrggbb"' }).optional()
+      .describe('Behind the product; default transparent, white for a JPEG (a transparent JPEG is refused)'),
     crop: z.enum(['none', 'subject'], { error: 'must be "none" or "subject"' }).optional()
       .describe('subject: to the bounding box of the product (pixels at least 25 % opaque)'),
     padding: z.number({ error: 'must be a number from 0 to 0.45' }).min(0, 'must be from 0 to 0.45').max(0.45, 'must be from 0 to 0.45').optional()
