@@ -7,6 +7,7 @@ import { cornerColours, nonWhiteBox } from '../helpers/cutouts.ts';
 import { batchEnded, manifest } from '../helpers/batches.ts';
 import { emulatorStats, getJob, settle, submitPhoto, type Json } from '../helpers/jobs.ts';
 import { callApi, verifyDelivery } from '../helpers/webhooks.ts';
+import { fetchPath, reviewLink } from '../helpers/reviews.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 
@@ -133,6 +134,19 @@ describe('renditions and quality flags, end to end', () => {
     expect(rows.map((row) => row[7])).toEqual(['', 'subject_cut_off', 'tiny_subject']);
     expect(rows[0]![8]).toContain(`/amazon.jpg`);
     expect(rows[0]![9]).toContain(`/web.webp`);
+
+    // The review page's data: the auto-flagged filter, each flag in words, the renditions through the link.
+    const link = await reviewLink(system, 'batches', batch.id);
+    expect((await fetchPath(system, `${link.path}/data`)).json().batch.counts.quality_flagged).toBe(2);
+    const page = (await fetchPath(system, `${link.path}/items?filter=quality_flagged`)).json();
+    const touching = page.data.find((item: Json) => item.client_ref === 'touching.png');
+    expect(touching.quality_flags).toEqual([{ flag: 'subject_cut_off', text: 'The product touches the edge of the frame: part of it may be cut off' }]);
+    expect(touching.renditions.map((rendition: Json) => rendition.name)).toEqual(['amazon', 'web']);
+    const download = await request(`${system.apiUrl}${touching.renditions[0].url}`);
+    expect(download.statusCode).toBe(302);
+    expect(String(download.headers.location)).toContain('touching.png-amazon.jpg');
+    await download.body.dump();
+    expect((await fetchPath(system, `${link.path}/items/${touching.id}/renditions/__proto__`)).status).toBe(404);
 
     const rerun = await callApi(system, 'POST', `/v1/batches/${batch.id}/rerun`, { body: { items: 'quality_flagged', options: { size: 'full' } } });
     expect(rerun.status).toBe(202);
