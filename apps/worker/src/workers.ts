@@ -65,7 +65,8 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
       ? makeThumbnailer({ storage: services.storage, size: config.worker.thumbnailSize, log: log.child({ component: 'thumbnails' }) })
       : undefined,
     outputs: makeCutoutOutputs({
-      storage: services.storage, maxPixels: config.api.maxImagePixels, thresholds: config.worker.quality, log: log.child({ component: 'cutout-outputs' }),
+      storage: services.storage, maxPixels: config.api.maxImagePixels, thresholds: config.worker.quality,
+      decodeSlots: config.worker.renditionConcurrency, log: log.child({ component: 'cutout-outputs' }),
     }),
     log: log.child({ queue: QUEUE_NAMES.removeBg }),
   };

@@ -36,6 +36,7 @@ describe('loadConfig defaults', () => {
   });
 
   it('reads the quality flags\' thresholds, and refuses a share outside 0–1', () => {
+    expect(loadConfig({}).worker.renditionConcurrency).toBe(2);
     expect(loadConfig({}).worker.quality).toEqual({ emptyBelow: 0.005, unremovedFrom: 0.98, edgeContactFrom: 0.1, semitransparentFrom: 0.5, tinyBelow: 0.02 });
     expect(loadConfig({ QUALITY_EDGE_CONTACT: '0.25', QUALITY_TINY_COVERAGE: '0' }).worker.quality).toMatchObject({ edgeContactFrom: 0.25, tinyBelow: 0 });
     expect(variablesNamed(configError({ QUALITY_UNREMOVED_COVERAGE: '1.5', QUALITY_EMPTY_COVERAGE: 'none' }))).toEqual(['QUALITY_EMPTY_COVERAGE', 'QUALITY_UNREMOVED_COVERAGE']);

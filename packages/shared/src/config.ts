@@ -106,6 +106,7 @@ const envSchema = z.object({
   WORKER_SHUTDOWN_TIMEOUT: duration('30s'),
   WORKER_METRICS_PORT: int(9464, 0, 65535),
   THUMBNAIL_SIZE: int(320, 0, 1024),
+  RENDITION_CONCURRENCY: int(2, 1, 64),
   QUALITY_EMPTY_COVERAGE: share(DEFAULT_QUALITY_THRESHOLDS.emptyBelow),
   QUALITY_UNREMOVED_COVERAGE: share(DEFAULT_QUALITY_THRESHOLDS.unremovedFrom),
   QUALITY_EDGE_CONTACT: share(DEFAULT_QUALITY_THRESHOLDS.edgeContactFrom),
@@ -152,6 +153,8 @@ export interface Config {
     thumbnailSize: number;
     /** When a cutout gets each automatic quality flag. */
     quality: QualityThresholds;
+    /** Cutouts one worker process decodes for renditions at once. */
+    renditionConcurrency: number;
   };
   api: {
     port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
@@ -209,6 +212,7 @@ function toConfig(env: Env): Config {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,
       lockDurationMs: env.WORKER_LOCK_DURATION, stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
       shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT, metricsPort: env.WORKER_METRICS_PORT, thumbnailSize: env.THUMBNAIL_SIZE,
+      renditionConcurrency: env.RENDITION_CONCURRENCY,
       quality: {
         emptyBelow: env.QUALITY_EMPTY_COVERAGE, unremovedFrom: env.QUALITY_UNREMOVED_COVERAGE, edgeContactFrom: env.QUALITY_EDGE_CONTACT,
         semitransparentFrom: env.QUALITY_SEMITRANSPARENT_SHARE, tinyBelow: env.QUALITY_TINY_COVERAGE,

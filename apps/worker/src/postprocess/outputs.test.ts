@@ -13,7 +13,7 @@ beforeAll(async () => {
   s3 = await testS3();
   storage = makeStorage({ client: s3ClientFor(s3), bucket: s3.bucket });
   await storage.ensureBucket();
-  outputs = makeCutoutOutputs({ storage, maxPixels: 50_000_000, thresholds: DEFAULT_QUALITY_THRESHOLDS, log: createLogger({ level: 'silent', name: 'test' }) });
+  outputs = makeCutoutOutputs({ storage, maxPixels: 50_000_000, thresholds: DEFAULT_QUALITY_THRESHOLDS, decodeSlots: 2, log: createLogger({ level: 'silent', name: 'test' }) });
 });
 
 afterAll(async () => {
@@ -111,8 +111,31 @@ describe('cutout outputs', () => {
     expect((await outputs.make(record('job_reused', []), await goodCutout(), { quality })).quality).toBe(quality);
   });
 
+  it('decodes only as many cutouts at once as it has slots, however many jobs ask', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const slow: Storage = {
+      ...storage,
+      async putBuffer(key, body, contentType) {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        inFlight -= 1;
+        return { bytes: body.length, contentType };
+      },
+    };
+    const concurrentJobs = async (decodeSlots: number) => {
+      most = 0;
+      const gated = makeCutoutOutputs({ storage: slow, maxPixels: 50_000_000, thresholds: DEFAULT_QUALITY_THRESHOLDS, decodeSlots, log: createLogger({ level: 'silent', name: 'test' }) });
+      const cutout = await goodCutout();
+      await Promise.all(Array.from({ length: 4 }, (_, i) => gated.make(record(`job_gate_${i}`, [{ name: 'web', preset: 'web' }]), cutout)));
+      return most;
+    };
+    expect(await concurrentJobs(1)).toBe(1);
+    expect(await concurrentJobs(4)).toBeGreaterThan(1);
+  });
+
   it('records why no rendition was made of a cutout above MAX_IMAGE_PIXELS', async () => {
-    const small = makeCutoutOutputs({ storage, maxPixels: 500_000, thresholds: DEFAULT_QUALITY_THRESHOLDS, log: createLogger({ level: 'silent', name: 'test' }) });
+    const small = makeCutoutOutputs({ storage, maxPixels: 500_000, thresholds: DEFAULT_QUALITY_THRESHOLDS, decodeSlots: 2, log: createLogger({ level: 'silent', name: 'test' }) });
     const made = await small.make(record('job_huge', [{ name: 'web', preset: 'web' }]), await goodCutout());
     expect(made.renditions).toEqual({ web: { error: 'the cutout is larger than 500000 pixels (MAX_IMAGE_PIXELS)' } });
     expect(made.quality).toBeUndefined();

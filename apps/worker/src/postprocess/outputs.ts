@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import sharp, { type Sharp } from 'sharp';
 import {
   RENDITION_MEDIA, renditionKey,
@@ -19,11 +20,22 @@ export interface CutoutOutputs {
   make(record: JobRecord, cutout: Buffer, known?: { quality?: QualityReport }): Promise<CutoutOutputFields>;
 }
 
-export interface CutoutOutputDeps { storage: Storage; maxPixels: number; thresholds: QualityThresholds; log: Logger }
+export interface CutoutOutputDeps {
+  storage: Storage;
+  maxPixels: number;
+  thresholds: QualityThresholds;
+  /** Cutouts decoded for renditions at once in this process (RENDITION_CONCURRENCY). */
+  decodeSlots: number;
+  log: Logger;
+}
 
-export function makeCutoutOutputs({ storage, maxPixels, thresholds, log }: CutoutOutputDeps): CutoutOutputs {
+export function makeCutoutOutputs({ storage, maxPixels, thresholds, decodeSlots, log }: CutoutOutputDeps): CutoutOutputs {
   // libvips' operation cache keeps decoded images for reuse; a worker sees each cutout once.
   sharp.cache(false);
+  // A decoded cutout is 4 bytes a pixel and its encoders take as much again: the process
+  // holds `decodeSlots` of them, however many jobs it runs. Rendering is CPU-bound, so
+  // more at once than the machine has cores would buy nothing but memory.
+  const decodeSlot = pLimit(decodeSlots);
   async function measure(input: Sharp): Promise<QualityReport> {
     const { alpha, width, height } = await sampleAlpha(input);
     const measures = measureAlpha(alpha, width, height);
@@ -47,30 +59,36 @@ export function makeCutoutOutputs({ storage, maxPixels, thresholds, log }: Cutou
     return { key, contentType, width: rendered.width, height: rendered.height, bytes: stored.bytes, upscaled: layout.upscaled };
   }
 
+  async function measureOnly(record: JobRecord, cutout: Buffer): Promise<QualityReport | undefined> {
+    // Streamed through a downscale: the cutout is never decoded whole.
+    return measure(sharp(cutout, { limitInputPixels: maxPixels })).catch((error: unknown) => {
+      log.warn({ job_id: record.id, err: error }, 'cutout quality not measured');
+      return undefined;
+    });
+  }
+
+  async function withRenditions(record: JobRecord, cutout: Buffer, plans: RenditionPlan[], known: { quality?: QualityReport }): Promise<CutoutOutputFields> {
+    let undecodable = '';
+    const decoded = await decodeCutout(cutout, maxPixels).catch((error: unknown) => {
+      undecodable = /pixel limit/i.test((error as Error).message) ? `the cutout is larger than ${maxPixels} pixels (MAX_IMAGE_PIXELS)` : 'the cutout could not be decoded';
+      log.warn({ job_id: record.id, err: error }, 'cutout not decoded for renditions');
+      return undefined;
+    });
+    // Measured from the pixels just decoded, the same way as a cutout without renditions.
+    const quality = known.quality ?? (decoded ? await measure(rawInput(decoded)).catch(() => undefined) : await measureOnly(record, cutout));
+    const subject = decoded && plans.some((plan) => plan.crop === 'subject') ? subjectBox(decoded.rgba, decoded) : null;
+    const renditions: Record<string, StoredRendition> = {};
+    // One at a time: a job holds its decoded cutout and a single rendition in memory, however many it asks for.
+    for (const plan of plans) renditions[plan.name] = decoded ? await makeOne(record, plan, decoded, subject) : { error: undecodable };
+    return { quality, qualityFlagged: quality?.flags.length ? 1 : undefined, renditions };
+  }
+
   return {
     async make(record, cutout, known = {}) {
       const plans = record.renditionPlans ?? [];
-      let decoded: DecodedCutout | undefined;
-      let undecodable: string | undefined;
-      if (plans.length > 0) {
-        decoded = await decodeCutout(cutout, maxPixels).catch((error: unknown) => {
-          undecodable = /pixel limit/i.test((error as Error).message) ? `the cutout is larger than ${maxPixels} pixels (MAX_IMAGE_PIXELS)` : 'the cutout could not be decoded';
-          log.warn({ job_id: record.id, err: error }, 'cutout not decoded for renditions');
-          return undefined;
-        });
-      }
-      // Decoded for renditions: measured from the same pixels; otherwise streamed through a downscale, never decoded whole.
-      const quality = known.quality ?? await measure(decoded ? rawInput(decoded) : sharp(cutout, { limitInputPixels: maxPixels })).catch((error: unknown) => {
-        log.warn({ job_id: record.id, err: error }, 'cutout quality not measured');
-        return undefined;
-      });
-      const fields: CutoutOutputFields = { quality, qualityFlagged: quality?.flags.length ? 1 : undefined };
-      if (plans.length === 0) return fields;
-      const subject = decoded && plans.some((plan) => plan.crop === 'subject') ? subjectBox(decoded.rgba, decoded) : null;
-      const renditions: Record<string, StoredRendition> = {};
-      // One at a time: a job holds its decoded cutout and a single rendition in memory, however many it asks for.
-      for (const plan of plans) renditions[plan.name] = decoded ? await makeOne(record, plan, decoded, subject) : { error: undecodable! };
-      return { ...fields, renditions };
+      if (plans.length > 0) return decodeSlot(() => withRenditions(record, cutout, plans, known));
+      const quality = known.quality ?? await measureOnly(record, cutout);
+      return { quality, qualityFlagged: quality?.flags.length ? 1 : undefined };
     },
   };
 }
