@@ -24,6 +24,7 @@ import { pollingScenario } from './scenarios/polling.ts';
 import { rateLimitedScenario } from './scenarios/rate-limited.ts';
 import { workerMemoryScenario } from './scenarios/worker-memory.ts';
 import { reviewPageScenario } from './scenarios/review-page.ts';
+import { renditionsScenario } from './scenarios/renditions.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
@@ -44,6 +45,7 @@ const scenarios: [number, Scenario][] = [
   [5, bulkScenario(quick ? 1_000 : 10_000)],
   [6, pollingScenario(quick ? 3 : 10)],
   [7, reviewPageScenario(quick ? 2_000 : 10_000)],
+  [8, renditionsScenario(quick ? 8 : 24)],
 ];
 
 const log = (message: string) => console.log(message);
