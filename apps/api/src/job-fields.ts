@@ -74,7 +74,7 @@ function parseMetadata(text: string): Record<string, unknown> {
 const MAX_RENDITIONS_BYTES = 4096;
 
 /** `renditions`: a JSON array of specs (a JSON string in a form); each problem names the spec and the field. */
-export function parseRenditionsField(text: string): RenditionPlan[] {
+function parseRenditionsField(text: string): RenditionPlan[] {
   if (Buffer.byteLength(text) > MAX_RENDITIONS_BYTES) throw invalid('invalid_renditions', `renditions must be at most ${MAX_RENDITIONS_BYTES} bytes`);
   let value: unknown;
   try {

@@ -28,7 +28,7 @@ const SETTINGS = new Set(['webhook_url', 'options', 'item_events', 'renditions']
 const tooMany = (maxItems: number) => new ApiError(413, 'too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
 
 /** Batch-wide fields, as strings (a form sends strings; JSON values are re-encoded). */
-export function parseSettings(fields: Record<string, string>, policy: UrlPolicy): Pick<BatchIntake, 'webhookUrl' | 'options' | 'renditionPlans' | 'itemEvents'> {
+function parseSettings(fields: Record<string, string>, policy: UrlPolicy): Pick<BatchIntake, 'webhookUrl' | 'options' | 'renditionPlans' | 'itemEvents'> {
   const { webhookUrl, options, renditionPlans } = parseJobFields(
     { webhook_url: fields.webhook_url, options: fields.options, renditions: fields.renditions } as Record<string, string>, policy,
   );
