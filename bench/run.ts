@@ -27,6 +27,7 @@ import { workerMemoryScenario } from './scenarios/worker-memory.ts';
 import { reviewPageScenario } from './scenarios/review-page.ts';
 import { manifestMemoryScenario } from './scenarios/manifest-memory.ts';
 import { noisyNeighbourScenario } from './scenarios/noisy-neighbour.ts';
+import { renditionsScenario } from './scenarios/renditions.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
@@ -50,6 +51,7 @@ const scenarios: [number, Scenario][] = [
   [7, reviewPageScenario(quick ? 2_000 : 10_000)],
   [8, manifestMemoryScenario({ emptyBytes: 8_000_000, largeBytes: 24_900_000, acceptedRows: quick ? [10_000] : [10_000, 100_000] })],
   [9, noisyNeighbourScenario(quick ? 100 : 300)],
+  [10, renditionsScenario(quick ? 8 : 24)],
 ];
 
 const log = (message: string) => console.log(message);

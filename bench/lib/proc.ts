@@ -29,3 +29,15 @@ export function sampleRss(pid: number, intervalMs = 25): RssSampler {
 }
 
 export const MB = 1024 * 1024;
+
+/** CPU time a process has used so far (user + system, /proc/<pid>/stat), in ms. */
+export function readCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ: 100 on every Linux build Node supports. */
+const CLOCK_TICKS_PER_SECOND = 100;

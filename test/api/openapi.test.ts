@@ -36,6 +36,20 @@ describe('the OpenAPI document', () => {
     }
   });
 
+  it('describes renditions and quality flags from the schema the API validates with', () => {
+    const { schemas } = document.components;
+    expect(schemas.RenditionSpec.properties.preset.enum).toEqual(['marketplace', 'web']);
+    expect(schemas.RenditionSpec.properties.format.enum).toEqual(['png', 'webp', 'jpeg']);
+    expect(schemas.RenditionSpec.required).toEqual(['name']);
+    expect(schemas.Job.properties.quality.properties.flags.items.enum).toEqual(['empty_cutout', 'background_not_removed', 'subject_cut_off', 'mostly_semitransparent', 'tiny_subject']);
+    expect(schemas.Job.properties.renditions.additionalProperties.properties).toHaveProperty('upscaled');
+    expect(schemas.Batch.properties.counts.properties).toHaveProperty('quality_flagged');
+    const rendition = document.paths['/v1/jobs/{id}/renditions/{name}'].get;
+    expect(Object.keys(rendition.responses)).toEqual(expect.arrayContaining(['302', '404', '409']));
+    expect(JSON.stringify(document.paths['/v1/jobs'].post.responses)).toContain('invalid_renditions');
+    expect(document.paths['/v1/batches/{id}/jobs'].get.parameters.map((parameter: { name: string }) => parameter.name)).toContain('quality');
+  });
+
   it('serves the interactive docs at /docs', async () => {
     const response = await request(`${system.apiUrl}/docs/`, { maxRedirections: 0 } as never);
     expect([200, 302]).toContain(response.statusCode);

@@ -43,7 +43,8 @@ describe('batches of image URLs', () => {
 
     const ended = await batchEnded(system, created.body.id);
     expect(ended.status).toBe('completed');
-    expect(ended.counts).toEqual({ total: 1000, queued: 0, processing: 0, succeeded: 1000, failed: 0, canceled: 0, rejected: 0 });
+    // The emulator's fixed result is one transparent pixel: every cutout is flagged empty_cutout.
+    expect(ended.counts).toEqual({ total: 1000, queued: 0, processing: 0, succeeded: 1000, failed: 0, canceled: 0, rejected: 0, quality_flagged: 1000 });
     expect(ended.upstream_calls).toBe(1000);
     expect(ended.completed_at).not.toBeNull();
 
@@ -89,7 +90,7 @@ describe('batches of image URLs', () => {
     const csvManifest = await manifest(system, created.body.id, 'csv');
     expect(csvManifest.contentType).toMatch(/^text\/csv/);
     const [header, ...data] = parseCsv(csvManifest.text);
-    expect(header).toEqual(['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review']);
+    expect(header).toEqual(['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review', 'quality_flags']);
     expect(data.map((row) => [row[0], row[2], row[4]])).toEqual([
       ['good-1', 'succeeded', ''], ['good-2', 'succeeded', ''], ['unreachable', 'failed', 'image_url_unreachable'],
     ]);

@@ -14,6 +14,7 @@ import { accountRoutes } from './routes/account.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobQueryRoutes } from './routes/job-queries.ts';
+import { renditionRoutes } from './routes/renditions.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
@@ -86,6 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   accountRoutes(app, deps, { canRead, canWrite });
   jobRoutes(app, deps, { canRead, canWrite });
   jobQueryRoutes(app, deps, { canRead, canWrite });
+  renditionRoutes(app, deps, { canRead });
   webhookRoutes(app, deps, { canRead, canWrite });
   webhookDeliveryRoutes(app, deps, { canRead, canWrite });
   webhookEndpointRoutes(app, deps, { canRead, canWrite });

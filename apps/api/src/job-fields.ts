@@ -1,11 +1,12 @@
 import {
-  allowedOptionsText, checkUrl, isOptionName, refusedOptions, UnsafeUrlError, type Config, type JobRecord, type UnsafeUrlReason, type UrlPolicy,
+  allowedOptionsText, checkUrl, isOptionName, parseRenditions, refusedOptions, UnsafeUrlError,
+  type Config, type JobRecord, type RenditionPlan, type UnsafeUrlReason, type UrlPolicy,
 } from '@cutout/shared';
 import type { ErrorCode } from './contract/error-codes.ts';
 import { ApiError } from './errors.ts';
 
 /** Text fields `POST /v1/jobs` accepts besides the `file` part. */
-export const JOB_FIELDS: ReadonlySet<string> = new Set(['image_url', 'webhook_url', 'metadata', 'options']);
+export const JOB_FIELDS: ReadonlySet<string> = new Set(['image_url', 'webhook_url', 'metadata', 'options', 'renditions']);
 
 const MAX_METADATA_BYTES = 4096;
 
@@ -22,12 +23,22 @@ export const fieldRulesOf = (config: Config): FieldRules => ({
 });
 
 /** Validates the optional fields of a job; every problem is a 422 naming the field. */
-export function parseJobFields(fields: Record<string, string>, rules: FieldRules): Pick<JobRecord, 'webhookUrl' | 'metadata' | 'options'> {
+export function parseJobFields(fields: Record<string, string>, rules: FieldRules): Pick<JobRecord, 'webhookUrl' | 'metadata' | 'options' | 'renditionPlans'> {
   return {
     webhookUrl: fields.webhook_url === undefined ? undefined : parseWebhookUrl(fields.webhook_url, rules.urlPolicy),
     metadata: fields.metadata === undefined ? undefined : parseMetadata(fields.metadata),
     options: fields.options === undefined ? undefined : parseOptions(fields.options, rules.allowedOptions),
+    renditionPlans: fields.renditions === undefined ? undefined : parseRenditionsField(fields.renditions),
   };
+}
+
+/**
+ * Checks one field as it arrives, so a multipart form whose fields come before the file is
+ * refused before the upload streams to S3.
+ */
+export function checkJobField(name: string, value: string, rules: FieldRules): void {
+  if (name === 'image_url') return; // fetched (and checked) once every field is in
+  parseJobFields({ [name]: value }, rules);
 }
 
 /**
@@ -80,6 +91,22 @@ function parseJsonObject(text: string, field: string, code: ErrorCode): Record<s
 function parseMetadata(text: string): Record<string, unknown> {
   if (Buffer.byteLength(text) > MAX_METADATA_BYTES) throw invalid('invalid_metadata', `metadata must be at most ${MAX_METADATA_BYTES} bytes`);
   return parseJsonObject(text, 'metadata', 'invalid_metadata');
+}
+
+const MAX_RENDITIONS_BYTES = 4096;
+
+/** `renditions`: a JSON array of specs (a JSON string in a form); each problem names the spec and the field. */
+function parseRenditionsField(text: string): RenditionPlan[] {
+  if (Buffer.byteLength(text) > MAX_RENDITIONS_BYTES) throw invalid('invalid_renditions', `renditions must be at most ${MAX_RENDITIONS_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw invalid('invalid_renditions', 'renditions must be a JSON array of rendition specs');
+  }
+  const parsed = parseRenditions(value);
+  if (!parsed.ok) throw invalid('invalid_renditions', parsed.message);
+  return parsed.plans;
 }
 
 /**

@@ -7,8 +7,14 @@ import { fairEnqueueOf, queueSingleJob } from './queueing.ts';
 import { createBatch } from './batches/create.ts';
 import type { BatchItem, RejectedRow } from './batches/items.ts';
 
-/** Which items of a batch a rerun takes: the ones reviewers flagged, or the ones that failed. */
-export type RerunSelection = 'rejected' | 'failed';
+/** Which items of a batch a rerun takes: the ones reviewers flagged, the ones the automatic checks flagged, or the ones that failed. */
+export type RerunSelection = 'rejected' | 'quality_flagged' | 'failed';
+
+const NOTHING_SELECTED: Record<RerunSelection, string> = {
+  rejected: 'No item of this batch is flagged as wrong',
+  quality_flagged: 'No item of this batch has quality flags',
+  failed: 'No item of this batch failed',
+};
 
 type RerunDeps = Pick<AppDeps, 'config' | 'storage' | 'jobs' | 'batches' | 'reviews' | 'queues' | 'fair' | 'usage'>;
 
@@ -38,9 +44,10 @@ async function copyOriginal(storage: Storage, source: JobRecord, jobId: string):
 }
 
 /**
- * A new job on a copy of `source`'s original, with the source's options, webhook and
- * metadata unless `fields` gives others. Rejected results are out of duplicate detection
- * (see recordVerdict), so a rerun of one goes to ByByBG again.
+ * A new job on a copy of `source`'s original, with the source's options, renditions, webhook
+ * and metadata unless `fields` gives others. Rejected results are out of duplicate detection
+ * (see recordVerdict), so a rerun of one goes to ByByBG again; a rerun with other renditions
+ * only reuses the stored cutout.
  */
 export async function rerunJob(deps: RerunDeps, source: JobRecord, fields: Record<string, string>): Promise<JobRecord> {
   if (!source.originalSha256 && source.sourceUrl) throw new ApiError('original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
@@ -54,14 +61,16 @@ export async function rerunJob(deps: RerunDeps, source: JobRecord, fields: Recor
     originalKey: key, originalBytes: source.originalBytes, originalContentType: source.originalContentType,
     originalSha256: source.originalSha256, rerunOf: source.id, clientRef: source.clientRef,
     options: given.options ?? source.options, webhookUrl: given.webhookUrl ?? source.webhookUrl, metadata: given.metadata ?? source.metadata,
+    renditionPlans: given.renditionPlans ?? source.renditionPlans,
   };
   await queueSingleJob(deps, record);
   return record;
 }
 
 /**
- * A new batch of `source`'s flagged or failed items, with `fields` (options, webhook_url,
- * item_events) as for a new batch; the source's options unless others are given. Items
+ * A new batch of `source`'s flagged or failed items, with `fields` (options, renditions,
+ * webhook_url, item_events) as for a new batch; the source's options and renditions unless
+ * others are given. Items
  * that are gone (past retention, original missing) are listed in `rejected`; when none is
  * left, 422 and nothing is kept.
  */
@@ -69,17 +78,23 @@ export async function rerunBatch(
   deps: RerunDeps, source: BatchRecord, selection: RerunSelection, fields: Record<string, string>, fingerprint: string, log: { error(details: object, message: string): void },
 ): Promise<{ batch: BatchRecord; rejected: RejectedRow[] }> {
   const { config, batches, jobs } = deps;
-  const settings = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, fieldRulesOf(config));
+  const settings = parseJobFields(
+    { webhook_url: fields.webhook_url, options: fields.options, renditions: fields.renditions } as Record<string, string>, fieldRulesOf(config),
+  );
   const ids = selection === 'rejected'
     ? await deps.reviews.rejectedIds(source.id, 0, config.api.maxBatchItems)
-    : await batches.endedIds(source.id, 'failed', 0, config.api.maxBatchItems);
-  if (ids.length === 0) throw new ApiError('nothing_to_rerun', selection === 'rejected' ? 'No item of this batch is flagged as wrong' : 'No item of this batch failed');
+    : selection === 'quality_flagged'
+      ? await batches.qualityFlaggedIds(source.id, 0, config.api.maxBatchItems)
+      : await batches.endedIds(source.id, 'failed', 0, config.api.maxBatchItems);
+  if (ids.length === 0) throw new ApiError('nothing_to_rerun', NOTHING_SELECTED[selection]);
   const { items, rejected, stored } = await rerunItems(deps, source.tenantId, ids);
   try {
     if (items.length === 0) throw new ApiError('nothing_to_rerun', `None of the ${ids.length} items can be rerun (${rejected[0]?.reason ?? 'gone'})`);
-    const options = settings.options ?? (await jobs.get(ids[0]!))?.options;
+    const first = await jobs.get(ids[0]!);
+    const options = settings.options ?? first?.options;
     if (!settings.options) checkInheritedOptions(options, config.bybybg.allowedOptions);
-    const intake = { items, rejected, webhookUrl: settings.webhookUrl, options, itemEvents: fields.item_events === 'true', fingerprint };
+    const renditionPlans = settings.renditionPlans ?? first?.renditionPlans;
+    const intake = { items, rejected, webhookUrl: settings.webhookUrl, options, renditionPlans, itemEvents: fields.item_events === 'true', fingerprint };
     const batch = await createBatch({ batches, fairEnqueue: fairEnqueueOf(deps) }, source.tenantId, intake, source.id).catch((error: unknown) => {
       log.error({ err: error }, 'batch rerun failed');
       throw unavailable();

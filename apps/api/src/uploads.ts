@@ -7,7 +7,12 @@ export interface ReceivedUpload {
   original: StreamedObject;
 }
 
-interface UploadTarget extends ImageTarget { allowedFields: ReadonlySet<string>; images: ImageFetcher }
+interface UploadTarget extends ImageTarget {
+  allowedFields: ReadonlySet<string>;
+  images: ImageFetcher;
+  /** Throws for a field value that will be refused anyway, before any image is stored. */
+  checkField?: (name: string, value: string) => void;
+}
 
 /**
  * Streams the single `file` part to S3 (never buffering it whole) and collects the text
@@ -29,6 +34,7 @@ export async function receiveUpload(request: FastifyRequest, target: UploadTarge
         if (part.fieldname in fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
         if (part.valueTruncated) throw new ApiError('field_too_large', `Field "${part.fieldname}" is too large`);
         fields[part.fieldname] = String(part.value);
+        target.checkField?.(part.fieldname, fields[part.fieldname]!);
         continue;
       }
       if (part.fieldname !== 'file') {
@@ -66,6 +72,7 @@ async function receiveJson(request: FastifyRequest, target: UploadTarget): Promi
     fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
   }
   if (typeof (body as { image_url?: unknown }).image_url !== 'string') throw badRequest('missing_file', 'The JSON body needs an "image_url" string');
+  for (const [name, value] of Object.entries(fields)) target.checkField?.(name, value);
   try {
     const original = await fetchImage(fields.image_url!, target);
     delete fields.image_url;

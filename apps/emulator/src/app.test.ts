@@ -271,3 +271,39 @@ describe('admin endpoints', () => {
     expect(await admin('GET', '/nope')).toEqual({ status: 404, body: { error: { message: 'no route for GET /nope' } } });
   });
 });
+
+describe('POST /v1/remove-bg: problem cutouts on demand', () => {
+  /** The answer's alpha: the largest value, and how many pixels of the bottom row are opaque. */
+  async function cutoutOf(options: Record<string, string> = {}) {
+    const response = await postRemoveBg(emulator!.url, { key: KEY, form: imageForm(await productShot(), options) });
+    expect(response.statusCode).toBe(200);
+    const png = await readPng(await bodyBuffer(response));
+    let maxAlpha = 0;
+    for (let y = 0; y < png.height; y++) for (let x = 0; x < png.width; x++) maxAlpha = Math.max(maxAlpha, png.pixel(x, y).a);
+    let bottomOpaque = 0;
+    for (let x = 0; x < png.width; x++) if (png.pixel(x, png.height - 1).a === 255) bottomOpaque++;
+    return { width: png.width, height: png.height, maxAlpha, corner: png.pixel(0, 0).a, bottomOpaque };
+  }
+
+  it('answers an empty, an unchanged, a cut-off or a ghostly cutout when /_faults asks for one', async () => {
+    await start();
+    expect(await cutoutOf()).toMatchObject({ width: 200, height: 160, maxAlpha: 255, corner: 0, bottomOpaque: 0 });
+    expect((await admin('PUT', '/_faults', { cutout: 'empty' })).body.cutout).toBe('empty');
+    expect(await cutoutOf()).toMatchObject({ width: 200, height: 160, maxAlpha: 0 });
+    await admin('PUT', '/_faults', { cutout: 'unchanged' });
+    expect(await cutoutOf()).toMatchObject({ width: 200, height: 160, corner: 255, bottomOpaque: 200 });
+    await admin('PUT', '/_faults', { cutout: 'cut_off' });
+    // The frame ends in the middle of the 60-pixel-high box (rows 50–109): the box's 80 columns meet the bottom edge.
+    expect(await cutoutOf()).toMatchObject({ width: 200, height: 80, bottomOpaque: 80 });
+    await admin('PUT', '/_faults', { cutout: 'ghost' });
+    expect(await cutoutOf()).toMatchObject({ width: 200, height: 160, maxAlpha: 102, corner: 0 });
+    expect((await admin('PUT', '/_faults', { cutout: 'blurred' })).status).toBe(400);
+  });
+
+  it('answers the problem cutout a request names in its emulate_cutout option, over the fault setting', async () => {
+    await start({ faults: { cutout: 'ghost' } });
+    expect(await cutoutOf({ emulate_cutout: 'empty' })).toMatchObject({ maxAlpha: 0 });
+    expect(await cutoutOf({ emulate_cutout: 'real' })).toMatchObject({ maxAlpha: 255, corner: 0 });
+    expect(await cutoutOf()).toMatchObject({ maxAlpha: 102 });
+  });
+});

@@ -30,20 +30,26 @@ export interface RgbaImage {
  * not touch the border (a white logo on a red box) stay opaque.
  */
 export async function removeBackground(input: Buffer, options: CutoutOptions): Promise<Buffer> {
+  return encodePng(await cutoutPixels(input, options));
+}
+
+/** The cutout's pixels before encoding (what the problem cutouts start from). */
+export async function cutoutPixels(input: Buffer, options: CutoutOptions): Promise<RgbaImage> {
   const image = await decodeRgba(input, options.maxPixels);
   clearBorderBackground(image, options.tolerance);
   if (!hasOpaquePixel(image)) throw new NoForegroundError('could not identify a foreground object in the image');
-  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 4 } })
-    .png()
-    .toBuffer();
+  return image;
 }
+
+export const encodePng = (image: RgbaImage): Promise<Buffer> =>
+  sharp(image.data, { raw: { width: image.width, height: image.height, channels: 4 } }).png().toBuffer();
 
 function hasOpaquePixel({ data }: RgbaImage): boolean {
   for (let alpha = 3; alpha < data.length; alpha += 4) if (data[alpha] !== 0) return true;
   return false;
 }
 
-async function decodeRgba(input: Buffer, maxPixels: number | undefined): Promise<RgbaImage> {
+export async function decodeRgba(input: Buffer, maxPixels: number | undefined): Promise<RgbaImage> {
   try {
     const { data, info } = await sharp(input, maxPixels === undefined ? {} : { limitInputPixels: maxPixels })
       // Phone photos carry EXIF rotation; the PNG we write drops EXIF, so apply it now.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CUTOUT_MODES } from './problem-cutouts.ts';
 
 /** How a successful result is delivered; ByByBG does not document its format, so clients must handle all of these. */
 export const RESPONSE_MODES = ['image', 'json-base64', 'json-url', 'bad'] as const;
@@ -30,6 +31,8 @@ export const faultSettingsSchema = z.strictObject({
   forbiddenKeys: z.array(z.string().min(1)).max(10_000),
   responseMode: z.enum(RESPONSE_MODES),
   fixedResult: z.boolean(),
+  /** Which cutout a successful call answers: `real`, or a problem case (`empty`, `unchanged`, `cut_off`, `ghost`). */
+  cutout: z.enum(CUTOUT_MODES),
   /** Euclidean RGB distance (0–441.7) within which a pixel counts as background. */
   tolerance: z.number().min(0).max(442),
 });
@@ -50,6 +53,7 @@ export const DEFAULT_FAULTS: FaultSettings = {
   forbiddenKeys: [],
   responseMode: 'image',
   fixedResult: false,
+  cutout: 'real',
   tolerance: 32,
 };
 

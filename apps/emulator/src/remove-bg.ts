@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { NoForegroundError, NotAnImageError, removeBackground } from './cutout.ts';
+import { NoForegroundError, NotAnImageError } from './cutout.ts';
+import { CUTOUT_MODES, cutoutFor, type CutoutMode } from './problem-cutouts.ts';
 import { ClientError, sendError } from './errors.ts';
 import { decideFault, latencyFor, type ResponseMode } from './faults.ts';
 import type { ResultStore } from './result-store.ts';
@@ -83,10 +84,12 @@ export async function removeBgRoutes(app: FastifyInstance, deps: RemoveBgDeps): 
     }
     if (fault.kind === 'error') return sendError(reply, fault.status, 'upstream error (injected by the emulator)');
 
-    const upload = await readUpload(request);
+    const { upload, fields } = await readUpload(request);
+    // A request may ask for its own problem case (an option a test forwards), over the fault setting.
+    const mode = CUTOUT_MODES.find((name) => name === fields[CUTOUT_FIELD]) ?? settings.cutout;
     const png = settings.fixedResult
       ? await deps.fixedPng()
-      : await cutout(upload, settings.tolerance, deps.maxImagePixels);
+      : await cutout(mode, upload, settings.tolerance, deps.maxImagePixels);
     const result = formatResult(settings.responseMode, png, request, results);
 
     if (fault.kind === 'truncate') {
@@ -113,13 +116,18 @@ async function waitUnlessClosed(ms: number, reply: FastifyReply): Promise<boolea
   }
 }
 
-/** The bytes of the field `file`; other fields are ByByBG "options" and are ignored. */
-async function readUpload(request: FastifyRequest): Promise<Buffer> {
+/** The option field that picks a problem cutout for one request. */
+export const CUTOUT_FIELD = 'emulate_cutout';
+
+/** The bytes of the field `file`, and the text fields (ByByBG "options", ignored but for CUTOUT_FIELD). */
+async function readUpload(request: FastifyRequest): Promise<{ upload: Buffer; fields: Record<string, string> }> {
   if (!request.isMultipart()) {
     throw new ClientError(400, 'expected multipart/form-data with the image in the field "file"');
   }
   let upload: Buffer | undefined;
+  const fields: Record<string, string> = {};
   for await (const part of request.parts()) {
+    if (part.type === 'field') fields[part.fieldname] = String(part.value);
     if (part.type !== 'file') continue;
     if (part.fieldname === 'file' && upload === undefined) upload = await part.toBuffer();
     // Busboy only moves on to the next part once this one's stream is consumed.
@@ -128,12 +136,12 @@ async function readUpload(request: FastifyRequest): Promise<Buffer> {
   if (upload === undefined || upload.length === 0) {
     throw new ClientError(400, 'missing image: send it in the multipart field "file"');
   }
-  return upload;
+  return { upload, fields };
 }
 
-async function cutout(upload: Buffer, tolerance: number, maxPixels: number | undefined): Promise<Buffer> {
+async function cutout(mode: CutoutMode, upload: Buffer, tolerance: number, maxPixels: number | undefined): Promise<Buffer> {
   try {
-    return await removeBackground(upload, { tolerance, maxPixels });
+    return await cutoutFor(mode, upload, { tolerance, maxPixels });
   } catch (error) {
     // The cutout module knows nothing of HTTP; an undecodable upload is the client's 400.
     if (error instanceof NotAnImageError || error instanceof NoForegroundError) throw new ClientError(400, error.message);

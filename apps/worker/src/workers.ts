@@ -12,6 +12,7 @@ import { failJob } from './processors/outcomes.ts';
 import { makeRemoveBgProcessor, type RemoveBgDeps } from './processors/remove-bg.ts';
 import { makeOriginalFetcher } from './processors/fetch-original.ts';
 import { makeThumbnailer } from './thumbnails.ts';
+import { makeCutoutOutputs } from './postprocess/outputs.ts';
 import { limiterFor, makeRateGovernor } from './upstream/governor.ts';
 import { makeKeyGuard } from './upstream/key-guard.ts';
 import { makeUpstreamPause } from './upstream/pause.ts';
@@ -64,6 +65,10 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     thumbnails: config.worker.thumbnailSize > 0
       ? makeThumbnailer({ storage: services.storage, size: config.worker.thumbnailSize, log: log.child({ component: 'thumbnails' }) })
       : undefined,
+    outputs: makeCutoutOutputs({
+      storage: services.storage, maxPixels: config.api.maxImagePixels, thresholds: config.worker.quality,
+      decodeSlots: config.worker.renditionConcurrency, log: log.child({ component: 'cutout-outputs' }),
+    }),
     log: log.child({ queue: QUEUE_NAMES.removeBg }),
   };
   const limiter = limiterFor(governor.current().ratePerSecond);

@@ -25,7 +25,7 @@ afterAll(async () => {
 async function batchOf(size: number): Promise<{ batch: BatchRecord; items: JobRecord[] }> {
   const batch: BatchRecord = {
     id: newBatchId(), tenantId: 'acme', status: 'processing', createdAt: new Date().toISOString(),
-    total: size, queued: 0, processing: 0, succeeded: 0, failed: 0, canceled: 0, rejected: 1, ended: 0, upstreamCalls: 0, creditsSaved: 0, itemEvents: false, reviewRejected: 0,
+    total: size, queued: 0, processing: 0, succeeded: 0, failed: 0, canceled: 0, rejected: 1, ended: 0, upstreamCalls: 0, creditsSaved: 0, itemEvents: false, reviewRejected: 0, qualityFlagged: 0,
   };
   await batches.create(batch);
   const items = Array.from({ length: size }, (): JobRecord => {

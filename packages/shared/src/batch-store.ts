@@ -28,6 +28,10 @@ export interface BatchRecord extends BatchCounts {
   reviewRejected: number;
   /** The batch whose flagged or failed items this batch runs again. */
   rerunOf?: string;
+  /** Items whose cutout has quality flags (TRANSITION counts them as they succeed). */
+  qualityFlagged: number;
+  /** The names of the renditions every item makes, in order: the manifest's columns. */
+  renditionNames?: string[];
 }
 
 /** The final statuses whose items a batch lists in the order they ended. */
@@ -36,7 +40,7 @@ export type EndedStatus = 'succeeded' | 'failed' | 'canceled';
 /** Opaque, unguessable batch id: 24 base62 characters. */
 export const newBatchId = (): string => `batch_${randomBase62(24)}`;
 
-const NUMBER_FIELDS = ['total', 'queued', 'processing', 'succeeded', 'failed', 'canceled', 'rejected', 'ended', 'upstreamCalls', 'creditsSaved'] as const;
+const NUMBER_FIELDS = ['total', 'queued', 'processing', 'succeeded', 'failed', 'canceled', 'rejected', 'ended', 'upstreamCalls', 'creditsSaved', 'qualityFlagged'] as const;
 
 export interface BatchStore {
   /** The batch hash, before any item exists: `total` is known up front so it cannot complete early. */
@@ -48,6 +52,8 @@ export interface BatchStore {
   itemIds(id: string, offset: number, count: number): Promise<string[]>;
   /** Ids of the items that ended with `status`, in the order they ended. */
   endedIds(id: string, status: EndedStatus, offset: number, count: number): Promise<string[]>;
+  /** Ids of the succeeded items whose cutout has quality flags, in the order they ended. */
+  qualityFlaggedIds(id: string, offset: number, count: number): Promise<string[]>;
   /** End times (ms) of the most recently ended items, newest first: the rate behind the ETA. */
   recentEnds(id: string): Promise<number[]>;
   /** Marks a running batch canceled; false when it had already ended. */
@@ -64,8 +70,10 @@ export function makeBatchStore({ redis, prefix }: { redis: Redis; prefix: string
 
   return {
     async create(batch) {
-      const { itemEvents, reviewRejected: _counted, ...rest } = batch;
+      const { itemEvents, reviewRejected: _counted, renditionNames, ...rest } = batch;
       const flat: string[] = ['itemEvents', itemEvents ? '1' : '0'];
+      // Names are [a-z0-9_-]: a comma never occurs in one.
+      if (renditionNames?.length) flat.push('renditionNames', renditionNames.join(','));
       for (const [name, value] of Object.entries(rest)) if (value !== undefined) flat.push(name, String(value));
       await redis.hset(batchKey(batch.id), ...flat);
     },
@@ -84,7 +92,9 @@ export function makeBatchStore({ redis, prefix }: { redis: Redis; prefix: string
       const [[, fields], [, rejected]] = (await redis.multi().hgetall(batchKey(id)).zcard(batchRejectedKey(prefix, id)).exec()) as [[null, Record<string, string>], [null, number]];
       const hash = fields;
       if (!hash.id) return null;
-      const record: Record<string, unknown> = { ...hash, itemEvents: hash.itemEvents === '1', reviewRejected: rejected };
+      const record: Record<string, unknown> = {
+        ...hash, itemEvents: hash.itemEvents === '1', reviewRejected: rejected, renditionNames: hash.renditionNames ? hash.renditionNames.split(',') : undefined,
+      };
       for (const name of NUMBER_FIELDS) record[name] = Number(hash[name] ?? 0);
       return record as unknown as BatchRecord;
     },
@@ -93,6 +103,9 @@ export function makeBatchStore({ redis, prefix }: { redis: Redis; prefix: string
     },
     async endedIds(id, status, offset, count) {
       return redis.lrange(`${batchKey(id)}:ended:${status}`, offset, offset + count - 1);
+    },
+    async qualityFlaggedIds(id, offset, count) {
+      return redis.lrange(`${batchKey(id)}:quality:flagged`, offset, offset + count - 1);
     },
     async recentEnds(id) {
       return (await redis.lrange(`${batchKey(id)}:recent`, 0, -1)).map(Number);

@@ -13,7 +13,10 @@ export const batchViewSchema = z.object({
   created_at: timestamp,
   completed_at: timestamp.nullable(),
   canceled_at: timestamp.nullable(),
-  counts: z.object({ total: count, queued: count, processing: count, succeeded: count, failed: count, canceled: count, rejected: count }),
+  counts: z.object({
+    total: count, queued: count, processing: count, succeeded: count, failed: count, canceled: count, rejected: count,
+    quality_flagged: count.describe('Succeeded items whose cutout has automatic quality flags (counted as succeeded too)'),
+  }),
   review: z.object({ rejected: count }).describe('Items a reviewer flagged as wrong'),
   upstream_calls: count.describe('Requests the items made to ByByBG'),
   credits_saved: count.describe("Items whose result was reused from an identical image"),
@@ -38,7 +41,7 @@ export function toBatchView(batch: BatchRecord, { publicBaseUrl, recentEnds = []
     canceled_at: batch.canceledAt ?? null,
     counts: {
       total: batch.total, queued: batch.queued, processing: batch.processing, succeeded: batch.succeeded,
-      failed: batch.failed, canceled: batch.canceled, rejected: batch.rejected,
+      failed: batch.failed, canceled: batch.canceled, rejected: batch.rejected, quality_flagged: batch.qualityFlagged,
     },
     review: { rejected: batch.reviewRejected },
     upstream_calls: batch.upstreamCalls,

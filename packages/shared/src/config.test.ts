@@ -35,6 +35,13 @@ describe('loadConfig defaults', () => {
     expect(config.logLevel).toBe('info');
   });
 
+  it('reads the quality flags\' thresholds, and refuses a share outside 0–1', () => {
+    expect(loadConfig({}).worker.renditionConcurrency).toBe(2);
+    expect(loadConfig({}).worker.quality).toEqual({ emptyBelow: 0.005, unremovedFrom: 0.98, edgeContactFrom: 0.1, semitransparentFrom: 0.5, tinyBelow: 0.02 });
+    expect(loadConfig({ QUALITY_EDGE_CONTACT: '0.25', QUALITY_TINY_COVERAGE: '0' }).worker.quality).toMatchObject({ edgeContactFrom: 0.25, tinyBelow: 0 });
+    expect(variablesNamed(configError({ QUALITY_UNREMOVED_COVERAGE: '1.5', QUALITY_EMPTY_COVERAGE: 'none' }))).toEqual(['QUALITY_EMPTY_COVERAGE', 'QUALITY_UNREMOVED_COVERAGE']);
+  });
+
   it('treats empty-string variables as unset', () => {
     const config = loadConfig({
       REDIS_URL: '', PORT: '', MAX_UPLOAD_BYTES: '', JOB_RETENTION: '', WEBHOOK_RETRY_SCHEDULE: '', S3_ENDPOINT: '',

@@ -4,6 +4,7 @@ import { parseBytes, parseDuration } from './durations.ts';
 import { isWellFormedApiKey } from './api-keys.ts';
 import { parseCidrList } from './url-guard.ts';
 import { isOptionName } from './upstream-options.ts';
+import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.ts';
 
 const duration = (fallback: string) =>
   z.string().default(fallback).transform((text, ctx) => {
@@ -21,6 +22,8 @@ const bytes = (fallback: string) =>
 
 const int = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
+
+const share = (fallback: number) => z.coerce.number().min(0).max(1).default(fallback);
 
 const optionalText = z.string().trim().min(1).optional().catch(undefined);
 
@@ -136,6 +139,12 @@ const envSchema = z.object({
   WORKER_SHUTDOWN_TIMEOUT: duration('30s'),
   WORKER_METRICS_PORT: int(9464, 0, 65535),
   THUMBNAIL_SIZE: int(320, 0, 1024),
+  RENDITION_CONCURRENCY: int(2, 1, 64),
+  QUALITY_EMPTY_COVERAGE: share(DEFAULT_QUALITY_THRESHOLDS.emptyBelow),
+  QUALITY_UNREMOVED_COVERAGE: share(DEFAULT_QUALITY_THRESHOLDS.unremovedFrom),
+  QUALITY_EDGE_CONTACT: share(DEFAULT_QUALITY_THRESHOLDS.edgeContactFrom),
+  QUALITY_SEMITRANSPARENT_SHARE: share(DEFAULT_QUALITY_THRESHOLDS.semitransparentFrom),
+  QUALITY_TINY_COVERAGE: share(DEFAULT_QUALITY_THRESHOLDS.tinyBelow),
   SHUTDOWN_GRACE: duration('30s'),
   PORT: int(3000, 0, 65535),
   HOST: z.string().default('127.0.0.1'),
@@ -188,6 +197,10 @@ export interface Config {
     metricsPort: number;
     /** Longest side of the WebP thumbnails of originals and cutouts, in px; 0: no thumbnails. */
     thumbnailSize: number;
+    /** When a cutout gets each automatic quality flag. */
+    quality: QualityThresholds;
+    /** Cutouts one worker process decodes for renditions at once. */
+    renditionConcurrency: number;
   };
   api: {
     port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
@@ -264,6 +277,11 @@ function toConfig(env: Env): Config {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,
       lockDurationMs: env.WORKER_LOCK_DURATION, stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
       shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT, metricsPort: env.WORKER_METRICS_PORT, thumbnailSize: env.THUMBNAIL_SIZE,
+      renditionConcurrency: env.RENDITION_CONCURRENCY,
+      quality: {
+        emptyBelow: env.QUALITY_EMPTY_COVERAGE, unremovedFrom: env.QUALITY_UNREMOVED_COVERAGE, edgeContactFrom: env.QUALITY_EDGE_CONTACT,
+        semitransparentFrom: env.QUALITY_SEMITRANSPARENT_SHARE, tinyBelow: env.QUALITY_TINY_COVERAGE,
+      },
     },
     api: {
       port: env.PORT, host: env.HOST, shutdownGraceMs: env.SHUTDOWN_GRACE,

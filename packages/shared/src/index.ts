@@ -37,3 +37,5 @@ export * from './dedup-keys.ts';
 export * from './webhook-gate.ts';
 export * from './webhook-deliveries.ts';
 export * from './webhook-outbox.ts';
+export * from './quality.ts';
+export * from './renditions/spec.ts';

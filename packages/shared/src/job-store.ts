@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import type { QualityReport } from './quality.ts';
+import type { RenditionPlan } from './renditions/spec.ts';
 
 import type { JobErrorCode, JobStatus, WEBHOOK_STATES } from './job-codes.ts';
 
@@ -62,7 +64,19 @@ export interface JobRecord {
   review?: ReviewVerdict;
   /** The job whose original this job processes again (`POST /v1/jobs/:id/rerun`). */
   rerunOf?: string;
+  /** What to make from the cutout besides it, resolved (presets applied) when the job was accepted. */
+  renditionPlans?: RenditionPlan[];
+  /** Each planned rendition once the job succeeded, by name: stored, or why it could not be made. */
+  renditions?: Record<string, StoredRendition>;
+  /** The cutout's automatic checks, set when it succeeded. */
+  quality?: QualityReport;
+  /** 1 when `quality` has flags: the batch counts and lists the item (TRANSITION). */
+  qualityFlagged?: number;
 }
+
+export type StoredRendition =
+  | { key: string; contentType: string; width: number; height: number; bytes: number; upscaled: boolean }
+  | { error: string };
 
 export interface ReviewVerdict { verdict: 'rejected'; note?: string; reviewedAt: string }
 
@@ -70,8 +84,8 @@ export interface ReviewVerdict { verdict: 'rejected'; note?: string; reviewedAt:
 export type TransitionedJob = JobRecord & { batchCompleted?: boolean };
 
 /** Fields stored as JSON; the rest are strings or numbers. */
-const JSON_FIELDS = new Set(['error', 'metadata', 'options', 'webhook', 'review']);
-const NUMBER_FIELDS = new Set(['attempts', 'upstreamCalls', 'originalBytes', 'resultBytes', 'creditsSaved']);
+const JSON_FIELDS = new Set(['error', 'metadata', 'options', 'webhook', 'review', 'renditionPlans', 'renditions', 'quality']);
+const NUMBER_FIELDS = new Set(['attempts', 'upstreamCalls', 'originalBytes', 'resultBytes', 'creditsSaved', 'qualityFlagged']);
 
 export function encodeJob(fields: Partial<JobRecord>): string[] {
   const flat: string[] = [];
@@ -103,7 +117,8 @@ export function decodeJob(hash: Record<string, string>): JobRecord | null {
  * calls, credits saved, and `ended`. The transition that makes `ended` reach `total`
  * completes the batch (ARGV[5] is the time) and says so by appending `__batchCompleted`.
  * Each ended item is also appended to the batch's list for its final status, so a page of
- * a batch's failed (or succeeded) items is one LRANGE however large the batch.
+ * a batch's failed (or succeeded) items is one LRANGE however large the batch; a succeeded
+ * item whose cutout has quality flags is counted and listed the same way.
  * The batch key is ARGV[4] .. batchId: it shares the job key's prefix, hence its Cluster
  * hash tag and slot.
  */
@@ -135,6 +150,10 @@ redis.call('HINCRBY', batchKey, status, -1)
 redis.call('HINCRBY', batchKey, now, 1)
 if now ~= 'succeeded' and now ~= 'failed' and now ~= 'canceled' then return record end
 if redis.call('HGET', KEYS[1], 'creditsSaved') == '1' then redis.call('HINCRBY', batchKey, 'creditsSaved', 1) end
+if now == 'succeeded' and redis.call('HGET', KEYS[1], 'qualityFlagged') == '1' then
+  redis.call('HINCRBY', batchKey, 'qualityFlagged', 1)
+  redis.call('RPUSH', batchKey .. ':quality:flagged', redis.call('HGET', KEYS[1], 'id'))
+end
 local clock = redis.call('TIME')
 redis.call('LPUSH', batchKey .. ':recent', clock[1] * 1000 + math.floor(clock[2] / 1000))
 redis.call('LTRIM', batchKey .. ':recent', 0, 99)
@@ -143,7 +162,7 @@ local ended = redis.call('HINCRBY', batchKey, 'ended', 1)
 if ended ~= tonumber(redis.call('HGET', batchKey, 'total')) then return record end
 redis.call('HSET', batchKey, 'completedAt', ARGV[5])
 if redis.call('HGET', batchKey, 'status') == 'processing' then redis.call('HSET', batchKey, 'status', 'completed') end
-for _, suffix in ipairs({'', ':recent', ':items', ':ended:succeeded', ':ended:failed', ':ended:canceled', ':review:rejected'}) do
+for _, suffix in ipairs({'', ':recent', ':items', ':ended:succeeded', ':ended:failed', ':ended:canceled', ':review:rejected', ':quality:flagged'}) do
   redis.call('PEXPIRE', batchKey .. suffix, ARGV[6])
 end
 table.insert(record, '__batchCompleted')

@@ -1,9 +1,28 @@
 import { z } from 'zod';
 import { JOB_ERROR_CODES, JOB_STATUSES, WAITING_REASONS, WEBHOOK_STATES, type WaitingReason } from './job-codes.ts';
 import type { JobRecord } from './job-store.ts';
+import { QUALITY_FLAGS, qualityView } from './quality.ts';
 import type { Storage } from './storage.ts';
 
 const timestamp = z.iso.datetime();
+
+/** One rendition as clients see it: a fresh presigned URL, or why it could not be made. */
+export const renditionViewSchema = z.union([
+  z.object({
+    url: z.string().describe('A fresh presigned URL'), content_type: z.string(), width: z.int(), height: z.int(), bytes: z.int(),
+    upscaled: z.boolean().describe('Whether the product was enlarged to reach min_size'), expires_at: timestamp,
+  }),
+  z.object({ error: z.string().describe('Why this rendition could not be made (the job still succeeded)') }),
+]).meta({ id: 'Rendition' });
+
+export type RenditionView = z.output<typeof renditionViewSchema>;
+
+export const qualityViewSchema = z.object({
+  flags: z.array(z.enum(QUALITY_FLAGS)).describe('Automatic checks of the cutout that failed; [] for a good one'),
+  subject_coverage: z.number().describe('Share of the frame the opaque product covers (0 to 1)'),
+  edge_contact: z.number().describe('Largest share of one edge of the frame the opaque product touches (0 to 1)'),
+  semitransparent_share: z.number().describe('Share of partly transparent pixels among the visible ones (0 to 1)'),
+}).meta({ id: 'Quality' });
 
 /** A job as clients see it: `GET /v1/jobs/:id` and the `data` of webhook events. */
 export const jobViewSchema = z.object({
@@ -24,6 +43,9 @@ export const jobViewSchema = z.object({
     bytes: z.int(),
     expires_at: timestamp,
   }).nullable(),
+  renditions: z.record(z.string(), renditionViewSchema).nullable()
+    .describe('Every requested rendition by name once the job succeeded ({} when none was asked for); null before'),
+  quality: qualityViewSchema.nullable().describe("The cutout's automatic checks once the job succeeded; null before"),
   error: z.object({
     code: z.enum(JOB_ERROR_CODES),
     message: z.string(),
@@ -76,6 +98,8 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
     credits_saved: record.creditsSaved ?? 0,
     input: { bytes: record.originalBytes, content_type: record.originalContentType },
     result,
+    renditions: result ? await renditionViews(record, storage, resultUrlTtlMs, now) : null,
+    quality: result ? qualityView(record.quality) : null,
     error: record.error ?? null,
     metadata: record.metadata ?? null,
     batch_id: record.batchId ?? null,
@@ -100,6 +124,20 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
 /** A stored reason, when it is one clients know; '' (cleared) and anything else are none. */
 const waitingReasonOf = (stored: string | undefined): WaitingReason | null =>
   (WAITING_REASONS as readonly string[]).includes(stored ?? '') ? (stored as WaitingReason) : null;
+
+/** Presigns each stored rendition (a local signature, no S3 round trip). */
+export async function renditionViews(record: JobRecord, storage: Storage, ttlMs: number, now = Date.now()): Promise<Record<string, RenditionView>> {
+  const views: Record<string, RenditionView> = {};
+  for (const [name, stored] of Object.entries(record.renditions ?? {})) {
+    views[name] = 'error' in stored
+      ? { error: stored.error }
+      : {
+          url: await storage.presign(stored.key, ttlMs), content_type: stored.contentType, width: stored.width, height: stored.height,
+          bytes: stored.bytes, upscaled: stored.upscaled, expires_at: new Date(now + ttlMs).toISOString(),
+        };
+  }
+  return views;
+}
 
 export const reviewView = ({ review }: JobRecord): JobView['review'] =>
   review ? { verdict: review.verdict, note: review.note ?? null, reviewed_at: review.reviewedAt } : null;

@@ -19,7 +19,8 @@ export async function createBatch({ batches, fairEnqueue }: CreateBatchDeps, ten
   const batch: BatchRecord = {
     id: newBatchId(), tenantId, status: 'processing', createdAt,
     total: intake.items.length, queued: 0, processing: 0, succeeded: 0, failed: 0, canceled: 0, rejected: intake.rejected.length,
-    ended: 0, upstreamCalls: 0, creditsSaved: 0, webhookUrl: intake.webhookUrl, itemEvents: intake.itemEvents, reviewRejected: 0, rerunOf,
+    ended: 0, upstreamCalls: 0, creditsSaved: 0, webhookUrl: intake.webhookUrl, itemEvents: intake.itemEvents, reviewRejected: 0, qualityFlagged: 0, rerunOf,
+    renditionNames: intake.renditionPlans?.map((plan) => plan.name),
   };
   await batches.create(batch);
   for (let start = 0; start < intake.items.length; start += CHUNK) {
@@ -42,6 +43,7 @@ function itemRecord(batch: BatchRecord, intake: BatchIntake, item: BatchIntake['
     sourceUrl: item.kind === 'url' ? item.imageUrl : undefined,
     metadata: item.metadata,
     options: intake.options,
+    renditionPlans: intake.renditionPlans,
     // Items send their own job.* events only when the client asked for them.
     webhookUrl: intake.itemEvents ? intake.webhookUrl : undefined,
     batchId: batch.id,

@@ -3,7 +3,7 @@ import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { Readable } from 'node:stream';
 import {
   ImageInputError, newJobId, originalKey, sha256Hex, storeImage,
-  type ImageSource, type Storage, type UrlPolicy,
+  type ImageSource, type RenditionPlan, type Storage, type UrlPolicy,
 } from '@cutout/shared';
 import { ApiError, badRequest } from '../errors.ts';
 import { parseJobFields, type FieldRules } from '../job-fields.ts';
@@ -17,6 +17,7 @@ export interface BatchIntake {
   rejected: RejectedRow[];
   webhookUrl?: string;
   options?: Record<string, string>;
+  renditionPlans?: RenditionPlan[];
   itemEvents: boolean;
   /** Same request, same fingerprint: what Idempotency-Key replays are checked against. */
   fingerprint: string;
@@ -29,17 +30,19 @@ export interface IntakeLimits {
   maxManifestBytes: number;
 }
 
-const SETTINGS = new Set(['webhook_url', 'options', 'item_events']);
+const SETTINGS = new Set(['webhook_url', 'options', 'item_events', 'renditions']);
 
 /** Batch-wide fields, as strings (a form sends strings; JSON values are re-encoded). */
-function parseSettings(fields: Record<string, string>, rules: FieldRules): Pick<BatchIntake, 'webhookUrl' | 'options' | 'itemEvents'> {
-  const { webhookUrl, options } = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, rules);
+function parseSettings(fields: Record<string, string>, rules: FieldRules): Pick<BatchIntake, 'webhookUrl' | 'options' | 'renditionPlans' | 'itemEvents'> {
+  const { webhookUrl, options, renditionPlans } = parseJobFields(
+    { webhook_url: fields.webhook_url, options: fields.options, renditions: fields.renditions } as Record<string, string>, rules,
+  );
   const events = fields.item_events;
   if (events !== undefined && !['true', 'false'].includes(events)) throw new ApiError('invalid_item_events', 'item_events must be true or false');
-  return { webhookUrl, options, itemEvents: events === 'true' };
+  return { webhookUrl, options, renditionPlans, itemEvents: events === 'true' };
 }
 
-/** JSON: `{ items: [{ image_url, client_ref?, metadata? }], webhook_url?, options?, item_events? }`. */
+/** JSON: `{ items: [{ image_url, client_ref?, metadata? }], webhook_url?, options?, renditions?, item_events? }`. */
 export function jsonIntake(body: unknown, limits: IntakeLimits): BatchIntake {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalid_request', 'The JSON body must be an object with an "items" array');
   const fields: Record<string, string> = {};
@@ -98,6 +101,8 @@ async function takePart(part: Multipart, read: PartsRead, limits: IntakeLimits, 
     if (!SETTINGS.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
     if (part.fieldname in read.fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
     read.fields[part.fieldname] = String(part.value);
+    // A setting sent before the files is refused before any of them streams to S3.
+    parseSettings({ [part.fieldname]: read.fields[part.fieldname]! }, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions });
     return;
   }
   if (part.fieldname === 'manifest') {

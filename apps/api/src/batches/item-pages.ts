@@ -1,14 +1,18 @@
 import type { BatchStore, JobRecord, JobStore, Reviews } from '@cutout/shared';
 import { decodeOffsetCursor, encodeOffsetCursor, pageSizeOf } from '../cursor.ts';
 
-/** Which of a batch's items a page lists: all (submission order), one final status (end order), or flagged. */
-export type ItemFilter = 'all' | 'succeeded' | 'failed' | 'canceled' | 'rejected';
-export const ITEM_FILTERS: readonly ItemFilter[] = ['all', 'succeeded', 'failed', 'canceled', 'rejected'];
+/**
+ * Which of a batch's items a page lists: all (submission order), one final status (end
+ * order), flagged by a reviewer (flag order), or flagged by the automatic checks (end order).
+ */
+export type ItemFilter = 'all' | 'succeeded' | 'failed' | 'canceled' | 'rejected' | 'quality_flagged';
+export const ITEM_FILTERS: readonly ItemFilter[] = ['all', 'succeeded', 'failed', 'canceled', 'rejected', 'quality_flagged'];
 
 /** One Redis range read per page, whatever the batch's size and the filter. */
 function itemIdPage({ batches, reviews }: { batches: BatchStore; reviews: Reviews }, batchId: string, filter: ItemFilter, offset: number, count: number): Promise<string[]> {
   if (filter === 'all') return batches.itemIds(batchId, offset, count);
   if (filter === 'rejected') return reviews.rejectedIds(batchId, offset, count);
+  if (filter === 'quality_flagged') return batches.qualityFlaggedIds(batchId, offset, count);
   return batches.endedIds(batchId, filter, offset, count);
 }
 

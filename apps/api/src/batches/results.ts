@@ -1,4 +1,4 @@
-import { csvLine, type BatchStore, type JobRecord, type JobStore, type Storage } from '@cutout/shared';
+import { csvLine, renditionViews, type BatchStore, type JobRecord, type JobStore, type QualityFlag, type RenditionView, type Storage } from '@cutout/shared';
 
 /** Item records read per round: the manifest is written as it is read, never held whole. */
 const PAGE = 200;
@@ -12,9 +12,30 @@ export interface ManifestRow {
   error_message: string | null;
   /** `rejected` when a reviewer flagged the cutout as wrong. */
   review: string | null;
+  /** The automatic checks' flags of a succeeded item (`[]`: none); null otherwise. */
+  quality_flags: QualityFlag[] | null;
+  /** The item's renditions by name, as the job shows them; null until it succeeded. */
+  renditions: Record<string, RenditionView> | null;
 }
 
-export const MANIFEST_COLUMNS: readonly (keyof ManifestRow)[] = ['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review'];
+type CsvColumn = Exclude<keyof ManifestRow, 'renditions'>;
+
+export const MANIFEST_COLUMNS: readonly CsvColumn[] = ['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review', 'quality_flags'];
+
+/** The CSV holds one URL column per rendition of the batch, after the fixed ones. */
+const renditionColumn = (name: string) => `rendition_${name}_url`;
+
+function csvCells(row: ManifestRow, renditionNames: readonly string[]): string[] {
+  const fixed = MANIFEST_COLUMNS.map((column) => {
+    const value = row[column];
+    return Array.isArray(value) ? value.join(' ') : value ?? '';
+  });
+  const urls = renditionNames.map((name) => {
+    const rendition = row.renditions?.[name];
+    return rendition && 'url' in rendition ? rendition.url : '';
+  });
+  return [...fixed, ...urls];
+}
 
 export interface ManifestDeps { batches: BatchStore; jobs: JobStore; storage: Storage; resultUrlTtlMs: number }
 
@@ -30,24 +51,32 @@ export async function* batchItems({ batches, jobs }: Pick<ManifestDeps, 'batches
 
 async function toRow({ storage, resultUrlTtlMs }: ManifestDeps, id: string, record: JobRecord | null): Promise<ManifestRow> {
   // A record past its retention is gone; its row still appears, so the manifest lists every item.
-  if (!record) return { client_ref: null, job_id: id, status: 'expired', result_url: null, error_code: null, error_message: null, review: null };
+  if (!record) {
+    return { client_ref: null, job_id: id, status: 'expired', result_url: null, error_code: null, error_message: null, review: null, quality_flags: null, renditions: null };
+  }
+  const succeeded = record.status === 'succeeded' && record.resultKey !== undefined;
   return {
     client_ref: record.clientRef ?? null,
     job_id: record.id,
     status: record.status,
-    result_url: record.status === 'succeeded' && record.resultKey ? await storage.presign(record.resultKey, resultUrlTtlMs) : null,
+    result_url: succeeded ? await storage.presign(record.resultKey!, resultUrlTtlMs) : null,
     error_code: record.error?.code ?? null,
     error_message: record.error?.message ?? null,
     review: record.review?.verdict ?? null,
+    quality_flags: succeeded ? record.quality?.flags ?? [] : null,
+    renditions: succeeded ? await renditionViews(record, storage, resultUrlTtlMs) : null,
   };
 }
 
-/** The manifest as JSON lines or CSV (with a header), one chunk per item. */
-export async function* manifestLines(deps: ManifestDeps, batchId: string, format: 'jsonl' | 'csv'): AsyncGenerator<string> {
-  if (format === 'csv') yield csvLine(MANIFEST_COLUMNS);
+/**
+ * The manifest as JSON lines or CSV (with a header), one chunk per item. `renditionNames`
+ * (the batch's) are the CSV's rendition columns.
+ */
+export async function* manifestLines(deps: ManifestDeps, batchId: string, format: 'jsonl' | 'csv', renditionNames: readonly string[] = []): AsyncGenerator<string> {
+  if (format === 'csv') yield csvLine([...MANIFEST_COLUMNS, ...renditionNames.map(renditionColumn)]);
   for await (const { id, record } of batchItems(deps, batchId)) {
     const row = await toRow(deps, id, record);
-    yield format === 'csv' ? csvLine(MANIFEST_COLUMNS.map((column) => row[column] ?? '')) : `${JSON.stringify(row)}\n`;
+    yield format === 'csv' ? csvLine(csvCells(row, renditionNames)) : `${JSON.stringify(row)}\n`;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { batchSchema, errorSchema, jobListSchema, jobSchema, jobSubmissionSchema } from './schemas.ts';
+import { batchSchema, errorSchema, jobListSchema, jobSchema, jobSubmissionSchema, renditionSpecJsonSchema } from './schemas.ts';
 import { ROUTE_DOCS, type Doc } from './routes-doc.ts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -44,7 +44,9 @@ export async function registerOpenApi(app: FastifyInstance, { publicBaseUrl }: {
       components: {
         securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-KEY' } },
         // Plain JSON Schema objects; the OpenAPI types want literal `type` unions.
-        schemas: { Job: jobSchema, JobList: jobListSchema, JobSubmission: jobSubmissionSchema, Batch: batchSchema, Error: errorSchema } as unknown as Record<string, never>,
+        schemas: {
+          Job: jobSchema, JobList: jobListSchema, JobSubmission: jobSubmissionSchema, RenditionSpec: renditionSpecJsonSchema, Batch: batchSchema, Error: errorSchema,
+        } as unknown as Record<string, never>,
       },
       security: [{ apiKey: [] }],
     },

@@ -10,7 +10,7 @@ const NOT_FOUND = { 404: 'not_found (also for another tenant\'s ids)' };
 export const ROUTE_DOCS: Record<string, Doc> = {
   'POST /v1/jobs': {
     summary: 'Submit an image', tags: ['jobs'], body: 'job',
-    description: 'Multipart with `file`, or JSON / form with `image_url`. `Prefer: wait=N` (≤ 60) waits for the result.',
+    description: 'Multipart with `file`, or JSON / form with `image_url`. `Prefer: wait=N` (≤ 60) waits for the result. `renditions` (a JSON array of RenditionSpec; a JSON string in a form) asks for up to 8 renditions, all made from the one ByByBG result; a bad spec is refused before anything is stored.',
     headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer', prefer: 'wait=N' },
     responses: {
       200: 'The job ended within Prefer: wait', 202: 'Accepted and queued; Location names the job',
@@ -19,7 +19,7 @@ export const ROUTE_DOCS: Record<string, Doc> = {
       409: 'idempotency_key_reused, idempotency_request_in_progress',
       413: 'file_too_large, field_too_large, payload_too_large',
       415: 'unsupported_media_type (judged by the bytes)',
-      422: 'invalid_webhook_url, invalid_metadata, invalid_options, invalid_image, image_too_large, image_truncated, invalid_image_url, image_url_unreachable',
+      422: 'invalid_webhook_url, invalid_metadata, invalid_options, invalid_renditions (the message names the spec and the field), invalid_image, image_too_large, image_truncated, invalid_image_url, image_url_unreachable',
       503: 'service_unavailable (nothing was stored; retry)',
     },
   },
@@ -41,9 +41,17 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     summary: 'Redirect to the result', tags: ['jobs'], params: ['id'],
     responses: { 302: 'Location is a fresh presigned URL of the PNG', ...AUTH, ...NOT_FOUND, 409: 'result_not_ready' },
   },
+  'GET /v1/jobs/:id/renditions/:name': {
+    summary: 'Redirect to one rendition', tags: ['jobs'], params: ['id', 'name'],
+    responses: {
+      302: 'Location is a fresh presigned URL of the rendition', ...AUTH,
+      404: 'not_found (also a name the job did not ask for, and another tenant\'s job)',
+      409: 'result_not_ready (the job has not succeeded), rendition_failed (it could not be made; the message says why)',
+    },
+  },
   'POST /v1/batches': {
     summary: 'Submit a batch of images', tags: ['batches'], body: 'json',
-    description: 'JSON `{items: [{image_url, client_ref?, metadata?}], webhook_url?, options?, item_events?}`; or multipart with a `manifest` CSV part (header `image_url,client_ref,…`, other columns become metadata; up to MAX_MANIFEST_BYTES, read row by row, 413 too_many_items at the first row past MAX_BATCH_ITEMS); or many `file` parts (client_ref = file name). Up to MAX_BATCH_ITEMS items. Bad items are listed in `rejected: [{row, reason}]`; URL items are fetched by the workers.',
+    description: 'JSON `{items: [{image_url, client_ref?, metadata?}], webhook_url?, options?, renditions?, item_events?}`; or multipart with a `manifest` CSV part (header `image_url,client_ref,…`, other columns become metadata; up to MAX_MANIFEST_BYTES, read row by row, 413 too_many_items at the first row past MAX_BATCH_ITEMS); or many `file` parts (client_ref = file name). Up to MAX_BATCH_ITEMS items. Bad items are listed in `rejected: [{row, reason}]`; URL items are fetched by the workers.',
     headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer' },
     responses: {
       202: 'Accepted: the batch, with `rejected` rows; Location names it',
@@ -52,7 +60,7 @@ export const ROUTE_DOCS: Record<string, Doc> = {
       409: 'idempotency_key_reused, idempotency_request_in_progress',
       413: 'too_many_items, file_too_large, payload_too_large',
       415: 'unsupported_media_type',
-      422: 'no_valid_items (error.rejected lists every row), invalid_manifest, invalid_webhook_url, invalid_options, invalid_item_events',
+      422: 'no_valid_items (error.rejected lists every row), invalid_manifest, invalid_webhook_url, invalid_options, invalid_renditions, invalid_item_events',
       503: 'service_unavailable',
     },
   },
@@ -61,13 +69,17 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     responses: { 200: 'The batch', ...AUTH, ...NOT_FOUND },
   },
   'GET /v1/batches/:id/results': {
-    summary: 'Manifest of every item (client_ref, job_id, status, result_url, error_code, error_message, review), streamed', tags: ['batches'], params: ['id'],
+    summary: 'Manifest of every item (client_ref, job_id, status, result_url, error_code, error_message, review, quality_flags, renditions), streamed', tags: ['batches'], params: ['id'],
+    description: 'JSON lines carry `quality_flags` (an array) and `renditions` (as the job shows them); CSV has `quality_flags` (space-separated) and one `rendition_<name>_url` column per rendition of the batch.',
     query: { format: 'jsonl (default) or csv; Accept: text/csv also selects CSV' },
     responses: { 200: 'JSON lines or CSV, one row per item in submission order; result URLs are fresh presigned URLs', 400: 'invalid_request', ...AUTH, ...NOT_FOUND },
   },
   'GET /v1/batches/:id/jobs': {
     summary: "A batch's jobs in submission order, or those that ended with one status (in the order they ended), or those flagged", tags: ['batches'], params: ['id'],
-    query: { status: 'queued | processing | succeeded | failed | canceled', review: 'rejected: items a reviewer flagged', limit: '1–100, default 20', cursor: 'next_cursor of the previous page' },
+    query: {
+      status: 'queued | processing | succeeded | failed | canceled', review: 'rejected: items a reviewer flagged',
+      quality: 'flagged: items whose cutout has quality flags, in the order they ended', limit: '1–100, default 20', cursor: 'next_cursor of the previous page',
+    },
     responses: { 200: 'A page of jobs', 400: 'invalid_request, invalid_cursor', ...AUTH, ...NOT_FOUND },
   },
   'DELETE /v1/batches/:id': {
@@ -76,11 +88,11 @@ export const ROUTE_DOCS: Record<string, Doc> = {
   },
   'POST /v1/batches/:id/rerun': {
     summary: "A new batch of this batch's flagged or failed items", tags: ['batches'], params: ['id'], body: 'json',
-    description: 'JSON `{items: "rejected" | "failed", options?, webhook_url?, item_events?}`. Items with a stored original run on a copy of it; URL items that failed before they were fetched are fetched again. The new batch has `rerun_of`; items that can no longer be rerun are listed in `rejected`.',
+    description: 'JSON `{items: "rejected" | "quality_flagged" | "failed", options?, renditions?, webhook_url?, item_events?}`; options and renditions default to the items\'. Items with a stored original run on a copy of it; URL items that failed before they were fetched are fetched again. The new batch has `rerun_of`; items that can no longer be rerun are listed in `rejected`.',
     headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer' },
     responses: {
       202: 'The new batch; Location names it', 400: 'invalid_request, unknown_field, invalid_idempotency_key', ...AUTH, ...NOT_FOUND,
-      409: 'idempotency_key_reused, idempotency_request_in_progress', 422: 'nothing_to_rerun, invalid_options, invalid_webhook_url, invalid_item_events', 503: 'service_unavailable',
+      409: 'idempotency_key_reused, idempotency_request_in_progress', 422: 'nothing_to_rerun, invalid_options, invalid_renditions, invalid_webhook_url, invalid_item_events', 503: 'service_unavailable',
     },
   },
   'POST /v1/batches/:id/review-link': {
@@ -111,8 +123,8 @@ export const ROUTE_DOCS: Record<string, Doc> = {
   },
   'POST /v1/jobs/:id/rerun': {
     summary: "A new job on a copy of this job's original, e.g. with other options", tags: ['jobs'], params: ['id'], body: 'json',
-    description: 'Optional JSON `{options?, webhook_url?, metadata?}`; each defaults to the original job\'s. The new job has `rerun_of`. Same options as an earlier unflagged result reuse it (credits_saved); a flagged result is never reused.',
-    responses: { 202: 'The new job; Location names it', 400: 'invalid_request', ...AUTH, ...NOT_FOUND, 409: 'job_not_finished, original_missing', 422: 'invalid_options, invalid_webhook_url, invalid_metadata', 503: 'service_unavailable' },
+    description: 'Optional JSON `{options?, renditions?, webhook_url?, metadata?}`; each defaults to the original job\'s. The new job has `rerun_of`. Same options as an earlier result not flagged by a reviewer reuse it (credits_saved), whatever the renditions; a reviewer-flagged result is never reused.',
+    responses: { 202: 'The new job; Location names it', 400: 'invalid_request', ...AUTH, ...NOT_FOUND, 409: 'job_not_finished, original_missing', 422: 'invalid_options, invalid_renditions, invalid_webhook_url, invalid_metadata', 503: 'service_unavailable' },
   },
   'GET /v1/jobs/:id/webhook-attempts': {
     summary: "A job's webhook delivery attempts, newest first (the last 50)", tags: ['webhooks'], params: ['id'],

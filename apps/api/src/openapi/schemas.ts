@@ -1,4 +1,6 @@
 /** JSON Schemas of what clients receive, for the OpenAPI document. */
+import { z } from 'zod';
+import { MAX_RENDITIONS, QUALITY_FLAGS, renditionSpecSchema } from '@cutout/shared';
 
 const nullable = (schema: Record<string, unknown>) => ({ ...schema, nullable: true });
 const timestamp = { type: 'string', format: 'date-time' };
@@ -18,6 +20,29 @@ export const errorSchema = {
     },
   },
 };
+
+/** Generated from the zod schema the API validates `renditions` with. */
+export const renditionSpecJsonSchema = {
+  ...z.toJSONSchema(renditionSpecSchema, { target: 'openapi-3.0', io: 'input' }),
+  description: 'One rendition made from the cutout. Presets: marketplace (JPEG on #ffffff, cropped to the product, square, product ≈ 85 % of the long side, ≥ 1000 px, quality 90); web (transparent WebP, long side ≤ 1600 px). Fields beside a preset override it.',
+};
+
+const renditionViewSchema = {
+  type: 'object',
+  description: 'A rendition that was made (url …) or, when it could not be, why (error)',
+  properties: {
+    url: { type: 'string', description: 'Fresh presigned URL' },
+    content_type: { type: 'string', enum: ['image/png', 'image/webp', 'image/jpeg'] },
+    width: { type: 'integer' },
+    height: { type: 'integer' },
+    bytes: { type: 'integer' },
+    upscaled: { type: 'boolean', description: 'The product is shown larger than the cutout\'s own pixels (min_size, or a canvas of a given size)' },
+    expires_at: timestamp,
+    error: { type: 'string', description: 'Why this rendition could not be made, e.g. "the cutout is empty: there is no product to crop to"' },
+  },
+};
+
+const share = (description: string) => ({ type: 'number', minimum: 0, maximum: 1, description });
 
 export const jobSchema = {
   type: 'object',
@@ -41,6 +66,21 @@ export const jobSchema = {
         content_type: { type: 'string' },
         bytes: { type: 'integer' },
         expires_at: timestamp,
+      },
+    }),
+    renditions: nullable({
+      type: 'object',
+      description: 'Each requested rendition by name once the job succeeded ({} when none was asked for); null before',
+      additionalProperties: renditionViewSchema,
+    }),
+    quality: nullable({
+      type: 'object',
+      description: "The cutout's automatic checks, from its alpha channel; null until the job succeeded. A flag is advice: the job still succeeded",
+      properties: {
+        flags: { type: 'array', items: { type: 'string', enum: [...QUALITY_FLAGS] } },
+        subject_coverage: share('Share of the frame at least faintly visible (alpha ≥ 16)'),
+        edge_contact: share('Largest share of one edge of the frame touched by opaque pixels (alpha ≥ 240)'),
+        semitransparent_share: share('Share of the visible pixels only partly opaque (alpha 16–239)'),
       },
     }),
     error: nullable({
@@ -93,6 +133,10 @@ export const jobSubmissionSchema = {
     webhook_url: { type: 'string', description: 'Public http(s) URL that receives job.succeeded / job.failed' },
     metadata: { type: 'string', description: 'JSON object up to 4 KB, returned with the job (e.g. a SKU)' },
     options: { type: 'string', description: 'JSON object of strings, forwarded to ByByBG; only names in BYBYBG_ALLOWED_OPTIONS (none by default), else 422 invalid_options' },
+    renditions: {
+      description: `Up to ${MAX_RENDITIONS} rendition specs, all made from the one ByByBG result: a JSON array in a JSON body, that array as a JSON string in a form`,
+      anyOf: [{ type: 'array', maxItems: MAX_RENDITIONS, items: { $ref: '#/components/schemas/RenditionSpec' } }, { type: 'string' }],
+    },
   },
 };
 
@@ -110,7 +154,10 @@ export const batchSchema = {
     canceled_at: nullable(timestamp),
     counts: {
       type: 'object',
-      properties: { total: count, queued: count, processing: count, succeeded: count, failed: count, canceled: count, rejected: count },
+      properties: {
+        total: count, queued: count, processing: count, succeeded: count, failed: count, canceled: count, rejected: count,
+        quality_flagged: { type: 'integer', description: 'Succeeded items whose cutout has quality flags (counted in succeeded too)' },
+      },
     },
     upstream_calls: { type: 'integer', description: 'Requests the items made to ByByBG' },
     credits_saved: { type: 'integer', description: 'Items whose result was reused from an identical image' },

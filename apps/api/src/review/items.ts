@@ -1,4 +1,4 @@
-import { reviewView, toBatchView, type BatchRecord, type BatchStore, type JobRecord, type JobStatus, type JobView } from '@cutout/shared';
+import { QUALITY_FLAG_TEXT, reviewView, toBatchView, type BatchRecord, type BatchStore, type JobRecord, type JobStatus, type JobView, type QualityFlag } from '@cutout/shared';
 
 /** A job as the review page shows it: thumbnails and downloads go through the review link, never to S3 directly. */
 export interface ReviewItem {
@@ -10,6 +10,10 @@ export interface ReviewItem {
   original_thumb_url: string | null;
   cutout_thumb_url: string | null;
   result_url: string | null;
+  /** The automatic checks' flags of a succeeded job, each with its words. */
+  quality_flags: { flag: QualityFlag; text: string }[];
+  /** Each rendition of a succeeded job: a download through the link, or why it could not be made. */
+  renditions: { name: string; url: string | null; error: string | null }[];
   finished_at: string | null;
 }
 
@@ -27,6 +31,11 @@ export function toReviewItem(token: string, record: JobRecord): ReviewItem {
     original_thumb_url: record.originalThumbKey ? `${item}/thumbs/original` : null,
     cutout_thumb_url: succeeded && record.resultThumbKey ? `${item}/thumbs/cutout` : null,
     result_url: succeeded && record.resultKey ? `${item}/result` : null,
+    quality_flags: succeeded ? (record.quality?.flags ?? []).map((flag) => ({ flag, text: QUALITY_FLAG_TEXT[flag] })) : [],
+    renditions: succeeded
+      ? Object.entries(record.renditions ?? {}).map(([name, stored]) =>
+          'error' in stored ? { name, url: null, error: stored.error } : { name, url: `${item}/renditions/${name}`, error: null })
+      : [],
     finished_at: record.finishedAt ?? null,
   };
 }
@@ -35,7 +44,7 @@ export function toReviewItem(token: string, record: JobRecord): ReviewItem {
 export interface ReviewProgress {
   id: string;
   status: BatchRecord['status'];
-  counts: { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number };
+  counts: { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; quality_flagged: number };
   review: { rejected: number };
   eta: ReturnType<typeof toBatchView>['eta'];
   created_at: string;
@@ -44,9 +53,9 @@ export interface ReviewProgress {
 
 export async function reviewProgress(batches: BatchStore, batch: BatchRecord): Promise<ReviewProgress> {
   const view = toBatchView(batch, { publicBaseUrl: '', recentEnds: await batches.recentEnds(batch.id) });
-  const { total, queued, processing, succeeded, failed, canceled } = view.counts;
+  const { total, queued, processing, succeeded, failed, canceled, quality_flagged } = view.counts;
   return {
-    id: view.id, status: view.status, counts: { total, queued, processing, succeeded, failed, canceled },
+    id: view.id, status: view.status, counts: { total, queued, processing, succeeded, failed, canceled, quality_flagged },
     review: view.review, eta: view.eta, created_at: view.created_at, completed_at: view.completed_at,
   };
 }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
-import { isMissingObject, type ApiKeyStore, type ReviewRevocations } from '@cutout/shared';
+import { isMissingObject, RENDITION_MEDIA, type ApiKeyStore, type RenditionFormat, type ReviewRevocations } from '@cutout/shared';
 import type { AppDeps } from '../app.ts';
 import { ApiError, toApiError, unavailable } from '../errors.ts';
 import { decodeOffsetCursor, pageSizeOf } from '../cursor.ts';
@@ -103,7 +103,8 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     if (!ITEM_FILTERS.includes(filter as ItemFilter)) throw new ApiError('invalid_request', `filter must be one of ${ITEM_FILTERS.join(', ')}`);
     if (scope.kind === 'job') {
       pageSizeOf(limit); // refused as for a batch, though one item fits any page
-      const matches = filter === 'all' || (filter === 'rejected' ? scope.job.review?.verdict === 'rejected' : scope.job.status === filter);
+      const matches = filter === 'all'
+        || (filter === 'rejected' ? scope.job.review?.verdict === 'rejected' : filter === 'quality_flagged' ? scope.job.qualityFlagged === 1 : scope.job.status === filter);
       return { data: matches && decodeOffsetCursor(cursor) === 0 ? [toReviewItem(scope.token, scope.job)] : [], next_cursor: null };
     }
     const { records, nextCursor } = await itemRecordPage({ batches, jobs, reviews: deps.reviews }, scope.batch.id, filter as ItemFilter, { limit, cursor });
@@ -130,6 +131,17 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     return reply.header('cache-control', 'no-store').redirect(url, 302);
   });
 
+  app.get<ItemParams & { Params: { name: string } }>('/review/:token/items/:jobId/renditions/:name', { preHandler: requireGrant }, async (request, reply) => {
+    const record = await jobInScope(scopeOf(request), jobs, request.params.jobId);
+    const renditions = record.status === 'succeeded' ? record.renditions ?? {} : {};
+    const stored = Object.hasOwn(renditions, request.params.name) ? renditions[request.params.name] : undefined;
+    if (!stored || 'error' in stored) throw new ApiError('not_found', 'This job has no such rendition');
+    const format = Object.keys(RENDITION_MEDIA).find((name) => RENDITION_MEDIA[name as RenditionFormat].contentType === stored.contentType) as RenditionFormat | undefined;
+    const extension = format ? RENDITION_MEDIA[format].extension : 'bin';
+    const url = await storage.presign(stored.key, Math.min(config.api.resultUrlTtlMs, 900_000), { downloadName: `${record.clientRef ?? record.id}-${request.params.name}.${extension}` });
+    return reply.header('cache-control', 'no-store').redirect(url, 302);
+  });
+
   app.put<ItemParams>('/review/:token/items/:jobId/review', guarded, async (request) => {
     const scope = scopeOf(request);
     const verdict = parseVerdict(request.body);
@@ -150,7 +162,7 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
     if (scope.kind !== 'batch') throw new ApiError('not_found', 'A manifest exists for batch review links only');
     const format = manifestFormat(request.query.format, request.headers.accept);
     if (!format) throw new ApiError('invalid_request', 'format must be jsonl or csv');
-    const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, scope.batch.id, format);
+    const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, scope.batch.id, format, scope.batch.renditionNames);
     return reply
       .header('cache-control', 'no-store')
       .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')

@@ -95,14 +95,14 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     const batch = await ownBatch(batches, request);
     const format = manifestFormat(request.query.format, request.headers.accept);
     if (!format) throw new ApiError('invalid_request', 'format must be jsonl or csv');
-    const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, batch.id, format);
+    const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, batch.id, format, batch.renditionNames);
     return reply
       .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
       .header('content-disposition', `attachment; filename="${batch.id}.${format}"`)
       .send(Readable.from(lines));
   });
 
-  app.get<IdParams & { Querystring: { limit?: string; cursor?: string; status?: string; review?: string } }>('/v1/batches/:id/jobs', { onRequest: canRead }, async (request) => {
+  app.get<IdParams & { Querystring: { limit?: string; cursor?: string; status?: string; review?: string; quality?: string } }>('/v1/batches/:id/jobs', { onRequest: canRead }, async (request) => {
     const batch = await ownBatch(batches, request);
     return batchJobPage(deps, batch.id, request.query);
   });
@@ -133,16 +133,19 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
 
 /**
  * A page of a batch's jobs: all in submission order, or those that ended with `status`
- * (in the order they ended), or those a reviewer flagged (`review=rejected`).
+ * (in the order they ended), or those a reviewer flagged (`review=rejected`), or those
+ * the automatic checks flagged (`quality=flagged`, in the order they ended).
  */
 export async function batchJobPage(
   deps: Pick<AppDeps, 'batches' | 'jobs' | 'storage' | 'config' | 'reviews'>, batchId: string,
-  { limit = '20', cursor, status, review }: { limit?: string; cursor?: string; status?: string; review?: string },
+  { limit = '20', cursor, status, review, quality }: { limit?: string; cursor?: string; status?: string; review?: string; quality?: string },
 ) {
   if (review !== undefined && review !== 'rejected') throw new ApiError('invalid_request', 'review must be rejected');
+  if (quality !== undefined && quality !== 'flagged') throw new ApiError('invalid_request', 'quality must be flagged');
+  if (review !== undefined && quality !== undefined) throw new ApiError('invalid_request', 'Filter by review or by quality, not both');
   if (status !== undefined && !BATCH_JOB_STATUSES.includes(status)) throw new ApiError('invalid_request', `status must be one of ${BATCH_JOB_STATUSES.join(', ')}`);
   const ended = status === 'succeeded' || status === 'failed' || status === 'canceled';
-  const filter: ItemFilter = review ? 'rejected' : ended ? status : 'all';
+  const filter: ItemFilter = review ? 'rejected' : quality ? 'quality_flagged' : ended ? status : 'all';
   const { records, nextCursor } = await itemRecordPage(deps, batchId, filter, { limit, cursor });
   // Queued and processing are moments, not lists: those pages are the items page filtered.
   const wanted = records.filter((record) => status === undefined || record.status === status);
@@ -152,12 +155,16 @@ export async function batchJobPage(
 
 const BATCH_JOB_STATUSES: readonly string[] = ['queued', 'processing', 'succeeded', 'failed', 'canceled'];
 
-/** `{ items: "rejected" | "failed", options?, webhook_url?, item_events? }`, fields as strings. */
+const RERUN_SELECTIONS: readonly string[] = ['rejected', 'quality_flagged', 'failed'];
+
+/** `{ items: "rejected" | "quality_flagged" | "failed", options?, renditions?, webhook_url?, item_events? }`, fields as strings. */
 function rerunRequest(body: unknown): { selection: RerunSelection; fields: Record<string, string> } {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('invalid_request', 'Send JSON: {"items": "rejected" | "failed", "options"?, "webhook_url"?, "item_events"?}');
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('invalid_request', 'Send JSON: {"items": "rejected" | "quality_flagged" | "failed", "options"?, "renditions"?, "webhook_url"?, "item_events"?}');
   const { items, ...rest } = body as Record<string, unknown>;
-  if (items !== 'rejected' && items !== 'failed') throw new ApiError('invalid_request', 'items must be "rejected" (flagged by a reviewer) or "failed"');
-  const fields = rerunFields(rest, ['options', 'webhook_url', 'item_events'], 'unknown_field');
+  if (typeof items !== 'string' || !RERUN_SELECTIONS.includes(items)) {
+    throw new ApiError('invalid_request', 'items must be "rejected" (flagged by a reviewer), "quality_flagged" (by the automatic checks) or "failed"');
+  }
+  const fields = rerunFields(rest, ['options', 'renditions', 'webhook_url', 'item_events'], 'unknown_field');
   if (fields.item_events !== undefined && !['true', 'false'].includes(fields.item_events)) throw new ApiError('invalid_item_events', 'item_events must be true or false');
-  return { selection: items, fields };
+  return { selection: items as RerunSelection, fields };
 }

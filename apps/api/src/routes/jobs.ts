@@ -3,7 +3,7 @@ import { newJobId, originalKey, toJobView, TERMINAL_STATUSES, type JobRecord } f
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
 import { idempotencyKeyOf, keyReused, requestInProgress, requestFingerprint, type StoredResponse } from '../idempotency.ts';
-import { fieldRulesOf, parseJobFields, JOB_FIELDS } from '../job-fields.ts';
+import { checkJobField, fieldRulesOf, parseJobFields, JOB_FIELDS } from '../job-fields.ts';
 import { preferredWaitMs } from '../job-waiter.ts';
 import { receiveUpload } from '../uploads.ts';
 import { queueSingleJob } from '../queueing.ts';
@@ -47,7 +47,10 @@ export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Gua
     const id = newJobId();
     let record: JobRecord;
     try {
-      const upload = await receiveUpload(request, { storage, objectKey: originalKey(tenantId, id), maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, allowedFields: JOB_FIELDS, images });
+      const upload = await receiveUpload(request, {
+        storage, objectKey: originalKey(tenantId, id), maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, allowedFields: JOB_FIELDS, images,
+        checkField: (name, value) => checkJobField(name, value, fieldRulesOf(config)),
+      });
       const fingerprint = requestFingerprint(upload.original.sha256, upload.fields);
       if (claim.kind === 'done') {
         // A retry: the original stays the first request's; this upload is not kept.

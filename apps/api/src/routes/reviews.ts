@@ -71,7 +71,7 @@ export function reviewRoutes(app: FastifyInstance, deps: AppDeps & { revocations
     if (!TERMINAL_STATUSES.includes(source.status)) throw new ApiError('job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
     const body = request.body ?? {};
     if (typeof body !== 'object' || Array.isArray(body)) throw new ApiError('invalid_request', 'The body must be a JSON object');
-    const record = await rerunJob(deps, source, rerunFields(body as Record<string, unknown>, ['options', 'webhook_url', 'metadata'], 'invalid_request'));
+    const record = await rerunJob(deps, source, rerunFields(body as Record<string, unknown>, ['options', 'renditions', 'webhook_url', 'metadata'], 'invalid_request'));
     request.log.info({ job_id: record.id, rerun_of: source.id }, 'job rerun accepted');
     const url = `${config.api.publicBaseUrl}/v1/jobs/${record.id}`;
     return reply.status(202).header('location', url).send(await toJobView(record, storage, config.api.resultUrlTtlMs));

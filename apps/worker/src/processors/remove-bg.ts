@@ -1,6 +1,7 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { allowedOptionsText, refusedOptions, resultKey, thumbKey, TERMINAL_STATUSES, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
+import { allowedOptionsText, isMissingObject, refusedOptions, resultKey, thumbKey, TERMINAL_STATUSES, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
 import type { ByByBGClient } from '../bybybg/client.ts';
+import type { CutoutOutputs } from '../postprocess/outputs.ts';
 import { UpstreamError } from '../bybybg/errors.ts';
 import { fingerprintOf, type Dedup } from '../dedup.ts';
 import type { RateGovernor } from '../upstream/governor.ts';
@@ -29,16 +30,22 @@ export interface RemoveBgDeps extends AnnounceDeps {
   allowedOptions: readonly string[];
   /** Makes the review page's thumbnails; absent when THUMBNAIL_SIZE is 0. */
   thumbnails?: Thumbnailer;
+  /** Measures each cutout's quality and makes its renditions. */
+  outputs: CutoutOutputs;
   log: Logger;
 }
 
+/** The upstream's cutout, in memory and stored at `key`. */
+interface Cutout { body: Buffer; key: string; bytes: number; contentType: string }
+
 /**
- * Processes one `remove-bg` job: original from S3 → ByByBG → result to S3 → record →
- * webhook. Safe to run twice for the same job: the result key and webhook id are
- * derived from the job id, and a finished record is never processed again.
+ * Processes one `remove-bg` job: original from S3 → ByByBG → result to S3 → quality and
+ * renditions → record → webhook. Safe to run twice for the same job: the result,
+ * rendition keys and webhook id are derived from the job id, a stored cutout is not paid
+ * for again, and a finished record is never processed again.
  */
 export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
-  const { jobs, storage, bybybg, dedup, log } = deps;
+  const { jobs, storage, dedup, log } = deps;
 
   return async function processRemoveBg(job: Job<RemoveBgPayload>, token?: string): Promise<void> {
     const { jobId } = job.data;
@@ -64,7 +71,7 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
     const fingerprint = queued.originalSha256 ? fingerprintOf(queued.tenantId, queued.originalSha256, queued.options) : undefined;
     if (fingerprint) {
       const claim = await dedup.claim(fingerprint, jobId);
-      if (claim.kind === 'done' && (await reuseResult(deps, job, queued, claim.jobId))) return jobLog.info({ from: claim.jobId }, 'job succeeded with a reused result');
+      if (claim.kind === 'done' && (await reuseResult(deps, job, queued, claim.jobId, jobLog))) return jobLog.info({ from: claim.jobId }, 'job succeeded with a reused result');
       if (claim.kind === 'wait') {
         // An identical image is at ByByBG right now: wait for its result instead of paying twice.
         await jobs.transition(jobId, ['queued', 'processing'], { status: 'queued', waitingReason: 'duplicate_in_progress' });
@@ -79,35 +86,75 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
     // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
     const originalThumb = deps.thumbnails?.fromStored(record.originalKey, thumbKey(record.tenantId, jobId, 'original'), jobId);
     try {
-      const result = await bybybg.removeBackground({
-        openImage: () => storage.getStream(record.originalKey),
-        contentType: record.originalContentType,
-        byteLength: record.originalBytes,
-        options: record.options,
-        onCall: () => {
-          void jobs.transition(jobId, ['processing'], {}, ['upstreamCalls']).catch(() => undefined);
-          void deps.usage.add(record.tenantId, 'upstream_calls').catch(() => undefined);
-        },
-      });
-      await afterSuccessfulCall(deps, result.rateLimit);
-      const key = resultKey(record.tenantId, jobId);
-      const [stored, resultThumbKey, originalThumbKey] = await Promise.all([
-        storage.putBuffer(key, result.body, result.contentType),
-        deps.thumbnails?.fromBuffer(result.body, thumbKey(record.tenantId, jobId, 'cutout'), jobId),
+      const reloaded = await storedCutout(storage, record);
+      const cutout = reloaded ? { body: reloaded.body, stored: Promise.resolve(reloaded) } : await callByByBG(deps, record);
+      const upstreamMs = Date.now() - started;
+      // Measuring and rendering overlap the cutout's upload; none of it holds ByByBG's rate.
+      const [stored, outputs, resultThumbKey, originalThumbKey] = await settled([
+        cutout.stored,
+        deps.outputs.make(record, cutout.body),
+        deps.thumbnails?.fromBuffer(cutout.body, thumbKey(record.tenantId, jobId, 'cutout'), jobId),
         originalThumb,
-      ]);
+      ] as const);
       const done = await jobs.transition(jobId, ['processing'], {
         status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1,
-        resultKey: key, resultBytes: stored.bytes, resultContentType: stored.contentType, originalThumbKey, resultThumbKey,
+        resultKey: stored.key, resultBytes: stored.bytes, resultContentType: stored.contentType, originalThumbKey, resultThumbKey, ...outputs,
       });
       if (fingerprint) await dedup.succeeded(fingerprint, jobId);
-      jobLog.info({ ms: Date.now() - started, bytes: stored.bytes }, 'job succeeded');
+      jobLog.info({ ms: Date.now() - started, upstream_ms: upstreamMs, bytes: stored.bytes, reused_cutout: Boolean(reloaded), quality_flags: outputs.quality?.flags }, 'job succeeded');
       if (done) await announce(deps, done);
     } catch (error) {
       if (fingerprint) await dedup.release(fingerprint, jobId).catch(() => undefined);
       await handleFailure(deps, job, record, error, jobLog);
     }
   };
+}
+
+/** Calls ByByBG; the cutout is in memory at once, and `stored` once it is in S3 and the record says so. */
+async function callByByBG(deps: RemoveBgDeps, record: JobRecord): Promise<{ body: Buffer; stored: Promise<Cutout> }> {
+  const { jobs, storage } = deps;
+  const result = await deps.bybybg.removeBackground({
+    openImage: () => storage.getStream(record.originalKey),
+    contentType: record.originalContentType,
+    byteLength: record.originalBytes,
+    options: record.options,
+    onCall: () => {
+      void jobs.transition(record.id, ['processing'], {}, ['upstreamCalls']).catch(() => undefined);
+      void deps.usage.add(record.tenantId, 'upstream_calls').catch(() => undefined);
+    },
+  });
+  await afterSuccessfulCall(deps, result.rateLimit);
+  const key = resultKey(record.tenantId, record.id);
+  const stored = storage.putBuffer(key, result.body, result.contentType).then(async ({ bytes, contentType }) => {
+    // Recorded before the job ends: if what follows fails (a rendition cannot be stored, the
+    // worker dies), the retry finds this cutout instead of paying ByByBG for it again.
+    await jobs.transition(record.id, ['processing'], { resultKey: key, resultBytes: bytes, resultContentType: contentType });
+    return { body: result.body, key, bytes, contentType };
+  });
+  return { body: result.body, stored };
+}
+
+/** The cutout an earlier attempt of this job stored; null when there is none (or it is gone). */
+async function storedCutout(storage: Storage, record: JobRecord): Promise<Cutout | null> {
+  if (!record.resultKey) return null;
+  try {
+    const body = await storage.getBuffer(record.resultKey);
+    return { body, key: record.resultKey, bytes: body.length, contentType: record.resultContentType ?? 'image/png' };
+  } catch (error) {
+    if (isMissingObject(error)) return null;
+    throw error;
+  }
+}
+
+/**
+ * Promise.all that waits for every promise before it throws the first rejection, so a
+ * failure never leaves a write running behind the failure handling.
+ */
+async function settled<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const outcomes = await Promise.allSettled(promises);
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 const LONG_WINDOW_MS = 1_000;
@@ -140,8 +187,11 @@ async function copyThumbnails({ thumbnails }: RemoveBgDeps, source: JobRecord, r
   return { originalThumbKey, resultThumbKey };
 }
 
-/** Copies an identical image's stored result; false when it is gone and ByByBG must be called. */
-async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, sourceJobId: string): Promise<boolean> {
+/**
+ * Copies an identical image's stored result and makes this job's own renditions from it
+ * (its quality is the source's); false when the result is gone and ByByBG must be called.
+ */
+async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, sourceJobId: string, log: Logger): Promise<boolean> {
   const source = await deps.jobs.get(sourceJobId);
   if (source?.status !== 'succeeded' || !source.resultKey) return false;
   const key = resultKey(record.tenantId, record.id);
@@ -150,14 +200,26 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
   } catch {
     return false;
   }
-  const thumbs = await copyThumbnails(deps, source, record);
   const now = new Date().toISOString();
-  const done = await deps.jobs.transition(record.id, ['queued', 'processing'], {
-    status: 'succeeded', startedAt: now, finishedAt: now, attempts: job.attemptsMade + 1, creditsSaved: 1, waitingReason: '',
-    resultKey: key, resultBytes: source.resultBytes, resultContentType: source.resultContentType, ...thumbs,
-  });
-  if (done) await Promise.all([announce(deps, done), deps.usage.add(record.tenantId, 'credits_saved').catch(() => undefined)]);
-  return true;
+  const processing = await deps.jobs.transition(record.id, ['queued', 'processing'], { status: 'processing', startedAt: now, waitingReason: '' });
+  if (!processing) return true; // canceled meanwhile
+  try {
+    const needsCutout = (processing.renditionPlans?.length ?? 0) > 0 || !source.quality;
+    const [thumbs, outputs] = await settled([
+      copyThumbnails(deps, source, record),
+      needsCutout
+        ? deps.storage.getBuffer(key).then((cutout) => deps.outputs.make(processing, cutout, { quality: source.quality }))
+        : { quality: source.quality, qualityFlagged: source.qualityFlagged },
+    ] as const);
+    const done = await deps.jobs.transition(record.id, ['processing'], {
+      status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1, creditsSaved: 1,
+      resultKey: key, resultBytes: source.resultBytes, resultContentType: source.resultContentType, ...thumbs, ...outputs,
+    });
+    if (done) await Promise.all([announce(deps, done), deps.usage.add(record.tenantId, 'credits_saved').catch(() => undefined)]);
+    return true;
+  } catch (error) {
+    return handleFailure(deps, job, processing, error, log);
+  }
 }
 
 async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger): Promise<never> {

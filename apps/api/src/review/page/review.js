@@ -8,6 +8,7 @@ const STATUS_LABELS = { queued: 'Queued', processing: 'Processing', succeeded: '
 const EMPTY_TEXT = {
   all: 'There are no items in this batch.', succeeded: 'No items have succeeded yet.',
   failed: 'No items have failed.', rejected: 'No items are flagged as wrong.',
+  quality_flagged: 'No cutout was flagged by the automatic checks.',
 };
 
 const base = location.pathname.replace(/\/+$/, '');
@@ -138,7 +139,7 @@ function progressText({ counts: c, status, eta }) {
 function filterCount(filter) {
   const p = state.progress;
   if (!p) return 0;
-  return filter === 'rejected' ? p.review?.rejected : p.counts[filter === 'all' ? 'total' : filter];
+  return filter === 'rejected' ? p.review?.rejected : p.counts[filter === 'all' ? 'total' : filter] ?? 0;
 }
 
 function renderPager() {
@@ -170,6 +171,7 @@ function pageMayHaveChanged(prev, next) {
   switch (state.filter) {
     case 'succeeded': return a.succeeded !== b.succeeded;
     case 'failed': return a.failed !== b.failed;
+    case 'quality_flagged': return a.quality_flagged !== b.quality_flagged;
     // Our own flag clicks change this count too; those must not pull the card out from under the user.
     case 'rejected': return prev.review?.rejected !== next.review?.rejected && state.pendingFlags.size === 0;
     default: return Object.keys(a).some((key) => a[key] !== b[key]) && state.items.some(isPending);
@@ -370,10 +372,29 @@ function buildCard(item) {
     el('span', { class: `badge badge-${known ? item.status : 'other'}`, text: known ? STATUS_LABELS[item.status] : item.status })));
   if (flagged) card.append(el('p', { class: 'flag-marker', text: 'Flagged as wrong' }), noteForm(item));
   card.append(
-    el('div', { class: 'figures' }, figure('Original', thumb(item.original_thumb_url, `Original: ${ref}`, 'img-original')), cutoutSlot(item, ref)),
-    cardActions(item, titleId, flagged));
+    el('div', { class: 'figures' }, figure('Original', thumb(item.original_thumb_url, `Original: ${ref}`, 'img-original')), cutoutSlot(item, ref)));
+  if (item.quality_flags?.length) card.append(qualityFlags(item.quality_flags));
+  if (item.renditions?.length) card.append(renditionLinks(item.renditions, titleId));
+  card.append(cardActions(item, titleId, flagged));
   cardKeys.set(card, JSON.stringify(item));
   return card;
+}
+
+// What the automatic checks found, in words; the cutout still succeeded.
+function qualityFlags(flags) {
+  return el('div', { class: 'auto-flags', 'data-testid': 'quality-flags' },
+    el('p', { class: 'auto-flags-title', text: 'Auto-flagged' }),
+    el('ul', {}, ...flags.map(({ flag, text }) => el('li', { 'data-flag': flag, text }))));
+}
+
+function renditionLinks(renditions, titleId) {
+  return el('p', { class: 'renditions', 'data-testid': 'renditions' }, 'Renditions: ', ...renditions.flatMap(({ name, url, error }, i) => {
+    const href = safeUrl(url);
+    const node = href
+      ? el('a', { href, download: true, 'data-testid': 'rendition-link', 'aria-describedby': titleId, text: name })
+      : el('span', { class: 'rendition-error', title: error ?? '', text: `${name} (not made)` });
+    return i === 0 ? [node] : [' · ', node];
+  }));
 }
 
 function cardActions(item, titleId, flagged) {
