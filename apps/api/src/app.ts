@@ -1,50 +1,48 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { apiKeyRevocationChannel, createMetrics, makeApiKeyStore, makeReviewRevocations, randomBase62, reviewLinkSecret, type Config, type ImageFetcher, type Logger, type Metrics, type Services } from '@cutout/shared';
+import { apiKeyRevocationChannel, createMetrics, makeApiKeyStore, makeReviewRevocations, randomBase62, reviewLinkSecret, type Config } from '@cutout/shared';
 import { makeAuthenticate } from './auth.ts';
 import { makeApiKeyCache } from './api-key-cache.ts';
 import { registerErrorHandling, sendError, toApiError } from './errors.ts';
-import { registerOpenApi } from './openapi/index.ts';
+import { registerContract, type ContractViolation } from './contract/register.ts';
+import { fieldRulesOf } from './contract/fields.ts';
+import type { ContractSettings } from './contract/jobs.ts';
 import { registerRateLimits } from './rate-limit.ts';
 import { makeAuthFailures } from './auth-failures.ts';
 import { registerHttpMetrics } from './http-metrics.ts';
 import { adminQueueRoutes } from './routes/admin-queues.ts';
-import { metricsRoutes } from './routes/metrics.ts';
 import { accountRoutes } from './routes/account.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
-import { jobQueryRoutes } from './routes/job-queries.ts';
-import { renditionRoutes } from './routes/renditions.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
-import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
-import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { batchRoutes } from './routes/batches.ts';
 import { reviewRoutes } from './routes/reviews.ts';
 import { reviewPageRoutes } from './review/page-routes.ts';
-import type { Idempotency } from './idempotency.ts';
-import type { JobWaiter } from './job-waiter.ts';
+import type { AppDeps, RouteOptions } from './deps.ts';
 
-/** The backing services (all but the raw S3 client) plus what only the API needs. */
-export interface AppDeps extends Omit<Services, 's3' | 'close'> {
-  config: Config;
-  idempotency: Idempotency;
-  jobWaiter: JobWaiter;
-  images: ImageFetcher;
-  log: Logger;
-  /** The process's registry; one of its own when absent (tests build several apps per process). */
-  metrics?: Metrics;
-}
+export type { AppDeps } from './deps.ts';
 
 /** TRUST_PROXY as fastify takes it: a hop count becomes "trust the first n hops". */
 const trustProxyOption = (setting: Config['api']['trustProxy']) =>
   typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
 
+const contractSettingsOf = (config: Config): ContractSettings => ({
+  rules: fieldRulesOf(config), maxUploadBytes: config.api.maxUploadBytes, maxImagePixels: config.api.maxImagePixels,
+  maxBatchItems: config.api.maxBatchItems, maxManifestBytes: config.api.maxManifestBytes,
+});
+
+export interface BuildOptions {
+  /** Told of every answer that does not match the document (tests fail on them); logged as a warning otherwise. */
+  onContractViolation?: (violation: ContractViolation) => void;
+}
+
 /** Builds the API without listening; `server.ts` listens, tests use `app.inject()`. */
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOptions = {}): Promise<FastifyInstance> {
+  const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // Who may name the client in X-Forwarded-For (TRUST_PROXY); by default nobody.
-    trustProxy: trustProxyOption(deps.config.api.trustProxy),
+    trustProxy: trustProxyOption(config.api.trustProxy),
     genReqId: () => `req_${randomBase62(20)}`,
     // One line per request (onResponse below) instead of fastify's two.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
@@ -58,42 +56,40 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
-  registerErrorHandling(app);
-  await registerOpenApi(app, { publicBaseUrl: deps.config.api.publicBaseUrl });
+  const report = (violation: ContractViolation) => {
+    deps.log.warn({ violation }, 'answer does not match the OpenAPI document');
+    onContractViolation?.(violation);
+  };
+  registerErrorHandling(app, report);
+  await registerContract(app, { publicBaseUrl: config.api.publicBaseUrl, version: '1.0.0', report });
   const limits = await registerRateLimits(app, {
-    redis: deps.redis, prefix: deps.config.redis.prefix, perMinute: deps.config.api.rateLimitPerMinute,
-    perLinkPerMinute: deps.config.api.reviewRateLimitPerMinute, failuresPerMinute: deps.config.api.authFailureLimitPerMinute,
+    redis: deps.redis, prefix: config.redis.prefix, perMinute: config.api.rateLimitPerMinute,
+    perLinkPerMinute: config.api.reviewRateLimitPerMinute, failuresPerMinute: config.api.authFailureLimitPerMinute,
   });
   const failures = makeAuthFailures(limits);
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
   await app.register(multipart, {
-    limits: { fileSize: deps.config.api.maxUploadBytes, files: 1, fields: 10, parts: 12, fieldSize: 64 * 1024, fieldNameSize: 100 },
+    limits: { fileSize: config.api.maxUploadBytes, files: 1, fields: 10, parts: 12, fieldSize: 64 * 1024, fieldNameSize: 100 },
   });
 
-  const apiKeys = makeApiKeyStore({ redis: deps.redis, prefix: deps.config.redis.prefix });
+  const apiKeys = makeApiKeyStore({ redis: deps.redis, prefix: config.redis.prefix });
   const keyCache = makeApiKeyCache({
-    apiKeys, subscriber: deps.redis.duplicate(), channel: apiKeyRevocationChannel(deps.config.redis.prefix), ttlMs: deps.config.api.apiKeyCacheTtlMs,
+    apiKeys, subscriber: deps.redis.duplicate(), channel: apiKeyRevocationChannel(config.redis.prefix), ttlMs: config.api.apiKeyCacheTtlMs,
   });
   app.addHook('onClose', () => keyCache.close());
   const requireScope = makeAuthenticate({ apiKeys: keyCache, failures, perKey: limits.perKey });
-  const reviewSecret = await reviewLinkSecret({ redis: deps.redis, prefix: deps.config.redis.prefix, configured: deps.config.api.reviewLinkSecret });
-  const canRead = requireScope('jobs:read');
-  const canWrite = requireScope('jobs:write');
+  const reviewSecret = await reviewLinkSecret({ redis: deps.redis, prefix: config.redis.prefix, configured: config.api.reviewLinkSecret });
+  const revocations = makeReviewRevocations({ redis: deps.redis, prefix: config.redis.prefix });
 
-  healthRoutes(app, deps);
-  metricsRoutes(app, { metrics, queues: deps.queues, log: deps.log });
-  await adminQueueRoutes(app, { adminApiKey: deps.config.adminApiKey, queues: deps.queues, failures });
-  accountRoutes(app, deps, { canRead, canWrite });
-  jobRoutes(app, deps, { canRead, canWrite });
-  jobQueryRoutes(app, deps, { canRead, canWrite });
-  renditionRoutes(app, deps, { canRead });
-  webhookRoutes(app, deps, { canRead, canWrite });
-  webhookDeliveryRoutes(app, deps, { canRead, canWrite });
-  webhookEndpointRoutes(app, deps, { canRead, canWrite });
-  batchRoutes(app, deps, { canRead, canWrite });
-  const revocations = makeReviewRevocations({ redis: deps.redis, prefix: deps.config.redis.prefix });
-  reviewRoutes(app, { ...deps, revocations }, { canRead, canWrite }, reviewSecret);
+  const routes: RouteOptions = { deps, guards: { 'jobs:read': requireScope('jobs:read'), 'jobs:write': requireScope('jobs:write') }, contract: contractSettingsOf(config) };
+  await app.register(healthRoutes, { ...routes, metrics });
+  await adminQueueRoutes(app, { adminApiKey: config.adminApiKey, queues: deps.queues, failures });
+  await app.register(accountRoutes, routes);
+  await app.register(jobRoutes, routes);
+  await app.register(batchRoutes, routes);
+  await app.register(webhookRoutes, routes);
+  await app.register(reviewRoutes, { ...routes, secret: reviewSecret, revocations });
   await reviewPageRoutes(app, { ...deps, apiKeys, revocations, failures, perLink: limits.perLink }, reviewSecret);
   return app;
 }

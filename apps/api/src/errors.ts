@@ -1,20 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ImageInputError } from '@cutout/shared';
-import { isErrorCode, statusOf, type ErrorCode } from './contract/error-codes.ts';
+import { isErrorCode, type ErrorCode } from './contract/error-codes.ts';
+import { ApiError } from './api-error.ts';
 
-/** An error a client can act on: a stable snake_case code (its status comes from the catalogue) and a message. */
-export class ApiError extends Error {
-  readonly statusCode: number;
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = 'ApiError';
-    this.statusCode = statusOf(code);
-  }
-}
+export { ApiError } from './api-error.ts';
+import { problemsOfValidation, problemToApiError, type ValidationPart } from './contract/validation.ts';
+import { checkErrorCode, type ContractViolation } from './contract/register.ts';
 
 export const badRequest = (code: ErrorCode, message: string) => new ApiError(code, message);
 export const notFound = (what: string) => new ApiError('not_found', `${what} not found`);
@@ -32,7 +23,6 @@ const FRAMEWORK_ERRORS: Record<string, ErrorCode> = {
   FST_PARTS_LIMIT: 'too_many_parts', // more parts than allowed
   FST_FIELDS_LIMIT: 'too_many_fields', // more fields than allowed
   FST_PROTO_VIOLATION: 'invalid_request', // __proto__ as a field name
-  FST_ERR_VALIDATION: 'invalid_request', // schema validation
   FST_ERR_MAX_PARAM_LENGTH: 'not_found', // an id longer than any we issue
   FST_ERR_BAD_URL: 'invalid_request', // a path that is not valid percent-encoding
 };
@@ -51,7 +41,10 @@ export function toApiError(error: FastifyError): ApiError {
   if (error instanceof ImageInputError && isErrorCode(error.code)) return new ApiError(error.code, error.message);
   const known = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
   if (known) return new ApiError(known, error.message);
-  if (error.validation) return new ApiError('invalid_request', error.message);
+  if (error.validation) {
+    const part = (error.validationContext ?? 'body') as ValidationPart;
+    return problemToApiError(part, problemsOfValidation(error.validation as Parameters<typeof problemsOfValidation>[0]));
+  }
   if (isUnavailable(error)) return unavailable();
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
     return new ApiError('invalid_request', error.message);
@@ -63,14 +56,16 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   return reply
     .status(error.statusCode)
     .headers(error.headers)
-    .send({ error: { code: error.code, message: error.message, request_id: request.id } });
+    .send({ error: { code: error.code, message: error.message, request_id: request.id, ...error.details } });
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+/** Errors in the envelope; an error code the operation does not document is reported (`report`). */
+export function registerErrorHandling(app: FastifyInstance, report: (violation: ContractViolation) => void): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error);
     if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: apiError.code, status: apiError.statusCode }, 'request rejected');
+    checkErrorCode(request.routeOptions.config?.operation, apiError.statusCode, apiError.code, report);
     return sendError(request, reply, apiError);
   });
   app.setNotFoundHandler((request, reply) =>

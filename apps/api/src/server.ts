@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createGuardedAgent, makeApiKeyStore, makeImageFetcher, openServices, type Config, type Logger, type Metrics, type Services } from '@cutout/shared';
-import { buildApp } from './app.ts';
+import { buildApp, type BuildOptions } from './app.ts';
 import { closeWithGrace } from './drain.ts';
 import { makeIdempotency } from './idempotency.ts';
 import { makeJobWaiter } from './job-waiter.ts';
@@ -14,7 +14,7 @@ export interface RunningApi { app: FastifyInstance; url: string; services: Servi
  * SHUTDOWN_GRACE), disconnects. `metrics`: a registry shared with a worker in the same
  * process (`npm start`), so /metrics shows both.
  */
-export async function startApi(config: Config, log: Logger, { metrics }: { metrics?: Metrics } = {}): Promise<RunningApi> {
+export async function startApi(config: Config, log: Logger, { metrics, onContractViolation }: { metrics?: Metrics } & BuildOptions = {}): Promise<RunningApi> {
   const services = await openServices(config, { name: 'cutout-api', log });
   await makeApiKeyStore({ redis: services.redis, prefix: config.redis.prefix }).bootstrap(config.api.bootstrapKeys);
   await services.storage.ensureBucket().catch((error: unknown) => log.warn({ err: error, bucket: config.s3.bucket }, 'S3 bucket not reachable yet'));
@@ -23,7 +23,7 @@ export async function startApi(config: Config, log: Logger, { metrics }: { metri
   const policy = { allowPrivate: config.webhooks.allowPrivate };
   const imageAgent = createGuardedAgent({ policy, log: log.child({ component: 'url-guard' }) });
   const images = makeImageFetcher({ dispatcher: imageAgent, policy, timeoutMs: config.api.imageUrlTimeoutMs, maxBytes: config.api.maxUploadBytes });
-  const app = await buildApp({ config, log, ...services, idempotency, jobWaiter, images, metrics });
+  const app = await buildApp({ config, log, ...services, idempotency, jobWaiter, images, metrics }, { onContractViolation });
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   return {
     app,

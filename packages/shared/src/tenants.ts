@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { newWebhookSecret } from './webhook-signing.ts';
 
-export type Scope = 'jobs:read' | 'jobs:write';
-export const ALL_SCOPES: readonly Scope[] = ['jobs:read', 'jobs:write'];
+export const ALL_SCOPES = ['jobs:read', 'jobs:write'] as const;
+export type Scope = (typeof ALL_SCOPES)[number];
 
 
 /** A tenant's signing secrets: during a rotation's grace period the previous one still signs. */

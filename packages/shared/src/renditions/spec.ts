@@ -94,7 +94,8 @@ export const renditionSpecSchema = z
     if (max !== undefined && min !== undefined && min > max) {
       ctx.addIssue({ code: 'custom', path: [spec.min_size !== undefined ? 'min_size' : 'max_size'], message: `min_size (${min}) is larger than max_size (${max})` });
     }
-  });
+  })
+  .meta({ id: 'RenditionSpec', description: 'One rendition to make from the cutout' });
 
 export type RenditionSpec = z.output<typeof renditionSpecSchema>;
 type PresetFields = Omit<RenditionSpec, 'name' | 'preset'>;
