@@ -1,5 +1,6 @@
 import { loadConfig, createLogger, randomBase62, type Config, type Services } from '@cutout/shared';
 import { startApi } from '../../apps/api/src/server.ts';
+import type { ContractViolation } from '../../apps/api/src/contract/register.ts';
 import { startWorker } from '../../apps/worker/src/server.ts';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
 import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
@@ -24,6 +25,8 @@ export interface TestSystem {
   emulator: RunningEmulator;
   /** Each worker's own /metrics server (the API's is `${apiUrl}/metrics`). */
   workerMetricsUrls: string[];
+  /** Answers that did not match the OpenAPI document; close() fails when there are any. */
+  contractViolations: ContractViolation[];
   close(): Promise<void>;
 }
 
@@ -65,7 +68,9 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
     ...env,
   }, { bybybgKey: true });
   const log = createLogger({ level: config.logLevel, name: 'test' });
-  const api = await startApi(config, log);
+  // Every answer of every test is checked against the OpenAPI document as it is sent.
+  const violations: ContractViolation[] = [];
+  const api = await startApi(config, log, { onContractViolation: (violation) => violations.push(violation) });
   const running = await Promise.all(Array.from({ length: workers }, () => startWorker(config, log)));
   return {
     apiUrl: api.url,
@@ -76,6 +81,7 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
     services: api.services,
     emulator,
     workerMetricsUrls: running.flatMap((worker) => (worker.metricsUrl ? [worker.metricsUrl] : [])),
+    contractViolations: violations,
     async close() {
       await Promise.all(running.map((worker) => worker.close()));
       await unlinkPrefix(api.services.redis, config.redis.prefix);
@@ -83,6 +89,7 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
       await emulator.close();
       await s3.close();
       await redis.close();
+      if (violations.length > 0) throw new Error(`answers that do not match the OpenAPI document:\n${violations.map((v) => `${v.operationId} ${v.status}: ${v.problem}`).join('\n')}`);
     },
   };
 }

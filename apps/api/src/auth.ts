@@ -50,7 +50,7 @@ export function makeAuthenticate({ apiKeys, failures, perKey }: AuthDeps) {
   };
 }
 
-export function tenantOf(request: FastifyRequest): string {
+export function tenantOf(request: Pick<FastifyRequest, 'auth'>): string {
   if (!request.auth) throw new ApiError('missing_api_key', 'Send your API key in the X-API-KEY header');
   return request.auth.tenantId;
 }

@@ -14,7 +14,6 @@ export interface Idempotency {
   release(tenantId: string, key: string): Promise<void>;
 }
 
-const MAX_KEY_LENGTH = 255;
 const PENDING = '{"pending":true}';
 /** A claim whose request died without answering frees itself after this. */
 const PENDING_TTL_MS = 5 * 60_000;
@@ -30,21 +29,6 @@ export const requestInProgress = () =>
 
 /** The key came back with a different request. */
 export const keyReused = () => new ApiError('idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
-
-/** `Idempotency-Key` (≤ 255 printable ASCII characters), or undefined when absent. */
-export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const key = Array.isArray(header) ? header[0] ?? '' : header;
-  if (key.length === 0 || key.length > MAX_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
-    throw new ApiError('invalid_idempotency_key', `Idempotency-Key must be 1 to ${MAX_KEY_LENGTH} printable ASCII characters without spaces`);
-  }
-  return key;
-}
-
-/** Same image, same fields: the same request. */
-export function requestFingerprint(originalSha256: string, fields: Record<string, string>): string {
-  return sha256Hex(JSON.stringify([originalSha256, Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1))]));
-}
 
 /** Per tenant, for `ttlMs` (24 h): keys are hashed so no client string becomes part of a Redis key. */
 export function makeIdempotency({ redis, prefix, ttlMs }: { redis: Redis; prefix: string; ttlMs: number }): Idempotency {

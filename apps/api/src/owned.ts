@@ -3,7 +3,8 @@ import type { BatchRecord, BatchStore, JobRecord, JobStore } from '@cutout/share
 import { tenantOf } from './auth.ts';
 import { notFound } from './errors.ts';
 
-type WithId = FastifyRequest<{ Params: { id: string } }>;
+/** Any request with an `:id` in its path, whatever its schema types. */
+type WithId = Pick<FastifyRequest, 'auth'> & { params: { id: string } };
 
 /** The caller's job, or 404: another tenant's job is indistinguishable from a missing one. */
 export async function ownJob(jobs: JobStore, request: WithId): Promise<JobRecord> {

@@ -1,5 +1,5 @@
 import { enqueueFairly, singleJobsFlow, type FairEnqueue, type JobRecord } from '@cutout/shared';
-import type { AppDeps } from './app.ts';
+import type { AppDeps } from './deps.ts';
 import { unavailable } from './errors.ts';
 
 /** How the API queues remove-bg jobs: through the fair scheduler, with the configured retries. */

@@ -1,8 +1,6 @@
-import { isMissingObject, newJobId, originalKey, type BatchRecord, type JobRecord, type Storage } from '@cutout/shared';
-import type { AppDeps } from './app.ts';
-import type { ErrorCode } from './contract/error-codes.ts';
+import { allowedOptionsText, isMissingObject, newJobId, originalKey, refusedOptions, TERMINAL_STATUSES, type BatchRecord, type JobRecord, type RenditionPlan, type Storage } from '@cutout/shared';
+import type { AppDeps } from './deps.ts';
 import { ApiError, unavailable } from './errors.ts';
-import { checkInheritedOptions, fieldRulesOf, parseJobFields } from './job-fields.ts';
 import { fairEnqueueOf, queueSingleJob } from './queueing.ts';
 import { createBatch } from './batches/create.ts';
 import type { BatchItem, RejectedRow } from './batches/items.ts';
@@ -18,17 +16,18 @@ const NOTHING_SELECTED: Record<RerunSelection, string> = {
 
 type RerunDeps = Pick<AppDeps, 'config' | 'storage' | 'jobs' | 'batches' | 'reviews' | 'queues' | 'fair' | 'usage'>;
 
+/** What a rerun may give anew, validated (the rerun operations' schemas); each defaults to the source's. */
+export interface RerunFields { options?: Record<string, string>; renditions?: RenditionPlan[]; webhook_url?: string; metadata?: Record<string, unknown>; item_events?: boolean }
+
 /**
- * The fields of a rerun's JSON body as text, as a form would send them (JSON values are
- * re-encoded), for the same validation as a new job's; a field not in `allowed` is refused.
+ * Options a rerun takes over from its source: those the operator has stopped allowing since
+ * are refused, so the client decides what to send instead.
  */
-export function rerunFields(body: Record<string, unknown>, allowed: readonly string[], unknownCode: ErrorCode): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const [name, value] of Object.entries(body)) {
-    if (!allowed.includes(name)) throw new ApiError(unknownCode, `Unknown field "${name.slice(0, 64)}"; a rerun takes ${allowed.join(', ')}`);
-    fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
+function checkInheritedOptions(options: Record<string, string> | undefined, allowed: readonly string[]): void {
+  const refused = refusedOptions(options, allowed);
+  if (refused.length > 0) {
+    throw new ApiError('invalid_options', `the original job's options ${refused.map((name) => `"${name}"`).join(', ')} are not forwarded any more (${allowedOptionsText(allowed)}); send "options" with the rerun`);
   }
-  return fields;
 }
 
 /** A copy of `source`'s original for job `jobId`; null when the original is no longer stored. */
@@ -49,9 +48,9 @@ async function copyOriginal(storage: Storage, source: JobRecord, jobId: string):
  * (see recordVerdict), so a rerun of one goes to ByByBG again; a rerun with other renditions
  * only reuses the stored cutout.
  */
-export async function rerunJob(deps: RerunDeps, source: JobRecord, fields: Record<string, string>): Promise<JobRecord> {
+export async function rerunJob(deps: RerunDeps, source: JobRecord, given: RerunFields): Promise<JobRecord> {
+  if (!TERMINAL_STATUSES.includes(source.status)) throw new ApiError('job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
   if (!source.originalSha256 && source.sourceUrl) throw new ApiError('original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
-  const given = parseJobFields(fields, fieldRulesOf(deps.config));
   if (!given.options) checkInheritedOptions(source.options, deps.config.bybybg.allowedOptions);
   const id = newJobId();
   const key = await copyOriginal(deps.storage, source, id);
@@ -60,8 +59,8 @@ export async function rerunJob(deps: RerunDeps, source: JobRecord, fields: Recor
     id, tenantId: source.tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
     originalKey: key, originalBytes: source.originalBytes, originalContentType: source.originalContentType,
     originalSha256: source.originalSha256, rerunOf: source.id, clientRef: source.clientRef,
-    options: given.options ?? source.options, webhookUrl: given.webhookUrl ?? source.webhookUrl, metadata: given.metadata ?? source.metadata,
-    renditionPlans: given.renditionPlans ?? source.renditionPlans,
+    options: given.options ?? source.options, webhookUrl: given.webhook_url ?? source.webhookUrl, metadata: given.metadata ?? source.metadata,
+    renditionPlans: given.renditions ?? source.renditionPlans,
   };
   await queueSingleJob(deps, record);
   return record;
@@ -75,12 +74,9 @@ export async function rerunJob(deps: RerunDeps, source: JobRecord, fields: Recor
  * left, 422 and nothing is kept.
  */
 export async function rerunBatch(
-  deps: RerunDeps, source: BatchRecord, selection: RerunSelection, fields: Record<string, string>, fingerprint: string, log: { error(details: object, message: string): void },
+  deps: RerunDeps, source: BatchRecord, selection: RerunSelection, settings: RerunFields, fingerprint: string, log: { error(details: object, message: string): void },
 ): Promise<{ batch: BatchRecord; rejected: RejectedRow[] }> {
   const { config, batches, jobs } = deps;
-  const settings = parseJobFields(
-    { webhook_url: fields.webhook_url, options: fields.options, renditions: fields.renditions } as Record<string, string>, fieldRulesOf(config),
-  );
   const ids = selection === 'rejected'
     ? await deps.reviews.rejectedIds(source.id, 0, config.api.maxBatchItems)
     : selection === 'quality_flagged'
@@ -93,8 +89,8 @@ export async function rerunBatch(
     const first = await jobs.get(ids[0]!);
     const options = settings.options ?? first?.options;
     if (!settings.options) checkInheritedOptions(options, config.bybybg.allowedOptions);
-    const renditionPlans = settings.renditionPlans ?? first?.renditionPlans;
-    const intake = { items, rejected, webhookUrl: settings.webhookUrl, options, renditionPlans, itemEvents: fields.item_events === 'true', fingerprint };
+    const renditionPlans = settings.renditions ?? first?.renditionPlans;
+    const intake = { items, rejected, webhookUrl: settings.webhook_url, options, renditionPlans, itemEvents: settings.item_events ?? false, fingerprint };
     const batch = await createBatch({ batches, fairEnqueue: fairEnqueueOf(deps) }, source.tenantId, intake, source.id).catch((error: unknown) => {
       log.error({ err: error }, 'batch rerun failed');
       throw unavailable();

@@ -1,40 +1,43 @@
 import type { FastifyRequest } from 'fastify';
 import { storeImage, type ImageFetcher, type ImageTarget, type StreamedObject } from '@cutout/shared';
+import { z } from 'zod';
 import { ApiError, badRequest } from './errors.ts';
+import { parseOrThrow } from './contract/validation.ts';
 
-export interface ReceivedUpload {
-  fields: Record<string, string>;
+export interface ReceivedUpload<F> {
+  /** The fields, validated (JSON values, not their text). */
+  fields: F;
   original: StreamedObject;
 }
 
 interface UploadTarget extends ImageTarget {
-  allowedFields: ReadonlySet<string>;
   images: ImageFetcher;
-  /** Throws for a field value that will be refused anyway, before any image is stored. */
-  checkField?: (name: string, value: string) => void;
 }
 
 /**
- * Streams the single `file` part to S3 (never buffering it whole) and collects the text
- * fields. Whatever goes wrong, no object is left behind.
+ * Streams the single `file` part to S3 (never buffering it whole) and validates each text
+ * field with `fields` (the form's schemas) as it arrives: a bad field sent before the file
+ * costs no upload. Whatever goes wrong, no object is left behind.
  */
-export async function receiveUpload(request: FastifyRequest, target: UploadTarget): Promise<ReceivedUpload> {
-  const { storage, objectKey, maxBytes, maxPixels, allowedFields } = target;
-  if (!request.isMultipart()) {
-    if (request.headers['content-type']?.startsWith('application/json')) return receiveJson(request, target);
-    throw new ApiError('unsupported_media_type', 'Send multipart/form-data with the image in the "file" field, or JSON with an image_url');
-  }
-  const fields: Record<string, string> = {};
+export async function receiveMultipartUpload<S extends z.ZodObject>(
+  request: FastifyRequest, target: UploadTarget & { fields: S },
+): Promise<ReceivedUpload<Omit<z.output<S>, 'image_url' | 'file'>>> {
+  const { storage, objectKey, maxBytes, maxPixels } = target;
+  const shape = target.fields.shape as Record<string, z.ZodType>;
+  const fields: Record<string, unknown> = {};
+  let imageUrl: string | undefined;
   let original: StreamedObject | undefined;
   let stored = false;
   try {
     for await (const part of clientStream(request.parts())) {
       if (part.type === 'field') {
-        if (!allowedFields.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
-        if (part.fieldname in fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
-        if (part.valueTruncated) throw new ApiError('field_too_large', `Field "${part.fieldname}" is too large`);
-        fields[part.fieldname] = String(part.value);
-        target.checkField?.(part.fieldname, fields[part.fieldname]!);
+        const name = part.fieldname;
+        if (!Object.hasOwn(shape, name) || name === 'file') throw badRequest('unknown_field', `Unknown field "${name.slice(0, 100)}"`);
+        if (name in fields || (name === 'image_url' && imageUrl !== undefined)) throw badRequest('duplicate_field', `Field "${name}" was sent twice`);
+        if (part.valueTruncated) throw new ApiError('field_too_large', `Field "${name}" is too large`);
+        const value = String(part.value);
+        if (name === 'image_url') imageUrl = value;
+        else fields[name] = parseOrThrow(z.object({ [name]: shape[name]! }), { [name]: value }, 'fields')[name];
         continue;
       }
       if (part.fieldname !== 'file') {
@@ -48,35 +51,24 @@ export async function receiveUpload(request: FastifyRequest, target: UploadTarge
         { storage, objectKey, maxBytes, maxPixels },
       );
     }
-    if (fields.image_url !== undefined) {
+    if (imageUrl !== undefined) {
       if (original) throw badRequest('ambiguous_image', 'Send either a "file" or an "image_url", not both');
       stored = true;
-      original = await fetchImage(fields.image_url, target);
+      original = await fetchImage(imageUrl, target);
     }
   } catch (error) {
     if (stored) await storage.delete(objectKey).catch((cause: unknown) => request.log.warn({ err: cause, objectKey }, 'orphan original not deleted'));
     throw error;
   }
   if (!original) throw badRequest('missing_file', 'The request has no "file" part with an image, and no image_url');
-  delete fields.image_url;
-  return { fields, original };
+  return { fields: fields as Omit<z.output<S>, 'image_url' | 'file'>, original };
 }
 
-/** JSON intake: `{ image_url, webhook_url?, metadata?, options? }`; objects become the same fields a form sends. */
-async function receiveJson(request: FastifyRequest, target: UploadTarget): Promise<ReceivedUpload> {
-  const body = request.body;
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalid_request', 'The JSON body must be an object');
-  const fields: Record<string, string> = {};
-  for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
-    if (!target.allowedFields.has(name)) throw badRequest('unknown_field', `Unknown field "${name.slice(0, 100)}"`);
-    fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
-  }
-  if (typeof (body as { image_url?: unknown }).image_url !== 'string') throw badRequest('missing_file', 'The JSON body needs an "image_url" string');
-  for (const [name, value] of Object.entries(fields)) target.checkField?.(name, value);
+/** JSON intake: the body (already validated) names an `image_url`, fetched through the SSRF guard into S3. */
+export async function receiveUrlUpload<F extends { image_url: string }>(body: F, target: UploadTarget): Promise<ReceivedUpload<Omit<F, 'image_url'>>> {
+  const { image_url: imageUrl, ...fields } = body;
   try {
-    const original = await fetchImage(fields.image_url!, target);
-    delete fields.image_url;
-    return { fields, original };
+    return { fields, original: await fetchImage(imageUrl, target) };
   } catch (error) {
     await target.storage.delete(target.objectKey).catch(() => undefined);
     throw error;

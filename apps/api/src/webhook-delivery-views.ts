@@ -1,6 +1,5 @@
-import { WEBHOOK_STATES, type DeliveryPosition, type DeliveryRecord, type WebhookDeliveryLog, type WebhookState } from '@cutout/shared';
+import type { DeliveryPosition, DeliveryRecord, WebhookDeliveryLog, WebhookState } from '@cutout/shared';
 import { ApiError } from './errors.ts';
-import { pageSizeOf } from './cursor.ts';
 
 /** One entry of `GET /v1/webhook-deliveries`: an event and the state of its latest delivery. */
 export const toDeliveryView = (record: DeliveryRecord) => ({
@@ -20,18 +19,6 @@ export const toDeliveryView = (record: DeliveryRecord) => ({
   created_at: record.createdAt,
 });
 
-const ISO_TIME = /^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:\d\d))?$/;
-
-/** `since` as epoch ms: an ISO 8601 date or time with its zone (e.g. 2026-11-26T15:00:00Z); 400 otherwise. */
-export function parseSince(value: unknown, { required }: { required: boolean }): number | undefined {
-  if (value === undefined && !required) return undefined;
-  const ms = typeof value === 'string' && ISO_TIME.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) {
-    throw new ApiError('invalid_request', `since must be an ISO 8601 time with its zone, e.g. 2026-11-26T15:00:00Z${value === undefined ? ' (it is required)' : ''}`);
-  }
-  return ms;
-}
-
 const encodeCursor = ({ createdMs, webhookId }: DeliveryPosition): string => Buffer.from(`d${createdMs}:${webhookId}`).toString('base64url');
 
 function decodeCursor(cursor: string): DeliveryPosition {
@@ -40,18 +27,11 @@ function decodeCursor(cursor: string): DeliveryPosition {
   return { createdMs: Number(match[1]), webhookId: match[2]! };
 }
 
-export interface DeliveryListQuery { status?: string; since?: string; limit?: string; cursor?: string }
+/** `since` is epoch ms (the operation's schema parsed it). */
+export interface DeliveryListQuery { status?: WebhookState; since?: number; limit: number; cursor?: string }
 
 /** A page of the tenant's delivery log, newest first, as `{data, next_cursor}`. */
-export async function deliveryPage(deliveries: WebhookDeliveryLog, tenantId: string, { status, since, limit = '20', cursor }: DeliveryListQuery) {
-  if (status !== undefined && !WEBHOOK_STATES.includes(status as WebhookState)) {
-    throw new ApiError('invalid_request', `status must be one of ${WEBHOOK_STATES.join(', ')}`);
-  }
-  const page = await deliveries.page(tenantId, {
-    status: status as WebhookState | undefined,
-    sinceMs: parseSince(since, { required: false }),
-    before: cursor === undefined ? undefined : decodeCursor(cursor),
-    limit: pageSizeOf(limit),
-  });
+export async function deliveryPage(deliveries: WebhookDeliveryLog, tenantId: string, { status, since, limit, cursor }: DeliveryListQuery) {
+  const page = await deliveries.page(tenantId, { status, sinceMs: since, before: cursor === undefined ? undefined : decodeCursor(cursor), limit });
   return { data: page.records.map(toDeliveryView), next_cursor: page.next ? encodeCursor(page.next) : null };
 }

@@ -1,7 +1,6 @@
-import { endpointIdOf, type CircuitState, type UrlPolicy } from '@cutout/shared';
-import { decodeOffsetCursor, encodeOffsetCursor, pageSizeOf } from './cursor.ts';
-import { ApiError, notFound } from './errors.ts';
-import { parseWebhookUrl } from './job-fields.ts';
+import { endpointIdOf, type CircuitState } from '@cutout/shared';
+import { decodeOffsetCursor, encodeOffsetCursor } from './cursor.ts';
+import { notFound } from './errors.ts';
 import type { RedeliveryDeps } from './webhook-redelivery.ts';
 
 export type EndpointDeps = Pick<RedeliveryDeps, 'deliveries' | 'goneEndpoints' | 'gate' | 'outbox'>;
@@ -17,7 +16,7 @@ function toEndpointView({ url, lastAttemptAt, disabledAt }: KnownEndpoint, circu
   return {
     object: 'webhook_endpoint' as const,
     url,
-    state: disabledAt ? 'disabled' : circuit.openUntil ? 'failing' : 'enabled',
+    state: disabledAt ? ('disabled' as const) : circuit.openUntil ? ('failing' as const) : ('enabled' as const),
     disabled_at: disabledAt ?? null,
     consecutive_failures: circuit.consecutiveFailures,
     failing_since: circuit.openedAt?.toISOString() ?? null,
@@ -43,8 +42,7 @@ async function views(deps: EndpointDeps, tenantId: string, endpoints: KnownEndpo
   return endpoints.map((endpoint, i) => toEndpointView(endpoint, circuits[i]!));
 }
 
-export async function endpointPage(deps: EndpointDeps, tenantId: string, { limit = '20', cursor }: { limit?: string; cursor?: string }) {
-  const size = pageSizeOf(limit);
+export async function endpointPage(deps: EndpointDeps, tenantId: string, { limit: size, cursor }: { limit: number; cursor?: string }) {
   const offset = decodeOffsetCursor(cursor);
   const known = await knownEndpoints(deps, tenantId);
   const page = known.slice(offset, offset + size);
@@ -54,11 +52,9 @@ export async function endpointPage(deps: EndpointDeps, tenantId: string, { limit
 /**
  * Enables a URL the tenant's deliveries went to: a 410 mark is lifted and, if its origin's
  * circuit is open, the next delivery probes now. 404 for a URL this tenant never used.
+ * `url` is the checked, normalised URL (the operation's schema).
  */
-export async function enableEndpoint(deps: EndpointDeps, tenantId: string, body: unknown, policy: UrlPolicy) {
-  const text = (body as { url?: unknown } | undefined)?.url;
-  if (typeof text !== 'string') throw new ApiError('invalid_request', 'Send the webhook URL to enable as JSON: {"url": "https://…"}');
-  const url = parseWebhookUrl(text, policy, 'url');
+export async function enableEndpoint(deps: EndpointDeps, tenantId: string, url: string) {
   const wasDisabled = await deps.goneEndpoints.enable(tenantId, url);
   const used = (await deps.deliveries.endpoints(tenantId)).find((endpoint) => endpoint.url === url);
   if (!wasDisabled && !used) throw notFound('Webhook endpoint');

@@ -36,7 +36,7 @@ export const jobViewSchema = z.object({
   attempts: z.int().describe('Attempts used; a 429 pause uses none'),
   upstream_calls: z.int().describe('Requests this job made to ByByBG'),
   credits_saved: z.int().describe('1 when an identical earlier image\'s result was reused instead of calling ByByBG'),
-  input: z.object({ bytes: z.int(), content_type: z.string() }),
+  input: z.object({ bytes: z.int(), content_type: z.string().nullable().describe('null for a batch URL item not fetched yet') }),
   result: z.object({
     url: z.string().describe('A fresh presigned URL of the transparent PNG'),
     content_type: z.string(),
@@ -96,7 +96,7 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
     attempts: record.attempts,
     upstream_calls: record.upstreamCalls,
     credits_saved: record.creditsSaved ?? 0,
-    input: { bytes: record.originalBytes, content_type: record.originalContentType },
+    input: { bytes: record.originalBytes ?? 0, content_type: record.originalContentType ?? null },
     result,
     renditions: result ? await renditionViews(record, storage, resultUrlTtlMs, now) : null,
     quality: result ? qualityView(record.quality) : null,

@@ -5,8 +5,10 @@ import {
   ImageInputError, newJobId, originalKey, sha256Hex, storeImage,
   type ImageSource, type RenditionPlan, type Storage, type UrlPolicy,
 } from '@cutout/shared';
-import { ApiError, badRequest } from '../errors.ts';
-import { parseJobFields, type FieldRules } from '../job-fields.ts';
+import { z } from 'zod';
+import { badRequest } from '../errors.ts';
+import type { FieldSchemas } from '../contract/fields.ts';
+import { parseOrThrow } from '../contract/validation.ts';
 import { clientStream } from '../uploads.ts';
 import { sanitizeFileName, tooManyItems, urlItem, type BatchItem, type RejectedRow } from './items.ts';
 import { readManifest } from './manifest.ts';
@@ -24,35 +26,25 @@ export interface BatchIntake {
 }
 
 export interface IntakeLimits {
-  storage: Storage; tenantId: string; policy: UrlPolicy; allowedOptions: readonly string[];
+  storage: Storage; tenantId: string; policy: UrlPolicy;
+  /** How each batch-wide setting is validated, as JSON and as form text. */
+  fields: FieldSchemas;
   maxItems: number; maxBytes: number; maxPixels: number;
   /** Largest CSV manifest (MAX_MANIFEST_BYTES); `maxBytes` is each image file's. */
   maxManifestBytes: number;
 }
 
-const SETTINGS = new Set(['webhook_url', 'options', 'item_events', 'renditions']);
+/** The batch-wide settings, validated: as a JSON body gives them, or as a form's text. */
+export interface BatchSettings { webhook_url?: string; options?: Record<string, string>; renditions?: RenditionPlan[]; item_events?: boolean }
 
-/** Batch-wide fields, as strings (a form sends strings; JSON values are re-encoded). */
-function parseSettings(fields: Record<string, string>, rules: FieldRules): Pick<BatchIntake, 'webhookUrl' | 'options' | 'renditionPlans' | 'itemEvents'> {
-  const { webhookUrl, options, renditionPlans } = parseJobFields(
-    { webhook_url: fields.webhook_url, options: fields.options, renditions: fields.renditions } as Record<string, string>, rules,
-  );
-  const events = fields.item_events;
-  if (events !== undefined && !['true', 'false'].includes(events)) throw new ApiError('invalid_item_events', 'item_events must be true or false');
-  return { webhookUrl, options, renditionPlans, itemEvents: events === 'true' };
-}
+const SETTING_NAMES = ['webhook_url', 'options', 'renditions', 'item_events'] as const;
 
-/** JSON: `{ items: [{ image_url, client_ref?, metadata? }], webhook_url?, options?, renditions?, item_events? }`. */
-export function jsonIntake(body: unknown, limits: IntakeLimits): BatchIntake {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalid_request', 'The JSON body must be an object with an "items" array');
-  const fields: Record<string, string> = {};
-  let rawItems: unknown;
-  for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
-    if (name === 'items') rawItems = value;
-    else if (SETTINGS.has(name)) fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
-    else throw badRequest('unknown_field', `Unknown field "${name.slice(0, 100)}"`);
-  }
-  if (!Array.isArray(rawItems)) throw badRequest('invalid_request', 'The JSON body needs an "items" array');
+const settingsOf = (settings: BatchSettings): Pick<BatchIntake, 'webhookUrl' | 'options' | 'renditionPlans' | 'itemEvents'> =>
+  ({ webhookUrl: settings.webhook_url, options: settings.options, renditionPlans: settings.renditions, itemEvents: settings.item_events ?? false });
+
+/** JSON: `{ items: [{ image_url, client_ref?, metadata? }], …settings }`, the settings already validated; each item is checked on its own. */
+export function jsonIntake(body: BatchSettings & { items: unknown[] }, limits: IntakeLimits): BatchIntake {
+  const { items: rawItems, ...settings } = body;
   if (rawItems.length > limits.maxItems) throw tooManyItems(limits.maxItems);
   const items: BatchItem[] = [];
   const rejected: RejectedRow[] = [];
@@ -62,11 +54,11 @@ export function jsonIntake(body: unknown, limits: IntakeLimits): BatchIntake {
     else items.push(item);
   });
   const fingerprint = sha256Hex(JSON.stringify(body));
-  return { items, rejected, ...parseSettings(fields, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions }), fingerprint };
+  return { items, rejected, ...settingsOf(settings), fingerprint };
 }
 
 /** What the parts of a multipart batch gave so far. */
-interface PartsRead { fields: Record<string, string>; items: BatchItem[]; rejected: RejectedRow[]; hashes: string[]; manifest: boolean; files: number }
+interface PartsRead { fields: Record<string, string>; settings: BatchSettings; items: BatchItem[]; rejected: RejectedRow[]; hashes: string[]; manifest: boolean; files: number }
 
 /**
  * Multipart: a `manifest` CSV part, or many `file` parts (each an item named by its file
@@ -76,7 +68,7 @@ interface PartsRead { fields: Record<string, string>; items: BatchItem[]; reject
  * not created.
  */
 export async function multipartIntake(request: FastifyRequest, limits: IntakeLimits, stored: string[]): Promise<BatchIntake> {
-  const read: PartsRead = { fields: {}, items: [], rejected: [], hashes: [], manifest: false, files: 0 };
+  const read: PartsRead = { fields: {}, settings: {}, items: [], rejected: [], hashes: [], manifest: false, files: 0 };
   // Each kind of part has its own size limit, checked as it streams; the parser's is only a
   // backstop, which cuts a part short (a rejected row or a 413 below) instead of failing the request.
   const fileSize = Math.max(limits.maxBytes, limits.maxManifestBytes) + 1;
@@ -93,16 +85,18 @@ export async function multipartIntake(request: FastifyRequest, limits: IntakeLim
   const { fields, items, rejected, hashes } = read;
   if (!read.manifest && read.files === 0) throw badRequest('missing_items', 'Send JSON with "items", a "manifest" CSV part, or "file" parts');
   const fingerprint = sha256Hex(JSON.stringify([hashes, Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1))]));
-  return { items, rejected, ...parseSettings(fields, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions }), fingerprint };
+  return { items, rejected, ...settingsOf(read.settings), fingerprint };
 }
 
 async function takePart(part: Multipart, read: PartsRead, limits: IntakeLimits, stored: string[]): Promise<void> {
   if (part.type === 'field') {
-    if (!SETTINGS.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
-    if (part.fieldname in read.fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
-    read.fields[part.fieldname] = String(part.value);
+    const name = part.fieldname as (typeof SETTING_NAMES)[number];
+    if (!SETTING_NAMES.includes(name)) throw badRequest('unknown_field', `Unknown field "${part.fieldname.slice(0, 100)}"`);
+    if (name in read.fields) throw badRequest('duplicate_field', `Field "${name}" was sent twice`);
+    read.fields[name] = String(part.value);
     // A setting sent before the files is refused before any of them streams to S3.
-    parseSettings({ [part.fieldname]: read.fields[part.fieldname]! }, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions });
+    const schema = z.object({ [name]: limits.fields.form[name] });
+    Object.assign(read.settings, parseOrThrow(schema, { [name]: read.fields[name] }, 'fields'));
     return;
   }
   if (part.fieldname === 'manifest') {

@@ -1,5 +1,5 @@
 import type { BatchStore, JobRecord, JobStore, Reviews } from '@cutout/shared';
-import { decodeOffsetCursor, encodeOffsetCursor, pageSizeOf } from '../cursor.ts';
+import { decodeOffsetCursor, encodeOffsetCursor } from '../cursor.ts';
 
 /**
  * Which of a batch's items a page lists: all (submission order), one final status (end
@@ -17,14 +17,13 @@ function itemIdPage({ batches, reviews }: { batches: BatchStore; reviews: Review
 }
 
 /**
- * A page of the records of a batch's items under `filter` (`limit` 1–100, the cursor an
+ * A page of the records of a batch's items under `filter` (`limit` items, the cursor an
  * offset, opaque to clients), and the cursor of the next page. Items whose records have
  * expired are left out.
  */
 export async function itemRecordPage(
-  deps: { batches: BatchStore; reviews: Reviews; jobs: JobStore }, batchId: string, filter: ItemFilter, { limit, cursor }: { limit: string; cursor?: string },
+  deps: { batches: BatchStore; reviews: Reviews; jobs: JobStore }, batchId: string, filter: ItemFilter, { limit: pageSize, cursor }: { limit: number; cursor?: string },
 ): Promise<{ records: JobRecord[]; nextCursor: string | null }> {
-  const pageSize = pageSizeOf(limit);
   const offset = decodeOffsetCursor(cursor);
   const ids = await itemIdPage(deps, batchId, filter, offset, pageSize + 1);
   const records = await Promise.all(ids.slice(0, pageSize).map((id) => deps.jobs.get(id)));

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { isMissingObject, RENDITION_MEDIA, type ApiKeyStore, type RenditionFormat, type ReviewRevocations } from '@cutout/shared';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { ApiError, toApiError, unavailable } from '../errors.ts';
 import { decodeOffsetCursor, pageSizeOf } from '../cursor.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
@@ -107,7 +107,7 @@ export async function reviewPageRoutes(app: FastifyInstance, deps: AppDeps & { a
         || (filter === 'rejected' ? scope.job.review?.verdict === 'rejected' : filter === 'quality_flagged' ? scope.job.qualityFlagged === 1 : scope.job.status === filter);
       return { data: matches && decodeOffsetCursor(cursor) === 0 ? [toReviewItem(scope.token, scope.job)] : [], next_cursor: null };
     }
-    const { records, nextCursor } = await itemRecordPage({ batches, jobs, reviews: deps.reviews }, scope.batch.id, filter as ItemFilter, { limit, cursor });
+    const { records, nextCursor } = await itemRecordPage({ batches, jobs, reviews: deps.reviews }, scope.batch.id, filter as ItemFilter, { limit: pageSizeOf(limit), cursor });
     return { data: records.map((record) => toReviewItem(scope.token, record)), next_cursor: nextCursor };
   });
 

@@ -1,170 +1,97 @@
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sha256Hex, toBatchView, toJobView, type BatchRecord } from '@cutout/shared';
-import { itemRecordPage, type ItemFilter } from '../batches/item-pages.ts';
-import type { AppDeps } from '../app.ts';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { sha256Hex, toBatchView, type BatchRecord } from '@cutout/shared';
 import { tenantOf } from '../auth.ts';
+import { batchOperations } from '../contract/batches.ts';
+import { fieldSchemas } from '../contract/fields.ts';
+import { routeOf } from '../contract/register.ts';
+import type { RouteOptions } from '../deps.ts';
+import { onceFor, type StoredResponse } from '../idempotency.ts';
 import { ownBatch } from '../owned.ts';
-import { ApiError, unavailable } from '../errors.ts';
-import { idempotencyKeyOf, keyReused, requestInProgress, onceFor, type StoredResponse } from '../idempotency.ts';
-import { rerunBatch, rerunFields, type RerunSelection } from '../reruns.ts';
+import { rerunBatch } from '../reruns.ts';
 import { cancelBatchItems } from '../batches/cancel.ts';
-import { createBatch } from '../batches/create.ts';
-import { fairEnqueueOf } from '../queueing.ts';
-import { jsonIntake, multipartIntake, type BatchIntake, type IntakeLimits } from '../batches/intake.ts';
+import { jsonIntake, multipartIntake, type BatchSettings, type IntakeLimits } from '../batches/intake.ts';
+import { batchJobPage } from '../batches/job-pages.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
-import type { Guards } from './jobs.ts';
-
-interface IdParams { Params: { id: string } }
+import { createdView, submitBatch } from '../batches/submit.ts';
 
 /** JSON items may carry 4 KB of metadata each; the default 1 MB body limit fits ~5,000 bare URLs. */
 const bodyLimitFor = (maxItems: number) => Math.max(1_048_576, maxItems * 5 * 1024);
 
-export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canWrite }: Guards): void {
+/** Batches: submit, read, the results manifest and the jobs, rerun, cancel. */
+export const batchRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps, guards, contract }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+  const ops = batchOperations(contract);
   const { config, storage, jobs, batches, queues, idempotency } = deps;
-  const batchUrl = (id: string) => `${config.api.publicBaseUrl}/v1/batches/${id}`;
-  const fairEnqueue = fairEnqueueOf(deps);
-  const announceDeps = { batches, outbox: deps.webhookOutbox };
+  const fields = fieldSchemas(contract.rules);
+  const view = async (batch: BatchRecord) => toBatchView(batch, { publicBaseUrl: config.api.publicBaseUrl, recentEnds: await batches.recentEnds(batch.id) });
+  const answer = (reply: FastifyReply, stored: StoredResponse & { replayed: boolean }) =>
+    reply.status(stored.statusCode).headers({ ...(stored.location ? { location: stored.location } : {}), ...(stored.replayed ? { 'idempotent-replayed': 'true' } : {}) })
+      .send(stored.body);
 
-  async function view(batch: BatchRecord) {
-    return toBatchView(batch, { publicBaseUrl: config.api.publicBaseUrl, recentEnds: await batches.recentEnds(batch.id) });
-  }
+  app.route({
+    ...routeOf(ops.createBatch, guards),
+    bodyLimit: bodyLimitFor(config.api.maxBatchItems),
+    handler: async (request, reply) => {
+      const tenantId = tenantOf(request);
+      const limits: IntakeLimits = {
+        storage, tenantId, policy: contract.rules.urlPolicy, fields,
+        maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, maxManifestBytes: config.api.maxManifestBytes,
+      };
+      const intake = (stored: string[]) =>
+        request.isMultipart() ? multipartIntake(request, limits, stored) : Promise.resolve(jsonIntake(request.body as BatchSettings & { items: unknown[] }, limits));
+      return answer(reply, await submitBatch(deps, request, tenantId, request.headers['idempotency-key'], intake));
+    },
+  });
 
+  app.route({
+    ...routeOf(ops.getBatch, guards),
+    handler: async (request) => view(await ownBatch(batches, request)),
+  });
 
-  async function intakeOf(request: FastifyRequest, tenantId: string, stored: string[]): Promise<BatchIntake> {
-    const limits: IntakeLimits = {
-      storage, tenantId, policy: { allowPrivate: config.webhooks.allowPrivate }, allowedOptions: config.bybybg.allowedOptions,
-      maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, maxManifestBytes: config.api.maxManifestBytes,
-    };
-    if (request.isMultipart()) return multipartIntake(request, limits, stored);
-    if (request.headers['content-type']?.startsWith('application/json')) return jsonIntake(request.body, limits);
-    throw new ApiError('unsupported_media_type', 'Send JSON with "items", or multipart/form-data with a "manifest" CSV or "file" parts');
-  }
+  app.route({
+    ...routeOf(ops.getBatchResults, guards),
+    handler: async (request, reply) => {
+      const batch = await ownBatch(batches, request);
+      const format = manifestFormat(request.query.format, request.headers.accept) ?? 'jsonl';
+      const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, batch.id, format, batch.renditionNames);
+      return reply
+        .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${batch.id}.${format}"`)
+        .send(Readable.from(lines));
+    },
+  });
 
-  const replay = (reply: FastifyReply, stored: StoredResponse) =>
-    reply.status(stored.statusCode).header('location', stored.location).header('idempotent-replayed', 'true').send(stored.body);
+  app.route({
+    ...routeOf(ops.listBatchJobs, guards),
+    handler: async (request) => batchJobPage(deps, (await ownBatch(batches, request)).id, request.query),
+  });
 
-  app.post('/v1/batches', { onRequest: canWrite, bodyLimit: bodyLimitFor(config.api.maxBatchItems) }, async (request, reply) => {
-    const tenantId = tenantOf(request);
-    const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
-    const claim = idempotencyKey ? await idempotency.claim(tenantId, idempotencyKey) : { kind: 'new' as const };
-    if (claim.kind === 'in_progress') {
-      throw requestInProgress();
-    }
-    const stored: string[] = [];
-    const dropUploads = () => Promise.allSettled(stored.map((key) => storage.delete(key)));
-    try {
-      const intake = await intakeOf(request, tenantId, stored);
-      if (claim.kind === 'done') {
-        // A retry: the first request's batch stands; this request's uploads are not kept.
-        await dropUploads();
-        if (claim.response.fingerprint !== intake.fingerprint) {
-          throw keyReused();
-        }
-        return replay(reply, claim.response);
+  app.route({
+    ...routeOf(ops.rerunBatch, guards),
+    handler: async (request, reply) => {
+      const source = await ownBatch(batches, request);
+      const { items: selection, ...settings } = request.body;
+      const fingerprint = sha256Hex(JSON.stringify([source.id, selection, settings]));
+      return answer(reply, await onceFor(idempotency, source.tenantId, request.headers['idempotency-key'], fingerprint, async () => {
+        const { batch, rejected } = await rerunBatch(deps, source, selection, settings, fingerprint, request.log);
+        request.log.info({ batch_id: batch.id, rerun_of: source.id, items: batch.total }, 'batch rerun accepted');
+        return { statusCode: 202, location: `${config.api.publicBaseUrl}/v1/batches/${batch.id}`, body: await createdView(deps, batch, rejected) };
+      }));
+    },
+  });
+
+  app.route({
+    ...routeOf(ops.cancelBatch, guards),
+    handler: async (request) => {
+      const batch = await ownBatch(batches, request);
+      if (batch.status === 'processing') {
+        await batches.markCanceled(batch.id);
+        const canceled = await cancelBatchItems({ batches, outbox: deps.webhookOutbox, jobs, removeBg: queues.removeBg }, batch.id);
+        request.log.info({ batch_id: batch.id, canceled }, 'batch canceled');
       }
-      if (intake.items.length === 0) {
-        if (idempotencyKey) await idempotency.release(tenantId, idempotencyKey);
-        const first = intake.rejected.slice(0, 3).map(({ row, reason }) => `row ${row}: ${reason}`).join('; ');
-        return reply.status(422).send({
-          error: { code: 'no_valid_items', message: `No item of the batch is valid${first ? ` (${first})` : ''}`, request_id: request.id, rejected: intake.rejected },
-        });
-      }
-      let batch: BatchRecord;
-      try {
-        batch = await createBatch({ batches, fairEnqueue }, tenantId, intake);
-      } catch (error) {
-        request.log.error({ err: error }, 'batch creation failed');
-        throw unavailable();
-      }
-      const body = { ...(await view(batch)), rejected: intake.rejected };
-      if (idempotencyKey) await idempotency.complete(tenantId, idempotencyKey, { fingerprint: intake.fingerprint, statusCode: 202, location: batchUrl(batch.id), body });
-      await deps.usage.add(tenantId, 'jobs', batch.total).catch(() => undefined);
-      request.log.info({ batch_id: batch.id, items: batch.total, rejected: batch.rejected }, 'batch accepted');
-      return reply.status(202).header('location', batchUrl(batch.id)).send(body);
-    } catch (error) {
-      if (claim.kind !== 'done') await dropUploads();
-      if (idempotencyKey && claim.kind === 'new') await idempotency.release(tenantId, idempotencyKey).catch(() => undefined);
-      throw error;
-    }
+      return view((await batches.get(batch.id)) ?? batch);
+    },
   });
-
-  app.get<IdParams>('/v1/batches/:id', { onRequest: canRead }, async (request) => view(await ownBatch(batches, request)));
-
-  app.get<IdParams & { Querystring: { format?: string } }>('/v1/batches/:id/results', { onRequest: canRead }, async (request, reply) => {
-    const batch = await ownBatch(batches, request);
-    const format = manifestFormat(request.query.format, request.headers.accept);
-    if (!format) throw new ApiError('invalid_request', 'format must be jsonl or csv');
-    const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, batch.id, format, batch.renditionNames);
-    return reply
-      .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
-      .header('content-disposition', `attachment; filename="${batch.id}.${format}"`)
-      .send(Readable.from(lines));
-  });
-
-  app.get<IdParams & { Querystring: { limit?: string; cursor?: string; status?: string; review?: string; quality?: string } }>('/v1/batches/:id/jobs', { onRequest: canRead }, async (request) => {
-    const batch = await ownBatch(batches, request);
-    return batchJobPage(deps, batch.id, request.query);
-  });
-
-  app.post<IdParams>('/v1/batches/:id/rerun', { onRequest: canWrite }, async (request, reply) => {
-    const source = await ownBatch(batches, request);
-    const { selection, fields } = rerunRequest(request.body);
-    const fingerprint = sha256Hex(JSON.stringify([source.id, selection, Object.entries(fields).sort()]));
-    const answer = await onceFor(idempotency, source.tenantId, idempotencyKeyOf(request.headers['idempotency-key']), fingerprint, async () => {
-      const { batch, rejected } = await rerunBatch(deps, source, selection, fields, fingerprint, request.log);
-      request.log.info({ batch_id: batch.id, rerun_of: source.id, items: batch.total }, 'batch rerun accepted');
-      return { statusCode: 202, location: batchUrl(batch.id), body: { ...(await view(batch)), rejected } };
-    });
-    if (answer.replayed) reply.header('idempotent-replayed', 'true');
-    return reply.status(answer.statusCode).header('location', answer.location).send(answer.body);
-  });
-
-  app.delete<IdParams>('/v1/batches/:id', { onRequest: canWrite }, async (request) => {
-    const batch = await ownBatch(batches, request);
-    if (batch.status === 'processing') {
-      await batches.markCanceled(batch.id);
-      const canceled = await cancelBatchItems({ ...announceDeps, jobs, removeBg: queues.removeBg }, batch.id);
-      request.log.info({ batch_id: batch.id, canceled }, 'batch canceled');
-    }
-    return view((await batches.get(batch.id)) ?? batch);
-  });
-}
-
-/**
- * A page of a batch's jobs: all in submission order, or those that ended with `status`
- * (in the order they ended), or those a reviewer flagged (`review=rejected`), or those
- * the automatic checks flagged (`quality=flagged`, in the order they ended).
- */
-export async function batchJobPage(
-  deps: Pick<AppDeps, 'batches' | 'jobs' | 'storage' | 'config' | 'reviews'>, batchId: string,
-  { limit = '20', cursor, status, review, quality }: { limit?: string; cursor?: string; status?: string; review?: string; quality?: string },
-) {
-  if (review !== undefined && review !== 'rejected') throw new ApiError('invalid_request', 'review must be rejected');
-  if (quality !== undefined && quality !== 'flagged') throw new ApiError('invalid_request', 'quality must be flagged');
-  if (review !== undefined && quality !== undefined) throw new ApiError('invalid_request', 'Filter by review or by quality, not both');
-  if (status !== undefined && !BATCH_JOB_STATUSES.includes(status)) throw new ApiError('invalid_request', `status must be one of ${BATCH_JOB_STATUSES.join(', ')}`);
-  const ended = status === 'succeeded' || status === 'failed' || status === 'canceled';
-  const filter: ItemFilter = review ? 'rejected' : quality ? 'quality_flagged' : ended ? status : 'all';
-  const { records, nextCursor } = await itemRecordPage(deps, batchId, filter, { limit, cursor });
-  // Queued and processing are moments, not lists: those pages are the items page filtered.
-  const wanted = records.filter((record) => status === undefined || record.status === status);
-  const data = await Promise.all(wanted.map((record) => toJobView(record, deps.storage, deps.config.api.resultUrlTtlMs)));
-  return { data, next_cursor: nextCursor };
-}
-
-const BATCH_JOB_STATUSES: readonly string[] = ['queued', 'processing', 'succeeded', 'failed', 'canceled'];
-
-const RERUN_SELECTIONS: readonly string[] = ['rejected', 'quality_flagged', 'failed'];
-
-/** `{ items: "rejected" | "quality_flagged" | "failed", options?, renditions?, webhook_url?, item_events? }`, fields as strings. */
-function rerunRequest(body: unknown): { selection: RerunSelection; fields: Record<string, string> } {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('invalid_request', 'Send JSON: {"items": "rejected" | "quality_flagged" | "failed", "options"?, "renditions"?, "webhook_url"?, "item_events"?}');
-  const { items, ...rest } = body as Record<string, unknown>;
-  if (typeof items !== 'string' || !RERUN_SELECTIONS.includes(items)) {
-    throw new ApiError('invalid_request', 'items must be "rejected" (flagged by a reviewer), "quality_flagged" (by the automatic checks) or "failed"');
-  }
-  const fields = rerunFields(rest, ['options', 'renditions', 'webhook_url', 'item_events'], 'unknown_field');
-  if (fields.item_events !== undefined && !['true', 'false'].includes(fields.item_events)) throw new ApiError('invalid_item_events', 'item_events must be true or false');
-  return { selection: items as RerunSelection, fields };
-}
+};

@@ -1,6 +1,9 @@
-import type { FastifyInstance } from 'fastify';
-import { evictionPolicy } from '@cutout/shared';
-import type { AppDeps } from '../app.ts';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { evictionPolicy, type Metrics } from '@cutout/shared';
+import { healthOperations } from '../contract/health.ts';
+import { routeOf } from '../contract/register.ts';
+import type { RouteOptions } from '../deps.ts';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -16,8 +19,21 @@ async function check(run: () => Promise<string | void>): Promise<{ ok: boolean; 
   }
 }
 
-export function healthRoutes(app: FastifyInstance, { redis, storage, upstream }: AppDeps): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+/** Liveness, readiness and metrics: public, for load balancers and Prometheus. */
+export const healthRoutes: FastifyPluginAsync<RouteOptions & { metrics: Metrics }> = async (plugin, { deps, guards, metrics }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+  const ops = healthOperations();
+  const { redis, storage, upstream, queues, log } = deps;
+
+  app.route({ ...routeOf(ops.getHealth, guards), handler: async () => ({ status: 'ok' as const }) });
+
+  // Queue depths are read from Redis at scrape time; while Redis is down they are left out and the rest still answers.
+  const untrack = metrics.trackQueues([queues.removeBg, queues.webhooks], (error) => log.debug({ err: error }, 'queue depth not collected'));
+  app.addHook('onClose', async () => untrack());
+  app.route({
+    ...routeOf(ops.getMetrics, guards),
+    handler: async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  });
 
   async function upstreamStatus() {
     const [problem, rate, pauseMs] = await Promise.all([upstream.keyProblem(), upstream.rate(), upstream.pauseRemainingMs()]);
@@ -33,7 +49,7 @@ export function healthRoutes(app: FastifyInstance, { redis, storage, upstream }:
     };
   }
 
-  app.get('/readyz', async (_request, reply) => {
+  app.route({ ...routeOf(ops.getReadiness, guards), handler: async (_request, reply) => {
     const [redisCheck, s3Check] = await Promise.all([
       check(async () => {
         const policy = await evictionPolicy(redis);
@@ -46,5 +62,5 @@ export function healthRoutes(app: FastifyInstance, { redis, storage, upstream }:
     // A bad ByByBG key degrades the service but the API still accepts and keeps jobs: stay in rotation.
     const status = !ready ? 'not_ready' : upstreamCheck.ok ? 'ready' : 'degraded';
     return reply.status(ready ? 200 : 503).send({ status, checks: { redis: redisCheck, s3: s3Check, upstream: upstreamCheck } });
-  });
-}
+  } });
+};

@@ -1,83 +1,137 @@
-import type { FastifyInstance, FastifyReply, onRequestAsyncHookHandler } from 'fastify';
-import { newJobId, originalKey, toJobView, TERMINAL_STATUSES, type JobRecord } from '@cutout/shared';
-import type { AppDeps } from '../app.ts';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import { newJobId, originalKey, sha256Hex, TERMINAL_STATUSES, toJobView, type JobRecord } from '@cutout/shared';
 import { tenantOf } from '../auth.ts';
-import { idempotencyKeyOf, keyReused, requestInProgress, requestFingerprint, type StoredResponse } from '../idempotency.ts';
-import { checkJobField, fieldRulesOf, parseJobFields, JOB_FIELDS } from '../job-fields.ts';
+import { routeOf } from '../contract/register.ts';
+import { jobOperations } from '../contract/jobs.ts';
+import type { RouteOptions } from '../deps.ts';
+import { ApiError } from '../errors.ts';
+import { keyReused, requestInProgress, type StoredResponse } from '../idempotency.ts';
+import { jobEtag, queueHold } from '../job-hold.ts';
 import { preferredWaitMs } from '../job-waiter.ts';
-import { receiveUpload } from '../uploads.ts';
+import { jobPage } from '../jobs/list.ts';
+import { cancelJob } from '../jobs/cancel.ts';
+import { ownJob } from '../owned.ts';
 import { queueSingleJob } from '../queueing.ts';
+import { rerunJob } from '../reruns.ts';
+import { receiveMultipartUpload, receiveUrlUpload } from '../uploads.ts';
 
-export interface Guards { canWrite: onRequestAsyncHookHandler; canRead: onRequestAsyncHookHandler }
-
-export function jobRoutes(app: FastifyInstance, deps: AppDeps, { canWrite }: Guards): void {
-  const { config, storage, jobs, idempotency, jobWaiter, images } = deps;
+/** Jobs: submit, list, read (and wait for), cancel, fetch the result and renditions, rerun. */
+export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps, guards, contract }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+  const ops = jobOperations(contract);
+  const { config, storage, jobs, idempotency, jobWaiter, images, upstream } = deps;
   const jobUrl = (id: string) => `${config.api.publicBaseUrl}/v1/jobs/${id}`;
+  const view = (record: JobRecord, held?: Parameters<typeof toJobView>[3]) => toJobView(record, storage, config.api.resultUrlTtlMs, held);
+  const replay = (reply: FastifyReply, stored: StoredResponse) =>
+    reply.status(stored.statusCode).headers(stored.location ? { location: stored.location } : {}).header('idempotent-replayed', 'true').send(stored.body);
 
-  async function createJob(tenantId: string, upload: Awaited<ReturnType<typeof receiveUpload>>, id: string): Promise<JobRecord> {
-    const record: JobRecord = {
-      id, tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
-      originalKey: originalKey(tenantId, id), originalBytes: upload.original.bytes, originalContentType: upload.original.contentType,
-      originalSha256: upload.original.sha256,
-    };
-    try {
-      Object.assign(record, parseJobFields(upload.fields, fieldRulesOf(config)));
-    } catch (error) {
-      await storage.delete(record.originalKey).catch(() => undefined);
-      throw error;
-    }
-    await queueSingleJob(deps, record);
-    return record;
+  /** Waits up to `Prefer: wait=N` for the job to end; the record as it then is, and whether it ended. */
+  async function waitFor(record: JobRecord, prefer: string | undefined, reply: FastifyReply): Promise<{ record: JobRecord; ended: boolean }> {
+    const waitMs = preferredWaitMs(prefer);
+    if (waitMs === undefined || TERMINAL_STATUSES.includes(record.status)) return { record, ended: TERMINAL_STATUSES.includes(record.status) };
+    reply.header('preference-applied', `wait=${waitMs / 1000}`);
+    const ended = await jobWaiter.wait(record.id, waitMs, async () => TERMINAL_STATUSES.includes((await jobs.get(record.id))?.status ?? 'queued'));
+    return { record: (await jobs.get(record.id)) ?? record, ended };
   }
 
-  async function replay(reply: FastifyReply, stored: StoredResponse) {
-    if (stored.location) reply.header('location', stored.location);
-    return reply.status(stored.statusCode).header('idempotent-replayed', 'true').send(stored.body);
-  }
-
-  app.post('/v1/jobs', { onRequest: canWrite }, async (request, reply) => {
-    const tenantId = tenantOf(request);
-    const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
-    const waitMs = preferredWaitMs(request.headers.prefer);
-    const claim = idempotencyKey ? await idempotency.claim(tenantId, idempotencyKey) : { kind: 'new' as const };
-    if (claim.kind === 'in_progress') {
-      throw requestInProgress();
-    }
-
-    const id = newJobId();
-    let record: JobRecord;
-    try {
-      const upload = await receiveUpload(request, {
-        storage, objectKey: originalKey(tenantId, id), maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, allowedFields: JOB_FIELDS, images,
-        checkField: (name, value) => checkJobField(name, value, fieldRulesOf(config)),
-      });
-      const fingerprint = requestFingerprint(upload.original.sha256, upload.fields);
-      if (claim.kind === 'done') {
-        // A retry: the original stays the first request's; this upload is not kept.
-        await storage.delete(originalKey(tenantId, id));
-        if (claim.response.fingerprint !== fingerprint) {
-          throw keyReused();
+  app.route({
+    ...routeOf(ops.createJob, guards),
+    handler: async (request, reply) => {
+      const tenantId = tenantOf(request);
+      const key = request.headers['idempotency-key'];
+      const claim = key ? await idempotency.claim(tenantId, key) : { kind: 'new' as const };
+      if (claim.kind === 'in_progress') throw requestInProgress();
+      const id = newJobId();
+      const target = { storage, objectKey: originalKey(tenantId, id), maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, images };
+      let record: JobRecord;
+      try {
+        const upload = request.isMultipart()
+          ? await receiveMultipartUpload(request, { ...target, fields: ops.createJob.requestBody.content['multipart/form-data'] })
+          : await receiveUrlUpload(request.body as z.output<typeof ops.createJob.body>, target);
+        const fingerprint = sha256Hex(JSON.stringify([upload.original.sha256, upload.fields]));
+        if (claim.kind === 'done') {
+          // A retry: the original stays the first request's; this upload is not kept.
+          await storage.delete(target.objectKey);
+          if (claim.response.fingerprint !== fingerprint) throw keyReused();
+          return replay(reply, claim.response);
         }
-        return replay(reply, claim.response);
+        const { webhook_url: webhookUrl, metadata, options, renditions: renditionPlans } = upload.fields;
+        record = {
+          id, tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
+          originalKey: target.objectKey, originalBytes: upload.original.bytes, originalContentType: upload.original.contentType,
+          originalSha256: upload.original.sha256, webhookUrl, metadata, options, renditionPlans,
+        };
+        await queueSingleJob(deps, record);
+        if (key) await idempotency.complete(tenantId, key, { fingerprint, statusCode: 202, location: jobUrl(id), body: await view(record) });
+      } catch (error) {
+        if (key && claim.kind === 'new') await idempotency.release(tenantId, key).catch(() => undefined);
+        throw error;
       }
-      record = await createJob(tenantId, upload, id);
-      if (idempotencyKey) {
-        const body = await toJobView(record, storage, config.api.resultUrlTtlMs);
-        await idempotency.complete(tenantId, idempotencyKey, { fingerprint, statusCode: 202, location: jobUrl(id), body });
-      }
-    } catch (error) {
-      if (idempotencyKey && claim.kind === 'new') await idempotency.release(tenantId, idempotencyKey).catch(() => undefined);
-      throw error;
-    }
-    request.log.info({ job_id: id, bytes: record.originalBytes }, 'job accepted');
-
-    reply.header('location', jobUrl(id));
-    if (waitMs !== undefined) {
-      reply.header('preference-applied', `wait=${waitMs / 1000}`);
-      const ended = await jobWaiter.wait(id, waitMs, async () => TERMINAL_STATUSES.includes((await jobs.get(id))?.status ?? 'queued'));
-      const latest = (ended && (await jobs.get(id))) || record;
-      return reply.status(ended ? 200 : 202).send(await toJobView(latest, storage, config.api.resultUrlTtlMs));
-    }
-    return reply.status(202).send(await toJobView(record, storage, config.api.resultUrlTtlMs));
+      request.log.info({ job_id: id, bytes: record.originalBytes }, 'job accepted');
+      const { record: latest, ended } = await waitFor(record, request.headers.prefer, reply);
+      return reply.status(ended ? 200 : 202).header('location', jobUrl(id)).send(await view(latest));
+    },
   });
-}
+
+  app.route({
+    ...routeOf(ops.listJobs, guards),
+    handler: async (request) => jobPage(deps, tenantOf(request), request.query),
+  });
+
+  app.route({
+    ...routeOf(ops.getJob, guards),
+    handler: async (request, reply) => {
+      // The record and the queue's hold are read together: one round trip for a polling client.
+      const [owned, hold] = await Promise.all([ownJob(jobs, request), queueHold(upstream)]);
+      const waited = await waitFor(owned, request.headers.prefer, reply);
+      const held = waited.record.status !== 'queued' ? null : waited.record === owned ? hold : await queueHold(upstream);
+      const etag = jobEtag(waited.record, held);
+      reply.header('etag', etag).header('cache-control', 'private, no-cache');
+      if (request.headers['if-none-match'] === etag) return (reply as FastifyReply).status(304).send();
+      return view(waited.record, held);
+    },
+  });
+
+  app.route({
+    ...routeOf(ops.cancelJob, guards),
+    handler: async (request) => {
+      const record = await cancelJob(deps, await ownJob(jobs, request));
+      request.log.info({ job_id: record.id }, 'job canceled');
+      return view(record);
+    },
+  });
+
+  app.route({
+    ...routeOf(ops.getJobResult, guards),
+    handler: async (request, reply) => {
+      const record = await ownJob(jobs, request);
+      if (record.status !== 'succeeded' || !record.resultKey) throw new ApiError('result_not_ready', `The job is ${record.status}; a result exists once it has succeeded`);
+      return reply.redirect(await storage.presign(record.resultKey, config.api.resultUrlTtlMs), 302);
+    },
+  });
+
+  app.route({
+    ...routeOf(ops.getJobRendition, guards),
+    handler: async (request, reply) => {
+      const record = await ownJob(jobs, request);
+      const { name } = request.params;
+      if (!record.renditionPlans?.some((plan) => plan.name === name)) throw new ApiError('not_found', `The job has no rendition named "${name.slice(0, 32)}"`);
+      const stored = record.renditions?.[name];
+      if (record.status !== 'succeeded' || !stored) throw new ApiError('result_not_ready', `The job is ${record.status}; its renditions exist once it has succeeded`);
+      if ('error' in stored) throw new ApiError('rendition_failed', `The rendition "${name}" could not be made: ${stored.error}`);
+      return reply.redirect(await storage.presign(stored.key, config.api.resultUrlTtlMs), 302);
+    },
+  });
+
+  app.route({
+    ...routeOf(ops.rerunJob, guards),
+    handler: async (request, reply) => {
+      const source = await ownJob(jobs, request);
+      const record = await rerunJob(deps, source, request.body ?? {});
+      request.log.info({ job_id: record.id, rerun_of: source.id }, 'job rerun accepted');
+      return reply.status(202).header('location', jobUrl(record.id)).send(await view(record));
+    },
+  });
+};

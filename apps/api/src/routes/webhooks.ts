@@ -1,11 +1,16 @@
-import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { toJobView, type WebhookAttempt } from '@cutout/shared';
-import type { AppDeps } from '../app.ts';
-import { ownJob } from '../owned.ts';
+import { tenantOf } from '../auth.ts';
+import { routeOf } from '../contract/register.ts';
+import { webhookOperations } from '../contract/webhooks.ts';
+import type { RouteOptions } from '../deps.ts';
+import { ownBatch, ownJob } from '../owned.ts';
 import { makeRedeliveryLimit } from '../redelivery-limit.ts';
-import { redeliverWebhook, type RedeliveryDeps } from '../webhook-redelivery.ts';
-
-interface IdParams { Params: { id: string } }
+import { deliveryPage, toDeliveryView } from '../webhook-delivery-views.ts';
+import { enableEndpoint, endpointPage, type EndpointDeps } from '../webhook-endpoint-views.ts';
+import { recoverDeliveries } from '../webhook-recovery.ts';
+import { redeliverBatchWebhook, redeliverWebhook, type RedeliveryDeps } from '../webhook-redelivery.ts';
 
 const toAttemptView = (attempt: WebhookAttempt) => ({
   attempted_at: attempt.attemptedAt,
@@ -16,27 +21,78 @@ const toAttemptView = (attempt: WebhookAttempt) => ({
   error: attempt.error,
 });
 
-/** A job's webhook deliveries: the attempt log, and sending the final event again. */
-export function webhookRoutes(
-  app: FastifyInstance,
-  { config, jobs, redis, storage, webhookAttempts, goneEndpoints, webhookOutbox, webhookDeliveries, webhookGate }: AppDeps,
-  { canRead, canWrite }: { canRead: onRequestAsyncHookHandler; canWrite: onRequestAsyncHookHandler },
-): void {
-  const redelivery: RedeliveryDeps = { jobs, outbox: webhookOutbox, deliveries: webhookDeliveries, goneEndpoints, gate: webhookGate };
-  const limit = makeRedeliveryLimit({ redis, prefix: config.redis.prefix, perMinute: config.webhooks.redeliveriesPerMinute });
+/**
+ * Webhook deliveries: a job's attempt log, redelivery of a job's or a batch's event (one
+ * pending delivery per event at most), the tenant's delivery log and recovery after an
+ * outage, and the endpoints' state.
+ */
+export const webhookRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps, guards, contract }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+  const ops = webhookOperations(contract);
+  const { config, jobs, batches, storage } = deps;
+  const redelivery: RedeliveryDeps = { jobs, outbox: deps.webhookOutbox, deliveries: deps.webhookDeliveries, goneEndpoints: deps.goneEndpoints, gate: deps.webhookGate };
+  const endpoints: EndpointDeps = { deliveries: deps.webhookDeliveries, goneEndpoints: deps.goneEndpoints, gate: deps.webhookGate, outbox: deps.webhookOutbox };
+  const limit = makeRedeliveryLimit({ redis: deps.redis, prefix: config.redis.prefix, perMinute: config.webhooks.redeliveriesPerMinute });
 
-  // At most the last 50 attempts are kept, so one page holds them all; `next_cursor` keeps the list shape.
-  app.get<IdParams>('/v1/jobs/:id/webhook-attempts', { onRequest: canRead }, async (request) => {
-    const record = await ownJob(jobs, request);
-    return { data: (await webhookAttempts.list(record.id)).map(toAttemptView), next_cursor: null };
+  app.route({
+    ...routeOf(ops.listJobWebhookAttempts, guards),
+    // At most the last 50 attempts are kept, so one page holds them all; `next_cursor` keeps the list shape.
+    handler: async (request) => ({ data: (await deps.webhookAttempts.list((await ownJob(jobs, request)).id)).map(toAttemptView), next_cursor: null }),
   });
 
-  // A second call while a delivery is pending answers 202 with that delivery and queues nothing.
-  app.post<IdParams>('/v1/jobs/:id/webhook/redeliver', { onRequest: canWrite }, async (request, reply) => {
-    const owned = await ownJob(jobs, request);
-    await limit.take(owned.tenantId);
-    const record = await redeliverWebhook(redelivery, owned);
-    request.log.info({ jobId: record.id }, 'webhook redelivery queued');
-    return reply.status(202).send(await toJobView(record, storage, config.api.resultUrlTtlMs));
+  app.route({
+    ...routeOf(ops.redeliverJobWebhook, guards),
+    handler: async (request, reply) => {
+      const owned = await ownJob(jobs, request);
+      await limit.take(owned.tenantId);
+      const record = await redeliverWebhook(redelivery, owned);
+      request.log.info({ jobId: record.id }, 'webhook redelivery queued');
+      return reply.status(202).send(await toJobView(record, storage, config.api.resultUrlTtlMs));
+    },
   });
-}
+
+  app.route({
+    ...routeOf(ops.redeliverBatchWebhook, guards),
+    handler: async (request, reply) => {
+      const batch = await ownBatch(batches, request);
+      await limit.take(batch.tenantId);
+      const entry = await redeliverBatchWebhook(redelivery, batch);
+      request.log.info({ batchId: batch.id }, 'batch webhook redelivery queued');
+      return reply.status(202).send(toDeliveryView(entry));
+    },
+  });
+
+  app.route({
+    ...routeOf(ops.listWebhookDeliveries, guards),
+    handler: async (request) => deliveryPage(deps.webhookDeliveries, tenantOf(request), request.query),
+  });
+
+  app.route({
+    ...routeOf(ops.recoverWebhookDeliveries, guards),
+    handler: async (request, reply) => {
+      const tenantId = tenantOf(request);
+      const sinceMs = request.body.since;
+      await limit.take(tenantId);
+      const recovery = await recoverDeliveries(redelivery, tenantId, sinceMs);
+      request.log.info({ sinceMs, ...recovery }, 'webhook deliveries recovered');
+      return reply.status(202).send({
+        object: 'webhook_recovery', since: new Date(sinceMs).toISOString(),
+        queued: recovery.queued, endpoint_disabled: recovery.endpointDisabled, has_more: recovery.hasMore,
+      });
+    },
+  });
+
+  app.route({
+    ...routeOf(ops.listWebhookEndpoints, guards),
+    handler: async (request) => endpointPage(endpoints, tenantOf(request), request.query),
+  });
+
+  app.route({
+    ...routeOf(ops.enableWebhookEndpoint, guards),
+    handler: async (request) => {
+      const view = await enableEndpoint(endpoints, tenantOf(request), request.body.url);
+      request.log.info({ state: view.state }, 'webhook endpoint enabled');
+      return view;
+    },
+  });
+};
