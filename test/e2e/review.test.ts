@@ -290,7 +290,7 @@ describe('review links and the data behind the review page', () => {
       [neverFetched!.id, undefined, 409, 'original_missing'],
       [job!.id, { options: { file: 'x' } }, 422, 'invalid_options'],
       [job!.id, { webhook_url: 'http://169.254.169.254/latest' }, 422, 'invalid_webhook_url'],
-      [job!.id, { image_url: 'https://example.com/a.png' }, 400, 'invalid_request'],
+      [job!.id, { image_url: 'https://example.com/a.png' }, 400, 'unknown_field'],
       [job!.id, ['options'], 400, 'invalid_request'],
       ['job_000000000000000000000000', undefined, 404, 'not_found'],
     ];
