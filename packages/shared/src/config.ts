@@ -120,6 +120,8 @@ const envSchema = z.object({
   BYBYBG_RETRY_DELAY: duration('1s'),
   BYBYBG_RATE_LIMIT_BUDGET: duration('1h'),
   BYBYBG_KEY_PROBE_INTERVAL: duration('1m'),
+  BYBYBG_CREDIT_PROBE_INTERVAL: duration('1m').refine((ms) => ms >= 100, 'must be at least 100ms'),
+  BYBYBG_OUT_OF_CREDIT_BUDGET: duration('24h').refine((ms) => ms >= 1_000, 'must be at least 1s'),
   WORKER_CONCURRENCY: int(8, 1, 500),
   WEBHOOK_CONCURRENCY: int(16, 1, 500),
   WORKER_LOCK_DURATION: duration('30s'),
@@ -166,6 +168,8 @@ export interface Config {
   s3: { endpoint?: string; publicEndpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
   bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number; retryDelayMs: number;
     rateLimitBudgetMs: number; keyProbeIntervalMs: number;
+    /** While the account is out of credit (402): one probe call per interval, and how long a job may wait. */
+    creditProbeIntervalMs: number; outOfCreditBudgetMs: number;
   };
   worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number;
     /** Port of the worker's own /metrics and /healthz server; 0 picks a free one. */
@@ -232,6 +236,7 @@ function toConfig(env: Env): Config {
       apiUrl: env.BYBYBG_API_URL.replace(/\/+$/, ''), apiKeys: env.BYBYBG_API_KEY,
       rateLimitPerSecond: env.BYBYBG_RATE_LIMIT, timeoutMs: env.BYBYBG_TIMEOUT, maxAttempts: env.BYBYBG_MAX_ATTEMPTS,
       retryDelayMs: env.BYBYBG_RETRY_DELAY, rateLimitBudgetMs: env.BYBYBG_RATE_LIMIT_BUDGET, keyProbeIntervalMs: env.BYBYBG_KEY_PROBE_INTERVAL,
+      creditProbeIntervalMs: env.BYBYBG_CREDIT_PROBE_INTERVAL, outOfCreditBudgetMs: env.BYBYBG_OUT_OF_CREDIT_BUDGET,
     },
     worker: {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,

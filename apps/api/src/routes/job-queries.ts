@@ -15,17 +15,18 @@ const STATUSES: readonly JobStatus[] = ['queued', 'processing', 'succeeded', 'fa
 interface IdParams { Params: { id: string } }
 
 export function jobQueryRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canWrite }: Guards): void {
-  const { config, storage, jobs, queues, upstream, jobWaiter } = deps;
+  const { config, storage, jobs, queues, jobWaiter } = deps;
 
 
   app.get<IdParams>('/v1/jobs/:id', { onRequest: canRead }, async (request, reply) => {
     // The record and the queue's hold are read together: one round trip for a polling client.
-    let [record, hold] = await Promise.all([ownJob(jobs, request), queueHold(upstream)]);
+    const tenantId = tenantOf(request);
+    let [record, hold] = await Promise.all([ownJob(jobs, request), queueHold(deps, tenantId)]);
     const waitMs = preferredWaitMs(request.headers.prefer);
     if (waitMs !== undefined && !TERMINAL_STATUSES.includes(record.status)) {
       reply.header('preference-applied', `wait=${waitMs / 1000}`);
       await jobWaiter.wait(record.id, waitMs, async () => TERMINAL_STATUSES.includes((await jobs.get(record.id))?.status ?? 'queued'));
-      [record, hold] = await Promise.all([jobs.get(record.id).then((latest) => latest ?? record), queueHold(upstream)]);
+      [record, hold] = await Promise.all([jobs.get(record.id).then((latest) => latest ?? record), queueHold(deps, tenantId)]);
     }
     const held = record.status === 'queued' ? hold : null;
     const etag = jobEtag(record, held);

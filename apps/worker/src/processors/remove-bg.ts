@@ -1,21 +1,24 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { resultKey, thumbKey, TERMINAL_STATUSES, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
-import type { ByByBGClient } from '../bybybg/client.ts';
+import { resultKey, thumbKey, TERMINAL_STATUSES, type Budgets, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
+import type { ByByBGClient, CallSpend } from '../bybybg/client.ts';
 import { UpstreamError } from '../bybybg/errors.ts';
 import { fingerprintOf, type Dedup } from '../dedup.ts';
 import type { RateGovernor } from '../upstream/governor.ts';
-import type { KeyGuard } from '../upstream/key-guard.ts';
+import type { QueueHold } from '../upstream/queue-hold.ts';
 import type { UpstreamPause } from '../upstream/pause.ts';
 import type { Thumbnailer } from '../thumbnails.ts';
 import { announce, failJob, toJobError, type AnnounceDeps } from './outcomes.ts';
 import { fetchOriginal, needsOriginal, type OriginalFetcher } from './fetch-original.ts';
+import { awaitCredit, BudgetExhaustedError, makeCallLedger, parkForBudget, type SpendDeps } from './spend.ts';
 
-export interface RemoveBgDeps extends AnnounceDeps {
+export interface RemoveBgDeps extends AnnounceDeps, SpendDeps {
   storage: Storage;
   bybybg: ByByBGClient;
   pause: UpstreamPause;
   governor: RateGovernor;
-  keyGuard: KeyGuard;
+  /** Holds the queue for every worker when the account cannot work (every key refused, no credit). */
+  queueHold: QueueHold;
+  budgets: Pick<Budgets, 'reserve' | 'refund'>;
   dedup: Dedup;
   /** Fetches batch items given by URL. */
   originals: OriginalFetcher;
@@ -36,7 +39,7 @@ export interface RemoveBgDeps extends AnnounceDeps {
  * derived from the job id, and a finished record is never processed again.
  */
 export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
-  const { jobs, storage, bybybg, dedup, log } = deps;
+  const { jobs, dedup, log } = deps;
 
   return async function processRemoveBg(job: Job<RemoveBgPayload>, token?: string): Promise<void> {
     const { jobId } = job.data;
@@ -63,41 +66,71 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
       }
     }
 
-    const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: '' });
-    if (!record) return;
-    const started = Date.now();
-    // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
-    const originalThumb = deps.thumbnails?.fromStored(record.originalKey, thumbKey(record.tenantId, jobId, 'original'), jobId);
+    // The account's credit and the tenant's budget are checked before the job starts, so a
+    // job that must wait never shows `processing`; the call reserved here is the first one made.
+    const ledger = makeCallLedger(deps.budgets, queued.tenantId);
     try {
-      const result = await bybybg.removeBackground({
-        openImage: () => storage.getStream(record.originalKey),
-        contentType: record.originalContentType,
-        byteLength: record.originalBytes,
-        options: record.options,
-        onCall: () => {
-          void jobs.transition(jobId, ['processing'], {}, ['upstreamCalls']).catch(() => undefined);
-          void deps.usage.add(record.tenantId, 'upstream_calls').catch(() => undefined);
-        },
-      });
-      await afterSuccessfulCall(deps, result.rateLimit);
-      const key = resultKey(record.tenantId, jobId);
-      const [stored, resultThumbKey, originalThumbKey] = await Promise.all([
-        storage.putBuffer(key, result.body, result.contentType),
-        deps.thumbnails?.fromBuffer(result.body, thumbKey(record.tenantId, jobId, 'cutout'), jobId),
-        originalThumb,
-      ]);
-      const done = await jobs.transition(jobId, ['processing'], {
-        status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1,
-        resultKey: key, resultBytes: stored.bytes, resultContentType: stored.contentType, originalThumbKey, resultThumbKey,
-      });
-      if (fingerprint) await dedup.succeeded(fingerprint, jobId);
-      jobLog.info({ ms: Date.now() - started, bytes: stored.bytes }, 'job succeeded');
-      if (done) await announce(deps, done);
+      await awaitCredit(deps, job, token, queued, jobLog);
+      await ledger.reserve();
     } catch (error) {
       if (fingerprint) await dedup.release(fingerprint, jobId).catch(() => undefined);
-      await handleFailure(deps, job, record, error, jobLog);
+      if (error instanceof BudgetExhaustedError) return parkForBudget(deps, job, token, queued, error, jobLog);
+      throw error;
+    }
+    try {
+      await callAndStore(deps, { job, token, queued, fingerprint, ledger, jobLog });
+    } finally {
+      await ledger.release().catch(() => undefined);
     }
   };
+}
+
+interface Call {
+  job: Job<RemoveBgPayload>;
+  token: string | undefined;
+  queued: JobRecord;
+  fingerprint: string | undefined;
+  ledger: CallSpend;
+  jobLog: Logger;
+}
+
+/** Moves the job to `processing`, calls ByByBG and stores the result; a failure goes to handleFailure. */
+async function callAndStore(deps: RemoveBgDeps, { job, token, queued, fingerprint, ledger, jobLog }: Call): Promise<void> {
+  const { jobs, storage, bybybg, dedup } = deps;
+  const jobId = queued.id;
+  const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: '' });
+  if (!record) return;
+  const started = Date.now();
+  // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
+  const originalThumb = deps.thumbnails?.fromStored(record.originalKey, thumbKey(record.tenantId, jobId, 'original'), jobId);
+  try {
+    const result = await bybybg.removeBackground({
+      openImage: () => storage.getStream(record.originalKey),
+      contentType: record.originalContentType,
+      byteLength: record.originalBytes,
+      options: record.options,
+      spend: ledger,
+      // The tenant's usage counts the call when it is reserved (budgets.ts); the record counts it here.
+      onCall: () => void jobs.transition(jobId, ['processing'], {}, ['upstreamCalls']).catch(() => undefined),
+    });
+    await afterSuccessfulCall(deps, result.rateLimit);
+    const key = resultKey(record.tenantId, jobId);
+    const [stored, resultThumbKey, originalThumbKey] = await Promise.all([
+      storage.putBuffer(key, result.body, result.contentType),
+      deps.thumbnails?.fromBuffer(result.body, thumbKey(record.tenantId, jobId, 'cutout'), jobId),
+      originalThumb,
+    ]);
+    const done = await jobs.transition(jobId, ['processing'], {
+      status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1,
+      resultKey: key, resultBytes: stored.bytes, resultContentType: stored.contentType, originalThumbKey, resultThumbKey,
+    });
+    if (fingerprint) await dedup.succeeded(fingerprint, jobId);
+    jobLog.info({ ms: Date.now() - started, bytes: stored.bytes }, 'job succeeded');
+    if (done) await announce(deps, done);
+  } catch (error) {
+    if (fingerprint) await dedup.release(fingerprint, jobId).catch(() => undefined);
+    await handleFailure(deps, job, record, error, jobLog, token);
+  }
 }
 
 const LONG_WINDOW_MS = 1_000;
@@ -150,8 +183,10 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
   return true;
 }
 
-async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger): Promise<never> {
+async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger, token?: string): Promise<never> {
   const { jobs } = deps;
+  // A later call of the job (the next key after a 401) that the budget refused.
+  if (error instanceof BudgetExhaustedError) return parkForBudget(deps, job, token, record, error, log);
   if (error instanceof UpstreamError && error.kind === 'rate_limited') {
     await deps.governor.recordRateLimited();
     const since = record.rateLimitedSince ?? new Date().toISOString();
@@ -166,9 +201,11 @@ async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, reco
     log.debug({ delayMs }, 'ByByBG rate limit; queue paused');
     throw new RateLimitError();
   }
-  if (error instanceof UpstreamError && error.kind === 'unauthorized') {
-    await deps.keyGuard.onUnauthorized(error.message);
-    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_unauthorized' });
+  if (error instanceof UpstreamError && (error.kind === 'unauthorized' || error.kind === 'out_of_credit')) {
+    // The account, not this job, is at fault: hold the queue for every worker; no attempt is used.
+    const reason = error.kind === 'unauthorized' ? 'upstream_unauthorized' : 'upstream_out_of_credit';
+    await deps.queueHold.hold(reason, error.message);
+    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: reason });
     throw new RateLimitError();
   }
 
