@@ -11,6 +11,7 @@ import { registerHttpMetrics } from './http-metrics.ts';
 import { adminQueueRoutes } from './routes/admin-queues.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { accountRoutes } from './routes/account.ts';
+import { usageRoutes } from './routes/usage.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { jobQueryRoutes } from './routes/job-queries.ts';
@@ -82,6 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   metricsRoutes(app, { metrics, queues: deps.queues, log: deps.log });
   await adminQueueRoutes(app, { adminApiKey: deps.config.adminApiKey, queues: deps.queues, failures });
   accountRoutes(app, deps, { canRead, canWrite });
+  usageRoutes(app, deps, { canRead });
   jobRoutes(app, deps, { canRead, canWrite });
   jobQueryRoutes(app, deps, { canRead, canWrite });
   webhookRoutes(app, deps, { canRead, canWrite });

@@ -114,7 +114,12 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     description: 'Optional JSON `{options?, webhook_url?, metadata?}`; each defaults to the original job\'s. The new job has `rerun_of`. Same options as an earlier unflagged result reuse it (credits_saved); a flagged result is never reused.',
     responses: { 202: 'The new job; Location names it', 400: 'invalid_request', ...AUTH, ...NOT_FOUND, 409: 'job_not_finished, original_missing', 422: 'invalid_options, invalid_webhook_url, invalid_metadata', 503: 'service_unavailable' },
   },
-  'GET /v1/account': { summary: 'Tenant, scopes, limits, usage today and webhook signing secret', tags: ['account'], responses: { 200: 'The account', ...AUTH } },
+  'GET /v1/account': { summary: 'Tenant, scopes, limits, usage today, budget of upstream calls and webhook signing secret', tags: ['account'], responses: { 200: 'The account; `budget: {daily, monthly}`, each `{limit, used, resets_at}` or null when unset', ...AUTH } },
+  'GET /v1/account/usage': {
+    summary: 'Usage per UTC day: jobs submitted, succeeded and failed, upstream calls, credits saved', tags: ['account'],
+    query: { from: 'YYYY-MM-DD (UTC), default 29 days before `to`, not before the 35 days kept', to: 'YYYY-MM-DD (UTC), default today' },
+    responses: { 200: '`{object: "usage", from, to, data: [{date, jobs, jobs_succeeded, jobs_failed, upstream_calls, credits_saved}], totals}`, oldest day first', 400: 'invalid_request (a malformed date, to before from, more than 35 days, a day no longer kept, a day after today)', ...AUTH },
+  },
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], responses: { 200: 'The process is alive' } },
   'GET /readyz': { summary: 'Readiness: Redis (noeviction), S3, ByByBG key state, current upstream rate', tags: ['operations'], responses: { 200: 'Ready or degraded', 503: 'Redis or S3 unreachable' } },
 };
