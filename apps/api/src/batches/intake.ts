@@ -15,22 +15,30 @@ export interface BatchIntake {
   webhookUrl?: string;
   options?: Record<string, string>;
   itemEvents: boolean;
+  /** `dry_run`: estimate the batch (estimate.ts) instead of creating it. */
+  dryRun?: boolean;
   /** Same request, same fingerprint: what Idempotency-Key replays are checked against. */
   fingerprint: string;
 }
 
-export interface IntakeLimits { storage: Storage; tenantId: string; policy: UrlPolicy; maxItems: number; maxBytes: number; maxPixels: number }
+export interface IntakeLimits {
+  storage: Storage; tenantId: string; policy: UrlPolicy; maxItems: number; maxBytes: number; maxPixels: number;
+  /** Where a dry run's files go: checked and hashed as they stream, stored nowhere. */
+  dryRunStorage: Storage;
+}
 
-const SETTINGS = new Set(['webhook_url', 'options', 'item_events']);
+const SETTINGS = new Set(['webhook_url', 'options', 'item_events', 'dry_run']);
+const BOOLEAN = ['true', 'false'];
 
 const tooMany = (maxItems: number) => new ApiError(413, 'too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
 
 /** Batch-wide fields, as strings (a form sends strings; JSON values are re-encoded). */
-function parseSettings(fields: Record<string, string>, policy: UrlPolicy): Pick<BatchIntake, 'webhookUrl' | 'options' | 'itemEvents'> {
+function parseSettings(fields: Record<string, string>, policy: UrlPolicy): Pick<BatchIntake, 'webhookUrl' | 'options' | 'itemEvents' | 'dryRun'> {
   const { webhookUrl, options } = parseJobFields({ webhook_url: fields.webhook_url, options: fields.options } as Record<string, string>, policy);
   const events = fields.item_events;
-  if (events !== undefined && !['true', 'false'].includes(events)) throw new ApiError(422, 'invalid_item_events', 'item_events must be true or false');
-  return { webhookUrl, options, itemEvents: events === 'true' };
+  if (events !== undefined && !BOOLEAN.includes(events)) throw new ApiError(422, 'invalid_item_events', 'item_events must be true or false');
+  if (fields.dry_run !== undefined && !BOOLEAN.includes(fields.dry_run)) throw new ApiError(422, 'invalid_dry_run', 'dry_run must be true or false');
+  return { webhookUrl, options, itemEvents: events === 'true', dryRun: fields.dry_run === 'true' };
 }
 
 /** JSON: `{ items: [{ image_url, client_ref?, metadata? }], webhook_url?, options?, item_events? }`. */
@@ -75,6 +83,8 @@ export async function multipartIntake(request: FastifyRequest, limits: IntakeLim
     if (part.type === 'field') {
       if (!SETTINGS.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
       if (part.fieldname in fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
+      // Files stream to S3 as they come: a dry run must be known before the first one.
+      if (part.fieldname === 'dry_run' && files > 0) throw badRequest('invalid_request', 'Send the dry_run field before the first "file" part');
       fields[part.fieldname] = String(part.value);
       continue;
     }
@@ -95,11 +105,12 @@ export async function multipartIntake(request: FastifyRequest, limits: IntakeLim
     const jobId = newJobId();
     const key = originalKey(limits.tenantId, jobId);
     const file = part.file;
+    const storage = fields.dry_run === 'true' ? limits.dryRunStorage : limits.storage;
     try {
-      stored.push(key);
+      if (storage === limits.storage) stored.push(key);
       const original = await storeImage(
         { chunks: clientStream(file)[Symbol.asyncIterator]() as AsyncIterator<Buffer>, truncated: () => file.truncated, discard: () => void file.resume() },
-        { storage: limits.storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels },
+        { storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels },
       );
       hashes.push(original.sha256);
       items.push({ kind: 'file', jobId, original, clientRef: sanitizeFileName(part.filename, `file-${files}`) });
@@ -107,7 +118,7 @@ export async function multipartIntake(request: FastifyRequest, limits: IntakeLim
       if (!(error instanceof ImageInputError)) throw error;
       // The rest of a refused file is drained so the next part can be read.
       file.resume();
-      await limits.storage.delete(key).catch(() => undefined);
+      await storage.delete(key).catch(() => undefined);
       rejected.push({ row: files, reason: `${error.code}: ${error.message}` });
     }
   }

@@ -12,6 +12,9 @@ import { cancelBatchItems } from '../batches/cancel.ts';
 import { createBatch } from '../batches/create.ts';
 import { fairEnqueueOf } from '../queueing.ts';
 import { jsonIntake, multipartIntake, type BatchIntake, type IntakeLimits } from '../batches/intake.ts';
+import { makeDryRunStorage } from '../batches/dry-run-storage.ts';
+import { estimateBatch } from '../batches/estimate.ts';
+import type { RejectedRow } from '../batches/items.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
 import type { Guards } from './jobs.ts';
 
@@ -35,11 +38,19 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     const limits: IntakeLimits = {
       storage, tenantId, policy: { allowPrivate: config.webhooks.allowPrivate },
       maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels,
+      dryRunStorage: makeDryRunStorage(),
     };
     if (request.isMultipart()) return multipartIntake(request, limits, stored);
     if (request.headers['content-type']?.startsWith('application/json')) return jsonIntake(request.body, limits);
     throw new ApiError(415, 'unsupported_media_type', 'Send JSON with "items", or multipart/form-data with a "manifest" CSV or "file" parts');
   }
+
+  const noValidItems = (request: FastifyRequest, reply: FastifyReply, rejected: RejectedRow[]) => {
+    const first = rejected.slice(0, 3).map(({ row, reason }) => `row ${row}: ${reason}`).join('; ');
+    return reply.status(422).send({
+      error: { code: 'no_valid_items', message: `No item of the batch is valid${first ? ` (${first})` : ''}`, request_id: request.id, rejected },
+    });
+  };
 
   const replay = (reply: FastifyReply, stored: StoredResponse) =>
     reply.status(stored.statusCode).header('location', stored.location).header('idempotent-replayed', 'true').send(stored.body);
@@ -55,6 +66,11 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     const dropUploads = () => Promise.allSettled(stored.map((key) => storage.delete(key)));
     try {
       const intake = await intakeOf(request, tenantId, stored);
+      if (intake.dryRun) {
+        // A dry run leaves nothing behind, its Idempotency-Key included.
+        if (idempotencyKey && claim.kind === 'new') await idempotency.release(tenantId, idempotencyKey);
+        return intake.items.length === 0 ? noValidItems(request, reply, intake.rejected) : estimateBatch(deps, tenantId, intake);
+      }
       if (claim.kind === 'done') {
         // A retry: the first request's batch stands; this request's uploads are not kept.
         await dropUploads();
@@ -65,10 +81,7 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
       }
       if (intake.items.length === 0) {
         if (idempotencyKey) await idempotency.release(tenantId, idempotencyKey);
-        const first = intake.rejected.slice(0, 3).map(({ row, reason }) => `row ${row}: ${reason}`).join('; ');
-        return reply.status(422).send({
-          error: { code: 'no_valid_items', message: `No item of the batch is valid${first ? ` (${first})` : ''}`, request_id: request.id, rejected: intake.rejected },
-        });
+        return noValidItems(request, reply, intake.rejected);
       }
       let batch: BatchRecord;
       try {
