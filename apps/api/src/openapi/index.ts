@@ -1,15 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { batchSchema, errorSchema, jobListSchema, jobSchema, jobSubmissionSchema } from './schemas.ts';
+import { batchEstimateSchema, batchSchema, errorSchema, jobListSchema, jobSchema, jobSubmissionSchema } from './schemas.ts';
 import { ROUTE_DOCS, type Doc } from './routes-doc.ts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
-function responseFor(status: number, description: string, key: string): Record<string, unknown> {
+function responseFor(status: number, description: string, key: string, named?: string): Record<string, unknown> {
   if (status >= 400) return { description: `Error codes: ${description}`, content: { 'application/json': { schema: ref('Error') } } };
   if (status === 304 || status === 302) return { description };
-  const schema = key === 'GET /v1/jobs' || key === 'GET /v1/batches/:id/jobs' ? ref('JobList') : key.includes('/v1/jobs') ? ref('Job') : key.includes('/v1/batches') ? ref('Batch') : { type: 'object', additionalProperties: true };
+  const schema = named ? ref(named) : key === 'GET /v1/jobs' || key === 'GET /v1/batches/:id/jobs' ? ref('JobList') : key.includes('/v1/jobs') ? ref('Job') : key.includes('/v1/batches') ? ref('Batch') : { type: 'object', additionalProperties: true };
   return { description, content: { 'application/json': { schema } } };
 }
 
@@ -28,7 +28,7 @@ function operation(key: string, doc: Doc) {
     ...(doc.body === 'job'
       ? { requestBody: { required: true, content: { 'multipart/form-data': { schema: ref('JobSubmission') }, 'application/json': { schema: ref('JobSubmission') } } } }
       : {}),
-    responses: Object.fromEntries(Object.entries(doc.responses).map(([status, description]) => [status, responseFor(Number(status), description, key)])),
+    responses: Object.fromEntries(Object.entries(doc.responses).map(([status, description]) => [status, responseFor(Number(status), description, key, doc.schemas?.[Number(status)])])),
   };
 }
 
@@ -42,7 +42,7 @@ export async function registerOpenApi(app: FastifyInstance, { publicBaseUrl }: {
       components: {
         securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-KEY' } },
         // Plain JSON Schema objects; the OpenAPI types want literal `type` unions.
-        schemas: { Job: jobSchema, JobList: jobListSchema, JobSubmission: jobSubmissionSchema, Batch: batchSchema, Error: errorSchema } as unknown as Record<string, never>,
+        schemas: { Job: jobSchema, JobList: jobListSchema, JobSubmission: jobSubmissionSchema, Batch: batchSchema, BatchEstimate: batchEstimateSchema, Error: errorSchema } as unknown as Record<string, never>,
       },
       security: [{ apiKey: [] }],
     },

@@ -2,7 +2,11 @@
  * Documentation of every route: summary, parameters and each status with the error codes
  * it may carry. Kept in one table so the document lists every code in one place.
  */
-type Doc = { summary: string; tags: string[]; description?: string; responses: Record<number, string>; params?: string[]; query?: Record<string, string>; headers?: Record<string, string>; body?: 'job' | 'json' };
+type Doc = {
+  summary: string; tags: string[]; description?: string; responses: Record<number, string>; params?: string[]; query?: Record<string, string>; headers?: Record<string, string>; body?: 'job' | 'json';
+  /** A schema of components/schemas for a status whose body is not what the path implies. */
+  schemas?: Record<number, string>;
+};
 
 const AUTH = { 401: 'missing_api_key, invalid_api_key, revoked_api_key, review_link_not_api_key', 403: 'insufficient_scope', 429: 'rate_limited (Retry-After, X-RateLimit-*)' };
 const NOT_FOUND = { 404: 'not_found (also for another tenant\'s ids)' };
@@ -42,17 +46,18 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     responses: { 302: 'Location is a fresh presigned URL of the PNG', ...AUTH, ...NOT_FOUND, 409: 'result_not_ready' },
   },
   'POST /v1/batches': {
-    summary: 'Submit a batch of images', tags: ['batches'], body: 'json',
-    description: 'JSON `{items: [{image_url, client_ref?, metadata?}], webhook_url?, options?, item_events?}`; or multipart with a `manifest` CSV part (header `image_url,client_ref,…`, other columns become metadata); or many `file` parts (client_ref = file name). Up to MAX_BATCH_ITEMS items. Bad items are listed in `rejected: [{row, reason}]`; URL items are fetched by the workers.',
+    summary: 'Submit a batch of images, or estimate it (dry_run)', tags: ['batches'], body: 'json', schemas: { 200: 'BatchEstimate' },
+    description: 'JSON `{items: [{image_url, client_ref?, metadata?}], webhook_url?, options?, item_events?}`; or multipart with a `manifest` CSV part (header `image_url,client_ref,…`, other columns become metadata); or many `file` parts (client_ref = file name). Up to MAX_BATCH_ITEMS items. Bad items are listed in `rejected: [{row, reason}]`; URL items are fetched by the workers. With `dry_run: true` (a `dry_run` field before the files, for multipart) nothing is created: the answer is `200` with `{object: "batch_estimate", items, rejected, duplicates, upstream_calls, upstream_calls_exact, url_items, note, budget_after, eta_seconds, waiting_reason}`.',
     headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer' },
     responses: {
+      200: 'A dry run: the estimate; nothing was created',
       202: 'Accepted: the batch, with `rejected` rows; Location names it',
-      400: 'invalid_request, unknown_field, duplicate_field, missing_items, ambiguous_items, invalid_idempotency_key',
+      400: 'invalid_request (also a dry_run field after a file part), unknown_field, duplicate_field, missing_items, ambiguous_items, invalid_idempotency_key',
       ...AUTH,
       409: 'idempotency_key_reused, idempotency_request_in_progress',
       413: 'too_many_items, file_too_large, payload_too_large',
       415: 'unsupported_media_type',
-      422: 'no_valid_items (error.rejected lists every row), invalid_manifest, invalid_webhook_url, invalid_options, invalid_item_events',
+      422: 'no_valid_items (error.rejected lists every row), invalid_manifest, invalid_webhook_url, invalid_options, invalid_item_events, invalid_dry_run',
       503: 'service_unavailable',
     },
   },
@@ -121,7 +126,7 @@ export const ROUTE_DOCS: Record<string, Doc> = {
     responses: { 200: '`{object: "usage", from, to, data: [{date, jobs, jobs_succeeded, jobs_failed, upstream_calls, credits_saved}], totals}`, oldest day first', 400: 'invalid_request (a malformed date, to before from, more than 35 days, a day no longer kept, a day after today)', ...AUTH },
   },
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], responses: { 200: 'The process is alive' } },
-  'GET /readyz': { summary: 'Readiness: Redis (noeviction), S3, ByByBG key state, current upstream rate', tags: ['operations'], responses: { 200: 'Ready or degraded', 503: 'Redis or S3 unreachable' } },
+  'GET /readyz': { summary: 'Readiness: Redis (noeviction), S3, ByByBG holds (every key refused, out of credit), current upstream rate', tags: ['operations'], responses: { 200: 'Ready, or degraded while the queue is held (checks.upstream.reason)', 503: 'Redis or S3 unreachable' } },
 };
 
 export type { Doc };

@@ -19,6 +19,9 @@ export const errorSchema = {
   },
 };
 
+/** Why a queued job waits (README, "Poll a job"). */
+const WAITING_REASONS = ['upstream_rate_limited', 'upstream_unauthorized', 'upstream_out_of_credit', 'budget_exhausted', 'retry_scheduled', 'duplicate_in_progress'];
+
 export const jobSchema = {
   type: 'object',
   required: ['id', 'object', 'status', 'created_at'],
@@ -29,7 +32,7 @@ export const jobSchema = {
     created_at: timestamp,
     started_at: nullable(timestamp),
     finished_at: nullable(timestamp),
-    waiting_reason: nullable({ type: 'string', enum: ['upstream_rate_limited', 'upstream_unauthorized', 'retry_scheduled', 'duplicate_in_progress'] }),
+    waiting_reason: nullable({ type: 'string', enum: WAITING_REASONS }),
     attempts: { type: 'integer', description: 'Attempts used; 429 pauses use none' },
     upstream_calls: { type: 'integer', description: 'Requests this job made to ByByBG' },
     credits_saved: { type: 'integer', description: '1 when an identical earlier image was reused instead of calling ByByBG' },
@@ -123,5 +126,29 @@ export const batchSchema = {
     webhook_url: nullable({ type: 'string' }),
     item_events: { type: 'boolean' },
     rejected: { type: 'array', description: 'On creation only: items not accepted', items: { type: 'object', properties: { row: count, reason: { type: 'string' } } } },
+  },
+};
+
+const budgetAfter = nullable({
+  type: 'object',
+  properties: { limit: count, used: count, remaining: { type: 'integer', description: 'Below 0: calls that would wait for the budget' }, resets_at: timestamp },
+});
+
+/** `POST /v1/batches` with `dry_run`: what the batch would cost. */
+export const batchEstimateSchema = {
+  type: 'object',
+  required: ['object', 'items', 'rejected', 'duplicates', 'upstream_calls'],
+  properties: {
+    object: { type: 'string', enum: ['batch_estimate'] },
+    items: count,
+    rejected: { type: 'array', items: { type: 'object', properties: { row: count, reason: { type: 'string' } } } },
+    duplicates: { type: 'integer', description: 'Images whose result would be reused instead of calling ByByBG' },
+    upstream_calls: { type: 'integer', description: 'ByByBG calls the batch would spend' },
+    upstream_calls_exact: { type: 'boolean', description: 'False when image URLs are counted one call each (their duplicates are not known before fetching)' },
+    url_items: count,
+    note: nullable({ type: 'string' }),
+    budget_after: { type: 'object', properties: { daily: budgetAfter, monthly: budgetAfter } },
+    eta_seconds: nullable({ type: 'integer' }),
+    waiting_reason: nullable({ type: 'string', enum: WAITING_REASONS }),
   },
 };
