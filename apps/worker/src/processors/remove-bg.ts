@@ -1,7 +1,7 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { resultKey, thumbKey, TERMINAL_STATUSES, type Budgets, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
+import { resultKey, thumbKey, TERMINAL_STATUSES, type Budgets, type FairScheduler, type HoldReason, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
 import type { ByByBGClient, CallSpend } from '../bybybg/client.ts';
-import { UpstreamError } from '../bybybg/errors.ts';
+import { UpstreamError, type UpstreamErrorKind } from '../bybybg/errors.ts';
 import { fingerprintOf, type Dedup } from '../dedup.ts';
 import type { RateGovernor } from '../upstream/governor.ts';
 import type { QueueHold } from '../upstream/queue-hold.ts';
@@ -183,6 +183,12 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
   return true;
 }
 
+/** Upstream outcomes that hold the whole queue, and the hold each starts. */
+const QUEUE_HOLDS: Partial<Record<UpstreamErrorKind, HoldReason>> = {
+  unauthorized: 'upstream_unauthorized',
+  out_of_credit: 'upstream_out_of_credit',
+};
+
 async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger, token?: string): Promise<never> {
   const { jobs } = deps;
   // A later call of the job (the next key after a 401) that the budget refused.
@@ -201,9 +207,9 @@ async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, reco
     log.debug({ delayMs }, 'ByByBG rate limit; queue paused');
     throw new RateLimitError();
   }
-  if (error instanceof UpstreamError && (error.kind === 'unauthorized' || error.kind === 'out_of_credit')) {
+  const reason = error instanceof UpstreamError ? QUEUE_HOLDS[error.kind] : undefined;
+  if (reason && error instanceof UpstreamError) {
     // The account, not this job, is at fault: hold the queue for every worker; no attempt is used.
-    const reason = error.kind === 'unauthorized' ? 'upstream_unauthorized' : 'upstream_out_of_credit';
     await deps.queueHold.hold(reason, error.message);
     await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: reason });
     throw new RateLimitError();

@@ -49,8 +49,8 @@ const PROBE_MESSAGES: Readonly<Record<HoldReason, string>> = {
  * workers, readiness says why, and one probe request per interval (one worker at a time,
  * through a Redis lock) asks ByByBG whether it works again. When it does, the queue resumes
  * by itself. A hold with a budget stops holding the queue once it outlives it; the jobs then
- * fail or wait on their own (processors/spend.ts). A worker started while a hold is in force
- * probes at once (a new key, a topped-up account).
+ * fail or wait on their own (processors/spend.ts). A worker started while every key is refused
+ * probes at once: it may bring a new key.
  */
 export function makeQueueHold({ redis, prefix, queue, upstream, bybybg, policies, onChange, onState, log }: QueueHoldDeps): QueueHold {
   const lockKey = upstreamKeys(prefix).probeLock;
@@ -108,7 +108,9 @@ export function makeQueueHold({ redis, prefix, queue, upstream, bybybg, policies
       if (holding(holds, Date.now())) await pauseWhileHeld();
       else if (await queue.isPaused()) await queue.resume();
       const intervalMs = Math.min(...active.map((reason) => policies[reason].probeIntervalMs));
-      const acquired = force || (await redis.set(lockKey, '1', 'PX', intervalMs, 'NX')) === 'OK';
+      // A worker starting with a refused key held may bring a new key: it probes at once. Credit
+      // is the account's, the same for every worker: its probes keep to the interval.
+      const acquired = (force && holds.upstream_unauthorized !== undefined) || (await redis.set(lockKey, '1', 'PX', intervalMs, 'NX')) === 'OK';
       if (acquired) await probe(holds);
     } catch (error) {
       log.warn({ err: error }, 'ByByBG probe could not run');
