@@ -70,6 +70,18 @@ redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return exhausted
 `;
 
+/** Calls left now (-1: no budget), in one command: read on every status poll of a queued job. */
+const ROOM = `
+local limits = redis.call('HMGET', KEYS[1], 'daily', 'monthly')
+local room = -1
+if limits[1] then room = math.max(0, tonumber(limits[1]) - tonumber(redis.call('HGET', KEYS[2], 'upstream_calls') or '0')) end
+if limits[2] then
+  local month = math.max(0, tonumber(limits[2]) - tonumber(redis.call('HGET', KEYS[3], 'upstream_calls') or '0'))
+  if room < 0 or month < room then room = month end
+end
+return room
+`;
+
 /** Takes a call back, never below 0, and only from counters that still exist. */
 const REFUND = `
 for _, key in ipairs(KEYS) do
@@ -117,11 +129,10 @@ export function makeBudgets({ redis, prefix }: { redis: Redis; prefix: string })
       await redis.del(limitsKey(tenantId));
     },
     state,
-    async room(tenantId, now) {
-      const current = await state(tenantId, now);
-      let room = Infinity;
-      for (const period of [current.daily, current.monthly]) if (period) room = Math.min(room, Math.max(0, period.limit - period.used));
-      return room;
+    async room(tenantId, now = Date.now()) {
+      const periods = budgetPeriods(now);
+      const room = Number(await redis.eval(ROOM, 3, limitsKey(tenantId), usageKey(prefix, tenantId, periods.day), monthKey(tenantId, periods.month)));
+      return room < 0 ? Infinity : room;
     },
     async reserve(tenantId, now = Date.now()) {
       const periods = budgetPeriods(now);
