@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis, makeApiKeyStore, sha256Hex, type ApiKeyStore, type Redis } from '@cutout/shared';
+import { createRedis, makeApiKeyStore, makeBudgets, sha256Hex, type ApiKeyStore, type Redis } from '@cutout/shared';
 import { testRedis, uniquePrefix, type TestRedis } from '../helpers/services.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -100,7 +100,35 @@ describe('npm run keys', () => {
     expect(run.stderr).toContain('No API key key_0000000000000000');
   });
 
+  it('sets a daily budget, adds a monthly one, shows both with what is used, and clears them', async () => {
+    const budgets = makeBudgets({ redis, prefix });
+    await budgets.reserve('budgeted');
+
+    const set = await keys('budget', '--tenant', 'budgeted', '--daily-upstream-calls', '5000');
+    expect(set.code).toBe(0);
+    expect(set.stdout).toMatch(/^daily: +5000 upstream calls \(1 used; resets \d{4}-\d\d-\d\dT00:00:00\.000Z\)$/m);
+    expect(set.stdout).toMatch(/^monthly: +none$/m);
+
+    await keys('budget', '--tenant', 'budgeted', '--monthly-upstream-calls', '100000');
+    const shown = await keys('budget', '--tenant', 'budgeted', '--json');
+    expect(JSON.parse(shown.stdout)).toEqual({
+      tenant_id: 'budgeted',
+      daily: { limit: 5000, used: 1, resets_at: expect.any(String) },
+      monthly: { limit: 100000, used: 1, resets_at: expect.stringMatching(/-01T00:00:00\.000Z$/) },
+    });
+    expect(await budgets.limits('budgeted')).toEqual({ daily: 5000, monthly: 100000 });
+
+    const cleared = await keys('budget', '--tenant', 'budgeted', '--clear', '--json');
+    expect(JSON.parse(cleared.stdout)).toEqual({ tenant_id: 'budgeted', daily: null, monthly: null });
+    expect(await budgets.limits('budgeted')).toEqual({ daily: null, monthly: null });
+  });
+
   it.each([
+    ['budget without --tenant', ['budget']],
+    ['a budget that is not a whole number', ['budget', '--tenant', 'acme', '--daily-upstream-calls', '1e3']],
+    ['a negative budget', ['budget', '--tenant', 'acme', '--monthly-upstream-calls', '-5']],
+    ['--clear with a number', ['budget', '--tenant', 'acme', '--clear', '--daily-upstream-calls', '5']],
+    ['a budget option on create', ['create', '--tenant', 'acme', '--daily-upstream-calls', '5']],
     ['no command', []],
     ['an unknown command', ['rotate']],
     ['create without --tenant', ['create']],

@@ -15,7 +15,7 @@ const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 /** The main flow as an integrator writes it with the client generated from the document. */
-const FLOW = `import { Api } from './api.ts';
+const FLOW = `import { Api, type CreatedBatch } from './api.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -28,8 +28,9 @@ export async function mainFlow(baseUrl: string, apiKey: string, imageUrls: [stri
     await sleep(50);
     job = (await api.jobs.getJob(job.id)).data;
   }
-  const created = await api.batches.createBatch({ items: [{ image_url: imageUrls[1], client_ref: 'GEN-2' }] });
-  let batch = (await api.batches.getBatch(created.data.id)).data;
+  // Without dry_run the answer is the created batch (202); the client types the estimate (200), the first success.
+  const created = (await api.batches.createBatch({ items: [{ image_url: imageUrls[1], client_ref: 'GEN-2' }] })).data as unknown as CreatedBatch;
+  let batch = (await api.batches.getBatch(created.id)).data;
   for (let i = 0; i < 600 && batch.status === 'processing'; i++) {
     await sleep(50);
     batch = (await api.batches.getBatch(batch.id)).data;

@@ -81,6 +81,8 @@ describe('every operation against the OpenAPI document', () => {
     await call('getAccount', 'GET', '/v1/account', { key: readOnlyKey });
     await call('getAccount', 'GET', '/v1/account', { key: null });
     await call('getAccount', 'GET', '/v1/account', { key: `ck_live_${'x'.repeat(38)}` });
+    await call('getAccountUsage', 'GET', '/v1/account/usage');
+    await call('getAccountUsage', 'GET', '/v1/account/usage?from=2026-02-30');
 
     // Jobs while no worker runs: queued ones.
     const queued = await call('createJob', 'POST', '/v1/jobs', { body: { form: await form(1, { webhook_url: receiver.url, metadata: '{"sku":"A-1"}' }) } });

@@ -109,4 +109,24 @@ describe('the cutout CLI', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('expires_in');
   });
+
+  it('asks before it spends: without a terminal, a run over --confirm-over submits nothing and exits 2', async () => {
+    const input = join(work, 'costly');
+    mkdirSync(input);
+    for (let i = 0; i < 4; i++) writeFileSync(join(input, `bag-${i}.png`), await productImage('png', PRODUCT_SHOT, 62_000 + i));
+    const jobsBefore = (await allJobs(system)).length;
+    const callsBefore = (await emulatorStats(system)).total;
+
+    const refused = await runCli(system, ['batch', input, '--out', join(work, 'costly-out'), '--confirm-over', '3']).done;
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('This run would make 4 upstream calls for 4 images (0 reuse earlier results): more than --confirm-over 3');
+    expect(refused.stderr).toContain('Nothing was submitted');
+    expect((await allJobs(system)).length).toBe(jobsBefore);
+    expect((await emulatorStats(system)).total).toBe(callsBefore);
+
+    const allowed = await runCli(system, ['batch', input, '--out', join(work, 'costly-out'), '--confirm-over', '4', '--json']).done;
+    expect(allowed.code).toBe(0);
+    expect(JSON.parse(allowed.stdout)).toMatchObject({ total: 4, succeeded: 4 });
+    expect((await emulatorStats(system)).total - callsBefore).toBe(4);
+  }, 60_000);
 });

@@ -1,9 +1,15 @@
-import { sha256Hex, type JobRecord, type UpstreamState, type WaitingReason } from '@cutout/shared';
+import { HOLD_REASONS, sha256Hex, type Budgets, type JobRecord, type UpstreamState, type WaitingReason } from '@cutout/shared';
 
-/** Why every queued job waits right now, if the workers hold the whole queue (both reads in one round trip). */
-export async function queueHold(upstream: UpstreamState): Promise<WaitingReason | null> {
-  const [keyProblem, pauseMs] = await Promise.all([upstream.keyProblem(), upstream.pauseRemainingMs()]);
-  if (keyProblem) return 'upstream_unauthorized';
+/**
+ * Why every queued job of the tenant waits right now: the workers hold the whole queue (every
+ * key refused, no credit, a 429 pause), or the tenant's budget of upstream calls is used up.
+ * The reads go out together, in one round trip.
+ */
+export async function queueHold({ upstream, budgets }: { upstream: UpstreamState; budgets: Pick<Budgets, 'room'> }, tenantId: string): Promise<WaitingReason | null> {
+  const [holds, pauseMs, room] = await Promise.all([upstream.holds(), upstream.pauseRemainingMs(), budgets.room(tenantId)]);
+  const held = HOLD_REASONS.find((reason) => holds[reason]);
+  if (held) return held;
+  if (room <= 0) return 'budget_exhausted';
   if (pauseMs > 0) return 'upstream_rate_limited';
   return null;
 }

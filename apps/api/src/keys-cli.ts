@@ -1,22 +1,27 @@
 /**
- * `npm run keys -- …`: create, list and revoke API keys. It talks to Redis directly, with the
+ * `npm run keys -- …`: create, list and revoke API keys, and set tenants' budgets of upstream
+ * calls. It talks to Redis directly, with the
  * API's REDIS_URL and REDIS_PREFIX, so it works whether or not an API process is running.
  * Exit codes: 0 done, 1 failed (Redis, unknown key), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
 import {
-  ALL_SCOPES, API_KEY_ID_PATTERN, TENANT_ID_PATTERN, configOrExit, connectChecked, createRedis, isWellFormedApiKey, makeApiKeyStore,
-  type ApiKeyStore, type Scope, type StoredApiKey,
+  ALL_SCOPES, API_KEY_ID_PATTERN, TENANT_ID_PATTERN, configOrExit, connectChecked, createRedis, isWellFormedApiKey, makeApiKeyStore, makeBudgets,
+  type ApiKeyStore, type BudgetLimits, type BudgetPeriod, type Budgets, type Scope, type StoredApiKey,
 } from '@cutout/shared';
 
 const USAGE = `Usage:
   npm run keys -- create --tenant <tenant> [--scope jobs:read] [--scope jobs:write] [--name <label>] [--json]
   npm run keys -- list [--tenant <tenant>] [--json]
   npm run keys -- revoke <key_id>
+  npm run keys -- budget --tenant <tenant> [--daily-upstream-calls N] [--monthly-upstream-calls N] [--clear] [--json]
 
   create   issues a key and prints it once; Cutout keeps only its SHA-256 hash
   list     shows id, tenant, scopes, dates and the start of each key, never the key
   revoke   refuses the key from now on (401 revoked_api_key); also takes the key itself
+  budget   shows the tenant's budget of ByByBG calls per UTC day and month; with a number, sets
+           that period (the other stays), with --clear removes both. Takes effect at once:
+           jobs over it wait (waiting_reason budget_exhausted) and resume when it allows again
 
 Scopes: ${ALL_SCOPES.join(', ')} (default: both). Tenant ids: 1-64 of A-Z a-z 0-9 _ -.
 Reads REDIS_URL and REDIS_PREFIX like the API.`;
@@ -25,6 +30,7 @@ type Command =
   | { action: 'create'; tenantId: string; scopes: Scope[]; name?: string; json: boolean }
   | { action: 'list'; tenantId?: string; json: boolean }
   | { action: 'revoke'; idOrKey: string; json: boolean }
+  | { action: 'budget'; tenantId: string; set: Partial<BudgetLimits>; clear: boolean; json: boolean }
   | { action: 'help' };
 
 class UsageError extends Error {}
@@ -37,6 +43,7 @@ function parseCommand(argv: string[]): Command {
       allowPositionals: true,
       options: {
         tenant: { type: 'string' }, scope: { type: 'string', multiple: true }, name: { type: 'string' },
+        'daily-upstream-calls': { type: 'string' }, 'monthly-upstream-calls': { type: 'string' }, clear: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -47,8 +54,8 @@ function parseCommand(argv: string[]): Command {
   const [action, ...rest] = positionals;
   if (values.help || action === 'help') return { action: 'help' };
   const json = values.json;
-  const refuse = (...options: ('tenant' | 'scope' | 'name')[]) => {
-    for (const option of options) if (values[option] !== undefined) throw new UsageError(`${action} takes no --${option}`);
+  const refuse = (...options: ('tenant' | 'scope' | 'name' | 'daily-upstream-calls' | 'monthly-upstream-calls' | 'clear')[]) => {
+    for (const option of options) if (values[option] !== undefined && values[option] !== false) throw new UsageError(`${action} takes no --${option}`);
   };
   const tenant = (required: boolean) => {
     if (values.tenant === undefined && !required) return undefined;
@@ -58,27 +65,43 @@ function parseCommand(argv: string[]): Command {
   };
   switch (action) {
     case 'create': {
+      refuse('daily-upstream-calls', 'monthly-upstream-calls', 'clear');
       if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
       const name = values.name?.trim();
       if (name !== undefined && (name.length === 0 || name.length > 100 || /\p{Cc}/u.test(name))) throw new UsageError('--name must be 1 to 100 characters, without control characters');
       return { action, tenantId: tenant(true)!, scopes: parseScopes(values.scope), ...(name ? { name } : {}), json };
     }
     case 'list':
-      refuse('scope', 'name');
+      refuse('scope', 'name', 'daily-upstream-calls', 'monthly-upstream-calls', 'clear');
       if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
       return { action, tenantId: tenant(false), json };
     case 'revoke': {
-      refuse('tenant', 'scope', 'name');
+      refuse('tenant', 'scope', 'name', 'daily-upstream-calls', 'monthly-upstream-calls', 'clear');
       if (rest.length !== 1) throw new UsageError('revoke needs exactly one key id (key_…)');
       const idOrKey = rest[0]!;
       if (!API_KEY_ID_PATTERN.test(idOrKey) && !isWellFormedApiKey(idOrKey)) throw new UsageError('revoke needs a key id: key_ and 16 letters or digits');
       return { action, idOrKey, json };
     }
+    case 'budget': {
+      refuse('scope', 'name');
+      if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+      const set: Partial<BudgetLimits> = {};
+      if (values['daily-upstream-calls'] !== undefined) set.daily = callCount('--daily-upstream-calls', values['daily-upstream-calls']);
+      if (values['monthly-upstream-calls'] !== undefined) set.monthly = callCount('--monthly-upstream-calls', values['monthly-upstream-calls']);
+      if (values.clear && Object.keys(set).length > 0) throw new UsageError('--clear removes the budget; it takes no number');
+      return { action, tenantId: tenant(true)!, set, clear: values.clear, json };
+    }
     case undefined:
-      throw new UsageError('a command is needed: create, list or revoke');
+      throw new UsageError('a command is needed: create, list, revoke or budget');
     default:
       throw new UsageError(`unknown command "${action}"`);
   }
+}
+
+/** A budget: a whole number of upstream calls, 0 (nothing may run) or more. */
+function callCount(option: string, text: string): number {
+  if (!/^\d{1,12}$/.test(text)) throw new UsageError(`${option} must be a whole number of upstream calls (0 or more), not "${text}"`);
+  return Number(text);
 }
 
 /** Accepts `--scope a --scope b` and `--scope a,b`; none means every scope. */
@@ -96,6 +119,13 @@ const toJson = (record: StoredApiKey) => ({
   created_at: record.createdAt, revoked_at: record.revokedAt ?? null,
 });
 
+const periodJson = (period: BudgetPeriod | null) => (period ? { limit: period.limit, used: period.used, resets_at: period.resetsAt } : null);
+
+function periodLine(name: string, period: BudgetPeriod | null): string {
+  if (!period) return `${name}none`;
+  return `${name}${period.limit} upstream calls (${period.used} used; resets ${period.resetsAt})`;
+}
+
 function table(records: StoredApiKey[]): string {
   const rows = [
     ['ID', 'TENANT', 'SCOPES', 'CREATED', 'REVOKED', 'KEY', 'NAME'],
@@ -105,7 +135,7 @@ function table(records: StoredApiKey[]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
-async function run(command: Exclude<Command, { action: 'help' }>, store: ApiKeyStore): Promise<number> {
+async function run(command: Exclude<Command, { action: 'help' }>, store: ApiKeyStore, budgets: Budgets): Promise<number> {
   const print = (text: string) => process.stdout.write(`${text}\n`);
   switch (command.action) {
     case 'create': {
@@ -132,6 +162,14 @@ async function run(command: Exclude<Command, { action: 'help' }>, store: ApiKeyS
       else print(`Revoked ${record.id || `the key ${record.prefix}…`} of tenant ${record.tenantId} (revoked on ${record.revokedAt}).`);
       return 0;
     }
+    case 'budget': {
+      if (command.clear) await budgets.clear(command.tenantId);
+      else if (Object.keys(command.set).length > 0) await budgets.setLimits(command.tenantId, command.set);
+      const state = await budgets.state(command.tenantId);
+      if (command.json) print(JSON.stringify({ tenant_id: command.tenantId, daily: periodJson(state.daily), monthly: periodJson(state.monthly) }));
+      else print([`tenant:   ${command.tenantId}`, periodLine('daily:    ', state.daily), periodLine('monthly:  ', state.monthly)].join('\n'));
+      return 0;
+    }
   }
 }
 
@@ -152,7 +190,7 @@ const config = configOrExit(process.env);
 const redis = createRedis(config.redis.url, { connectionName: 'cutout-keys' });
 try {
   await connectChecked(redis, config.redis.url);
-  process.exitCode = await run(command, makeApiKeyStore({ redis, prefix: config.redis.prefix }));
+  process.exitCode = await run(command, makeApiKeyStore({ redis, prefix: config.redis.prefix }), makeBudgets({ redis, prefix: config.redis.prefix }));
 } catch (error) {
   // Messages name the Redis URL without its password, and never a key.
   process.stderr.write(`keys: ${(error as Error).message}\n`);

@@ -90,7 +90,7 @@ export async function rerunBatch(
     const options = settings.options ?? first?.options;
     if (!settings.options) checkInheritedOptions(options, config.bybybg.allowedOptions);
     const renditionPlans = settings.renditions ?? first?.renditionPlans;
-    const intake = { items, rejected, webhookUrl: settings.webhook_url, options, renditionPlans, itemEvents: settings.item_events ?? false, fingerprint };
+    const intake = { items, rejected, webhookUrl: settings.webhook_url, options, renditionPlans, itemEvents: settings.item_events ?? false, dryRun: false, fingerprint };
     const batch = await createBatch({ batches, fairEnqueue: fairEnqueueOf(deps) }, source.tenantId, intake, source.id).catch((error: unknown) => {
       log.error({ err: error }, 'batch rerun failed');
       throw unavailable();

@@ -34,14 +34,16 @@ export class UsageError extends Error {
 }
 
 export const USAGE = `Usage:
-  cutout batch <folder|manifest.csv> --out <folder> [--chunk 500] [--json]
+  cutout batch <folder|manifest.csv> --out <folder> [--chunk 500] [--confirm-over N] [--json]
       Uploads every image of the folder (or the CSV manifest of image URLs), shows progress,
       downloads each result into --out as it finishes, and prints a summary. Run it again
       after an interruption: it resumes from --out/.cutout-state.json without resubmitting.
+      --confirm-over N: a dry run first; if it would make more than N ByByBG calls, asks
+      before submitting (without a terminal: submits nothing and exits 2).
   cutout status <job_id|batch_id> [--json]
   cutout review <batch_id|job_id> [--expires <seconds>] [--json]
       Prints a review link: a page showing every original and cutout, where a reviewer can
       flag wrong cutouts. Share it instead of an API key; it expires (default 24 h).
 
 Environment: CUTOUT_URL (default http://127.0.0.1:3000), CUTOUT_API_KEY (required).
-Exit codes: 0 done, 1 failed items or an error, 2 bad usage.`;
+Exit codes: 0 done, 1 failed items or an error, 2 bad usage or a run --confirm-over stopped.`;

@@ -5,13 +5,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { FormData } from 'undici';
 import type { CutoutClient, Json } from './client.ts';
+import { confirmSpend, type SpendConfirmation } from './confirm.ts';
 import type { Progress } from './progress.ts';
 import { loadState, saveState, type RunState } from './state.ts';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled', 'expired']);
 
-export interface BatchRunOptions { input: string; outDir: string; chunk: number; pollMs?: number; client: CutoutClient; progress: Progress }
+export interface BatchRunOptions {
+  input: string; outDir: string; chunk: number; pollMs?: number; client: CutoutClient; progress: Progress;
+  /** `--confirm-over N`: a dry run first; above N upstream calls, ask before anything is submitted. */
+  confirm?: SpendConfirmation;
+}
 
 export interface BatchSummary {
   out: string;
@@ -30,10 +35,24 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
   const outDir = resolve(options.outDir);
   await mkdir(outDir, { recursive: true });
   const state = await loadState(outDir, input);
-  if ((await stat(input)).isDirectory()) await submitFolder(options, input, outDir, state);
-  else await submitManifest(options, input, outDir, state);
+  const requests = (await stat(input)).isDirectory() ? await folderRequests(options, input, state) : await manifestRequests(input, state);
+  if (options.confirm && requests.length > 0) await confirmSpend(options.client, requests, options.confirm);
+  for (const request of requests) {
+    const batch = await options.client.postBatch(await request.form(), request.idempotencyKey);
+    recordRejected(state, batch, request.nameOfRow);
+    state.batches.push({ id: batch.id as string, refs: request.refs });
+    await saveState(outDir, state);
+  }
   await follow(options, outDir, state);
   return summarize(outDir, state);
+}
+
+/** One POST /v1/batches of the run; `form(true)` is its dry run (the dry_run field first, before any file). */
+export interface BatchRequest {
+  refs: string[];
+  idempotencyKey: string;
+  form(dryRun?: boolean): Promise<FormData>;
+  nameOfRow(row: number): string;
 }
 
 /**
@@ -41,34 +60,46 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
  * request. The Idempotency-Key names the chunk's content, so a run killed between the POST
  * and saving its state gets the same batch back instead of a second one.
  */
-async function submitFolder({ client, chunk }: BatchRunOptions, input: string, outDir: string, state: RunState): Promise<void> {
+async function folderRequests({ chunk }: BatchRunOptions, input: string, state: RunState): Promise<BatchRequest[]> {
   const names = (await readdir(input, { withFileTypes: true }))
     .filter((entry) => entry.isFile() && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase()))
     .map((entry) => entry.name)
     .sort();
   const submitted = new Set(state.batches.flatMap((batch) => batch.refs));
   const pending = names.filter((name) => !submitted.has(name));
+  const requests: BatchRequest[] = [];
   for (let start = 0; start < pending.length; start += chunk) {
     const refs = pending.slice(start, start + chunk);
-    const form = new FormData();
-    for (const name of refs) form.append('file', await openAsBlob(join(input, name)), name);
-    const batch = await client.postBatch(form, `cutout-cli-${sha256(`${input}\n${refs.join('\n')}`)}`);
-    recordRejected(state, batch, (row) => refs[row - 1] ?? `row ${row}`);
-    state.batches.push({ id: batch.id as string, refs });
-    await saveState(outDir, state);
+    requests.push({
+      refs,
+      idempotencyKey: `cutout-cli-${sha256(`${input}\n${refs.join('\n')}`)}`,
+      async form(dryRun = false) {
+        const form = new FormData();
+        if (dryRun) form.append('dry_run', 'true');
+        for (const name of refs) form.append('file', await openAsBlob(join(input, name)), name);
+        return form;
+      },
+      nameOfRow: (row) => refs[row - 1] ?? `row ${row}`,
+    });
   }
+  return requests;
 }
 
 /** A CSV manifest is one batch; it is submitted once per output folder. */
-async function submitManifest({ client }: BatchRunOptions, input: string, outDir: string, state: RunState): Promise<void> {
-  if (state.batches.length > 0) return;
+async function manifestRequests(input: string, state: RunState): Promise<BatchRequest[]> {
+  if (state.batches.length > 0) return [];
   const csv = await readFile(input, 'utf8');
-  const form = new FormData();
-  form.append('manifest', new Blob([csv], { type: 'text/csv' }), 'manifest.csv');
-  const batch = await client.postBatch(form, `cutout-cli-${sha256(`${input}\n${csv}`)}`);
-  recordRejected(state, batch, (row) => `row ${row}`);
-  state.batches.push({ id: batch.id as string, refs: [] });
-  await saveState(outDir, state);
+  return [{
+    refs: [],
+    idempotencyKey: `cutout-cli-${sha256(`${input}\n${csv}`)}`,
+    async form(dryRun = false) {
+      const form = new FormData();
+      if (dryRun) form.append('dry_run', 'true');
+      form.append('manifest', new Blob([csv], { type: 'text/csv' }), 'manifest.csv');
+      return form;
+    },
+    nameOfRow: (row) => `row ${row}`,
+  }];
 }
 
 function recordRejected(state: RunState, batch: Json, nameOf: (row: number) => string): void {

@@ -18,6 +18,8 @@ export interface CutoutClient {
   /** JSON lines of a batch's results manifest. */
   results(batchId: string): Promise<Json[]>;
   postBatch(body: FormData, idempotencyKey: string): Promise<Json>;
+  /** The dry run of a batch (its form carries dry_run): what it would cost, nothing created. */
+  estimate(body: FormData): Promise<Json>;
   /** A POST with an optional JSON body. */
   post(path: string, json?: Json): Promise<Json>;
   /** Downloads a presigned result URL to `path`, atomically: a half-written file never has the final name. */
@@ -48,6 +50,9 @@ export function makeClient({ baseUrl, apiKey }: { baseUrl: string; apiKey: strin
     },
     async postBatch(body, idempotencyKey) {
       return JSON.parse(await call('POST', '/v1/batches', { body, headers: { 'idempotency-key': idempotencyKey } })) as Json;
+    },
+    async estimate(body) {
+      return JSON.parse(await call('POST', '/v1/batches', { body })) as Json;
     },
     async post(path, json) {
       const body = json === undefined ? undefined : JSON.stringify(json);

@@ -1,6 +1,7 @@
 import { makeClient, ApiCallError, type CutoutClient, type Json } from './client.ts';
 import { parseArgs, UsageError, USAGE } from './args.ts';
 import { runBatch } from './batch-run.ts';
+import { SpendNotConfirmed, terminalQuestion } from './confirm.ts';
 import { makeProgress } from './progress.ts';
 
 /** `cutout status <id>`: a job or a batch, by its id's prefix. */
@@ -58,7 +59,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     if (!input || typeof out !== 'string') throw new UsageError('batch needs a folder or manifest.csv and --out <folder>');
     const chunk = Number(args.flags.chunk ?? 500);
     if (!Number.isInteger(chunk) || chunk < 1 || chunk > 1000) throw new UsageError('--chunk must be 1 to 1000');
-    const summary = await runBatch({ input, outDir: out, chunk, client, progress: makeProgress(process.stderr) });
+    const over = args.flags['confirm-over'];
+    if (over !== undefined && (typeof over !== 'string' || !/^\d{1,12}$/.test(over))) throw new UsageError('--confirm-over must be a whole number of upstream calls');
+    const confirm = over === undefined ? undefined : { over: Number(over), ask: terminalQuestion(process.stdin, process.stderr) };
+    const summary = await runBatch({ input, outDir: out, chunk, client, progress: makeProgress(process.stderr), confirm });
     if (json) console.log(JSON.stringify(summary, null, 2));
     else {
       console.log(`${summary.succeeded} of ${summary.total} succeeded, ${summary.failed} failed; results in ${summary.out}`);
@@ -74,6 +78,10 @@ try {
 } catch (error) {
   if (error instanceof UsageError) {
     console.error(`${error.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+  } else if (error instanceof SpendNotConfirmed) {
+    // Like bad usage, nothing was done: the command needs a terminal, or another --confirm-over.
+    console.error(`cutout: ${error.message}`);
     process.exitCode = 2;
   } else {
     console.error(error instanceof ApiCallError ? `cutout: ${error.message}` : `cutout: ${(error as Error).message}`);

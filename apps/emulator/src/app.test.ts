@@ -48,6 +48,28 @@ describe('POST /v1/remove-bg: auth and rate limit', () => {
     expect(await response.body.json()).toEqual({ error: { message: expect.any(String) } });
   });
 
+  it('answers 402 from the call after the last credit on, and 200 again once credits are given back', async () => {
+    const { url } = await start({ faults: { rateLimit: null, fixedResult: true } });
+    const call = async () => {
+      const response = await postRemoveBg(url, { key: KEY, form: imageForm(await productShot()) });
+      return { status: response.statusCode, body: response.statusCode === 200 ? await response.body.dump() : await response.body.json() };
+    };
+    expect((await admin('PUT', '/_faults', { credits: 2 })).body.credits).toBe(2);
+    // A call that produces no result (here a missing image) uses no credit.
+    expect((await postRemoveBg(url, { key: KEY })).statusCode).toBe(400);
+
+    expect((await call()).status).toBe(200);
+    expect((await call()).status).toBe(200);
+    const refused = await call();
+    expect(refused).toEqual({ status: 402, body: { error: { message: expect.stringContaining('credits') } } });
+    expect((await call()).status).toBe(402);
+    expect((await admin('GET', '/_faults')).body.credits).toBe(0);
+
+    await admin('PUT', '/_faults', { credits: null });
+    expect((await call()).status).toBe(200);
+    expect((await admin('GET', '/_stats')).body.byStatus).toEqual({ 200: 3, 400: 1, 402: 2 });
+  });
+
   it('answers 429 with Retry-After once the burst is spent, and again 200 after a refill', async () => {
     const clock = fakeClock();
     const { url } = await start({ now: clock.now, faults: { rateLimit: { perSecond: 1, burst: 2 }, fixedResult: true } });

@@ -35,6 +35,11 @@ export const faultSettingsSchema = z.strictObject({
   cutout: z.enum(CUTOUT_MODES),
   /** Euclidean RGB distance (0–441.7) within which a pixel counts as background. */
   tolerance: z.number().min(0).max(442),
+  /**
+   * Credits left on the account: each call that passes the credit check uses one (given back
+   * unless it is answered 200); at 0 every call is answered 402. null = unlimited.
+   */
+  credits: z.number().int().min(0).max(1_000_000_000).nullable(),
 });
 export type FaultSettings = z.infer<typeof faultSettingsSchema>;
 
@@ -55,6 +60,7 @@ export const DEFAULT_FAULTS: FaultSettings = {
   fixedResult: false,
   cutout: 'real',
   tolerance: 32,
+  credits: null,
 };
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };

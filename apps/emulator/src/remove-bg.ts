@@ -43,13 +43,18 @@ export async function removeBgRoutes(app: FastifyInstance, deps: RemoveBgDeps): 
     limits: { fileSize: deps.maxUploadBytes, files: 4, fields: 50, fieldSize: 64 * 1024, parts: 60 },
   });
 
-  // Auth → forbidden → rate limit, before any body is read.
+  // Calls holding a credit: one that is not answered 200 gives it back.
+  const charged = new WeakSet<FastifyRequest>();
+
+  // Auth → forbidden → credit → rate limit, before any body is read.
   app.addHook('onRequest', async (request, reply) => {
     reply.raw.once('close', stats.begin());
     const key = apiKeyOf(request);
     if (key === undefined) return sendError(reply, 401, 'missing API key: send it in the X-API-KEY header');
     if (!state.isValidKey(key)) return sendError(reply, 401, 'invalid API key');
     if (state.faults().forbiddenKeys.includes(key)) return sendError(reply, 403, 'access denied for this API key');
+    if (!state.takeCredit()) return sendError(reply, 402, 'insufficient credits: top up the account to continue');
+    charged.add(request);
     const token = state.takeToken(key);
     if (token === null) return;
     reply.headers(rateLimitHeaders(token.limit, token.result, state.faults().rateLimitHeaders));
@@ -60,6 +65,7 @@ export async function removeBgRoutes(app: FastifyInstance, deps: RemoveBgDeps): 
   // replies (hang, truncate) are counted where they are decided.
   app.addHook('onSend', async (request, reply, payload) => {
     stats.record(apiKeyOf(request), String(reply.statusCode) as Outcome);
+    if (reply.statusCode !== 200 && charged.delete(request)) state.refundCredit();
     return payload;
   });
 

@@ -14,6 +14,10 @@ export interface EmulatorState {
   keyCount(): number;
   /** null when rate limiting is off. */
   takeToken(key: string): { limit: RateLimit; result: TakeResult } | null;
+  /** Uses one credit; false when the account has none left (the call is answered 402). */
+  takeCredit(): boolean;
+  /** Gives back the credit of a call that did not produce a result. */
+  refundCredit(): void;
 }
 
 export interface EmulatorStateOptions {
@@ -40,6 +44,17 @@ export function makeEmulatorState({ keys, faults, now = Date.now }: EmulatorStat
     return bucket ? { limit: bucket.limit, result: bucket.take(key) } : null;
   }
 
+  function takeCredit(): boolean {
+    if (settings.credits === null) return true;
+    if (settings.credits === 0) return false;
+    settings = { ...settings, credits: settings.credits - 1 };
+    return true;
+  }
+
+  function refundCredit(): void {
+    if (settings.credits !== null) settings = { ...settings, credits: settings.credits + 1 };
+  }
+
   return {
     faults: () => settings,
     updateFaults,
@@ -47,5 +62,7 @@ export function makeEmulatorState({ keys, faults, now = Date.now }: EmulatorStat
     setKeys: (next) => { validKeys = new Set(next); },
     keyCount: () => validKeys.size,
     takeToken,
+    takeCredit,
+    refundCredit,
   };
 }

@@ -1,9 +1,9 @@
 import type { Job } from 'bullmq';
-import type { JobRecord, JobStore, Logger, Metrics, RemoveBgPayload, WebhookPayload } from '@cutout/shared';
+import type { JobRecord, JobStore, Logger, Metrics, RemoveBgPayload, Usage, WebhookPayload } from '@cutout/shared';
 
 /**
- * Job and webhook outcomes for metrics, taken from the BullMQ workers' `completed` and
- * `failed` events so the processors stay free of metrics code.
+ * Job and webhook outcomes for metrics and the tenant's daily usage, taken from the BullMQ
+ * workers' `completed` and `failed` events so the processors stay free of counting code.
  */
 export interface JobOutcomeMetrics {
   /** After a remove-bg run completed or failed: counts the job if this run ended it. */
@@ -12,7 +12,7 @@ export interface JobOutcomeMetrics {
   webhookFailed(job: Job<WebhookPayload> | undefined): Promise<void>;
 }
 
-export function makeJobOutcomeMetrics({ jobs, metrics, log }: { jobs: Pick<JobStore, 'get'>; metrics: Metrics; log: Logger }): JobOutcomeMetrics {
+export function makeJobOutcomeMetrics({ jobs, metrics, usage, log }: { jobs: Pick<JobStore, 'get'>; metrics: Metrics; usage?: Pick<Usage, 'add'>; log: Logger }): JobOutcomeMetrics {
   return {
     async removeBgSettled(job) {
       if (!job) return;
@@ -22,6 +22,7 @@ export function makeJobOutcomeMetrics({ jobs, metrics, log }: { jobs: Pick<JobSt
         const record = await jobs.get(job.data.jobId);
         if (!record || !endedDuring(record, job)) return;
         metrics.jobsFinished.inc({ status: record.status, code: record.error?.code ?? 'none' });
+        await usage?.add(record.tenantId, record.status === 'succeeded' ? 'jobs_succeeded' : 'jobs_failed');
         if (record.startedAt) metrics.jobProcessingSeconds.observe(secondsBetween(record.startedAt, record.finishedAt!));
         if (record.status === 'succeeded' && record.creditsSaved) metrics.creditsSaved.inc(record.creditsSaved);
       } catch (error) {

@@ -1,6 +1,6 @@
 import { Worker, type Job } from 'bullmq';
 import {
-  bullPrefix, createGuardedAgent, makeImageFetcher, QUEUE_NAMES,
+  bullPrefix, createGuardedAgent, HOLD_REASONS, makeImageFetcher, QUEUE_NAMES,
   type Config, type Logger, type Metrics, type Redis, type RemoveBgPayload, type Services, type WebhookPayload,
 } from '@cutout/shared';
 import type { ByByBGClient } from './bybybg/client.ts';
@@ -14,8 +14,10 @@ import { makeOriginalFetcher } from './processors/fetch-original.ts';
 import { makeThumbnailer } from './thumbnails.ts';
 import { makeCutoutOutputs } from './postprocess/outputs.ts';
 import { limiterFor, makeRateGovernor } from './upstream/governor.ts';
-import { makeKeyGuard } from './upstream/key-guard.ts';
+import { makeQueueHold } from './upstream/queue-hold.ts';
 import { makeUpstreamPause } from './upstream/pause.ts';
+import { makeParkingLots } from './spend/parking.ts';
+import { makeWaker } from './spend/waker.ts';
 
 export interface WorkerDeps { config: Config; services: Services; connection: Redis; bybybg: ByByBGClient; metrics: Metrics; log: Logger }
 
@@ -29,10 +31,23 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
   const { redis, queues } = services;
   const { upstream } = services;
   const governor = makeRateGovernor({ redis, prefix: config.redis.prefix, settings: { configuredPerSecond: config.bybybg.rateLimitPerSecond } });
-  const keyGuard = makeKeyGuard({
+  const queueHold = makeQueueHold({
     redis, prefix: config.redis.prefix, queue: queues.removeBg, upstream, bybybg,
-    probeIntervalMs: config.bybybg.keyProbeIntervalMs, log: log.child({ component: 'key-guard' }),
+    policies: {
+      upstream_unauthorized: { probeIntervalMs: config.bybybg.keyProbeIntervalMs },
+      upstream_out_of_credit: { probeIntervalMs: config.bybybg.creditProbeIntervalMs, budgetMs: config.bybybg.outOfCreditBudgetMs },
+    },
+    onChange: (reason, change, heldMs) => {
+      if (change === 'started') metrics.upstreamHolds.inc({ reason });
+      else metrics.upstreamHoldSeconds.inc({ reason }, (heldMs ?? 0) / 1000);
+    },
+    onState: (holds) => {
+      for (const reason of HOLD_REASONS) metrics.upstreamHeld.set({ reason }, holds[reason] ? 1 : 0);
+    },
+    log: log.child({ component: 'queue-hold' }),
   });
+  const parking = makeParkingLots({ redis, prefix: config.redis.prefix, queue: queues.removeBg, onPark: (lot) => metrics.parkedJobs.inc({ lot }) });
+  const waker = makeWaker({ redis, prefix: config.redis.prefix, parking, budgets: services.budgets, upstream, log: log.child({ component: 'parking' }) });
   // Batch items given by URL are fetched here, through the same SSRF guard as webhooks.
   const imagePolicy = { allowPrivate: config.webhooks.allowPrivate };
   const guardLog = log.child({ component: 'url-guard' });
@@ -57,7 +72,14 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
       },
     }),
     governor,
-    keyGuard,
+    queueHold,
+    upstream,
+    parking,
+    budgets: {
+      reserve: (tenantId) => services.budgets.reserve(tenantId),
+      refund: (reservation) => services.budgets.refund(reservation),
+    },
+    outOfCreditBudgetMs: config.bybybg.outOfCreditBudgetMs,
     dedup: makeDedup({ redis, prefix: config.redis.prefix, runningTtlMs: config.bybybg.timeoutMs + 30_000, retentionMs: config.jobRetentionMs }),
     usage: services.usage,
     rateLimitBudgetMs: config.bybybg.rateLimitBudgetMs,
@@ -94,7 +116,8 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     );
   }, GOVERNOR_TICK_MS);
   governorTimer.unref();
-  keyGuard.start();
+  queueHold.start();
+  waker.start();
 
   const backoff = webhookBackoff(config.webhooks.retryScheduleMs);
   // One agent for every delivery: it checks each address after DNS, at connect time (SSRF guard).
@@ -136,7 +159,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     },
   );
 
-  const outcomes = makeJobOutcomeMetrics({ jobs: services.jobs, metrics, log });
+  const outcomes = makeJobOutcomeMetrics({ jobs: services.jobs, metrics, usage: services.usage, log });
   removeBg.on('completed', (job) => void outcomes.removeBgSettled(job));
   // Counted once failAbandoned has recorded a crashed job's failure.
   removeBg.on('failed', (job, error) => void failAbandoned(removeBgDeps, job, error).then(() => outcomes.removeBgSettled(job)));
@@ -149,7 +172,8 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     webhooks,
     async close() {
       clearInterval(governorTimer);
-      keyGuard.stop();
+      queueHold.stop();
+      waker.stop();
       await Promise.all([removeBg.close(), webhooks.close()]);
       await Promise.all([webhookAgent.close(), imageAgent.close()]);
     },

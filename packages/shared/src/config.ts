@@ -132,6 +132,8 @@ const envSchema = z.object({
   BYBYBG_KEY_PROBE_INTERVAL: duration('1m'),
   // None by default: ByByBG documents no options, and some change the price of a call or make it fetch a URL.
   BYBYBG_ALLOWED_OPTIONS: optionNames,
+  BYBYBG_CREDIT_PROBE_INTERVAL: duration('1m').refine((ms) => ms >= 100, 'must be at least 100ms'),
+  BYBYBG_OUT_OF_CREDIT_BUDGET: duration('24h').refine((ms) => ms >= 1_000, 'must be at least 1s'),
   WORKER_CONCURRENCY: int(8, 1, 500),
   WEBHOOK_CONCURRENCY: int(16, 1, 500),
   WORKER_LOCK_DURATION: duration('30s'),
@@ -191,6 +193,8 @@ export interface Config {
     rateLimitBudgetMs: number; keyProbeIntervalMs: number;
     /** `options` names clients may forward (BYBYBG_ALLOWED_OPTIONS); empty: none. */
     allowedOptions: string[];
+    /** While the account is out of credit (402): one probe call per interval, and how long a job may wait. */
+    creditProbeIntervalMs: number; outOfCreditBudgetMs: number;
   };
   worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number;
     /** Port of the worker's own /metrics and /healthz server; 0 picks a free one. */
@@ -272,6 +276,7 @@ function toConfig(env: Env): Config {
       rateLimitPerSecond: env.BYBYBG_RATE_LIMIT, timeoutMs: env.BYBYBG_TIMEOUT, maxAttempts: env.BYBYBG_MAX_ATTEMPTS,
       retryDelayMs: env.BYBYBG_RETRY_DELAY, rateLimitBudgetMs: env.BYBYBG_RATE_LIMIT_BUDGET, keyProbeIntervalMs: env.BYBYBG_KEY_PROBE_INTERVAL,
       allowedOptions: env.BYBYBG_ALLOWED_OPTIONS,
+      creditProbeIntervalMs: env.BYBYBG_CREDIT_PROBE_INTERVAL, outOfCreditBudgetMs: env.BYBYBG_OUT_OF_CREDIT_BUDGET,
     },
     worker: {
       concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseBytes, parseDuration } from './durations.ts';
+import { formatDuration, parseBytes, parseDuration } from './durations.ts';
 
 describe('parseDuration', () => {
   it.each([
@@ -44,5 +44,19 @@ describe('parseBytes', () => {
 
   it.each(['', 'lots', '25M', '10TB', '-1MB', 'MB', '1,5MB', '25 MB B', '5KiBs'])('rejects %j', (text) => {
     expect(parseBytes(text)).toBeUndefined();
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([
+    [86_400_000, '24 h'],
+    [5_400_000, '1.5 h'],
+    [90_000, '1.5 min'],
+    [60_000, '1 min'],
+    [45_000, '45 s'],
+    [1_500, '1.5 s'],
+    [300, '300 ms'],
+  ])('says %i ms as %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
   });
 });

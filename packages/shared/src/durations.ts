@@ -14,3 +14,11 @@ export function parseBytes(text: string): number | undefined {
   if (!match) return undefined;
   return Math.round(Number(match[1]) * UNIT_BYTES[(match[2] ?? 'b').toLowerCase()]!);
 }
+
+/** `24 h`, `1.5 min`, `45 s`, `300 ms`: a duration for messages, in the largest unit that fits. */
+export function formatDuration(ms: number): string {
+  if (ms >= 3_600_000) return `${Math.round(ms / 360_000) / 10} h`;
+  if (ms >= 60_000) return `${Math.round(ms / 6_000) / 10} min`;
+  if (ms >= 1_000) return `${Math.round(ms / 100) / 10} s`;
+  return `${Math.round(ms)} ms`;
+}

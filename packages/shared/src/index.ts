@@ -30,6 +30,7 @@ export * from './batch-view.ts';
 export * from './batch-events.ts';
 export * from './fairness.ts';
 export * from './usage.ts';
+export * from './budgets.ts';
 export * from './webhook-endpoints.ts';
 export * from './reviews.ts';
 export * from './review-tokens.ts';

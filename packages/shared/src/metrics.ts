@@ -21,6 +21,10 @@ export interface Metrics {
   upstreamRateLimitPauses: Counter;
   upstreamRateLimitPauseSeconds: Counter;
   upstreamRatePerSecond: Gauge<'mode'>;
+  upstreamHolds: Counter<'reason'>;
+  upstreamHoldSeconds: Counter<'reason'>;
+  upstreamHeld: Gauge<'reason'>;
+  parkedJobs: Counter<'lot'>;
   creditsSaved: Counter;
   webhookDeliveries: Counter<'outcome' | 'attempt'>;
   webhookDeliveriesHeld: Counter<'reason'>;
@@ -154,6 +158,30 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
       registers,
     }),
     upstreamRatePerSecond,
+    upstreamHolds: new Counter({
+      name: 'cutout_upstream_holds_total',
+      help: 'Queue-wide holds this process started, by reason (upstream_unauthorized: every key refused; upstream_out_of_credit: 402)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    upstreamHoldSeconds: new Counter({
+      name: 'cutout_upstream_hold_seconds_total',
+      help: 'Length of the queue-wide holds this process ended, in seconds, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    upstreamHeld: new Gauge({
+      name: 'cutout_upstream_held',
+      help: '1 while a queue-wide hold of this reason is in force (read from Redis about once a second), else 0',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    parkedJobs: new Counter({
+      name: 'cutout_parked_jobs_total',
+      help: "Jobs set aside until they may call ByByBG, by lot: budget (their tenant's budget of upstream calls is used up), credit (the account is out of credit past BYBYBG_OUT_OF_CREDIT_BUDGET)",
+      labelNames: ['lot'] as const,
+      registers,
+    }),
     creditsSaved: new Counter({
       name: 'cutout_credits_saved_total',
       help: 'Jobs that reused the result of an identical image instead of calling ByByBG',

@@ -11,6 +11,7 @@ import { makeTenantStore, type TenantStore } from './tenants.ts';
 import { makeUpstreamState, type UpstreamState } from './upstream-state.ts';
 import { makeWebhookAttemptLog, type WebhookAttemptLog } from './webhook-attempts.ts';
 import { makeUsage, type Usage } from './usage.ts';
+import { makeBudgets, type Budgets } from './budgets.ts';
 import { makeGoneEndpoints, type GoneEndpoints } from './webhook-endpoints.ts';
 import { makeReviews, type Reviews } from './reviews.ts';
 import { makeWebhookDeliveryLog, type WebhookDeliveryLog } from './webhook-deliveries.ts';
@@ -30,6 +31,7 @@ export interface Services {
   upstream: UpstreamState;
   webhookAttempts: WebhookAttemptLog;
   usage: Usage;
+  budgets: Budgets;
   goneEndpoints: GoneEndpoints;
   reviews: Reviews;
   /** Every webhook delivery is queued through it (fair order, one pending delivery per event). */
@@ -69,6 +71,7 @@ export async function openServices(config: Config, { name, blocking = false, log
     upstream: makeUpstreamState({ redis, prefix: config.redis.prefix }),
     webhookAttempts: makeWebhookAttemptLog({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
     usage: makeUsage({ redis, prefix: config.redis.prefix }),
+    budgets: makeBudgets({ redis, prefix: config.redis.prefix }),
     goneEndpoints: makeGoneEndpoints({ redis, prefix: config.redis.prefix }),
     reviews: makeReviews({ redis, prefix: config.redis.prefix }),
     webhookOutbox: makeWebhookOutbox({ queue: queues.webhooks, fair: webhookFair, deliveries: webhookDeliveries, attempts: schedule.length }),

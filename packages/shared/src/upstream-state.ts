@@ -1,7 +1,15 @@
 import type { Redis } from 'ioredis';
 
-/** Why the workers hold jobs back, shared by every worker and read by the API. */
-export interface KeyProblem { since: string; message: string }
+/**
+ * Why the workers hold the whole queue: ByByBG refuses every configured key (401), or the
+ * account is out of credit (402). Either is the account's problem, never one job's.
+ */
+export type HoldReason = 'upstream_unauthorized' | 'upstream_out_of_credit';
+export const HOLD_REASONS: readonly HoldReason[] = ['upstream_unauthorized', 'upstream_out_of_credit'];
+
+/** A hold, shared by every worker and read by the API. */
+export interface HoldProblem { since: string; message: string }
+export type Holds = Partial<Record<HoldReason, HoldProblem>>;
 
 export interface RateState {
   /** Requests per second the workers currently allow themselves. */
@@ -12,9 +20,13 @@ export interface RateState {
 }
 
 export interface UpstreamState {
-  keyProblem(): Promise<KeyProblem | null>;
-  setKeyProblem(problem: KeyProblem): Promise<void>;
-  clearKeyProblem(): Promise<boolean>;
+  /** Every hold in force, read in one round trip. */
+  holds(): Promise<Holds>;
+  hold(reason: HoldReason): Promise<HoldProblem | null>;
+  /** Records a hold; an earlier one of the same reason keeps its `since`. True when this call started it. */
+  setHold(reason: HoldReason, problem: HoldProblem): Promise<boolean>;
+  /** True when this call ended the hold. */
+  clearHold(reason: HoldReason): Promise<boolean>;
   rate(): Promise<RateState | null>;
   /** Milliseconds left of the queue-wide pause after a 429, 0 when none. */
   pauseRemainingMs(): Promise<number>;
@@ -22,7 +34,10 @@ export interface UpstreamState {
 }
 
 export const upstreamKeys = (prefix: string) => ({
-  keyProblem: `${prefix}:upstream:key-problem`,
+  holds: {
+    upstream_unauthorized: `${prefix}:upstream:key-problem`,
+    upstream_out_of_credit: `${prefix}:upstream:credit-problem`,
+  } satisfies Record<HoldReason, string>,
   governor: `${prefix}:upstream:governor`,
   probeLock: `${prefix}:upstream:probe-lock`,
   successes: (second: number) => `${prefix}:upstream:ok:${second}`,
@@ -30,18 +45,28 @@ export const upstreamKeys = (prefix: string) => ({
   rateLimitPause: `${prefix}:upstream:rate-limit-pause`,
 });
 
+const parse = (stored: string | null): HoldProblem | null => (stored ? (JSON.parse(stored) as HoldProblem) : null);
+
 export function makeUpstreamState({ redis, prefix }: { redis: Redis; prefix: string }): UpstreamState {
   const keys = upstreamKeys(prefix);
   return {
-    async keyProblem() {
-      const stored = await redis.get(keys.keyProblem);
-      return stored ? (JSON.parse(stored) as KeyProblem) : null;
+    async holds() {
+      const stored = await redis.mget(...HOLD_REASONS.map((reason) => keys.holds[reason]));
+      const holds: Holds = {};
+      HOLD_REASONS.forEach((reason, i) => {
+        const problem = parse(stored[i] ?? null);
+        if (problem) holds[reason] = problem;
+      });
+      return holds;
     },
-    async setKeyProblem(problem) {
-      await redis.set(keys.keyProblem, JSON.stringify(problem), 'NX');
+    async hold(reason) {
+      return parse(await redis.get(keys.holds[reason]));
     },
-    async clearKeyProblem() {
-      return (await redis.del(keys.keyProblem)) > 0;
+    async setHold(reason, problem) {
+      return (await redis.set(keys.holds[reason], JSON.stringify(problem), 'NX')) === 'OK';
+    },
+    async clearHold(reason) {
+      return (await redis.del(keys.holds[reason])) > 0;
     },
     async rate() {
       const [rate, mode, reason] = await redis.hmget(keys.governor, 'rate', 'mode', 'reason');

@@ -21,6 +21,8 @@ export interface BatchIntake {
   options?: Record<string, string>;
   renditionPlans?: RenditionPlan[];
   itemEvents: boolean;
+  /** `dry_run`: estimate the batch (estimate.ts) instead of creating it. */
+  dryRun: boolean;
   /** Same request, same fingerprint: what Idempotency-Key replays are checked against. */
   fingerprint: string;
 }
@@ -29,18 +31,21 @@ export interface IntakeLimits {
   storage: Storage; tenantId: string; policy: UrlPolicy;
   /** How each batch-wide setting is validated, as JSON and as form text. */
   fields: FieldSchemas;
+  /** Where a dry run's files go: checked and hashed as they stream, stored nowhere. */
+  dryRunStorage: Storage;
   maxItems: number; maxBytes: number; maxPixels: number;
   /** Largest CSV manifest (MAX_MANIFEST_BYTES); `maxBytes` is each image file's. */
   maxManifestBytes: number;
 }
 
 /** The batch-wide settings, validated: as a JSON body gives them, or as a form's text. */
-export interface BatchSettings { webhook_url?: string; options?: Record<string, string>; renditions?: RenditionPlan[]; item_events?: boolean }
+export interface BatchSettings { webhook_url?: string; options?: Record<string, string>; renditions?: RenditionPlan[]; item_events?: boolean; dry_run?: boolean }
 
-const SETTING_NAMES = ['webhook_url', 'options', 'renditions', 'item_events'] as const;
+const SETTING_NAMES = ['webhook_url', 'options', 'renditions', 'item_events', 'dry_run'] as const;
 
-const settingsOf = (settings: BatchSettings): Pick<BatchIntake, 'webhookUrl' | 'options' | 'renditionPlans' | 'itemEvents'> =>
-  ({ webhookUrl: settings.webhook_url, options: settings.options, renditionPlans: settings.renditions, itemEvents: settings.item_events ?? false });
+const settingsOf = (settings: BatchSettings): Pick<BatchIntake, 'webhookUrl' | 'options' | 'renditionPlans' | 'itemEvents' | 'dryRun'> => ({
+  webhookUrl: settings.webhook_url, options: settings.options, renditionPlans: settings.renditions, itemEvents: settings.item_events ?? false, dryRun: settings.dry_run ?? false,
+});
 
 /** JSON: `{ items: [{ image_url, client_ref?, metadata? }], …settings }`, the settings already validated; each item is checked on its own. */
 export function jsonIntake(body: BatchSettings & { items: unknown[] }, limits: IntakeLimits): BatchIntake {
@@ -93,6 +98,8 @@ async function takePart(part: Multipart, read: PartsRead, limits: IntakeLimits, 
     const name = part.fieldname as (typeof SETTING_NAMES)[number];
     if (!SETTING_NAMES.includes(name)) throw badRequest('unknown_field', `Unknown field "${part.fieldname.slice(0, 100)}"`);
     if (name in read.fields) throw badRequest('duplicate_field', `Field "${name}" was sent twice`);
+    // Files stream to S3 as they come: a dry run must be known before the first one.
+    if (name === 'dry_run' && read.files > 0) throw badRequest('invalid_request', 'Send the dry_run field before the first "file" part');
     read.fields[name] = String(part.value);
     // A setting sent before the files is refused before any of them streams to S3.
     const schema = z.object({ [name]: limits.fields.form[name] });
@@ -122,16 +129,17 @@ async function takeFile(part: MultipartFile, read: PartsRead, limits: IntakeLimi
   const jobId = newJobId();
   const key = originalKey(limits.tenantId, jobId);
   const source = cappedSource(part.file, limits.maxBytes);
+  const storage = read.settings.dry_run ? limits.dryRunStorage : limits.storage;
   try {
-    stored.push(key);
-    const original = await storeImage(source, { storage: limits.storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels });
+    if (storage === limits.storage) stored.push(key);
+    const original = await storeImage(source, { storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels });
     read.hashes.push(original.sha256);
     read.items.push({ kind: 'file', jobId, original, clientRef: sanitizeFileName(part.filename, `file-${read.files}`) });
   } catch (error) {
     if (!(error instanceof ImageInputError)) throw error;
     // The rest of a refused file is drained so the next part can be read.
     source.discard();
-    await limits.storage.delete(key).catch(() => undefined);
+    await storage.delete(key).catch(() => undefined);
     read.rejected.push({ row: read.files, reason: `${error.code}: ${error.message}` });
   }
 }

@@ -6,8 +6,9 @@ import { keyReused, requestInProgress, type StoredResponse } from '../idempotenc
 import { fairEnqueueOf } from '../queueing.ts';
 import { createBatch } from './create.ts';
 import type { BatchIntake } from './intake.ts';
+import { estimateBatch, type EstimateDeps } from './estimate.ts';
 
-type SubmitDeps = Pick<AppDeps, 'config' | 'storage' | 'batches' | 'idempotency' | 'usage' | 'queues' | 'fair'>;
+type SubmitDeps = Pick<AppDeps, 'config' | 'storage' | 'batches' | 'idempotency' | 'usage' | 'queues' | 'fair'> & EstimateDeps;
 
 /** The batch's view as a submission answers it, with the rows not accepted. */
 export async function createdView(deps: Pick<AppDeps, 'config' | 'batches'>, batch: BatchRecord, rejected: BatchIntake['rejected']) {
@@ -31,15 +32,21 @@ export async function submitBatch(
   const dropUploads = () => Promise.allSettled(stored.map((key) => storage.delete(key)));
   try {
     const read = await intake(stored);
+    if (read.items.length === 0) {
+      const first = read.rejected.slice(0, 3).map(({ row, reason }) => `row ${row}: ${reason}`).join('; ');
+      throw new ApiError('no_valid_items', `No item of the batch is valid${first ? ` (${first})` : ''}`, {}, { rejected: read.rejected });
+    }
+    if (read.dryRun) {
+      // A dry run leaves nothing behind, its Idempotency-Key included (freed below).
+      const estimate = await estimateBatch(deps, tenantId, read);
+      if (idempotencyKey && claim.kind === 'new') await idempotency.release(tenantId, idempotencyKey);
+      return { fingerprint: read.fingerprint, statusCode: 200, body: estimate, replayed: false };
+    }
     if (claim.kind === 'done') {
       // A retry: the first request's batch stands; this request's uploads are not kept.
       await dropUploads();
       if (claim.response.fingerprint !== read.fingerprint) throw keyReused();
       return { ...claim.response, replayed: true };
-    }
-    if (read.items.length === 0) {
-      const first = read.rejected.slice(0, 3).map(({ row, reason }) => `row ${row}: ${reason}`).join('; ');
-      throw new ApiError('no_valid_items', `No item of the batch is valid${first ? ` (${first})` : ''}`, {}, { rejected: read.rejected });
     }
     const batch = await createBatch({ batches: deps.batches, fairEnqueue: fairEnqueueOf(deps) }, tenantId, read).catch((error: unknown) => {
       request.log.error({ err: error }, 'batch creation failed');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { batchViewSchema, JOB_ERROR_CODES, JOB_STATUSES, QUALITY_FLAGS, renditionViewSchema } from '@cutout/shared';
+import { batchViewSchema, JOB_ERROR_CODES, JOB_STATUSES, QUALITY_FLAGS, renditionViewSchema, WAITING_REASONS } from '@cutout/shared';
 import { batchIdParams, idempotencyKeyHeader, pageQuery } from './common.ts';
 import { documentedAs, fieldSchemas } from './fields.ts';
 import { jobListSchema, type ContractSettings } from './jobs.ts';
@@ -23,6 +23,27 @@ export const manifestRowSchema = z.object({
   renditions: z.record(z.string(), renditionViewSchema).nullable(),
 }).meta({ id: 'ManifestRow' });
 
+export const budgetAfterSchema = z.object({
+  limit: z.int(), used: z.int(),
+  remaining: z.int().describe('Below 0: calls that would wait for the budget'),
+  resets_at: z.iso.datetime(),
+}).nullable();
+
+/** `POST /v1/batches` with `dry_run`: what the batch would cost. */
+export const batchEstimateSchema = z.object({
+  object: z.literal('batch_estimate'),
+  items: z.int().describe('Items that would be accepted'),
+  rejected: z.array(rejectedRowSchema),
+  duplicates: z.int().describe('Images whose result would be reused instead of calling ByByBG'),
+  upstream_calls: z.int().describe('ByByBG calls the batch would spend'),
+  upstream_calls_exact: z.boolean().describe('false when image URLs are counted one call each (their duplicates are not known before fetching)'),
+  url_items: z.int(),
+  note: z.string().nullable(),
+  budget_after: z.object({ daily: budgetAfterSchema, monthly: budgetAfterSchema }),
+  eta_seconds: z.int().nullable().describe('At the current upstream rate, behind the jobs queued now; null while unknown or held'),
+  waiting_reason: z.enum(WAITING_REASONS).nullable().describe('Why the batch\'s jobs would wait right now'),
+}).meta({ id: 'BatchEstimate' });
+
 export const urlItemSchema = z.object({
   image_url: z.string().describe('A public http(s) URL; the workers fetch it through the address guard'),
   client_ref: z.string().max(256).optional().describe('Your name for the item (a SKU), echoed in the manifest'),
@@ -42,6 +63,7 @@ export function batchOperations({ rules, maxBatchItems, maxManifestBytes, maxUpl
     // Each item is checked on its own (a bad one is a rejected row, not a refused batch); the document says what an item is.
     items: documentedAs(z.array(z.unknown(), { error: 'The JSON body needs an "items" array' }), z.array(urlItemSchema).max(maxBatchItems)),
     ...settings,
+    dry_run: json.dry_run.optional(),
   });
   const batchForm = z.object({
     manifest: z.string().meta({ format: 'binary' }).optional()
@@ -51,12 +73,13 @@ export function batchOperations({ rules, maxBatchItems, maxManifestBytes, maxUpl
     options: form.options.optional(),
     renditions: form.renditions.optional(),
     item_events: form.item_events.optional(),
+    dry_run: form.dry_run.optional().describe('"true": estimate only; send it before the first file part'),
   });
   const batchErrors = [
     'invalid_request', 'unknown_field', 'duplicate_field', 'missing_items', 'ambiguous_items', 'invalid_multipart', 'too_many_parts',
     'invalid_idempotency_key', 'idempotency_key_reused', 'idempotency_request_in_progress', 'too_many_items', 'file_too_large',
     'payload_too_large', 'unsupported_media_type', 'no_valid_items', 'invalid_manifest', 'invalid_webhook_url', 'invalid_options',
-    'invalid_renditions', 'invalid_item_events',
+    'invalid_renditions', 'invalid_item_events', 'invalid_dry_run',
   ] as const;
   return {
     createBatch: {
@@ -66,7 +89,10 @@ export function batchOperations({ rules, maxBatchItems, maxManifestBytes, maxUpl
       headers: z.object({ 'idempotency-key': idempotencyKeyHeader }),
       body: batchJson,
       requestBody: { required: true, content: { 'multipart/form-data': batchForm } },
-      responses: { 202: { description: 'Accepted: the batch, with the rejected rows; Location names it', json: createdBatchSchema, headers: ['location', 'idempotent-replayed'] } },
+      responses: {
+        200: { description: 'With dry_run: what the batch would cost; nothing was created, stored or called', json: batchEstimateSchema },
+        202: { description: 'Accepted: the batch, with the rejected rows; Location names it', json: createdBatchSchema, headers: ['location', 'idempotent-replayed'] },
+      },
       errors: batchErrors,
     },
     getBatch: {

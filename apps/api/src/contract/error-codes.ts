@@ -54,6 +54,7 @@ export const ERROR_CODES = {
   invalid_metadata: { status: 422, description: 'metadata is not a JSON object of at most 4 KB' },
   invalid_options: { status: 422, description: 'options is not a JSON object of strings, or names an option not in BYBYBG_ALLOWED_OPTIONS' },
   invalid_renditions: { status: 422, description: 'renditions is not a JSON array of at most 8 valid rendition specs; the message names the spec and the field' },
+  invalid_dry_run: { status: 422, description: 'dry_run is not true or false' },
   invalid_item_events: { status: 422, description: 'item_events is not true or false' },
   invalid_image: { status: 422, description: 'The image header or structure is damaged' },
   image_too_large: { status: 422, description: 'Over MAX_IMAGE_PIXELS' },

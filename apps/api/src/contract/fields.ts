@@ -82,6 +82,8 @@ const renditions = documentedAs(
 );
 
 const itemEvents = z.boolean({ error: 'item_events must be true or false' }).describe('true: each item sends its own job.succeeded / job.failed too');
+const dryRun = z.boolean({ error: 'dry_run must be true or false' })
+  .describe('true: validate everything and answer what the batch would cost (200, batch_estimate), creating and storing nothing');
 
 /** A form field's text as JSON, then the field's schema; text that is not JSON is refused with the field's code. */
 const jsonText = <T extends z.ZodType>(schema: T, code: ErrorCode, what: string) =>
@@ -112,6 +114,7 @@ export function fieldSchemas(rules: FieldRules) {
     options: options(rules.allowedOptions),
     renditions,
     item_events: itemEvents,
+    dry_run: dryRun,
   };
   const form = {
     webhook_url: json.webhook_url,
@@ -119,6 +122,7 @@ export function fieldSchemas(rules: FieldRules) {
     options: jsonText(json.options, 'invalid_options', 'options must be a JSON object'),
     renditions: jsonText(renditions, 'invalid_renditions', 'renditions must be a JSON array of rendition specs'),
     item_events: booleanText('invalid_item_events', 'item_events must be true or false'),
+    dry_run: booleanText('invalid_dry_run', 'dry_run must be true or false'),
   };
   return { json, form };
 }

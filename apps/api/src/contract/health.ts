@@ -9,6 +9,7 @@ export const readinessSchema = z.object({
     redis: check,
     s3: check,
     upstream: check.extend({
+      reason: z.enum(['upstream_unauthorized', 'upstream_out_of_credit']).nullable().optional().describe('Why the workers hold every job, when they do'),
       rate_per_second: z.number().nullable().optional(),
       rate_mode: z.enum(['fixed', 'discovering']).nullable().optional(),
       rate_reason: z.string().nullable().optional(),

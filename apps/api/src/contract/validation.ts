@@ -25,6 +25,7 @@ const FIELD_CODES: Record<string, ErrorCode> = {
   options: 'invalid_options',
   webhook_url: 'invalid_webhook_url',
   item_events: 'invalid_item_events',
+  dry_run: 'invalid_dry_run',
   image_url: 'missing_file',
   cursor: 'invalid_cursor',
   'idempotency-key': 'invalid_idempotency_key',

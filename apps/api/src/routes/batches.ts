@@ -15,6 +15,7 @@ import { jsonIntake, multipartIntake, type BatchSettings, type IntakeLimits } fr
 import { batchJobPage } from '../batches/job-pages.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
 import { createdView, submitBatch } from '../batches/submit.ts';
+import { makeDryRunStorage } from '../batches/dry-run-storage.ts';
 
 /** JSON items may carry 4 KB of metadata each; the default 1 MB body limit fits ~5,000 bare URLs. */
 const bodyLimitFor = (maxItems: number) => Math.max(1_048_576, maxItems * 5 * 1024);
@@ -36,7 +37,7 @@ export const batchRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { de
     handler: async (request, reply) => {
       const tenantId = tenantOf(request);
       const limits: IntakeLimits = {
-        storage, tenantId, policy: contract.rules.urlPolicy, fields,
+        storage, tenantId, policy: contract.rules.urlPolicy, fields, dryRunStorage: makeDryRunStorage(),
         maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, maxManifestBytes: config.api.maxManifestBytes,
       };
       const intake = (stored: string[]) =>

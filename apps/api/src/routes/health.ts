@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { evictionPolicy, type Metrics } from '@cutout/shared';
+import { evictionPolicy, formatDuration, type Metrics } from '@cutout/shared';
 import { healthOperations } from '../contract/health.ts';
 import { routeOf } from '../contract/register.ts';
 import type { RouteOptions } from '../deps.ts';
@@ -23,7 +23,7 @@ async function check(run: () => Promise<string | void>): Promise<{ ok: boolean; 
 export const healthRoutes: FastifyPluginAsync<RouteOptions & { metrics: Metrics }> = async (plugin, { deps, guards, metrics }) => {
   const app = plugin.withTypeProvider<ZodTypeProvider>();
   const ops = healthOperations();
-  const { redis, storage, upstream, queues, log } = deps;
+  const { redis, storage, upstream, queues, log, config } = deps;
 
   app.route({ ...routeOf(ops.getHealth, guards), handler: async () => ({ status: 'ok' as const }) });
 
@@ -36,13 +36,19 @@ export const healthRoutes: FastifyPluginAsync<RouteOptions & { metrics: Metrics 
   });
 
   async function upstreamStatus() {
-    const [problem, rate, pauseMs] = await Promise.all([upstream.keyProblem(), upstream.rate(), upstream.pauseRemainingMs()]);
-    const detail = problem
-      ? `ByByBG rejects the API key (401) since ${problem.since}; jobs are held and the key is probed until it works`
-      : pauseMs > 0 ? `ByByBG rate limit: queue paused for ${pauseMs} ms` : undefined;
+    const [holds, rate, pauseMs] = await Promise.all([upstream.holds(), upstream.rate(), upstream.pauseRemainingMs()]);
+    const keys = holds.upstream_unauthorized;
+    const credit = holds.upstream_out_of_credit;
+    const details = [
+      keys && `ByByBG rejects the API key (401) since ${keys.since}; jobs are held and the key is probed until it works`,
+      credit && `ByByBG says the account is out of credit (402) since ${credit.since}; jobs are held, one call is probed every ${formatDuration(config.bybybg.creditProbeIntervalMs)}, and a job still waiting after ${formatDuration(config.bybybg.outOfCreditBudgetMs)} fails with upstream_out_of_credit`,
+      !keys && !credit && pauseMs > 0 && `ByByBG rate limit: queue paused for ${pauseMs} ms`,
+    ].filter(Boolean);
+    const reason = keys ? ('upstream_unauthorized' as const) : credit ? ('upstream_out_of_credit' as const) : null;
     return {
-      ok: !problem,
-      ...(detail ? { detail } : {}),
+      ok: reason === null,
+      ...(details.length > 0 ? { detail: details.join('; ') } : {}),
+      reason,
       rate_per_second: rate ? Math.round(rate.ratePerSecond * 100) / 100 : null,
       rate_mode: rate?.mode ?? null,
       rate_reason: rate?.reason ?? null,
@@ -59,7 +65,7 @@ export const healthRoutes: FastifyPluginAsync<RouteOptions & { metrics: Metrics 
     ]);
     const ready = redisCheck.ok && s3Check.ok;
     const upstreamCheck = ready ? await upstreamStatus() : { ok: false, detail: 'unknown while Redis or S3 is unreachable' };
-    // A bad ByByBG key degrades the service but the API still accepts and keeps jobs: stay in rotation.
+    // A bad ByByBG key or an empty account degrades the service, but the API still accepts and keeps jobs: stay in rotation.
     const status = !ready ? 'not_ready' : upstreamCheck.ok ? 'ready' : 'degraded';
     return reply.status(ready ? 200 : 503).send({ status, checks: { redis: redisCheck, s3: s3Check, upstream: upstreamCheck } });
   } });

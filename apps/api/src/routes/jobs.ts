@@ -21,7 +21,7 @@ import { receiveMultipartUpload, receiveUrlUpload } from '../uploads.ts';
 export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps, guards, contract }) => {
   const app = plugin.withTypeProvider<ZodTypeProvider>();
   const ops = jobOperations(contract);
-  const { config, storage, jobs, idempotency, jobWaiter, images, upstream } = deps;
+  const { config, storage, jobs, idempotency, jobWaiter, images } = deps;
   const jobUrl = (id: string) => `${config.api.publicBaseUrl}/v1/jobs/${id}`;
   const view = (record: JobRecord, held?: Parameters<typeof toJobView>[3]) => toJobView(record, storage, config.api.resultUrlTtlMs, held);
   const replay = (reply: FastifyReply, stored: StoredResponse) =>
@@ -84,9 +84,10 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
     ...routeOf(ops.getJob, guards),
     handler: async (request, reply) => {
       // The record and the queue's hold are read together: one round trip for a polling client.
-      const [owned, hold] = await Promise.all([ownJob(jobs, request), queueHold(upstream)]);
+      const tenantId = tenantOf(request);
+      const [owned, hold] = await Promise.all([ownJob(jobs, request), queueHold(deps, tenantId)]);
       const waited = await waitFor(owned, request.headers.prefer, reply);
-      const held = waited.record.status !== 'queued' ? null : waited.record === owned ? hold : await queueHold(upstream);
+      const held = waited.record.status !== 'queued' ? null : waited.record === owned ? hold : await queueHold(deps, tenantId);
       const etag = jobEtag(waited.record, held);
       reply.header('etag', etag).header('cache-control', 'private, no-cache');
       if (request.headers['if-none-match'] === etag) return (reply as FastifyReply).status(304).send();

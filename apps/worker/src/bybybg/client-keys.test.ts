@@ -120,12 +120,12 @@ describe('key rotation', () => {
 });
 
 describe('probing keys', () => {
-  it('returns false and keeps the marks while every key still gets a 401', async () => {
+  it('reports unauthorized and keeps the marks while every key still gets a 401', async () => {
     const { url } = await keyedUpstream(new Set());
     const bybybg = client(url);
     await rejection(bybybg.removeBackground(input));
 
-    expect(await bybybg.probeKeys()).toBe(false);
+    expect(await bybybg.probe()).toEqual({ kind: 'unauthorized' });
     expect(bybybg.keyStates().map((key) => key.state)).toEqual(['unauthorized', 'unauthorized']);
   });
 
@@ -137,16 +137,67 @@ describe('probing keys', () => {
     valid.add(NEW_KEY); // the operator fixed the account
     seen.length = 0;
 
-    expect(await bybybg.probeKeys()).toBe(true);
+    expect(await bybybg.probe()).toEqual({ kind: 'answered', status: 200 });
     expect(seen.map((entry) => entry.key)).toEqual([OLD_KEY, NEW_KEY]);
     expect(bybybg.keyStates().map((key) => key.state)).toEqual(['unauthorized', 'ok']);
     expect((await bybybg.removeBackground(input)).keyIndex).toBe(1);
   });
 
-  it('returns false when upstream cannot be reached', async () => {
+  it('reports unreachable when upstream cannot be reached', async () => {
     const bybybg = client(await closedPortUrl(), { timeoutMs: 500 });
 
-    expect(await bybybg.probeKeys()).toBe(false);
+    expect(await bybybg.probe()).toEqual({ kind: 'unreachable' });
+  });
+});
+
+describe('accounting for each call', () => {
+  /** A ledger of what the client reported; `refuseAfter` reservations succeed, then reserve throws. */
+  function ledger(refuseAfter = Infinity) {
+    const events: string[] = [];
+    let reserved = 0;
+    const spend = {
+      async reserve() {
+        if (reserved >= refuseAfter) throw new Error('budget refused');
+        reserved += 1;
+        events.push('reserve');
+      },
+      sent: () => void events.push('sent'),
+      async release() {
+        events.push('release');
+      },
+    };
+    return { spend, events };
+  }
+
+  it('reserves every request before it is made, including the retry with the next key', async () => {
+    const { url, seen } = await keyedUpstream(new Set([NEW_KEY]));
+    const { spend, events } = ledger();
+
+    await client(url).removeBackground({ ...input, spend });
+
+    expect(seen).toHaveLength(2);
+    expect(events).toEqual(['reserve', 'sent', 'reserve', 'sent']);
+  });
+
+  it('makes no request when the reservation is refused, and passes its error through', async () => {
+    const { url, seen } = await keyedUpstream(new Set([NEW_KEY]));
+    const { spend } = ledger(1);
+
+    const error = await rejection(client(url).removeBackground({ ...input, spend }));
+
+    expect((error as Error).message).toBe('budget refused');
+    expect(seen.map((entry) => entry.key)).toEqual([OLD_KEY]);
+  });
+
+  it('gives the reservation back when the connection is refused, and keeps it when ByByBG timed out', async () => {
+    const refused = ledger();
+    await rejection(client(await closedPortUrl(), { timeoutMs: 500 }).removeBackground({ ...input, spend: refused.spend }));
+    expect(refused.events).toEqual(['reserve', 'release']);
+
+    upstream = await startUpstream(() => undefined); // takes the upload, never answers
+    const timedOut = ledger();
+    await rejection(client(upstream.url, { timeoutMs: 300 }).removeBackground({ ...input, spend: timedOut.spend }));
+    expect(timedOut.events).toEqual(['reserve', 'sent']);
   });
 });
 
@@ -170,7 +221,7 @@ describe('keeping the keys secret', () => {
       const error = await rejection(bybybg.removeBackground(input));
       messages.push(String((error as Error).message), String((error as Error).stack));
     }
-    await bybybg.probeKeys();
+    await bybybg.probe();
 
     expect(messages.join('\n')).toContain('[REDACTED]');
     for (const key of [OLD_KEY, NEW_KEY]) {

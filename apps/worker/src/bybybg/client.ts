@@ -3,7 +3,7 @@ import { getGlobalDispatcher, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { MAX_RESULT_BYTES, discard, mimeType, readCapped } from './body.ts';
 import { makeResultDownloader } from './download.ts';
-import { UpstreamError, classifyStatus, parseRateLimitHeaders, type RateLimitInfo } from './errors.ts';
+import { UpstreamError, classifyStatus, neverSent, parseRateLimitHeaders, type RateLimitInfo } from './errors.ts';
 import { makeKeyRing, type KeyState } from './keys.ts';
 import { makeBoundary, multipartBody, multipartLength, type MultipartParts } from './multipart.ts';
 import { errorCode, errorFromResponse, makeDeadline, toUpstreamError } from './outcomes.ts';
@@ -22,7 +22,26 @@ export interface RemoveBgInput {
   onCall?: (status: number | 'network_error', keyIndex: number) => void;
   /** The original's size, when known: the upload then has a Content-Length instead of chunked encoding. */
   byteLength?: number;
+  /** Accounts for each HTTP request before it is made (a tenant's budget); see CallSpend. */
+  spend?: CallSpend;
 }
+
+/**
+ * Counts a call before it is made. `reserve` may throw to stop the request (its error passes
+ * through unchanged); `sent` spends the reservation; `release` gives it back when the
+ * request never left (the connection was never made).
+ */
+export interface CallSpend {
+  reserve(): Promise<void>;
+  sent(): void;
+  release(): Promise<void>;
+}
+
+/**
+ * What one probe request learnt: `answered` with the status of the first key ByByBG did
+ * not refuse, `unauthorized` when it refused every key, `unreachable` when nothing came back.
+ */
+export type ProbeOutcome = { kind: 'answered'; status: number } | { kind: 'unauthorized' } | { kind: 'unreachable' };
 
 export interface RemoveBgResult {
   body: Buffer;
@@ -36,7 +55,7 @@ export interface ByByBGClient {
   removeBackground(input: RemoveBgInput): Promise<RemoveBgResult>;
   keyStates(): KeyState[];
   /** One cheap request per key, in order, until a key answers anything but 401. */
-  probeKeys(): Promise<boolean>;
+  probe(): Promise<ProbeOutcome>;
 }
 
 export interface ByByBGClientDeps {
@@ -125,14 +144,29 @@ export function makeByByBGClient(deps: ByByBGClientDeps): ByByBGClient {
     }
   }
 
+  /** `post`, with the request accounted for in `spend`: spent once it may have reached ByByBG. */
+  async function spendOn(spend: CallSpend | undefined, send: () => Promise<Dispatcher.ResponseData>): Promise<Dispatcher.ResponseData> {
+    try {
+      const response = await send();
+      spend?.sent();
+      return response;
+    } catch (error) {
+      if (neverSent(error)) await spend?.release();
+      else spend?.sent();
+      throw error;
+    }
+  }
+
   async function attempt(keyIndex: number, input: RemoveBgInput): Promise<RemoveBgResult | 'unauthorized'> {
+    // Before the original is opened: a call the budget refuses costs no S3 read either.
+    await input.spend?.reserve();
     const limits = makeDeadline(timeoutMs, input.signal);
     const image = await input.openImage();
     let sourceError: unknown;
     // A failing original (S3) is reported as itself, not as an upstream failure.
     image.on('error', (error) => { sourceError = error; });
     try {
-      const response = await post(keyIndex, uploadOf(input, image), limits.signal);
+      const response = await spendOn(input.spend, () => post(keyIndex, uploadOf(input, image), limits.signal));
       if (response.statusCode === 401) {
         await discard(response.body);
         if (keys.markUnauthorized(keyIndex)) log.warn({ keyIndex }, 'ByByBG rejected an API key; trying the next one');
@@ -171,7 +205,7 @@ export function makeByByBGClient(deps: ByByBGClientDeps): ByByBGClient {
 
     keyStates: () => keys.states(),
 
-    async probeKeys() {
+    async probe() {
       for (let keyIndex = 0; keyIndex < keys.size; keyIndex++) {
         const limits = makeDeadline(timeoutMs, undefined);
         const upload: Upload = { image: Readable.from([PROBE_PNG]), contentType: 'image/png', filename: 'probe.png', options: {} };
@@ -183,16 +217,16 @@ export function makeByByBGClient(deps: ByByBGClientDeps): ByByBGClient {
             continue;
           }
           if (keys.markOk(keyIndex)) log.info({ keyIndex }, 'ByByBG accepts an API key again');
-          return true;
+          return { kind: 'answered', status: response.statusCode };
         } catch (error) {
           // Unreachable upstream says nothing about the keys: report "not yet" and keep the marks.
-          log.warn({ keyIndex, code: errorCode(error) }, 'ByByBG key probe failed');
-          return false;
+          log.warn({ keyIndex, code: errorCode(error) }, 'ByByBG probe failed');
+          return { kind: 'unreachable' };
         } finally {
           upload.image.destroy();
         }
       }
-      return false;
+      return { kind: 'unauthorized' };
     },
   };
 }

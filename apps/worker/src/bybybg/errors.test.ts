@@ -1,6 +1,6 @@
 import { errors as undiciErrors } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { UpstreamError, classifyNetworkError, classifyStatus, parseRateLimitHeaders, parseRetryAfter } from './errors.ts';
+import { UpstreamError, classifyNetworkError, classifyStatus, neverSent, parseRateLimitHeaders, parseRetryAfter } from './errors.ts';
 
 describe('classifyStatus', () => {
   it.each([200, 201, 204])('treats %i as success', (status) => {
@@ -17,6 +17,7 @@ describe('classifyStatus', () => {
     [408, 'transient', 'upstream_unavailable'],
     [425, 'transient', 'upstream_unavailable'],
     [401, 'unauthorized', 'upstream_unauthorized'],
+    [402, 'out_of_credit', 'upstream_out_of_credit'],
     [403, 'permanent', 'upstream_forbidden'],
     [400, 'permanent', 'upstream_rejected'],
     [413, 'permanent', 'upstream_rejected'],
@@ -53,6 +54,20 @@ describe('classifyNetworkError', () => {
   it('ignores the message text', () => {
     expect(classifyNetworkError(new Error('connect ECONNREFUSED 127.0.0.1:80'))).toBeNull();
     expect(classifyNetworkError(new undiciErrors.InvalidArgumentError('bad header'))).toBeNull();
+  });
+});
+
+describe('neverSent', () => {
+  it.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'])('knows a request that failed with %s never left', (code) => {
+    expect(neverSent(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code }) }))).toBe(true);
+  });
+
+  it.each(['ECONNRESET', 'EPIPE', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_SOCKET'])('counts a request that failed with %s as sent: ByByBG may have processed it', (code) => {
+    expect(neverSent(Object.assign(new Error('x'), { code }))).toBe(false);
+  });
+
+  it('ignores the message text', () => {
+    expect(neverSent(new Error('connect ECONNREFUSED 127.0.0.1:80'))).toBe(false);
   });
 });
 

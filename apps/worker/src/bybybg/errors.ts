@@ -8,6 +8,7 @@ export type UpstreamErrorCode =
   | 'upstream_rate_limited'
   | 'upstream_unavailable'
   | 'upstream_unauthorized'
+  | 'upstream_out_of_credit'
   | 'upstream_forbidden'
   | 'upstream_rejected'
   | 'upstream_bad_response';
@@ -16,9 +17,10 @@ export type UpstreamErrorCode =
  * - rate_limited: wait and try again without using an attempt (the account, not the job).
  * - transient: retry with backoff, using an attempt.
  * - unauthorized: the API key is at fault, not the job: stop the queue until a key works.
+ * - out_of_credit: the account has no credit left: stop the queue until a call succeeds again.
  * - permanent: retrying the same request gives the same answer: fail the job.
  */
-export type UpstreamErrorKind = 'rate_limited' | 'transient' | 'unauthorized' | 'permanent';
+export type UpstreamErrorKind = 'rate_limited' | 'transient' | 'unauthorized' | 'out_of_credit' | 'permanent';
 
 export interface Classification { kind: UpstreamErrorKind; code: UpstreamErrorCode }
 
@@ -52,13 +54,22 @@ export class UpstreamError extends Error {
 const RATE_LIMITED: Classification = { kind: 'rate_limited', code: 'upstream_rate_limited' };
 const TRANSIENT: Classification = { kind: 'transient', code: 'upstream_unavailable' };
 const UNAUTHORIZED: Classification = { kind: 'unauthorized', code: 'upstream_unauthorized' };
+const OUT_OF_CREDIT: Classification = { kind: 'out_of_credit', code: 'upstream_out_of_credit' };
 const FORBIDDEN: Classification = { kind: 'permanent', code: 'upstream_forbidden' };
 const REJECTED: Classification = { kind: 'permanent', code: 'upstream_rejected' };
 const BAD_RESPONSE: Classification = { kind: 'permanent', code: 'upstream_bad_response' };
 
-/** Statuses with a meaning of their own; the ranges below cover the rest. */
+/**
+ * Statuses with a meaning of their own; the ranges below cover the rest.
+ *
+ * Only 402 means "out of credit". ByByBG documents 403 and 429 but no body or header that
+ * would tell an exhausted plan apart from a denied request or a rate limit, and its response
+ * format is undocumented: reading their message text could turn one image's 403 into a hold
+ * of every tenant's work, so they keep their documented meaning.
+ */
 export const STATUS_TABLE: Readonly<Record<number, Classification>> = {
   401: UNAUTHORIZED, // missing or invalid key: rotate to the next key; the job is not at fault
+  402: OUT_OF_CREDIT, // payment required: the account's credits are spent; every call would get the same until topped up
   403: FORBIDDEN, // the key works but may not make this request (plan, scope): same answer next time
   408: TRANSIENT, // upstream gave up waiting for our upload: a fresh attempt can succeed
   425: TRANSIENT, // "too early": the server asks for a replay later
@@ -103,6 +114,31 @@ export const NETWORK_ERROR_TABLE: Readonly<Record<string, NetworkFailure>> = {
   ERR_STREAM_PREMATURE_CLOSE: 'connection', // Node stream closed before the body ended
   UND_ERR_SOCKET_CLOSED: 'connection', // older undici spelling of a closed socket
 };
+
+/**
+ * Network error `code`s raised before a single byte of the request could leave: the call
+ * never reached ByByBG, so it is given back to the tenant's budget. Anything later (a reset,
+ * a timeout once connected) may have been processed and stays counted.
+ */
+export const NEVER_SENT_TABLE: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', // nothing listens on ByByBG's port
+  'ENOTFOUND', // the name did not resolve
+  'EAI_AGAIN', // DNS lookup timed out
+  'EHOSTUNREACH', // no route to ByByBG
+  'ENETUNREACH', // our network is down
+  'UND_ERR_CONNECT_TIMEOUT', // the TCP/TLS connection was never established
+]);
+
+/** Whether a failed request certainly never reached ByByBG (checked on the error and its causes). */
+export function neverSent(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && NEVER_SENT_TABLE.has(code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
 
 /** Looks at `code` on the error and its causes (fetch-style wrappers hide it one level down). */
 export function classifyNetworkError(error: unknown): NetworkFailure | null {

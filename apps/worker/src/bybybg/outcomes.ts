@@ -46,6 +46,7 @@ export async function errorFromResponse(response: Dispatcher.ResponseData, now: 
     // Upstream's 5xx text may describe its internals: keep it out of what clients see.
     upstream_unavailable: `ByByBG is unavailable (HTTP ${status})`,
     upstream_unauthorized: 'ByByBG rejected the API key',
+    upstream_out_of_credit: 'ByByBG says the account is out of credit (HTTP 402)',
     upstream_forbidden: detail ?? 'ByByBG denied access to this request',
     upstream_rejected: detail ?? `ByByBG rejected the request (HTTP ${status})`,
     upstream_bad_response: `ByByBG answered HTTP ${status}, which Cutout cannot use`,

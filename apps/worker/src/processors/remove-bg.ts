@@ -1,22 +1,28 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { allowedOptionsText, isMissingObject, refusedOptions, resultKey, thumbKey, TERMINAL_STATUSES, type FairScheduler, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared';
-import type { ByByBGClient } from '../bybybg/client.ts';
+import {
+  allowedOptionsText, isMissingObject, refusedOptions, resultKey, thumbKey, TERMINAL_STATUSES,
+  type Budgets, type FairScheduler, type HoldReason, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage,
+} from '@cutout/shared';
+import type { ByByBGClient, CallSpend } from '../bybybg/client.ts';
 import type { CutoutOutputs } from '../postprocess/outputs.ts';
-import { UpstreamError } from '../bybybg/errors.ts';
+import { UpstreamError, type UpstreamErrorKind } from '../bybybg/errors.ts';
 import { fingerprintOf, type Dedup } from '../dedup.ts';
 import type { RateGovernor } from '../upstream/governor.ts';
-import type { KeyGuard } from '../upstream/key-guard.ts';
+import type { QueueHold } from '../upstream/queue-hold.ts';
 import type { UpstreamPause } from '../upstream/pause.ts';
 import type { Thumbnailer } from '../thumbnails.ts';
 import { announce, failJob, toJobError, type AnnounceDeps } from './outcomes.ts';
 import { fetchOriginal, needsOriginal, type OriginalFetcher } from './fetch-original.ts';
+import { awaitCredit, BudgetExhaustedError, makeCallLedger, parkForBudget, type SpendDeps } from './spend.ts';
 
-export interface RemoveBgDeps extends AnnounceDeps {
+export interface RemoveBgDeps extends AnnounceDeps, SpendDeps {
   storage: Storage;
   bybybg: ByByBGClient;
   pause: UpstreamPause;
   governor: RateGovernor;
-  keyGuard: KeyGuard;
+  /** Holds the queue for every worker when the account cannot work (every key refused, no credit). */
+  queueHold: QueueHold;
+  budgets: Pick<Budgets, 'reserve' | 'refund'>;
   dedup: Dedup;
   /** Fetches batch items given by URL. */
   originals: OriginalFetcher;
@@ -45,7 +51,7 @@ interface Cutout { body: Buffer; key: string; bytes: number; contentType: string
  * for again, and a finished record is never processed again.
  */
 export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
-  const { jobs, storage, dedup, log } = deps;
+  const { jobs, dedup, log } = deps;
 
   return async function processRemoveBg(job: Job<RemoveBgPayload>, token?: string): Promise<void> {
     const { jobId } = job.data;
@@ -80,48 +86,87 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
       }
     }
 
-    const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: '' });
-    if (!record) return;
-    const started = Date.now();
-    // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
-    const originalThumb = deps.thumbnails?.fromStored(record.originalKey, thumbKey(record.tenantId, jobId, 'original'), jobId);
+    if (queued.resultKey) {
+      // An earlier attempt paid for the cutout and stored it: no call, so no credit or budget is needed.
+      return callAndStore(deps, { job, token, queued, fingerprint, ledger: undefined, jobLog });
+    }
+    // The account's credit and the tenant's budget are checked before the job starts, so a
+    // job that must wait never shows `processing`; the call reserved here is the first one made.
+    const ledger = makeCallLedger(deps.budgets, queued.tenantId);
     try {
-      const reloaded = await storedCutout(storage, record);
-      const cutout = reloaded ? { body: reloaded.body, stored: Promise.resolve(reloaded) } : await callByByBG(deps, record);
-      const upstreamMs = Date.now() - started;
-      // Measuring and rendering overlap the cutout's upload; none of it holds ByByBG's rate.
-      const [stored, outputs, resultThumbKey, originalThumbKey] = await settled([
-        cutout.stored,
-        deps.outputs.make(record, cutout.body),
-        deps.thumbnails?.fromBuffer(cutout.body, thumbKey(record.tenantId, jobId, 'cutout'), jobId),
-        originalThumb,
-      ] as const);
-      const done = await jobs.transition(jobId, ['processing'], {
-        status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1,
-        resultKey: stored.key, resultBytes: stored.bytes, resultContentType: stored.contentType, originalThumbKey, resultThumbKey, ...outputs,
-      });
-      if (fingerprint) await dedup.succeeded(fingerprint, jobId);
-      jobLog.info({ ms: Date.now() - started, upstream_ms: upstreamMs, bytes: stored.bytes, reused_cutout: Boolean(reloaded), quality_flags: outputs.quality?.flags }, 'job succeeded');
-      if (done) await announce(deps, done);
+      await awaitCredit(deps, job, token, queued, jobLog);
+      await ledger.reserve();
     } catch (error) {
       if (fingerprint) await dedup.release(fingerprint, jobId).catch(() => undefined);
-      await handleFailure(deps, job, record, error, jobLog);
+      if (error instanceof BudgetExhaustedError) return parkForBudget(deps, job, token, queued, error, jobLog);
+      throw error;
+    }
+    try {
+      await callAndStore(deps, { job, token, queued, fingerprint, ledger, jobLog });
+    } finally {
+      await ledger.release().catch(() => undefined);
     }
   };
 }
 
+interface Call {
+  job: Job<RemoveBgPayload>;
+  token: string | undefined;
+  queued: JobRecord;
+  fingerprint: string | undefined;
+  /** The job's account of its calls; absent when no call is to be made (a stored cutout). */
+  ledger: CallSpend | undefined;
+  jobLog: Logger;
+}
+
+/**
+ * Moves the job to `processing`, gets the cutout (stored by an earlier attempt, or from
+ * ByByBG), measures it and makes its renditions while it uploads, and ends the job; a
+ * failure goes to handleFailure.
+ */
+async function callAndStore(deps: RemoveBgDeps, { job, token, queued, fingerprint, ledger, jobLog }: Call): Promise<void> {
+  const { jobs, storage, dedup } = deps;
+  const jobId = queued.id;
+  const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: '' });
+  if (!record) return;
+  const started = Date.now();
+  // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
+  const originalThumb = deps.thumbnails?.fromStored(record.originalKey, thumbKey(record.tenantId, jobId, 'original'), jobId);
+  try {
+    const reloaded = await storedCutout(storage, record);
+    const cutout = reloaded ? { body: reloaded.body, stored: Promise.resolve(reloaded) } : await callByByBG(deps, record, ledger);
+    const upstreamMs = Date.now() - started;
+    // Measuring and rendering overlap the cutout's upload; none of it holds ByByBG's rate.
+    const [stored, outputs, resultThumbKey, originalThumbKey] = await settled([
+      cutout.stored,
+      deps.outputs.make(record, cutout.body),
+      deps.thumbnails?.fromBuffer(cutout.body, thumbKey(record.tenantId, jobId, 'cutout'), jobId),
+      originalThumb,
+    ] as const);
+    const done = await jobs.transition(jobId, ['processing'], {
+      status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1,
+      resultKey: stored.key, resultBytes: stored.bytes, resultContentType: stored.contentType, originalThumbKey, resultThumbKey, ...outputs,
+    });
+    if (fingerprint) await dedup.succeeded(fingerprint, jobId);
+    jobLog.info({ ms: Date.now() - started, upstream_ms: upstreamMs, bytes: stored.bytes, reused_cutout: Boolean(reloaded), quality_flags: outputs.quality?.flags }, 'job succeeded');
+    if (done) await announce(deps, done);
+  } catch (error) {
+    if (fingerprint) await dedup.release(fingerprint, jobId).catch(() => undefined);
+    await handleFailure(deps, job, record, error, jobLog, token);
+  }
+}
+
 /** Calls ByByBG; the cutout is in memory at once, and `stored` once it is in S3 and the record says so. */
-async function callByByBG(deps: RemoveBgDeps, record: JobRecord): Promise<{ body: Buffer; stored: Promise<Cutout> }> {
+async function callByByBG(deps: RemoveBgDeps, record: JobRecord, spend: CallSpend | undefined): Promise<{ body: Buffer; stored: Promise<Cutout> }> {
   const { jobs, storage } = deps;
   const result = await deps.bybybg.removeBackground({
     openImage: () => storage.getStream(record.originalKey),
     contentType: record.originalContentType,
     byteLength: record.originalBytes,
     options: record.options,
-    onCall: () => {
-      void jobs.transition(record.id, ['processing'], {}, ['upstreamCalls']).catch(() => undefined);
-      void deps.usage.add(record.tenantId, 'upstream_calls').catch(() => undefined);
-    },
+    spend,
+    // The tenant's usage counts the call when it is reserved (budgets.ts); the record counts it here.
+    onCall: () => void jobs.transition(record.id, ['processing'], {}, ['upstreamCalls']).catch(() => undefined),
   });
   await afterSuccessfulCall(deps, result.rateLimit);
   const key = resultKey(record.tenantId, record.id);
@@ -222,8 +267,16 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
   }
 }
 
-async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger): Promise<never> {
+/** Upstream outcomes that hold the whole queue, and the hold each starts. */
+const QUEUE_HOLDS: Partial<Record<UpstreamErrorKind, HoldReason>> = {
+  unauthorized: 'upstream_unauthorized',
+  out_of_credit: 'upstream_out_of_credit',
+};
+
+async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger, token?: string): Promise<never> {
   const { jobs } = deps;
+  // A later call of the job (the next key after a 401) that the budget refused.
+  if (error instanceof BudgetExhaustedError) return parkForBudget(deps, job, token, record, error, log);
   if (error instanceof UpstreamError && error.kind === 'rate_limited') {
     await deps.governor.recordRateLimited();
     const since = record.rateLimitedSince ?? new Date().toISOString();
@@ -238,9 +291,11 @@ async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, reco
     log.debug({ delayMs }, 'ByByBG rate limit; queue paused');
     throw new RateLimitError();
   }
-  if (error instanceof UpstreamError && error.kind === 'unauthorized') {
-    await deps.keyGuard.onUnauthorized(error.message);
-    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_unauthorized' });
+  const reason = error instanceof UpstreamError ? QUEUE_HOLDS[error.kind] : undefined;
+  if (reason && error instanceof UpstreamError) {
+    // The account, not this job, is at fault: hold the queue for every worker; no attempt is used.
+    await deps.queueHold.hold(reason, error.message);
+    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: reason });
     throw new RateLimitError();
   }
 
