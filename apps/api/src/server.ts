@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createGuardedAgent, makeApiKeyStore, makeImageFetcher, openServices, type Config, type Logger, type Metrics, type Services } from '@cutout/shared';
 import { buildApp, type BuildOptions } from './app.ts';
+import { withUploadSlots } from './upload-slots.ts';
 import { closeWithGrace } from './drain.ts';
 import { makeIdempotency } from './idempotency.ts';
 import { makeJobWaiter } from './job-waiter.ts';
@@ -23,7 +24,8 @@ export async function startApi(config: Config, log: Logger, { metrics, onContrac
   const policy = { allowPrivate: config.webhooks.allowPrivate };
   const imageAgent = createGuardedAgent({ policy, log: log.child({ component: 'url-guard' }) });
   const images = makeImageFetcher({ dispatcher: imageAgent, policy, timeoutMs: config.api.imageUrlTimeoutMs, maxBytes: config.api.maxUploadBytes });
-  const app = await buildApp({ config, log, ...services, idempotency, jobWaiter, images, metrics }, { onContractViolation });
+  const storage = withUploadSlots(services.storage, config.api.uploadConcurrency);
+  const app = await buildApp({ config, log, ...services, storage, idempotency, jobWaiter, images, metrics }, { onContractViolation });
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   return {
     app,

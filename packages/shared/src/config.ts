@@ -155,6 +155,7 @@ const envSchema = z.object({
   API_RATE_LIMIT_PER_MINUTE: int(600, 1, 1_000_000),
   REVIEW_RATE_LIMIT_PER_MINUTE: int(3_000, 1, 1_000_000),
   AUTH_FAILURE_LIMIT_PER_MINUTE: int(300, 1, 1_000_000),
+  UPLOAD_CONCURRENCY: int(16, 1, 10_000),
   API_KEY_CACHE_TTL: duration('10s'),
   TRUST_PROXY: trustProxy,
   REVIEW_STREAMS_PER_LINK: int(4, 1, 1_000),
@@ -217,6 +218,8 @@ export interface Config {
     reviewRateLimitPerMinute: number;
     /** Failed authentications per minute one client address may make before it gets 429. */
     authFailureLimitPerMinute: number;
+    /** Uploads streaming to S3 at once per API process (each holds about one 5 MiB part); the rest wait. */
+    uploadConcurrency: number;
     /** How long an API process keeps a key it looked up (revocations drop it at once); 0: no cache. */
     apiKeyCacheTtlMs: number;
     /** fastify's `trustProxy`: who may set X-Forwarded-For. */
@@ -295,7 +298,7 @@ function toConfig(env: Env): Config {
       maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, maxManifestBytes: env.MAX_MANIFEST_BYTES, resultUrlTtlMs: env.RESULT_URL_TTL,
       imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT, reviewLinkSecret: env.REVIEW_LINK_SECRET, reviewLinkTtlMs: env.REVIEW_LINK_TTL,
       reviewRateLimitPerMinute: env.REVIEW_RATE_LIMIT_PER_MINUTE, authFailureLimitPerMinute: env.AUTH_FAILURE_LIMIT_PER_MINUTE,
-      trustProxy: env.TRUST_PROXY, apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL,
+      trustProxy: env.TRUST_PROXY, apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL, uploadConcurrency: env.UPLOAD_CONCURRENCY,
       reviewStreams: { perLink: env.REVIEW_STREAMS_PER_LINK, perProcess: env.REVIEW_STREAMS_PER_PROCESS, maxAgeMs: env.REVIEW_STREAM_MAX_AGE },
     },
     webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
