@@ -19,6 +19,7 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { batchRoutes } from './routes/batches.ts';
+import { uploadRoutes } from './routes/uploads.ts';
 import { reviewRoutes } from './routes/reviews.ts';
 import { reviewPageRoutes } from './review/page-routes.ts';
 import type { Idempotency } from './idempotency.ts';
@@ -92,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   webhookDeliveryRoutes(app, deps, { canRead, canWrite });
   webhookEndpointRoutes(app, deps, { canRead, canWrite });
   batchRoutes(app, deps, { canRead, canWrite });
+  uploadRoutes(app, deps, { canRead, canWrite });
   const revocations = makeReviewRevocations({ redis: deps.redis, prefix: deps.config.redis.prefix });
   reviewRoutes(app, { ...deps, revocations }, { canRead, canWrite }, reviewSecret);
   await reviewPageRoutes(app, { ...deps, apiKeys, revocations, failures, perLink: limits.perLink }, reviewSecret);

@@ -3,8 +3,8 @@ import type { AppDeps } from './app.ts';
 import type { ErrorCode } from './contract/error-codes.ts';
 import { ApiError, unavailable } from './errors.ts';
 import { checkInheritedOptions, fieldRulesOf, parseJobFields } from './job-fields.ts';
-import { fairEnqueueOf, queueSingleJob } from './queueing.ts';
-import { createBatch } from './batches/create.ts';
+import { queueSingleJob } from './queueing.ts';
+import { createBatchFromList, createDepsOf } from './batches/create.ts';
 import type { BatchItem, RejectedRow } from './batches/items.ts';
 
 /** Which items of a batch a rerun takes: the ones reviewers flagged, the ones the automatic checks flagged, or the ones that failed. */
@@ -16,7 +16,7 @@ const NOTHING_SELECTED: Record<RerunSelection, string> = {
   failed: 'No item of this batch failed',
 };
 
-type RerunDeps = Pick<AppDeps, 'config' | 'storage' | 'jobs' | 'batches' | 'reviews' | 'queues' | 'fair' | 'usage'>;
+type RerunDeps = Pick<AppDeps, 'config' | 'storage' | 'jobs' | 'batches' | 'batchFeeder' | 'reviews' | 'queues' | 'fair' | 'usage'>;
 
 /**
  * The fields of a rerun's JSON body as text, as a form would send them (JSON values are
@@ -75,7 +75,7 @@ export async function rerunJob(deps: RerunDeps, source: JobRecord, fields: Recor
  * left, 422 and nothing is kept.
  */
 export async function rerunBatch(
-  deps: RerunDeps, source: BatchRecord, selection: RerunSelection, fields: Record<string, string>, fingerprint: string, log: { error(details: object, message: string): void },
+  deps: RerunDeps, source: BatchRecord, selection: RerunSelection, fields: Record<string, string>, log: { error(details: object, message: string): void; warn(details: object, message: string): void },
 ): Promise<{ batch: BatchRecord; rejected: RejectedRow[] }> {
   const { config, batches, jobs } = deps;
   const settings = parseJobFields(
@@ -94,8 +94,8 @@ export async function rerunBatch(
     const options = settings.options ?? first?.options;
     if (!settings.options) checkInheritedOptions(options, config.bybybg.allowedOptions);
     const renditionPlans = settings.renditionPlans ?? first?.renditionPlans;
-    const intake = { items, rejected, webhookUrl: settings.webhookUrl, options, renditionPlans, itemEvents: fields.item_events === 'true', fingerprint };
-    const batch = await createBatch({ batches, fairEnqueue: fairEnqueueOf(deps) }, source.tenantId, intake, source.id).catch((error: unknown) => {
+    const batchSettings = { webhookUrl: settings.webhookUrl, options, renditionPlans, itemEvents: fields.item_events === 'true' };
+    const batch = await createBatchFromList(createDepsOf(deps, log), source.tenantId, items, rejected.length, batchSettings, source.id).catch((error: unknown) => {
       log.error({ err: error }, 'batch rerun failed');
       throw unavailable();
     });

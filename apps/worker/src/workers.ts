@@ -16,6 +16,7 @@ import { makeCutoutOutputs } from './postprocess/outputs.ts';
 import { limiterFor, makeRateGovernor } from './upstream/governor.ts';
 import { makeKeyGuard } from './upstream/key-guard.ts';
 import { makeUpstreamPause } from './upstream/pause.ts';
+import { startMaintenance } from './maintenance.ts';
 
 export interface WorkerDeps { config: Config; services: Services; connection: Redis; bybybg: ByByBGClient; metrics: Metrics; log: Logger }
 
@@ -45,6 +46,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     jobs: services.jobs,
     batches: services.batches,
     fair: services.fair,
+    feeder: services.batchFeeder,
     originals,
     storage: services.storage,
     bybybg,
@@ -95,6 +97,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
   }, GOVERNOR_TICK_MS);
   governorTimer.unref();
   keyGuard.start();
+  const maintenance = startMaintenance({ services, config, log: log.child({ component: 'maintenance' }) });
 
   const backoff = webhookBackoff(config.webhooks.retryScheduleMs);
   // One agent for every delivery: it checks each address after DNS, at connect time (SSRF guard).
@@ -150,6 +153,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     async close() {
       clearInterval(governorTimer);
       keyGuard.stop();
+      await maintenance.stop();
       await Promise.all([removeBg.close(), webhooks.close()]);
       await Promise.all([webhookAgent.close(), imageAgent.close()]);
     },

@@ -1,189 +1,61 @@
+import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { Multipart, MultipartFile } from '@fastify/multipart';
-import type { Readable } from 'node:stream';
-import {
-  ImageInputError, newJobId, originalKey, sha256Hex, storeImage,
-  type ImageSource, type RenditionPlan, type Storage, type UrlPolicy,
-} from '@cutout/shared';
 import { ApiError, badRequest } from '../errors.ts';
-import { parseJobFields, type FieldRules } from '../job-fields.ts';
-import { clientStream } from '../uploads.ts';
-import { sanitizeFileName, tooManyItems, urlItem, type BatchItem, type RejectedRow } from './items.ts';
-import { readManifest } from './manifest.ts';
+import { urlItem } from './items.ts';
+import { bodyChunks, readJsonBody } from '../json-body.ts';
+import { manifestFormatOf, readManifest } from './manifest.ts';
+import { multipartIntake } from './multipart-intake.ts';
+import { fingerprintOf, parseSettings, rowCollector, rulesOf, SETTINGS, type BatchIntake, type IntakeLimits, type ItemSink } from './rows.ts';
 
-/** A batch request, validated: accepted items in order, rejected rows, and the batch-wide settings. */
-export interface BatchIntake {
-  items: BatchItem[];
-  rejected: RejectedRow[];
-  webhookUrl?: string;
-  options?: Record<string, string>;
-  renditionPlans?: RenditionPlan[];
-  itemEvents: boolean;
-  /** Same request, same fingerprint: what Idempotency-Key replays are checked against. */
-  fingerprint: string;
+export type { BatchIntake, IntakeLimits, ItemSink } from './rows.ts';
+
+const JSON_FIELDS: ReadonlySet<string> = new Set([...SETTINGS, 'upload_id']);
+
+/** Body types POST /v1/batches reads itself; multipart is the multipart plugin's (it reads nothing until asked). */
+export const STREAMED_BODY_TYPES = ['application/json', 'text/csv', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines'];
+
+/**
+ * Reads a batch request as it streams in, in any of its forms: a JSON body (`items`, or the
+ * `upload_id` of a direct upload), a multipart form (a `manifest` part, CSV or JSON lines,
+ * or `file` parts), or a manifest as the whole body (`text/csv`, `application/x-ndjson`,
+ * settings in the query string). `stored` collects the keys of files written to S3.
+ */
+export async function readBatchRequest(request: FastifyRequest, limits: IntakeLimits, sink: ItemSink, stored: string[]): Promise<BatchIntake> {
+  if (request.isMultipart()) return multipartIntake(request, limits, sink, stored);
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const rows = rowCollector(sink, limits.maxItems);
+  if (type === 'application/json') {
+    const itemsHash = createHash('sha256');
+    const checkField = (name: string, value: string) => void (SETTINGS.has(name) && parseSettings({ [name]: value }, rulesOf(limits)));
+    const body = await readJsonBody(bodyChunks(request), { array: 'items', fields: JSON_FIELDS, maxBytes: limits.maxManifestBytes, checkField }, async (raw, index) => {
+      itemsHash.update(JSON.stringify(raw) ?? 'null');
+      await rows.take(index + 1, urlItem(raw, limits.policy));
+    });
+    const { upload_id: uploadId, ...fields } = body.fields;
+    const settings = parseSettings(fields, rulesOf(limits));
+    if (uploadId !== undefined && body.hasArray) throw badRequest('ambiguous_items', 'Send "items" or an "upload_id", not both');
+    if (uploadId === undefined && !body.hasArray) throw badRequest('missing_items', 'The JSON body needs an "items" array or an "upload_id"');
+    if (uploadId !== undefined) await limits.uploadRows(uploadId, rows.take);
+    const parts = uploadId === undefined ? itemsHash.digest('hex') : `upload:${uploadId}`;
+    return { accepted: rows.accepted(), rejected: rows.rejected, settings, fingerprint: fingerprintOf(parts, fields) };
+  }
+  if (STREAMED_BODY_TYPES.includes(type)) {
+    const fields = queryFields(request.query);
+    // Checked before the manifest streams in, as a form's fields sent before its manifest are.
+    const settings = parseSettings(fields, rulesOf(limits));
+    const sha256 = await readManifest(bodyChunks(request), manifestFormatOf(type), { policy: limits.policy, maxBytes: limits.maxManifestBytes }, rows.take);
+    return { accepted: rows.accepted(), rejected: rows.rejected, settings, fingerprint: fingerprintOf(sha256, fields) };
+  }
+  throw new ApiError('unsupported_media_type', 'Send JSON with "items" or an "upload_id", multipart/form-data with a "manifest" or "file" parts, or a text/csv or application/x-ndjson manifest');
 }
 
-export interface IntakeLimits {
-  storage: Storage; tenantId: string; policy: UrlPolicy; allowedOptions: readonly string[];
-  maxItems: number; maxBytes: number; maxPixels: number;
-  /** Largest CSV manifest (MAX_MANIFEST_BYTES); `maxBytes` is each image file's. */
-  maxManifestBytes: number;
-}
-
-const SETTINGS = new Set(['webhook_url', 'options', 'item_events', 'renditions']);
-
-/** Batch-wide fields, as strings (a form sends strings; JSON values are re-encoded). */
-function parseSettings(fields: Record<string, string>, rules: FieldRules): Pick<BatchIntake, 'webhookUrl' | 'options' | 'renditionPlans' | 'itemEvents'> {
-  const { webhookUrl, options, renditionPlans } = parseJobFields(
-    { webhook_url: fields.webhook_url, options: fields.options, renditions: fields.renditions } as Record<string, string>, rules,
-  );
-  const events = fields.item_events;
-  if (events !== undefined && !['true', 'false'].includes(events)) throw new ApiError('invalid_item_events', 'item_events must be true or false');
-  return { webhookUrl, options, renditionPlans, itemEvents: events === 'true' };
-}
-
-/** JSON: `{ items: [{ image_url, client_ref?, metadata? }], webhook_url?, options?, renditions?, item_events? }`. */
-export function jsonIntake(body: unknown, limits: IntakeLimits): BatchIntake {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('invalid_request', 'The JSON body must be an object with an "items" array');
+/** Settings given in the query string of a manifest sent as the whole body. */
+function queryFields(query: unknown): Record<string, string> {
   const fields: Record<string, string> = {};
-  let rawItems: unknown;
-  for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
-    if (name === 'items') rawItems = value;
-    else if (SETTINGS.has(name)) fields[name] = typeof value === 'string' ? value : JSON.stringify(value);
-    else throw badRequest('unknown_field', `Unknown field "${name.slice(0, 100)}"`);
+  for (const [name, value] of Object.entries((query ?? {}) as Record<string, unknown>)) {
+    if (!SETTINGS.has(name)) throw badRequest('unknown_field', `Unknown query parameter "${name.slice(0, 100)}"`);
+    if (typeof value !== 'string') throw badRequest('duplicate_field', `Query parameter "${name}" was sent twice`);
+    fields[name] = value;
   }
-  if (!Array.isArray(rawItems)) throw badRequest('invalid_request', 'The JSON body needs an "items" array');
-  if (rawItems.length > limits.maxItems) throw tooManyItems(limits.maxItems);
-  const items: BatchItem[] = [];
-  const rejected: RejectedRow[] = [];
-  rawItems.forEach((raw, index) => {
-    const item = urlItem(raw, limits.policy);
-    if (typeof item === 'string') rejected.push({ row: index + 1, reason: item });
-    else items.push(item);
-  });
-  const fingerprint = sha256Hex(JSON.stringify(body));
-  return { items, rejected, ...parseSettings(fields, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions }), fingerprint };
-}
-
-/** What the parts of a multipart batch gave so far. */
-interface PartsRead { fields: Record<string, string>; items: BatchItem[]; rejected: RejectedRow[]; hashes: string[]; manifest: boolean; files: number }
-
-/**
- * Multipart: a `manifest` CSV part, or many `file` parts (each an item named by its file
- * name), plus the settings as fields. The manifest is read row by row as it arrives; files
- * stream to S3 one after another; a file that is not a usable image becomes a rejected
- * row. `stored` collects the keys written so the caller can delete them if the batch is
- * not created.
- */
-export async function multipartIntake(request: FastifyRequest, limits: IntakeLimits, stored: string[]): Promise<BatchIntake> {
-  const read: PartsRead = { fields: {}, items: [], rejected: [], hashes: [], manifest: false, files: 0 };
-  // Each kind of part has its own size limit, checked as it streams; the parser's is only a
-  // backstop, which cuts a part short (a rejected row or a 413 below) instead of failing the request.
-  const fileSize = Math.max(limits.maxBytes, limits.maxManifestBytes) + 1;
-  // The plugin reads throwFileSizeLimit per call too, though its types name it for the plugin only.
-  const options = { limits: { files: limits.maxItems + 1, parts: limits.maxItems + 10, fileSize }, throwFileSizeLimit: false };
-  const parts = request.parts(options);
-  try {
-    // A malformed or cut-off body is the client's doing (400), as for single uploads.
-    for await (const part of clientStream(parts)) await takePart(part, read, limits, stored);
-  } catch (error) {
-    skipRestOfBody(request);
-    throw error;
-  }
-  const { fields, items, rejected, hashes } = read;
-  if (!read.manifest && read.files === 0) throw badRequest('missing_items', 'Send JSON with "items", a "manifest" CSV part, or "file" parts');
-  const fingerprint = sha256Hex(JSON.stringify([hashes, Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1))]));
-  return { items, rejected, ...parseSettings(fields, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions }), fingerprint };
-}
-
-async function takePart(part: Multipart, read: PartsRead, limits: IntakeLimits, stored: string[]): Promise<void> {
-  if (part.type === 'field') {
-    if (!SETTINGS.has(part.fieldname)) throw badRequest('unknown_field', `Unknown field "${part.fieldname}"`);
-    if (part.fieldname in read.fields) throw badRequest('duplicate_field', `Field "${part.fieldname}" was sent twice`);
-    read.fields[part.fieldname] = String(part.value);
-    // A setting sent before the files is refused before any of them streams to S3.
-    parseSettings({ [part.fieldname]: read.fields[part.fieldname]! }, { urlPolicy: limits.policy, allowedOptions: limits.allowedOptions });
-    return;
-  }
-  if (part.fieldname === 'manifest') {
-    if (read.manifest || read.files > 0) throw badRequest('ambiguous_items', 'Send one "manifest" CSV or "file" parts, not both');
-    read.manifest = true;
-    const manifest = await readManifest(clientStream<Buffer>(part.file), { policy: limits.policy, maxItems: limits.maxItems, maxBytes: limits.maxManifestBytes });
-    read.items.push(...manifest.items);
-    read.rejected.push(...manifest.rejected);
-    read.hashes.push(manifest.sha256);
-    return;
-  }
-  if (part.fieldname !== 'file') {
-    part.file.resume();
-    throw badRequest('unknown_field', `Unexpected file field "${part.fieldname}"; send images as "file" or a CSV as "manifest"`);
-  }
-  if (read.manifest) throw badRequest('ambiguous_items', 'Send one "manifest" CSV or "file" parts, not both');
-  read.files += 1;
-  if (read.files > limits.maxItems) throw tooManyItems(limits.maxItems);
-  await takeFile(part, read, limits, stored);
-}
-
-async function takeFile(part: MultipartFile, read: PartsRead, limits: IntakeLimits, stored: string[]): Promise<void> {
-  const jobId = newJobId();
-  const key = originalKey(limits.tenantId, jobId);
-  const source = cappedSource(part.file, limits.maxBytes);
-  try {
-    stored.push(key);
-    const original = await storeImage(source, { storage: limits.storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels });
-    read.hashes.push(original.sha256);
-    read.items.push({ kind: 'file', jobId, original, clientRef: sanitizeFileName(part.filename, `file-${read.files}`) });
-  } catch (error) {
-    if (!(error instanceof ImageInputError)) throw error;
-    // The rest of a refused file is drained so the next part can be read.
-    source.discard();
-    await limits.storage.delete(key).catch(() => undefined);
-    read.rejected.push({ row: read.files, reason: `${error.code}: ${error.message}` });
-  }
-}
-
-/**
- * A request refused before its body ended (too many rows, a manifest over its limit) has
- * the rest of its body let through unparsed and unkept: a client that sends its whole body
- * before reading the answer still gets it, and the connection stays usable.
- */
-function skipRestOfBody(request: FastifyRequest): void {
-  if (request.raw.complete) return;
-  request.raw.unpipe();
-  request.raw.resume();
-}
-
-/**
- * An image file part that stops (and says it was cut) once it passes `maxBytes`. Once
- * read through an iterator, a stream no longer flows on resume(), so what is left of a
- * refused file is drained through the same iterator.
- */
-function cappedSource(file: Readable & { truncated: boolean }, maxBytes: number): ImageSource {
-  const iterator = clientStream<Buffer>(file);
-  let bytes = 0;
-  let over = false;
-  let draining = false;
-  return {
-    chunks: {
-      async next() {
-        if (over || draining) return { value: undefined, done: true };
-        const result = await iterator.next();
-        if (result.done) return result;
-        bytes += result.value.length;
-        if (bytes <= maxBytes) return result;
-        // Up to the limit, as the multipart parser's own limit would cut it.
-        over = true;
-        return { value: result.value.subarray(0, result.value.length - (bytes - maxBytes)), done: false };
-      },
-    },
-    truncated: () => over || file.truncated,
-    discard() {
-      if (draining) return;
-      draining = true;
-      // Errors of a broken body reach the request's part loop, which answers them.
-      void (async () => {
-        while (!(await iterator.next()).done);
-      })().catch(() => undefined);
-    },
-  };
+  return fields;
 }

@@ -5,25 +5,21 @@ import { itemRecordPage, type ItemFilter } from '../batches/item-pages.ts';
 import type { AppDeps } from '../app.ts';
 import { tenantOf } from '../auth.ts';
 import { ownBatch } from '../owned.ts';
-import { ApiError, unavailable } from '../errors.ts';
-import { idempotencyKeyOf, keyReused, requestInProgress, onceFor, type StoredResponse } from '../idempotency.ts';
+import { ApiError } from '../errors.ts';
+import { idempotencyKeyOf, onceFor } from '../idempotency.ts';
 import { rerunBatch, rerunFields, type RerunSelection } from '../reruns.ts';
 import { cancelBatchItems } from '../batches/cancel.ts';
-import { createBatch } from '../batches/create.ts';
-import { fairEnqueueOf } from '../queueing.ts';
-import { jsonIntake, multipartIntake, type BatchIntake, type IntakeLimits } from '../batches/intake.ts';
+import { STREAMED_BODY_TYPES } from '../batches/intake.ts';
+import { submitBatch } from '../batches/submit.ts';
+import { leaveBodiesUnread } from '../json-body.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
 import type { Guards } from './jobs.ts';
 
 interface IdParams { Params: { id: string } }
 
-/** JSON items may carry 4 KB of metadata each; the default 1 MB body limit fits ~5,000 bare URLs. */
-const bodyLimitFor = (maxItems: number) => Math.max(1_048_576, maxItems * 5 * 1024);
-
 export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canWrite }: Guards): void {
   const { config, storage, jobs, batches, queues, idempotency } = deps;
   const batchUrl = (id: string) => `${config.api.publicBaseUrl}/v1/batches/${id}`;
-  const fairEnqueue = fairEnqueueOf(deps);
   const announceDeps = { batches, outbox: deps.webhookOutbox };
 
   async function view(batch: BatchRecord) {
@@ -31,62 +27,10 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
   }
 
 
-  async function intakeOf(request: FastifyRequest, tenantId: string, stored: string[]): Promise<BatchIntake> {
-    const limits: IntakeLimits = {
-      storage, tenantId, policy: { allowPrivate: config.webhooks.allowPrivate }, allowedOptions: config.bybybg.allowedOptions,
-      maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, maxManifestBytes: config.api.maxManifestBytes,
-    };
-    if (request.isMultipart()) return multipartIntake(request, limits, stored);
-    if (request.headers['content-type']?.startsWith('application/json')) return jsonIntake(request.body, limits);
-    throw new ApiError('unsupported_media_type', 'Send JSON with "items", or multipart/form-data with a "manifest" CSV or "file" parts');
-  }
-
-  const replay = (reply: FastifyReply, stored: StoredResponse) =>
-    reply.status(stored.statusCode).header('location', stored.location).header('idempotent-replayed', 'true').send(stored.body);
-
-  app.post('/v1/batches', { onRequest: canWrite, bodyLimit: bodyLimitFor(config.api.maxBatchItems) }, async (request, reply) => {
-    const tenantId = tenantOf(request);
-    const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
-    const claim = idempotencyKey ? await idempotency.claim(tenantId, idempotencyKey) : { kind: 'new' as const };
-    if (claim.kind === 'in_progress') {
-      throw requestInProgress();
-    }
-    const stored: string[] = [];
-    const dropUploads = () => Promise.allSettled(stored.map((key) => storage.delete(key)));
-    try {
-      const intake = await intakeOf(request, tenantId, stored);
-      if (claim.kind === 'done') {
-        // A retry: the first request's batch stands; this request's uploads are not kept.
-        await dropUploads();
-        if (claim.response.fingerprint !== intake.fingerprint) {
-          throw keyReused();
-        }
-        return replay(reply, claim.response);
-      }
-      if (intake.items.length === 0) {
-        if (idempotencyKey) await idempotency.release(tenantId, idempotencyKey);
-        const first = intake.rejected.slice(0, 3).map(({ row, reason }) => `row ${row}: ${reason}`).join('; ');
-        return reply.status(422).send({
-          error: { code: 'no_valid_items', message: `No item of the batch is valid${first ? ` (${first})` : ''}`, request_id: request.id, rejected: intake.rejected },
-        });
-      }
-      let batch: BatchRecord;
-      try {
-        batch = await createBatch({ batches, fairEnqueue }, tenantId, intake);
-      } catch (error) {
-        request.log.error({ err: error }, 'batch creation failed');
-        throw unavailable();
-      }
-      const body = { ...(await view(batch)), rejected: intake.rejected };
-      if (idempotencyKey) await idempotency.complete(tenantId, idempotencyKey, { fingerprint: intake.fingerprint, statusCode: 202, location: batchUrl(batch.id), body });
-      await deps.usage.add(tenantId, 'jobs', batch.total).catch(() => undefined);
-      request.log.info({ batch_id: batch.id, items: batch.total, rejected: batch.rejected }, 'batch accepted');
-      return reply.status(202).header('location', batchUrl(batch.id)).send(body);
-    } catch (error) {
-      if (claim.kind !== 'done') await dropUploads();
-      if (idempotencyKey && claim.kind === 'new') await idempotency.release(tenantId, idempotencyKey).catch(() => undefined);
-      throw error;
-    }
+  // The body (JSON items, a manifest, a form) is read as it streams in, never parsed whole by fastify.
+  void app.register(async (scope) => {
+    leaveBodiesUnread(scope, STREAMED_BODY_TYPES);
+    scope.post('/v1/batches', { onRequest: canWrite }, (request, reply) => submitBatch(deps, request, reply));
   });
 
   app.get<IdParams>('/v1/batches/:id', { onRequest: canRead }, async (request) => view(await ownBatch(batches, request)));
@@ -112,7 +56,7 @@ export function batchRoutes(app: FastifyInstance, deps: AppDeps, { canRead, canW
     const { selection, fields } = rerunRequest(request.body);
     const fingerprint = sha256Hex(JSON.stringify([source.id, selection, Object.entries(fields).sort()]));
     const answer = await onceFor(idempotency, source.tenantId, idempotencyKeyOf(request.headers['idempotency-key']), fingerprint, async () => {
-      const { batch, rejected } = await rerunBatch(deps, source, selection, fields, fingerprint, request.log);
+      const { batch, rejected } = await rerunBatch(deps, source, selection, fields, request.log);
       request.log.info({ batch_id: batch.id, rerun_of: source.id, items: batch.total }, 'batch rerun accepted');
       return { statusCode: 202, location: batchUrl(batch.id), body: { ...(await view(batch)), rejected } };
     });
