@@ -166,7 +166,7 @@ const envSchema = z.object({
   // Items of one batch waiting in the queue at once; the rest wait as records (batch-feeder.ts).
   BATCH_QUEUE_WINDOW: int(1_000, 2, 100_000),
   BATCH_CREATION_TIMEOUT: duration('30s').refine((ms) => ms >= 1_000, 'must be at least 1s'),
-  UPLOAD_URL_TTL: duration('1h').refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, 'must be between 1m and 7d'),
+  UPLOAD_URL_TTL: duration('1h').refine((ms) => ms >= 1_000 && ms <= 7 * 86_400_000, 'must be between 1s and 7d'),
   MAINTENANCE_INTERVAL: duration('10s').refine((ms) => ms >= 100, 'must be at least 100ms'),
   RESULT_URL_TTL: duration('1h'),
   // Signs review links; without it the API keeps a random one in Redis, shared by every API process.

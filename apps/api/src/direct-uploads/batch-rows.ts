@@ -22,13 +22,18 @@ export function uploadRowsFor({ uploads, storage }: { uploads: UploadStore; stor
     if (claim === 'used') throw new ApiError('upload_already_used', 'A batch was already made from this upload');
     const upload = await uploads.get(uploadId);
     if (!upload) throw uploadNotFound();
+    // Nothing will ever read an object of another size than declared: it goes at once.
+    const misfits: string[] = [];
     try {
       for await (const file of uploadedFiles({ uploads, storage }, upload)) {
         const row = file.index + 1;
         if (file.storedBytes === undefined) await take(row, `upload_missing: ${file.name.slice(0, 256)} was not uploaded`);
-        else if (file.storedBytes !== file.bytes) await take(row, `upload_size_mismatch: ${file.name.slice(0, 256)} is ${file.storedBytes} bytes; ${file.bytes} were declared`);
-        else await take(row, { kind: 'upload', key: file.key, bytes: file.bytes, clientRef: sanitizeFileName(file.name, `file-${row}`) });
+        else if (file.storedBytes !== file.bytes) {
+          misfits.push(file.key);
+          await take(row, `upload_size_mismatch: ${file.name.slice(0, 256)} is ${file.storedBytes} bytes; ${file.bytes} were declared`);
+        } else await take(row, { kind: 'upload', key: file.key, bytes: file.bytes, clientRef: sanitizeFileName(file.name, `file-${row}`) });
       }
+      await storage.deleteMany(misfits).catch(() => undefined);
     } catch (error) {
       await uploads.unclaim(uploadId, batchId).catch(() => undefined);
       throw error;
