@@ -62,7 +62,7 @@ describe('an API killed while it writes a batch', () => {
     const api = await startApiProcess(env());
     const creating = postManifest(api.url, stack.apiKey, { pauseMs: 20, key }).catch(() => 'connection closed');
     const batchId = await waitUntil(async () => {
-      const [id] = await redis.zrange(`${stack.prefix}:batches:creating`, 0, 0);
+      const [id] = await redis.zrange(`${stack.prefix}:batches:creating`, '0', '0');
       return id && (await redis.llen(`${stack.prefix}:batch:${id}:items`)) >= atLeast ? id : undefined;
     }, { timeoutMs: 60_000, describe: () => 'items written' });
     api.process.kill('SIGKILL');

@@ -7,11 +7,18 @@ import { FormData } from 'undici';
 import type { CutoutClient, Json } from './client.ts';
 import type { Progress } from './progress.ts';
 import { loadState, saveState, type RunState } from './state.ts';
+import { submitFolderDirect } from './direct-upload.ts';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled', 'expired']);
 
-export interface BatchRunOptions { input: string; outDir: string; chunk: number; pollMs?: number; client: CutoutClient; progress: Progress }
+export interface BatchRunOptions {
+  input: string; outDir: string; chunk: number; pollMs?: number; client: CutoutClient; progress: Progress;
+  /** Folders go through direct uploads to S3 unless this is set: then as multipart requests through the API. */
+  multipart?: boolean;
+  /** Files uploaded at once (direct uploads). */
+  parallel?: number;
+}
 
 export interface BatchSummary {
   out: string;
@@ -38,16 +45,26 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
 
 /**
  * Images of the folder not in any earlier batch of this run, in chunks of `chunk` files per
- * request. The Idempotency-Key names the chunk's content, so a run killed between the POST
- * and saving its state gets the same batch back instead of a second one.
+ * batch: by direct upload to S3 (direct-upload.ts), or with `multipart` as one request per
+ * chunk through the API. The Idempotency-Key names the chunk's content, so a run killed
+ * between the POST and saving its state gets the same batch back instead of a second one.
  */
-async function submitFolder({ client, chunk }: BatchRunOptions, input: string, outDir: string, state: RunState): Promise<void> {
+async function submitFolder(options: BatchRunOptions, input: string, outDir: string, state: RunState): Promise<void> {
+  const { client, chunk } = options;
   const names = (await readdir(input, { withFileTypes: true }))
     .filter((entry) => entry.isFile() && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase()))
     .map((entry) => entry.name)
     .sort();
   const submitted = new Set(state.batches.flatMap((batch) => batch.refs));
   const pending = names.filter((name) => !submitted.has(name));
+  const record = (batch: Json, refs: string[]) => {
+    recordRejected(state, batch, (row) => refs[row - 1] ?? `row ${row}`);
+    state.batches.push({ id: batch.id as string, refs });
+  };
+  if (!options.multipart) {
+    await submitFolderDirect({ client, progress: options.progress, parallel: options.parallel ?? 8, input, outDir }, state, pending, chunk, record);
+    return;
+  }
   for (let start = 0; start < pending.length; start += chunk) {
     const refs = pending.slice(start, start + chunk);
     const form = new FormData();

@@ -58,7 +58,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     if (!input || typeof out !== 'string') throw new UsageError('batch needs a folder or manifest.csv and --out <folder>');
     const chunk = Number(args.flags.chunk ?? 500);
     if (!Number.isInteger(chunk) || chunk < 1 || chunk > 1000) throw new UsageError('--chunk must be 1 to 1000');
-    const summary = await runBatch({ input, outDir: out, chunk, client, progress: makeProgress(process.stderr) });
+    const parallel = Number(args.flags.parallel ?? 8);
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new UsageError('--parallel must be 1 to 64');
+    const summary = await runBatch({ input, outDir: out, chunk, parallel, multipart: args.flags.multipart === true, client, progress: makeProgress(process.stderr) });
     if (json) console.log(JSON.stringify(summary, null, 2));
     else {
       console.log(`${summary.succeeded} of ${summary.total} succeeded, ${summary.failed} failed; results in ${summary.out}`);
