@@ -51,18 +51,33 @@ export const ROUTE_DOCS: Record<string, Doc> = {
   },
   'POST /v1/batches': {
     summary: 'Submit a batch of images', tags: ['batches'], body: 'json',
-    description: 'JSON `{items: [{image_url, client_ref?, metadata?}], webhook_url?, options?, renditions?, item_events?}`; or multipart with a `manifest` CSV part (header `image_url,client_ref,…`, other columns become metadata; up to MAX_MANIFEST_BYTES, read row by row, 413 too_many_items at the first row past MAX_BATCH_ITEMS); or many `file` parts (client_ref = file name). Up to MAX_BATCH_ITEMS items. Bad items are listed in `rejected: [{row, reason}]`; URL items are fetched by the workers.',
-    headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer' },
+    description: 'JSON `{items: [{image_url, client_ref?, metadata?}], webhook_url?, options?, renditions?, item_events?}`, or `{upload_id, …the same settings}` to make the files of a direct upload a batch (client_ref = file name; files not uploaded, or of another size than declared, are rejected rows: upload_missing, upload_size_mismatch); or multipart with a `manifest` part (CSV with header `image_url,client_ref,…`, other columns become metadata; or JSON lines, one item object per line, by media type application/x-ndjson or a .jsonl/.ndjson file name); or many `file` parts (client_ref = file name); or a CSV (`text/csv`) or JSON-lines (`application/x-ndjson`) manifest as the whole body, settings in the query string. Up to MAX_BATCH_ITEMS items (100,000), read as the body streams in (413 too_many_items at the first row past the limit); manifests and JSON bodies up to MAX_MANIFEST_BYTES. Bad items are listed in `rejected: [{row, reason}]`; URL and uploaded items are fetched and checked by the workers. The batch is `creating` until the whole request is read; one whose creation stops half-way becomes `failed_to_create`, none of its items run.',
+    headers: { 'idempotency-key': 'Same key + same request within 24 h returns the first answer; a retry of a request that died half-way replaces its batch' },
     responses: {
       202: 'Accepted: the batch, with `rejected` rows; Location names it',
-      400: 'invalid_request, unknown_field, duplicate_field, missing_items, ambiguous_items, invalid_idempotency_key',
+      400: 'invalid_request, unknown_field, duplicate_field, missing_items, ambiguous_items, invalid_idempotency_key, invalid_multipart',
       ...AUTH,
-      409: 'idempotency_key_reused, idempotency_request_in_progress',
+      404: 'upload_not_found',
+      409: 'idempotency_key_reused, idempotency_request_in_progress (Retry-After), upload_already_used',
+      410: 'upload_expired',
       413: 'too_many_items, file_too_large, payload_too_large',
       415: 'unsupported_media_type',
       422: 'no_valid_items (error.rejected lists every row), invalid_manifest, invalid_webhook_url, invalid_options, invalid_renditions, invalid_item_events',
       503: 'service_unavailable',
     },
+  },
+  'POST /v1/uploads': {
+    summary: 'Declare files to upload straight to S3; one presigned PUT URL per file', tags: ['uploads'], body: 'json',
+    description: 'JSON `{files: [{name, content_type, bytes}]}` (up to MAX_BATCH_ITEMS files; content_type image/jpeg, image/png or image/webp; bytes ≤ MAX_UPLOAD_BYTES). → `{object: "upload", id, status, expires_at, files: [{name, content_type, bytes, put_url, headers}]}`: PUT each file to its `put_url` with exactly `headers` (Content-Type and Content-Length are signed) before `expires_at` (UPLOAD_URL_TTL, 1 h), then `POST /v1/batches {"upload_id"}`. Keys are chosen by Cutout, never from file names. Unused uploads are deleted after they expire.',
+    responses: {
+      201: 'The upload with a PUT URL per file; Location names it',
+      400: 'invalid_request, empty_file', ...AUTH,
+      413: 'too_many_items, file_too_large, payload_too_large', 415: 'unsupported_media_type (a content_type Cutout does not take)',
+    },
+  },
+  'GET /v1/uploads/:id': {
+    summary: 'An upload: each declared file, whether it is in S3, and fresh PUT URLs for the missing ones while it is open', tags: ['uploads'], params: ['id'],
+    responses: { 200: '{object: "upload", id, status (open | used | expired), batch_id, expires_at, files: [{name, content_type, bytes, uploaded, put_url?, headers?}]}', ...AUTH, ...NOT_FOUND },
   },
   'GET /v1/batches/:id': {
     summary: 'Status of a batch: counts, upstream calls, credits saved, ETA', tags: ['batches'], params: ['id'],
