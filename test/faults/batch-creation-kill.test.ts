@@ -43,7 +43,7 @@ async function getBatch(apiUrl: string, apiKey: string, id: string): Promise<Jso
 describe('an API killed while it writes a batch', () => {
   let stack: FaultStack;
   let redis: Redis;
-  const env = () => stack.env({ BATCH_CREATION_TIMEOUT: '2s', MAINTENANCE_INTERVAL: '250ms' });
+  const env = (timeout = '2s') => stack.env({ BATCH_CREATION_TIMEOUT: timeout, MAINTENANCE_INTERVAL: '250ms' });
 
   beforeAll(async () => {
     stack = await startFaultStack({});
@@ -58,8 +58,8 @@ describe('an API killed while it writes a batch', () => {
   }, 60_000);
 
   /** Starts a slow creation, waits until it has written `atLeast` items, and SIGKILLs the API; the batch's id. */
-  async function killMidCreation(key?: string, atLeast = 5_000): Promise<string> {
-    const api = await startApiProcess(env());
+  async function killMidCreation(key?: string, timeout?: string, atLeast = 5_000): Promise<string> {
+    const api = await startApiProcess(env(timeout));
     const creating = postManifest(api.url, stack.apiKey, { pauseMs: 20, key }).catch(() => 'connection closed');
     const batchId = await waitUntil(async () => {
       const [id] = await redis.zrange(`${stack.prefix}:batches:creating`, '0', '0');
@@ -90,14 +90,18 @@ describe('an API killed while it writes a batch', () => {
 
   it('lets a retry with the same Idempotency-Key wait while the lease runs, then replace the batch with a complete one', async () => {
     const key = 'catalog-2026-12-01';
-    const first = await killMidCreation(key);
-    const api = await startApiProcess(env());
-    // At once: the dead request's lease still runs, so the retry is told to wait.
+    // The API that takes the retry is up before the first one dies, so the retry comes at once.
+    const api = await startApiProcess(env('8s'));
+    const first = await killMidCreation(key, '8s');
     const early = await postManifest(api.url, stack.apiKey, { key });
     expect([early.status, early.body.error?.code, early.headers['retry-after']]).toEqual([409, 'idempotency_request_in_progress', '1']);
 
-    await sleep(2_500);
-    const retry = await postManifest(api.url, stack.apiKey, { key });
+    // Retried as a client would on 409, until the dead request's lease has lapsed.
+    const retry = await waitUntil(async () => {
+      const answer = await postManifest(api.url, stack.apiKey, { key });
+      if (answer.status === 409) await sleep(500);
+      return answer.status === 409 ? undefined : answer;
+    }, { timeoutMs: 60_000, describe: () => 'the retry accepted' });
     expect(retry.status).toBe(202);
     expect(retry.body.id).not.toBe(first);
     expect(retry.body.counts).toMatchObject({ total: ROWS, queued: ROWS });
