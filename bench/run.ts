@@ -28,6 +28,8 @@ import { reviewPageScenario } from './scenarios/review-page.ts';
 import { manifestMemoryScenario } from './scenarios/manifest-memory.ts';
 import { noisyNeighbourScenario } from './scenarios/noisy-neighbour.ts';
 import { renditionsScenario } from './scenarios/renditions.ts';
+import { batchScaleScenario } from './scenarios/batch-scale.ts';
+import { directUploadMemoryScenario } from './scenarios/direct-upload-memory.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
@@ -44,12 +46,14 @@ const scenarios: [number, Scenario][] = [
   [4, memoryScenario(quick
     ? { bigBytes: 50 * MB, concurrentUploads: 10, concurrentBytes: 5 * MB }
     : { bigBytes: 200 * MB, concurrentUploads: 50, concurrentBytes: 20 * MB })],
+  [4, directUploadMemoryScenario(quick ? { files: 10, bytes: 5 * MB } : { files: 50, bytes: 20 * MB })],
   [4, edgeMemoryScenario({ concurrent: 4, bodyBytes: 4.5 * MB, rounds: quick ? 3 : 10 })],
   [4, workerMemoryScenario(quick ? 12 : 32)],
   [5, bulkScenario(quick ? 1_000 : 10_000)],
   [6, pollingScenario(quick ? 3 : 10)],
   [7, reviewPageScenario(quick ? 2_000 : 10_000)],
-  [8, manifestMemoryScenario({ emptyBytes: 8_000_000, largeBytes: 24_900_000, acceptedRows: quick ? [10_000] : [10_000, 100_000] })],
+  [8, manifestMemoryScenario({ emptyBytes: 8_000_000, largeBytes: 24_900_000, acceptedRows: [10_000] })],
+  [8, batchScaleScenario(quick ? 20_000 : 100_000)],
   [9, noisyNeighbourScenario(quick ? 100 : 300)],
   [10, renditionsScenario(quick ? 8 : 24)],
 ];

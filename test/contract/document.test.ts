@@ -130,5 +130,5 @@ describe('the OpenAPI document', () => {
     expect(outcome.batch).toMatchObject({ status: 'completed', counts: { total: 1, succeeded: 1 } });
     expect(JSON.parse(outcome.manifest.trim())).toMatchObject({ client_ref: 'GEN-2', status: 'succeeded' });
     expect(outcome.refused).toEqual({ status: 404, code: 'not_found' });
-  });
+  }, 120_000);
 });

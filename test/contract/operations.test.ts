@@ -117,8 +117,33 @@ describe('every operation against the OpenAPI document', () => {
     const fromCsv = await call('createBatch', 'POST', '/v1/batches', { body: { form: manifest } });
     await call('createBatch', 'POST', '/v1/batches', { body: { json: { items: [{ image_url: 'ftp://nope' }] } } });
     await call('createBatch', 'POST', '/v1/batches', { body: { json: { items: [], surprise: 1 } } });
+    expect((await call('createBatch', 'POST', '/v1/batches?item_events=true', { body: { raw: `image_url\n${images.url(13)}\n`, type: 'text/csv' } })).status).toBe(202);
+    const lines = await call('createBatch', 'POST', '/v1/batches?dry_run=true', { body: { raw: `{"image_url":"${images.url(14)}"}\n`, type: 'application/x-ndjson' } });
+    expect(lines.json).toMatchObject({ object: 'batch_estimate', items: 1 });
+    expect((await call('createBatch', 'POST', '/v1/batches?colour=red', { body: { raw: `image_url\n${images.url(15)}\n`, type: 'text/csv' } })).status).toBe(400);
+    expect((await call('createBatch', 'POST', '/v1/batches', { body: { raw: 'hello', type: 'text/plain' } })).status).toBe(415);
     await call('redeliverBatchWebhook', 'POST', `/v1/batches/${batch.json.id}/webhook/redeliver`);
     await call('cancelBatch', 'DELETE', `/v1/batches/${fromCsv.json.id}`);
+
+    // Direct uploads: declared, one file PUT, made a batch (a dry run first, which leaves the upload open).
+    const photo = await productImage('png', PRODUCT_SHOT, 8_600);
+    const upload = await call('createUpload', 'POST', '/v1/uploads', { body: { json: { files: [{ name: 'a.png', content_type: 'image/png', bytes: photo.length }] } } });
+    expect(upload.status).toBe(201);
+    await call('createUpload', 'POST', '/v1/uploads', { body: { json: { files: [{ name: 'b.gif', content_type: 'image/gif', bytes: 10 }] } } });
+    await call('createUpload', 'POST', '/v1/uploads', { body: { json: { files: [] } } });
+    const [file] = upload.json.files as Json[];
+    const put = await request(file!.put_url, { method: 'PUT', body: photo, headers: file!.headers });
+    expect(put.statusCode).toBe(200);
+    await put.body.dump();
+    await call('getUpload', 'GET', `/v1/uploads/${upload.json.id}`);
+    await call('getUpload', 'GET', `/v1/uploads/${upload.json.id}`, { key: system.otherApiKey });
+    const estimate = await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: upload.json.id, dry_run: true } } });
+    expect(estimate.json).toMatchObject({ object: 'batch_estimate', items: 1 });
+    const fromUpload = await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: upload.json.id } } });
+    expect(fromUpload.status).toBe(202);
+    expect((await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: upload.json.id } } })).json.error.code).toBe('upload_already_used');
+    expect((await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: 'upl_nope' } } })).status).toBe(404);
+    await call('cancelBatch', 'DELETE', `/v1/batches/${fromUpload.json.id}`);
 
     // Review links.
     await call('createBatchReviewLink', 'POST', `/v1/batches/${batch.json.id}/review-link`, { body: { json: { expires_in: 600 } } });

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { emulatorStats, type Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
@@ -20,6 +21,13 @@ function runCli(system: TestSystem, args: string[]): { child: ChildProcess; done
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
   return { child, done };
+}
+
+/** Objects left under uploads/ (direct uploads whose files were not made originals yet). */
+async function uploadedObjects(system: TestSystem): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const { key } of system.services.storage.list('uploads/')) keys.push(key);
+  return keys;
 }
 
 const results = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.png')) : []);
@@ -70,9 +78,52 @@ describe('the cutout CLI', () => {
     expect(results(out).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `shoe-${String(i).padStart(2, '0')}.png`));
 
     // One job per image on the server, and one ByByBG call each: nothing was submitted twice.
-    expect(await allJobs(system)).toHaveLength(50);
+    const jobs = await allJobs(system);
+    expect(jobs).toHaveLength(50);
     expect((await emulatorStats(system)).total).toBe(50);
+    // The files went straight to S3 (direct uploads), not through the API, and none is left there.
+    expect((await system.services.jobs.get(jobs[0]!.id))!.uploadKey).toMatch(/^uploads\/acme\/upl_/);
+    expect(await uploadedObjects(system)).toEqual([]);
   }, 90_000);
+
+  it('finishes an upload it was interrupted in: sends only the files not in S3 yet, then makes the batch', async () => {
+    const input = join(work, 'half-sent');
+    const out = join(work, 'half-out');
+    mkdirSync(input);
+    mkdirSync(out);
+    const names = Array.from({ length: 6 }, (_, i) => `bag-${i}.png`);
+    const photos = await Promise.all(names.map((_, i) => productImage('png', PRODUCT_SHOT, 62_000 + i)));
+    names.forEach((name, i) => writeFileSync(join(input, name), photos[i]!));
+    // What a run killed half-way through its uploads leaves: the upload in its state, three files sent.
+    const { body: upload } = await callApi(system, 'POST', '/v1/uploads', { body: { files: names.map((name, i) => ({ name, content_type: 'image/png', bytes: photos[i]!.length })) } });
+    for (const [i, file] of (upload.files as Json[]).slice(0, 3).entries()) await (await request(file.put_url, { method: 'PUT', body: photos[i], headers: file.headers })).body.dump();
+    writeFileSync(join(out, '.cutout-state.json'), JSON.stringify({ version: 1, input, batches: [], ended: {}, uploads: [{ id: upload.id, refs: names, expiresAt: upload.expires_at }] }));
+    // Were the three sent again, they would now be of another size than declared, and rejected.
+    for (const name of names.slice(0, 3)) writeFileSync(join(input, name), Buffer.concat([photos[0]!, Buffer.alloc(64)]));
+    const before = (await emulatorStats(system)).total;
+
+    const { code, stdout } = await runCli(system, ['batch', input, '--out', out, '--json']).done;
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout) as Json;
+    expect(summary).toMatchObject({ total: 6, succeeded: 6 });
+    expect(summary.batches).toHaveLength(1);
+    expect((await callApi(system, 'GET', `/v1/batches/${summary.batches[0]}`)).body.counts).toMatchObject({ total: 6, rejected: 0 });
+    expect((await callApi(system, 'GET', `/v1/uploads/${upload.id}`)).body.status).toBe('used');
+    expect((await emulatorStats(system)).total - before).toBe(6);
+  }, 60_000);
+
+  it('sends a folder through the API with --multipart', async () => {
+    const input = join(work, 'multipart');
+    const out = join(work, 'multipart-out');
+    mkdirSync(input);
+    for (let i = 0; i < 3; i++) writeFileSync(join(input, `hat-${i}.png`), await productImage('png', PRODUCT_SHOT, 63_000 + i));
+    const { code, stdout } = await runCli(system, ['batch', input, '--out', out, '--multipart', '--json']).done;
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout) as Json;
+    expect(summary).toMatchObject({ total: 3, succeeded: 3 });
+    const [jobId] = await system.services.batches.itemIds(summary.batches[0], 0, 1);
+    expect((await system.services.jobs.get(jobId!))!.uploadKey).toBeUndefined();
+  }, 60_000);
 
   it('submits a CSV manifest, saves results by client_ref and lists failed rows with reasons', async () => {
     const images = await startImageServer(61_000);
@@ -113,7 +164,7 @@ describe('the cutout CLI', () => {
   it('asks before it spends: without a terminal, a run over --confirm-over submits nothing and exits 2', async () => {
     const input = join(work, 'costly');
     mkdirSync(input);
-    for (let i = 0; i < 4; i++) writeFileSync(join(input, `bag-${i}.png`), await productImage('png', PRODUCT_SHOT, 62_000 + i));
+    for (let i = 0; i < 4; i++) writeFileSync(join(input, `bag-${i}.png`), await productImage('png', PRODUCT_SHOT, 64_000 + i));
     const jobsBefore = (await allJobs(system)).length;
     const callsBefore = (await emulatorStats(system)).total;
 

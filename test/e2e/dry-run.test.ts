@@ -1,6 +1,6 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FormData } from 'undici';
+import { FormData, request } from 'undici';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { emulatorStats, type Json } from '../helpers/jobs.ts';
 import { batchEnded, postBatch, startImageServer, type ImageServer } from '../helpers/batches.ts';
@@ -117,5 +117,47 @@ describe('POST /v1/batches with dry_run', () => {
     const { status, body } = await postBatch(system, { items: [{ image_url: images.url(5) }], dry_run: 'yes' });
     expect(status).toBe(422);
     expect(body.error.code).toBe('invalid_dry_run');
+  });
+  it('takes dry_run after 1,200 items of a JSON body: the batch begun for them is gone, nothing else is kept', async () => {
+    const items = Array.from({ length: 1_200 }, (_, n) => ({ image_url: images.url(1_000 + n) }));
+    const before = await footprint(system);
+    const fetched = images.requests();
+    // dry_run comes last: by then more than one chunk of items was written.
+    const body = JSON.stringify({ items, dry_run: true });
+    const response = await request(`${system.apiUrl}/v1/batches`, {
+      method: 'POST', body, headers: { 'x-api-key': system.apiKey, 'content-type': 'application/json', 'idempotency-key': 'late-dry-run' },
+    });
+    const estimate = (await response.body.json()) as Json;
+    expect(response.statusCode).toBe(200);
+    expect(estimate).toMatchObject({ object: 'batch_estimate', items: 1_200, upstream_calls: 1_200, url_items: 1_200 });
+    expect(await footprint(system)).toEqual(before);
+    expect(images.requests()).toBe(fetched);
+  }, 60_000);
+
+  it('estimates a CSV manifest sent as the whole body with ?dry_run=true', async () => {
+    const csv = `image_url,client_ref\n${images.url(2_001)},A\n${images.url(2_002)},B\nftp://x,C\n`;
+    const before = await footprint(system);
+    const response = await request(`${system.apiUrl}/v1/batches?dry_run=true`, { method: 'POST', body: csv, headers: { 'x-api-key': system.apiKey, 'content-type': 'text/csv' } });
+    expect(response.statusCode).toBe(200);
+    expect(await response.body.json()).toMatchObject({ object: 'batch_estimate', items: 2, rejected: [{ row: 4 }] });
+    expect(await footprint(system)).toEqual(before);
+  });
+
+  it('estimates a direct upload without using it up: the real batch takes it afterwards', async () => {
+    const bytes = await photo(910);
+    const declared = await callApi(system, 'POST', '/v1/uploads', { body: { files: [{ name: 'one.png', content_type: 'image/png', bytes: bytes.length }, { name: 'never.png', content_type: 'image/png', bytes: 10 }] } });
+    expect(declared.status).toBe(201);
+    const [file] = declared.body.files as Json[];
+    const put = await request(file!.put_url, { method: 'PUT', body: bytes, headers: file!.headers });
+    await put.body.dump();
+    const before = await footprint(system);
+    const { status, body } = await postBatch(system, { upload_id: declared.body.id, dry_run: true });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ items: 1, upstream_calls: 1, upstream_calls_exact: false, rejected: [{ row: 2, reason: expect.stringContaining('upload_missing') }] });
+    expect(await footprint(system)).toEqual(before);
+    expect((await callApi(system, 'GET', `/v1/uploads/${declared.body.id}`)).body).toMatchObject({ status: 'open', batch_id: null });
+    const real = await postBatch(system, { upload_id: declared.body.id });
+    expect(real.status).toBe(202);
+    expect(real.body.counts.queued + real.body.counts.processing + real.body.counts.succeeded).toBe(1);
   });
 });

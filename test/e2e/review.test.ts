@@ -361,10 +361,15 @@ describe('review progress streams', () => {
       const created = await callApi(idle, 'POST', '/v1/batches', { body: { items: [{ image_url: images.url(1) }, { image_url: images.url(2) }] } });
       const link = await reviewLink(idle, 'batches', created.body.id);
       const stream = await request(`${idle.apiUrl}${link.path}/events`);
-      const body = stream.body.text();
-      await idle.close();
+      let text = '';
+      let closing: Promise<void> | undefined;
+      for await (const chunk of stream.body) {
+        text += String(chunk);
+        // Shut down once the stream has said where the batch stands.
+        if (!closing && text.includes('event: progress')) closing = idle.close();
+      }
+      await closing;
       // The batch never ended (no worker): the stream ended because the API shut down.
-      const text = await body;
       expect(text).toContain('event: progress');
       expect(text).toContain('"status":"processing"');
       expect(text).not.toContain('event: end');

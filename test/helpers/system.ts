@@ -5,6 +5,7 @@ import { startWorker } from '../../apps/worker/src/server.ts';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
 import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
 import { testRedis, testS3, uniquePrefix } from './services.ts';
+import { Redis } from 'ioredis';
 import { unlinkPrefix } from './redis-keys.ts';
 
 export interface SystemOptions {
@@ -84,8 +85,10 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
     contractViolations: violations,
     async close() {
       await Promise.all(running.map((worker) => worker.close()));
-      await unlinkPrefix(api.services.redis, config.redis.prefix);
+      // The API goes first: nothing it still serves (a review stream) sees its keys vanish.
+      const cleaner = new Redis(config.redis.url, { lazyConnect: true });
       await api.close();
+      await unlinkPrefix(cleaner, config.redis.prefix).finally(() => cleaner.quit());
       await emulator.close();
       await s3.close();
       await redis.close();

@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { batchRoutes } from './routes/batches.ts';
+import { uploadRoutes } from './routes/uploads.ts';
 import { reviewRoutes } from './routes/reviews.ts';
 import { reviewPageRoutes } from './review/page-routes.ts';
 import type { AppDeps, RouteOptions } from './deps.ts';
@@ -88,6 +89,7 @@ export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOpti
   await app.register(accountRoutes, routes);
   await app.register(jobRoutes, routes);
   await app.register(batchRoutes, routes);
+  await app.register(uploadRoutes, routes);
   await app.register(webhookRoutes, routes);
   await app.register(reviewRoutes, { ...routes, secret: reviewSecret, revocations });
   await reviewPageRoutes(app, { ...deps, apiKeys, revocations, failures, perLink: limits.perLink }, reviewSecret);

@@ -5,16 +5,27 @@ import { ApiError } from './errors.ts';
 /** What a first request answered, replayed to every retry with the same key. */
 export interface StoredResponse { fingerprint: string; statusCode: number; location?: string; body: unknown }
 
-export type IdempotencyClaim = { kind: 'new' } | { kind: 'in_progress' } | { kind: 'done'; response: StoredResponse };
+/** `batchId`: the batch the running request is writing, whose state says whether it is still alive. */
+export type IdempotencyClaim = { kind: 'new' } | { kind: 'in_progress'; batchId?: string } | { kind: 'done'; response: StoredResponse };
 
 export interface Idempotency {
   claim(tenantId: string, key: string): Promise<IdempotencyClaim>;
   complete(tenantId: string, key: string, response: StoredResponse): Promise<void>;
   /** The first request failed: let a retry with the same key run afresh. */
   release(tenantId: string, key: string): Promise<void>;
+  /**
+   * Names the batch a claimed request is writing. The claim then lasts as long as a stored
+   * answer would: a retry decides from the batch's state, not from a timer.
+   */
+  attach(tenantId: string, key: string, batchId: string): Promise<void>;
+  /** A retry takes over the claim of a request that died writing `batchId`; false when another retry did first. */
+  takeOver(tenantId: string, key: string, batchId: string): Promise<boolean>;
+  /** The key and value `complete` would write, for a script that stores the answer with what it answers for. */
+  answer(tenantId: string, key: string, response: StoredResponse): { key: string; value: string; ttlMs: number };
 }
 
 const PENDING = '{"pending":true}';
+const pendingFor = (batchId: string) => JSON.stringify({ pending: true, batchId });
 /** A claim whose request died without answering frees itself after this. */
 const PENDING_TTL_MS = 5 * 60_000;
 
@@ -37,14 +48,27 @@ export function makeIdempotency({ redis, prefix, ttlMs }: { redis: Redis; prefix
     async claim(tenantId, key) {
       const stored = (await redis.eval(CLAIM, 1, redisKey(tenantId, key), PENDING, String(PENDING_TTL_MS))) as string | null;
       if (stored === null) return { kind: 'new' };
-      const parsed = JSON.parse(stored) as StoredResponse | { pending: true };
-      return 'pending' in parsed ? { kind: 'in_progress' } : { kind: 'done', response: parsed };
+      const parsed = JSON.parse(stored) as StoredResponse | { pending: true; batchId?: string };
+      return 'pending' in parsed ? { kind: 'in_progress', batchId: parsed.batchId } : { kind: 'done', response: parsed };
     },
     async complete(tenantId, key, response) {
       await redis.set(redisKey(tenantId, key), JSON.stringify(response), 'PX', ttlMs);
     },
     async release(tenantId, key) {
-      await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, redisKey(tenantId, key), PENDING);
+      await redis.eval(`local v = redis.call('GET', KEYS[1]) if v and string.find(v, '"pending":true', 1, true) == 2 then return redis.call('DEL', KEYS[1]) end return 0`, 1, redisKey(tenantId, key));
+    },
+    async attach(tenantId, key, batchId) {
+      await redis.set(redisKey(tenantId, key), pendingFor(batchId), 'PX', ttlMs, 'XX');
+    },
+    async takeOver(tenantId, key, batchId) {
+      const taken = await redis.eval(
+        `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1`,
+        1, redisKey(tenantId, key), pendingFor(batchId), PENDING, String(PENDING_TTL_MS),
+      );
+      return taken === 1;
+    },
+    answer(tenantId, key, response) {
+      return { key: redisKey(tenantId, key), value: JSON.stringify(response), ttlMs };
     },
   };
 }

@@ -1,8 +1,8 @@
 import { allowedOptionsText, isMissingObject, newJobId, originalKey, refusedOptions, TERMINAL_STATUSES, type BatchRecord, type JobRecord, type RenditionPlan, type Storage } from '@cutout/shared';
 import type { AppDeps } from './deps.ts';
 import { ApiError, unavailable } from './errors.ts';
-import { fairEnqueueOf, queueSingleJob } from './queueing.ts';
-import { createBatch } from './batches/create.ts';
+import { queueSingleJob } from './queueing.ts';
+import { createBatchFromList, createDepsOf } from './batches/create.ts';
 import type { BatchItem, RejectedRow } from './batches/items.ts';
 
 /** Which items of a batch a rerun takes: the ones reviewers flagged, the ones the automatic checks flagged, or the ones that failed. */
@@ -14,7 +14,7 @@ const NOTHING_SELECTED: Record<RerunSelection, string> = {
   failed: 'No item of this batch failed',
 };
 
-type RerunDeps = Pick<AppDeps, 'config' | 'storage' | 'jobs' | 'batches' | 'reviews' | 'queues' | 'fair' | 'usage'>;
+type RerunDeps = Pick<AppDeps, 'config' | 'storage' | 'jobs' | 'batches' | 'batchFeeder' | 'reviews' | 'queues' | 'fair' | 'usage'>;
 
 /** What a rerun may give anew, validated (the rerun operations' schemas); each defaults to the source's. */
 export interface RerunFields { options?: Record<string, string>; renditions?: RenditionPlan[]; webhook_url?: string; metadata?: Record<string, unknown>; item_events?: boolean }
@@ -74,7 +74,7 @@ export async function rerunJob(deps: RerunDeps, source: JobRecord, given: RerunF
  * left, 422 and nothing is kept.
  */
 export async function rerunBatch(
-  deps: RerunDeps, source: BatchRecord, selection: RerunSelection, settings: RerunFields, fingerprint: string, log: { error(details: object, message: string): void },
+  deps: RerunDeps, source: BatchRecord, selection: RerunSelection, settings: RerunFields, log: { error(details: object, message: string): void; warn(details: object, message: string): void },
 ): Promise<{ batch: BatchRecord; rejected: RejectedRow[] }> {
   const { config, batches, jobs } = deps;
   const ids = selection === 'rejected'
@@ -90,8 +90,8 @@ export async function rerunBatch(
     const options = settings.options ?? first?.options;
     if (!settings.options) checkInheritedOptions(options, config.bybybg.allowedOptions);
     const renditionPlans = settings.renditions ?? first?.renditionPlans;
-    const intake = { items, rejected, webhookUrl: settings.webhook_url, options, renditionPlans, itemEvents: settings.item_events ?? false, dryRun: false, fingerprint };
-    const batch = await createBatch({ batches, fairEnqueue: fairEnqueueOf(deps) }, source.tenantId, intake, source.id).catch((error: unknown) => {
+    const batchSettings = { webhookUrl: settings.webhook_url, options, renditionPlans, itemEvents: settings.item_events ?? false };
+    const batch = await createBatchFromList(createDepsOf(deps, log), source.tenantId, items, rejected.length, batchSettings, source.id).catch((error: unknown) => {
       log.error({ err: error }, 'batch rerun failed');
       throw unavailable();
     });

@@ -1,7 +1,7 @@
 /** `cutout <command> [positionals] [--flag value] [--switch]`; flags may come anywhere. */
 export interface ParsedArgs { command?: string; positionals: string[]; flags: Record<string, string | true> }
 
-const SWITCHES = new Set(['json', 'help']);
+const SWITCHES = new Set(['json', 'help', 'multipart']);
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];
@@ -34,12 +34,14 @@ export class UsageError extends Error {
 }
 
 export const USAGE = `Usage:
-  cutout batch <folder|manifest.csv> --out <folder> [--chunk 500] [--confirm-over N] [--json]
+  cutout batch <folder|manifest.csv> --out <folder> [--chunk 500] [--parallel 8] [--multipart] [--confirm-over N] [--json]
       Uploads every image of the folder (or the CSV manifest of image URLs), shows progress,
       downloads each result into --out as it finishes, and prints a summary. Run it again
       after an interruption: it resumes from --out/.cutout-state.json without resubmitting.
       --confirm-over N: a dry run first; if it would make more than N ByByBG calls, asks
       before submitting (without a terminal: submits nothing and exits 2).
+      A folder's files go straight to storage (--parallel at a time), --chunk files per
+      batch; --multipart sends them through the API instead.
   cutout status <job_id|batch_id> [--json]
   cutout review <batch_id|job_id> [--expires <seconds>] [--json]
       Prints a review link: a page showing every original and cutout, where a reviewer can

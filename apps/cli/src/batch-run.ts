@@ -8,6 +8,7 @@ import type { CutoutClient, Json } from './client.ts';
 import { confirmSpend, type SpendConfirmation } from './confirm.ts';
 import type { Progress } from './progress.ts';
 import { loadState, saveState, type RunState } from './state.ts';
+import { submitFolderDirect } from './direct-upload.ts';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled', 'expired']);
@@ -16,6 +17,10 @@ export interface BatchRunOptions {
   input: string; outDir: string; chunk: number; pollMs?: number; client: CutoutClient; progress: Progress;
   /** `--confirm-over N`: a dry run first; above N upstream calls, ask before anything is submitted. */
   confirm?: SpendConfirmation;
+  /** Folders go through direct uploads to S3 unless this is set: then as multipart requests through the API. */
+  multipart?: boolean;
+  /** Files uploaded at once (direct uploads). */
+  parallel?: number;
 }
 
 export interface BatchSummary {
@@ -35,13 +40,24 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
   const outDir = resolve(options.outDir);
   await mkdir(outDir, { recursive: true });
   const state = await loadState(outDir, input);
-  const requests = (await stat(input)).isDirectory() ? await folderRequests(options, input, state) : await manifestRequests(input, state);
+  const folder = (await stat(input)).isDirectory();
+  const pending = folder ? await pendingFiles(input, state) : [];
+  const requests = folder ? folderRequests(options, input, pending) : await manifestRequests(input, state);
+  // The estimate is a dry run of the multipart requests, whichever way the files then go.
   if (options.confirm && requests.length > 0) await confirmSpend(options.client, requests, options.confirm);
-  for (const request of requests) {
-    const batch = await options.client.postBatch(await request.form(), request.idempotencyKey);
-    recordRejected(state, batch, request.nameOfRow);
-    state.batches.push({ id: batch.id as string, refs: request.refs });
-    await saveState(outDir, state);
+  if (folder && !options.multipart) {
+    const record = (batch: Json, refs: string[]) => {
+      recordRejected(state, batch, (row) => refs[row - 1] ?? `row ${row}`);
+      state.batches.push({ id: batch.id as string, refs });
+    };
+    await submitFolderDirect({ client: options.client, progress: options.progress, parallel: options.parallel ?? 8, input, outDir }, state, pending, options.chunk, record);
+  } else {
+    for (const request of requests) {
+      const batch = await options.client.postBatch(await request.form(), request.idempotencyKey);
+      recordRejected(state, batch, request.nameOfRow);
+      state.batches.push({ id: batch.id as string, refs: request.refs });
+      await saveState(outDir, state);
+    }
   }
   await follow(options, outDir, state);
   return summarize(outDir, state);
@@ -55,18 +71,23 @@ export interface BatchRequest {
   nameOfRow(row: number): string;
 }
 
-/**
- * Images of the folder not in any earlier batch of this run, in chunks of `chunk` files per
- * request. The Idempotency-Key names the chunk's content, so a run killed between the POST
- * and saving its state gets the same batch back instead of a second one.
- */
-async function folderRequests({ chunk }: BatchRunOptions, input: string, state: RunState): Promise<BatchRequest[]> {
+/** Images of the folder not in any earlier batch of this run. */
+async function pendingFiles(input: string, state: RunState): Promise<string[]> {
   const names = (await readdir(input, { withFileTypes: true }))
     .filter((entry) => entry.isFile() && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase()))
     .map((entry) => entry.name)
     .sort();
   const submitted = new Set(state.batches.flatMap((batch) => batch.refs));
-  const pending = names.filter((name) => !submitted.has(name));
+  return names.filter((name) => !submitted.has(name));
+}
+
+/**
+ * The pending images in chunks of `chunk` files per multipart request (`--multipart`, and the
+ * dry runs of `--confirm-over`; otherwise the files go by direct upload, direct-upload.ts).
+ * The Idempotency-Key names the chunk's content, so a run killed between the POST and saving
+ * its state gets the same batch back instead of a second one.
+ */
+function folderRequests({ chunk }: BatchRunOptions, input: string, pending: string[]): BatchRequest[] {
   const requests: BatchRequest[] = [];
   for (let start = 0; start < pending.length; start += chunk) {
     const refs = pending.slice(start, start + chunk);

@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { request, type FormData } from 'undici';
@@ -20,8 +20,10 @@ export interface CutoutClient {
   postBatch(body: FormData, idempotencyKey: string): Promise<Json>;
   /** The dry run of a batch (its form carries dry_run): what it would cost, nothing created. */
   estimate(body: FormData): Promise<Json>;
-  /** A POST with an optional JSON body. */
-  post(path: string, json?: Json): Promise<Json>;
+  /** A POST with an optional JSON body (and Idempotency-Key). */
+  post(path: string, json?: Json, idempotencyKey?: string): Promise<Json>;
+  /** PUTs a file to a presigned URL with the headers it was signed with. */
+  putFile(url: string, headers: Record<string, string>, path: string): Promise<void>;
   /** Downloads a presigned result URL to `path`, atomically: a half-written file never has the final name. */
   download(url: string, path: string): Promise<void>;
 }
@@ -54,9 +56,16 @@ export function makeClient({ baseUrl, apiKey }: { baseUrl: string; apiKey: strin
     async estimate(body) {
       return JSON.parse(await call('POST', '/v1/batches', { body })) as Json;
     },
-    async post(path, json) {
+    async post(path, json, idempotencyKey) {
       const body = json === undefined ? undefined : JSON.stringify(json);
-      return JSON.parse(await call('POST', path, { body, headers: body ? { 'content-type': 'application/json' } : {} })) as Json;
+      const extra = { ...(body ? { 'content-type': 'application/json' } : {}), ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) };
+      return JSON.parse(await call('POST', path, { body, headers: extra })) as Json;
+    },
+    async putFile(url, signedHeaders, path) {
+      // Straight to S3: the API key is not sent, the presigned URL is the credential.
+      const response = await request(url, { method: 'PUT', body: createReadStream(path), headers: signedHeaders });
+      const text = await response.body.text();
+      if (response.statusCode !== 200) throw new Error(`upload of ${path} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
     },
     async download(url, path) {
       const response = await request(url);

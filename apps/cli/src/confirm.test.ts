@@ -15,7 +15,7 @@ function clientAnswering(...estimates: Json[]): CutoutClient & { sent: FormData[
       sent.push(body);
       return estimates.shift()!;
     },
-    get: refuse, results: refuse, postBatch: refuse, post: refuse, download: refuse,
+    get: refuse, results: refuse, postBatch: refuse, post: refuse, putFile: refuse, download: refuse,
   };
 }
 

@@ -62,7 +62,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     const over = args.flags['confirm-over'];
     if (over !== undefined && (typeof over !== 'string' || !/^\d{1,12}$/.test(over))) throw new UsageError('--confirm-over must be a whole number of upstream calls');
     const confirm = over === undefined ? undefined : { over: Number(over), ask: terminalQuestion(process.stdin, process.stderr) };
-    const summary = await runBatch({ input, outDir: out, chunk, client, progress: makeProgress(process.stderr), confirm });
+    const parallel = Number(args.flags.parallel ?? 8);
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new UsageError('--parallel must be 1 to 64');
+    const summary = await runBatch({ input, outDir: out, chunk, parallel, multipart: args.flags.multipart === true, client, progress: makeProgress(process.stderr), confirm });
     if (json) console.log(JSON.stringify(summary, null, 2));
     else {
       console.log(`${summary.succeeded} of ${summary.total} succeeded, ${summary.failed} failed; results in ${summary.out}`);

@@ -11,9 +11,13 @@ export interface RunState {
   input: string;
   /** Submitted batches, each with the client_refs (file names) it carries. */
   batches: { id: string; refs: string[] }[];
+  /** Direct uploads not made a batch yet: their files go (or went) straight to S3. */
+  uploads?: PendingUpload[];
   /** Items that ended: client_ref → outcome. */
   ended: Record<string, { status: 'succeeded' | 'failed' | 'canceled'; file?: string; error?: string }>;
 }
+
+export interface PendingUpload { id: string; refs: string[]; expiresAt: string }
 
 export const STATE_FILE = '.cutout-state.json';
 

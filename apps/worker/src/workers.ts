@@ -18,6 +18,7 @@ import { makeQueueHold } from './upstream/queue-hold.ts';
 import { makeUpstreamPause } from './upstream/pause.ts';
 import { makeParkingLots } from './spend/parking.ts';
 import { makeWaker } from './spend/waker.ts';
+import { startMaintenance } from './maintenance.ts';
 
 export interface WorkerDeps { config: Config; services: Services; connection: Redis; bybybg: ByByBGClient; metrics: Metrics; log: Logger }
 
@@ -60,6 +61,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     jobs: services.jobs,
     batches: services.batches,
     fair: services.fair,
+    feeder: services.batchFeeder,
     originals,
     storage: services.storage,
     bybybg,
@@ -118,6 +120,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
   governorTimer.unref();
   queueHold.start();
   waker.start();
+  const maintenance = startMaintenance({ services, config, log: log.child({ component: 'maintenance' }) });
 
   const backoff = webhookBackoff(config.webhooks.retryScheduleMs);
   // One agent for every delivery: it checks each address after DNS, at connect time (SSRF guard).
@@ -174,6 +177,7 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
       clearInterval(governorTimer);
       queueHold.stop();
       waker.stop();
+      await maintenance.stop();
       await Promise.all([removeBg.close(), webhooks.close()]);
       await Promise.all([webhookAgent.close(), imageAgent.close()]);
     },

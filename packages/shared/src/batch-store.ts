@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { randomBase62 } from './ids.ts';
-import { encodeJob, jobRecordKey, tenantJobIndexKey, type JobRecord } from './job-store.ts';
 import { batchRejectedKey } from './reviews.ts';
+import type { RenditionPlan } from './renditions/spec.ts';
+import { makeBatchCreation, type BatchCreation } from './batch-creation.ts';
 
 import type { BatchStatus } from './job-codes.ts';
 
@@ -32,6 +33,11 @@ export interface BatchRecord extends BatchCounts {
   qualityFlagged: number;
   /** The names of the renditions every item makes, in order: the manifest's columns. */
   renditionNames?: string[];
+  /** Settings every item takes from its batch (job-store merges them into each item's record). */
+  options?: Record<string, string>;
+  renditionPlans?: RenditionPlan[];
+  /** Items handed to the queue so far, in submission order (batch-feeder.ts). */
+  fed: number;
 }
 
 /** The final statuses whose items a batch lists in the order they ended. */
@@ -40,13 +46,10 @@ export type EndedStatus = 'succeeded' | 'failed' | 'canceled';
 /** Opaque, unguessable batch id: 24 base62 characters. */
 export const newBatchId = (): string => `batch_${randomBase62(24)}`;
 
-const NUMBER_FIELDS = ['total', 'queued', 'processing', 'succeeded', 'failed', 'canceled', 'rejected', 'ended', 'upstreamCalls', 'creditsSaved', 'qualityFlagged'] as const;
+const NUMBER_FIELDS = ['total', 'queued', 'processing', 'succeeded', 'failed', 'canceled', 'rejected', 'ended', 'upstreamCalls', 'creditsSaved', 'qualityFlagged', 'fed'] as const;
+const JSON_FIELDS = ['options', 'renditionPlans'] as const;
 
-export interface BatchStore {
-  /** The batch hash, before any item exists: `total` is known up front so it cannot complete early. */
-  create(batch: BatchRecord): Promise<void>;
-  /** Writes a chunk of items in one MULTI: records, the tenant's job index, the batch's item list, `queued`. */
-  addItems(batchId: string, records: readonly JobRecord[]): Promise<void>;
+export interface BatchStore extends BatchCreation {
   get(id: string): Promise<BatchRecord | null>;
   /** Item job ids in submission order, `count` from `offset`. */
   itemIds(id: string, offset: number, count: number): Promise<string[]>;
@@ -63,31 +66,15 @@ export interface BatchStore {
   markAnnounced(id: string): Promise<void>;
 }
 
-/** A finished batch's keys get the job retention as TTL from job-store's TRANSITION, with its last item. */
-export function makeBatchStore({ redis, prefix }: { redis: Redis; prefix: string }): BatchStore {
+/**
+ * A finished batch's keys get the job retention as TTL from job-store's TRANSITION, with its
+ * last item (`retentionMs` is for batches that end otherwise: see batch-creation.ts).
+ */
+export function makeBatchStore({ redis, prefix, retentionMs }: { redis: Redis; prefix: string; retentionMs: number }): BatchStore {
   const batchKey = (id: string) => `${prefix}:batch:${id}`;
-  const itemsKey = (id: string) => `${batchKey(id)}:items`;
 
   return {
-    async create(batch) {
-      const { itemEvents, reviewRejected: _counted, renditionNames, ...rest } = batch;
-      const flat: string[] = ['itemEvents', itemEvents ? '1' : '0'];
-      // Names are [a-z0-9_-]: a comma never occurs in one.
-      if (renditionNames?.length) flat.push('renditionNames', renditionNames.join(','));
-      for (const [name, value] of Object.entries(rest)) if (value !== undefined) flat.push(name, String(value));
-      await redis.hset(batchKey(batch.id), ...flat);
-    },
-    async addItems(batchId, records) {
-      if (records.length === 0) return;
-      const tx = redis.multi();
-      for (const record of records) {
-        tx.hset(jobRecordKey(prefix, record.id), ...encodeJob(record));
-        tx.zadd(tenantJobIndexKey(prefix, record.tenantId), Date.parse(record.createdAt), record.id);
-      }
-      tx.rpush(itemsKey(batchId), ...records.map((record) => record.id));
-      tx.hincrby(batchKey(batchId), 'queued', records.length);
-      await tx.exec();
-    },
+    ...makeBatchCreation({ redis, prefix, retentionMs }),
     async get(id) {
       const [[, fields], [, rejected]] = (await redis.multi().hgetall(batchKey(id)).zcard(batchRejectedKey(prefix, id)).exec()) as [[null, Record<string, string>], [null, number]];
       const hash = fields;
@@ -96,10 +83,11 @@ export function makeBatchStore({ redis, prefix }: { redis: Redis; prefix: string
         ...hash, itemEvents: hash.itemEvents === '1', reviewRejected: rejected, renditionNames: hash.renditionNames ? hash.renditionNames.split(',') : undefined,
       };
       for (const name of NUMBER_FIELDS) record[name] = Number(hash[name] ?? 0);
+      for (const name of JSON_FIELDS) record[name] = hash[name] ? JSON.parse(hash[name]) : undefined;
       return record as unknown as BatchRecord;
     },
     async itemIds(id, offset, count) {
-      return redis.lrange(itemsKey(id), offset, offset + count - 1);
+      return redis.lrange(`${batchKey(id)}:items`, offset, offset + count - 1);
     },
     async endedIds(id, status, offset, count) {
       return redis.lrange(`${batchKey(id)}:ended:${status}`, offset, offset + count - 1);

@@ -4,7 +4,7 @@ import { toBatchView } from './batch-view.ts';
 
 const batch: BatchRecord = {
   id: 'batch_x', tenantId: 'acme', status: 'processing', createdAt: '2030-01-01T00:00:00.000Z',
-  total: 100, queued: 60, processing: 0, succeeded: 38, failed: 2, canceled: 0, rejected: 0, ended: 40, upstreamCalls: 40, creditsSaved: 0, itemEvents: false, reviewRejected: 0, qualityFlagged: 0,
+  total: 100, queued: 60, processing: 0, succeeded: 38, failed: 2, canceled: 0, rejected: 0, ended: 40, upstreamCalls: 40, creditsSaved: 0, itemEvents: false, reviewRejected: 0, qualityFlagged: 0, fed: 100,
 };
 
 describe('batch view', () => {

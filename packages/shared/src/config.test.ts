@@ -231,6 +231,18 @@ describe('operations settings', () => {
 });
 
 describe('TRUST_PROXY', () => {
+  it('takes batches of 100,000 items, a queue window of 1,000, and upload URLs valid 1 h by default', () => {
+    const config = loadConfig({});
+    expect(config.api.maxBatchItems).toBe(100_000);
+    expect(config.batches).toEqual({ queueWindow: 1_000, creationTimeoutMs: 30_000 });
+    expect(config.uploads).toEqual({ urlTtlMs: 3_600_000 });
+    expect(config.worker.maintenanceIntervalMs).toBe(10_000);
+  });
+
+  it('refuses an upload URL lifetime past 7 days, a creation timeout under 1 s and a window of 1, together', () => {
+    expect(variablesNamed(configError({ UPLOAD_URL_TTL: '8d', BATCH_CREATION_TIMEOUT: '500ms', BATCH_QUEUE_WINDOW: '1' }))).toEqual(['BATCH_CREATION_TIMEOUT', 'BATCH_QUEUE_WINDOW', 'UPLOAD_URL_TTL']);
+  });
+
   it('trusts no proxy by default', () => {
     expect(loadConfig({}).api.trustProxy).toBe(false);
   });

@@ -163,9 +163,14 @@ const envSchema = z.object({
   REVIEW_STREAM_MAX_AGE: duration('15m').refine((ms) => ms >= 1_000, 'must be at least 1s'),
   MAX_UPLOAD_BYTES: bytes('25MB'),
   MAX_IMAGE_PIXELS: int(50_000_000, 1, 1_000_000_000),
-  MAX_BATCH_ITEMS: int(10_000, 1, 1_000_000),
+  MAX_BATCH_ITEMS: int(100_000, 1, 1_000_000),
   // Fits 100,000 rows of 500 bytes (a long URL, a ref and a few metadata columns); read as a stream.
   MAX_MANIFEST_BYTES: bytes('50MB'),
+  // Items of one batch waiting in the queue at once; the rest wait as records (batch-feeder.ts).
+  BATCH_QUEUE_WINDOW: int(1_000, 2, 100_000),
+  BATCH_CREATION_TIMEOUT: duration('30s').refine((ms) => ms >= 1_000, 'must be at least 1s'),
+  UPLOAD_URL_TTL: duration('1h').refine((ms) => ms >= 1_000 && ms <= 7 * 86_400_000, 'must be between 1s and 7d'),
+  MAINTENANCE_INTERVAL: duration('10s').refine((ms) => ms >= 100, 'must be at least 100ms'),
   RESULT_URL_TTL: duration('1h'),
   // Signs review links; without it the API keeps a random one in Redis, shared by every API process.
   REVIEW_LINK_SECRET: z.string().trim().min(32, 'must be 32 characters or more').optional(),
@@ -206,6 +211,18 @@ export interface Config {
     quality: QualityThresholds;
     /** Cutouts one worker process decodes for renditions at once. */
     renditionConcurrency: number;
+    /** How often each worker sweeps: abandoned batch creations, batches to feed, expired uploads. */
+    maintenanceIntervalMs: number;
+  };
+  batches: {
+    /** Items of one batch in the queue at once (BATCH_QUEUE_WINDOW). */
+    queueWindow: number;
+    /** A creation that wrote nothing and renewed nothing for this long counts as dead (BATCH_CREATION_TIMEOUT). */
+    creationTimeoutMs: number;
+  };
+  uploads: {
+    /** How long a direct upload's PUT URLs are valid, and the upload usable for a batch (UPLOAD_URL_TTL). */
+    urlTtlMs: number;
   };
   api: {
     port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
@@ -286,6 +303,7 @@ function toConfig(env: Env): Config {
       lockDurationMs: env.WORKER_LOCK_DURATION, stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
       shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT, metricsPort: env.WORKER_METRICS_PORT, thumbnailSize: env.THUMBNAIL_SIZE,
       renditionConcurrency: env.RENDITION_CONCURRENCY,
+      maintenanceIntervalMs: env.MAINTENANCE_INTERVAL,
       quality: {
         emptyBelow: env.QUALITY_EMPTY_COVERAGE, unremovedFrom: env.QUALITY_UNREMOVED_COVERAGE, edgeContactFrom: env.QUALITY_EDGE_CONTACT,
         semitransparentFrom: env.QUALITY_SEMITRANSPARENT_SHARE, tinyBelow: env.QUALITY_TINY_COVERAGE,
@@ -305,6 +323,8 @@ function toConfig(env: Env): Config {
       secretGraceMs: env.WEBHOOK_SECRET_GRACE, endpointConcurrency: env.WEBHOOK_ENDPOINT_CONCURRENCY,
       circuitThreshold: env.WEBHOOK_CIRCUIT_THRESHOLD, redeliveriesPerMinute: env.WEBHOOK_REDELIVERIES_PER_MINUTE,
     },
+    batches: { queueWindow: env.BATCH_QUEUE_WINDOW, creationTimeoutMs: env.BATCH_CREATION_TIMEOUT },
+    uploads: { urlTtlMs: env.UPLOAD_URL_TTL },
     jobRetentionMs: env.JOB_RETENTION,
     adminApiKey: env.ADMIN_API_KEY,
     logLevel: env.LOG_LEVEL,

@@ -12,7 +12,7 @@ export const JOB_ERROR_CODES = [
   'upstream_unauthorized', 'upstream_out_of_credit',
   // the job's own input: options no longer allowed, an original gone, or a batch URL item that could not be used
   'invalid_options', 'original_missing', 'invalid_image_url', 'image_url_unreachable', 'unsupported_media_type', 'invalid_image',
-  'image_too_large', 'image_truncated', 'file_too_large', 'empty_file',
+  'image_too_large', 'image_truncated', 'file_too_large', 'empty_file', 'upload_missing',
   // the worker
   'worker_crashed', 'processing_error',
 ] as const;
@@ -27,5 +27,6 @@ export type WaitingReason = (typeof WAITING_REASONS)[number];
 /** `endpoint_failing`: not sent while the endpoint's circuit is open; it waits for the next probe. */
 export const WEBHOOK_STATES = ['pending', 'endpoint_failing', 'delivered', 'failed'] as const;
 
-export const BATCH_STATUSES = ['processing', 'completed', 'canceled'] as const;
+/** `creating` while its items are written (none runs yet); `failed_to_create` when that stopped half-way. */
+export const BATCH_STATUSES = ['creating', 'processing', 'completed', 'canceled', 'failed_to_create'] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { originalKey } from './keys.ts';
 import type { QualityReport } from './quality.ts';
 import type { RenditionPlan } from './renditions/spec.ts';
 
@@ -60,6 +61,8 @@ export interface JobRecord {
   clientRef?: string;
   /** A batch item given by URL: the worker fetches it into `originalKey` before processing. */
   sourceUrl?: string;
+  /** A batch item the client uploaded straight to S3 (POST /v1/uploads): the worker checks it into `originalKey`. */
+  uploadKey?: string;
   /** A reviewer's verdict on the result, set from the review page or the API. */
   review?: ReviewVerdict;
   /** The job whose original this job processes again (`POST /v1/jobs/:id/rerun`). */
@@ -96,15 +99,69 @@ export function encodeJob(fields: Partial<JobRecord>): string[] {
   return flat;
 }
 
+/**
+ * Fields a batch item takes from its batch when it has none of its own: batch-wide settings
+ * are written once on the batch, not on each of its (up to MAX_BATCH_ITEMS) items, and may
+ * arrive after the items they apply to (a JSON body's fields after its items array).
+ */
+const BATCH_SETTINGS_PREFIX = '__batch:';
+
+/**
+ * Lua: appends the batch's settings (`options`, `renditionPlans`, and `webhookUrl` when the
+ * batch sends item events) to a record read with HGETALL, as `__batch:<field>` pairs that
+ * `decodeJob` applies where the record has none. The batch key is `batchPrefix .. batchId`,
+ * under the job key's prefix, so it shares its Cluster hash tag and slot.
+ */
+export const WITH_BATCH_SETTINGS = `
+local function withBatchSettings(record, jobKey, batchPrefix)
+  local batchId = redis.call('HGET', jobKey, 'batchId')
+  if not batchId or batchId == '' then return record end
+  local s = redis.call('HMGET', batchPrefix .. batchId, 'options', 'renditionPlans', 'webhookUrl', 'itemEvents')
+  if s[1] then table.insert(record, '${BATCH_SETTINGS_PREFIX}options') table.insert(record, s[1]) end
+  if s[2] then table.insert(record, '${BATCH_SETTINGS_PREFIX}renditionPlans') table.insert(record, s[2]) end
+  if s[3] and s[4] == '1' then table.insert(record, '${BATCH_SETTINGS_PREFIX}webhookUrl') table.insert(record, s[3]) end
+  return record
+end
+`;
+
+/** What a record leaves out when it holds the default (batch items are written without them). */
+function withDefaults(record: Record<string, unknown>): Record<string, unknown> {
+  record.attempts ??= 0;
+  record.upstreamCalls ??= 0;
+  record.originalBytes ??= 0;
+  record.originalContentType ??= '';
+  record.originalKey ??= originalKey(String(record.tenantId), String(record.id));
+  return record;
+}
+
 export function decodeJob(hash: Record<string, string>): JobRecord | null {
   if (!hash.id) return null;
   const record: Record<string, unknown> = {};
+  const inherited: [string, string][] = [];
   for (const [name, value] of Object.entries(hash)) {
     if (value === '') continue; // a cleared field
+    if (name.startsWith(BATCH_SETTINGS_PREFIX)) {
+      inherited.push([name.slice(BATCH_SETTINGS_PREFIX.length), value]);
+      continue;
+    }
     record[name] = JSON_FIELDS.has(name) ? JSON.parse(value) : NUMBER_FIELDS.has(name) ? Number(value) : value;
   }
-  return record as unknown as JobRecord;
+  for (const [name, value] of inherited) record[name] ??= JSON_FIELDS.has(name) ? JSON.parse(value) : value;
+  return withDefaults(record) as unknown as JobRecord;
 }
+
+/** A record as a script returned it (HGETALL's flat list), decoded. */
+export function decodeFlatJob(flat: string[]): JobRecord | null {
+  const hash: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+  return decodeJob(hash);
+}
+
+const GET_JOB = `${WITH_BATCH_SETTINGS}
+local record = redis.call('HGETALL', KEYS[1])
+if #record == 0 then return record end
+return withBatchSettings(record, KEYS[1], ARGV[1])
+`;
 
 /**
  * Sets fields only when the job's current status is one of ARGV[1] (comma-separated);
@@ -122,7 +179,7 @@ export function decodeJob(hash: Record<string, string>): JobRecord | null {
  * The batch key is ARGV[4] .. batchId: it shares the job key's prefix, hence its Cluster
  * hash tag and slot.
  */
-const TRANSITION = `
+const TRANSITION = `${WITH_BATCH_SETTINGS}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return nil end
 local allowed = false
@@ -138,7 +195,7 @@ if tonumber(ARGV[2]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PUBLISH', KEYS[2], redis.call('HGET', KEYS[1], 'id'))
 end
-local record = redis.call('HGETALL', KEYS[1])
+local record = withBatchSettings(redis.call('HGETALL', KEYS[1]), KEYS[1], ARGV[4])
 local batchId = redis.call('HGET', KEYS[1], 'batchId')
 if not batchId or batchId == '' then return record end
 local batchKey = ARGV[4] .. batchId
@@ -160,6 +217,8 @@ redis.call('LTRIM', batchKey .. ':recent', 0, 99)
 redis.call('RPUSH', batchKey .. ':ended:' .. now, redis.call('HGET', KEYS[1], 'id'))
 local ended = redis.call('HINCRBY', batchKey, 'ended', 1)
 if ended ~= tonumber(redis.call('HGET', batchKey, 'total')) then return record end
+-- A batch still being written has more items to come; its commit completes it if need be.
+if redis.call('HGET', batchKey, 'status') == 'creating' then return record end
 redis.call('HSET', batchKey, 'completedAt', ARGV[5])
 if redis.call('HGET', batchKey, 'status') == 'processing' then redis.call('HSET', batchKey, 'status', 'completed') end
 for _, suffix in ipairs({'', ':recent', ':items', ':ended:succeeded', ':ended:failed', ':ended:canceled', ':review:rejected', ':quality:flagged'}) do
@@ -197,6 +256,7 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
   const jobKey = (id: string) => jobRecordKey(prefix, id);
   const tenantIndex = (tenantId: string) => tenantJobIndexKey(prefix, tenantId);
   const endedChannel = `${prefix}:jobs:ended`;
+  const batchPrefix = `${prefix}:batch:`;
 
   return {
     async create(record) {
@@ -212,13 +272,13 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
       await redis.multi().del(jobKey(id)).zrem(tenantIndex(tenantId), id).exec();
     },
     async get(id) {
-      return decodeJob(await redis.hgetall(jobKey(id)));
+      return decodeFlatJob((await redis.eval(GET_JOB, 1, jobKey(id), batchPrefix)) as string[]);
     },
     async transition(id, from, fields, increment = []) {
       const ttl = fields.status && TERMINAL_STATUSES.includes(fields.status) ? retentionMs : 0;
       const flat = (await redis.eval(
         TRANSITION, 2, jobKey(id), endedChannel, from.join(','), String(ttl), increment.join(','),
-        `${prefix}:batch:`, new Date().toISOString(), String(retentionMs), ...encodeJob(fields),
+        batchPrefix, new Date().toISOString(), String(retentionMs), ...encodeJob(fields),
       )) as string[] | null;
       if (!flat) return null;
       const hash: Record<string, string> = {};

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { decodeJob, jobRecordKey, type JobRecord, type ReviewVerdict } from './job-store.ts';
+import { decodeFlatJob, jobRecordKey, WITH_BATCH_SETTINGS, type JobRecord, type ReviewVerdict } from './job-store.ts';
 
 /**
  * Sets (ARGV[1] JSON) or clears (ARGV[1] empty) a job's review verdict, and keeps the
@@ -7,7 +7,7 @@ import { decodeJob, jobRecordKey, type JobRecord, type ReviewVerdict } from './j
  * step. The set takes the batch's remaining TTL, so a finished batch's flags expire with it.
  * Returns the record, or nil for a job that is gone.
  */
-const SET_REVIEW = `
+const SET_REVIEW = `${WITH_BATCH_SETTINGS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
 if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'review') else redis.call('HSET', KEYS[1], 'review', ARGV[1]) end
 if #KEYS > 1 then
@@ -15,7 +15,7 @@ if #KEYS > 1 then
   local ttl = redis.call('PTTL', KEYS[3])
   if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
-return redis.call('HGETALL', KEYS[1])
+return withBatchSettings(redis.call('HGETALL', KEYS[1]), KEYS[1], ARGV[4])
 `;
 
 export interface Reviews {
@@ -32,11 +32,8 @@ export function makeReviews({ redis, prefix }: { redis: Redis; prefix: string })
     async set(record, verdict) {
       const keys = [jobRecordKey(prefix, record.id)];
       if (record.batchId) keys.push(batchRejectedKey(prefix, record.batchId), `${prefix}:batch:${record.batchId}`);
-      const flat = (await redis.eval(SET_REVIEW, keys.length, ...keys, verdict ? JSON.stringify(verdict) : '', String(Date.now()), record.id)) as string[] | null;
-      if (!flat) return null;
-      const hash: Record<string, string> = {};
-      for (let i = 0; i < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
-      return decodeJob(hash);
+      const flat = (await redis.eval(SET_REVIEW, keys.length, ...keys, verdict ? JSON.stringify(verdict) : '', String(Date.now()), record.id, `${prefix}:batch:`)) as string[] | null;
+      return flat ? decodeFlatJob(flat) : null;
     },
     async rejectedIds(batchId, offset, count) {
       return redis.zrange(batchRejectedKey(prefix, batchId), offset, String(offset + count - 1));

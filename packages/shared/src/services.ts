@@ -3,6 +3,8 @@ import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { makeBatchStore, type BatchStore } from './batch-store.ts';
 import { makeFairScheduler, type FairScheduler } from './fairness.ts';
+import { makeBatchFeeder, type BatchFeeder } from './batch-feeder.ts';
+import { makeUploadStore, type UploadStore } from './upload-store.ts';
 import { makeJobStore, type JobStore } from './job-store.ts';
 import { createQueues, type Queues } from './queues.ts';
 import { connectChecked, createRedis, type Redis } from './redis.ts';
@@ -25,7 +27,11 @@ export interface Services {
   storage: Storage;
   jobs: JobStore;
   batches: BatchStore;
+  /** Hands batch items to the queue a window at a time. */
+  batchFeeder: BatchFeeder;
   fair: FairScheduler;
+  /** Direct uploads: the files a client PUTs straight to S3 before making them a batch. */
+  uploads: UploadStore;
   tenants: TenantStore;
   queues: Queues;
   upstream: UpstreamState;
@@ -59,14 +65,18 @@ export async function openServices(config: Config, { name, blocking = false, log
   const webhookDeliveries = makeWebhookDeliveryLog({ redis, prefix, retentionMs: config.jobRetentionMs });
   const webhookFair = makeFairScheduler({ redis, prefix: `${prefix}:webhooks` });
   const schedule = config.webhooks.retryScheduleMs;
+  const fair = makeFairScheduler({ redis, prefix: config.redis.prefix });
+  const fairEnqueue = { queue: queues.removeBg, scheduler: fair, attempts: config.bybybg.maxAttempts, retryDelayMs: config.bybybg.retryDelayMs };
   return {
     redis,
     s3,
     storage,
     queues,
     jobs: makeJobStore({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
-    batches: makeBatchStore({ redis, prefix: config.redis.prefix }),
-    fair: makeFairScheduler({ redis, prefix: config.redis.prefix }),
+    batches: makeBatchStore({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
+    fair,
+    uploads: makeUploadStore({ redis, prefix }),
+    batchFeeder: makeBatchFeeder({ redis, prefix, fairEnqueue, window: config.batches.queueWindow }),
     tenants: makeTenantStore({ redis, prefix: config.redis.prefix }),
     upstream: makeUpstreamState({ redis, prefix: config.redis.prefix }),
     webhookAttempts: makeWebhookAttemptLog({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),

@@ -2,11 +2,15 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  S3Client, GetObjectCommand, DeleteObjectCommand, CopyObjectCommand, HeadObjectCommand, HeadBucketCommand, CreateBucketCommand, PutObjectCommand,
+  S3Client, GetObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, CopyObjectCommand, HeadObjectCommand, HeadBucketCommand, CreateBucketCommand,
+  ListObjectsV2Command, PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Config } from './config.ts';
+import { makePutPresigner, type PresignedPut, type PutTarget } from './presign-put.ts';
+
+export type { PresignedPut, PutTarget } from './presign-put.ts';
 
 export function createS3Client(s3: Config['s3']): S3Client {
   return new S3Client({
@@ -35,6 +39,15 @@ export interface Storage {
   copy(fromKey: string, toKey: string): Promise<void>;
   /** A GET URL valid for `expiresInMs`; with `downloadName`, S3 answers it as an attachment of that name. */
   presign(key: string, expiresInMs: number, options?: { downloadName?: string }): Promise<string>;
+  /**
+   * PUT URLs for clients to upload straight to S3, one per target, in order: each bound to
+   * its key, size and content type (signed headers the client must send as given).
+   */
+  presignPuts(targets: readonly PutTarget[], expiresInMs: number): AsyncGenerator<PresignedPut>;
+  /** The objects under `prefix` in key order, with their sizes, a page at a time. */
+  list(prefix: string): AsyncGenerator<{ key: string; bytes: number }>;
+  /** Deletes up to any number of keys, 1,000 per request. */
+  deleteMany(keys: readonly string[]): Promise<void>;
   ensureBucket(): Promise<void>;
   ping(): Promise<void>;
 }
@@ -44,6 +57,7 @@ export interface Storage {
  * reached under another name from outside (S3_PUBLIC_ENDPOINT, e.g. MinIO in compose).
  */
 export function makeStorage({ client, bucket, presignClient = client }: { client: S3Client; bucket: string; presignClient?: S3Client }): Storage {
+  const putPresigner = makePutPresigner(presignClient, bucket);
   return {
     async putStream(key, body, contentType, signal) {
       let bytes = 0;
@@ -97,6 +111,23 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
       // The name is the client's (a SKU): only a safe subset goes into the header.
       const disposition = downloadName ? `attachment; filename="${downloadName.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120)}"` : undefined;
       return getSignedUrl(presignClient, new GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentDisposition: disposition }), { expiresIn: Math.ceil(expiresInMs / 1000) });
+    },
+    presignPuts(targets, expiresInMs) {
+      return putPresigner(targets, expiresInMs);
+    },
+    async *list(prefix) {
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const object of page.Contents ?? []) if (object.Key) yield { key: object.Key, bytes: object.Size ?? 0 };
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    },
+    async deleteMany(keys) {
+      for (let start = 0; start < keys.length; start += 1_000) {
+        const objects = keys.slice(start, start + 1_000).map((Key) => ({ Key }));
+        await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
+      }
     },
     async ensureBucket() {
       try {

@@ -6,6 +6,10 @@ const refuse = async (): Promise<never> => {
   throw new Error('a dry run reads and writes no stored object');
 };
 
+async function* refuseAll(): AsyncGenerator<never> {
+  throw new Error('a dry run reads and writes no stored object');
+}
+
 /**
  * The storage a dry run's files stream into: each is read to its end, so it is checked
  * exactly as a real upload is (type, pixels, size, completeness), and hashed, so its
@@ -29,6 +33,9 @@ export function makeDryRunStorage(): Storage {
     head: refuse,
     copy: refuse,
     presign: refuse,
+    presignPuts: refuseAll,
+    list: refuseAll,
+    deleteMany: refuse,
     ensureBucket: refuse,
     ping: refuse,
   };

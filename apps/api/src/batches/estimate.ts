@@ -1,7 +1,7 @@
 import { dedupKey, fingerprintOf, type BudgetPeriod } from '@cutout/shared';
 import type { AppDeps } from '../deps.ts';
 import { queueHold } from '../job-hold.ts';
-import type { BatchIntake } from './intake.ts';
+import type { DryRunTally } from './batch-sink.ts';
 import type { RejectedRow } from './items.ts';
 
 /**
@@ -15,10 +15,10 @@ export interface BatchEstimate {
   rejected: RejectedRow[];
   /** Images whose result will be reused: repeats within the batch, and earlier results of the same image and options. */
   duplicates: number;
-  /** ByByBG calls the batch will make: exact for files, one per URL item (an upper bound). */
+  /** ByByBG calls the batch will make: exact for files, one per URL or direct-upload item (an upper bound). */
   upstream_calls: number;
   upstream_calls_exact: boolean;
-  /** URL items are fetched by the workers, so their duplicates are not known before. */
+  /** URL and direct-upload items are read by the workers, so their duplicates are not known before. */
   url_items: number;
   note: string | null;
   /** Each budgeted period after the batch: `remaining` below 0 means that many calls would wait for the budget. */
@@ -36,9 +36,12 @@ export type EstimateDeps = Pick<AppDeps, 'redis' | 'config' | 'jobs' | 'budgets'
 /** Holds that stop the queue altogether: no ETA can be given while they last. */
 const STOPPED = new Set(['upstream_unauthorized', 'upstream_out_of_credit', 'budget_exhausted']);
 
-export async function estimateBatch(deps: EstimateDeps, tenantId: string, intake: BatchIntake): Promise<BatchEstimate> {
-  const urlItems = intake.items.filter((item) => item.kind === 'url').length;
-  const fingerprints = intake.items.flatMap((item) => (item.kind === 'file' ? [fingerprintOf(tenantId, item.original.sha256, intake.options)] : []));
+/** The dry run of a request: what its sink counted, its rejected rows and the options its items would be sent with. */
+export interface DryRun { tally: DryRunTally; rejected: RejectedRow[]; options?: Record<string, string> }
+
+export async function estimateBatch(deps: EstimateDeps, tenantId: string, { tally, rejected, options }: DryRun): Promise<BatchEstimate> {
+  const urlItems = tally.unseenItems;
+  const fingerprints = tally.fileHashes.map((sha256) => fingerprintOf(tenantId, sha256, options));
   const distinct = [...new Set(fingerprints)];
   const [reusable, budget, waitingReason, ratePerSecond, queued] = await Promise.all([
     countReusable(deps, distinct), deps.budgets.state(tenantId), queueHold(deps, tenantId), currentRate(deps), queuedJobs(deps),
@@ -49,14 +52,14 @@ export async function estimateBatch(deps: EstimateDeps, tenantId: string, intake
   const eta = ratePerSecond && !(waitingReason && STOPPED.has(waitingReason)) ? Math.ceil((queued + calls) / ratePerSecond) : null;
   return {
     object: 'batch_estimate',
-    items: intake.items.length,
-    rejected: intake.rejected,
+    items: tally.items,
+    rejected,
     duplicates: fingerprints.length - distinct.length + reusable,
     upstream_calls: calls,
     upstream_calls_exact: urlItems === 0,
     url_items: urlItems,
     note: urlItems === 0 ? null
-      : `${urlItems} item(s) are image URLs, fetched by the workers: duplicates among them cannot be seen before fetching, so each counts as one call`,
+      : `${urlItems} item(s) are image URLs or direct uploads, read by the workers: duplicates among them cannot be seen before fetching, so each counts as one call`,
     budget_after: { daily: after(budget.daily), monthly: after(budget.monthly) },
     eta_seconds: eta,
     waiting_reason: waitingReason,

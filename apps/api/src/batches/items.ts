@@ -1,10 +1,14 @@
 import { checkUrl, UnsafeUrlError, type StreamedObject, type UrlPolicy } from '@cutout/shared';
 import { ApiError } from '../errors.ts';
 
-/** One item of a batch, once validated: an image by URL (fetched by the worker) or an uploaded file. */
+/**
+ * One item of a batch, once validated: an image by URL (fetched by the worker), a file sent
+ * in the request (already in S3), or a file the client uploaded to S3 itself (checked by the worker).
+ */
 export type BatchItem =
   | { kind: 'url'; imageUrl: string; clientRef?: string; metadata?: Record<string, unknown> }
-  | { kind: 'file'; jobId: string; original: StreamedObject; clientRef: string; metadata?: Record<string, unknown> };
+  | { kind: 'file'; jobId: string; original: StreamedObject; clientRef: string; metadata?: Record<string, unknown> }
+  | { kind: 'upload'; key: string; bytes: number; clientRef: string; metadata?: Record<string, unknown> };
 
 /** A row that was not accepted: its position (1-based; a CSV's header is row 1) and why. */
 export interface RejectedRow { row: number; reason: string }

@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import { batchViewSchema, JOB_ERROR_CODES, JOB_STATUSES, QUALITY_FLAGS, renditionViewSchema, WAITING_REASONS } from '@cutout/shared';
 import { batchIdParams, idempotencyKeyHeader, pageQuery } from './common.ts';
-import { documentedAs, fieldSchemas } from './fields.ts';
+import { fieldSchemas } from './fields.ts';
 import { jobListSchema, type ContractSettings } from './jobs.ts';
 import { rejectedRowSchema, type OperationSpec } from './operation.ts';
+
+/** Media types of a manifest sent as the whole body of `POST /v1/batches` (CSV, JSON lines under its several names). */
+export const MANIFEST_MEDIA_TYPES = ['text/csv', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines'] as const;
 
 /** A batch as `POST /v1/batches` (and a rerun) answers it: with the rows it did not accept. */
 export const createdBatchSchema = batchViewSchema.extend({
@@ -59,15 +62,22 @@ export function batchOperations({ rules, maxBatchItems, maxManifestBytes, maxUpl
     renditions: json.renditions.optional(),
     item_events: json.item_events.optional(),
   };
-  const batchJson = z.strictObject({
-    // Each item is checked on its own (a bad one is a rejected row, not a refused batch); the document says what an item is.
-    items: documentedAs(z.array(z.unknown(), { error: 'The JSON body needs an "items" array' }), z.array(urlItemSchema).max(maxBatchItems)),
+  const itemsJson = z.strictObject({
+    items: z.array(urlItemSchema).max(maxBatchItems).describe('Each item is checked on its own: a bad one is a rejected row, not a refused batch'),
     ...settings,
     dry_run: json.dry_run.optional(),
-  });
+  }).meta({ id: 'BatchRequest' });
+  const uploadJson = z.strictObject({
+    upload_id: z.string().describe('A direct upload (POST /v1/uploads) whose files become the items, client_ref = file name; one upload makes one batch'),
+    ...settings,
+    dry_run: json.dry_run.optional(),
+  }).meta({ id: 'UploadBatchRequest' });
+  const manifest = z.string().describe(
+    `One item per row, read as it streams in: CSV with a header (image_url,client_ref,…; other columns become metadata), or JSON lines (one item object per line); at most ${maxManifestBytes} bytes`,
+  );
   const batchForm = z.object({
     manifest: z.string().meta({ format: 'binary' }).optional()
-      .describe(`A CSV manifest (header image_url,client_ref,…; other columns become metadata), at most ${maxManifestBytes} bytes, read row by row`),
+      .describe(`A CSV manifest, or JSON lines (by media type application/x-ndjson or a .jsonl/.ndjson file name), at most ${maxManifestBytes} bytes, read row by row`),
     file: z.array(z.string().meta({ format: 'binary' })).optional().describe(`Images, one part each (client_ref = the file name), each at most ${maxUploadBytes} bytes`),
     webhook_url: form.webhook_url.optional(),
     options: form.options.optional(),
@@ -75,20 +85,41 @@ export function batchOperations({ rules, maxBatchItems, maxManifestBytes, maxUpl
     item_events: form.item_events.optional(),
     dry_run: form.dry_run.optional().describe('"true": estimate only; send it before the first file part'),
   });
+  /** A manifest sent as the whole body takes its settings in the query string, as text (as a form's fields). */
+  const text = (description: string) => z.string().optional().describe(description);
+  const manifestQuery = z.strictObject({
+    webhook_url: text('As in a JSON body'),
+    options: text('A JSON object, as text'),
+    renditions: text('A JSON array of rendition specs, as text'),
+    item_events: text('"true" or "false"'),
+    dry_run: text('"true": estimate only'),
+  });
   const batchErrors = [
     'invalid_request', 'unknown_field', 'duplicate_field', 'missing_items', 'ambiguous_items', 'invalid_multipart', 'too_many_parts',
     'invalid_idempotency_key', 'idempotency_key_reused', 'idempotency_request_in_progress', 'too_many_items', 'file_too_large',
     'payload_too_large', 'unsupported_media_type', 'no_valid_items', 'invalid_manifest', 'invalid_webhook_url', 'invalid_options',
-    'invalid_renditions', 'invalid_item_events', 'invalid_dry_run',
+    'invalid_renditions', 'invalid_item_events', 'invalid_dry_run', 'upload_not_found', 'upload_already_used', 'upload_expired',
   ] as const;
   return {
     createBatch: {
       method: 'POST', url: '/v1/batches', operationId: 'createBatch', tags: ['batches'], scope: 'jobs:write',
       summary: 'Submit a batch of images',
-      description: `JSON with \`items\` (image URLs), or multipart with a \`manifest\` CSV part or many \`file\` parts, at most ${maxBatchItems} items. Bad items are listed in \`rejected\`; the others go ahead. URL items are fetched by the workers.`,
+      description: [
+        `Up to ${maxBatchItems} items, read as the body streams in (413 too_many_items at the first row past the limit): JSON with \`items\` (image URLs) or the \`upload_id\` of a direct upload;`,
+        'multipart with a `manifest` part or many `file` parts; or a CSV (`text/csv`) or JSON-lines (`application/x-ndjson`) manifest as the whole body, with the settings in the query string.',
+        'Bad items are listed in `rejected`; the others go ahead. URL and uploaded items are fetched and checked by the workers.',
+        'The batch is `creating` until the whole request is read; one whose creation stops half-way becomes `failed_to_create` and none of its items run.',
+      ].join(' '),
+      querystring: manifestQuery,
       headers: z.object({ 'idempotency-key': idempotencyKeyHeader }),
-      body: batchJson,
-      requestBody: { required: true, content: { 'multipart/form-data': batchForm } },
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': z.union([itemsJson, uploadJson]),
+          'multipart/form-data': batchForm,
+          ...Object.fromEntries(MANIFEST_MEDIA_TYPES.map((type) => [type, manifest])),
+        },
+      },
       responses: {
         200: { description: 'With dry_run: what the batch would cost; nothing was created, stored or called', json: batchEstimateSchema },
         202: { description: 'Accepted: the batch, with the rejected rows; Location names it', json: createdBatchSchema, headers: ['location', 'idempotent-replayed'] },

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   insufficient_scope: { status: 403, description: 'The key lacks the scope this operation needs (e.g. a read-only key writing)' },
   // 404, 409, 410: the resource and its state
   not_found: { status: 404, description: 'No such resource for this tenant (another tenant\'s ids are not found either)' },
+  upload_not_found: { status: 404, description: 'The upload_id of a batch names no upload of this tenant' },
   idempotency_key_reused: { status: 409, description: 'The Idempotency-Key came with a different request in the last 24 hours' },
   idempotency_request_in_progress: { status: 409, description: 'A request with this Idempotency-Key is still running; retry shortly (Retry-After)' },
   job_already_started: { status: 409, description: 'A worker has taken the job; it can no longer be canceled' },
@@ -42,7 +43,9 @@ export const ERROR_CODES = {
   batch_not_finished: { status: 409, description: 'The batch has not completed yet; its batch.completed event is sent when it does' },
   not_reviewable: { status: 409, description: 'Only a succeeded job has a cutout to judge' },
   original_missing: { status: 409, description: 'The original is no longer stored, or was never fetched' },
+  upload_already_used: { status: 409, description: 'A batch was already made from this upload; an upload makes one batch' },
   review_link_expired: { status: 410, description: 'The review link has expired' },
+  upload_expired: { status: 410, description: 'The upload has expired (UPLOAD_URL_TTL): its files are deleted; upload them again' },
   // 413, 415: what was sent
   file_too_large: { status: 413, description: 'An image over MAX_UPLOAD_BYTES, or a manifest over MAX_MANIFEST_BYTES' },
   field_too_large: { status: 413, description: 'A multipart field over 64 KiB' },

@@ -24,6 +24,7 @@ export type Guards = Record<Scope, onRequestAsyncHookHandler>;
 const TAGS = [
   { name: 'jobs', description: 'One image each: submit, poll, list, cancel, fetch the result' },
   { name: 'batches', description: 'Many images at once, their counts and results manifest' },
+  { name: 'uploads', description: 'Files PUT straight to S3, then made a batch' },
   { name: 'review', description: 'Review links, verdicts and reruns' },
   { name: 'webhooks', description: 'Deliveries of job and batch events' },
   { name: 'account', description: 'The tenant, its limits, usage and webhook signing secret' },

@@ -11,14 +11,11 @@ import { onceFor, type StoredResponse } from '../idempotency.ts';
 import { ownBatch } from '../owned.ts';
 import { rerunBatch } from '../reruns.ts';
 import { cancelBatchItems } from '../batches/cancel.ts';
-import { jsonIntake, multipartIntake, type BatchSettings, type IntakeLimits } from '../batches/intake.ts';
+import { STREAMED_BODY_TYPES } from '../batches/intake.ts';
 import { batchJobPage } from '../batches/job-pages.ts';
+import { leaveBodiesUnread } from '../json-body.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
 import { createdView, submitBatch } from '../batches/submit.ts';
-import { makeDryRunStorage } from '../batches/dry-run-storage.ts';
-
-/** JSON items may carry 4 KB of metadata each; the default 1 MB body limit fits ~5,000 bare URLs. */
-const bodyLimitFor = (maxItems: number) => Math.max(1_048_576, maxItems * 5 * 1024);
 
 /** Batches: submit, read, the results manifest and the jobs, rerun, cancel. */
 export const batchRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps, guards, contract }) => {
@@ -31,19 +28,13 @@ export const batchRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { de
     reply.status(stored.statusCode).headers({ ...(stored.location ? { location: stored.location } : {}), ...(stored.replayed ? { 'idempotent-replayed': 'true' } : {}) })
       .send(stored.body);
 
-  app.route({
-    ...routeOf(ops.createBatch, guards),
-    bodyLimit: bodyLimitFor(config.api.maxBatchItems),
-    handler: async (request, reply) => {
-      const tenantId = tenantOf(request);
-      const limits: IntakeLimits = {
-        storage, tenantId, policy: contract.rules.urlPolicy, fields, dryRunStorage: makeDryRunStorage(),
-        maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, maxManifestBytes: config.api.maxManifestBytes,
-      };
-      const intake = (stored: string[]) =>
-        request.isMultipart() ? multipartIntake(request, limits, stored) : Promise.resolve(jsonIntake(request.body as BatchSettings & { items: unknown[] }, limits));
-      return answer(reply, await submitBatch(deps, request, tenantId, request.headers['idempotency-key'], intake));
-    },
+  // The body (JSON items, a manifest, a form) is read as it streams in, never parsed whole by fastify.
+  await plugin.register(async (scope) => {
+    leaveBodiesUnread(scope, STREAMED_BODY_TYPES);
+    scope.withTypeProvider<ZodTypeProvider>().route({
+      ...routeOf(ops.createBatch, guards),
+      handler: async (request, reply) => answer(reply, await submitBatch(deps, request, fields)),
+    });
   });
 
   app.route({
@@ -76,9 +67,9 @@ export const batchRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { de
       const { items: selection, ...settings } = request.body;
       const fingerprint = sha256Hex(JSON.stringify([source.id, selection, settings]));
       return answer(reply, await onceFor(idempotency, source.tenantId, request.headers['idempotency-key'], fingerprint, async () => {
-        const { batch, rejected } = await rerunBatch(deps, source, selection, settings, fingerprint, request.log);
+        const { batch, rejected } = await rerunBatch(deps, source, selection, settings, request.log);
         request.log.info({ batch_id: batch.id, rerun_of: source.id, items: batch.total }, 'batch rerun accepted');
-        return { statusCode: 202, location: `${config.api.publicBaseUrl}/v1/batches/${batch.id}`, body: await createdView(deps, batch, rejected) };
+        return { statusCode: 202, location: `${config.api.publicBaseUrl}/v1/batches/${batch.id}`, body: createdView(deps, batch, rejected) };
       }));
     },
   });

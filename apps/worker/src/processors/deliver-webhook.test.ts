@@ -61,7 +61,7 @@ function setup(allowPrivate: string[]) {
   const gateSettings = { concurrency: 2, threshold: 5, cooldownsMs: [1_000], leaseTtlMs: 10_000, keepMs: 60_000 };
   const deliver = makeDeliverWebhookProcessor({
     jobs,
-    batches: makeBatchStore({ redis, prefix }),
+    batches: makeBatchStore({ redis, prefix, retentionMs: 60_000 }),
     deliveries,
     gate: makeEndpointGate({ redis, prefix, settings: gateSettings }),
     fair: makeFairScheduler({ redis, prefix: `${prefix}:webhooks` }),

@@ -1,30 +1,81 @@
-import { storeImage, type ImageFetcher, type JobRecord, type JobStore, type Storage, type StreamedObject } from '@cutout/shared';
+import type { Readable } from 'node:stream';
+import {
+  ImageInputError, isMissingObject, storeImage,
+  type ImageFetcher, type ImageSource, type JobRecord, type JobStore, type Storage, type StreamedObject,
+} from '@cutout/shared';
 
 /**
- * Batch items given by URL are fetched here, by the worker, not by the API: a 10,000-item
+ * Batch items given by URL are fetched here, by the worker, not by the API: a 100,000-item
  * batch is accepted in seconds, and the fetches are spread over the workers and retried
- * like any other transient failure.
+ * like any other transient failure. Files a client uploaded straight to S3 are checked here
+ * the same way (type by magic bytes, pixel limit, completeness), with the same error codes.
  */
 export interface OriginalFetcher {
   /** Fetches `url` through the SSRF guard into `objectKey`, with an upload's checks; leaves nothing behind when it throws. */
   fetch(url: string, objectKey: string): Promise<StreamedObject>;
+  /** Checks the client's uploaded object into `objectKey`; the uploaded object goes once its fate is known. */
+  fromUpload(uploadKey: string, objectKey: string): Promise<StreamedObject>;
+}
+
+/** An S3 object's body as an image source, stopping (and saying so) once it passes `maxBytes`. */
+function objectSource(body: Readable, maxBytes: number): ImageSource {
+  const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let bytes = 0;
+  let over = false;
+  const stop = () => void body.destroy();
+  return {
+    chunks: {
+      async next() {
+        if (over) return { value: undefined, done: true };
+        const result = await iterator.next();
+        if (result.done) return result;
+        bytes += result.value.length;
+        if (bytes <= maxBytes) return result;
+        over = true;
+        stop();
+        return { value: undefined, done: true };
+      },
+    },
+    truncated: () => over,
+    discard: stop,
+  };
 }
 
 export function makeOriginalFetcher({ images, storage, maxBytes, maxPixels }: { images: ImageFetcher; storage: Storage; maxBytes: number; maxPixels: number }): OriginalFetcher {
+  const target = (objectKey: string) => ({ storage, objectKey, maxBytes, maxPixels });
   return {
     async fetch(url, objectKey) {
       try {
-        return await storeImage(await images.open(url), { storage, objectKey, maxBytes, maxPixels });
+        return await storeImage(await images.open(url), target(objectKey));
       } catch (error) {
         await storage.delete(objectKey).catch(() => undefined);
+        throw error;
+      }
+    },
+    async fromUpload(uploadKey, objectKey) {
+      let body: Readable;
+      try {
+        body = await storage.getStream(uploadKey);
+      } catch (error) {
+        if (isMissingObject(error)) throw new ImageInputError(422, 'upload_missing', 'The uploaded file is no longer in storage (the upload was deleted or expired)');
+        throw error;
+      }
+      try {
+        const stored = await storeImage(objectSource(body, maxBytes), target(objectKey));
+        await storage.delete(uploadKey).catch(() => undefined);
+        return stored;
+      } catch (error) {
+        await storage.delete(objectKey).catch(() => undefined);
+        // A file that will never be usable is not kept for the sweep; a transient failure keeps it for the retry.
+        if (error instanceof ImageInputError && !error.retryable) await storage.delete(uploadKey).catch(() => undefined);
         throw error;
       }
     },
   };
 }
 
-/** A URL item whose original is not in S3 yet. */
-export const needsOriginal = (record: JobRecord): boolean => Boolean(record.sourceUrl) && !record.originalSha256;
+/** A batch item whose original is not in S3 yet: given by URL, or uploaded by the client and not checked yet. */
+export const needsOriginal = (record: JobRecord): boolean => Boolean(record.sourceUrl || record.uploadKey) && !record.originalSha256;
 
 /**
  * Moves the item to `processing`, fetches its original and records it. Returns the
@@ -40,7 +91,9 @@ export async function fetchOriginal(
   if (!processing) return null;
   let stored: StreamedObject;
   try {
-    stored = await originals.fetch(processing.sourceUrl!, processing.originalKey);
+    stored = processing.uploadKey
+      ? await originals.fromUpload(processing.uploadKey, processing.originalKey)
+      : await originals.fetch(processing.sourceUrl!, processing.originalKey);
   } catch (error) {
     return onFailure(processing, error);
   }

@@ -1,7 +1,7 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import {
   allowedOptionsText, isMissingObject, refusedOptions, resultKey, thumbKey, TERMINAL_STATUSES,
-  type Budgets, type FairScheduler, type HoldReason, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage,
+  type BatchFeeder, type Budgets, type FairScheduler, type HoldReason, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage,
 } from '@cutout/shared';
 import type { ByByBGClient, CallSpend } from '../bybybg/client.ts';
 import type { CutoutOutputs } from '../postprocess/outputs.ts';
@@ -27,6 +27,8 @@ export interface RemoveBgDeps extends AnnounceDeps, SpendDeps {
   /** Fetches batch items given by URL. */
   originals: OriginalFetcher;
   fair: FairScheduler;
+  /** Queues a batch's next items as its queued ones start. */
+  feeder: BatchFeeder;
   usage: Usage;
   /** How long a job may wait on 429s before it fails with upstream_rate_limited. */
   rateLimitBudgetMs: number;
@@ -60,6 +62,7 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
     if (job.data.slot !== undefined) await deps.fair.served(job.data.slot).catch(() => undefined);
     let queued = await jobs.get(jobId);
     if (!queued) return jobLog.warn('job record missing; nothing to do');
+    if (queued.batchId) void deps.feeder.topUp(queued.batchId).catch((error: unknown) => jobLog.warn({ err: error }, 'batch items not queued; the sweep will'));
     if (TERMINAL_STATUSES.includes(queued.status)) return announce(deps, queued);
     const refused = refusedOptions(queued.options, deps.allowedOptions);
     if (refused.length > 0) {
