@@ -27,7 +27,7 @@ export type { AppDeps } from './deps.ts';
 const trustProxyOption = (setting: Config['api']['trustProxy']) =>
   typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
 
-const contractSettingsOf = (config: Config): ContractSettings => ({
+export const contractSettingsOf = (config: Config): ContractSettings => ({
   rules: fieldRulesOf(config), maxUploadBytes: config.api.maxUploadBytes, maxImagePixels: config.api.maxImagePixels,
   maxBatchItems: config.api.maxBatchItems, maxManifestBytes: config.api.maxManifestBytes,
 });
