@@ -86,9 +86,10 @@ export async function startSystem({ env = {}, faults, workers = 1 }: SystemOptio
     async close() {
       await Promise.all(running.map((worker) => worker.close()));
       // The API goes first: nothing it still serves (a review stream) sees its keys vanish.
-      const cleaner = new Redis(config.redis.url, { lazyConnect: true });
+      // A test may have killed its Redis: then there is nothing to clean, and no reconnecting.
+      const cleaner = new Redis(config.redis.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
       await api.close();
-      await unlinkPrefix(cleaner, config.redis.prefix).finally(() => cleaner.quit());
+      await unlinkPrefix(cleaner, config.redis.prefix).catch(() => undefined).finally(() => cleaner.disconnect());
       await emulator.close();
       await s3.close();
       await redis.close();
