@@ -12,8 +12,10 @@ export function errorBody(message: string): ErrorBody {
 /** A request the client must fix; `statusCode` is what fastify's error handler answers. */
 export class ClientError extends Error {
   override readonly name = 'ClientError';
-  constructor(readonly statusCode: number, message: string) {
+  readonly statusCode: number;
+  constructor(statusCode: number, message: string) {
     super(message);
+    this.statusCode = statusCode;
   }
 }
 

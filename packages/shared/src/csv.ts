@@ -19,9 +19,11 @@ const READ_OPTIONS: Options = {
 
 /** A CSV that cannot be read; `row` counts records from 1 (the header), blank lines not counted. */
 export class CsvError extends Error {
-  constructor(message: string, readonly row?: number) {
+  readonly row?: number;
+  constructor(message: string, row?: number) {
     super(row === undefined ? message : `${message} (row ${row})`);
     this.name = 'CsvError';
+    this.row = row;
   }
 }
 

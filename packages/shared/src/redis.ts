@@ -56,12 +56,14 @@ export class RedisUnavailableError extends Error {
 }
 
 export class RedisEvictionPolicyError extends Error {
-  constructor(readonly policy: string) {
+  readonly policy: string;
+  constructor(policy: string) {
     super(
       `Redis maxmemory-policy is "${policy}"; Cutout needs "noeviction" so queued jobs are never evicted. ` +
         'Run: redis-cli CONFIG SET maxmemory-policy noeviction (and set it in redis.conf).',
     );
     this.name = 'RedisEvictionPolicyError';
+    this.policy = policy;
   }
 }
 

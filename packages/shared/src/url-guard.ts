@@ -28,12 +28,11 @@ export class UnsafeUrlError extends Error {
   override readonly name = 'UnsafeUrlError';
   /** Stable code for error tables that classify by code (permanent: retrying cannot help). */
   readonly code = 'ERR_UNSAFE_URL';
+  readonly reason: UnsafeUrlReason;
 
-  constructor(
-    readonly reason: UnsafeUrlReason,
-    message: string,
-  ) {
+  constructor(reason: UnsafeUrlReason, message: string) {
     super(message);
+    this.reason = reason;
   }
 }
 

@@ -46,9 +46,11 @@ export interface BatchWriter {
 }
 
 export class CreationLostError extends Error {
-  constructor(readonly batchId: string) {
+  readonly batchId: string;
+  constructor(batchId: string) {
     super(`batch ${batchId} stopped being created before it committed`);
     this.name = 'CreationLostError';
+    this.batchId = batchId;
   }
 }
 

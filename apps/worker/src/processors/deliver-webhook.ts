@@ -34,9 +34,13 @@ export interface DeliverWebhookDeps extends WebhookEventDeps {
 
 /** A failed delivery attempt; `delayMs` is when the next attempt is due, as the job shows it (the backoff strategy uses it). */
 export class DeliveryError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number, readonly delayMs?: number) {
+  readonly retryAfterMs?: number;
+  readonly delayMs?: number;
+  constructor(message: string, retryAfterMs?: number, delayMs?: number) {
     super(message);
     this.name = 'DeliveryError';
+    this.retryAfterMs = retryAfterMs;
+    this.delayMs = delayMs;
   }
 }
 

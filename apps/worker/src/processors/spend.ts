@@ -13,8 +13,12 @@ import { failJob, type AnnounceDeps } from './outcomes.ts';
 export class BudgetExhaustedError extends Error {
   override readonly name = 'BudgetExhaustedError';
   readonly code = 'budget_exhausted';
-  constructor(readonly exhausted: readonly BudgetPeriodName[], readonly resetsAt: number) {
+  readonly exhausted: readonly BudgetPeriodName[];
+  readonly resetsAt: number;
+  constructor(exhausted: readonly BudgetPeriodName[], resetsAt: number) {
     super(`The tenant's ${exhausted.join(' and ')} budget of upstream calls is used up`);
+    this.exhausted = exhausted;
+    this.resetsAt = resetsAt;
   }
 }
 

@@ -9,14 +9,15 @@ export type ImageErrorCode = Extract<JobErrorCode,
   | 'upload_missing'>;
 
 export class ImageInputError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: ImageErrorCode,
-    message: string,
-    /** True when the same URL may work later (a timeout, a 5xx), false when it never will. */
-    readonly retryable = false,
-  ) {
+  readonly statusCode: number;
+  readonly code: ImageErrorCode;
+  /** True when the same URL may work later (a timeout, a 5xx), false when it never will. */
+  readonly retryable: boolean;
+  constructor(statusCode: number, code: ImageErrorCode, message: string, retryable = false) {
     super(message);
     this.name = 'ImageInputError';
+    this.statusCode = statusCode;
+    this.code = code;
+    this.retryable = retryable;
   }
 }
