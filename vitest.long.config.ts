@@ -8,6 +8,7 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    setupFiles: ['test/helpers/undici-dispatcher.ts'],
     // CI asks for a JSON report too, to print one closing count for all runs.
     reporters: process.env.CUTOUT_TEST_REPORT_DIR ? ['default', ['json', { outputFile: `${process.env.CUTOUT_TEST_REPORT_DIR}/long.json` }]] : ['default'],
     maxWorkers: 1,

@@ -9,6 +9,7 @@
  * Exit code 1 only when the harness itself fails (a scenario throws); a missed target is
  * reported, never an error, so CI can run it on any machine.
  */
+import '../test/helpers/undici-dispatcher.ts';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testRedis } from '../test/helpers/services.ts';

@@ -3,7 +3,7 @@
  * code that runs in production: the emulator's background removal stands in for ByByBG,
  * the worker's rendition pipeline makes the marketplace JPEG.
  *
- *   node --import tsx scripts/make-readme-images.ts   → docs/images/marketplace-{original,rendition}.jpg
+ *   node scripts/make-readme-images.ts   → docs/images/marketplace-{original,rendition}.jpg
  */
 import { writeFileSync } from 'node:fs';
 import sharp from 'sharp';

@@ -1,7 +1,7 @@
 /**
  * How much Redis memory a finished job costs, for sizing (docs/OPERATIONS.md).
  *
- *   node --import tsx scripts/measure-redis-memory.ts [jobs=300]
+ *   node scripts/measure-redis-memory.ts [jobs=300]
  *
  * Runs `jobs` distinct photos, each with a webhook, through the real API and worker
  * against the Redis at REDIS_URL (default 127.0.0.1:6379) under a prefix of its own, with
@@ -9,6 +9,7 @@
  * webhook has been delivered, it sums `MEMORY USAGE <key> SAMPLES 0` over every key of the
  * prefix, grouped by what the key holds, divides by `jobs`, and deletes the keys.
  */
+import '../test/helpers/undici-dispatcher.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -3,9 +3,8 @@
  * nothing real is configured, an embedded S3 server and the ByByBG emulator.
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { configOrExit, createLogger, createMetrics, exitOnStartupError, onShutdownSignal, randomBase62 } from '@cutout/shared';
-import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3 } from '@cutout/shared/embedded-s3';
 import { startApi } from '../apps/api/src/server.ts';
 import { startWorker } from '../apps/worker/src/server.ts';
 import { startEmulator } from '../apps/emulator/src/server.ts';
@@ -23,6 +22,8 @@ const notes: string[] = [];
 
 try {
   if (!env.S3_ENDPOINT) {
+    // s3rver is a development dependency: loaded only when no real S3 is configured.
+    const { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3 } = await import('@cutout/shared/embedded-s3');
     const s3 = await startEmbeddedS3({ directory: join(dataDir, 's3'), bucket: env.S3_BUCKET ?? 'cutout', port: Number(env.EMBEDDED_S3_PORT ?? 4568) });
     stops.push(() => s3.close());
     Object.assign(env, { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey });
@@ -76,10 +77,10 @@ function printBanner({ url, key, secret, usingEmulator, emulatorUrl }: { url: st
   const shownKey = key ?? '<a key from API_KEYS>';
   const lines = [
     '',
-    '  Cutout is running',
+    `  Cutout is running (Node.js ${process.version})`,
     '',
     `  API:      ${url}   (interactive docs: ${url}/docs, guide: README.md)`,
-    `  API key:  ${shownKey}${key ? '   (tenant "dev", kept in .data/dev-api-key)' : ''}`,
+    `  API key:  ${shownKey}${key ? `   (tenant "dev", kept in ${relative(process.cwd(), join(dataDir, 'dev-api-key'))})` : ''}`,
     ...(secret ? [`  Webhook signing secret: ${secret}`] : []),
     ...notes.map((note) => `  ${note}`),
     '',

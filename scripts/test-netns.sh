@@ -9,6 +9,9 @@
 # resolver answers internal-looking names (minio.cutout.test → 10.0.0.5) without any DNS server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Run directly (sudo bash scripts/test-netns.sh) as well as through npm: the project's Node 24
+# (node_modules/.bin/node on Linux x64) first, as npm scripts have it.
+export PATH="$PWD/node_modules/.bin:$PATH"
 
 fail() { echo "test-netns: $*; the network-namespace tests did NOT run" >&2; exit 1; }
 

@@ -111,7 +111,7 @@ export async function startBenchStack(faults: FaultPatch = {}): Promise<BenchSta
 /** The API under `node --cpu-prof` (BENCH_CPU_PROF=<dir>): the profile is written when it exits on SIGTERM. */
 async function startProfiledApi(env: Record<string, string>, directory: string): Promise<{ process: RunningProcess; url: string }> {
   const api = spawnProcess({
-    name: 'api', command: process.execPath, args: ['--cpu-prof', '--cpu-prof-dir', directory, '--import', 'tsx', 'apps/api/src/main.ts'],
+    name: 'api', command: process.execPath, args: ['--cpu-prof', '--cpu-prof-dir', directory, 'apps/api/src/main.ts'],
     env: { PORT: '0', HOST: '127.0.0.1', ...env },
   });
   const url = String((await api.waitForLog('api listening', 60_000)).url);

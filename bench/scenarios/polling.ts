@@ -16,7 +16,7 @@ export function pollingScenario(seconds: number): Scenario {
     name: 'status polling',
     async run(context) {
       const stack = await startBenchStack();
-      const hello = spawnProcess({ name: 'hello-world', command: process.execPath, args: ['--import', 'tsx', 'bench/baselines/hello-world.ts'] });
+      const hello = spawnProcess({ name: 'hello-world', command: process.execPath, args: ['bench/baselines/hello-world.ts'] });
       try {
         const api = await stack.startApi();
         const [photo] = await distinctPhotos(1);

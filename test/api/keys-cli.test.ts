@@ -35,7 +35,7 @@ describe('npm run keys', () => {
   function keys(...args: string[]): Promise<Run> {
     const env = { PATH: process.env.PATH, REDIS_URL: server.url, REDIS_PREFIX: prefix };
     return new Promise((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', 'apps/api/src/keys-cli.ts', ...args], { cwd: ROOT, env }, (error, stdout, stderr) => {
+      execFile(process.execPath, ['apps/api/src/keys-cli.ts', ...args], { cwd: ROOT, env }, (error, stdout, stderr) => {
         resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
       });
     });

@@ -14,7 +14,7 @@ import { startImageServer } from '../helpers/batches.ts';
 const CLI = join(import.meta.dirname, '../../apps/cli/src/main.ts');
 
 function runCli(system: TestSystem, args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, CUTOUT_URL: system.apiUrl, CUTOUT_API_KEY: system.apiKey }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CUTOUT_URL: system.apiUrl, CUTOUT_API_KEY: system.apiKey }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk));

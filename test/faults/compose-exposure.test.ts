@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -87,6 +87,33 @@ describe('docker-compose.yml', () => {
     // Only MinIO and its init container know the root password.
     const holders = Object.keys(services).filter((service) => JSON.stringify(services[service]!.environment ?? {}).includes('MINIO_ROOT_PASSWORD'));
     expect(holders.sort()).toEqual(['minio', 'minio-init']);
+  });
+
+  it('pulls every image at a release tag, never a moving one', () => {
+    const pulled = Object.entries(services).filter(([, definition]) => !definition.build).map(([service, definition]) => ({ service, image: String(definition.image) }));
+
+    expect(pulled.map(({ service }) => service).sort()).toEqual(['minio', 'minio-init', 'redis']);
+    // x.y.z (with a variant such as -alpine), or MinIO's RELEASE.<timestamp>.
+    const release = /^[\w./-]+:(\d+\.\d+\.\d+(-[\w.]+)?|RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z)$/;
+    expect(pulled.filter(({ image }) => !release.test(image))).toEqual([]);
+  });
+
+  it('health-checks every long-running service, the worker on its metrics port', () => {
+    const longRunning = Object.keys(services).filter((service) => services[service]!.restart !== 'no');
+
+    expect(longRunning.sort()).toEqual(['api', 'emulator', 'minio', 'redis', 'worker']);
+    expect(longRunning.filter((service) => !services[service]!.healthcheck?.test)).toEqual([]);
+    const workerPort = environmentOf('worker', KEYS).WORKER_METRICS_PORT;
+    expect(JSON.stringify(services.worker!.healthcheck.test)).toContain(`127.0.0.1:${workerPort}/healthz`);
+  });
+
+  it('runs each app as one node process on its TypeScript entry point, without a loader', () => {
+    for (const app of ['api', 'worker', 'emulator']) {
+      const [command, ...args] = services[app]!.command as string[];
+      expect(command).toBe('node');
+      expect(args).toEqual([`apps/${app}/src/main.ts`]);
+      expect(existsSync(join(REPO_ROOT, args[0]!)), args[0]).toBe(true);
+    }
   });
 });
 

@@ -61,7 +61,6 @@ describe('a worker killed with SIGKILL', () => {
     victim.kill('SIGKILL');
     const killedAt = Date.now();
     const death = await victim.waitForExit(30_000);
-    // tsx reports its child's death by SIGKILL as 128 + 9.
     expect(death.code === 137 || death.signal === 'SIGKILL', JSON.stringify(death)).toBe(true);
 
     let views = await waitForJobsToEnd(api.url, stack.apiKey, ids, 180_000);

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,7 +8,7 @@ import { unlinkPrefix } from './redis-keys.ts';
 
 /**
  * Real child processes for fault tests: the apps as production runs them
- * (`node --import tsx apps/<app>/src/main.ts`, see the Dockerfile), and helper
+ * (`node apps/<app>/src/main.ts`, see the Dockerfile), and helper
  * servers such as a `redis-server` of a test's own.
  *
  * Every process is spawned in a process group of its own and kept in a registry, so
@@ -30,13 +29,10 @@ export interface SpawnOptions {
   args?: string[];
   /** The whole environment of the child on top of PATH/HOME/NODE_OPTIONS; nothing else is inherited. */
   env?: Record<string, string>;
-  /** The command only starts the real program as its child (tsx does): `kill` then signals that child. */
-  launcher?: boolean;
 }
 
 export interface RunningProcess {
   name: string;
-  /** Pid of the direct child (the tsx launcher for an app). */
   pid: number;
   child: ChildProcess;
   /** Everything written to stdout and stderr so far, interleaved as it arrived. */
@@ -48,12 +44,9 @@ export interface RunningProcess {
   waitForLine(match: string | RegExp | ((line: string) => boolean), timeoutMs?: number): Promise<string>;
   /** Resolves with the first JSON log entry whose `msg` is `msg`. */
   waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
-  /**
-   * Sends `signal` to the program itself: for an app, the node process running main.ts,
-   * not the tsx launcher in front of it (see `programPid`).
-   */
+  /** Sends `signal` to the process itself. */
   kill(signal: NodeJS.Signals): void;
-  /** Sends `signal` to every process of the group (the launcher and the program). */
+  /** Sends `signal` to every process of its group (the process and any children it started). */
   killGroup(signal: NodeJS.Signals): void;
   /** Resolves once the child has exited and its output is fully read. */
   exited: Promise<Exit>;
@@ -74,7 +67,7 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
 }
 
 /** Spawns a process in its own process group, capturing its output. */
-export function spawnProcess({ name, command, args = [], env = {}, launcher = false }: SpawnOptions): RunningProcess {
+export function spawnProcess({ name, command, args = [], env = {} }: SpawnOptions): RunningProcess {
   installExitHook();
   const child = spawn(command, args, { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   if (child.pid === undefined) throw new Error(`could not spawn ${name} (${command})`);
@@ -167,10 +160,7 @@ export function spawnProcess({ name, command, args = [], env = {}, launcher = fa
     },
     kill(signal) {
       if (done) return;
-      if (!launcher) return signalPid(pid, signal);
-      // Before tsx has started the program (or if it cannot be found), the whole group.
-      const program = programPid(pid);
-      signalPid(program ?? -pid, signal);
+      signalPid(pid, signal);
     },
     killGroup(signal) {
       if (done) return;
@@ -195,26 +185,11 @@ export function spawnProcess({ name, command, args = [], env = {}, launcher = fa
 }
 
 /**
- * Starts `apps/<app>/src/main.ts` with tsx's loader in one node process, as the
- * Dockerfile does, with `env` as its whole configuration (plus PATH/HOME/NODE_OPTIONS).
+ * Starts `apps/<app>/src/main.ts` in one node process (Node runs the TypeScript itself), as
+ * the Dockerfile does, with `env` as its whole configuration (plus PATH/HOME/NODE_OPTIONS).
  */
 export function spawnApp(app: AppName, env: Record<string, string>, name: string = app): RunningProcess {
-  return spawnProcess({ name, command: process.execPath, args: ['--import', 'tsx', `apps/${app}/src/main.ts`], env });
-}
-
-/**
- * Signals are sent to the app's own node process, not to the tsx launcher: tsx relays a
- * SIGTERM it receives, and SIGKILLs its child when the child has not acknowledged the
- * signal within 30 ms (a busy event loop), which would make graceful-shutdown tests
- * depend on scheduling. The launcher exits with the child's code (128+n after a signal).
- */
-function programPid(launcherPid: number): number | undefined {
-  try {
-    const children = readFileSync(`/proc/${launcherPid}/task/${launcherPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    return children.length === 1 ? Number(children[0]) : undefined;
-  } catch {
-    return undefined;
-  }
+  return spawnProcess({ name, command: process.execPath, args: [`apps/${app}/src/main.ts`], env });
 }
 
 function signalPid(pid: number, signal: NodeJS.Signals): void {

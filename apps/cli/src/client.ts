@@ -1,15 +1,19 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { request, type FormData } from 'undici';
+import { Agent, request, type FormData } from 'undici';
 
 export type Json = Record<string, any>;
 
 /** An answer of the API that is not a success, with its error envelope. */
 export class ApiCallError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
     super(`${message} (HTTP ${status}, ${code})`);
     this.name = 'ApiCallError';
+    this.status = status;
+    this.code = code;
   }
 }
 
@@ -30,8 +34,11 @@ export interface CutoutClient {
 
 export function makeClient({ baseUrl, apiKey }: { baseUrl: string; apiKey: string }): CutoutClient {
   const headers = { 'x-api-key': apiKey };
+  // Not the global dispatcher: on Node 24 that can be the Agent of Node's bundled undici,
+  // which does not recognise this undici's FormData (the batch upload's body).
+  const dispatcher = new Agent();
   async function call(method: 'GET' | 'POST', path: string, extra: { body?: FormData | string; headers?: Record<string, string> } = {}): Promise<string> {
-    const response = await request(`${baseUrl}${path}`, { method, body: extra.body, headers: { ...headers, ...extra.headers } });
+    const response = await request(`${baseUrl}${path}`, { method, body: extra.body, headers: { ...headers, ...extra.headers }, dispatcher });
     const text = await response.body.text();
     if (response.statusCode >= 400) {
       let error: Json = {};
@@ -68,7 +75,7 @@ export function makeClient({ baseUrl, apiKey }: { baseUrl: string; apiKey: strin
       if (response.statusCode !== 200) throw new Error(`upload of ${path} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
     },
     async download(url, path) {
-      const response = await request(url);
+      const response = await request(url, { dispatcher });
       if (response.statusCode !== 200) {
         await response.body.dump();
         throw new Error(`result download answered HTTP ${response.statusCode}`);

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent } from 'undici';
 import { createGuardedAgent, createMetrics, createRedis, openServices, type Config, type Logger, type Metrics } from '@cutout/shared';
 import { makeByByBGClient } from './bybybg/client.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
@@ -36,8 +37,12 @@ export async function startWorker(config: Config, log: Logger, { metrics = creat
   const connection = createRedis(config.redis, { blocking: true, connectionName: 'cutout-worker-bullmq', log });
   // Result URLs in ByByBG's answers are fetched like a client's image_url: same guard, same allow-list.
   const resultAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, log: log.child({ component: 'url-guard' }) });
+  // An agent of our own rather than the global dispatcher: on Node 24 that can be the Agent
+  // of Node's bundled undici, installed before ours loads, which is not the undici we pin.
+  const upstreamAgent = new Agent();
   const bybybg = makeByByBGClient({
     apiUrl: config.bybybg.apiUrl,
+    dispatcher: upstreamAgent,
     apiKeys: config.bybybg.apiKeys,
     timeoutMs: config.bybybg.timeoutMs,
     resultDispatcher: resultAgent,
@@ -65,6 +70,8 @@ export async function startWorker(config: Config, log: Logger, { metrics = creat
       await metricsServer?.close();
       connection.disconnect();
       await resultAgent.close();
+      // destroy, not close: close waits for calls still in flight after an expired grace period.
+      await upstreamAgent.destroy();
       await services.close();
     },
   };

@@ -29,7 +29,17 @@ function scrubObject(obj: Record<string, unknown>, depth = 0): Record<string, un
 
 export interface LoggerSettings { level: string; name: string; pretty?: boolean }
 
-/** `destination` (e.g. a test's in-memory stream) replaces stdout; ignored when `pretty`. */
+/** pino-pretty is a development dependency: a production install logs JSON even in a terminal. */
+function prettyInstalled(): boolean {
+  try {
+    import.meta.resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `destination` (e.g. a test's in-memory stream) replaces stdout; ignored when `pretty` (and pino-pretty is installed). */
 export function createLogger({ level, name, pretty = false }: LoggerSettings, destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
     level,
@@ -43,7 +53,7 @@ export function createLogger({ level, name, pretty = false }: LoggerSettings, de
       res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
     },
   };
-  if (pretty) {
+  if (pretty && prettyInstalled()) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
   // Asynchronous stdout: lines written while a write is under way go out together, instead of
