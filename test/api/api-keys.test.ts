@@ -28,7 +28,8 @@ describe('API keys through the API', () => {
 
   async function submit(key: string) {
     const form = new FormData();
-    const photo = await productImage('png', PRODUCT_SHOT, (photoVariant += 1));
+    photoVariant += 1;
+    const photo = await productImage('png', PRODUCT_SHOT, photoVariant);
     form.append('file', new Blob([photo], { type: 'image/png' }), 'photo.png');
     return call('POST', '/v1/jobs', key, form);
   }

@@ -266,6 +266,7 @@ describe('the review page, in Chromium', () => {
       expect(response?.status(), path).toBe(status);
       expect(await page.getByTestId('error-page').isVisible()).toBe(true);
       expect(await page.locator('body').getAttribute('data-state')).toBe('error');
+      // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText, the text a reader sees
       const text = await page.locator('body').innerText();
       expect(text).not.toContain('sku-');
       expect(text).not.toContain(batch.id);

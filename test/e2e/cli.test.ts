@@ -93,7 +93,7 @@ describe('the cutout CLI', () => {
     mkdirSync(out);
     const names = Array.from({ length: 6 }, (_, i) => `bag-${i}.png`);
     const photos = await Promise.all(names.map((_, i) => productImage('png', PRODUCT_SHOT, 62_000 + i)));
-    names.forEach((name, i) => writeFileSync(join(input, name), photos[i]!));
+    for (const [i, name] of names.entries()) writeFileSync(join(input, name), photos[i]!);
     // What a run killed half-way through its uploads leaves: the upload in its state, three files sent.
     const { body: upload } = await callApi(system, 'POST', '/v1/uploads', { body: { files: names.map((name, i) => ({ name, content_type: 'image/png', bytes: photos[i]!.length })) } });
     for (const [i, file] of (upload.files as Json[]).slice(0, 3).entries()) await (await request(file.put_url, { method: 'PUT', body: photos[i], headers: file.headers })).body.dump();

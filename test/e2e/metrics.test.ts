@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { getJob, setFaults, settle, submitPhoto } from '../helpers/jobs.ts';
-import { scrape, valueOf, type Sample } from '../helpers/metrics.ts';
+import { scrape, sampleValue, type Sample } from '../helpers/metrics.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 import { waitUntil } from '../faults/stack.ts';
@@ -32,7 +32,7 @@ const WORKER_COUNTERS = {
 type Counters = Record<string, readonly [string, Record<string, string>]>;
 
 function read(samples: Sample[], counters: Counters): Record<string, number> {
-  return Object.fromEntries(Object.entries(counters).map(([key, [name, labels]]) => [key, valueOf(samples, name, labels)]));
+  return Object.fromEntries(Object.entries(counters).map(([key, [name, labels]]) => [key, sampleValue(samples, name, labels)]));
 }
 
 function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
@@ -92,7 +92,7 @@ describe('metrics', () => {
     expect(api.contentType).toMatch(/^text\/plain/);
     expect(delta(read(api.samples, API_COUNTERS), apiBefore)).toEqual({ accepted: 4, posted: 4 });
     // Polling shows up under the route pattern, never under a job's own URL.
-    expect(valueOf(api.samples, 'cutout_http_requests_total', { method: 'GET', route: '/v1/jobs/:id', status: '200' })).toBeGreaterThan(0);
+    expect(sampleValue(api.samples, 'cutout_http_requests_total', { method: 'GET', route: '/v1/jobs/:id', status: '200' })).toBeGreaterThan(0);
 
     const workerSamples = (await scrape(workerMetricsUrl)).samples;
     expect(workerSamples.some((sample) => sample.name === 'cutout_upstream_rate_per_second' && sample.labels.mode === 'discovering')).toBe(true);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { emulatorStats, getJob, setFaults, settle, submitPhotos, type Json } from '../helpers/jobs.ts';
-import { scrape, valueOf } from '../helpers/metrics.ts';
+import { scrape, sampleValue } from '../helpers/metrics.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { eventually } from '../helpers/webhooks.ts';
 
@@ -62,9 +62,9 @@ describe('ByByBG out of credit (402)', () => {
     expect(ready.checks.upstream.ok).toBe(true);
 
     const metrics = (await Promise.all(system.workerMetricsUrls.map((url) => scrape(`${url}/metrics`)))).flatMap((scraped) => scraped.samples);
-    expect(valueOf(metrics, 'cutout_upstream_holds_total', { reason: 'upstream_out_of_credit' })).toBe(1);
-    expect(valueOf(metrics, 'cutout_upstream_hold_seconds_total', { reason: 'upstream_out_of_credit' })).toBeGreaterThan(0);
-    expect(valueOf(metrics, 'cutout_upstream_held', { reason: 'upstream_out_of_credit' })).toBe(0);
+    expect(sampleValue(metrics, 'cutout_upstream_holds_total', { reason: 'upstream_out_of_credit' })).toBe(1);
+    expect(sampleValue(metrics, 'cutout_upstream_hold_seconds_total', { reason: 'upstream_out_of_credit' })).toBeGreaterThan(0);
+    expect(sampleValue(metrics, 'cutout_upstream_held', { reason: 'upstream_out_of_credit' })).toBe(0);
   }, 60_000);
 
   it('fails a job still held after BYBYBG_OUT_OF_CREDIT_BUDGET, and runs one submitted later once credit is back', async () => {

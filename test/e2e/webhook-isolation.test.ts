@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { webhookMessageId } from '@cutout/shared';
 import { submitPhotos } from '../helpers/jobs.ts';
-import { scrape, valueOf } from '../helpers/metrics.ts';
+import { scrape, sampleValue } from '../helpers/metrics.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 import { callApi, eventually, queueFailedJobEvents, webhookState } from '../helpers/webhooks.ts';
@@ -21,7 +21,7 @@ function receivers() {
 
 async function workerMetric(system: TestSystem, name: string, labels: Record<string, string> = {}): Promise<number> {
   const all = await Promise.all(system.workerMetricsUrls.map((url) => scrape(`${url}/metrics`)));
-  return all.reduce((total, { samples }) => total + valueOf(samples, name, labels), 0);
+  return all.reduce((total, { samples }) => total + sampleValue(samples, name, labels), 0);
 }
 
 describe("one tenant's hanging receiver", () => {

@@ -23,7 +23,7 @@ const APP_SERVICES = ['api', 'worker'];
  * `${X?error}`, `$$`), enough to read this file's values; `env` stands for the shell and .env.
  */
 function interpolate(value: unknown, env: Record<string, string>): string {
-  return String(value).replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g, (match, name: string | undefined, colon: string, kind: string, operand: string) => {
+  return String(value).replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g, (_match, name: string | undefined, colon: string, kind: string, operand: string) => {
     if (name === undefined) return '$';
     const set = env[name];
     const missing = set === undefined || (colon === ':' && set === '');

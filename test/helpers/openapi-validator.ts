@@ -8,7 +8,7 @@ const addFormats = ((addFormatsModule as unknown as { default?: AddFormats }).de
 
 export interface Answer { status: number; headers: Record<string, unknown>; text: string }
 
-const escape = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
+const escapePointer = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
  * Checks answers against an OpenAPI 3.1 document: the status is one the operation lists,
@@ -44,7 +44,7 @@ export function makeAnswerChecker(document: Json) {
     }
     const mediaType = String(answer.headers['content-type'] ?? '').split(';')[0]!.trim();
     if (!content[mediaType]) return [...problems, `${operationId} ${answer.status}: media type ${mediaType || '(none)'} is not documented (${Object.keys(content).join(', ')})`];
-    const pointer = ['paths', found.path, found.method, 'responses', String(answer.status), 'content', mediaType, 'schema'].map(escape).join('/');
+    const pointer = ['paths', found.path, found.method, 'responses', String(answer.status), 'content', mediaType, 'schema'].map(escapePointer).join('/');
     const validate = ajv.getSchema(`https://cutout.test/openapi.json#/${pointer}`);
     if (!validate) return [...problems, `${operationId}: no schema at ${pointer}`];
     const bodies = mediaType === 'application/x-ndjson'

@@ -20,7 +20,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export type AppName = 'api' | 'worker' | 'emulator';
 
-export interface Exit { code: number | null; signal: NodeJS.Signals | null }
+interface Exit { code: number | null; signal: NodeJS.Signals | null }
 
 export interface SpawnOptions {
   /** Shown in echoed output and error messages, e.g. `worker-1`. */
@@ -60,7 +60,7 @@ const registry = new Set<RunningProcess>();
 let exitHookInstalled = false;
 
 /** The environment a child gets: a small base, plus exactly what the test passes. */
-export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+function childEnv(extra: Record<string, string> = {}): Record<string, string> {
   const base: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' };
   if (process.env.NODE_OPTIONS) base.NODE_OPTIONS = process.env.NODE_OPTIONS;
   return { ...base, ...extra };
@@ -280,15 +280,6 @@ export async function startWorkerProcess(env: Record<string, string>, name = 'wo
   const worker = spawnApp('worker', env, name);
   await worker.waitForLog('worker started', 60_000);
   return worker;
-}
-
-/** Starts the ByByBG emulator on a free port and waits until `/healthz` answers; returns its base URL. */
-export async function startEmulatorProcess(env: Record<string, string>, name = 'emulator'): Promise<{ process: RunningProcess; url: string }> {
-  const emulator = spawnApp('emulator', { EMULATOR_PORT: '0', EMULATOR_HOST: '127.0.0.1', ...env }, name);
-  const listening = await emulator.waitForLog('ByByBG EMULATOR listening (not the real ByByBG API)', 60_000);
-  const url = String(listening.url);
-  await waitForHttp(`${url}/healthz`, { process: emulator });
-  return { process: emulator, url };
 }
 
 /**

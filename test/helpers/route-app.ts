@@ -8,7 +8,7 @@ import type { AppDeps, RouteOptions } from '../../apps/api/src/deps.ts';
 import { registerErrorHandling } from '../../apps/api/src/errors.ts';
 
 /** Keys the route app knows: a read-write key of acme, a read-only one, one of globex and a revoked one. */
-export interface RouteKeys { acme: string; readOnly: string; globex: string; revoked: string }
+interface RouteKeys { acme: string; readOnly: string; globex: string; revoked: string }
 
 export interface RouteApp {
   app: FastifyInstance;

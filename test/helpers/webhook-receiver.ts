@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 export interface ReceivedWebhook { headers: IncomingHttpHeaders; body: string; receivedAt: number }
 
 /** How the receiver answers one request: a status, a status with headers, or never ('hang'). */
-export type Answer = number | { status: number; headers?: Record<string, string> } | 'hang';
+type Answer = number | { status: number; headers?: Record<string, string> } | 'hang';
 
 export interface WebhookReceiver {
   url: string;

@@ -18,7 +18,10 @@ describe('the API key cache', () => {
     server = await testRedis();
     redis = new Redis(server.url);
     store = makeApiKeyStore({ redis, prefix });
-    const counting = { authenticate: (key: string) => ((lookups += 1), store.authenticate(key)) };
+    const counting = { authenticate: (key: string) => {
+      lookups += 1;
+      return store.authenticate(key);
+    } };
     cache = makeApiKeyCache({ apiKeys: counting, subscriber: createRedis(server.url), channel: apiKeyRevocationChannel(prefix), ttlMs: 60_000 });
   });
   afterAll(async () => {

@@ -28,7 +28,9 @@ export function makeApiKeyCache({ apiKeys, subscriber, channel, ttlMs, maxEntrie
   };
   const subscribe = () => {
     if (closed) return;
-    subscriber.subscribe(channel).then(() => void (live = !closed), suspend);
+    subscriber.subscribe(channel).then(() => {
+      live = !closed;
+    }, suspend);
   };
   subscriber.on('message', (from: string, digest: string) => {
     if (from !== channel) return;

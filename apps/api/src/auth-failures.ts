@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from './errors.ts';
+import type { ApiError } from './errors.ts';
 import { clientAddressKey } from './client-address.ts';
 import { rateLimited, type RateLimits } from './rate-limit.ts';
 

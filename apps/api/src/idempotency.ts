@@ -6,7 +6,7 @@ import { ApiError } from './errors.ts';
 export interface StoredResponse { fingerprint: string; statusCode: number; location?: string; body: unknown }
 
 /** `batchId`: the batch the running request is writing, whose state says whether it is still alive. */
-export type IdempotencyClaim = { kind: 'new' } | { kind: 'in_progress'; batchId?: string } | { kind: 'done'; response: StoredResponse };
+type IdempotencyClaim = { kind: 'new' } | { kind: 'in_progress'; batchId?: string } | { kind: 'done'; response: StoredResponse };
 
 export interface Idempotency {
   claim(tenantId: string, key: string): Promise<IdempotencyClaim>;

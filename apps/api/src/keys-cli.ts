@@ -35,18 +35,21 @@ type Command =
 
 class UsageError extends Error {}
 
+const readArgs = (argv: string[]) =>
+  parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      tenant: { type: 'string' }, scope: { type: 'string', multiple: true }, name: { type: 'string' },
+      'daily-upstream-calls': { type: 'string' }, 'monthly-upstream-calls': { type: 'string' }, clear: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+
 function parseCommand(argv: string[]): Command {
-  let parsed;
+  let parsed: ReturnType<typeof readArgs>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        tenant: { type: 'string' }, scope: { type: 'string', multiple: true }, name: { type: 'string' },
-        'daily-upstream-calls': { type: 'string' }, 'monthly-upstream-calls': { type: 'string' }, clear: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
+    parsed = readArgs(argv);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

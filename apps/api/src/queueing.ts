@@ -3,7 +3,7 @@ import type { AppDeps } from './deps.ts';
 import { unavailable } from './errors.ts';
 
 /** How the API queues remove-bg jobs: through the fair scheduler, with the configured retries. */
-export const fairEnqueueOf = ({ queues, fair, config }: Pick<AppDeps, 'queues' | 'fair' | 'config'>): FairEnqueue =>
+const fairEnqueueOf = ({ queues, fair, config }: Pick<AppDeps, 'queues' | 'fair' | 'config'>): FairEnqueue =>
   ({ queue: queues.removeBg, scheduler: fair, attempts: config.bybybg.maxAttempts, retryDelayMs: config.bybybg.retryDelayMs });
 
 /**

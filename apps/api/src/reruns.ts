@@ -1,4 +1,4 @@
-import { allowedOptionsText, isMissingObject, newJobId, originalKey, refusedOptions, TERMINAL_STATUSES, type BatchRecord, type JobRecord, type RenditionPlan, type Storage } from '@cutout/shared';
+import { allowedOptionsText, isMissingObject, newJobId, originalKey, refusedOptions, isTerminal, type BatchRecord, type JobRecord, type RenditionPlan, type Storage } from '@cutout/shared';
 import type { AppDeps } from './deps.ts';
 import { ApiError, unavailable } from './errors.ts';
 import { queueSingleJob } from './queueing.ts';
@@ -49,7 +49,7 @@ async function copyOriginal(storage: Storage, source: JobRecord, jobId: string):
  * only reuses the stored cutout.
  */
 export async function rerunJob(deps: RerunDeps, source: JobRecord, given: RerunFields): Promise<JobRecord> {
-  if (!TERMINAL_STATUSES.includes(source.status)) throw new ApiError('job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
+  if (!isTerminal(source.status)) throw new ApiError('job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
   if (!source.originalSha256 && source.sourceUrl) throw new ApiError('original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
   if (!given.options) checkInheritedOptions(source.options, deps.config.bybybg.allowedOptions);
   const id = newJobId();

@@ -2,7 +2,7 @@ import { endpointIdOf, type DeliveryRecord, type WebhookPayload } from '@cutout/
 import type { RedeliveryDeps } from './webhook-redelivery.ts';
 
 /** Failed deliveries one recover call queues at most; `has_more` asks for another call. */
-export const MAX_RECOVERED_PER_CALL = 10_000;
+const MAX_RECOVERED_PER_CALL = 10_000;
 const CHUNK = 500;
 
 export interface Recovery {

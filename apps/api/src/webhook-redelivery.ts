@@ -1,5 +1,5 @@
 import {
-  endpointIdOf, finalWebhookEvent, TERMINAL_STATUSES, webhookMessageId,
+  endpointIdOf, finalWebhookEvent, isTerminal, webhookMessageId,
   type BatchRecord, type DeliveryRecord, type EndpointGate, type GoneEndpoints, type JobRecord, type JobStore,
   type WebhookDelivery, type WebhookDeliveryLog, type WebhookOutbox, type WebhookPayload,
 } from '@cutout/shared';
@@ -18,7 +18,7 @@ export interface RedeliveryDeps {
  * is enabled again, and an open circuit lets its next delivery probe now instead of after
  * its cool-down (one probe still; it closes the circuit only if the endpoint answers).
  */
-export async function endpointIsBack({ goneEndpoints, gate, outbox }: Pick<RedeliveryDeps, 'goneEndpoints' | 'gate' | 'outbox'>, tenantId: string, url: string): Promise<void> {
+async function endpointIsBack({ goneEndpoints, gate, outbox }: Pick<RedeliveryDeps, 'goneEndpoints' | 'gate' | 'outbox'>, tenantId: string, url: string): Promise<void> {
   await goneEndpoints.enable(tenantId, url);
   await outbox.wake(await gate.probeNow(endpointIdOf(tenantId, url)));
 }
@@ -31,7 +31,7 @@ export async function endpointIsBack({ goneEndpoints, gate, outbox }: Pick<Redel
  * Returns the record as it now is.
  */
 export async function redeliverWebhook(deps: RedeliveryDeps, record: JobRecord): Promise<JobRecord> {
-  if (!TERMINAL_STATUSES.includes(record.status)) {
+  if (!isTerminal(record.status)) {
     throw new ApiError('job_not_finished', 'The job has not ended yet; its webhook is sent when it does');
   }
   if (!record.webhookUrl) throw new ApiError('no_webhook_url', 'The job was submitted without a webhook_url');

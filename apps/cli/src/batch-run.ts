@@ -64,7 +64,7 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
 }
 
 /** One POST /v1/batches of the run; `form(true)` is its dry run (the dry_run field first, before any file). */
-export interface BatchRequest {
+interface BatchRequest {
   refs: string[];
   idempotencyKey: string;
   form(dryRun?: boolean): Promise<FormData>;

@@ -3,6 +3,7 @@ import { rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Agent, request, type FormData } from 'undici';
 
+// biome-ignore lint/suspicious/noExplicitAny: the CLI reads answers field by field; test/contract checks their shapes
 export type Json = Record<string, any>;
 
 /** An answer of the API that is not a success, with its error envelope. */

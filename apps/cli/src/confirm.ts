@@ -28,7 +28,7 @@ export interface RunEstimate {
 }
 
 /** Dry runs of every request of the run, added up. */
-export async function estimateRun(client: CutoutClient, requests: readonly DryRunnable[]): Promise<RunEstimate> {
+async function estimateRun(client: CutoutClient, requests: readonly DryRunnable[]): Promise<RunEstimate> {
   const answers: Json[] = [];
   for (const request of requests) answers.push(await client.estimate(await request.form(true)));
   const total = (field: string) => answers.reduce((sum, answer) => sum + Number(answer[field] ?? 0), 0);

@@ -19,7 +19,7 @@ export interface RunState {
 
 export interface PendingUpload { id: string; refs: string[]; expiresAt: string }
 
-export const STATE_FILE = '.cutout-state.json';
+const STATE_FILE = '.cutout-state.json';
 
 export async function loadState(outDir: string, input: string): Promise<RunState> {
   try {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { RESPONSE_MODES, type FaultPatch } from './faults.ts';
 
 /** What `main.ts` needs, parsed from the environment in one go. */
-export interface EmulatorConfig {
+interface EmulatorConfig {
   port: number;
   host: string;
   keys: string[];

@@ -81,7 +81,7 @@ function borderIndices(width: number, height: number): Int32Array {
  * not split one background into many colours; the result is the mean of the border pixels
  * in the winning bin. A median per channel would invent a colour for a two-tone border.
  */
-export function estimateBackground(image: RgbaImage): [number, number, number] {
+function estimateBackground(image: RgbaImage): [number, number, number] {
   const { data, width, height } = image;
   const border = borderIndices(width, height);
   const bins = new Uint32Array(1 << 15);
@@ -93,7 +93,8 @@ export function estimateBackground(image: RgbaImage): [number, number, number] {
   let best = binOf(opaque[0]!);
   for (const p of opaque) {
     const bin = binOf(p);
-    const count = (bins[bin] = bins[bin]! + 1);
+    const count = bins[bin]! + 1;
+    bins[bin] = count;
     if (count > bins[best]!) best = bin;
   }
   let r = 0, g = 0, b = 0, n = 0;
@@ -112,7 +113,7 @@ export function estimateBackground(image: RgbaImage): [number, number, number] {
  * is queued at most once, so the queue never exceeds width × height and there is no recursion
  * to overflow the stack on large images). Pixels already fully transparent count as background.
  */
-export function clearBorderBackground(image: RgbaImage, tolerance: number): void {
+function clearBorderBackground(image: RgbaImage, tolerance: number): void {
   const { data, width, height } = image;
   if (width === 0 || height === 0) return;
   const [br, bg, bb] = estimateBackground(image);

@@ -1,11 +1,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 /** ByByBG's error envelope. */
-export interface ErrorBody {
+interface ErrorBody {
   error: { message: string };
 }
 
-export function errorBody(message: string): ErrorBody {
+function errorBody(message: string): ErrorBody {
   return { error: { message } };
 }
 

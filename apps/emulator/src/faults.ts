@@ -8,7 +8,7 @@ export type ResponseMode = (typeof RESPONSE_MODES)[number];
 const fraction = z.number().min(0).max(1);
 const milliseconds = z.number().int().min(0).max(600_000);
 
-export const rateLimitSchema = z.strictObject({
+const rateLimitSchema = z.strictObject({
   perSecond: z.number().positive().max(1_000_000),
   burst: z.number().int().min(1).max(1_000_000),
 });
@@ -18,7 +18,7 @@ export type RateLimit = z.infer<typeof rateLimitSchema>;
  * Everything a test or benchmark may change at run time through `PUT /_faults`.
  * `tolerance` is not a fault, but living here lets a test tune the cutout without a restart.
  */
-export const faultSettingsSchema = z.strictObject({
+const faultSettingsSchema = z.strictObject({
   latencyMs: milliseconds,
   latencyJitterMs: milliseconds,
   /** null = unlimited (no 429s, no X-RateLimit-* headers). */
@@ -44,10 +44,10 @@ export const faultSettingsSchema = z.strictObject({
 export type FaultSettings = z.infer<typeof faultSettingsSchema>;
 
 /** A partial update: only the fields present change. */
-export const faultPatchSchema = faultSettingsSchema.partial();
+const faultPatchSchema = faultSettingsSchema.partial();
 export type FaultPatch = z.infer<typeof faultPatchSchema>;
 
-export const DEFAULT_FAULTS: FaultSettings = {
+const DEFAULT_FAULTS: FaultSettings = {
   latencyMs: 0,
   latencyJitterMs: 0,
   rateLimit: { perSecond: 10, burst: 10 },

@@ -26,7 +26,7 @@ interface ResultBody {
   body: Buffer;
 }
 
-export function apiKeyOf(request: FastifyRequest): string | undefined {
+function apiKeyOf(request: FastifyRequest): string | undefined {
   const header = request.headers['x-api-key'];
   return typeof header === 'string' && header !== '' ? header : undefined;
 }
@@ -123,7 +123,7 @@ async function waitUnlessClosed(ms: number, reply: FastifyReply): Promise<boolea
 }
 
 /** The option field that picks a problem cutout for one request. */
-export const CUTOUT_FIELD = 'emulate_cutout';
+const CUTOUT_FIELD = 'emulate_cutout';
 
 /** The bytes of the field `file`, and the text fields (ByByBG "options", ignored but for CUTOUT_FIELD). */
 async function readUpload(request: FastifyRequest): Promise<{ upload: Buffer; fields: Record<string, string> }> {

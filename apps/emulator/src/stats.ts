@@ -11,7 +11,7 @@
  */
 
 export type Outcome = `${number}` | 'hang' | 'truncated';
-export type OutcomeCounts = Record<string, number>;
+type OutcomeCounts = Record<string, number>;
 
 export interface StatsSnapshot {
   total: number;
@@ -28,8 +28,8 @@ export interface Stats {
   reset(): void;
 }
 
-export const NO_KEY = '(none)';
-export const OTHER_KEYS = '(other)';
+const NO_KEY = '(none)';
+const OTHER_KEYS = '(other)';
 const MAX_KEYS = 1000;
 
 /**

@@ -8,7 +8,7 @@ export { fingerprintOf };
  * tenant reuse the stored result. A claim is `running:<job>` while the first job calls
  * ByByBG, then `done:<job>` for the retention window.
  */
-export type Claim = { kind: 'leader' } | { kind: 'done'; jobId: string } | { kind: 'wait'; jobId: string };
+type Claim = { kind: 'leader' } | { kind: 'done'; jobId: string } | { kind: 'wait'; jobId: string };
 
 export interface Dedup {
   claim(fingerprint: string, jobId: string): Promise<Claim>;

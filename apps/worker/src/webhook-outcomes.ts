@@ -6,7 +6,7 @@ import type { WebhookResponse } from './webhook-sender.ts';
  * `give_up` now (no later attempt can succeed). `error` is what the client sees in the
  * job's webhook state and attempt log, so it never quotes internal addresses.
  */
-export type Verdict = 'delivered' | 'retry' | 'give_up';
+type Verdict = 'delivered' | 'retry' | 'give_up';
 
 export interface AttemptOutcome {
   verdict: Verdict;

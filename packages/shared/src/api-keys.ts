@@ -12,7 +12,7 @@ const ISSUED_KEY = /^ck_live_[0-9A-Za-z]{38}$/;
 const RANDOM_LENGTH = 32;
 const CHECKSUM_LENGTH = 6;
 /** Operator keys from API_KEYS are opaque strings from a secret store; this is the shortest accepted. */
-export const MIN_BOOTSTRAP_KEY_LENGTH = 24;
+const MIN_BOOTSTRAP_KEY_LENGTH = 24;
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const API_KEY_ID_PATTERN = /^key_[0-9A-Za-z]{16}$/;
 const MAX_NAME_LENGTH = 100;
@@ -73,7 +73,7 @@ export function generateApiKey(): string {
   return `${body}${checksum(body)}`;
 }
 
-export const newApiKeyId = (): string => `key_${randomBase62(16)}`;
+const newApiKeyId = (): string => `key_${randomBase62(16)}`;
 
 /**
  * Whether `key` could be a key at all: an issued `ck_live_` key with a valid checksum, or an

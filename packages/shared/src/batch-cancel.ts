@@ -20,7 +20,7 @@ export async function cancelQueuedItems({ jobs, batches, removeBg }: CancelItems
   for (let start = 0; ; start += PAGE) {
     const ids = await batches.itemIds(batchId, start, PAGE);
     const finishedAt = new Date().toISOString();
-    const results = await Promise.all(ids.map((id) => jobs.transition(id, ['queued'], { status: 'canceled', finishedAt, waitingReason: '' })));
+    const results = await Promise.all(ids.map((id) => jobs.transition(id, ['queued'], { status: 'canceled', finishedAt, waitingReason: null })));
     canceled += results.filter(Boolean).length;
     // The worker skips canceled records anyway; removing the entries saves it the look.
     const queued = ids.filter((_, i) => results[i] && start + i < fed);

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { encodeJob, jobRecordKey, tenantJobIndexKey, type JobRecord } from './job-store.ts';
-import type { BatchRecord } from './batch-store.ts';
+import type { BatchRecord } from './batch-record.ts';
 
 /**
  * A batch item as it is first written: only what is its own. The defaults (no attempts,
@@ -15,7 +15,7 @@ export type BatchItemRecord = Omit<JobRecord, 'attempts' | 'upstreamCalls' | 'or
  * with every chunk), `abandoned` once the lease has lapsed (the writer died, or lost Redis),
  * `committed` after it went to `processing`, `failed` (`failed_to_create`), `missing`.
  */
-export type CreationState = 'creating' | 'abandoned' | 'committed' | 'failed' | 'missing';
+type CreationState = 'creating' | 'abandoned' | 'committed' | 'failed' | 'missing';
 
 /** An answer to store in the commit's own script, so a batch never commits without it (idempotency). */
 export interface StoredAnswer { key: string; value: string; ttlMs: number }
@@ -46,7 +46,7 @@ export interface BatchCreation {
 }
 
 /** Every key of a batch besides its hash; they all expire with it. */
-export const BATCH_KEY_SUFFIXES = ['', ':recent', ':items', ':ended:succeeded', ':ended:failed', ':ended:canceled', ':review:rejected', ':quality:flagged'];
+const BATCH_KEY_SUFFIXES = ['', ':recent', ':items', ':ended:succeeded', ':ended:failed', ':ended:canceled', ':review:rejected', ':quality:flagged'];
 
 const EXPIRE_BATCH = `
 local function expireBatch(batchKey, ms)

@@ -1,52 +1,13 @@
 import type { Redis } from 'ioredis';
-import { randomBase62 } from './ids.ts';
+import { JOB_STATUSES } from './job-codes.ts';
 import { batchRejectedKey } from './reviews.ts';
-import type { RenditionPlan } from './renditions/spec.ts';
 import { makeBatchCreation, type BatchCreation } from './batch-creation.ts';
+import type { BatchRecord, EndedStatus } from './batch-record.ts';
 
-import type { BatchStatus } from './job-codes.ts';
+export * from './batch-record.ts';
 
-export type { BatchStatus } from './job-codes.ts';
 
-/** Counters move with their items' transitions (job-store's TRANSITION script), never by scanning. */
-export interface BatchCounts { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; rejected: number }
-
-export interface BatchRecord extends BatchCounts {
-  id: string;
-  tenantId: string;
-  status: BatchStatus;
-  createdAt: string;
-  completedAt?: string;
-  canceledAt?: string;
-  /** Items that reached a terminal status; the batch completes when it reaches `total`. */
-  ended: number;
-  upstreamCalls: number;
-  creditsSaved: number;
-  webhookUrl?: string;
-  /** Whether items send their own job.* events besides batch.completed. */
-  itemEvents: boolean;
-  /** Items a reviewer flagged as wrong (`review: rejected`). */
-  reviewRejected: number;
-  /** The batch whose flagged or failed items this batch runs again. */
-  rerunOf?: string;
-  /** Items whose cutout has quality flags (TRANSITION counts them as they succeed). */
-  qualityFlagged: number;
-  /** The names of the renditions every item makes, in order: the manifest's columns. */
-  renditionNames?: string[];
-  /** Settings every item takes from its batch (job-store merges them into each item's record). */
-  options?: Record<string, string>;
-  renditionPlans?: RenditionPlan[];
-  /** Items handed to the queue so far, in submission order (batch-feeder.ts). */
-  fed: number;
-}
-
-/** The final statuses whose items a batch lists in the order they ended. */
-export type EndedStatus = 'succeeded' | 'failed' | 'canceled';
-
-/** Opaque, unguessable batch id: 24 base62 characters. */
-export const newBatchId = (): string => `batch_${randomBase62(24)}`;
-
-const NUMBER_FIELDS = ['total', 'queued', 'processing', 'succeeded', 'failed', 'canceled', 'rejected', 'ended', 'upstreamCalls', 'creditsSaved', 'qualityFlagged', 'fed'] as const;
+const NUMBER_FIELDS = ['total', ...JOB_STATUSES, 'rejected', 'ended', 'upstreamCalls', 'creditsSaved', 'qualityFlagged', 'fed'] as const;
 const JSON_FIELDS = ['options', 'renditionPlans'] as const;
 
 export interface BatchStore extends BatchCreation {

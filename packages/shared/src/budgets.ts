@@ -9,13 +9,13 @@ import { USAGE_KEEP_MS, usageKey } from './usage.ts';
  * account's usage and its history. A call that never left is given back (`refund`).
  */
 export type BudgetPeriodName = 'daily' | 'monthly';
-export const BUDGET_PERIODS: readonly BudgetPeriodName[] = ['daily', 'monthly'];
+const BUDGET_PERIODS: readonly BudgetPeriodName[] = ['daily', 'monthly'];
 
 export interface BudgetLimits { daily: number | null; monthly: number | null }
 
 export interface BudgetPeriod { limit: number; used: number; resetsAt: string }
 /** A period without a limit is null. */
-export type BudgetState = Record<BudgetPeriodName, BudgetPeriod | null>;
+type BudgetState = Record<BudgetPeriodName, BudgetPeriod | null>;
 
 /** Where a reserved call was counted, so a refund takes it back from the same day and month. */
 export interface CallReservation { tenantId: string; day: string; month: string }

@@ -68,6 +68,7 @@ describe('loadConfig defaults', () => {
     expect(config.jobRetentionMs).toBe(36 * 3_600_000);
     expect(config.api.maxUploadBytes).toBe(10 * 1024 * 1024);
     expect(config.webhooks.retryScheduleMs).toEqual([0, 1_000, 120_000]);
+    expect(config.webhooks.maxAttempts).toBe(3);
   });
 });
 

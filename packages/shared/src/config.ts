@@ -109,7 +109,7 @@ const clusterNodes = list.transform((entries, ctx) =>
 );
 
 /** Redis Cluster hashes only the part of a key between the first `{` and the next `}`. */
-export const hasHashTag = (prefix: string): boolean => /^[^{]*\{[^}]+\}/.test(prefix);
+const hasHashTag = (prefix: string): boolean => /^[^{]*\{[^}]+\}/.test(prefix);
 
 /** Every environment variable Cutout reads, with its default. `.env.example` mirrors it. */
 const envSchema = z.object({
@@ -245,7 +245,10 @@ export interface Config {
     reviewStreams: { perLink: number; perProcess: number; maxAgeMs: number };
   };
   webhooks: {
-    retryScheduleMs: number[]; timeoutMs: number; allowPrivate: string[]; secretGraceMs: number;
+    retryScheduleMs: number[];
+    /** Attempts per delivery: one per entry of the retry schedule. */
+    maxAttempts: number;
+    timeoutMs: number; allowPrivate: string[]; secretGraceMs: number;
     /** Deliveries in flight to one endpoint (a tenant's receiver origin) across every worker. */
     endpointConcurrency: number;
     /** Consecutive timeouts, connection failures or 5xx answers that open an endpoint's circuit. */
@@ -321,7 +324,7 @@ function toConfig(env: Env): Config {
       trustProxy: env.TRUST_PROXY, apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL, uploadConcurrency: env.UPLOAD_CONCURRENCY,
       reviewStreams: { perLink: env.REVIEW_STREAMS_PER_LINK, perProcess: env.REVIEW_STREAMS_PER_PROCESS, maxAgeMs: env.REVIEW_STREAM_MAX_AGE },
     },
-    webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+    webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, maxAttempts: env.WEBHOOK_RETRY_SCHEDULE.length, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
       secretGraceMs: env.WEBHOOK_SECRET_GRACE, endpointConcurrency: env.WEBHOOK_ENDPOINT_CONCURRENCY,
       circuitThreshold: env.WEBHOOK_CIRCUIT_THRESHOLD, redeliveriesPerMinute: env.WEBHOOK_REDELIVERIES_PER_MINUTE,
     },

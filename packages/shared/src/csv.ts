@@ -83,7 +83,7 @@ const FORMULA_START = /^[=+\-@\t\r]/;
  * field a spreadsheet would run as a formula gets a leading `'` (OWASP's advice), which
  * spreadsheets show as text.
  */
-export function csvField(value: string): string {
+function csvField(value: string): string {
   const text = FORMULA_START.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }

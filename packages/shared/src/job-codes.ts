@@ -4,6 +4,10 @@
  */
 export const JOB_STATUSES = ['queued', 'processing', 'succeeded', 'failed', 'canceled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
+/** The statuses a job never leaves. */
+export const TERMINAL_STATUSES = ['succeeded', 'failed', 'canceled'] as const satisfies readonly JobStatus[];
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+export const isTerminal = (status: JobStatus): status is TerminalStatus => (TERMINAL_STATUSES as readonly JobStatus[]).includes(status);
 
 /** Why a failed job failed (`error.code`). */
 export const JOB_ERROR_CODES = [

@@ -83,8 +83,9 @@ describe('create and get', () => {
     expect(await redis.zscore(tenantIndex('indexed-tenant'), record.id)).toBe(String(Date.parse(record.createdAt)));
   });
 
-  it('reads an empty waitingReason back as absent', async () => {
-    const record = await created({ waitingReason: '' });
+  it('reads a waiting reason it does not know (an older version wrote it) back as absent', async () => {
+    const record = await created();
+    await redis.hset(jobKey(record.id), 'waitingReason', 'paused_by_operator');
 
     const stored = await jobs.get(record.id);
     expect(stored).not.toHaveProperty('waitingReason');
@@ -153,12 +154,12 @@ describe('transition', () => {
     expect((await jobs.get(record.id))!.status).toBe((succeeded ?? failed)!.status);
   });
 
-  it('clears waitingReason when set to an empty string', async () => {
+  it('clears waitingReason when set to null', async () => {
     const record = await created();
     await jobs.transition(record.id, ['queued'], { waitingReason: 'upstream_rate_limited' });
     expect(await jobs.get(record.id)).toMatchObject({ waitingReason: 'upstream_rate_limited' });
 
-    const updated = await jobs.transition(record.id, ['queued'], { status: 'processing', waitingReason: '' });
+    const updated = await jobs.transition(record.id, ['queued'], { status: 'processing', waitingReason: null });
 
     expect(updated).not.toHaveProperty('waitingReason');
     expect(await jobs.get(record.id)).not.toHaveProperty('waitingReason');

@@ -3,10 +3,11 @@ import { originalKey } from './keys.ts';
 import type { QualityReport } from './quality.ts';
 import type { RenditionPlan } from './renditions/spec.ts';
 
-import type { JobErrorCode, JobStatus, WEBHOOK_STATES } from './job-codes.ts';
+import { WAITING_REASONS, type JobErrorCode, type JobStatus, type WaitingReason, type WEBHOOK_STATES } from './job-codes.ts';
 
 export type { JobStatus } from './job-codes.ts';
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+import { isTerminal } from './job-codes.ts';
+export { isTerminal, TERMINAL_STATUSES } from './job-codes.ts';
 
 export interface JobError { code: JobErrorCode; message: string; retryable: boolean }
 
@@ -49,8 +50,8 @@ export interface JobRecord {
   /** WebP thumbnail of the cutout; absent when it could not be made (or the job failed). */
   resultThumbKey?: string;
   error?: JobError;
-  /** Why a queued job is waiting, e.g. `upstream_rate_limited`; empty once it runs. */
-  waitingReason?: string;
+  /** Why a queued job is waiting, e.g. `upstream_rate_limited`; absent once it runs. */
+  waitingReason?: WaitingReason;
   metadata?: Record<string, unknown>;
   options?: Record<string, string>;
   webhookUrl?: string;
@@ -84,16 +85,23 @@ export type StoredRendition =
 export interface ReviewVerdict { verdict: 'rejected'; note?: string; reviewedAt: string }
 
 /** A record as `transition` returns it: `batchCompleted` when this transition ended the last item of its batch. */
-export type TransitionedJob = JobRecord & { batchCompleted?: boolean };
+type TransitionedJob = JobRecord & { batchCompleted?: boolean };
 
 /** Fields stored as JSON; the rest are strings or numbers. */
 const JSON_FIELDS = new Set(['error', 'metadata', 'options', 'webhook', 'review', 'renditionPlans', 'renditions', 'quality']);
 const NUMBER_FIELDS = new Set(['attempts', 'upstreamCalls', 'originalBytes', 'resultBytes', 'creditsSaved', 'qualityFlagged']);
 
-export function encodeJob(fields: Partial<JobRecord>): string[] {
+/** What a write changes: `waitingReason: null` clears the reason (the job runs, ends or just waits its turn). */
+export type JobChanges = Partial<Omit<JobRecord, 'waitingReason'>> & { waitingReason?: WaitingReason | null };
+
+export function encodeJob(fields: JobChanges): string[] {
   const flat: string[] = [];
   for (const [name, value] of Object.entries(fields)) {
     if (value === undefined) continue;
+    if (value === null) {
+      flat.push(name, ''); // cleared: decodeJob reads an empty field as absent
+      continue;
+    }
     flat.push(name, JSON_FIELDS.has(name) ? JSON.stringify(value) : String(value));
   }
   return flat;
@@ -134,7 +142,9 @@ function withDefaults(record: Record<string, unknown>): Record<string, unknown> 
   return record;
 }
 
-export function decodeJob(hash: Record<string, string>): JobRecord | null {
+const isWaitingReason = (value: string): value is WaitingReason => (WAITING_REASONS as readonly string[]).includes(value);
+
+function decodeJob(hash: Record<string, string>): JobRecord | null {
   if (!hash.id) return null;
   const record: Record<string, unknown> = {};
   const inherited: [string, string][] = [];
@@ -144,6 +154,7 @@ export function decodeJob(hash: Record<string, string>): JobRecord | null {
       inherited.push([name.slice(BATCH_SETTINGS_PREFIX.length), value]);
       continue;
     }
+    if (name === 'waitingReason' && !isWaitingReason(value)) continue; // written by an older version
     record[name] = JSON_FIELDS.has(name) ? JSON.parse(value) : NUMBER_FIELDS.has(name) ? Number(value) : value;
   }
   for (const [name, value] of inherited) record[name] ??= JSON_FIELDS.has(name) ? JSON.parse(value) : value;
@@ -235,7 +246,7 @@ export interface JobStore {
   /** Deletes a record that never became visible (its enqueue failed). */
   remove(record: Pick<JobRecord, 'id' | 'tenantId'>): Promise<void>;
   /** Applies `fields` only when the job is in one of `from`; returns the updated record or null. */
-  transition(id: string, from: readonly JobStatus[], fields: Partial<JobRecord>, increment?: ('attempts' | 'upstreamCalls')[]): Promise<TransitionedJob | null>;
+  transition(id: string, from: readonly JobStatus[], fields: JobChanges, increment?: ('attempts' | 'upstreamCalls')[]): Promise<TransitionedJob | null>;
   setWebhook(id: string, delivery: WebhookDelivery): Promise<void>;
   /** Ids of a tenant's jobs, newest first, after the `before` position (exclusive). */
   listIds(tenantId: string, count: number, before?: ListPosition): Promise<(ListPosition & { id: string })[]>;
@@ -275,7 +286,7 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
       return decodeFlatJob((await redis.eval(GET_JOB, 1, jobKey(id), batchPrefix)) as string[]);
     },
     async transition(id, from, fields, increment = []) {
-      const ttl = fields.status && TERMINAL_STATUSES.includes(fields.status) ? retentionMs : 0;
+      const ttl = fields.status && isTerminal(fields.status) ? retentionMs : 0;
       const flat = (await redis.eval(
         TRANSITION, 2, jobKey(id), endedChannel, from.join(','), String(ttl), increment.join(','),
         batchPrefix, new Date().toISOString(), String(retentionMs), ...encodeJob(fields),

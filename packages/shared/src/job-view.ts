@@ -17,7 +17,7 @@ export const renditionViewSchema = z.union([
 
 export type RenditionView = z.output<typeof renditionViewSchema>;
 
-export const qualityViewSchema = z.object({
+const qualityViewSchema = z.object({
   flags: z.array(z.enum(QUALITY_FLAGS)).describe('Automatic checks of the cutout that failed; [] for a good one'),
   subject_coverage: z.number().describe('Share of the frame the opaque product covers (0 to 1)'),
   edge_contact: z.number().describe('Largest share of one edge of the frame the opaque product touches (0 to 1)'),
@@ -92,7 +92,7 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
     created_at: record.createdAt,
     started_at: record.startedAt ?? null,
     finished_at: record.finishedAt ?? null,
-    waiting_reason: record.status === 'queued' ? heldBecause ?? waitingReasonOf(record.waitingReason) : null,
+    waiting_reason: record.status === 'queued' ? heldBecause ?? record.waitingReason ?? null : null,
     attempts: record.attempts,
     upstream_calls: record.upstreamCalls,
     credits_saved: record.creditsSaved ?? 0,
@@ -121,9 +121,6 @@ export async function toJobView(record: JobRecord, storage: Storage, resultUrlTt
   };
 }
 
-/** A stored reason, when it is one clients know; '' (cleared) and anything else are none. */
-const waitingReasonOf = (stored: string | undefined): WaitingReason | null =>
-  (WAITING_REASONS as readonly string[]).includes(stored ?? '') ? (stored as WaitingReason) : null;
 
 /** Presigns each stored rendition (a local signature, no S3 round trip). */
 export async function renditionViews(record: JobRecord, storage: Storage, ttlMs: number, now = Date.now()): Promise<Record<string, RenditionView>> {

@@ -3,7 +3,7 @@ import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'p
 export type { Logger } from 'pino';
 
 /** Paths whose values never reach a log line. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'apiKey', '*.apiKey', 'apiKeys', '*.apiKeys', 'secret', '*.secret', 'secrets', '*.secrets',
   'webhookSecret', '*.webhookSecret', 'webhook_secret', '*.webhook_secret', 'password', '*.password',
   'headers["x-api-key"]', '*.headers["x-api-key"]', 'req.headers["x-api-key"]', 'req.headers.authorization',

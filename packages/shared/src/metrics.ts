@@ -42,10 +42,10 @@ export interface Metrics {
   setUpstreamRate(state: RateState): void;
 }
 
-export type QueueStatsSource = Pick<Queue, 'name' | 'getJobCounts' | 'getWaiting'>;
+type QueueStatsSource = Pick<Queue, 'name' | 'getJobCounts' | 'getWaiting'>;
 
 /** The BullMQ states shown as `cutout_queue_depth{state}`. */
-export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
 
 /** From a 50 ms reused result to an image that waited out long rate-limit pauses. */
 const PROCESSING_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];

@@ -26,25 +26,30 @@ export interface RemoveBgPayload {
  */
 export interface WebhookPayload { messageId: string; type: WebhookEventType; jobId: string; tenantId: string; batchId?: string; slot?: number }
 
+/** Each queue's payload, by queue name: producers (Queue) and consumers (Worker) are typed from it. */
 export interface QueuePayloads {
-  'remove-bg': RemoveBgPayload;
-  webhooks: WebhookPayload;
+  [QUEUE_NAMES.removeBg]: RemoveBgPayload;
+  [QUEUE_NAMES.webhooks]: WebhookPayload;
 }
 
 export type QueueName = keyof QueuePayloads;
+export type PayloadOf<N extends QueueName> = QueuePayloads[N];
 
 /** BullMQ keys live under `<prefix>:bull`; a `{hash-tagged}` prefix keeps them in one Cluster slot. */
 export const bullPrefix = (prefix: string): string => `${prefix}:bull`;
 
 export interface Queues {
-  removeBg: Queue<RemoveBgPayload>;
-  webhooks: Queue<WebhookPayload>;
+  removeBg: Queue<PayloadOf<typeof QUEUE_NAMES.removeBg>>;
+  webhooks: Queue<PayloadOf<typeof QUEUE_NAMES.webhooks>>;
   close(): Promise<void>;
 }
 
+const openQueue = <N extends QueueName>(name: N, connection: ConnectionOptions, prefix: string) =>
+  new Queue<PayloadOf<N>>(name, { connection, prefix: bullPrefix(prefix) });
+
 export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
-  const removeBg = new Queue<RemoveBgPayload>(QUEUE_NAMES.removeBg, { connection, prefix: bullPrefix(prefix) });
-  const webhooks = new Queue<WebhookPayload>(QUEUE_NAMES.webhooks, { connection, prefix: bullPrefix(prefix) });
+  const removeBg = openQueue(QUEUE_NAMES.removeBg, connection, prefix);
+  const webhooks = openQueue(QUEUE_NAMES.webhooks, connection, prefix);
   return {
     removeBg,
     webhooks,

@@ -94,7 +94,7 @@ export function asCluster(redis: Redis): Cluster | undefined {
 }
 
 /** How a target is named in messages: the URL without its password, or the cluster's seed nodes. */
-export function describeRedisTarget(target: string | RedisTarget): string {
+function describeRedisTarget(target: string | RedisTarget): string {
   if (typeof target === 'string') return redactUrl(target);
   const nodes = target.clusterNodes ?? [];
   return nodes.length > 0 ? `cluster ${nodes.map(({ host, port }) => `${host}:${port}`).join(',')}` : redactUrl(target.url);

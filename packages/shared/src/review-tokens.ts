@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
  * path segment). A link opens one batch (or one job) on the review page and nothing else:
  * it is never an API key, and the API refuses it on every /v1 route.
  */
-export const REVIEW_TOKEN_PREFIX = 'rvw_';
+const REVIEW_TOKEN_PREFIX = 'rvw_';
 
 export type ReviewSubject = { kind: 'batch' | 'job'; id: string };
 export interface ReviewGrant extends ReviewSubject { issuedAtMs: number; expiresAtMs: number }
@@ -50,7 +50,7 @@ export interface ReviewRevocations {
   revokedAt(subjectId: string): Promise<number>;
 }
 
-export const MAX_REVIEW_LINK_MS = 30 * 86_400_000;
+const MAX_REVIEW_LINK_MS = 30 * 86_400_000;
 
 export function makeReviewRevocations({ redis, prefix }: { redis: Redis; prefix: string }): ReviewRevocations {
   const key = (subjectId: string) => `${prefix}:review:revoked:${subjectId}`;

@@ -84,7 +84,7 @@ export async function openServices(config: Config, { name, blocking = false, log
     budgets: makeBudgets({ redis, prefix: config.redis.prefix }),
     goneEndpoints: makeGoneEndpoints({ redis, prefix: config.redis.prefix }),
     reviews: makeReviews({ redis, prefix: config.redis.prefix }),
-    webhookOutbox: makeWebhookOutbox({ queue: queues.webhooks, fair: webhookFair, deliveries: webhookDeliveries, attempts: schedule.length }),
+    webhookOutbox: makeWebhookOutbox({ queue: queues.webhooks, fair: webhookFair, deliveries: webhookDeliveries, maxAttempts: config.webhooks.maxAttempts }),
     webhookFair,
     webhookDeliveries,
     webhookGate: makeEndpointGate({

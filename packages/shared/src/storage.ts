@@ -10,7 +10,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Config } from './config.ts';
 import { makePutPresigner, type PresignedPut, type PutTarget } from './presign-put.ts';
 
-export type { PresignedPut, PutTarget } from './presign-put.ts';
+;
 
 export function createS3Client(s3: Config['s3']): S3Client {
   return new S3Client({
@@ -25,7 +25,7 @@ export function createS3Client(s3: Config['s3']): S3Client {
   });
 }
 
-export interface StoredObject { bytes: number; contentType: string }
+interface StoredObject { bytes: number; contentType: string }
 export interface StreamedObject extends StoredObject { sha256: string }
 
 export interface Storage {

@@ -6,7 +6,7 @@ export type Scope = (typeof ALL_SCOPES)[number];
 
 
 /** A tenant's signing secrets: during a rotation's grace period the previous one still signs. */
-export interface WebhookSecretState { current: string; previous: string | null; previousExpiresAt: string | null }
+interface WebhookSecretState { current: string; previous: string | null; previousExpiresAt: string | null }
 
 export interface TenantStore {
   /** The tenant's signing secrets, newest first; one is created on first use. */

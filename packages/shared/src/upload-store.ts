@@ -12,7 +12,7 @@ export const uploadKey = (tenantId: string, uploadId: string, index: number): st
 export interface UploadFile { name: string; contentType: string; bytes: number }
 
 /** `open` until a batch takes it (`used`); a batch that fails to be created gives it back. */
-export interface UploadRecord {
+interface UploadRecord {
   id: string;
   tenantId: string;
   status: 'open' | 'used';
@@ -24,7 +24,7 @@ export interface UploadRecord {
   leftovers?: boolean;
 }
 
-export type UploadClaim = 'claimed' | 'missing' | 'expired' | 'used';
+type UploadClaim = 'claimed' | 'missing' | 'expired' | 'used';
 
 export interface UploadStore {
   /** Appends declared files to an upload not yet opened (its record written last, by `open`). */

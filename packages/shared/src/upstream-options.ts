@@ -5,7 +5,7 @@
  */
 
 /** What ByByBG reads as a form field name; `file` is the image itself. */
-export const OPTION_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+const OPTION_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 export const isOptionName = (name: string): boolean => OPTION_NAME.test(name) && name !== 'file';
 

@@ -180,7 +180,8 @@ describe('createGuardedAgent', () => {
     const address = isIP(hostname) !== 0 ? hostname : hostname === 'localhost' ? '127.0.0.1' : undefined;
     if (address === undefined) {
       unexpectedLookups.push(hostname);
-      return callback(Object.assign(new Error(`system DNS asked about ${hostname} in a test`), { code: 'ETRIPWIRE' }), '', 0);
+      callback(Object.assign(new Error(`system DNS asked about ${hostname} in a test`), { code: 'ETRIPWIRE' }), '', 0);
+      return;
     }
     if (options.all) callback(null, [{ address, family: isIP(address) }]);
     else callback(null, address, isIP(address));

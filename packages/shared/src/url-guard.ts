@@ -41,7 +41,7 @@ export interface UrlPolicy {
   allowPrivate: readonly string[];
 }
 
-export const MAX_URL_LENGTH = 2048;
+const MAX_URL_LENGTH = 2048;
 
 /** IPv4 ranges that are never a client's public endpoint (IANA special-purpose registry and cloud metadata). */
 const DENIED_IPV4: readonly [string, number][] = [
@@ -187,6 +187,7 @@ export function checkUrl(input: string, policy: UrlPolicy): URL {
     throw new UnsafeUrlError('bad_scheme', `scheme "${url.protocol.slice(0, -1)}" is not allowed; use http or https`);
   }
   // WHATWG drops tabs/newlines and leading spaces, then skips extra slashes: http:///x becomes http://x/.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: WHATWG URL parsing drops leading C0 controls and spaces; so does this
   const asParsed = input.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+/, '');
   if (!/^https?:\/\/[^/\\?#]/i.test(asParsed)) throw new UnsafeUrlError('missing_host', 'URL has no host after "://"');
   if (url.username !== '' || url.password !== '') throw new UnsafeUrlError('credentials', 'URL must not contain a user name or password');
@@ -204,7 +205,7 @@ export function checkUrl(input: string, policy: UrlPolicy): URL {
 }
 
 /** A pino logger fits; only debug is used. */
-export interface GuardLog { debug(fields: Record<string, unknown>, message: string): void }
+interface GuardLog { debug(fields: Record<string, unknown>, message: string): void }
 
 export interface GuardedAgentOptions {
   policy: UrlPolicy;

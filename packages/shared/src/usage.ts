@@ -4,7 +4,7 @@ import type { Redis } from './redis.ts';
  * `upstream_calls` is counted by the budget (budgets.ts) as each call is reserved, so the
  * usage, the budget and the history agree; the other fields are counted here.
  */
-export type UsageField = 'jobs' | 'credits_saved' | 'jobs_succeeded' | 'jobs_failed';
+type UsageField = 'jobs' | 'credits_saved' | 'jobs_succeeded' | 'jobs_failed';
 
 export interface UsageDay { date: string; jobs: number; jobs_succeeded: number; jobs_failed: number; upstream_calls: number; credits_saved: number }
 

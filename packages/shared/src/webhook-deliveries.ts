@@ -31,7 +31,7 @@ export interface DeliveryRecord {
 }
 
 /** The event a log entry is about (a queue payload, plus the URL when it is known). */
-export type DeliveryEvent = Pick<WebhookPayload, 'messageId' | 'type' | 'tenantId' | 'jobId' | 'batchId'> & { url?: string };
+type DeliveryEvent = Pick<WebhookPayload, 'messageId' | 'type' | 'tenantId' | 'jobId' | 'batchId'> & { url?: string };
 
 /** Fields of the latest delivery; `null` clears one. */
 export type DeliveryFields = { [K in 'state' | 'attempts' | 'lastStatusCode' | 'lastError' | 'lastAttemptAt' | 'nextAttemptAt' | 'deliveredAt']?: DeliveryRecord[K] | null };
@@ -50,7 +50,7 @@ export const deliveryFieldsOf = (delivery: WebhookDelivery): DeliveryFields => (
 /** Where a page of the log ends: creation time in ms, and the webhook id for ties. */
 export interface DeliveryPosition { createdMs: number; webhookId: string }
 
-export interface DeliveryQuery { status?: WebhookState; sinceMs?: number; before?: DeliveryPosition; limit: number }
+interface DeliveryQuery { status?: WebhookState; sinceMs?: number; before?: DeliveryPosition; limit: number }
 
 export interface WebhookDeliveryLog {
   /** Creates the event's entry if it has none and sets `fields`; with `ifNew`, an existing entry is left as it is. */

@@ -37,24 +37,24 @@ export interface OutboxDeps {
   /** A fair scheduler of the webhooks queue's own (not the remove-bg one). */
   fair: FairScheduler;
   deliveries: WebhookDeliveryLog;
-  /** Attempts per delivery: the length of the retry schedule. */
-  attempts: number;
+  /** Attempts per delivery (config.webhooks.maxAttempts). */
+  maxAttempts: number;
 }
 
 /**
  * The BullMQ id of a redelivery: unique, so BullMQ does not take it for the first delivery's
  * job. No ':' in it: BullMQ reserves colons in custom ids.
  */
-export const redeliveryJobId = (messageId: string): string => `${messageId}-redeliver-${randomBase62(12)}`;
+const redeliveryJobId = (messageId: string): string => `${messageId}-redeliver-${randomBase62(12)}`;
 
 /** A redelivery starts over: attempts from 0; the last status stays visible until its first attempt. */
 const PENDING_AGAIN = { state: 'pending', attempts: 0, nextAttemptAt: null, deliveredAt: null } as const;
 
-export function makeWebhookOutbox({ queue, fair, deliveries, attempts }: OutboxDeps): WebhookOutbox {
+export function makeWebhookOutbox({ queue, fair, deliveries, maxAttempts }: OutboxDeps): WebhookOutbox {
   const options = (jobId: string, messageId: string, slot: number, reschedule: boolean): JobsOptions => ({
     jobId,
     priority: priorityOfSlot(slot),
-    attempts,
+    attempts: maxAttempts,
     backoff: { type: 'webhook-schedule' },
     deduplication: reschedule ? { id: messageId, reschedule: true } : { id: messageId },
     removeOnComplete: { age: 3600, count: 10_000 },

@@ -45,7 +45,7 @@ export interface BatchWriter {
   fail(): Promise<void>;
 }
 
-export class CreationLostError extends Error {
+class CreationLostError extends Error {
   readonly batchId: string;
   constructor(batchId: string) {
     super(`batch ${batchId} stopped being created before it committed`);

@@ -6,6 +6,7 @@ const refuse = async (): Promise<never> => {
   throw new Error('a dry run reads and writes no stored object');
 };
 
+// biome-ignore lint/correctness/useYield: it refuses before it could yield anything
 async function* refuseAll(): AsyncGenerator<never> {
   throw new Error('a dry run reads and writes no stored object');
 }

@@ -3,7 +3,7 @@ import { csvLine, renditionViews, type BatchStore, type JobRecord, type JobStore
 /** Item records read per round: the manifest is written as it is read, never held whole. */
 const PAGE = 200;
 
-export interface ManifestRow {
+interface ManifestRow {
   client_ref: string | null;
   job_id: string;
   status: string;
@@ -20,7 +20,7 @@ export interface ManifestRow {
 
 type CsvColumn = Exclude<keyof ManifestRow, 'renditions'>;
 
-export const MANIFEST_COLUMNS: readonly CsvColumn[] = ['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review', 'quality_flags'];
+const MANIFEST_COLUMNS: readonly CsvColumn[] = ['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review', 'quality_flags'];
 
 /** The CSV holds one URL column per rendition of the batch, after the fixed ones. */
 const renditionColumn = (name: string) => `rendition_${name}_url`;
@@ -40,7 +40,7 @@ function csvCells(row: ManifestRow, renditionNames: readonly string[]): string[]
 export interface ManifestDeps { batches: BatchStore; jobs: JobStore; storage: Storage; resultUrlTtlMs: number }
 
 /** The batch's items in submission order, a page of records at a time. */
-export async function* batchItems({ batches, jobs }: Pick<ManifestDeps, 'batches' | 'jobs'>, batchId: string, offset = 0): AsyncGenerator<{ id: string; record: JobRecord | null }> {
+async function* batchItems({ batches, jobs }: Pick<ManifestDeps, 'batches' | 'jobs'>, batchId: string, offset = 0): AsyncGenerator<{ id: string; record: JobRecord | null }> {
   for (let start = offset; ; start += PAGE) {
     const ids = await batches.itemIds(batchId, start, PAGE);
     const records = await Promise.all(ids.map((id) => jobs.get(id)));

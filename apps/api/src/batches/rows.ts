@@ -42,7 +42,7 @@ export interface IntakeLimits {
   uploadRows: UploadRows;
 }
 
-export const SETTING_NAMES = ['webhook_url', 'options', 'item_events', 'renditions', 'dry_run'] as const;
+const SETTING_NAMES = ['webhook_url', 'options', 'item_events', 'renditions', 'dry_run'] as const;
 export const SETTINGS: ReadonlySet<string> = new Set(SETTING_NAMES);
 
 /** The field schemas of a job (FieldSchemas `json` or `form`); only the batch-wide ones are read. */

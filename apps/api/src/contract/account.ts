@@ -24,7 +24,7 @@ const usageDaySchema = z.object({
   credits_saved: z.int().describe('ByByBG calls saved by reusing the result of an identical image'),
 });
 
-export const usageSchema = z.object({
+const usageSchema = z.object({
   object: z.literal('usage'),
   from: z.iso.date(),
   to: z.iso.date(),
@@ -32,7 +32,7 @@ export const usageSchema = z.object({
   totals: usageDaySchema.omit({ date: true }),
 }).meta({ id: 'Usage' });
 
-export const accountSchema = z.object({
+const accountSchema = z.object({
   tenant_id: z.string(),
   scopes: z.array(z.enum(ALL_SCOPES)).describe("The calling key's scopes"),
   limits: z.object({ requests_per_minute: z.int(), max_upload_bytes: z.int(), max_image_pixels: z.int() }),
@@ -48,7 +48,7 @@ export const accountSchema = z.object({
   previous_webhook_secret_expires_at: timestamp.nullable().describe('While a rotated-out secret still signs beside the new one'),
 }).meta({ id: 'Account' });
 
-export const rotatedSecretSchema = z.object({
+const rotatedSecretSchema = z.object({
   webhook_secret: z.string().describe('Signs every delivery from now on'),
   previous_secret_expires_at: timestamp.nullable().describe('Until then the old secret signs too'),
 }).meta({ id: 'WebhookSecretRotation' });

@@ -9,12 +9,12 @@ import { rejectedRowSchema, type OperationSpec } from './operation.ts';
 export const MANIFEST_MEDIA_TYPES = ['text/csv', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines'] as const;
 
 /** A batch as `POST /v1/batches` (and a rerun) answers it: with the rows it did not accept. */
-export const createdBatchSchema = batchViewSchema.extend({
+const createdBatchSchema = batchViewSchema.extend({
   rejected: z.array(rejectedRowSchema).describe('The items not accepted, with why; the others go ahead'),
 }).meta({ id: 'CreatedBatch' });
 
 /** One line of the results manifest (JSON lines; the CSV has the same columns, one URL column per rendition). */
-export const manifestRowSchema = z.object({
+const manifestRowSchema = z.object({
   client_ref: z.string().nullable(),
   job_id: z.string(),
   status: z.enum([...JOB_STATUSES, 'expired']).describe('expired: the item\'s record is past its retention'),
@@ -26,14 +26,14 @@ export const manifestRowSchema = z.object({
   renditions: z.record(z.string(), renditionViewSchema).nullable(),
 }).meta({ id: 'ManifestRow' });
 
-export const budgetAfterSchema = z.object({
+const budgetAfterSchema = z.object({
   limit: z.int(), used: z.int(),
   remaining: z.int().describe('Below 0: calls that would wait for the budget'),
   resets_at: z.iso.datetime(),
 }).nullable();
 
 /** `POST /v1/batches` with `dry_run`: what the batch would cost. */
-export const batchEstimateSchema = z.object({
+const batchEstimateSchema = z.object({
   object: z.literal('batch_estimate'),
   items: z.int().describe('Items that would be accepted'),
   rejected: z.array(rejectedRowSchema),
@@ -47,7 +47,7 @@ export const batchEstimateSchema = z.object({
   waiting_reason: z.enum(WAITING_REASONS).nullable().describe('Why the batch\'s jobs would wait right now'),
 }).meta({ id: 'BatchEstimate' });
 
-export const urlItemSchema = z.object({
+const urlItemSchema = z.object({
   image_url: z.string().describe('A public http(s) URL; the workers fetch it through the address guard'),
   client_ref: z.string().max(256).optional().describe('Your name for the item (a SKU), echoed in the manifest'),
   metadata: z.record(z.string(), z.unknown()).optional().describe('A JSON object of at most 4 KB'),

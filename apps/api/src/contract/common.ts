@@ -4,7 +4,7 @@ import { idParams } from './operation.ts';
 export const jobIdParams = idParams('job', /^job_[0-9A-Za-z]{24}$/, 'job_3kTq9ZbXw2Lm8Rp5Yc1Nv7Ha');
 export const batchIdParams = idParams('batch', /^batch_[0-9A-Za-z]{24}$/, 'batch_7Qm2Xw9Lr4Tz1Vb8Kc3Np6Hs');
 
-export const MAX_PAGE = 100;
+const MAX_PAGE = 100;
 
 /** `?limit=` (1 to 100, default 20) and `?cursor=` (the `next_cursor` of the previous page). */
 export const pageQuery = {

@@ -70,7 +70,7 @@ const headerRefs = (names: readonly ResponseHeader[]): Json | undefined =>
   names.length ? Object.fromEntries(names.map((name) => [name, { $ref: `#/components/headers/${name}` }])) : undefined;
 
 /** `:id` → `{id}`. */
-export const openApiPath = (url: string): string => url.replace(/:(\w+)/g, '{$1}');
+const openApiPath = (url: string): string => url.replace(/:(\w+)/g, '{$1}');
 
 function parameters(spec: OperationSpec, convert: ReturnType<typeof makeConverter>): Json[] {
   const from = (schema: z.ZodObject | undefined, location: 'path' | 'query' | 'header') =>
@@ -136,7 +136,8 @@ export function buildDocument(operations: readonly OperationSpec[], info: Docume
   const convert = makeConverter(schemas);
   const paths: Record<string, Json> = {};
   for (const spec of [...operations].sort((a, b) => a.url.localeCompare(b.url))) {
-    const path = (paths[openApiPath(spec.url)] ??= {});
+    paths[openApiPath(spec.url)] ??= {};
+    const path = paths[openApiPath(spec.url)]!;
     path[spec.method.toLowerCase()] = operationObject(spec, convert);
   }
   return {

@@ -13,14 +13,17 @@ export const fieldRulesOf = (config: Config): FieldRules => ({
 });
 
 /** A refusal that is answered with `code` (see contract/validation.ts). */
-export const refuse = (ctx: z.RefinementCtx, code: ErrorCode, message: string): never => {
+const refuse = (ctx: z.RefinementCtx, code: ErrorCode, message: string): never => {
   ctx.addIssue({ code: 'custom', message, params: { code } });
   return z.NEVER;
 };
 
 /** Schemas whose document differs from what they validate with (a transform over `unknown`). */
 export const DOCUMENTED_AS = new WeakMap<z.ZodType, z.ZodType>();
-export const documentedAs = <T extends z.ZodType>(schema: T, doc: z.ZodType): T => (DOCUMENTED_AS.set(schema, doc), schema);
+export const documentedAs = <T extends z.ZodType>(schema: T, doc: z.ZodType): T => {
+  DOCUMENTED_AS.set(schema, doc);
+  return schema;
+};
 
 const MAX_METADATA_BYTES = 4096;
 const MAX_OPTIONS_BYTES = 4096;

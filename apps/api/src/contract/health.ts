@@ -3,7 +3,7 @@ import type { OperationSpec } from './operation.ts';
 
 const check = z.object({ ok: z.boolean(), detail: z.string().optional() });
 
-export const readinessSchema = z.object({
+const readinessSchema = z.object({
   status: z.enum(['ready', 'degraded', 'not_ready']).describe('degraded: the API keeps accepting jobs, but the workers hold them (e.g. ByByBG refuses the key)'),
   checks: z.object({
     redis: check,

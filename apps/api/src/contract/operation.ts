@@ -17,7 +17,7 @@ export interface SuccessResponse {
 }
 
 /** A request body the handler reads itself (multipart, or JSON and multipart): documented, validated in the handler. */
-export interface DocumentedBody { required: boolean; content: Record<string, z.ZodType>; description?: string }
+interface DocumentedBody { required: boolean; content: Record<string, z.ZodType>; description?: string }
 
 /**
  * One operation of the API, in one place: what the route validates (params, query,
@@ -47,7 +47,7 @@ export interface OperationSpec {
 }
 
 /** Every authenticated operation may answer these (who is calling, their allowance, our backends). */
-export const AUTHENTICATED_ERRORS: readonly ErrorCode[] = [
+const AUTHENTICATED_ERRORS: readonly ErrorCode[] = [
   'missing_api_key', 'invalid_api_key', 'revoked_api_key', 'review_link_not_api_key', 'insufficient_scope', 'rate_limited',
   'service_unavailable', 'internal_error',
 ];

@@ -3,13 +3,13 @@ import { jobViewSchema } from '@cutout/shared';
 import { batchIdParams, jobIdParams } from './common.ts';
 import type { OperationSpec } from './operation.ts';
 
-export const MIN_LINK_SECONDS = 60;
-export const MAX_LINK_SECONDS = 30 * 86_400;
+const MIN_LINK_SECONDS = 60;
+const MAX_LINK_SECONDS = 30 * 86_400;
 const MAX_NOTE = 500;
 
 const timestamp = z.iso.datetime();
 
-export const reviewLinkSchema = z.object({
+const reviewLinkSchema = z.object({
   object: z.literal('review_link'),
   url: z.string().describe('The review page; anyone holding it can see the batch (or job) until it expires'),
   batch_id: z.string().optional().describe('On a batch link'),
@@ -17,7 +17,7 @@ export const reviewLinkSchema = z.object({
   expires_at: timestamp,
 }).meta({ id: 'ReviewLink' });
 
-export const reviewLinkRevocationSchema = z.object({
+const reviewLinkRevocationSchema = z.object({
   object: z.literal('review_link_revocation'),
   batch_id: z.string().optional(),
   job_id: z.string().optional(),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { idParams, type OperationSpec } from './operation.ts';
 import type { ContractSettings } from './jobs.ts';
 
-export const uploadIdParams = idParams('upload', /^upl_[0-9A-Za-z]{24}$/, 'upl_5Rk8Wm2Qx7Lz3Tb9Vc4Np1Hd');
+const uploadIdParams = idParams('upload', /^upl_[0-9A-Za-z]{24}$/, 'upl_5Rk8Wm2Qx7Lz3Tb9Vc4Np1Hd');
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
 
@@ -21,7 +21,7 @@ const uploadFileSchema = z.object({
   headers: z.record(z.string(), z.string()).optional().describe('Send exactly these headers with the PUT: Content-Type and Content-Length are signed'),
 }).meta({ id: 'UploadFile' });
 
-export const uploadSchema = z.object({
+const uploadSchema = z.object({
   object: z.literal('upload'),
   id: z.string(),
   status: z.enum(['open', 'used', 'expired']).describe('open: files may be PUT and a batch made; used: a batch was made from it; expired: past expires_at'),

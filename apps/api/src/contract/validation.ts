@@ -57,7 +57,7 @@ export function problemToApiError(part: ValidationPart, problems: readonly Probl
 }
 
 /** zod's issues as problems. */
-export const problemsOf = (error: z.ZodError): Problem[] =>
+const problemsOf = (error: z.ZodError): Problem[] =>
   error.issues.map((issue) => ({
     keyword: issue.code,
     path: issue.path,

@@ -7,7 +7,7 @@ import type { OperationSpec } from './operation.ts';
 const timestamp = z.iso.datetime();
 const EVENT_TYPES = ['job.succeeded', 'job.failed', 'batch.completed'] as const;
 
-export const webhookAttemptSchema = z.object({
+const webhookAttemptSchema = z.object({
   attempted_at: timestamp,
   event_type: z.enum(EVENT_TYPES),
   webhook_id: z.string().describe('The same on every attempt and redelivery of an event'),
@@ -16,7 +16,7 @@ export const webhookAttemptSchema = z.object({
   error: z.string().nullable(),
 }).meta({ id: 'WebhookAttempt' });
 
-export const webhookDeliverySchema = z.object({
+const webhookDeliverySchema = z.object({
   object: z.literal('webhook_delivery'),
   webhook_id: z.string(),
   event_type: z.enum(EVENT_TYPES),
@@ -33,7 +33,7 @@ export const webhookDeliverySchema = z.object({
   created_at: timestamp,
 }).meta({ id: 'WebhookDelivery', description: 'An event and the state of its latest delivery' });
 
-export const webhookEndpointSchema = z.object({
+const webhookEndpointSchema = z.object({
   object: z.literal('webhook_endpoint'),
   url: z.string(),
   state: z.enum(['enabled', 'failing', 'disabled']).describe("disabled: it answered 410 (nothing is sent until enabled); failing: its origin's circuit is open"),
@@ -46,7 +46,7 @@ export const webhookEndpointSchema = z.object({
   last_attempt_at: timestamp.nullable(),
 }).meta({ id: 'WebhookEndpoint' });
 
-export const webhookRecoverySchema = z.object({
+const webhookRecoverySchema = z.object({
   object: z.literal('webhook_recovery'),
   since: timestamp,
   queued: z.int().describe('Failed deliveries queued again, once each, with their webhook-ids'),

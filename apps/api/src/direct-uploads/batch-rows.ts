@@ -1,10 +1,10 @@
-import { type Storage, type UploadStore } from '@cutout/shared';
+import type { Storage, UploadStore } from '@cutout/shared';
 import { ApiError } from '../errors.ts';
 import { sanitizeFileName } from '../batches/items.ts';
 import type { UploadRows } from '../batches/rows.ts';
 import { uploadedFiles } from './put-urls.ts';
 
-export const uploadNotFound = () => new ApiError('upload_not_found', 'Upload not found');
+const uploadNotFound = () => new ApiError('upload_not_found', 'Upload not found');
 
 /**
  * The rows of a batch made from a direct upload (`POST /v1/batches {"upload_id"}`), one per

@@ -15,7 +15,7 @@ const MAX_NAME_LENGTH = 1_024;
 const FILE_FIELDS = new Set(['name', 'content_type', 'bytes']);
 
 /** One declared file, checked: a usable name, a type Cutout takes, a size within MAX_UPLOAD_BYTES. */
-export function uploadFile(raw: unknown, index: number, maxBytes: number): UploadFile {
+function uploadFile(raw: unknown, index: number, maxBytes: number): UploadFile {
   const at = `files[${index}]`;
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('invalid_request', `${at} must be an object with name, content_type and bytes`);
   const extra = Object.keys(raw).find((name) => !FILE_FIELDS.has(name));

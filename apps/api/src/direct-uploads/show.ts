@@ -10,7 +10,7 @@ import { putUrlLines } from './put-urls.ts';
  * declared size is in S3); while the upload is open, fresh PUT URLs for the files still
  * missing, so a client that was interrupted uploads only those.
  */
-export async function showUpload({ uploads, storage, config }: UploadDeps, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) {
+export async function showUpload({ uploads, storage }: UploadDeps, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) {
   const upload = await uploads.get(request.params.id);
   if (!upload || upload.tenantId !== tenantOf(request)) throw notFound('Upload');
   const remainingMs = Date.parse(upload.expiresAt) - Date.now();

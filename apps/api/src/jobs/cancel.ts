@@ -8,7 +8,7 @@ import { ApiError } from '../errors.ts';
  */
 export async function cancelJob(deps: Pick<AppDeps, 'jobs' | 'queues' | 'batches' | 'webhookOutbox'>, record: JobRecord): Promise<JobRecord> {
   if (record.status === 'canceled') return record;
-  const canceled = await deps.jobs.transition(record.id, ['queued'], { status: 'canceled', finishedAt: new Date().toISOString(), waitingReason: '' });
+  const canceled = await deps.jobs.transition(record.id, ['queued'], { status: 'canceled', finishedAt: new Date().toISOString(), waitingReason: null });
   if (!canceled) {
     const now = (await deps.jobs.get(record.id))?.status ?? record.status;
     throw new ApiError(now === 'processing' ? 'job_already_started' : 'job_finished', `The job is ${now} and can no longer be canceled`);

@@ -62,7 +62,7 @@ function verifiedGrant(secret: string, token: string): ReviewGrant {
 }
 
 /** Checks revocation and loads what the link opens; 401 or 404 otherwise. */
-export async function resolveGrant({ batches, jobs, revocations }: Pick<GrantDeps, 'batches' | 'jobs' | 'revocations'>, token: string, grant: ReviewGrant): Promise<ReviewScope> {
+async function resolveGrant({ batches, jobs, revocations }: Pick<GrantDeps, 'batches' | 'jobs' | 'revocations'>, token: string, grant: ReviewGrant): Promise<ReviewScope> {
   // Every request under a link makes these reads: both at once.
   const [revokedAt, batch, job] = await Promise.all([
     revocations.revokedAt(grant.id),

@@ -7,7 +7,7 @@ import type { Queues } from '@cutout/shared';
 import type { AuthFailures } from '../auth-failures.ts';
 import { ApiError, sendError } from '../errors.ts';
 
-export const ADMIN_QUEUES_PATH = '/admin/queues';
+const ADMIN_QUEUES_PATH = '/admin/queues';
 
 /**
  * The bull-board queue dashboard, for operators only. Without ADMIN_API_KEY it is not

@@ -2,7 +2,6 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { sha256Hex, toBatchView, type BatchRecord } from '@cutout/shared';
-import { tenantOf } from '../auth.ts';
 import { batchOperations } from '../contract/batches.ts';
 import { fieldSchemas } from '../contract/fields.ts';
 import { routeOf } from '../contract/register.ts';

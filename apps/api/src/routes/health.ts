@@ -7,7 +7,7 @@ import type { RouteOptions } from '../deps.ts';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-async function check(run: () => Promise<string | void>): Promise<{ ok: boolean; detail?: string }> {
+async function check(run: () => Promise<string | undefined>): Promise<{ ok: boolean; detail?: string }> {
   try {
     const detail = await Promise.race([
       run(),
@@ -59,9 +59,9 @@ export const healthRoutes: FastifyPluginAsync<RouteOptions & { metrics: Metrics 
     const [redisCheck, s3Check] = await Promise.all([
       check(async () => {
         const policy = await evictionPolicy(redis);
-        if (policy !== 'noeviction') return `maxmemory-policy is ${policy}, needs noeviction`;
+        return policy === 'noeviction' ? undefined : `maxmemory-policy is ${policy}, needs noeviction`;
       }),
-      check(() => storage.ping()),
+      check(() => storage.ping().then(() => undefined)),
     ]);
     const ready = redisCheck.ok && s3Check.ok;
     const upstreamCheck = ready ? await upstreamStatus() : { ok: false, detail: 'unknown while Redis or S3 is unreachable' };

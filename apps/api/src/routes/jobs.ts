@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { newJobId, originalKey, sha256Hex, TERMINAL_STATUSES, toJobView, type JobRecord } from '@cutout/shared';
+import { newJobId, originalKey, sha256Hex, isTerminal, toJobView, type JobRecord } from '@cutout/shared';
 import { tenantOf } from '../auth.ts';
 import { routeOf } from '../contract/register.ts';
 import { jobOperations } from '../contract/jobs.ts';
@@ -30,9 +30,9 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
   /** Waits up to `Prefer: wait=N` for the job to end; the record as it then is, and whether it ended. */
   async function waitFor(record: JobRecord, prefer: string | undefined, reply: FastifyReply): Promise<{ record: JobRecord; ended: boolean }> {
     const waitMs = preferredWaitMs(prefer);
-    if (waitMs === undefined || TERMINAL_STATUSES.includes(record.status)) return { record, ended: TERMINAL_STATUSES.includes(record.status) };
+    if (waitMs === undefined || isTerminal(record.status)) return { record, ended: isTerminal(record.status) };
     reply.header('preference-applied', `wait=${waitMs / 1000}`);
-    const ended = await jobWaiter.wait(record.id, waitMs, async () => TERMINAL_STATUSES.includes((await jobs.get(record.id))?.status ?? 'queued'));
+    const ended = await jobWaiter.wait(record.id, waitMs, async () => isTerminal((await jobs.get(record.id))?.status ?? 'queued'));
     return { record: (await jobs.get(record.id)) ?? record, ended };
   }
 

@@ -4,7 +4,7 @@ import { UpstreamError } from './errors.ts';
 /** Response bodies are read with a cap: a misbehaving upstream must not fill the worker's memory. */
 export const MAX_RESULT_BYTES = 100 * 1024 * 1024;
 /** Error bodies only feed a short message. */
-export const MAX_ERROR_BODY_BYTES = 4 * 1024;
+const MAX_ERROR_BODY_BYTES = 4 * 1024;
 
 /** Reads the whole body or fails with a permanent error once it exceeds `maxBytes`. */
 export async function readCapped(body: Readable, maxBytes: number, declaredLength?: string | string[]): Promise<Buffer> {
@@ -90,7 +90,8 @@ export function quoteStart(bytes: Buffer, max = 64): string {
 const MESSAGE_MAX_CHARS = 200;
 
 /** A one-line, printable, bounded version of upstream text. */
-export function shortText(text: string, max = MESSAGE_MAX_CHARS): string {
+function shortText(text: string, max = MESSAGE_MAX_CHARS): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
   const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }

@@ -10,7 +10,7 @@ import { errorCode, errorFromResponse, makeDeadline, toUpstreamError } from './o
 import { redactKeys } from './redact.ts';
 import { interpretSuccess } from './result.ts';
 
-export interface RemoveBgInput {
+interface RemoveBgInput {
   /** A fresh stream of the original on every call: a retry with another key re-reads it. */
   openImage: () => Promise<Readable>;
   contentType: string;
@@ -43,7 +43,7 @@ export interface CallSpend {
  */
 export type ProbeOutcome = { kind: 'answered'; status: number } | { kind: 'unauthorized' } | { kind: 'unreachable' };
 
-export interface RemoveBgResult {
+interface RemoveBgResult {
   body: Buffer;
   contentType: string;
   keyIndex: number;

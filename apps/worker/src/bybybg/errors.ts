@@ -67,7 +67,7 @@ const BAD_RESPONSE: Classification = { kind: 'permanent', code: 'upstream_bad_re
  * format is undocumented: reading their message text could turn one image's 403 into a hold
  * of every tenant's work, so they keep their documented meaning.
  */
-export const STATUS_TABLE: Readonly<Record<number, Classification>> = {
+const STATUS_TABLE: Readonly<Record<number, Classification>> = {
   401: UNAUTHORIZED, // missing or invalid key: rotate to the next key; the job is not at fault
   402: OUT_OF_CREDIT, // payment required: the account's credits are spent; every call would get the same until topped up
   403: FORBIDDEN, // the key works but may not make this request (plan, scope): same answer next time
@@ -94,7 +94,7 @@ export function classifyStatus(status: number): Classification | null {
 export type NetworkFailure = 'timeout' | 'connection';
 
 /** Error `code`s of failures to reach or hear from ByByBG. All are transient. */
-export const NETWORK_ERROR_TABLE: Readonly<Record<string, NetworkFailure>> = {
+const NETWORK_ERROR_TABLE: Readonly<Record<string, NetworkFailure>> = {
   ECONNREFUSED: 'connection', // nothing listens: upstream restarting
   ECONNRESET: 'connection', // connection dropped mid-request (load balancer, restart)
   ECONNABORTED: 'connection', // local side aborted the connection
@@ -120,7 +120,7 @@ export const NETWORK_ERROR_TABLE: Readonly<Record<string, NetworkFailure>> = {
  * never reached ByByBG, so it is given back to the tenant's budget. Anything later (a reset,
  * a timeout once connected) may have been processed and stays counted.
  */
-export const NEVER_SENT_TABLE: ReadonlySet<string> = new Set([
+const NEVER_SENT_TABLE: ReadonlySet<string> = new Set([
   'ECONNREFUSED', // nothing listens on ByByBG's port
   'ENOTFOUND', // the name did not resolve
   'EAI_AGAIN', // DNS lookup timed out
@@ -156,7 +156,7 @@ export function classifyNetworkError(error: unknown): NetworkFailure | null {
 export type HeaderBag = Record<string, string | string[] | undefined>;
 
 /** Header lookup that tolerates any casing in the bag (undici lowercases; tests may not). */
-export function headerValue(headers: HeaderBag, name: string): string | undefined {
+function headerValue(headers: HeaderBag, name: string): string | undefined {
   const wanted = name.toLowerCase();
   for (const [key, value] of Object.entries(headers)) {
     if (key.toLowerCase() !== wanted || value === undefined) continue;

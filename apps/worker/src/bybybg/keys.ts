@@ -4,7 +4,7 @@
  * process on purpose: a 401 costs one request to rediscover, which is cheaper than sharing it.
  */
 
-export type KeyStateName = 'ok' | 'unauthorized';
+type KeyStateName = 'ok' | 'unauthorized';
 export interface KeyState { index: number; state: KeyStateName; since?: string }
 
 export interface KeyRing {

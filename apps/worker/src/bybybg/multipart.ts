@@ -20,12 +20,12 @@ export function makeBoundary(): string {
 }
 
 /** WHATWG multipart rule for names and filenames inside quoted header parameters. */
-export function escapeQuoted(value: string): string {
+function escapeQuoted(value: string): string {
   return value.replace(/\r/g, '%0D').replace(/\n/g, '%0A').replace(/"/g, '%22');
 }
 
 /** WHATWG multipart rule for field values: every line break becomes CRLF. */
-export function normalizeLineBreaks(value: string): string {
+function normalizeLineBreaks(value: string): string {
   return value.replace(/\r\n|\r|\n/g, '\r\n');
 }
 

@@ -8,7 +8,7 @@ import { UpstreamError } from './errors.ts';
 
 const REDACTED = '[REDACTED]';
 
-export function redactText(text: string, secrets: readonly string[]): string {
+function redactText(text: string, secrets: readonly string[]): string {
   let out = text;
   // Very short strings would redact ordinary words; real keys are long.
   for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join(REDACTED);

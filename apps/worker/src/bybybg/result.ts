@@ -16,7 +16,7 @@ export type ResultSource = ResultBytes | { kind: 'url'; url: URL };
 const BASE64_FIELDS = ['result_b64', 'image_base64', 'base64', 'b64', 'image'] as const;
 const URL_FIELDS = ['result_url', 'url', 'image_url', 'output_url'] as const;
 
-export function badResponse(reason: string, body: Buffer): UpstreamError {
+function badResponse(reason: string, body: Buffer): UpstreamError {
   return new UpstreamError({
     kind: 'permanent',
     code: 'upstream_bad_response',

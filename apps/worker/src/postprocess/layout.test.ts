@@ -52,7 +52,9 @@ describe('subject box', () => {
   it('bounds the pixels at least a quarter opaque, past faint noise', () => {
     const width = 20, height = 10;
     const rgba = new Uint8Array(width * height * 4);
-    const setAlpha = (x: number, y: number, alpha: number) => void (rgba[(y * width + x) * 4 + 3] = alpha);
+    const setAlpha = (x: number, y: number, alpha: number) => {
+      rgba[(y * width + x) * 4 + 3] = alpha;
+    };
     setAlpha(0, 0, 40); // noise in a corner
     setAlpha(19, 9, 63);
     for (let y = 3; y <= 6; y++) for (let x = 5; x <= 12; x++) setAlpha(x, y, 255);

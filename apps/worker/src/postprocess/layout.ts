@@ -21,7 +21,7 @@ export class RenditionError extends Error {
 }
 
 /** Alpha (of 255) from which a pixel belongs to the product when cropping: faint edge noise does not widen the crop. */
-export const SUBJECT_ALPHA = 64;
+const SUBJECT_ALPHA = 64;
 
 /** The bounding box of the pixels at least SUBJECT_ALPHA opaque in raw RGBA; null when there is none. */
 export function subjectBox(rgba: Uint8Array, { width, height }: Size): Box | null {

@@ -116,7 +116,7 @@ describe('cutout outputs', () => {
     let most = 0;
     const slow: Storage = {
       ...storage,
-      async putBuffer(key, body, contentType) {
+      async putBuffer(_key, body, contentType) {
         most = Math.max(most, ++inFlight);
         await new Promise((resolve) => setTimeout(resolve, 30));
         inFlight -= 1;

@@ -9,7 +9,7 @@ import { measureAlpha, qualityFlags } from './quality.ts';
 import { decodeCutout, rawInput, renderRendition, sampleAlpha, type DecodedCutout } from './render.ts';
 
 /** What the worker adds to a succeeded job from its cutout. */
-export type CutoutOutputFields = Pick<JobRecord, 'quality' | 'qualityFlagged' | 'renditions'>;
+type CutoutOutputFields = Pick<JobRecord, 'quality' | 'qualityFlagged' | 'renditions'>;
 
 export interface CutoutOutputs {
   /**
@@ -43,8 +43,8 @@ export function makeCutoutOutputs({ storage, maxPixels, thresholds, decodeSlots,
   }
 
   async function makeOne(record: JobRecord, plan: RenditionPlan, decoded: DecodedCutout, subject: Box | null): Promise<StoredRendition> {
-    let rendered;
-    let layout;
+    let rendered: Awaited<ReturnType<typeof renderRendition>>;
+    let layout: ReturnType<typeof layoutRendition>;
     try {
       layout = layoutRendition(plan, decoded, subject);
       rendered = await renderRendition(decoded, plan, layout);

@@ -1,9 +1,9 @@
 import { QUALITY_FLAGS, type QualityFlag, type QualityReport, type QualityThresholds } from '@cutout/shared';
 
 /** Alpha (of 255) from which a pixel counts as visible: fainter is matting noise. */
-export const VISIBLE_ALPHA = 16;
+const VISIBLE_ALPHA = 16;
 /** Alpha from which a pixel counts as opaque: the product itself, not its soft edge. */
-export const OPAQUE_ALPHA = 240;
+const OPAQUE_ALPHA = 240;
 /** The measures are taken on the alpha channel scaled to this long side (nearest neighbour, so every sample is a real pixel). */
 export const QUALITY_SAMPLE_SIDE = 512;
 

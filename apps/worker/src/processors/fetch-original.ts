@@ -87,7 +87,7 @@ export async function fetchOriginal(
   record: JobRecord,
   onFailure: (processing: JobRecord, error: unknown) => Promise<never>,
 ): Promise<JobRecord | null> {
-  const processing = await jobs.transition(record.id, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: '' });
+  const processing = await jobs.transition(record.id, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: null });
   if (!processing) return null;
   let stored: StreamedObject;
   try {

@@ -1,4 +1,4 @@
-import { ImageInputError, announceBatchIfEnded, isMissingObject, finalWebhookEvent, TERMINAL_STATUSES, webhookMessageId, type BatchStore, type JobError, type JobRecord, type JobStore, type WebhookOutbox } from '@cutout/shared';
+import { ImageInputError, announceBatchIfEnded, isMissingObject, finalWebhookEvent, isTerminal, webhookMessageId, type BatchStore, type JobChanges, type JobError, type JobRecord, type JobStore, type WebhookOutbox } from '@cutout/shared';
 import { UpstreamError } from '../bybybg/errors.ts';
 
 export interface AnnounceDeps { jobs: JobStore; batches: BatchStore; outbox: WebhookOutbox }
@@ -13,11 +13,11 @@ export async function announce(deps: Pick<AnnounceDeps, 'batches' | 'outbox'>, r
   if (record.webhookUrl && type) {
     await deps.outbox.announce({ messageId: webhookMessageId(record.id, type), type, jobId: record.id, tenantId: record.tenantId });
   }
-  if (record.batchId && TERMINAL_STATUSES.includes(record.status)) await announceBatchIfEnded(deps, record.batchId);
+  if (record.batchId && isTerminal(record.status)) await announceBatchIfEnded(deps, record.batchId);
 }
 
 /** Records the final failure of a job that has not ended yet (with `extra` fields, e.g. a thumbnail), and announces it. */
-export async function failJob(deps: AnnounceDeps, jobId: string, error: JobError, attempts?: number, extra: Partial<JobRecord> = {}): Promise<boolean> {
+export async function failJob(deps: AnnounceDeps, jobId: string, error: JobError, attempts?: number, extra: JobChanges = {}): Promise<boolean> {
   const failed = await deps.jobs.transition(jobId, ['queued', 'processing'], { ...extra, status: 'failed', finishedAt: new Date().toISOString(), error, attempts });
   if (failed) await announce(deps, failed);
   return failed !== null;

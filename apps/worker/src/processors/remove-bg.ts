@@ -1,6 +1,6 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import {
-  allowedOptionsText, isMissingObject, refusedOptions, resultKey, thumbKey, TERMINAL_STATUSES,
+  allowedOptionsText, isMissingObject, refusedOptions, resultKey, thumbKey, isTerminal,
   type BatchFeeder, type Budgets, type FairScheduler, type HoldReason, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage,
 } from '@cutout/shared';
 import type { ByByBGClient, CallSpend } from '../bybybg/client.ts';
@@ -63,7 +63,7 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
     let queued = await jobs.get(jobId);
     if (!queued) return jobLog.warn('job record missing; nothing to do');
     if (queued.batchId) void deps.feeder.topUp(queued.batchId).catch((error: unknown) => jobLog.warn({ err: error }, 'batch items not queued; the sweep will'));
-    if (TERMINAL_STATUSES.includes(queued.status)) return announce(deps, queued);
+    if (isTerminal(queued.status)) return announce(deps, queued);
     const refused = refusedOptions(queued.options, deps.allowedOptions);
     if (refused.length > 0) {
       // Queued before the operator narrowed the allow-list: ByByBG is not called with them.
@@ -130,7 +130,7 @@ interface Call {
 async function callAndStore(deps: RemoveBgDeps, { job, token, queued, fingerprint, ledger, jobLog }: Call): Promise<void> {
   const { jobs, storage, dedup } = deps;
   const jobId = queued.id;
-  const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: '' });
+  const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: null });
   if (!record) return;
   const started = Date.now();
   // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
@@ -249,7 +249,7 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
     return false;
   }
   const now = new Date().toISOString();
-  const processing = await deps.jobs.transition(record.id, ['queued', 'processing'], { status: 'processing', startedAt: now, waitingReason: '' });
+  const processing = await deps.jobs.transition(record.id, ['queued', 'processing'], { status: 'processing', startedAt: now, waitingReason: null });
   if (!processing) return true; // canceled meanwhile
   try {
     const needsCutout = (processing.renditionPlans?.length ?? 0) > 0 || !source.quality;

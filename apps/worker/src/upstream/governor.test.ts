@@ -16,7 +16,9 @@ function governor(settings: Parameters<typeof makeRateGovernor>[0]['settings'] =
   const prefix = `cutout-test-${randomBase62(10)}`;
   prefixes.push(prefix);
   let now = 1_000_000;
-  const clock = { advance: (ms: number) => void (now += ms) };
+  const clock = { advance: (ms: number) => {
+    now += ms;
+  } };
   return { clock, governor: makeRateGovernor({ redis, prefix, settings, now: () => now }) };
 }
 

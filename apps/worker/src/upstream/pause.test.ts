@@ -32,7 +32,9 @@ function pauseWithClock() {
     queue, upstream: makeUpstreamState({ redis, prefix }), random: () => 0.5, now: () => now,
     onPause: (addedMs, started) => reported.push({ addedMs, started }),
   });
-  return { pause, reported, advance: (ms: number) => void (now += ms) };
+  return { pause, reported, advance: (ms: number) => {
+    now += ms;
+  } };
 }
 
 describe('upstream pause reporting', () => {

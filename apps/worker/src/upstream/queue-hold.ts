@@ -4,7 +4,7 @@ import { HOLD_REASONS, upstreamKeys, type HoldProblem, type HoldReason, type Hol
 import type { ByByBGClient } from '../bybybg/client.ts';
 import { holdExpired, probeClears, probeRaises, type HoldPolicy } from './hold-rules.ts';
 
-export type { HoldPolicy };
+;
 
 export interface QueueHold {
   /** A call found the account unable to work (every key refused, no credit): hold the queue for every worker. */

@@ -8,11 +8,11 @@ import { z } from 'zod';
  * worker follows.
  */
 
-export const MAX_RENDITIONS = 8;
+const MAX_RENDITIONS = 8;
 /** Longest side of any rendition: a 5,000 × 5,000 canvas is 100 MB decoded, the most one job may hold. */
 export const MAX_RENDITION_SIDE = 5000;
 
-export const RENDITION_FORMATS = ['png', 'webp', 'jpeg'] as const;
+const RENDITION_FORMATS = ['png', 'webp', 'jpeg'] as const;
 export type RenditionFormat = (typeof RENDITION_FORMATS)[number];
 
 /** File extension and media type of each format; keys are `renditions/<tenant>/<job>/<name>.<ext>`. */
@@ -22,7 +22,7 @@ export const RENDITION_MEDIA: Record<RenditionFormat, { extension: string; conte
   jpeg: { extension: 'jpg', contentType: 'image/jpeg' },
 };
 
-export type RenditionCanvas = 'original' | 'square' | { width: number; height: number };
+type RenditionCanvas = 'original' | 'square' | { width: number; height: number };
 
 /** A spec with every field decided: what the job record stores and the worker renders. */
 export interface RenditionPlan {
@@ -53,7 +53,7 @@ const colour = z
 
 const presetNames = ['marketplace', 'web'] as const;
 
-export const renditionSpecSchema = z
+const renditionSpecSchema = z
   .strictObject({
     name: z
       .string({ error: 'is required: 1 to 32 characters of a-z, 0-9, _ and -' })
@@ -97,14 +97,14 @@ export const renditionSpecSchema = z
   })
   .meta({ id: 'RenditionSpec', description: 'One rendition to make from the cutout' });
 
-export type RenditionSpec = z.output<typeof renditionSpecSchema>;
+type RenditionSpec = z.output<typeof renditionSpecSchema>;
 type PresetFields = Omit<RenditionSpec, 'name' | 'preset'>;
 
 /**
  * `marketplace`: Amazon's main-image rule and its like (pure white, square, product ≈ 85 %
  * of the frame, ≥ 1000 px). `web`: a transparent WebP for a shop page.
  */
-export const RENDITION_PRESETS: Record<(typeof presetNames)[number], PresetFields> = {
+const RENDITION_PRESETS: Record<(typeof presetNames)[number], PresetFields> = {
   marketplace: { format: 'jpeg', quality: 90, background: '#ffffff', crop: 'subject', padding: 0.075, canvas: 'square', min_size: 1000 },
   web: { format: 'webp', quality: 80, background: 'transparent', crop: 'none', padding: 0, canvas: 'original', max_size: 1600 },
 };
@@ -123,7 +123,7 @@ export const renditionsSchema = z
   });
 
 /** The preset applied under the fields given beside it, and every default filled in. */
-export function resolveRendition(spec: RenditionSpec): RenditionPlan {
+function resolveRendition(spec: RenditionSpec): RenditionPlan {
   const preset: PresetFields = spec.preset ? RENDITION_PRESETS[spec.preset] : {};
   const merged = { ...preset, ...withoutUndefined(spec) };
   const format = merged.format ?? 'png';

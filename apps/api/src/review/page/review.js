@@ -223,7 +223,10 @@ async function refreshSummary() {
   try {
     const data = await api('/data');
     if (state.kind === 'batch' && data.batch) applyProgress(data.batch);
-    if (state.kind === 'job' && data.job) renderItems((state.items = [data.job]));
+    if (state.kind === 'job' && data.job) {
+      state.items = [data.job];
+      renderItems(state.items);
+    }
   } catch {
     // 401/410 already replaced the page; anything else is retried on the next tick.
   }
@@ -520,7 +523,8 @@ async function init() {
   if (data.kind === 'job') {
     ui.itemsHeading.textContent = 'Item';
     setLoading(false);
-    renderItems((state.items = [data.job]));
+    state.items = [data.job];
+    renderItems(state.items);
     markReady();
     startPolling();
     return;
