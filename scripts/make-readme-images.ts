@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { parseRenditions } from '@cutout/shared';
+import { parseRenditions } from '@cutout/shared/renditions';
 import { removeBackground } from '../apps/emulator/src/cutout.ts';
 import { layoutRendition, subjectBox } from '../apps/worker/src/postprocess/layout.ts';
 import { decodeCutout, renderRendition } from '../apps/worker/src/postprocess/render.ts';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { FormData, request } from 'undici';
 import { Redis } from 'ioredis';
-import { createLogger, loadConfig, randomBase62 } from '@cutout/shared';
+import { createLogger, loadConfig, randomBase62 } from '@cutout/shared/infra';
 import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3 } from '@cutout/shared/embedded-s3';
 import { startApi } from '../apps/api/src/server.ts';
 import { startWorker } from '../apps/worker/src/server.ts';

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { configOrExit, createLogger, createMetrics, exitOnStartupError, onShutdownSignal, randomBase62 } from '@cutout/shared';
+import { configOrExit, createLogger, createMetrics, exitOnStartupError, onShutdownSignal, randomBase62 } from '@cutout/shared/infra';
 import { startApi } from '../apps/api/src/server.ts';
 import { startWorker } from '../apps/worker/src/server.ts';
 import { startEmulator } from '../apps/emulator/src/server.ts';

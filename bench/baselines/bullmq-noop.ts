@@ -1,6 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { randomBase62 } from '@cutout/shared';
+import { randomBase62 } from '@cutout/shared/infra';
 import { deleteKeysWithPrefix } from '../../test/helpers/processes.ts';
 
 /**

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { FormData, request } from 'undici';
-import { newWebhookSecret, signWebhook, type Storage } from '@cutout/shared';
+import type { Storage } from '@cutout/shared/infra';
+import { newWebhookSecret } from '@cutout/shared/stores';
+import { signWebhook } from '../../apps/worker/src/webhook-signing.ts';
 import { mapLimit } from '../lib/load.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { Redis } from 'ioredis';
-import { makeStorage, randomBase62, type Storage } from '@cutout/shared';
+import { makeStorage, randomBase62, type Storage } from '@cutout/shared/infra';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
 import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
 import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { randomBase62 } from '@cutout/shared';
+import { randomBase62 } from '@cutout/shared/infra';
 import { distinctPhotos } from '../lib/images.ts';
 import { jobStatuses, startBenchStack, submitJob, type BenchStack, type Json } from '../lib/stack.ts';
 import { percentile, round } from '../lib/stats.ts';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { upstreamKeys } from '@cutout/shared';
+import { upstreamKeys } from '@cutout/shared/stores';
 import { runNaiveClient } from '../baselines/naive-client.ts';
 import { distinctPhotos } from '../lib/images.ts';
 import { mapLimit } from '../lib/load.ts';

@@ -1,4 +1,7 @@
-import { createLogger, DEFAULT_QUALITY_THRESHOLDS, parseRenditions, type JobRecord } from '@cutout/shared';
+import { createLogger } from '@cutout/shared/infra';
+import { parseRenditions } from '@cutout/shared/renditions';
+import type { JobRecord } from '@cutout/shared/stores';
+import { DEFAULT_QUALITY_THRESHOLDS } from '@cutout/shared/views';
 import { productImage, type ProductShot } from '../../test/helpers/images.ts';
 import { cutoutPng } from '../../test/helpers/cutouts.ts';
 import { makeCutoutOutputs } from '../../apps/worker/src/postprocess/outputs.ts';

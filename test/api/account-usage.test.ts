@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { usageKey } from '@cutout/shared';
+import { usageKey } from '@cutout/shared/stores';
 import { productImage, PRODUCT_SHOT, undecodablePng } from '../helpers/images.ts';
 import { settle, submitPhoto } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { createLogger, loadConfig, randomBase62 } from '@cutout/shared';
+import { createLogger, loadConfig, randomBase62 } from '@cutout/shared/infra';
 import { startApi, type RunningApi } from '../../apps/api/src/server.ts';
 import { deleteKeysWithPrefix } from '../helpers/processes.ts';
 import { testRedis, testS3, uniquePrefix, type TestRedis, type TestS3 } from '../helpers/services.ts';

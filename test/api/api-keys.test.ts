@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, FormData } from 'undici';
-import { generateApiKey, makeApiKeyStore, type ApiKeyStore, type Scope } from '@cutout/shared';
+import type { Scope } from '@cutout/shared/stores';
+import { generateApiKey, makeApiKeyStore, type ApiKeyStore } from '../../apps/api/src/api-keys.ts';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormData, request } from 'undici';
-import { createLogger, type Config } from '@cutout/shared';
+import { createLogger, type Config } from '@cutout/shared/infra';
 import { startApi, type RunningApi } from '../../apps/api/src/server.ts';
 import { startWorker, type RunningWorker } from '../../apps/worker/src/server.ts';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';

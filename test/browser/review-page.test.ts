@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { signReviewToken } from '@cutout/shared';
+import { signReviewToken } from '../../apps/api/src/review/tokens.ts';
 import { startImageServer, postBatch, batchEnded, type ImageServer } from '../helpers/batches.ts';
 import { artifactPath, launchChromium } from '../helpers/browser.ts';
 import { setFaults, type Json } from '../helpers/jobs.ts';

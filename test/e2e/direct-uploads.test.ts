@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { uploadPrefix } from '@cutout/shared';
+import { uploadPrefix } from '@cutout/shared/stores';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import type { Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';

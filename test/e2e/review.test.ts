@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import sharp from 'sharp';
-import { parseCsv, signReviewToken } from '@cutout/shared';
+import { parseCsv } from '../../apps/api/src/csv.ts';
+import { signReviewToken } from '../../apps/api/src/review/tokens.ts';
 import { batchEnded, startImageServer, manifest, type ImageServer } from '../helpers/batches.ts';
 import type { Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';

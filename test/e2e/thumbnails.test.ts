@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { thumbKey, type JobRecord } from '@cutout/shared';
+import { thumbKey } from '@cutout/shared/infra';
+import type { JobRecord } from '@cutout/shared/stores';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { settle, setFaults, submitPhoto } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';

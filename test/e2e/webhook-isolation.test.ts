@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { webhookMessageId } from '@cutout/shared';
+import { webhookMessageId } from '@cutout/shared/infra';
 import { submitPhotos } from '../helpers/jobs.ts';
 import { scrape, sampleValue } from '../helpers/metrics.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';

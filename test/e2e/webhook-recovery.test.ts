@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { webhookMessageId } from '@cutout/shared';
+import { webhookMessageId } from '@cutout/shared/infra';
 import { postBatch, startImageServer, type ImageServer } from '../helpers/batches.ts';
 import type { Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { randomBase62 } from '@cutout/shared';
+import { randomBase62 } from '@cutout/shared/infra';
 import { startApiProcess, startWorkerProcess, type RunningProcess } from '../helpers/processes.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 import { distinctPhotos, getJob, startFaultStack, submitJob, waitUntil, type FaultStack } from './stack.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { bullPrefix, QUEUE_NAMES } from '@cutout/shared';
+import { bullPrefix, QUEUE_NAMES } from '@cutout/shared/infra';
 import { startApiProcess, startWorkerProcess, type RunningProcess } from '../helpers/processes.ts';
 import { countBy, distinctPhotos, printSummary, startFaultStack, submitAll, submitJob, waitForJobsToEnd, waitUntil, type FaultStack } from './stack.ts';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { createLogger, loadConfig, randomBase62 } from '@cutout/shared';
+import { createLogger, loadConfig, randomBase62 } from '@cutout/shared/infra';
 import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from '@cutout/shared/embedded-s3';
 import { startApi, type RunningApi } from '../../apps/api/src/server.ts';
 import { deleteKeysWithPrefix, freePort, startRedisServer, stopAllProcesses } from '../helpers/processes.ts';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
-import { randomBase62 } from '@cutout/shared';
+import { randomBase62 } from '@cutout/shared/infra';
 import { alphaAt, productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { getJob, settle, submitPhoto } from '../helpers/jobs.ts';
 import { freePort, spawnProcess, stopAllProcesses, type RunningProcess } from '../helpers/processes.ts';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGuardedAgent, createLogger, createMetrics, createRedis, openServices, type Services, type Storage } from '@cutout/shared';
+import { createLogger, createMetrics, createRedis, openServices, type Services, type Storage } from '@cutout/shared/infra';
+import { createGuardedAgent } from '@cutout/shared/security';
 import { makeByByBGClient } from '../../apps/worker/src/bybybg/client.ts';
 import { startWorkers, type RunningWorkers } from '../../apps/worker/src/workers.ts';
 import { productImage } from '../helpers/images.ts';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, FormData } from 'undici';
-import { resultKey } from '@cutout/shared';
+import { resultKey } from '@cutout/shared/infra';
 import { startApiProcess, startWorkerProcess } from '../helpers/processes.ts';
 import { countBy, distinctPhotos, printSummary, startFaultStack, submitAll, waitForJobsToEnd, type FaultStack, type Json } from './stack.ts';
 

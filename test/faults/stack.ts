@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request, FormData } from 'undici';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { bullPrefix, makeStorage, randomBase62, type QueueName, type Storage } from '@cutout/shared';
+import { bullPrefix, makeStorage, randomBase62, type QueueName, type Storage } from '@cutout/shared/infra';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
 import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
 import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { Webhook } from 'standardwebhooks';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { resultKey } from '@cutout/shared';
+import { resultKey } from '@cutout/shared/infra';
 import { startApiProcess, startWorkerProcess } from '../helpers/processes.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 import { countBy, distinctPhotos, printSummary, startFaultStack, submitAll, waitForJobsToEnd, waitUntil, type FaultStack, type Json } from './stack.ts';

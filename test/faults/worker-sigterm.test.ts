@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resultKey } from '@cutout/shared';
+import { resultKey } from '@cutout/shared/infra';
 import { startApiProcess, startWorkerProcess } from '../helpers/processes.ts';
 import { distinctPhotos, getJobs, startFaultStack, statusCounts, submitAll, waitUntil, type FaultStack } from './stack.ts';
 

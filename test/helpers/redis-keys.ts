@@ -1,4 +1,4 @@
-import { asCluster, type Redis } from '@cutout/shared';
+import { asCluster, type Redis } from '@cutout/shared/infra';
 
 /**
  * Deletes every key under `prefix:` with SCAN + UNLINK — never FLUSHALL, the Redis is

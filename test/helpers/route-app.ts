@@ -1,6 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import multipart from '@fastify/multipart';
-import { createLogger, generateApiKey, loadConfig, type Config, type StoredApiKey } from '@cutout/shared';
+import { createLogger, loadConfig, type Config } from '@cutout/shared/infra';
+import { generateApiKey, type StoredApiKey } from '../../apps/api/src/api-keys.ts';
 import { makeAuthenticate } from '../../apps/api/src/auth.ts';
 import { contractSettingsOf } from '../../apps/api/src/app.ts';
 import { registerContract, type ContractViolation } from '../../apps/api/src/contract/register.ts';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { createS3Client, randomBase62 } from '@cutout/shared';
+import { createS3Client, randomBase62 } from '@cutout/shared/infra';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { startEmbeddedS3, EMBEDDED_S3_CREDENTIALS } from '@cutout/shared/embedded-s3';
 

@@ -1,4 +1,4 @@
-import { loadConfig, createLogger, randomBase62, type Config, type Services } from '@cutout/shared';
+import { loadConfig, createLogger, randomBase62, type Config, type Services } from '@cutout/shared/infra';
 import { startApi } from '../../apps/api/src/server.ts';
 import type { ContractViolation } from '../../apps/api/src/contract/register.ts';
 import { startWorker } from '../../apps/worker/src/server.ts';

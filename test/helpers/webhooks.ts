@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { Webhook } from 'standardwebhooks';
-import { newJobId, webhookMessageId } from '@cutout/shared';
+import { newJobId, webhookMessageId } from '@cutout/shared/infra';
 import type { Json } from './jobs.ts';
 import type { TestSystem } from './system.ts';
 import type { ReceivedWebhook } from './webhook-receiver.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BatchRecord, BatchStore } from '@cutout/shared';
+import type { BatchRecord, BatchStore } from '@cutout/shared/stores';
 import { batchRoutes } from '../../apps/api/src/routes/batches.ts';
 import type { AppDeps } from '../../apps/api/src/deps.ts';
 import { routeApp, type RouteApp } from '../helpers/route-app.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobRecord, JobStore } from '@cutout/shared';
+import type { JobRecord, JobStore } from '@cutout/shared/stores';
 import { jobRoutes } from '../../apps/api/src/routes/jobs.ts';
 import type { AppDeps } from '../../apps/api/src/deps.ts';
 import { routeApp, type RouteApp } from '../helpers/route-app.ts';

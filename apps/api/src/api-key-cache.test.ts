@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { apiKeyRevocationChannel, createRedis, makeApiKeyStore, type ApiKeyStore } from '@cutout/shared';
+import { createRedis } from '@cutout/shared/infra';
+import { apiKeyRevocationChannel, makeApiKeyStore, type ApiKeyStore } from './api-keys.ts';
 import { testRedis, uniquePrefix, type TestRedis } from '../../../test/helpers/services.ts';
 import { unlinkPrefix } from '../../../test/helpers/redis-keys.ts';
 import { makeApiKeyCache, type ApiKeyCache } from './api-key-cache.ts';

@@ -1,4 +1,5 @@
-import { sha256Hex, type ApiKeyStore, type Redis, type StoredApiKey } from '@cutout/shared';
+import { sha256Hex, type Redis } from '@cutout/shared/infra';
+import type { ApiKeyStore, StoredApiKey } from './api-keys.ts';
 
 export interface ApiKeyCache extends Pick<ApiKeyStore, 'authenticate'> {
   close(): Promise<void>;

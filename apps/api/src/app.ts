@@ -1,6 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { apiKeyRevocationChannel, createMetrics, makeApiKeyStore, makeReviewRevocations, randomBase62, reviewLinkSecret, type Config } from '@cutout/shared';
+import { createMetrics, randomBase62, type Config } from '@cutout/shared/infra';
+import { apiKeyRevocationChannel, makeApiKeyStore } from './api-keys.ts';
+import { makeReviewRevocations, reviewLinkSecret } from './review/tokens.ts';
 import { makeAuthenticate } from './auth.ts';
 import { makeApiKeyCache } from './api-key-cache.ts';
 import { registerErrorHandling, sendError, toApiError } from './errors.ts';

@@ -1,5 +1,8 @@
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import { isWellFormedApiKey, looksLikeReviewToken, type ApiKeyStore, type Logger, type Scope, type StoredApiKey } from '@cutout/shared';
+import type { Logger } from '@cutout/shared/infra';
+import type { Scope } from '@cutout/shared/stores';
+import { isWellFormedApiKey, type ApiKeyStore, type StoredApiKey } from './api-keys.ts';
+import { looksLikeReviewToken } from './review/tokens.ts';
 import { ApiError } from './errors.ts';
 import type { AuthFailures } from './auth-failures.ts';
 import type { Allowance } from './rate-limit.ts';

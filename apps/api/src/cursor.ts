@@ -1,4 +1,4 @@
-import type { ListPosition } from '@cutout/shared';
+import type { ListPosition } from '@cutout/shared/stores';
 import { ApiError } from './errors.ts';
 
 /** Cursors are opaque to clients: base64url of the last item's position. */

@@ -1,4 +1,5 @@
-import type { Config, ImageFetcher, Logger, Metrics, Services } from '@cutout/shared';
+import type { ImageFetcher } from '@cutout/shared/images';
+import type { Config, Logger, Metrics, Services } from '@cutout/shared/infra';
 import type { Guards } from './contract/register.ts';
 import type { ContractSettings } from './contract/jobs.ts';
 import type { Idempotency } from './idempotency.ts';

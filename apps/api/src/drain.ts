@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from '@cutout/shared';
+import type { Logger } from '@cutout/shared/infra';
 
 const IDLE_SWEEP_MS = 100;
 

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ImageInputError } from '@cutout/shared';
+import { ImageInputError } from '@cutout/shared/images';
 import { isErrorCode, type ErrorCode } from './contract/error-codes.ts';
 import { ApiError } from './api-error.ts';
 

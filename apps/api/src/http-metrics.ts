@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Metrics } from '@cutout/shared';
+import type { Metrics } from '@cutout/shared/infra';
 
 /** Requests that match no route share one label, so a scanner's URLs cannot add series. */
 const UNMATCHED_ROUTE = 'unmatched';

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { sha256Hex } from '@cutout/shared';
+import { sha256Hex } from '@cutout/shared/infra';
 import { ApiError } from './errors.ts';
 
 /** What a first request answered, replayed to every retry with the same key. */

@@ -1,4 +1,6 @@
-import { HOLD_REASONS, sha256Hex, type Budgets, type JobRecord, type UpstreamState, type WaitingReason } from '@cutout/shared';
+import { sha256Hex } from '@cutout/shared/infra';
+import { HOLD_REASONS, type Budgets, type JobRecord, type UpstreamState } from '@cutout/shared/stores';
+import type { WaitingReason } from '@cutout/shared/views';
 
 /**
  * Why every queued job of the tenant waits right now: the workers hold the whole queue (every

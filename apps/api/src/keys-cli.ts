@@ -5,10 +5,9 @@
  * Exit codes: 0 done, 1 failed (Redis, unknown key), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
-import {
-  ALL_SCOPES, API_KEY_ID_PATTERN, TENANT_ID_PATTERN, configOrExit, connectChecked, createRedis, isWellFormedApiKey, makeApiKeyStore, makeBudgets,
-  type ApiKeyStore, type BudgetLimits, type BudgetPeriod, type Budgets, type Scope, type StoredApiKey,
-} from '@cutout/shared';
+import { configOrExit, connectChecked, createRedis } from '@cutout/shared/infra';
+import { ALL_SCOPES, makeBudgets, type BudgetLimits, type BudgetPeriod, type Budgets, type Scope } from '@cutout/shared/stores';
+import { API_KEY_ID_PATTERN, TENANT_ID_PATTERN, isWellFormedApiKey, makeApiKeyStore, type ApiKeyStore, type StoredApiKey } from './api-keys.ts';
 
 const USAGE = `Usage:
   npm run keys -- create --tenant <tenant> [--scope jobs:read] [--scope jobs:write] [--name <label>] [--json]

@@ -1,4 +1,4 @@
-import { configOrExit, createLogger, exitOnStartupError, onShutdownSignal } from '@cutout/shared';
+import { configOrExit, createLogger, exitOnStartupError, onShutdownSignal } from '@cutout/shared/infra';
 import { startApi } from './server.ts';
 
 const config = configOrExit(process.env);

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { BatchRecord, BatchStore, JobRecord, JobStore } from '@cutout/shared';
+import type { BatchRecord, BatchStore, JobRecord, JobStore } from '@cutout/shared/stores';
 import { tenantOf } from './auth.ts';
 import { notFound } from './errors.ts';
 

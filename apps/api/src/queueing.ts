@@ -1,4 +1,4 @@
-import { enqueueFairly, singleJobsFlow, type FairEnqueue, type JobRecord } from '@cutout/shared';
+import { enqueueFairly, singleJobsFlow, type FairEnqueue, type JobRecord } from '@cutout/shared/stores';
 import type { AppDeps } from './deps.ts';
 import { unavailable } from './errors.ts';
 

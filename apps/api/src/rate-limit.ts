@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import type { Redis } from '@cutout/shared';
+import type { Redis } from '@cutout/shared/infra';
 import { ApiError } from './errors.ts';
 import { clientAddressKey } from './client-address.ts';
 

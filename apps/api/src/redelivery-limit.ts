@@ -1,4 +1,4 @@
-import type { Redis } from '@cutout/shared';
+import type { Redis } from '@cutout/shared/infra';
 import { ApiError } from './errors.ts';
 
 const WINDOW_MS = 60_000;

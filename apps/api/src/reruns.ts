@@ -1,4 +1,8 @@
-import { allowedOptionsText, isMissingObject, newJobId, originalKey, refusedOptions, isTerminal, type BatchRecord, type JobRecord, type RenditionPlan, type Storage } from '@cutout/shared';
+import { isMissingObject, newJobId, originalKey, type Storage } from '@cutout/shared/infra';
+import type { RenditionPlan } from '@cutout/shared/renditions';
+import { allowedOptionsText, refusedOptions } from '@cutout/shared/security';
+import type { BatchRecord, JobRecord } from '@cutout/shared/stores';
+import { isTerminal } from '@cutout/shared/views';
 import type { AppDeps } from './deps.ts';
 import { ApiError, unavailable } from './errors.ts';
 import { queueSingleJob } from './queueing.ts';

@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { createGuardedAgent, makeApiKeyStore, makeImageFetcher, openServices, type Config, type Logger, type Metrics, type Services } from '@cutout/shared';
+import { makeImageFetcher } from '@cutout/shared/images';
+import { openServices, type Config, type Logger, type Metrics, type Services } from '@cutout/shared/infra';
+import { createGuardedAgent } from '@cutout/shared/security';
+import { makeApiKeyStore } from './api-keys.ts';
 import { buildApp, type BuildOptions } from './app.ts';
 import { withUploadSlots } from './upload-slots.ts';
 import { closeWithGrace } from './drain.ts';

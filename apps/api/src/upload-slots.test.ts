@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { Storage } from '@cutout/shared';
+import type { Storage } from '@cutout/shared/infra';
 import { withUploadSlots } from './upload-slots.ts';
 
 describe('withUploadSlots', () => {

@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import type { Storage } from '@cutout/shared';
+import type { Storage } from '@cutout/shared/infra';
 
 /**
  * Streaming an upload to S3 holds about one multipart part (5 MiB, and a copy while it is

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { storeImage, type ImageFetcher, type ImageTarget, type StreamedObject } from '@cutout/shared';
+import { storeImage, type ImageFetcher, type ImageTarget } from '@cutout/shared/images';
+import type { StreamedObject } from '@cutout/shared/infra';
 import { z } from 'zod';
 import { ApiError, badRequest } from './errors.ts';
 import { parseOrThrow } from './contract/validation.ts';

@@ -1,4 +1,4 @@
-import type { DeliveryPosition, DeliveryRecord, WebhookDeliveryLog, WebhookState } from '@cutout/shared';
+import type { DeliveryPosition, DeliveryRecord, WebhookDeliveryLog, WebhookState } from '@cutout/shared/stores';
 import { ApiError } from './errors.ts';
 
 /** One entry of `GET /v1/webhook-deliveries`: an event and the state of its latest delivery. */

@@ -1,4 +1,4 @@
-import { endpointIdOf, type CircuitState } from '@cutout/shared';
+import { endpointIdOf, type CircuitState } from '@cutout/shared/stores';
 import { decodeOffsetCursor, encodeOffsetCursor } from './cursor.ts';
 import { notFound } from './errors.ts';
 import type { RedeliveryDeps } from './webhook-redelivery.ts';

@@ -1,4 +1,5 @@
-import { endpointIdOf, type DeliveryRecord, type WebhookPayload } from '@cutout/shared';
+import type { WebhookPayload } from '@cutout/shared/infra';
+import { endpointIdOf, type DeliveryRecord } from '@cutout/shared/stores';
 import type { RedeliveryDeps } from './webhook-redelivery.ts';
 
 /** Failed deliveries one recover call queues at most; `has_more` asks for another call. */

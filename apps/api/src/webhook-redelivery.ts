@@ -1,8 +1,6 @@
-import {
-  endpointIdOf, finalWebhookEvent, isTerminal, webhookMessageId,
-  type BatchRecord, type DeliveryRecord, type EndpointGate, type GoneEndpoints, type JobRecord, type JobStore,
-  type WebhookDelivery, type WebhookDeliveryLog, type WebhookOutbox, type WebhookPayload,
-} from '@cutout/shared';
+import { finalWebhookEvent, webhookMessageId, type WebhookPayload } from '@cutout/shared/infra';
+import { endpointIdOf, type BatchRecord, type DeliveryRecord, type EndpointGate, type GoneEndpoints, type JobRecord, type JobStore, type WebhookDelivery, type WebhookDeliveryLog, type WebhookOutbox } from '@cutout/shared/stores';
+import { isTerminal } from '@cutout/shared/views';
 import { ApiError } from './errors.ts';
 
 export interface RedeliveryDeps {

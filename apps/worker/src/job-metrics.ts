@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
-import type { JobRecord, JobStore, Logger, Metrics, RemoveBgPayload, Usage, WebhookPayload } from '@cutout/shared';
+import type { Logger, Metrics, RemoveBgPayload, WebhookPayload } from '@cutout/shared/infra';
+import type { JobRecord, JobStore, Usage } from '@cutout/shared/stores';
 
 /**
  * Job and webhook outcomes for metrics and the tenant's daily usage, taken from the BullMQ

@@ -1,4 +1,6 @@
-import { failAbandonedCreations, sweepUploads, type Config, type Logger, type Services } from '@cutout/shared';
+import type { Config, Logger, Services } from '@cutout/shared/infra';
+import { failAbandonedCreations } from '@cutout/shared/stores';
+import { sweepUploads } from './upload-sweep.ts';
 
 export interface Maintenance { stop(): Promise<void> }
 

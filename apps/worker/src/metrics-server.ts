@@ -1,6 +1,6 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Metrics } from '@cutout/shared';
+import type { Metrics } from '@cutout/shared/infra';
 
 export interface MetricsServer { url: string; close(): Promise<void> }
 

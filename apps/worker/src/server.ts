@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
-import { createGuardedAgent, createMetrics, createRedis, openServices, type Config, type Logger, type Metrics } from '@cutout/shared';
+import { createMetrics, createRedis, openServices, type Config, type Logger, type Metrics } from '@cutout/shared/infra';
+import { createGuardedAgent } from '@cutout/shared/security';
 import { makeByByBGClient } from './bybybg/client.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { startWorkers, type RunningWorkers } from './workers.ts';

@@ -1,7 +1,7 @@
 import { Readable, Writable } from 'node:stream';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, makeStorage, readableFrom, type Storage } from '@cutout/shared';
+import { createLogger, makeStorage, readableFrom, type Storage } from '@cutout/shared/infra';
 import { s3ClientFor, testS3, type TestS3 } from '../../../test/helpers/services.ts';
 import { makeThumbnailer, type Thumbnailer } from './thumbnails.ts';
 

@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import sharp from 'sharp';
-import type { Logger, Storage } from '@cutout/shared';
+import type { Logger, Storage } from '@cutout/shared/infra';
 
 /** sharp's own default: the API refuses far smaller images already; this only stops a decode bomb. */
 const MAX_INPUT_PIXELS = 0x3fff ** 2;

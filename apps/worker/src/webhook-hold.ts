@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
-import type { Admission, EndpointGate, WebhookPayload } from '@cutout/shared';
+import type { WebhookPayload } from '@cutout/shared/infra';
+import type { Admission, EndpointGate } from '@cutout/shared/stores';
 
 type Held = Extract<Admission, { kind: 'wait' }>;
 

@@ -1,14 +1,14 @@
 import { Worker, type Job } from 'bullmq';
-import {
-  bullPrefix, createGuardedAgent, HOLD_REASONS, makeImageFetcher, QUEUE_NAMES,
-  type Config, type Logger, type Metrics, type Redis, type RemoveBgPayload, type Services, type WebhookPayload,
-} from '@cutout/shared';
+import { makeImageFetcher } from '@cutout/shared/images';
+import { bullPrefix, QUEUE_NAMES, type Config, type Logger, type Metrics, type Redis, type RemoveBgPayload, type Services, type WebhookPayload } from '@cutout/shared/infra';
+import { createGuardedAgent } from '@cutout/shared/security';
+import { makeDedup, HOLD_REASONS } from '@cutout/shared/stores';
 import type { ByByBGClient } from './bybybg/client.ts';
 import { webhookBackoff } from './backoff.ts';
-import { makeDedup } from './dedup.ts';
+
 import { makeJobOutcomeMetrics } from './job-metrics.ts';
 import { makeDeliverWebhookProcessor, type DeliveryError } from './processors/deliver-webhook.ts';
-import { failJob } from './processors/outcomes.ts';
+import { failJob } from './processors/job-endings.ts';
 import { makeRemoveBgProcessor, type RemoveBgDeps } from './processors/remove-bg.ts';
 import { makeOriginalFetcher } from './processors/fetch-original.ts';
 import { makeThumbnailer } from './thumbnails.ts';

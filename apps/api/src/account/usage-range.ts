@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { USAGE_KEEP_DAYS, datesBetween, type UsageDay } from '@cutout/shared';
+import { USAGE_KEEP_DAYS, datesBetween, type UsageDay } from '@cutout/shared/stores';
 import { ApiError } from '../errors.ts';
 
 const DAY_MS = 86_400_000;

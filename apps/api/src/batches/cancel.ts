@@ -1,4 +1,4 @@
-import { announceBatchIfEnded, cancelQueuedItems, type BatchAnnounceDeps, type CancelItemsDeps } from '@cutout/shared';
+import { announceBatchIfEnded, cancelQueuedItems, type BatchAnnounceDeps, type CancelItemsDeps } from '@cutout/shared/stores';
 
 export type CancelDeps = BatchAnnounceDeps & CancelItemsDeps;
 

@@ -1,7 +1,6 @@
-import {
-  cancelQueuedItems, newBatchId, newJobId,
-  type BatchFeeder, type BatchItemRecord, type BatchRecord, type BatchStore, type CancelItemsDeps, type RenditionPlan, type StoredAnswer,
-} from '@cutout/shared';
+import { newJobId } from '@cutout/shared/infra';
+import type { RenditionPlan } from '@cutout/shared/renditions';
+import { cancelQueuedItems, newBatchId, type BatchFeeder, type BatchItemRecord, type BatchRecord, type BatchStore, type CancelItemsDeps, type StoredAnswer } from '@cutout/shared/stores';
 import type { AppDeps } from '../deps.ts';
 import type { BatchItem } from './items.ts';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Storage, StreamedObject } from '@cutout/shared';
+import type { Storage, StreamedObject } from '@cutout/shared/infra';
 
 const refuse = async (): Promise<never> => {
   throw new Error('a dry run reads and writes no stored object');

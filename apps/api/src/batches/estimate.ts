@@ -1,4 +1,4 @@
-import { dedupKey, fingerprintOf, type BudgetPeriod } from '@cutout/shared';
+import { dedupKey, fingerprintOf, type BudgetPeriod } from '@cutout/shared/stores';
 import type { AppDeps } from '../deps.ts';
 import { queueHold } from '../job-hold.ts';
 import type { DryRunTally } from './batch-sink.ts';

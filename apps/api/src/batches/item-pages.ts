@@ -1,4 +1,4 @@
-import type { BatchStore, JobRecord, JobStore, Reviews } from '@cutout/shared';
+import type { BatchStore, JobRecord, JobStore, Reviews } from '@cutout/shared/stores';
 import { decodeOffsetCursor, encodeOffsetCursor } from '../cursor.ts';
 
 /**

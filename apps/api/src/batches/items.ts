@@ -1,4 +1,5 @@
-import { checkUrl, UnsafeUrlError, type StreamedObject, type UrlPolicy } from '@cutout/shared';
+import type { StreamedObject } from '@cutout/shared/infra';
+import { checkUrl, UnsafeUrlError, type UrlPolicy } from '@cutout/shared/security';
 import { ApiError } from '../errors.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { toJobView, type JobStatus } from '@cutout/shared';
+import { toJobView, type JobStatus } from '@cutout/shared/views';
 import type { AppDeps } from '../deps.ts';
 import { itemRecordPage, type ItemFilter } from './item-pages.ts';
 

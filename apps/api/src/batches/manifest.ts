@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CsvError, csvRows, type UrlPolicy } from '@cutout/shared';
+import type { UrlPolicy } from '@cutout/shared/security';
+import { CsvError, csvRows } from '../csv.ts';
 import { ApiError } from '../errors.ts';
 import { manifestColumns, manifestItem, urlItem, type BatchItem } from './items.ts';
 

@@ -1,4 +1,7 @@
-import { csvLine, renditionViews, type BatchStore, type JobRecord, type JobStore, type QualityFlag, type RenditionView, type Storage } from '@cutout/shared';
+import type { Storage } from '@cutout/shared/infra';
+import type { BatchStore, JobRecord, JobStore } from '@cutout/shared/stores';
+import { renditionViews, type QualityFlag, type RenditionView } from '@cutout/shared/views';
+import { csvLine } from '../csv.ts';
 
 /** Item records read per round: the manifest is written as it is read, never held whole. */
 const PAGE = 200;

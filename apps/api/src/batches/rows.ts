@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { RenditionPlan, Storage, UrlPolicy } from '@cutout/shared';
+import type { Storage } from '@cutout/shared/infra';
+import type { RenditionPlan } from '@cutout/shared/renditions';
+import type { UrlPolicy } from '@cutout/shared/security';
 import { z } from 'zod';
 import type { FieldSchemas } from '../contract/fields.ts';
 import { parseOrThrow, type ValidationPart } from '../contract/validation.ts';

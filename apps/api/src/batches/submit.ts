@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyRequest } from 'fastify';
-import { cancelQueuedItems, toBatchView, type BatchRecord } from '@cutout/shared';
+import { cancelQueuedItems, type BatchRecord } from '@cutout/shared/stores';
+import { toBatchView } from '@cutout/shared/views';
 import type { AppDeps } from '../deps.ts';
 import { tenantOf } from '../auth.ts';
 import type { FieldSchemas } from '../contract/fields.ts';

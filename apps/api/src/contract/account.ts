@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ALL_SCOPES } from '@cutout/shared';
-import { USAGE_KEEP_DAYS } from '@cutout/shared';
+import { ALL_SCOPES } from '@cutout/shared/stores';
+import { USAGE_KEEP_DAYS } from '@cutout/shared/stores';
 import { documentedAs } from './fields.ts';
 import type { OperationSpec } from './operation.ts';
 

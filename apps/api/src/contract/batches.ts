@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { batchViewSchema, JOB_ERROR_CODES, JOB_STATUSES, QUALITY_FLAGS, renditionViewSchema, WAITING_REASONS } from '@cutout/shared';
+import { batchViewSchema, JOB_ERROR_CODES, JOB_STATUSES, QUALITY_FLAGS, renditionViewSchema, WAITING_REASONS } from '@cutout/shared/views';
 import { batchIdParams, idempotencyKeyHeader, pageQuery } from './common.ts';
 import { fieldSchemas } from './fields.ts';
 import { jobListSchema, type ContractSettings } from './jobs.ts';

@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import {
-  allowedOptionsText, checkUrl, isOptionName, parseRenditions, renditionsSchema, UnsafeUrlError,
-  type Config, type UnsafeUrlReason, type UrlPolicy,
-} from '@cutout/shared';
+import type { Config } from '@cutout/shared/infra';
+import { parseRenditions, renditionsSchema } from '@cutout/shared/renditions';
+import { allowedOptionsText, checkUrl, isOptionName, UnsafeUrlError, type UnsafeUrlReason, type UrlPolicy } from '@cutout/shared/security';
 import type { ErrorCode } from './error-codes.ts';
 
 /** What the fields are checked against: the SSRF allow-list for URLs, the option names the operator lets through. */

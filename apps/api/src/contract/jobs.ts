@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JOB_STATUSES, jobViewSchema } from '@cutout/shared';
+import { JOB_STATUSES, jobViewSchema } from '@cutout/shared/views';
 import { batchIdParams, idempotencyKeyHeader, jobIdParams, listOf, pageQuery, preferHeader, redirect } from './common.ts';
 import { fieldSchemas, type FieldRules } from './fields.ts';
 import type { OperationSpec } from './operation.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Scope } from '@cutout/shared';
+import type { Scope } from '@cutout/shared/stores';
 import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
 
 /** Response headers an operation may document, defined once in the document's components. */

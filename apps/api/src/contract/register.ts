@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { z } from 'zod';
 import { validatorCompiler } from 'fastify-type-provider-zod';
-import type { Scope } from '@cutout/shared';
+import type { Scope } from '@cutout/shared/stores';
 import { ApiError } from '../api-error.ts';
 import { buildDocument } from './document.ts';
 import { errorsByStatus, type OperationSpec, type SuccessResponse } from './operation.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobViewSchema } from '@cutout/shared';
+import { jobViewSchema } from '@cutout/shared/views';
 import { batchIdParams, jobIdParams } from './common.ts';
 import type { OperationSpec } from './operation.ts';
 

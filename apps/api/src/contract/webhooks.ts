@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobViewSchema, WEBHOOK_STATES } from '@cutout/shared';
+import { jobViewSchema, WEBHOOK_STATES } from '@cutout/shared/views';
 import { batchIdParams, jobIdParams, listOf, pageQuery } from './common.ts';
 import { publicUrl, type FieldRules } from './fields.ts';
 import type { OperationSpec } from './operation.ts';

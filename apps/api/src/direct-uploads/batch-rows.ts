@@ -1,4 +1,5 @@
-import type { Storage, UploadStore } from '@cutout/shared';
+import type { Storage } from '@cutout/shared/infra';
+import type { UploadStore } from '@cutout/shared/stores';
 import { ApiError } from '../errors.ts';
 import { sanitizeFileName } from '../batches/items.ts';
 import type { UploadRows } from '../batches/rows.ts';

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ACCEPTED_TYPES, newUploadId, type UploadFile } from '@cutout/shared';
+import { ACCEPTED_TYPES } from '@cutout/shared/images';
+import { newUploadId, type UploadFile } from '@cutout/shared/stores';
 import type { AppDeps } from '../deps.ts';
 import { tenantOf } from '../auth.ts';
 import { ApiError, badRequest } from '../errors.ts';

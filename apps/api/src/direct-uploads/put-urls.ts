@@ -1,4 +1,5 @@
-import { uploadKey, uploadPrefix, type Storage, type UploadFile, type UploadStore } from '@cutout/shared';
+import type { Storage } from '@cutout/shared/infra';
+import { uploadKey, uploadPrefix, type UploadFile, type UploadStore } from '@cutout/shared/stores';
 
 /** Declared files read (and signed) per round. */
 const PAGE = 1_000;

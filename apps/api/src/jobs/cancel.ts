@@ -1,4 +1,4 @@
-import { announceBatchIfEnded, type JobRecord } from '@cutout/shared';
+import { announceBatchIfEnded, type JobRecord } from '@cutout/shared/stores';
 import type { AppDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
 

@@ -1,4 +1,5 @@
-import { toJobView, type JobRecord, type JobStatus } from '@cutout/shared';
+import type { JobRecord } from '@cutout/shared/stores';
+import { toJobView, type JobStatus } from '@cutout/shared/views';
 import type { AppDeps } from '../deps.ts';
 import { notFound } from '../errors.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';

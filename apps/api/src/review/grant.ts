@@ -1,5 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { looksLikeReviewToken, sha256Hex, verifyReviewToken, type ApiKeyStore, type ReviewRevocations, type BatchRecord, type BatchStore, type JobRecord, type JobStore, type ReviewGrant } from '@cutout/shared';
+import { sha256Hex } from '@cutout/shared/infra';
+import type { BatchRecord, BatchStore, JobRecord, JobStore } from '@cutout/shared/stores';
+import type { ApiKeyStore } from '../api-keys.ts';
+import { looksLikeReviewToken, verifyReviewToken, type ReviewRevocations, type ReviewGrant } from './tokens.ts';
 import { ApiError } from '../errors.ts';
 import type { AuthFailures } from '../auth-failures.ts';
 import type { Allowance } from '../rate-limit.ts';

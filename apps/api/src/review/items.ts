@@ -1,4 +1,5 @@
-import { QUALITY_FLAG_TEXT, reviewView, toBatchView, type BatchRecord, type BatchStore, type JobRecord, type JobStatus, type JobView, type QualityFlag } from '@cutout/shared';
+import type { BatchRecord, BatchStore, JobRecord } from '@cutout/shared/stores';
+import { QUALITY_FLAG_TEXT, reviewView, toBatchView, type JobStatus, type JobView, type QualityFlag } from '@cutout/shared/views';
 
 /** A job as the review page shows it: thumbnails and downloads go through the review link, never to S3 directly. */
 export interface ReviewItem {

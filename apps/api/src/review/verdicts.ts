@@ -1,4 +1,5 @@
-import { fingerprintOf, forgetReusableResult, type JobRecord, type Redis, type Reviews } from '@cutout/shared';
+import type { Redis } from '@cutout/shared/infra';
+import { fingerprintOf, forgetReusableResult, type JobRecord, type Reviews } from '@cutout/shared/stores';
 import { ApiError } from '../errors.ts';
 
 export interface VerdictDeps { reviews: Reviews; redis: Redis; prefix: string }

@@ -5,7 +5,7 @@ import { accountOperations } from '../contract/account.ts';
 import { routeOf } from '../contract/register.ts';
 import type { RouteOptions } from '../deps.ts';
 import { usageRange, usageTotals } from '../account/usage-range.ts';
-import type { BudgetPeriod } from '@cutout/shared';
+import type { BudgetPeriod } from '@cutout/shared/stores';
 
 /** A budget period as clients see it; null when the period has no limit. */
 const budgetPeriodView = (period: BudgetPeriod | null) => (period ? { limit: period.limit, used: period.used, resets_at: period.resetsAt } : null);

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { Queues } from '@cutout/shared';
+import type { Queues } from '@cutout/shared/infra';
 import type { AuthFailures } from '../auth-failures.ts';
 import { ApiError, sendError } from '../errors.ts';
 

@@ -1,7 +1,9 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { sha256Hex, toBatchView, type BatchRecord } from '@cutout/shared';
+import { sha256Hex } from '@cutout/shared/infra';
+import type { BatchRecord } from '@cutout/shared/stores';
+import { toBatchView } from '@cutout/shared/views';
 import { batchOperations } from '../contract/batches.ts';
 import { fieldSchemas } from '../contract/fields.ts';
 import { routeOf } from '../contract/register.ts';

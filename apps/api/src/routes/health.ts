@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { evictionPolicy, formatDuration, type Metrics } from '@cutout/shared';
+import { evictionPolicy, formatDuration, type Metrics } from '@cutout/shared/infra';
 import { healthOperations } from '../contract/health.ts';
 import { routeOf } from '../contract/register.ts';
 import type { RouteOptions } from '../deps.ts';

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { newJobId, originalKey, sha256Hex, isTerminal, toJobView, type JobRecord } from '@cutout/shared';
+import { newJobId, originalKey, sha256Hex } from '@cutout/shared/infra';
+import type { JobRecord } from '@cutout/shared/stores';
+import { isTerminal, toJobView } from '@cutout/shared/views';
 import { tenantOf } from '../auth.ts';
 import { routeOf } from '../contract/register.ts';
 import { jobOperations } from '../contract/jobs.ts';

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { signReviewToken, toJobView, type JobRecord, type ReviewRevocations, type ReviewSubject } from '@cutout/shared';
+import type { JobRecord } from '@cutout/shared/stores';
+import { toJobView } from '@cutout/shared/views';
+import { signReviewToken, type ReviewRevocations, type ReviewSubject } from '../review/tokens.ts';
 import { reviewOperations } from '../contract/reviews.ts';
 import { routeOf } from '../contract/register.ts';
 import type { RouteOptions } from '../deps.ts';

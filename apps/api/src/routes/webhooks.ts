@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { toJobView, type WebhookAttempt } from '@cutout/shared';
+import type { WebhookAttempt } from '@cutout/shared/stores';
+import { toJobView } from '@cutout/shared/views';
 import { tenantOf } from '../auth.ts';
 import { routeOf } from '../contract/register.ts';
 import { webhookOperations } from '../contract/webhooks.ts';

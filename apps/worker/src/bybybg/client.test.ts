@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { Agent, MockAgent } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createGuardedAgent } from '@cutout/shared';
+import { createGuardedAgent } from '@cutout/shared/security';
 import { makeByByBGClient, type ByByBGClientDeps } from './client.ts';
 import { UpstreamError } from './errors.ts';
 import {

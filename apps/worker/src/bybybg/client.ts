@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import { MAX_RESULT_BYTES, discard, mimeType, readCapped } from './body.ts';
 import { makeResultDownloader } from './download.ts';
 import { UpstreamError, classifyStatus, neverSent, parseRateLimitHeaders, type RateLimitInfo } from './errors.ts';
-import { makeKeyRing, type KeyState } from './keys.ts';
+import { makeKeyRing, type KeyState } from './key-ring.ts';
 import { makeBoundary, multipartBody, multipartLength, type MultipartParts } from './multipart.ts';
-import { errorCode, errorFromResponse, makeDeadline, toUpstreamError } from './outcomes.ts';
+import { errorCode, errorFromResponse, makeDeadline, toUpstreamError } from './exchange-errors.ts';
 import { redactKeys } from './redact.ts';
 import { interpretSuccess } from './result.ts';
 

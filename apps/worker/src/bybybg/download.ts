@@ -1,9 +1,9 @@
 import { interceptors, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import { UnsafeUrlError } from '@cutout/shared';
+import { UnsafeUrlError } from '@cutout/shared/security';
 import { discard, quoteStart, readCapped } from './body.ts';
 import { UpstreamError, classifyStatus } from './errors.ts';
-import { makeDeadline, toUpstreamError } from './outcomes.ts';
+import { makeDeadline, toUpstreamError } from './exchange-errors.ts';
 import { interpretDownload, type ResultBytes } from './result.ts';
 
 /**

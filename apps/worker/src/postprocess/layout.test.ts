@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRenditions, type RenditionPlan } from '@cutout/shared';
+import { parseRenditions, type RenditionPlan } from '@cutout/shared/renditions';
 import { layoutRendition, RenditionError, subjectBox } from './layout.ts';
 
 const plan = (spec: Record<string, unknown>): RenditionPlan => {

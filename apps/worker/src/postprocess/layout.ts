@@ -1,4 +1,4 @@
-import { MAX_RENDITION_SIDE, type RenditionPlan } from '@cutout/shared';
+import { MAX_RENDITION_SIDE, type RenditionPlan } from '@cutout/shared/renditions';
 
 export interface Box { left: number; top: number; width: number; height: number }
 export interface Size { width: number; height: number }

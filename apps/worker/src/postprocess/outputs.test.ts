@@ -1,6 +1,9 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, DEFAULT_QUALITY_THRESHOLDS, makeStorage, parseRenditions, type JobRecord, type Storage } from '@cutout/shared';
+import { createLogger, makeStorage, type Storage } from '@cutout/shared/infra';
+import { parseRenditions } from '@cutout/shared/renditions';
+import type { JobRecord } from '@cutout/shared/stores';
+import { DEFAULT_QUALITY_THRESHOLDS } from '@cutout/shared/views';
 import { s3ClientFor, testS3, type TestS3 } from '../../../../test/helpers/services.ts';
 import { cornerColours, cutoutPng, nonWhiteBox, unchangedPng } from '../../../../test/helpers/cutouts.ts';
 import { makeCutoutOutputs, type CutoutOutputs } from './outputs.ts';

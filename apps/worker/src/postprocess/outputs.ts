@@ -1,9 +1,9 @@
 import pLimit from 'p-limit';
 import sharp, { type Sharp } from 'sharp';
-import {
-  RENDITION_MEDIA, renditionKey,
-  type JobRecord, type Logger, type QualityReport, type QualityThresholds, type RenditionPlan, type Storage, type StoredRendition,
-} from '@cutout/shared';
+import { renditionKey, type Logger, type Storage } from '@cutout/shared/infra';
+import { RENDITION_MEDIA, type RenditionPlan } from '@cutout/shared/renditions';
+import type { JobRecord, StoredRendition } from '@cutout/shared/stores';
+import type { QualityReport, QualityThresholds } from '@cutout/shared/views';
 import { layoutRendition, RenditionError, subjectBox, type Box } from './layout.ts';
 import { measureAlpha, qualityFlags } from './quality.ts';
 import { decodeCutout, rawInput, renderRendition, sampleAlpha, type DecodedCutout } from './render.ts';

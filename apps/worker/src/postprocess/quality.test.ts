@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_QUALITY_THRESHOLDS } from '@cutout/shared';
+import { DEFAULT_QUALITY_THRESHOLDS } from '@cutout/shared/views';
 import { measureAlpha, qualityFlags } from './quality.ts';
 
 /** A `width` × `height` alpha channel, `value` inside the box and 0 elsewhere. */

@@ -1,4 +1,4 @@
-import { QUALITY_FLAGS, type QualityFlag, type QualityReport, type QualityThresholds } from '@cutout/shared';
+import { QUALITY_FLAGS, type QualityFlag, type QualityReport, type QualityThresholds } from '@cutout/shared/views';
 
 /** Alpha (of 255) from which a pixel counts as visible: fainter is matting noise. */
 const VISIBLE_ALPHA = 16;

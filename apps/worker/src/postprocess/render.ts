@@ -1,5 +1,5 @@
 import sharp, { type Sharp } from 'sharp';
-import type { RenditionPlan } from '@cutout/shared';
+import type { RenditionPlan } from '@cutout/shared/renditions';
 import { QUALITY_SAMPLE_SIDE } from './quality.ts';
 import type { Layout, Size } from './layout.ts';
 

@@ -3,11 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, LookupFunction } from 'node:net';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createGuardedAgent, createLogger, createRedis, makeEndpointGate, makeFairScheduler, makeJobStore, makeBatchStore, makeGoneEndpoints, makeTenantStore,
-  makeWebhookAttemptLog, makeWebhookDeliveryLog, newJobId, webhookMessageId,
-  type JobRecord, type Redis, type Storage, type WebhookPayload,
-} from '@cutout/shared';
+import { createLogger, createRedis, newJobId, webhookMessageId, type Redis, type Storage, type WebhookPayload } from '@cutout/shared/infra';
+import { createGuardedAgent } from '@cutout/shared/security';
+import { makeEndpointGate, makeFairScheduler, makeJobStore, makeBatchStore, makeGoneEndpoints, makeTenantStore, makeWebhookAttemptLog, makeWebhookDeliveryLog, type JobRecord } from '@cutout/shared/stores';
 import { makeDeliverWebhookProcessor } from './deliver-webhook.ts';
 import { unlinkPrefix } from '../../../../test/helpers/redis-keys.ts';
 

@@ -1,12 +1,10 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Dispatcher } from 'undici';
-import {
-  deliveryFieldsOf, endpointIdOf, signWebhook,
-  type Admission, type EndpointGate, type FairScheduler, type GoneEndpoints, type Logger, type Settled, type TenantStore,
-  type WebhookAttemptLog, type WebhookDelivery, type WebhookPayload,
-} from '@cutout/shared';
+import type { Logger, WebhookPayload } from '@cutout/shared/infra';
+import { deliveryFieldsOf, endpointIdOf, type Admission, type EndpointGate, type FairScheduler, type GoneEndpoints, type Settled, type TenantStore, type WebhookAttemptLog, type WebhookDelivery } from '@cutout/shared/stores';
+import { signWebhook } from '../webhook-signing.ts';
 import { webhookBackoff } from '../backoff.ts';
-import { outcomeOfError, outcomeOfResponse, type AttemptOutcome } from '../webhook-outcomes.ts';
+import { outcomeOfError, outcomeOfResponse, type AttemptOutcome } from '../webhook-verdicts.ts';
 import { parkDelivery, wakeAt, type Waker } from '../webhook-hold.ts';
 import { postWebhook } from '../webhook-sender.ts';
 import { webhookTarget, type WebhookEventDeps, type WebhookTarget } from './webhook-event.ts';

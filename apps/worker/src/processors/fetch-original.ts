@@ -1,8 +1,7 @@
 import type { Readable } from 'node:stream';
-import {
-  ImageInputError, isMissingObject, storeImage,
-  type ImageFetcher, type ImageSource, type JobRecord, type JobStore, type Storage, type StreamedObject,
-} from '@cutout/shared';
+import { ImageInputError, storeImage, type ImageFetcher, type ImageSource } from '@cutout/shared/images';
+import { isMissingObject, type Storage, type StreamedObject } from '@cutout/shared/infra';
+import type { JobRecord, JobStore } from '@cutout/shared/stores';
 
 /**
  * Batch items given by URL are fetched here, by the worker, not by the API: a 100,000-item

@@ -1,17 +1,17 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import {
-  allowedOptionsText, isMissingObject, refusedOptions, resultKey, thumbKey, isTerminal,
-  type BatchFeeder, type Budgets, type FairScheduler, type HoldReason, type Usage, type JobRecord, type Logger, type RemoveBgPayload, type Storage,
-} from '@cutout/shared';
+import { isMissingObject, resultKey, thumbKey, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared/infra';
+import { allowedOptionsText, refusedOptions } from '@cutout/shared/security';
+import { fingerprintOf, type BatchFeeder, type Budgets, type Dedup, type FairScheduler, type HoldReason, type Usage, type JobRecord } from '@cutout/shared/stores';
+import { isTerminal } from '@cutout/shared/views';
 import type { ByByBGClient, CallSpend } from '../bybybg/client.ts';
 import type { CutoutOutputs } from '../postprocess/outputs.ts';
 import { UpstreamError, type UpstreamErrorKind } from '../bybybg/errors.ts';
-import { fingerprintOf, type Dedup } from '../dedup.ts';
+
 import type { RateGovernor } from '../upstream/governor.ts';
 import type { QueueHold } from '../upstream/queue-hold.ts';
 import type { UpstreamPause } from '../upstream/pause.ts';
 import type { Thumbnailer } from '../thumbnails.ts';
-import { announce, failJob, toJobError, type AnnounceDeps } from './outcomes.ts';
+import { announce, failJob, toJobError, type AnnounceDeps } from './job-endings.ts';
 import { fetchOriginal, needsOriginal, type OriginalFetcher } from './fetch-original.ts';
 import { awaitCredit, BudgetExhaustedError, makeCallLedger, parkForBudget, type SpendDeps } from './spend.ts';
 

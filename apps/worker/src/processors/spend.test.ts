@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CallReservation, Reservation } from '@cutout/shared';
+import type { CallReservation, Reservation } from '@cutout/shared/stores';
 import { BudgetExhaustedError, creditDecision, makeCallLedger } from './spend.ts';
 
 const HOUR = 3_600_000;

@@ -1,8 +1,9 @@
 import { RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { formatDuration, type BudgetPeriodName, type Budgets, type CallReservation, type HoldProblem, type JobRecord, type Logger, type RemoveBgPayload, type UpstreamState } from '@cutout/shared';
+import { formatDuration, type Logger, type RemoveBgPayload } from '@cutout/shared/infra';
+import type { BudgetPeriodName, Budgets, CallReservation, HoldProblem, JobRecord, UpstreamState } from '@cutout/shared/stores';
 import type { CallSpend } from '../bybybg/client.ts';
 import { budgetLot, CREDIT_LOT, type ParkingLots } from '../spend/parking.ts';
-import { failJob, type AnnounceDeps } from './outcomes.ts';
+import { failJob, type AnnounceDeps } from './job-endings.ts';
 
 /**
  * What must be true before a job may call ByByBG, besides the rate: the account has credit,

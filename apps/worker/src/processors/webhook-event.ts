@@ -1,4 +1,6 @@
-import { toBatchView, toJobView, type BatchStore, type JobStore, type Storage, type WebhookDelivery, type WebhookDeliveryLog, type WebhookPayload } from '@cutout/shared';
+import type { Storage, WebhookPayload } from '@cutout/shared/infra';
+import type { BatchStore, JobStore, WebhookDelivery, WebhookDeliveryLog } from '@cutout/shared/stores';
+import { toBatchView, toJobView } from '@cutout/shared/views';
 
 export interface WebhookEventDeps {
   jobs: JobStore;

@@ -1,6 +1,6 @@
 import { DelayedError, Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { RemoveBgPayload } from '@cutout/shared';
+import type { RemoveBgPayload } from '@cutout/shared/infra';
 
 /**
  * Jobs that must wait for something other than the upstream rate (a tenant's budget, the

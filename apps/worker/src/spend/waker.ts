@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { Budgets, Logger, UpstreamState } from '@cutout/shared';
+import type { Logger } from '@cutout/shared/infra';
+import type { Budgets, UpstreamState } from '@cutout/shared/stores';
 import { CREDIT_LOT, tenantOfLot, type ParkingLots } from './parking.ts';
 
 export interface Waker { start(): void; stop(): void }

@@ -1,6 +1,6 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { randomBase62 } from '@cutout/shared';
+import { randomBase62 } from '@cutout/shared/infra';
 import { limiterFor, makeRateGovernor } from './governor.ts';
 import { unlinkPrefix } from '../../../../test/helpers/redis-keys.ts';
 

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { upstreamKeys, type RateState } from '@cutout/shared';
+import { upstreamKeys, type RateState } from '@cutout/shared/stores';
 
 /**
  * Finds and holds the upstream request rate for all worker processes together, in

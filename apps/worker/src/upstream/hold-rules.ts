@@ -1,4 +1,4 @@
-import type { HoldProblem, HoldReason } from '@cutout/shared';
+import type { HoldProblem, HoldReason } from '@cutout/shared/stores';
 import type { ProbeOutcome } from '../bybybg/client.ts';
 import { classifyStatus } from '../bybybg/errors.ts';
 

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { bullPrefix, makeUpstreamState, randomBase62 } from '@cutout/shared';
+import { bullPrefix, randomBase62 } from '@cutout/shared/infra';
+import { makeUpstreamState } from '@cutout/shared/stores';
 import { UpstreamError } from '../bybybg/errors.ts';
 import { makeUpstreamPause } from './pause.ts';
 

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { UpstreamState } from '@cutout/shared';
+import type { UpstreamState } from '@cutout/shared/stores';
 import type { UpstreamError } from '../bybybg/errors.ts';
 
 const FIRST_PAUSE_MS = 1_000;

@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { bullPrefix, makeUpstreamState, randomBase62 } from '@cutout/shared';
+import { bullPrefix, randomBase62 } from '@cutout/shared/infra';
+import { makeUpstreamState } from '@cutout/shared/stores';
 import type { ProbeOutcome } from '../bybybg/client.ts';
 import { makeQueueHold, type QueueHold } from './queue-hold.ts';
 

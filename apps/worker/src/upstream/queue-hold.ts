@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { HOLD_REASONS, upstreamKeys, type HoldProblem, type HoldReason, type Holds, type Logger, type UpstreamState } from '@cutout/shared';
+import type { Logger } from '@cutout/shared/infra';
+import { HOLD_REASONS, upstreamKeys, type HoldProblem, type HoldReason, type Holds, type UpstreamState } from '@cutout/shared/stores';
 import type { ByByBGClient } from '../bybybg/client.ts';
 import { holdExpired, probeClears, probeRaises, type HoldPolicy } from './hold-rules.ts';
 

@@ -1,4 +1,4 @@
-import type { JobErrorCode } from '../job-codes.ts';
+import type { JobErrorCode } from '../views/job-codes.ts';
 
 /**
  * An image a client gave us that cannot be used: the API answers it with `statusCode` and

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { Storage, StreamedObject } from '../storage.ts';
+import type { Storage, StreamedObject } from '../infra/storage.ts';
 import { ImageInputError } from './image-error.ts';
 import { ACCEPTED_TYPES, inspectHead } from './image-check.ts';
 import { endFinderFor, type EndFinder } from './image-end.ts';

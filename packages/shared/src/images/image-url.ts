@@ -1,5 +1,5 @@
 import { interceptors, request, type Dispatcher } from 'undici';
-import { checkUrl, UnsafeUrlError, type UrlPolicy } from '../url-guard.ts';
+import { checkUrl, UnsafeUrlError, type UrlPolicy } from '../security/url-guard.ts';
 import { ImageInputError } from './image-error.ts';
 import type { ImageSource } from './image-store.ts';
 

@@ -1,0 +1,2 @@
+export * from './upstream-options.ts';
+export * from './url-guard.ts';
