@@ -4,6 +4,7 @@ import type { Scope } from '@cutout/shared/stores';
 import { generateApiKey, makeApiKeyStore, type ApiKeyStore } from '../../apps/api/src/api-keys.ts';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
+import { countJobs } from '../helpers/jobs.ts';
 
 type Json = Record<string, any>;
 
@@ -35,7 +36,7 @@ describe('API keys through the API', () => {
     return call('POST', '/v1/jobs', key, form);
   }
 
-  const jobCount = () => system.services.redis.zcard(`${system.config.redis.prefix}:tenant:${system.tenantId}:jobs`);
+  const jobCount = () => countJobs(system);
 
   it('lets a read-only key read but answers 403 insufficient_scope when it submits', async () => {
     const readOnly = await newKey(['jobs:read']);

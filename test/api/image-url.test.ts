@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, FormData } from 'undici';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
-import { settle, type Json } from '../helpers/jobs.ts';
+import { settle, type Json, countJobs } from '../helpers/jobs.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -88,11 +88,11 @@ describe('image_url intake', () => {
     ['a body declared larger than the limit', '/huge.jpg', 413, 'file_too_large'],
     ['a server that never answers', '/hang.jpg', 422, 'image_url_unreachable'],
   ])('answers %s with %s %s and keeps nothing', async (_name, path, status, code) => {
-    const before = await system.services.redis.zcard(`${system.config.redis.prefix}:tenant:${system.tenantId}:jobs`);
+    const before = await countJobs(system);
     const result = await postJson({ image_url: `${base}${path}` });
     expect(result.status).toBe(status);
     expect(result.body.error.code).toBe(code);
-    expect(await system.services.redis.zcard(`${system.config.redis.prefix}:tenant:${system.tenantId}:jobs`)).toBe(before);
+    expect(await countJobs(system)).toBe(before);
   });
 
   it('refuses private and metadata addresses outside the allow-list without connecting', async () => {

@@ -3,6 +3,7 @@ import { request, FormData } from 'undici';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { productImage } from '../helpers/images.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
+import { countJobs } from '../helpers/jobs.ts';
 
 const MAX_UPLOAD_BYTES = 20_000;
 
@@ -33,7 +34,7 @@ describe('POST /v1/jobs and GET /v1/jobs/:id with bad input', () => {
   }
 
   async function jobCount(): Promise<number> {
-    return system.services.redis.zcard(`${system.config.redis.prefix}:tenant:${system.tenantId}:jobs`);
+    return countJobs(system);
   }
 
   it('answers 401 missing_api_key without an X-API-KEY header', async () => {

@@ -5,6 +5,7 @@ import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { postBatch, startImageServer, type ImageServer } from '../helpers/batches.ts';
 import type { Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
+import { countJobs } from '../helpers/jobs.ts';
 
 const MAX_UPLOAD_BYTES = 40_000;
 const BAD = JSON.stringify([{ name: 'amazon', preset: 'marketplace' }, { name: 'thumb', format: 'gif' }]);
@@ -35,7 +36,7 @@ describe('renditions refused before anything is stored', () => {
     const listed = await system.services.s3.send(new ListObjectsV2Command({ Bucket: system.config.s3.bucket }));
     return {
       objects: listed.KeyCount ?? 0,
-      jobs: await system.services.redis.zcard(`${system.config.redis.prefix}:tenant:${system.tenantId}:jobs`),
+      jobs: await countJobs(system),
       queued: await system.services.queues.removeBg.count(),
     };
   }

@@ -57,3 +57,18 @@ export async function setEmulatorKeys(system: TestSystem, keys: string[]): Promi
   const response = await request(`${system.emulator.url}/_keys`, { method: 'PUT', body: JSON.stringify({ keys }), headers: { 'content-type': 'application/json' } });
   await response.body.dump();
 }
+
+/** How many jobs the tenant of `apiKey` has, as `GET /v1/jobs` lists them (every page). */
+export async function countJobs(system: TestSystem, apiKey = system.apiKey): Promise<number> {
+  let count = 0;
+  let cursor: string | null = null;
+  do {
+    const query: string = cursor ? `?limit=100&cursor=${encodeURIComponent(cursor)}` : '?limit=100';
+    const response = await request(`${system.apiUrl}/v1/jobs${query}`, { headers: { 'x-api-key': apiKey } });
+    const page = (await response.body.json()) as Json;
+    if (response.statusCode !== 200) throw new Error(`GET /v1/jobs answered ${response.statusCode}: ${JSON.stringify(page)}`);
+    count += (page.data as unknown[]).length;
+    cursor = page.next_cursor as string | null;
+  } while (cursor);
+  return count;
+}
