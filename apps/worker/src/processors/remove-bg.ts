@@ -1,17 +1,17 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import { isMissingObject, resultKey, thumbKey, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared/infra';
 import { allowedOptionsText, refusedOptions } from '@cutout/shared/security';
-import { fingerprintOf, type BatchFeeder, type Budgets, type Dedup, type FairScheduler, type HoldReason, type Usage, type JobRecord } from '@cutout/shared/stores';
+import { fingerprintOf, type BatchFeeder, type Budgets, type Dedup, type FairScheduler, type Usage, type JobRecord } from '@cutout/shared/stores';
 import { isTerminal } from '@cutout/shared/views';
 import type { ByByBGClient, CallSpend } from '../bybybg/client.ts';
 import type { CutoutOutputs } from '../postprocess/outputs.ts';
-import { UpstreamError, type UpstreamErrorKind } from '../bybybg/errors.ts';
-
+import { UpstreamError } from '../bybybg/errors.ts';
 import type { RateGovernor } from '../upstream/governor.ts';
 import type { QueueHold } from '../upstream/queue-hold.ts';
 import type { UpstreamPause } from '../upstream/pause.ts';
 import type { Thumbnailer } from '../thumbnails.ts';
-import { announce, failJob, toJobError, type AnnounceDeps } from './job-endings.ts';
+import { decide } from './failure-decision.ts';
+import { announce, failJob, type AnnounceDeps } from './job-endings.ts';
 import { fetchOriginal, needsOriginal, type OriginalFetcher } from './fetch-original.ts';
 import { awaitCredit, BudgetExhaustedError, makeCallLedger, parkForBudget, type SpendDeps } from './spend.ts';
 
@@ -270,46 +270,37 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
   }
 }
 
-/** Upstream outcomes that hold the whole queue, and the hold each starts. */
-const QUEUE_HOLDS: Partial<Record<UpstreamErrorKind, HoldReason>> = {
-  unauthorized: 'upstream_unauthorized',
-  out_of_credit: 'upstream_out_of_credit',
-};
-
+/** Carries out what `decide` makes of a failed attempt; always throws (BullMQ reads the outcome from the error). */
 async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger, token?: string): Promise<never> {
   const { jobs } = deps;
-  // A later call of the job (the next key after a 401) that the budget refused.
-  if (error instanceof BudgetExhaustedError) return parkForBudget(deps, job, token, record, error, log);
-  if (error instanceof UpstreamError && error.kind === 'rate_limited') {
-    await deps.governor.recordRateLimited();
-    const since = record.rateLimitedSince ?? new Date().toISOString();
-    if (Date.now() - Date.parse(since) > deps.rateLimitBudgetMs) {
-      const message = `ByByBG kept answering 429 for longer than ${Math.round(deps.rateLimitBudgetMs / 1000)} s`;
-      await failJob(deps, record.id, { code: 'upstream_rate_limited', message, retryable: true }, job.attemptsMade + 1, await failureThumbnails(deps, record));
-      throw new UnrecoverableError(message);
+  const attempts = job.attemptsMade + 1;
+  const action = decide({
+    error, attemptsMade: job.attemptsMade, maxAttempts: job.opts.attempts ?? 1,
+    rateLimitedSince: record.rateLimitedSince, rateLimitBudgetMs: deps.rateLimitBudgetMs, now: Date.now(),
+  });
+  if (error instanceof UpstreamError && error.kind === 'rate_limited') await deps.governor.recordRateLimited();
+  switch (action.kind) {
+    case 'park_for_budget':
+      return parkForBudget(deps, job, token, record, action.error, log);
+    case 'wait_for_rate_limit': {
+      // The account, not this job, is at fault: pause the queue for every worker; no attempt is used.
+      const delayMs = await deps.pause.pauseFor(error as UpstreamError);
+      await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_rate_limited', rateLimitedSince: action.rateLimitedSince });
+      log.debug({ delayMs }, 'ByByBG rate limit; queue paused');
+      throw new RateLimitError();
     }
-    // The account, not this job, is at fault: pause the queue for every worker; no attempt is used.
-    const delayMs = await deps.pause.pauseFor(error);
-    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_rate_limited', rateLimitedSince: since });
-    log.debug({ delayMs }, 'ByByBG rate limit; queue paused');
-    throw new RateLimitError();
+    case 'hold_queue':
+      // The account, not this job, is at fault: hold the queue for every worker; no attempt is used.
+      await deps.queueHold.hold(action.reason, action.message);
+      await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: action.reason });
+      throw new RateLimitError();
+    case 'retry':
+      await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'retry_scheduled', attempts });
+      log.warn({ code: action.error.code, err: error }, 'attempt failed; will retry');
+      throw error;
+    case 'fail':
+      await failJob(deps, record.id, action.error, attempts, await failureThumbnails(deps, record));
+      log.error({ code: action.error.code, err: error }, 'job failed');
+      throw new UnrecoverableError(action.error.message);
   }
-  const reason = error instanceof UpstreamError ? QUEUE_HOLDS[error.kind] : undefined;
-  if (reason && error instanceof UpstreamError) {
-    // The account, not this job, is at fault: hold the queue for every worker; no attempt is used.
-    await deps.queueHold.hold(reason, error.message);
-    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: reason });
-    throw new RateLimitError();
-  }
-
-  const jobError = toJobError(error);
-  const final = !jobError.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-  if (!final) {
-    await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'retry_scheduled', attempts: job.attemptsMade + 1 });
-    log.warn({ code: jobError.code, err: error }, 'attempt failed; will retry');
-    throw error;
-  }
-  await failJob(deps, record.id, jobError, job.attemptsMade + 1, await failureThumbnails(deps, record));
-  log.error({ code: jobError.code, err: error }, 'job failed');
-  throw new UnrecoverableError(jobError.message);
 }
