@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, FormData } from 'undici';
 import type { Scope } from '@cutout/shared/stores';
-import { generateApiKey, makeApiKeyStore, type ApiKeyStore } from '../../apps/api/src/api-keys.ts';
+import { generateApiKey, makeApiKeyStore, type ApiKeyStore } from '../../apps/api/src/auth/api-keys.ts';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { countJobs } from '../helpers/jobs.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { generateApiKey, makeApiKeyStore } from '../../apps/api/src/api-keys.ts';
+import { generateApiKey, makeApiKeyStore } from '../../apps/api/src/auth/api-keys.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { answerWhileBodyPending } from '../helpers/raw-http.ts';
 import { callApi, eventually } from '../helpers/webhooks.ts';

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, sha256Hex, type Redis } from '@cutout/shared/infra';
 import { makeBudgets } from '@cutout/shared/stores';
-import { makeApiKeyStore, type ApiKeyStore } from '../../apps/api/src/api-keys.ts';
+import { makeApiKeyStore, type ApiKeyStore } from '../../apps/api/src/auth/api-keys.ts';
 import { testRedis, uniquePrefix, type TestRedis } from '../helpers/services.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

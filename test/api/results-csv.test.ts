@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormData } from 'undici';
-import { parseCsv } from '../../apps/api/src/csv.ts';
+import { parseCsv } from '../../apps/api/src/intake/csv.ts';
 import type { Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { manifest, postBatch } from '../helpers/batches.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormData, request } from 'undici';
 import { createLogger } from '@cutout/shared/infra';
-import { makeApiKeyStore } from '../../apps/api/src/api-keys.ts';
+import { makeApiKeyStore } from '../../apps/api/src/auth/api-keys.ts';
 import { startWorker } from '../../apps/worker/src/server.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { startImageServer, type ImageServer } from '../helpers/batches.ts';

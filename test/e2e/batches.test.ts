@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormData, request } from 'undici';
 import { Webhook } from 'standardwebhooks';
-import { parseCsv } from '../../apps/api/src/csv.ts';
+import { parseCsv } from '../../apps/api/src/intake/csv.ts';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import type { Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';

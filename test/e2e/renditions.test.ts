@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormData, request } from 'undici';
-import { parseCsv } from '../../apps/api/src/csv.ts';
+import { parseCsv } from '../../apps/api/src/intake/csv.ts';
 import { productImage, type ProductShot } from '../helpers/images.ts';
 import { cornerColours, nonWhiteBox } from '../helpers/cutouts.ts';
 import { batchEnded, manifest } from '../helpers/batches.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import sharp from 'sharp';
-import { parseCsv } from '../../apps/api/src/csv.ts';
+import { parseCsv } from '../../apps/api/src/intake/csv.ts';
 import { signReviewToken } from '../../apps/api/src/review/tokens.ts';
 import { batchEnded, startImageServer, manifest, type ImageServer } from '../helpers/batches.ts';
 import type { Json } from '../helpers/jobs.ts';

@@ -1,12 +1,12 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import multipart from '@fastify/multipart';
 import { createLogger, loadConfig, type Config } from '@cutout/shared/infra';
-import { generateApiKey, type StoredApiKey } from '../../apps/api/src/api-keys.ts';
-import { makeAuthenticate } from '../../apps/api/src/auth.ts';
+import { generateApiKey, type StoredApiKey } from '../../apps/api/src/auth/api-keys.ts';
+import { makeAuthenticate } from '../../apps/api/src/auth/authenticate.ts';
 import { contractSettingsOf } from '../../apps/api/src/app.ts';
 import { registerContract, type ContractViolation } from '../../apps/api/src/contract/register.ts';
 import type { AppDeps, RouteOptions } from '../../apps/api/src/deps.ts';
-import { registerErrorHandling } from '../../apps/api/src/errors.ts';
+import { registerErrorHandling } from '../../apps/api/src/http/errors.ts';
 
 /** Keys the route app knows: a read-write key of acme, a read-only one, one of globex and a revoked one. */
 interface RouteKeys { acme: string; readOnly: string; globex: string; revoked: string }

@@ -2,8 +2,8 @@ import type { ImageFetcher } from '@cutout/shared/images';
 import type { Config, Logger, Metrics, Services } from '@cutout/shared/infra';
 import type { Guards } from './contract/register.ts';
 import type { ContractSettings } from './contract/jobs.ts';
-import type { Idempotency } from './idempotency.ts';
-import type { JobWaiter } from './job-waiter.ts';
+import type { Idempotency } from './http/idempotency.ts';
+import type { JobWaiter } from './jobs/waiter.ts';
 
 /** The backing services (all but the raw S3 client) plus what only the API needs. */
 export interface AppDeps extends Omit<Services, 's3' | 'close'> {

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { configOrExit, connectChecked, createRedis } from '@cutout/shared/infra';
 import { ALL_SCOPES, makeBudgets, type BudgetLimits, type BudgetPeriod, type Budgets, type Scope } from '@cutout/shared/stores';
-import { API_KEY_ID_PATTERN, TENANT_ID_PATTERN, isWellFormedApiKey, makeApiKeyStore, type ApiKeyStore, type StoredApiKey } from './api-keys.ts';
+import { API_KEY_ID_PATTERN, TENANT_ID_PATTERN, isWellFormedApiKey, makeApiKeyStore, type ApiKeyStore, type StoredApiKey } from './auth/api-keys.ts';
 
 const USAGE = `Usage:
   npm run keys -- create --tenant <tenant> [--scope jobs:read] [--scope jobs:write] [--name <label>] [--json]

@@ -2,12 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import { makeImageFetcher } from '@cutout/shared/images';
 import { openServices, type Config, type Logger, type Metrics, type Services } from '@cutout/shared/infra';
 import { createGuardedAgent } from '@cutout/shared/security';
-import { makeApiKeyStore } from './api-keys.ts';
+import { makeApiKeyStore } from './auth/api-keys.ts';
 import { buildApp, type BuildOptions } from './app.ts';
-import { withUploadSlots } from './upload-slots.ts';
-import { closeWithGrace } from './drain.ts';
-import { makeIdempotency } from './idempotency.ts';
-import { makeJobWaiter } from './job-waiter.ts';
+import { withUploadSlots } from './intake/upload-slots.ts';
+import { closeWithGrace } from './http/drain.ts';
+import { makeIdempotency } from './http/idempotency.ts';
+import { makeJobWaiter } from './jobs/waiter.ts';
 
 const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../http/errors.ts';
 import { usageRange } from './usage-range.ts';
 
 const NOW = Date.parse('2026-11-26T15:00:00.000Z');

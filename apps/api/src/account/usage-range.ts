@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { USAGE_KEEP_DAYS, datesBetween, type UsageDay } from '@cutout/shared/stores';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../http/errors.ts';
 
 const DAY_MS = 86_400_000;
 /** Without `from`: the 30 days up to `to`. */

@@ -1,6 +1,6 @@
 import { dedupKey, fingerprintOf, type BudgetPeriod } from '@cutout/shared/stores';
 import type { AppDeps } from '../deps.ts';
-import { queueHold } from '../job-hold.ts';
+import { queueHold } from '../jobs/hold.ts';
 import type { DryRunTally } from './batch-sink.ts';
 import type { RejectedRow } from './items.ts';
 

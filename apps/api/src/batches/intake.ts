@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { MANIFEST_MEDIA_TYPES } from '../contract/batches.ts';
-import { ApiError, badRequest } from '../errors.ts';
+import { ApiError, badRequest } from '../http/errors.ts';
 import { urlItem } from './items.ts';
-import { bodyChunks, readJsonBody } from '../json-body.ts';
+import { bodyChunks, readJsonBody } from '../intake/json-body.ts';
 import { manifestFormatOf, readManifest } from './manifest.ts';
 import { multipartIntake } from './multipart-intake.ts';
 import { checkSetting, fingerprintOf, parseSettings, rowCollector, SETTINGS, type BatchIntake, type IntakeLimits, type ItemSink } from './rows.ts';

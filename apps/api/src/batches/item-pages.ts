@@ -1,5 +1,5 @@
 import type { BatchStore, JobRecord, JobStore, Reviews } from '@cutout/shared/stores';
-import { decodeOffsetCursor, encodeOffsetCursor } from '../cursor.ts';
+import { decodeOffsetCursor, encodeOffsetCursor } from '../http/cursor.ts';
 
 /**
  * Which of a batch's items a page lists: all (submission order), one final status (end

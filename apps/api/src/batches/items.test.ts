@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCsv } from '../csv.ts';
+import { parseCsv } from '../intake/csv.ts';
 import { manifestColumns, manifestItem, sanitizeFileName, urlItem } from './items.ts';
 
 const policy = { allowPrivate: [] };

@@ -1,6 +1,6 @@
 import type { StreamedObject } from '@cutout/shared/infra';
 import { checkUrl, UnsafeUrlError, type UrlPolicy } from '@cutout/shared/security';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../http/errors.ts';
 
 /**
  * One item of a batch, once validated: an image by URL (fetched by the worker), a file sent

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { UrlPolicy } from '@cutout/shared/security';
-import { CsvError, csvRows } from '../csv.ts';
-import { ApiError } from '../errors.ts';
+import { CsvError, csvRows } from '../intake/csv.ts';
+import { ApiError } from '../http/errors.ts';
 import { manifestColumns, manifestItem, urlItem, type BatchItem } from './items.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { Storage } from '@cutout/shared/infra';
 import type { BatchStore, JobRecord, JobStore } from '@cutout/shared/stores';
 import { renditionViews, type QualityFlag, type RenditionView } from '@cutout/shared/views';
-import { csvLine } from '../csv.ts';
+import { csvLine } from '../intake/csv.ts';
 
 /** Item records read per round: the manifest is written as it is read, never held whole. */
 const PAGE = 200;

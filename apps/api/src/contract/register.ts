@@ -5,7 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { z } from 'zod';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import type { Scope } from '@cutout/shared/stores';
-import { ApiError } from '../api-error.ts';
+import { ApiError } from '../http/api-error.ts';
 import { buildDocument } from './document.ts';
 import { errorsByStatus, type OperationSpec, type SuccessResponse } from './operation.ts';
 

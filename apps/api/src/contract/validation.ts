@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ApiError } from '../api-error.ts';
+import { ApiError } from '../http/api-error.ts';
 import { isErrorCode, type ErrorCode } from './error-codes.ts';
 
 /** What a schema says went wrong: zod's issues, or fastify's rendering of them. */

@@ -1,6 +1,6 @@
 import type { Storage } from '@cutout/shared/infra';
 import type { UploadStore } from '@cutout/shared/stores';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../http/errors.ts';
 import { sanitizeFileName } from '../batches/items.ts';
 import type { UploadRows } from '../batches/rows.ts';
 import { uploadedFiles } from './put-urls.ts';

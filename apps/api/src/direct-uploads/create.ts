@@ -3,9 +3,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ACCEPTED_TYPES } from '@cutout/shared/images';
 import { newUploadId, type UploadFile } from '@cutout/shared/stores';
 import type { AppDeps } from '../deps.ts';
-import { tenantOf } from '../auth.ts';
-import { ApiError, badRequest } from '../errors.ts';
-import { bodyChunks, readJsonBody, skipRestOfBody } from '../json-body.ts';
+import { tenantOf } from '../auth/authenticate.ts';
+import { ApiError, badRequest } from '../http/errors.ts';
+import { bodyChunks, readJsonBody, skipRestOfBody } from '../intake/json-body.ts';
 import { putUrlLines } from './put-urls.ts';
 
 export type UploadDeps = Pick<AppDeps, 'uploads' | 'storage' | 'config'>;

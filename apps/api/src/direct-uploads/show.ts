@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { tenantOf } from '../auth.ts';
-import { notFound } from '../errors.ts';
+import { tenantOf } from '../auth/authenticate.ts';
+import { notFound } from '../http/errors.ts';
 import { jsonArray, type UploadDeps } from './create.ts';
 import { putUrlLines } from './put-urls.ts';
 

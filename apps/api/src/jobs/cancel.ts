@@ -1,6 +1,6 @@
 import { announceBatchIfEnded, type JobRecord } from '@cutout/shared/stores';
 import type { AppDeps } from '../deps.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../http/errors.ts';
 
 /**
  * Cancels a job no worker has taken yet (a canceled one stays as it is); 409 once it has

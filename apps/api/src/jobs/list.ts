@@ -1,8 +1,8 @@
 import type { JobRecord } from '@cutout/shared/stores';
 import { toJobView, type JobStatus } from '@cutout/shared/views';
 import type { AppDeps } from '../deps.ts';
-import { notFound } from '../errors.ts';
-import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { notFound } from '../http/errors.ts';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { batchJobPage } from '../batches/job-pages.ts';
 
 export interface JobListQuery { status?: JobStatus; batch_id?: string; limit: number; cursor?: string }

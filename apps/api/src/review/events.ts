@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BatchStore } from '@cutout/shared/stores';
 import type { ReviewRevocations } from './tokens.ts';
-import { rateLimited } from '../rate-limit.ts';
+import { rateLimited } from '../http/rate-limit.ts';
 import { reviewProgress } from './items.ts';
 import type { ReviewScope } from './grant.ts';
 

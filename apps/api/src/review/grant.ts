@@ -1,11 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sha256Hex } from '@cutout/shared/infra';
 import type { BatchRecord, BatchStore, JobRecord, JobStore } from '@cutout/shared/stores';
-import type { ApiKeyStore } from '../api-keys.ts';
+import type { ApiKeyStore } from '../auth/api-keys.ts';
 import { looksLikeReviewToken, verifyReviewToken, type ReviewRevocations, type ReviewGrant } from './tokens.ts';
-import { ApiError } from '../errors.ts';
-import type { AuthFailures } from '../auth-failures.ts';
-import type { Allowance } from '../rate-limit.ts';
+import { ApiError } from '../http/errors.ts';
+import type { AuthFailures } from '../auth/failures.ts';
+import type { Allowance } from '../http/rate-limit.ts';
 
 /** What a valid review link opens: one batch, or one job. */
 export type ReviewScope =

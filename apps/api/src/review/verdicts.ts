@@ -1,6 +1,6 @@
 import type { Redis } from '@cutout/shared/infra';
 import { fingerprintOf, forgetReusableResult, type JobRecord, type Reviews } from '@cutout/shared/stores';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../http/errors.ts';
 
 export interface VerdictDeps { reviews: Reviews; redis: Redis; prefix: string }
 

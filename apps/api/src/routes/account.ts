@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { tenantOf } from '../auth.ts';
+import { tenantOf } from '../auth/authenticate.ts';
 import { accountOperations } from '../contract/account.ts';
 import { routeOf } from '../contract/register.ts';
 import type { RouteOptions } from '../deps.ts';

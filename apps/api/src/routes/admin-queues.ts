@@ -4,8 +4,8 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queues } from '@cutout/shared/infra';
-import type { AuthFailures } from '../auth-failures.ts';
-import { ApiError, sendError } from '../errors.ts';
+import type { AuthFailures } from '../auth/failures.ts';
+import { ApiError, sendError } from '../http/errors.ts';
 
 const ADMIN_QUEUES_PATH = '/admin/queues';
 

@@ -8,13 +8,13 @@ import { batchOperations } from '../contract/batches.ts';
 import { fieldSchemas } from '../contract/fields.ts';
 import { routeOf } from '../contract/register.ts';
 import type { RouteOptions } from '../deps.ts';
-import { onceFor, type StoredResponse } from '../idempotency.ts';
-import { ownBatch } from '../owned.ts';
-import { rerunBatch } from '../reruns.ts';
+import { onceFor, type StoredResponse } from '../http/idempotency.ts';
+import { ownBatch } from '../http/owned.ts';
+import { rerunBatch } from '../jobs/reruns.ts';
 import { cancelBatchItems } from '../batches/cancel.ts';
 import { STREAMED_BODY_TYPES } from '../batches/intake.ts';
 import { batchJobPage } from '../batches/job-pages.ts';
-import { leaveBodiesUnread } from '../json-body.ts';
+import { leaveBodiesUnread } from '../intake/json-body.ts';
 import { manifestFormat, manifestLines } from '../batches/results.ts';
 import { createdView, submitBatch } from '../batches/submit.ts';
 

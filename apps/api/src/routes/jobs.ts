@@ -4,20 +4,21 @@ import type { z } from 'zod';
 import { newJobId, originalKey, sha256Hex } from '@cutout/shared/infra';
 import type { JobRecord } from '@cutout/shared/stores';
 import { isTerminal, toJobView } from '@cutout/shared/views';
-import { tenantOf } from '../auth.ts';
+import { tenantOf } from '../auth/authenticate.ts';
 import { routeOf } from '../contract/register.ts';
 import { jobOperations } from '../contract/jobs.ts';
 import type { RouteOptions } from '../deps.ts';
-import { ApiError } from '../errors.ts';
-import { keyReused, requestInProgress, type StoredResponse } from '../idempotency.ts';
-import { jobEtag, queueHold } from '../job-hold.ts';
-import { preferredWaitMs } from '../job-waiter.ts';
+import { ApiError } from '../http/errors.ts';
+import { keyReused, requestInProgress, type StoredResponse } from '../http/idempotency.ts';
+import { jobEtag } from '../jobs/etag.ts';
+import { queueHold } from '../jobs/hold.ts';
+import { preferredWaitMs } from '../jobs/waiter.ts';
 import { jobPage } from '../jobs/list.ts';
 import { cancelJob } from '../jobs/cancel.ts';
-import { ownJob } from '../owned.ts';
-import { queueSingleJob } from '../queueing.ts';
-import { rerunJob } from '../reruns.ts';
-import { receiveMultipartUpload, receiveUrlUpload } from '../uploads.ts';
+import { ownJob } from '../http/owned.ts';
+import { queueSingleJob } from '../jobs/queueing.ts';
+import { rerunJob } from '../jobs/reruns.ts';
+import { receiveMultipartUpload, receiveUrlUpload } from '../intake/uploads.ts';
 
 /** Jobs: submit, list, read (and wait for), cancel, fetch the result and renditions, rerun. */
 export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps, guards, contract }) => {

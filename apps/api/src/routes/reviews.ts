@@ -6,7 +6,7 @@ import { signReviewToken, type ReviewRevocations, type ReviewSubject } from '../
 import { reviewOperations } from '../contract/reviews.ts';
 import { routeOf } from '../contract/register.ts';
 import type { RouteOptions } from '../deps.ts';
-import { ownBatch, ownJob } from '../owned.ts';
+import { ownBatch, ownJob } from '../http/owned.ts';
 import { recordVerdict } from '../review/verdicts.ts';
 
 export interface ReviewRouteOptions extends RouteOptions { secret: string; revocations: ReviewRevocations }

@@ -5,7 +5,7 @@ import { uploadOperations } from '../contract/uploads.ts';
 import type { RouteOptions } from '../deps.ts';
 import { createUpload } from '../direct-uploads/create.ts';
 import { showUpload } from '../direct-uploads/show.ts';
-import { leaveBodiesUnread } from '../json-body.ts';
+import { leaveBodiesUnread } from '../intake/json-body.ts';
 
 /** Direct uploads: PUT URLs for files that go straight to S3 (`POST /v1/batches {"upload_id"}` makes them a batch). */
 export const uploadRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps, guards, contract }) => {

@@ -2,16 +2,16 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { WebhookAttempt } from '@cutout/shared/stores';
 import { toJobView } from '@cutout/shared/views';
-import { tenantOf } from '../auth.ts';
+import { tenantOf } from '../auth/authenticate.ts';
 import { routeOf } from '../contract/register.ts';
 import { webhookOperations } from '../contract/webhooks.ts';
 import type { RouteOptions } from '../deps.ts';
-import { ownBatch, ownJob } from '../owned.ts';
-import { makeRedeliveryLimit } from '../redelivery-limit.ts';
-import { deliveryPage, toDeliveryView } from '../webhook-delivery-views.ts';
-import { enableEndpoint, endpointPage, type EndpointDeps } from '../webhook-endpoint-views.ts';
-import { recoverDeliveries } from '../webhook-recovery.ts';
-import { redeliverBatchWebhook, redeliverWebhook, type RedeliveryDeps } from '../webhook-redelivery.ts';
+import { ownBatch, ownJob } from '../http/owned.ts';
+import { makeRedeliveryLimit } from '../webhooks/redelivery-limit.ts';
+import { deliveryPage, toDeliveryView } from '../webhooks/delivery-views.ts';
+import { enableEndpoint, endpointPage, type EndpointDeps } from '../webhooks/endpoint-views.ts';
+import { recoverDeliveries } from '../webhooks/recovery.ts';
+import { redeliverBatchWebhook, redeliverWebhook, type RedeliveryDeps } from '../webhooks/redelivery.ts';
 
 const toAttemptView = (attempt: WebhookAttempt) => ({
   attempted_at: attempt.attemptedAt,

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseBytes, parseDuration } from './durations.ts';
-import { isWellFormedApiKey } from '../../../../apps/api/src/api-keys.ts';
+import { isWellFormedApiKey } from '../../../../apps/api/src/auth/api-keys.ts';
 import { parseCidrList } from '../security/url-guard.ts';
 import { isOptionName } from '../security/upstream-options.ts';
 import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from '../views/quality.ts';

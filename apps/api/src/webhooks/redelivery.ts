@@ -1,7 +1,7 @@
 import { finalWebhookEvent, webhookMessageId, type WebhookPayload } from '@cutout/shared/infra';
 import { endpointIdOf, type BatchRecord, type DeliveryRecord, type EndpointGate, type GoneEndpoints, type JobRecord, type JobStore, type WebhookDelivery, type WebhookDeliveryLog, type WebhookOutbox } from '@cutout/shared/stores';
 import { isTerminal } from '@cutout/shared/views';
-import { ApiError } from './errors.ts';
+import { ApiError } from '../http/errors.ts';
 
 export interface RedeliveryDeps {
   jobs: JobStore;

@@ -1,11 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ImageInputError } from '@cutout/shared/images';
-import { isErrorCode, type ErrorCode } from './contract/error-codes.ts';
+import { isErrorCode, type ErrorCode } from '../contract/error-codes.ts';
 import { ApiError } from './api-error.ts';
 
 export { ApiError } from './api-error.ts';
-import { problemsOfValidation, problemToApiError, type ValidationPart } from './contract/validation.ts';
-import { checkErrorCode, type ContractViolation } from './contract/register.ts';
+import { problemsOfValidation, problemToApiError, type ValidationPart } from '../contract/validation.ts';
+import { checkErrorCode, type ContractViolation } from '../contract/register.ts';
 
 export const badRequest = (code: ErrorCode, message: string) => new ApiError(code, message);
 export const notFound = (what: string) => new ApiError('not_found', `${what} not found`);

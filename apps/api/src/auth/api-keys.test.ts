@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32, generateApiKey, isWellFormedApiKey, makeApiKeyStore, type ApiKeyStore } from './api-keys.ts';
-import { sha256Hex } from '../../../packages/shared/src/infra/ids.ts';
-import { ConfigError, loadConfig } from '../../../packages/shared/src/infra/config.ts';
-import { createRedis, type Redis } from '../../../packages/shared/src/infra/redis.ts';
-import { unlinkPrefix } from '../../../test/helpers/redis-keys.ts';
+import { sha256Hex } from '../../../../packages/shared/src/infra/ids.ts';
+import { ConfigError, loadConfig } from '../../../../packages/shared/src/infra/config.ts';
+import { createRedis, type Redis } from '../../../../packages/shared/src/infra/redis.ts';
+import { unlinkPrefix } from '../../../../test/helpers/redis-keys.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `cutout-test-${randomBytes(6).toString('hex')}`;

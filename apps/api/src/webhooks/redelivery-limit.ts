@@ -1,5 +1,5 @@
 import type { Redis } from '@cutout/shared/infra';
-import { ApiError } from './errors.ts';
+import { ApiError } from '../http/errors.ts';
 
 const WINDOW_MS = 60_000;
 

@@ -2,8 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import { storeImage, type ImageFetcher, type ImageTarget } from '@cutout/shared/images';
 import type { StreamedObject } from '@cutout/shared/infra';
 import { z } from 'zod';
-import { ApiError, badRequest } from './errors.ts';
-import { parseOrThrow } from './contract/validation.ts';
+import { ApiError, badRequest } from '../http/errors.ts';
+import { parseOrThrow } from '../contract/validation.ts';
 
 export interface ReceivedUpload<F> {
   /** The fields, validated (JSON values, not their text). */

@@ -1,6 +1,6 @@
 import type { WebhookPayload } from '@cutout/shared/infra';
 import { endpointIdOf, type DeliveryRecord } from '@cutout/shared/stores';
-import type { RedeliveryDeps } from './webhook-redelivery.ts';
+import type { RedeliveryDeps } from './redelivery.ts';
 
 /** Failed deliveries one recover call queues at most; `has_more` asks for another call. */
 const MAX_RECOVERED_PER_CALL = 10_000;

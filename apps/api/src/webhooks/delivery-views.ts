@@ -1,5 +1,5 @@
 import type { DeliveryPosition, DeliveryRecord, WebhookDeliveryLog, WebhookState } from '@cutout/shared/stores';
-import { ApiError } from './errors.ts';
+import { ApiError } from '../http/errors.ts';
 
 /** One entry of `GET /v1/webhook-deliveries`: an event and the state of its latest delivery. */
 export const toDeliveryView = (record: DeliveryRecord) => ({

@@ -1,7 +1,7 @@
 import { Tokenizer, TokenParser, TokenType, type ParsedTokenInfo } from '@streamparser/json';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError, badRequest } from './errors.ts';
+import { ApiError, badRequest } from '../http/errors.ts';
 
 /** An element of the array longer than this cannot be a valid item (see MAX_MANIFEST_ROW_BYTES). */
 export const MAX_JSON_ITEM_BYTES = 64 * 1024;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { randomBase62, sha256Hex } from '../../../packages/shared/src/infra/ids.ts';
-import { ALL_SCOPES, type Scope } from '../../../packages/shared/src/stores/tenants.ts';
+import { randomBase62, sha256Hex } from '../../../../packages/shared/src/infra/ids.ts';
+import { ALL_SCOPES, type Scope } from '../../../../packages/shared/src/stores/tenants.ts';
 
 /**
  * Keys Cutout issues: `ck_live_` + 32 random base62 characters (≈ 190 bits) + a 6-character

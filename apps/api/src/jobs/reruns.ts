@@ -3,11 +3,11 @@ import type { RenditionPlan } from '@cutout/shared/renditions';
 import { allowedOptionsText, refusedOptions } from '@cutout/shared/security';
 import type { BatchRecord, JobRecord } from '@cutout/shared/stores';
 import { isTerminal } from '@cutout/shared/views';
-import type { AppDeps } from './deps.ts';
-import { ApiError, unavailable } from './errors.ts';
+import type { AppDeps } from '../deps.ts';
+import { ApiError, unavailable } from '../http/errors.ts';
 import { queueSingleJob } from './queueing.ts';
-import { createBatchFromList, createDepsOf } from './batches/create.ts';
-import type { BatchItem, RejectedRow } from './batches/items.ts';
+import { createBatchFromList, createDepsOf } from '../batches/create.ts';
+import type { BatchItem, RejectedRow } from '../batches/items.ts';
 
 /** Which items of a batch a rerun takes: the ones reviewers flagged, the ones the automatic checks flagged, or the ones that failed. */
 export type RerunSelection = 'rejected' | 'quality_flagged' | 'failed';

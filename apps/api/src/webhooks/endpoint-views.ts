@@ -1,7 +1,7 @@
 import { endpointIdOf, type CircuitState } from '@cutout/shared/stores';
-import { decodeOffsetCursor, encodeOffsetCursor } from './cursor.ts';
-import { notFound } from './errors.ts';
-import type { RedeliveryDeps } from './webhook-redelivery.ts';
+import { decodeOffsetCursor, encodeOffsetCursor } from '../http/cursor.ts';
+import { notFound } from '../http/errors.ts';
+import type { RedeliveryDeps } from './redelivery.ts';
 
 export type EndpointDeps = Pick<RedeliveryDeps, 'deliveries' | 'goneEndpoints' | 'gate' | 'outbox'>;
 

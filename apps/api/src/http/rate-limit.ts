@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { Redis } from '@cutout/shared/infra';
 import { ApiError } from './errors.ts';
-import { clientAddressKey } from './client-address.ts';
+import { clientAddressKey } from '../auth/client-address.ts';
 
 /** One allowance, counted in Redis so every API process shares it. */
 export type Allowance = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;

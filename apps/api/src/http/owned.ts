@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { BatchRecord, BatchStore, JobRecord, JobStore } from '@cutout/shared/stores';
-import { tenantOf } from './auth.ts';
+import { tenantOf } from '../auth/authenticate.ts';
 import { notFound } from './errors.ts';
 
 /** Any request with an `:id` in its path, whatever its schema types. */

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createRedis } from '@cutout/shared/infra';
 import { apiKeyRevocationChannel, makeApiKeyStore, type ApiKeyStore } from './api-keys.ts';
-import { testRedis, uniquePrefix, type TestRedis } from '../../../test/helpers/services.ts';
-import { unlinkPrefix } from '../../../test/helpers/redis-keys.ts';
-import { makeApiKeyCache, type ApiKeyCache } from './api-key-cache.ts';
-import { eventually } from '../../../test/helpers/webhooks.ts';
+import { testRedis, uniquePrefix, type TestRedis } from '../../../../test/helpers/services.ts';
+import { unlinkPrefix } from '../../../../test/helpers/redis-keys.ts';
+import { makeApiKeyCache, type ApiKeyCache } from './key-cache.ts';
+import { eventually } from '../../../../test/helpers/webhooks.ts';
 
 describe('the API key cache', () => {
   let server: TestRedis;

@@ -1,6 +1,6 @@
 import { enqueueFairly, singleJobsFlow, type FairEnqueue, type JobRecord } from '@cutout/shared/stores';
-import type { AppDeps } from './deps.ts';
-import { unavailable } from './errors.ts';
+import type { AppDeps } from '../deps.ts';
+import { unavailable } from '../http/errors.ts';
 
 /** How the API queues remove-bg jobs: through the fair scheduler, with the configured retries. */
 const fairEnqueueOf = ({ queues, fair, config }: Pick<AppDeps, 'queues' | 'fair' | 'config'>): FairEnqueue =>

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import type { ApiError } from './errors.ts';
+import type { ApiError } from '../http/errors.ts';
 import { clientAddressKey } from './client-address.ts';
-import { rateLimited, type RateLimits } from './rate-limit.ts';
+import { rateLimited, type RateLimits } from '../http/rate-limit.ts';
 
 /** Addresses remembered as over their allowance, per process; beyond this the oldest are dropped. */
 const MAX_REMEMBERED = 10_000;

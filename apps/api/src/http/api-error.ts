@@ -1,4 +1,4 @@
-import { statusOf, type ErrorCode } from './contract/error-codes.ts';
+import { statusOf, type ErrorCode } from '../contract/error-codes.ts';
 
 /** An error a client can act on: a stable snake_case code (its status comes from the catalogue) and a message. */
 export class ApiError extends Error {

@@ -2,10 +2,10 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fa
 import type { Logger } from '@cutout/shared/infra';
 import type { Scope } from '@cutout/shared/stores';
 import { isWellFormedApiKey, type ApiKeyStore, type StoredApiKey } from './api-keys.ts';
-import { looksLikeReviewToken } from './review/tokens.ts';
-import { ApiError } from './errors.ts';
-import type { AuthFailures } from './auth-failures.ts';
-import type { Allowance } from './rate-limit.ts';
+import { looksLikeReviewToken } from '../review/tokens.ts';
+import { ApiError } from '../http/errors.ts';
+import type { AuthFailures } from './failures.ts';
+import type { Allowance } from '../http/rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

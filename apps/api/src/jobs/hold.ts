@@ -1,5 +1,4 @@
-import { sha256Hex } from '@cutout/shared/infra';
-import { HOLD_REASONS, type Budgets, type JobRecord, type UpstreamState } from '@cutout/shared/stores';
+import { HOLD_REASONS, type Budgets, type UpstreamState } from '@cutout/shared/stores';
 import type { WaitingReason } from '@cutout/shared/views';
 
 /**
@@ -15,9 +14,3 @@ export async function queueHold({ upstream, budgets }: { upstream: UpstreamState
   if (pauseMs > 0) return 'upstream_rate_limited';
   return null;
 }
-
-/**
- * A validator for cheap polling: it changes whenever anything a client sees changes,
- * but not with the presigned URL, which is fresh on every response.
- */
-export const jobEtag = (record: JobRecord, held: string | null): string => `W/"${sha256Hex(`${JSON.stringify(record)}|${held ?? ''}`).slice(0, 24)}"`;
