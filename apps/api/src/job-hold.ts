@@ -1,4 +1,4 @@
-import { HOLD_REASONS, sha256Hex, type Budgets, type JobRecord, type UpstreamState, type WaitingReason } from '@cutout/shared';
+import { holdReasonOf, sha256Hex, type Budgets, type JobRecord, type UpstreamState, type WaitingReason } from '@cutout/shared';
 
 /**
  * Why every queued job of the tenant waits right now: the workers hold the whole queue (every
@@ -7,11 +7,7 @@ import { HOLD_REASONS, sha256Hex, type Budgets, type JobRecord, type UpstreamSta
  */
 export async function queueHold({ upstream, budgets }: { upstream: UpstreamState; budgets: Pick<Budgets, 'room'> }, tenantId: string): Promise<WaitingReason | null> {
   const [holds, pauseMs, room] = await Promise.all([upstream.holds(), upstream.pauseRemainingMs(), budgets.room(tenantId)]);
-  const held = HOLD_REASONS.find((reason) => holds[reason]);
-  if (held) return held;
-  if (room <= 0) return 'budget_exhausted';
-  if (pauseMs > 0) return 'upstream_rate_limited';
-  return null;
+  return holdReasonOf(holds, room, pauseMs);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { dedupKey, fingerprintOf } from '@cutout/shared';
+import { dedupKey, fingerprintOf, runScript } from '@cutout/shared';
 
 export { fingerprintOf };
 
@@ -33,7 +33,7 @@ export function makeDedup({ redis, prefix, runningTtlMs, retentionMs }: { redis:
   const key = (fingerprint: string) => dedupKey(prefix, fingerprint);
   return {
     async claim(fingerprint, jobId) {
-      const [kind, holder] = (await redis.eval(CLAIM, 1, key(fingerprint), `running:${jobId}`, String(runningTtlMs))) as [string, string];
+      const [kind, holder] = (await runScript(redis, CLAIM, 1, key(fingerprint), `running:${jobId}`, String(runningTtlMs))) as [string, string];
       if (kind === 'leader') return { kind: 'leader' };
       if (kind === 'done' && holder !== jobId) return { kind: 'done', jobId: holder };
       if (kind === 'done') return { kind: 'leader' };
@@ -43,7 +43,7 @@ export function makeDedup({ redis, prefix, runningTtlMs, retentionMs }: { redis:
       await redis.set(key(fingerprint), `done:${jobId}`, 'PX', retentionMs);
     },
     async release(fingerprint, jobId) {
-      await redis.eval(RELEASE, 1, key(fingerprint), `running:${jobId}`);
+      await runScript(redis, RELEASE, 1, key(fingerprint), `running:${jobId}`);
     },
   };
 }

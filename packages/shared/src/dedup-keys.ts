@@ -1,3 +1,4 @@
+import { runScript } from './scripts.ts';
 import type { Redis } from 'ioredis';
 import { sha256Hex } from './ids.ts';
 
@@ -15,5 +16,5 @@ export const dedupKey = (prefix: string, fingerprint: string): string => `${pref
  * goes to ByByBG; a claim still running is left alone.
  */
 export async function forgetReusableResult(redis: Redis, prefix: string, fingerprint: string): Promise<void> {
-  await redis.eval(`if string.sub(redis.call('GET', KEYS[1]) or '', 1, 5) == 'done:' then return redis.call('DEL', KEYS[1]) end return 0`, 1, dedupKey(prefix, fingerprint));
+  await runScript(redis, `if string.sub(redis.call('GET', KEYS[1]) or '', 1, 5) == 'done:' then return redis.call('DEL', KEYS[1]) end return 0`, 1, dedupKey(prefix, fingerprint));
 }
