@@ -9,7 +9,7 @@ const cache: Buffer[] = [];
  * Redis prefix of its own, so a photo is new to each.
  */
 export async function distinctPhotos(count: number): Promise<Buffer[]> {
-  if (count > 10_000) throw new Error('productImage has 10,000 distinct variants');
+  if (count > 1_000_000) throw new Error('productImage has 1,000,000 distinct variants');
   if (cache.length < count) {
     const start = cache.length;
     const made = await mapLimit(count - start, 8, (index) => productImage('png', PRODUCT_SHOT, start + index));

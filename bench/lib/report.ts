@@ -14,6 +14,7 @@ export function aggregate(repetitions: Sample[][]): ResultRow[] {
     const first = samples[0]!;
     const values = samples.map((sample) => sample.value);
     const baselines = samples.flatMap((sample) => (sample.baseline === undefined ? [] : [sample.baseline]));
+    const details = samples.flatMap((sample) => (sample.detail === undefined ? [] : [sample.detail]));
     const value = median(values);
     const baseline = baselines.length > 0 ? median(baselines) : null;
     return {
@@ -29,6 +30,7 @@ export function aggregate(repetitions: Sample[][]): ResultRow[] {
       baselineSpread: baselines.length > 0 ? spread(baselines) : null,
       values,
       baselines,
+      ...(details.length > 0 ? { details } : {}),
     };
   });
 }

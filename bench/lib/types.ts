@@ -9,6 +9,8 @@ export interface Sample {
   target?: string;
   /** Decides `met` from the (median) value and baseline; absent: reported only. */
   meets?: (value: number, baseline: number | undefined) => boolean;
+  /** A breakdown behind the value (e.g. Redis commands by name), kept in the results file as measured. */
+  detail?: unknown;
 }
 
 export interface ScenarioContext { quick: boolean; log: (message: string) => void }
@@ -33,4 +35,6 @@ export interface ResultRow {
   /** Every repetition's value (and baseline), in order. */
   values: number[];
   baselines: number[];
+  /** Each repetition's breakdown, when the scenario gives one. */
+  details?: unknown[];
 }

@@ -4,6 +4,9 @@ import { runDirectPipeline } from '../baselines/direct-pipeline.ts';
 import { distinctPhotos } from '../lib/images.ts';
 import { mapLimit } from '../lib/load.ts';
 import { redisBytesByGroup } from '../lib/redis-memory.ts';
+import { countRedisCommands, perUnit, type CommandCount } from '../lib/redis-commands.ts';
+import { countS3Calls, s3PerUnit, type S3CallCount } from '../lib/s3-calls.ts';
+import type { RunningProcess } from '../../test/helpers/processes.ts';
 import { startBenchStack, submitJob } from '../lib/stack.ts';
 import { round } from '../lib/stats.ts';
 import type { Sample, Scenario } from '../lib/types.ts';
@@ -12,6 +15,8 @@ const WORKERS = 2;
 const WORKER_CONCURRENCY = 8;
 /** Cutout's images in flight (2 workers × 8); the baseline and the uploading client use the same. */
 const CONCURRENCY = WORKERS * WORKER_CONCURRENCY;
+/** Images of each counted pass (Redis commands and S3 calls per image), run after the measured ones. */
+const COUNTED = 100;
 
 /**
  * Scenario 2: ByByBG unlimited and instant, answering a fixed 1×1 PNG. Upload → webhook
@@ -24,8 +29,9 @@ export function durabilityScenario(jobs: number, noopJobs: number): Scenario {
     name: 'cost of durability',
     async run(context) {
       // Two sets of distinct photos: the second run must not reuse the first run's results.
-      const allPhotos = await distinctPhotos(2 * jobs);
+      const allPhotos = await distinctPhotos(2 * jobs + 2 * COUNTED);
       const photos = allPhotos.slice(0, jobs);
+      const countedPhotos = allPhotos.slice(2 * jobs);
       const stack = await startBenchStack({ fixedResult: true });
       try {
         const baselineStarted = performance.now();
@@ -46,6 +52,14 @@ export function durabilityScenario(jobs: number, noopJobs: number): Scenario {
           await stack.receiver.waitForJobs(batch.length, Math.max(120_000, batch.length * 100));
           return { rate: batch.length / ((performance.now() - started) / 1000), acceptedAfterS: (accepted - started) / 1000 };
         };
+        /** One pass of COUNTED images, with MONITOR on and the S3 server's requests counted. */
+        const counted = async (batch: Buffer[], running: RunningProcess[]): Promise<{ redis: CommandCount; s3: S3CallCount | null }> => {
+          const { result, count: s3 } = await countS3Calls(stack.s3, () => countRedisCommands(stack.redisUrl, stack.prefix, async () => {
+            await run(batch);
+            await sleep(1_000); // the delivery's own records are written after the receiver answered
+          }, { api: [api.process.pid], workers: running.map((worker) => worker.pid) }));
+          return { redis: perUnit(result.count, batch.length), s3: s3 && s3PerUnit(s3, batch.length) };
+        };
         const plain = await run(photos);
         const cutoutRate = plain.rate;
         context.log(`  Cutout: ${round(cutoutRate)} images/s (all accepted after ${round(plain.acceptedAfterS)} s)`);
@@ -54,13 +68,18 @@ export function durabilityScenario(jobs: number, noopJobs: number): Scenario {
         const bytes = await redisBytesByGroup(stack.redis, stack.prefix);
         const retained = (bytes['job record'] ?? 0) + (bytes['webhook attempt log'] ?? 0) + (bytes['duplicate-image claim'] ?? 0) + (bytes['tenant job index'] ?? 0);
         context.log(`  Redis bytes/job: ${JSON.stringify(Object.fromEntries(Object.entries(bytes).map(([group, total]) => [group, Math.round(total / jobs)])))}`);
+        // After the bytes are read, so its records do not count in them.
+        const plainCounts = await counted(countedPhotos.slice(0, COUNTED), workers);
+        context.log(`  per image, thumbnails off: ${plainCounts.redis.total} Redis commands (+ ${plainCounts.redis.insideScripts} inside scripts) ${JSON.stringify(plainCounts.redis.byProcess)} ${JSON.stringify(plainCounts.redis.byCommand)}; S3 calls ${JSON.stringify(plainCounts.s3)}`);
 
         // The same again with the review page's thumbnails (the default): what they cost.
         for (const worker of workers) worker.kill('SIGTERM');
         await Promise.all(workers.map((worker) => worker.exited));
-        await stack.startWorkers(WORKERS, workerEnv);
-        const thumbnailRate = (await run(allPhotos.slice(jobs))).rate;
+        const thumbnailWorkers = await stack.startWorkers(WORKERS, workerEnv);
+        const thumbnailRate = (await run(allPhotos.slice(jobs, 2 * jobs))).rate;
         context.log(`  Cutout with thumbnails: ${round(thumbnailRate)} images/s`);
+        const thumbnailCounts = await counted(countedPhotos.slice(COUNTED), thumbnailWorkers);
+        context.log(`  per image, thumbnails on: ${thumbnailCounts.redis.total} Redis commands (+ ${thumbnailCounts.redis.insideScripts} inside scripts) ${JSON.stringify(thumbnailCounts.redis.byProcess)} ${JSON.stringify(thumbnailCounts.redis.byCommand)}; S3 calls ${JSON.stringify(thumbnailCounts.s3)}`);
 
         const noop = await bullmqNoopRate(stack.redisUrl, noopJobs);
         context.log(`  BullMQ no-op: ${round(noop)} jobs/s`);
@@ -72,6 +91,10 @@ export function durabilityScenario(jobs: number, noopJobs: number): Scenario {
           {
             name: '2 durability: images/s with the review thumbnails on (context: their cost)', value: round(thumbnailRate), unit: 'images/s', baseline: round(baselineRate),
           },
+          { name: '2 durability: Redis commands per image, thumbnails off (context)', value: plainCounts.redis.total, unit: 'commands', detail: plainCounts.redis },
+          { name: '2 durability: S3 calls per image, thumbnails off (context)', value: plainCounts.s3?.total ?? NaN, unit: 'calls', detail: plainCounts.s3?.byCall },
+          { name: '2 durability: Redis commands per image, thumbnails on (context)', value: thumbnailCounts.redis.total, unit: 'commands', detail: thumbnailCounts.redis },
+          { name: '2 durability: S3 calls per image, thumbnails on (context)', value: thumbnailCounts.s3?.total ?? NaN, unit: 'calls', detail: thumbnailCounts.s3?.byCall },
           { name: '2 durability: BullMQ no-op jobs/s on this Redis (context)', value: round(noop), unit: 'jobs/s' },
           {
             name: '5 bulk: Redis bytes per finished job record', value: Math.round((bytes['job record'] ?? 0) / jobs), unit: 'bytes',

@@ -10,7 +10,7 @@ export const PRODUCT_SHOT: ProductShot = { width: 240, height: 180, object: { le
  */
 export async function productImage(format: 'jpeg' | 'png' = 'jpeg', shot: ProductShot = PRODUCT_SHOT, variant = 0): Promise<Buffer> {
   const { width, height, object } = shot;
-  const colour = { r: 200 - (variant % 100), g: 20 + Math.floor(variant / 100) % 100, b: 30 };
+  const colour = { r: 200 - (variant % 100), g: 20 + Math.floor(variant / 100) % 100, b: 30 + Math.floor(variant / 10_000) % 100 };
   const red = await sharp({ create: { width: object.width, height: object.height, channels: 3, background: colour } }).png().toBuffer();
   const image = sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
     .composite([{ input: red, left: object.left, top: object.top }]);

@@ -35,7 +35,12 @@ export async function testRedis(): Promise<TestRedis> {
   return { url: container.getConnectionUrl(), close: async () => void (await container.stop()) };
 }
 
-export interface TestS3 { endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string; close(): Promise<void> }
+export interface TestS3 {
+  endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string;
+  /** The in-process server's requests (method, path); absent with S3_ENDPOINT. */
+  observe?: (listener: (method: string, path: string) => void) => () => void;
+  close(): Promise<void>;
+}
 
 /** S3_ENDPOINT (with its credentials) when set, else an in-process s3rver on a temp directory. */
 export async function testS3(bucket = `t${randomBase62(12).toLowerCase()}`): Promise<TestS3> {
@@ -54,6 +59,7 @@ export async function testS3(bucket = `t${randomBase62(12).toLowerCase()}`): Pro
     endpoint: server.endpoint,
     ...EMBEDDED_S3_CREDENTIALS,
     bucket,
+    observe: (listener) => server.observe(listener),
     async close() {
       await server.close();
       rmSync(directory, { recursive: true, force: true });

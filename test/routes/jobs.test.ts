@@ -22,6 +22,7 @@ describe('job routes', () => {
   const records = new Map([[JOB_ID, job(JOB_ID, 'acme')], [GLOBEX_JOB_ID, job(GLOBEX_JOB_ID, 'globex')]]);
   const deps: Partial<AppDeps> = {
     jobs: { get: async (id: string) => records.get(id) ?? null } as unknown as JobStore,
+    jobStatus: { read: async (id: string) => ({ record: records.get(id) ?? null, hold: null }) },
     upstream: { holds: async () => ({}), pauseRemainingMs: async () => 0 } as unknown as AppDeps['upstream'],
     budgets: { room: async () => Number.POSITIVE_INFINITY } as unknown as AppDeps['budgets'],
   };

@@ -1,4 +1,4 @@
-import { HOLD_REASONS, type Budgets, type UpstreamState } from '@cutout/shared/stores';
+import { holdReasonOf, type Budgets, type UpstreamState } from '@cutout/shared/stores';
 import type { WaitingReason } from '@cutout/shared/views';
 
 /**
@@ -8,9 +8,5 @@ import type { WaitingReason } from '@cutout/shared/views';
  */
 export async function queueHold({ upstream, budgets }: { upstream: UpstreamState; budgets: Pick<Budgets, 'room'> }, tenantId: string): Promise<WaitingReason | null> {
   const [holds, pauseMs, room] = await Promise.all([upstream.holds(), upstream.pauseRemainingMs(), budgets.room(tenantId)]);
-  const held = HOLD_REASONS.find((reason) => holds[reason]);
-  if (held) return held;
-  if (room <= 0) return 'budget_exhausted';
-  if (pauseMs > 0) return 'upstream_rate_limited';
-  return null;
+  return holdReasonOf(holds, room, pauseMs);
 }

@@ -8,7 +8,7 @@ import { tenantOf } from '../auth/authenticate.ts';
 import { routeOf } from '../contract/register.ts';
 import { jobOperations } from '../contract/jobs.ts';
 import type { RouteOptions } from '../deps.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError, notFound } from '../http/errors.ts';
 import { keyReused, requestInProgress, type StoredResponse } from '../http/idempotency.ts';
 import { jobEtag } from '../jobs/etag.ts';
 import { queueHold } from '../jobs/hold.ts';
@@ -86,9 +86,11 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
   app.route({
     ...routeOf(ops.getJob, guards),
     handler: async (request, reply) => {
-      // The record and the queue's hold are read together: one round trip for a polling client.
+      // The record and the queue's hold are read together: one command for a polling client.
       const tenantId = tenantOf(request);
-      const [owned, hold] = await Promise.all([ownJob(jobs, request), queueHold(deps, tenantId)]);
+      const { record: owned, hold } = await deps.jobStatus.read(request.params.id, tenantId);
+      // Another tenant's job is indistinguishable from a missing one.
+      if (!owned || owned.tenantId !== tenantId) throw notFound('Job');
       const waited = await waitFor(owned, request.headers.prefer, reply);
       const held = waited.record.status !== 'queued' ? null : waited.record === owned ? hold : await queueHold(deps, tenantId);
       const etag = jobEtag(waited.record, held);

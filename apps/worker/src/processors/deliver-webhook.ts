@@ -107,7 +107,8 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     const lastScheduled = attempt >= (job.opts.attempts ?? 1);
     const attemptLog = log.child({ job_id: jobId, messageId, attempt });
 
-    const goneSince = await deps.goneEndpoints.goneSince(tenantId, target.url);
+    // Read together (one round trip): whether the endpoint answered 410, and the secrets to sign with.
+    const [goneSince, secrets] = await Promise.all([deps.goneEndpoints.goneSince(tenantId, target.url), tenants.webhookSecrets(tenantId)]);
     const endpoint = endpointIdOf(tenantId, target.url);
     let lease: string | undefined;
     if (!goneSince) {
@@ -124,7 +125,7 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     try {
       const { timestamp, data } = await target.body();
       const body = JSON.stringify({ type, timestamp, data });
-      const headers = signWebhook(await tenants.webhookSecrets(tenantId), messageId, new Date(), body);
+      const headers = signWebhook(secrets, messageId, new Date(), body);
       outcome = goneSince
         ? { verdict: 'give_up', statusCode: null, health: 'unknown', error: `endpoint disabled: it answered 410 Gone at ${goneSince}; enable it again (POST /v1/webhook-endpoints/enable) or redeliver` }
         : await attemptDelivery(target.url, body, headers);
@@ -137,7 +138,13 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     const durationMs = Date.now() - started;
 
     const retrying = outcome.verdict === 'retry' && !lastScheduled;
-    const settled = lease ? await deps.gate.settle(endpoint, lease, outcome.health, retrying ? job.id : undefined) : null;
+    const attemptedAt = new Date(started).toISOString();
+    // The attempt is logged while the endpoint's place is given back (one round trip), and
+    // before the new state is shown: whoever sees the state finds the attempt that led to it.
+    const [settled] = await Promise.all([
+      lease ? deps.gate.settle(endpoint, lease, outcome.health, retrying ? job.id : undefined) : null,
+      attempts.record(jobId, { attemptedAt, eventType: type, webhookId: messageId, statusCode: outcome.statusCode, durationMs, error: outcome.error }),
+    ]);
     if (settled) {
       await deps.wake(settled.wake);
       if (settled.transition) {
@@ -156,11 +163,8 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
       }
     }
 
-    const attemptedAt = new Date(started).toISOString();
     const now = Date.now();
     const state: WebhookDelivery['state'] = outcome.verdict === 'delivered' ? 'delivered' : !retrying ? 'failed' : settled?.open ? 'endpoint_failing' : 'pending';
-    // The attempt first: whoever sees the new state finds the attempt that led to it.
-    await attempts.record(jobId, { attemptedAt, eventType: type, webhookId: messageId, statusCode: outcome.statusCode, durationMs, error: outcome.error });
     await show(job.data, target, {
       state,
       attempts: attempt,

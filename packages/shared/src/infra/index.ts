@@ -7,6 +7,7 @@ export * from './object-keys.ts';
 export * from './presign-put.ts';
 export * from './queues.ts';
 export * from './redis.ts';
+export * from './scripts.ts';
 export * from './services.ts';
 export * from './startup.ts';
 export * from './storage.ts';

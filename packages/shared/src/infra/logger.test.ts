@@ -59,6 +59,21 @@ describe('createLogger redaction', () => {
     expect(text()).toContain('"jobId":"job_abc"');
   });
 
+  it('censors secrets in a child logger’s fields and on a logged error', () => {
+    const { log, text } = capture();
+
+    log.child({ apiKey: API_KEY, upstream: { headers: { Authorization: `Bearer ${API_KEY}` } } }).info('child');
+    const child = log.child({ jobId: 'job_abc' });
+    child.setBindings({ secret: WEBHOOK_SECRET });
+    child.info('rebound');
+    log.error({ err: Object.assign(new Error('refused'), { apiKey: API_KEY, config: { s3: { secretAccessKey: S3_SECRET } } }) }, 'failed');
+
+    expect(text()).not.toContain(API_KEY);
+    expect(text()).not.toContain(WEBHOOK_SECRET);
+    expect(text()).not.toContain(S3_SECRET);
+    expect(text()).toContain('"message":"refused"');
+  });
+
   it('drops the signature of a presigned URL and keeps the rest of it', async () => {
     const url = await presignedUrl();
     const signature = queryValue(url, 'X-Amz-Signature');

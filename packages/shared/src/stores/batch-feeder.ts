@@ -1,3 +1,4 @@
+import { runScript } from '../infra/scripts.ts';
 import type { Redis } from 'ioredis';
 import { randomBase62 } from '../infra/ids.ts';
 import { batchesFlow, enqueueFairly, type FairEnqueue } from './fairness.ts';
@@ -64,16 +65,16 @@ export function makeBatchFeeder({ redis, prefix, fairEnqueue, window }: { redis:
   async function topUp(batchId: string): Promise<number> {
     const keys = [batchKey(batchId), feedingKey, `${batchKey(batchId)}:feeder`];
     const token = randomBase62(16);
-    const claim = (await redis.eval(CLAIM, 3, ...keys, batchId, String(window), token, String(LOCK_MS))) as [number, number, string] | null;
+    const claim = (await runScript(redis, CLAIM, 3, ...keys, batchId, String(window), token, String(LOCK_MS))) as [number, number, string] | null;
     if (!claim) return 0;
     const [first, count, tenantId] = claim;
     try {
       const ids = await redis.lrange(`${batchKey(batchId)}:items`, first, first + count - 1);
       await enqueueFairly(fairEnqueue, batchesFlow(tenantId), ids.map((jobId) => ({ jobId, tenantId })));
-      await redis.eval(ADVANCE, 3, ...keys, batchId, token, String(first), String(first + ids.length));
+      await runScript(redis, ADVANCE, 3, ...keys, batchId, token, String(first), String(first + ids.length));
       return ids.length;
     } catch (error) {
-      await redis.eval(RELEASE, 1, keys[2]!, token).catch(() => undefined);
+      await runScript(redis, RELEASE, 1, keys[2]!, token).catch(() => undefined);
       throw error;
     }
   }

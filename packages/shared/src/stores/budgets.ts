@@ -1,3 +1,4 @@
+import { runScript } from '../infra/scripts.ts';
 import type { Redis } from 'ioredis';
 import { USAGE_KEEP_MS, usageKey } from './usage.ts';
 
@@ -70,16 +71,26 @@ redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return exhausted
 `;
 
-/** Calls left now (-1: no budget), in one command: read on every status poll of a queued job. */
-const ROOM = `
-local limits = redis.call('HMGET', KEYS[1], 'daily', 'monthly')
-local room = -1
-if limits[1] then room = math.max(0, tonumber(limits[1]) - tonumber(redis.call('HGET', KEYS[2], 'upstream_calls') or '0')) end
-if limits[2] then
-  local month = math.max(0, tonumber(limits[2]) - tonumber(redis.call('HGET', KEYS[3], 'upstream_calls') or '0'))
-  if room < 0 or month < room then room = month end
+/**
+ * Lua: `budgetRoom(limits, day, month)` is the calls left now (-1: no budget). Also part of
+ * the status read of a queued job (job-status.ts), which every poll makes.
+ */
+export const BUDGET_ROOM_LUA = `
+local function budgetRoom(limitsKey, dayKey, monthKey)
+  local limits = redis.call('HMGET', limitsKey, 'daily', 'monthly')
+  local room = -1
+  if limits[1] then room = math.max(0, tonumber(limits[1]) - tonumber(redis.call('HGET', dayKey, 'upstream_calls') or '0')) end
+  if limits[2] then
+    local month = math.max(0, tonumber(limits[2]) - tonumber(redis.call('HGET', monthKey, 'upstream_calls') or '0'))
+    if room < 0 or month < room then room = month end
+  end
+  return room
 end
-return room
+`;
+
+/** Calls left now (-1: no budget), in one command. */
+const ROOM = `${BUDGET_ROOM_LUA}
+return budgetRoom(KEYS[1], KEYS[2], KEYS[3])
 `;
 
 /** Takes a call back, never below 0, and only from counters that still exist. */
@@ -90,6 +101,12 @@ end
 `;
 
 const toLimit = (value: string | null | undefined): number | null => (value === null || value === undefined || value === '' ? null : Number(value));
+
+/** The keys `budgetRoom` reads for a tenant at `now`: its limits, the day's usage, the month's counter. */
+export function budgetRoomKeys(prefix: string, tenantId: string, now: number): [string, string, string] {
+  const periods = budgetPeriods(now);
+  return [`${prefix}:budget:${tenantId}`, usageKey(prefix, tenantId, periods.day), `${prefix}:usage-month:${tenantId}:${periods.month}`];
+}
 
 export function makeBudgets({ redis, prefix }: { redis: Redis; prefix: string }): Budgets {
   const limitsKey = (tenantId: string) => `${prefix}:budget:${tenantId}`;
@@ -130,13 +147,12 @@ export function makeBudgets({ redis, prefix }: { redis: Redis; prefix: string })
     },
     state,
     async room(tenantId, now = Date.now()) {
-      const periods = budgetPeriods(now);
-      const room = Number(await redis.eval(ROOM, 3, limitsKey(tenantId), usageKey(prefix, tenantId, periods.day), monthKey(tenantId, periods.month)));
+      const room = Number(await runScript(redis, ROOM, 3, ...budgetRoomKeys(prefix, tenantId, now)));
       return room < 0 ? Infinity : room;
     },
     async reserve(tenantId, now = Date.now()) {
       const periods = budgetPeriods(now);
-      const exhausted = (await redis.eval(
+      const exhausted = (await runScript(redis, 
         RESERVE, 3, limitsKey(tenantId), usageKey(prefix, tenantId, periods.day), monthKey(tenantId, periods.month),
         String(USAGE_KEEP_MS), String(MONTH_KEEP_MS),
       )) as BudgetPeriodName[];
@@ -145,7 +161,7 @@ export function makeBudgets({ redis, prefix }: { redis: Redis; prefix: string })
       return { ok: false, exhausted, resetsAt };
     },
     async refund({ tenantId, day, month }) {
-      await redis.eval(REFUND, 2, usageKey(prefix, tenantId, day), monthKey(tenantId, month));
+      await runScript(redis, REFUND, 2, usageKey(prefix, tenantId, day), monthKey(tenantId, month));
     },
   };
 }

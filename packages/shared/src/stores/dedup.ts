@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { sha256Hex } from '../infra/ids.ts';
+import { runScript } from '../infra/scripts.ts';
 
 /** What makes two jobs the same work: tenant, original bytes and options (in any order). */
 export function fingerprintOf(tenantId: string, originalSha256: string, options: Record<string, string> = {}): string {
@@ -15,7 +16,7 @@ export const dedupKey = (prefix: string, fingerprint: string): string => `${pref
  * goes to ByByBG; a claim still running is left alone.
  */
 export async function forgetReusableResult(redis: Redis, prefix: string, fingerprint: string): Promise<void> {
-  await redis.eval(`if string.sub(redis.call('GET', KEYS[1]) or '', 1, 5) == 'done:' then return redis.call('DEL', KEYS[1]) end return 0`, 1, dedupKey(prefix, fingerprint));
+  await runScript(redis, `if string.sub(redis.call('GET', KEYS[1]) or '', 1, 5) == 'done:' then return redis.call('DEL', KEYS[1]) end return 0`, 1, dedupKey(prefix, fingerprint));
 }
 
 /**
@@ -48,7 +49,7 @@ export function makeDedup({ redis, prefix, runningTtlMs, retentionMs }: { redis:
   const key = (fingerprint: string) => dedupKey(prefix, fingerprint);
   return {
     async claim(fingerprint, jobId) {
-      const [kind, holder] = (await redis.eval(CLAIM, 1, key(fingerprint), `running:${jobId}`, String(runningTtlMs))) as [string, string];
+      const [kind, holder] = (await runScript(redis, CLAIM, 1, key(fingerprint), `running:${jobId}`, String(runningTtlMs))) as [string, string];
       if (kind === 'leader') return { kind: 'leader' };
       if (kind === 'done' && holder !== jobId) return { kind: 'done', jobId: holder };
       if (kind === 'done') return { kind: 'leader' };
@@ -58,7 +59,7 @@ export function makeDedup({ redis, prefix, runningTtlMs, retentionMs }: { redis:
       await redis.set(key(fingerprint), `done:${jobId}`, 'PX', retentionMs);
     },
     async release(fingerprint, jobId) {
-      await redis.eval(RELEASE, 1, key(fingerprint), `running:${jobId}`);
+      await runScript(redis, RELEASE, 1, key(fingerprint), `running:${jobId}`);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { runScript } from '../infra/scripts.ts';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, removeBgJobOptions, type RemoveBgPayload } from '../infra/queues.ts';
@@ -43,10 +44,10 @@ export function makeFairScheduler({ redis, prefix }: { redis: Redis; prefix: str
   const flowsKey = `${prefix}:fair:flows`;
   return {
     async reserve(flow, count) {
-      return Number(await redis.eval(RESERVE, 2, servedKey, flowsKey, flow, String(count)));
+      return Number(await runScript(redis, RESERVE, 2, servedKey, flowsKey, flow, String(count)));
     },
     async served(slot) {
-      await redis.eval(SERVED, 1, servedKey, String(slot));
+      await runScript(redis, SERVED, 1, servedKey, String(slot));
     },
   };
 }

@@ -7,6 +7,7 @@ export * from './batch-store.ts';
 export * from './budgets.ts';
 export * from './dedup.ts';
 export * from './fairness.ts';
+export * from './job-status.ts';
 export * from './job-store.ts';
 export * from './reviews.ts';
 export * from './tenants.ts';

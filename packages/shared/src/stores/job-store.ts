@@ -1,3 +1,4 @@
+import { runScript } from '../infra/scripts.ts';
 import type { Redis } from 'ioredis';
 import { originalKey } from '../infra/object-keys.ts';
 import type { QualityReport } from '../views/quality.ts';
@@ -281,11 +282,11 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
       await redis.multi().del(jobKey(id)).zrem(tenantIndex(tenantId), id).exec();
     },
     async get(id) {
-      return decodeFlatJob((await redis.eval(GET_JOB, 1, jobKey(id), batchPrefix)) as string[]);
+      return decodeFlatJob((await runScript(redis, GET_JOB, 1, jobKey(id), batchPrefix)) as string[]);
     },
     async transition(id, from, fields, increment = []) {
       const ttl = fields.status && isTerminal(fields.status) ? retentionMs : 0;
-      const flat = (await redis.eval(
+      const flat = (await runScript(redis, 
         TRANSITION, 2, jobKey(id), endedChannel, from.join(','), String(ttl), increment.join(','),
         batchPrefix, new Date().toISOString(), String(retentionMs), ...encodeJob(fields),
       )) as string[] | null;
@@ -300,7 +301,7 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
     },
     async setWebhook(id, delivery) {
       // Only an existing record is updated, so an expired job is not recreated as a stub.
-      await redis.eval(
+      await runScript(redis, 
         `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'webhook', ARGV[1]) end`,
         1, jobKey(id), JSON.stringify(delivery),
       );

@@ -1,3 +1,4 @@
+import { runScript } from '../infra/scripts.ts';
 import type { WebhookDelivery, WebhookState } from './job-store.ts';
 import type { WebhookEventType, WebhookPayload } from '../infra/queues.ts';
 import type { Redis } from '../infra/redis.ts';
@@ -164,7 +165,7 @@ export function makeWebhookDeliveryLog({ redis, prefix, retentionMs }: { redis: 
         if (value !== undefined) flat.push(name, value === null ? '' : String(value));
       }
       const touchedEndpoint = event.url && fields.lastAttemptAt ? event.url : '';
-      await redis.eval(
+      await runScript(redis, 
         WRITE, 4, entryKey(event.messageId), indexKey(event.tenantId), failedKey(event.tenantId), tenantEndpointsKey(prefix, event.tenantId),
         event.messageId, String(retentionMs), String(Date.now()), ifNew ? '1' : '0', touchedEndpoint, ...flat,
       );

@@ -1,3 +1,4 @@
+import { runScript } from '../infra/scripts.ts';
 import { randomBase62, sha256Hex } from '../infra/ids.ts';
 import type { Redis } from '../infra/redis.ts';
 
@@ -214,13 +215,13 @@ export function makeEndpointGate({ redis, prefix, settings }: { redis: Redis; pr
     async admit(endpoint, jobId) {
       const { leases, circuit, parked } = keys(endpoint);
       const token = randomBase62(16);
-      const [kind, waitMs, ahead] = (await redis.eval(ADMIT, 3, leases, circuit, parked, token, jobId, String(settings.concurrency), String(settings.leaseTtlMs))) as [string, number, number];
+      const [kind, waitMs, ahead] = (await runScript(redis, ADMIT, 3, leases, circuit, parked, token, jobId, String(settings.concurrency), String(settings.leaseTtlMs))) as [string, number, number];
       if (kind === 'send' || kind === 'probe') return { kind: 'send', token, probe: kind === 'probe' };
       return { kind: 'wait', reason: kind as 'busy' | 'failing', waitMs: Number(waitMs), ahead: Number(ahead) };
     },
     async settle(endpoint, token, health, retryJobId = '') {
       const { leases, circuit, parked } = keys(endpoint);
-      const [transition, openForMs, ahead, ...wake] = (await redis.eval(
+      const [transition, openForMs, ahead, ...wake] = (await runScript(redis, 
         SETTLE, 4, leases, circuit, parked, failingKey,
         token, health, String(settings.threshold), String(settings.concurrency), String(settings.keepMs), endpoint, retryJobId,
         ...cooldowns.map(String),
@@ -233,7 +234,7 @@ export function makeEndpointGate({ redis, prefix, settings }: { redis: Redis; pr
     },
     async park(endpoint, jobId) {
       const { leases, circuit, parked } = keys(endpoint);
-      const result = await redis.eval(PARK, 3, leases, circuit, parked, jobId, String(settings.concurrency), String(settings.keepMs));
+      const result = await runScript(redis, PARK, 3, leases, circuit, parked, jobId, String(settings.concurrency), String(settings.keepMs));
       return Number(result) === 1 ? 'parked' : 'free';
     },
     async state(endpoints) {
@@ -263,7 +264,7 @@ export function makeEndpointGate({ redis, prefix, settings }: { redis: Redis; pr
     },
     async probeNow(endpoint) {
       const { circuit, parked } = keys(endpoint);
-      return (await redis.eval(PROBE_NOW, 2, circuit, parked)) as string[];
+      return (await runScript(redis, PROBE_NOW, 2, circuit, parked)) as string[];
     },
     async failingCount() {
       // An endpoint that went quiet while open leaves its entry; it stops counting once its circuit key could have expired.
