@@ -281,12 +281,18 @@ async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, reco
   // A later call of the job (the next key after a 401) that the budget refused.
   if (error instanceof BudgetExhaustedError) return parkForBudget(deps, job, token, record, error, log);
   if (error instanceof UpstreamError && error.kind === 'rate_limited') {
-    await deps.governor.recordRateLimited();
+    const rate = await deps.governor.recordRateLimited();
     const since = record.rateLimitedSince ?? new Date().toISOString();
     if (Date.now() - Date.parse(since) > deps.rateLimitBudgetMs) {
       const message = `ByByBG kept answering 429 for longer than ${Math.round(deps.rateLimitBudgetMs / 1000)} s`;
       await failJob(deps, record.id, { code: 'upstream_rate_limited', message, retryable: true }, job.attemptsMade + 1, await failureThumbnails(deps, record));
       throw new UnrecoverableError(message);
+    }
+    if (rate.mode === 'discovering' && token) {
+      // Finding the limit: the governor's cut is the answer, and only this job waits out Retry-After.
+      await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_rate_limited', rateLimitedSince: since });
+      await job.moveToDelayed(Date.now() + (error.retryAfterMs ?? 1_000), token);
+      throw new DelayedError();
     }
     // The account, not this job, is at fault: pause the queue for every worker; no attempt is used.
     const delayMs = await deps.pause.pauseFor(error);
