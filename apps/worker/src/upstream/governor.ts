@@ -39,6 +39,8 @@ export interface GovernorSettings {
   minPerSecond?: number;
 }
 
+/** The share of BYBYBG_RATE_LIMIT the calls are paced at. */
+export const CONFIGURED_SHARE = 0.97;
 /** Success counters are kept per 100 ms, so the last second can be summed at any moment. */
 export const BUCKET_MS = 100;
 /** A slot is granted at most this far ahead: a cut of the rate applies to calls not yet granted. */
@@ -153,7 +155,7 @@ ${SAVE_STATE}
 ${RETURN_STATE}`;
 
 /**
- * One change per 429 episode (1 s): configured, a trim to 90 % of BYBYBG_RATE_LIMIT;
+ * One change per 429 episode (1 s): configured, a trim to 90 % of BYBYBG_RATE_LIMIT (93 % of the paced rate);
  * discovering, when the rate bound through the last whole second and no cut or start-up
  * fell into it, the successes of that second are the limit and the rate goes to 97 % of
  * them (never above the rate); otherwise (a depressed count) a cut to 90 % of the rate.
@@ -162,7 +164,7 @@ ${RETURN_STATE}`;
 const RATE_LIMITED = `${READ_STATE}
 if now - lastDecrease >= 1000 then
   if mode == 'fixed' then
-    rate = math.max(minRate, maxRate * 0.9)
+    rate = math.max(minRate, maxRate * 0.93)
     reason = 'ByByBG answered 429 under BYBYBG_RATE_LIMIT: trimmed for a moment'
   else
     local measured = 0
@@ -209,7 +211,9 @@ export function makeRateGovernor({ redis, prefix, settings = {}, now = Date.now,
 }): RateGovernor {
   const keys = upstreamKeys(prefix);
   const fixed = settings.configuredPerSecond !== undefined;
-  const maxRate = settings.configuredPerSecond ?? settings.maxPerSecond ?? 1_000;
+  // Told the limit, the calls are paced a little under it: with starts spaced exactly at the
+  // limit, a bucket with a small burst has no slack for network jitter and meets 429s.
+  const maxRate = settings.configuredPerSecond !== undefined ? settings.configuredPerSecond * CONFIGURED_SHARE : settings.maxPerSecond ?? 1_000;
   const initial = fixed ? maxRate : Math.min(maxRate, settings.initialPerSecond ?? 5);
   const defaults = [String(initial), fixed ? 'fixed' : 'discovering', fixed ? 'steady' : 'probe', String(maxRate), String(settings.minPerSecond ?? 0.2)];
   let state: RateState = { ratePerSecond: initial, mode: fixed ? 'fixed' : 'discovering', reason: 'starting' };
