@@ -31,6 +31,7 @@ import { noisyNeighbourScenario } from './scenarios/noisy-neighbour.ts';
 import { renditionsScenario } from './scenarios/renditions.ts';
 import { batchScaleScenario } from './scenarios/batch-scale.ts';
 import { directUploadMemoryScenario } from './scenarios/direct-upload-memory.ts';
+import { coldStartScenario } from './scenarios/cold-start.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
@@ -57,6 +58,8 @@ const scenarios: [number, Scenario][] = [
   [8, batchScaleScenario(quick ? 20_000 : 100_000)],
   [9, noisyNeighbourScenario(quick ? 100 : 300)],
   [10, renditionsScenario(quick ? 8 : 24)],
+  // The same size quick or not: the 30-s window against the limit is the measurement.
+  [11, coldStartScenario(1_000)],
 ];
 
 const log = (message: string) => console.log(message);

@@ -35,12 +35,14 @@ describe('rate discovery with BYBYBG_RATE_LIMIT unset', () => {
 
     const ok = (after.byStatus['200'] ?? 0) - (before.byStatus['200'] ?? 0);
     const limited = (after.byStatus['429'] ?? 0) - (before.byStatus['429'] ?? 0);
-    const perSecond = ok / seconds;
     const limitedShare = limited / Math.max(1, ok + limited);
     const governor = await system.services.upstream.rate();
-    console.log(`rate discovery: ${perSecond.toFixed(1)} successful calls/s, ${(limitedShare * 100).toFixed(2)} % 429s; governor ${JSON.stringify(governor)}`);
-    expect(perSecond).toBeGreaterThanOrEqual(LIMIT * 0.9);
+    console.log(`rate discovery: ${ok} successful calls and ${limited} × 429 in ${seconds.toFixed(1)} s; governor ${JSON.stringify(governor)}`);
+    // Throughput is the benchmark's (scenario 11); here: few 429s, and the rate found is the limit.
     expect(limitedShare).toBeLessThanOrEqual(0.02);
+    expect(governor?.mode).toBe('discovering');
+    expect(governor!.ratePerSecond).toBeGreaterThanOrEqual(LIMIT * 0.8);
+    expect(governor!.ratePerSecond).toBeLessThanOrEqual(LIMIT * 1.1);
 
     const views = await settle(system, ids, 120_000);
     expect(views.filter((view) => view.status !== 'succeeded')).toEqual([]);

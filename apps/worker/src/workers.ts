@@ -15,6 +15,7 @@ import { makeThumbnailer } from './thumbnails.ts';
 import { makeCutoutOutputs } from './postprocess/outputs.ts';
 import { limiterFor, makeRateGovernor } from './upstream/governor.ts';
 import { makeQueueHold } from './upstream/queue-hold.ts';
+import { pacedClient } from './upstream/paced-client.ts';
 import { makeUpstreamPause } from './upstream/pause.ts';
 import { makeParkingLots } from './spend/parking.ts';
 import { makeWaker } from './spend/waker.ts';
@@ -64,7 +65,8 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     feeder: services.batchFeeder,
     originals,
     storage: services.storage,
-    bybybg,
+    // Every remove-bg request takes its start slot from the shared pacer.
+    bybybg: pacedClient(bybybg, governor),
     outbox: services.webhookOutbox,
     pause: makeUpstreamPause({
       queue: queues.removeBg, upstream,
@@ -101,7 +103,8 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     connection,
     prefix,
     concurrency: config.worker.concurrency,
-    // The same object is read on every fetch, so the governor can retune it in place.
+    // The same object is read on every fetch, so the governor can retune it in place; it is a
+    // safety net above the governor's rate, the pacer spaces the calls themselves.
     limiter,
     lockDuration: config.worker.lockDurationMs,
     stalledInterval: config.worker.stalledIntervalMs,

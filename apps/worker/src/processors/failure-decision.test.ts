@@ -11,7 +11,7 @@ const missingObject = Object.assign(new Error('The specified key does not exist.
 const budget = new BudgetExhaustedError(['daily'], NOW + MINUTE);
 
 /** One row per way an attempt can fail; `attempt` counts from 1 (of `of`). */
-const rows: { case: string; error: unknown; attempt?: number; of?: number; limitedSince?: string; expected: FailureAction }[] = [
+const rows: { case: string; error: unknown; attempt?: number; of?: number; limitedSince?: string; mode?: 'fixed' | 'discovering'; canDelay?: boolean; expected: FailureAction }[] = [
   { case: 'budget used up', error: budget, expected: { kind: 'park_for_budget', error: budget } },
   {
     case: 'first 429', error: upstream('rate_limited', 'upstream_rate_limited'),
@@ -24,6 +24,39 @@ const rows: { case: string; error: unknown; attempt?: number; of?: number; limit
   },
   {
     case: '429 past the rate-limit budget', error: upstream('rate_limited', 'upstream_rate_limited'),
+    limitedSince: new Date(NOW - 6 * MINUTE).toISOString(),
+    expected: { kind: 'fail', error: { code: 'upstream_rate_limited', message: 'ByByBG kept answering 429 for longer than 300 s', retryable: true } },
+  },
+  {
+    case: '429 while discovering the limit delays only the job, by Retry-After',
+    error: new UpstreamError({ kind: 'rate_limited', code: 'upstream_rate_limited', message: '429', retryAfterMs: 2_000 }), mode: 'discovering',
+    expected: { kind: 'delay_for_rate_limit', delayMs: 2_000, rateLimitedSince: new Date(NOW).toISOString() },
+  },
+  {
+    case: '429 while discovering, no Retry-After: a second', error: upstream('rate_limited', 'upstream_rate_limited'), mode: 'discovering',
+    expected: { kind: 'delay_for_rate_limit', delayMs: 1_000, rateLimitedSince: new Date(NOW).toISOString() },
+  },
+  {
+    case: '429 while discovering, the job not movable on its own: the queue waits', error: upstream('rate_limited', 'upstream_rate_limited'),
+    mode: 'discovering', canDelay: false,
+    expected: { kind: 'wait_for_rate_limit', rateLimitedSince: new Date(NOW).toISOString() },
+  },
+  {
+    case: '429 under BYBYBG_RATE_LIMIT with a short Retry-After delays only the job',
+    error: new UpstreamError({ kind: 'rate_limited', code: 'upstream_rate_limited', message: '429', retryAfterMs: 1_000 }), mode: 'fixed',
+    expected: { kind: 'delay_for_rate_limit', delayMs: 1_000, rateLimitedSince: new Date(NOW).toISOString() },
+  },
+  {
+    case: '429 under BYBYBG_RATE_LIMIT with a long Retry-After (a quota window) pauses the queue',
+    error: new UpstreamError({ kind: 'rate_limited', code: 'upstream_rate_limited', message: '429', retryAfterMs: 30_000 }), mode: 'fixed',
+    expected: { kind: 'wait_for_rate_limit', rateLimitedSince: new Date(NOW).toISOString() },
+  },
+  {
+    case: '429 with the governor mode unknown pauses the queue', error: upstream('rate_limited', 'upstream_rate_limited'),
+    expected: { kind: 'wait_for_rate_limit', rateLimitedSince: new Date(NOW).toISOString() },
+  },
+  {
+    case: '429 past the rate-limit budget fails while discovering too', error: upstream('rate_limited', 'upstream_rate_limited'), mode: 'discovering',
     limitedSince: new Date(NOW - 6 * MINUTE).toISOString(),
     expected: { kind: 'fail', error: { code: 'upstream_rate_limited', message: 'ByByBG kept answering 429 for longer than 300 s', retryable: true } },
   },
@@ -75,8 +108,8 @@ const rows: { case: string; error: unknown; attempt?: number; of?: number; limit
 ];
 
 describe('decide: what a failed remove-bg attempt leads to', () => {
-  it.each(rows)('$case', ({ error, attempt = 1, of = 3, limitedSince, expected }) => {
-    const failed: FailedAttempt = { error, attemptsMade: attempt - 1, maxAttempts: of, rateLimitedSince: limitedSince, rateLimitBudgetMs: 5 * MINUTE, now: NOW };
+  it.each(rows)('$case', ({ error, attempt = 1, of = 3, limitedSince, mode, canDelay = true, expected }) => {
+    const failed: FailedAttempt = { error, attemptsMade: attempt - 1, maxAttempts: of, rateLimitedSince: limitedSince, rateLimitBudgetMs: 5 * MINUTE, now: NOW, rateMode: mode, canDelayJob: canDelay };
     expect(decide(failed)).toEqual(expected);
   });
 });

@@ -7,6 +7,8 @@ import { BudgetExhaustedError } from './spend.ts';
 export type FailureAction =
   /** The tenant's budget refused a call: the job waits, parked, for the budget's next period. */
   | { kind: 'park_for_budget'; error: BudgetExhaustedError }
+  /** ByByBG answered 429 while the limit is being discovered: only this job waits out Retry-After; no attempt used. */
+  | { kind: 'delay_for_rate_limit'; delayMs: number; rateLimitedSince: string }
   /** ByByBG answered 429: the queue pauses for every worker; the job is queued again, no attempt used. */
   | { kind: 'wait_for_rate_limit'; rateLimitedSince: string }
   /** The account cannot work (every key refused, no credit): the queue is held; no attempt used. */
@@ -27,7 +29,14 @@ export interface FailedAttempt {
   /** How long a job may wait on 429s before it fails with upstream_rate_limited. */
   rateLimitBudgetMs: number;
   now: number;
+  /** The governor's mode once it has counted this 429: discovering or told the limit (BYBYBG_RATE_LIMIT). */
+  rateMode?: 'fixed' | 'discovering';
+  /** Whether the job can be moved to delayed on its own (the processor holds its lock token). */
+  canDelayJob: boolean;
 }
+
+/** A Retry-After up to this is a token bucket refilling, not a quota window closing. */
+const SHORT_REFILL_MS = 1_000;
 
 /** Upstream outcomes that hold the whole queue, and the hold each starts. */
 const QUEUE_HOLDS: Partial<Record<UpstreamErrorKind, HoldReason>> = {
@@ -36,7 +45,7 @@ const QUEUE_HOLDS: Partial<Record<UpstreamErrorKind, HoldReason>> = {
 };
 
 /** Decides what a failed attempt leads to, from the error and the job's history alone. */
-export function decide({ error, attemptsMade, maxAttempts, rateLimitedSince, rateLimitBudgetMs, now }: FailedAttempt): FailureAction {
+export function decide({ error, attemptsMade, maxAttempts, rateLimitedSince, rateLimitBudgetMs, now, rateMode, canDelayJob }: FailedAttempt): FailureAction {
   // A later call of the job (the next key after a 401) that the budget refused.
   if (error instanceof BudgetExhaustedError) return { kind: 'park_for_budget', error };
   if (error instanceof UpstreamError && error.kind === 'rate_limited') {
@@ -45,6 +54,12 @@ export function decide({ error, attemptsMade, maxAttempts, rateLimitedSince, rat
       const message = `ByByBG kept answering 429 for longer than ${Math.round(rateLimitBudgetMs / 1000)} s`;
       return { kind: 'fail', error: { code: 'upstream_rate_limited', message, retryable: true } };
     }
+    // The governor has already slowed every worker's pacer, so one job waiting out Retry-After is
+    // enough: while it discovers the limit, always; told the limit, when the refill is short (a token
+    // bucket running dry for a moment). A long Retry-After (a window's quota used up) stops everyone.
+    const delayMs = error.retryAfterMs ?? 1_000;
+    const jobOnly = rateMode === 'discovering' || (rateMode === 'fixed' && delayMs <= SHORT_REFILL_MS);
+    if (jobOnly && canDelayJob) return { kind: 'delay_for_rate_limit', delayMs, rateLimitedSince: since };
     return { kind: 'wait_for_rate_limit', rateLimitedSince: since };
   }
   const hold = error instanceof UpstreamError ? QUEUE_HOLDS[error.kind] : undefined;

@@ -274,14 +274,21 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
 async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger, token?: string): Promise<never> {
   const { jobs } = deps;
   const attempts = job.attemptsMade + 1;
+  // The governor learns from every 429 first: while it discovers the limit, its cut is the answer.
+  const rate = error instanceof UpstreamError && error.kind === 'rate_limited' ? await deps.governor.recordRateLimited() : undefined;
   const action = decide({
     error, attemptsMade: job.attemptsMade, maxAttempts: job.opts.attempts ?? 1,
     rateLimitedSince: record.rateLimitedSince, rateLimitBudgetMs: deps.rateLimitBudgetMs, now: Date.now(),
+    rateMode: rate?.mode, canDelayJob: token !== undefined,
   });
-  if (error instanceof UpstreamError && error.kind === 'rate_limited') await deps.governor.recordRateLimited();
   switch (action.kind) {
     case 'park_for_budget':
       return parkForBudget(deps, job, token, record, action.error, log);
+    case 'delay_for_rate_limit':
+      // Finding the limit: only this job waits out Retry-After; the queue keeps its pace.
+      await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_rate_limited', rateLimitedSince: action.rateLimitedSince });
+      await job.moveToDelayed(Date.now() + action.delayMs, token);
+      throw new DelayedError();
     case 'wait_for_rate_limit': {
       // The account, not this job, is at fault: pause the queue for every worker; no attempt is used.
       const delayMs = await deps.pause.pauseFor(error as UpstreamError);

@@ -40,7 +40,8 @@ export const upstreamKeys = (prefix: string) => ({
   } satisfies Record<HoldReason, string>,
   governor: `${prefix}:upstream:governor`,
   probeLock: `${prefix}:upstream:probe-lock`,
-  successes: (second: number) => `${prefix}:upstream:ok:${second}`,
+  /** Successful upstream calls in one 100 ms bucket (the governor sums the last second). */
+  successes: (bucket: number) => `${prefix}:upstream:ok:${bucket}`,
   /** Exists while the queue is paused after a 429; its TTL is the pause left. */
   rateLimitPause: `${prefix}:upstream:rate-limit-pause`,
 });
