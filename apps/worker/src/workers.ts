@@ -1,4 +1,4 @@
-import { Worker, type Job } from 'bullmq';
+import type { Worker, Job } from 'bullmq';
 import { makeImageFetcher } from '@cutout/shared/images';
 import { bullPrefix, QUEUE_NAMES, type Config, type Logger, type Metrics, type Redis, type RemoveBgPayload, type Services, type WebhookPayload } from '@cutout/shared/infra';
 import { createGuardedAgent } from '@cutout/shared/security';
@@ -7,6 +7,7 @@ import type { ByByBGClient } from './bybybg/client.ts';
 import { webhookBackoff } from './backoff.ts';
 
 import { makeJobOutcomeMetrics } from './job-metrics.ts';
+import { queueWorker, type Processors } from './queue-workers.ts';
 import { makeDeliverWebhookProcessor, type DeliveryError } from './processors/deliver-webhook.ts';
 import { failJob } from './processors/job-endings.ts';
 import { makeRemoveBgProcessor, type RemoveBgDeps } from './processors/remove-bg.ts';
@@ -99,7 +100,38 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
   };
   const limiter = limiterFor(governor.current().ratePerSecond);
   metrics.setUpstreamRate(governor.current());
-  const removeBg = new Worker<RemoveBgPayload>(QUEUE_NAMES.removeBg, makeRemoveBgProcessor(removeBgDeps), {
+  const backoff = webhookBackoff(config.webhooks.retryScheduleMs);
+  // One agent for every delivery: it checks each address after DNS, at connect time (SSRF guard).
+  const webhookAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, connectTimeoutMs: config.webhooks.timeoutMs, log: guardLog });
+  // A processor for every queue, or the worker does not start (queue-workers.ts).
+  const processors: Processors = {
+    [QUEUE_NAMES.removeBg]: makeRemoveBgProcessor(removeBgDeps),
+    [QUEUE_NAMES.webhooks]: makeDeliverWebhookProcessor({
+      jobs: services.jobs,
+      batches: services.batches,
+      deliveries: services.webhookDeliveries,
+      publicBaseUrl: config.api.publicBaseUrl,
+      tenants: services.tenants,
+      storage: services.storage,
+      attempts: services.webhookAttempts,
+      goneEndpoints: services.goneEndpoints,
+      gate: services.webhookGate,
+      fair: services.webhookFair,
+      wake: (ids) => services.webhookOutbox.wake(ids),
+      retryScheduleMs: config.webhooks.retryScheduleMs,
+      endpointConcurrency: config.webhooks.endpointConcurrency,
+      leaseTtlMs: services.webhookGate.leaseTtlMs,
+      resultUrlTtlMs: config.api.resultUrlTtlMs,
+      timeoutMs: config.webhooks.timeoutMs,
+      dispatcher: webhookAgent,
+      observe: {
+        held: (reason) => metrics.webhookDeliveriesHeld.inc({ reason }),
+        circuit: (transition) => metrics.webhookCircuitTransitions.inc({ transition }),
+      },
+      log: log.child({ queue: QUEUE_NAMES.webhooks }),
+    }),
+  };
+  const removeBg = queueWorker(QUEUE_NAMES.removeBg, processors, {
     connection,
     prefix,
     concurrency: config.worker.concurrency,
@@ -124,46 +156,15 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
   queueHold.start();
   waker.start();
   const maintenance = startMaintenance({ services, config, log: log.child({ component: 'maintenance' }) });
-
-  const backoff = webhookBackoff(config.webhooks.retryScheduleMs);
-  // One agent for every delivery: it checks each address after DNS, at connect time (SSRF guard).
-  const webhookAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, connectTimeoutMs: config.webhooks.timeoutMs, log: guardLog });
-  const webhooks = new Worker<WebhookPayload>(
-    QUEUE_NAMES.webhooks,
-    makeDeliverWebhookProcessor({
-      jobs: services.jobs,
-      batches: services.batches,
-      deliveries: services.webhookDeliveries,
-      publicBaseUrl: config.api.publicBaseUrl,
-      tenants: services.tenants,
-      storage: services.storage,
-      attempts: services.webhookAttempts,
-      goneEndpoints: services.goneEndpoints,
-      gate: services.webhookGate,
-      fair: services.webhookFair,
-      wake: (ids) => services.webhookOutbox.wake(ids),
-      retryScheduleMs: config.webhooks.retryScheduleMs,
-      endpointConcurrency: config.webhooks.endpointConcurrency,
-      leaseTtlMs: services.webhookGate.leaseTtlMs,
-      resultUrlTtlMs: config.api.resultUrlTtlMs,
-      timeoutMs: config.webhooks.timeoutMs,
-      dispatcher: webhookAgent,
-      observe: {
-        held: (reason) => metrics.webhookDeliveriesHeld.inc({ reason }),
-        circuit: (transition) => metrics.webhookCircuitTransitions.inc({ transition }),
-      },
-      log: log.child({ queue: QUEUE_NAMES.webhooks }),
-    }),
-    {
-      connection,
-      prefix,
-      concurrency: config.worker.webhookConcurrency,
-      lockDuration: config.worker.lockDurationMs,
-      stalledInterval: config.worker.stalledIntervalMs,
-      // The processor computed the delay it shows the client as next_attempt_at; older errors fall back to the schedule.
-      settings: { backoffStrategy: (attemptsMade, _type, error) => (error as DeliveryError | undefined)?.delayMs ?? backoff(attemptsMade, error as { retryAfterMs?: number }) },
-    },
-  );
+  const webhooks = queueWorker(QUEUE_NAMES.webhooks, processors, {
+    connection,
+    prefix,
+    concurrency: config.worker.webhookConcurrency,
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.stalledIntervalMs,
+    // The processor computed the delay it shows the client as next_attempt_at; older errors fall back to the schedule.
+    settings: { backoffStrategy: (attemptsMade, _type, error) => (error as DeliveryError | undefined)?.delayMs ?? backoff(attemptsMade, error as { retryAfterMs?: number }) },
+  });
 
   const outcomes = makeJobOutcomeMetrics({ jobs: services.jobs, metrics, usage: services.usage, log });
   removeBg.on('completed', (job) => void outcomes.removeBgSettled(job));

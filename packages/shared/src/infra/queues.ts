@@ -33,7 +33,7 @@ interface QueuePayloads {
 }
 
 export type QueueName = keyof QueuePayloads;
-type PayloadOf<N extends QueueName> = QueuePayloads[N];
+export type PayloadOf<N extends QueueName> = QueuePayloads[N];
 
 /** BullMQ keys live under `<prefix>:bull`; a `{hash-tagged}` prefix keeps them in one Cluster slot. */
 export const bullPrefix = (prefix: string): string => `${prefix}:bull`;
