@@ -12,7 +12,9 @@ export default defineConfig({
     pool: 'forks',
     setupFiles: ['test/helpers/undici-dispatcher.ts'],
     // CI asks for a JSON report too, to print one closing count for all runs.
-    reporters: process.env.CUTOUT_TEST_REPORT_DIR ? ['default', ['json', { outputFile: `${process.env.CUTOUT_TEST_REPORT_DIR}/main.json` }]] : ['default'],
+    reporters: process.env.CUTOUT_TEST_REPORT_DIR
+      ? ['default', ['json', { outputFile: `${process.env.CUTOUT_TEST_REPORT_DIR}/main.json` }]]
+      : ['default'],
     maxWorkers: 2,
   },
 });

@@ -10,7 +10,9 @@ export default defineConfig({
     pool: 'forks',
     setupFiles: ['test/helpers/undici-dispatcher.ts'],
     // CI asks for a JSON report too, to print one closing count for all runs.
-    reporters: process.env.CUTOUT_TEST_REPORT_DIR ? ['default', ['json', { outputFile: `${process.env.CUTOUT_TEST_REPORT_DIR}/long.json` }]] : ['default'],
+    reporters: process.env.CUTOUT_TEST_REPORT_DIR
+      ? ['default', ['json', { outputFile: `${process.env.CUTOUT_TEST_REPORT_DIR}/long.json` }]]
+      : ['default'],
     maxWorkers: 1,
     fileParallelism: false,
   },

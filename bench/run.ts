@@ -15,7 +15,14 @@ import { fileURLToPath } from 'node:url';
 import { testRedis } from '../test/helpers/services.ts';
 import { stopAllProcesses } from '../test/helpers/processes.ts';
 import { MB } from './lib/proc.ts';
-import { aggregate, describeMachine, markdownTable, resultsBlock, updateBenchmarksDoc, writeResults } from './lib/report.ts';
+import {
+  aggregate,
+  describeMachine,
+  markdownTable,
+  resultsBlock,
+  updateBenchmarksDoc,
+  writeResults,
+} from './lib/report.ts';
 import type { Sample, Scenario } from './lib/types.ts';
 import { bulkScenario } from './scenarios/bulk.ts';
 import { durabilityScenario } from './scenarios/durability.ts';
@@ -45,9 +52,14 @@ const scenarios: [number, Scenario][] = [
   [1, rateLimitedScenario(size(3_000, 300))],
   [2, durabilityScenario(size(5_000, 300), size(20_000, 2_000))],
   [3, latencyScenario(quick ? 10 : 30)],
-  [4, memoryScenario(quick
-    ? { bigBytes: 50 * MB, concurrentUploads: 10, concurrentBytes: 5 * MB }
-    : { bigBytes: 200 * MB, concurrentUploads: 50, concurrentBytes: 20 * MB })],
+  [
+    4,
+    memoryScenario(
+      quick
+        ? { bigBytes: 50 * MB, concurrentUploads: 10, concurrentBytes: 5 * MB }
+        : { bigBytes: 200 * MB, concurrentUploads: 50, concurrentBytes: 20 * MB },
+    ),
+  ],
   [4, directUploadMemoryScenario(quick ? { files: 10, bytes: 5 * MB } : { files: 50, bytes: 20 * MB })],
   [4, edgeMemoryScenario({ concurrent: 4, bodyBytes: 4.5 * MB, rounds: quick ? 3 : 10 })],
   [4, workerMemoryScenario(quick ? 12 : 32)],
@@ -70,7 +82,9 @@ const date = new Date().toISOString().slice(0, 10);
 async function main(): Promise<number> {
   const redis = await testRedis();
   const { machine, versions } = await describeMachine(redis.url);
-  log(`bench: ${quick ? 'quick' : 'full'}, ${reps} repetition(s), scale ${scale}; ${JSON.stringify(machine)} ${JSON.stringify(versions)}`);
+  log(
+    `bench: ${quick ? 'quick' : 'full'}, ${reps} repetition(s), scale ${scale}; ${JSON.stringify(machine)} ${JSON.stringify(versions)}`,
+  );
   const repetitions: Sample[][] = [];
   let harnessFailed = false;
   for (const [number, scenario] of scenarios) {
@@ -91,11 +105,22 @@ async function main(): Promise<number> {
   const rows = aggregate(repetitions);
   // A partial run (--only) never replaces a full run's file.
   const file = join(resultsDir, `${quick ? 'quick-' : ''}${date}${only ? `-only-${only.join('-')}` : ''}.json`);
-  writeResults(file, { date: new Date().toISOString(), mode: quick ? 'quick' : 'full', repetitions: reps, scale, machine, versions, scenarios: rows });
+  writeResults(file, {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    repetitions: reps,
+    scale,
+    machine,
+    versions,
+    scenarios: rows,
+  });
   log(`\n${markdownTable(rows)}\n\nresults: ${file}`);
   // Only a full run of every scenario updates the committed table.
   if (!quick && !only) {
-    updateBenchmarksDoc(join(repoRoot, 'BENCHMARKS.md'), resultsBlock({ date, reps, scale, machine, versions, rows, file: relative(repoRoot, file) }));
+    updateBenchmarksDoc(
+      join(repoRoot, 'BENCHMARKS.md'),
+      resultsBlock({ date, reps, scale, machine, versions, rows, file: relative(repoRoot, file) }),
+    );
     log('BENCHMARKS.md updated');
   }
   await redis.close();

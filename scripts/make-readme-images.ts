@@ -39,4 +39,6 @@ const rendition = await renderRendition(decoded, plan!, layout);
 
 writeFileSync(new URL('marketplace-original.jpg', OUT), photo);
 writeFileSync(new URL('marketplace-rendition.jpg', OUT), rendition.data);
-console.log(`original ${photo.length} bytes, rendition ${rendition.width}×${rendition.height} ${rendition.data.length} bytes (product ${layout.product.width}×${layout.product.height})`);
+console.log(
+  `original ${photo.length} bytes, rendition ${rendition.width}×${rendition.height} ${rendition.data.length} bytes (product ${layout.product.width}×${layout.product.height})`,
+);

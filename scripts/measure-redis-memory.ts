@@ -47,12 +47,26 @@ const emulator = await startEmulator({ keys: [emulatorKey], faults: { rateLimit:
 const receiver = createServer((req, res) => req.resume().on('end', () => res.writeHead(204).end()));
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
 const apiKey = `ck_measure_${randomBase62(32)}`;
-const config = loadConfig({
-  REDIS_URL, REDIS_PREFIX: prefix, S3_ENDPOINT: s3.endpoint, S3_BUCKET: 'measure',
-  S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey,
-  BYBYBG_API_URL: emulator.url, BYBYBG_API_KEY: emulatorKey, BYBYBG_RATE_LIMIT: '1000', WORKER_CONCURRENCY: '16',
-  PORT: '0', API_KEYS: `acme:${apiKey}`, API_RATE_LIMIT_PER_MINUTE: '1000000', WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8', LOG_LEVEL: 'silent',
-}, { bybybgKey: true });
+const config = loadConfig(
+  {
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: 'measure',
+    S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId,
+    S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey,
+    BYBYBG_API_URL: emulator.url,
+    BYBYBG_API_KEY: emulatorKey,
+    BYBYBG_RATE_LIMIT: '1000',
+    WORKER_CONCURRENCY: '16',
+    PORT: '0',
+    API_KEYS: `acme:${apiKey}`,
+    API_RATE_LIMIT_PER_MINUTE: '1000000',
+    WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8',
+    LOG_LEVEL: 'silent',
+  },
+  { bybybgKey: true },
+);
 const log = createLogger({ level: 'silent', name: 'measure' });
 const api = await startApi(config, log);
 const worker = await startWorker(config, log, { serveMetrics: false });
@@ -78,9 +92,13 @@ try {
   } while (cursor !== '0');
 
   const total = [...usage.values()].reduce((sum, { bytes }) => sum + bytes, 0);
-  console.log(`Redis ${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1]}, ${JOBS} finished jobs with one delivered webhook each:`);
+  console.log(
+    `Redis ${(await redis.info('server')).match(/redis_version:(\S+)/)?.[1]}, ${JOBS} finished jobs with one delivered webhook each:`,
+  );
   for (const [group, { keys, bytes }] of [...usage].sort((a, b) => b[1].bytes - a[1].bytes)) {
-    console.log(`  ${group.padEnd(50)} ${String(keys).padStart(6)} keys ${String(Math.round(bytes / JOBS)).padStart(7)} bytes/job`);
+    console.log(
+      `  ${group.padEnd(50)} ${String(keys).padStart(6)} keys ${String(Math.round(bytes / JOBS)).padStart(7)} bytes/job`,
+    );
   }
   console.log(`  ${'total'.padEnd(50)} ${' '.repeat(11)} ${String(Math.round(total / JOBS)).padStart(7)} bytes/job`);
 } finally {
@@ -101,10 +119,13 @@ try {
 
 /** A product shot whose object moves with `index`, so no two are duplicates. */
 async function photo(index: number): Promise<Buffer> {
-  const object = await sharp({ create: { width: 60, height: 60, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toBuffer();
+  const object = await sharp({ create: { width: 60, height: 60, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+    .png()
+    .toBuffer();
   return sharp({ create: { width: 200, height: 150, channels: 3, background: { r: 255, g: 255, b: 255 } } })
     .composite([{ input: object, left: 10 + (index % 120), top: 10 + (Math.floor(index / 120) % 80) }])
-    .png().toBuffer();
+    .png()
+    .toBuffer();
 }
 
 async function submit(apiUrl: string, image: Buffer, webhookUrl: string): Promise<string> {
@@ -114,7 +135,8 @@ async function submit(apiUrl: string, image: Buffer, webhookUrl: string): Promis
   form.append('metadata', JSON.stringify({ sku: `SKU-${randomBase62(8)}` }));
   const response = await request(`${apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': apiKey } });
   const body = (await response.body.json()) as { id: string };
-  if (response.statusCode !== 202) throw new Error(`POST /v1/jobs answered ${response.statusCode}: ${JSON.stringify(body)}`);
+  if (response.statusCode !== 202)
+    throw new Error(`POST /v1/jobs answered ${response.statusCode}: ${JSON.stringify(body)}`);
   return body.id;
 }
 
@@ -122,12 +144,15 @@ async function submit(apiUrl: string, image: Buffer, webhookUrl: string): Promis
 async function waitForAll(ids: string[]): Promise<void> {
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
-    const views = await Promise.all(ids.map(async (id) => {
-      const response = await request(`${api.url}/v1/jobs/${id}`, { headers: { 'x-api-key': apiKey } });
-      return (await response.body.json()) as { status: string; webhook?: { state: string } };
-    }));
+    const views = await Promise.all(
+      ids.map(async (id) => {
+        const response = await request(`${api.url}/v1/jobs/${id}`, { headers: { 'x-api-key': apiKey } });
+        return (await response.body.json()) as { status: string; webhook?: { state: string } };
+      }),
+    );
     if (views.every((view) => view.status === 'succeeded' && view.webhook?.state === 'delivered')) return;
-    if (views.some((view) => view.status === 'failed')) throw new Error('a job failed; the measurement needs succeeded jobs');
+    if (views.some((view) => view.status === 'failed'))
+      throw new Error('a job failed; the measurement needs succeeded jobs');
     if (Date.now() > deadline) throw new Error('jobs did not finish within 10 minutes');
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

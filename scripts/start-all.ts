@@ -4,7 +4,14 @@
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { configOrExit, createLogger, createMetrics, exitOnStartupError, onShutdownSignal, randomBase62 } from '@cutout/shared/infra';
+import {
+  configOrExit,
+  createLogger,
+  createMetrics,
+  exitOnStartupError,
+  onShutdownSignal,
+  randomBase62,
+} from '@cutout/shared/infra';
 import { startApi } from '../apps/api/src/server.ts';
 import { startWorker } from '../apps/worker/src/server.ts';
 import { startEmulator } from '../apps/emulator/src/server.ts';
@@ -24,21 +31,36 @@ try {
   if (!env.S3_ENDPOINT) {
     // s3rver is a development dependency: loaded only when no real S3 is configured.
     const { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3 } = await import('@cutout/shared/embedded-s3');
-    const s3 = await startEmbeddedS3({ directory: join(dataDir, 's3'), bucket: env.S3_BUCKET ?? 'cutout', port: Number(env.EMBEDDED_S3_PORT ?? 4568) });
+    const s3 = await startEmbeddedS3({
+      directory: join(dataDir, 's3'),
+      bucket: env.S3_BUCKET ?? 'cutout',
+      port: Number(env.EMBEDDED_S3_PORT ?? 4568),
+    });
     stops.push(() => s3.close());
-    Object.assign(env, { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey });
+    Object.assign(env, {
+      S3_ENDPOINT: s3.endpoint,
+      S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId,
+      S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey,
+    });
     notes.push(`S3:       embedded server at ${s3.endpoint}, files in ${join(dataDir, 's3')}`);
   }
   const usingEmulator = !env.BYBYBG_API_KEY;
   if (usingEmulator) {
-    const emulator = await startEmulator({ port: Number(env.EMULATOR_PORT ?? 4010), host: '127.0.0.1', keys: [EMULATOR_KEY], logger: false });
+    const emulator = await startEmulator({
+      port: Number(env.EMULATOR_PORT ?? 4010),
+      host: '127.0.0.1',
+      keys: [EMULATOR_KEY],
+      logger: false,
+    });
     stops.push(() => emulator.close());
     Object.assign(env, { BYBYBG_API_URL: emulator.url, BYBYBG_API_KEY: EMULATOR_KEY });
   }
   if (!env.WEBHOOK_ALLOW_PRIVATE) {
     // Development receivers run on this machine; production keeps the SSRF guard closed.
     env.WEBHOOK_ALLOW_PRIVATE = DEV_WEBHOOK_ALLOW_PRIVATE;
-    notes.push(`Webhooks: loopback receivers allowed for development (WEBHOOK_ALLOW_PRIVATE=${DEV_WEBHOOK_ALLOW_PRIVATE})`);
+    notes.push(
+      `Webhooks: loopback receivers allowed for development (WEBHOOK_ALLOW_PRIVATE=${DEV_WEBHOOK_ALLOW_PRIVATE})`,
+    );
   }
   const devKey = env.API_KEYS ? undefined : readOrCreateDevKey();
   if (devKey) env.API_KEYS = `${DEV_TENANT}:${devKey}`;
@@ -49,7 +71,9 @@ try {
   const api = await startApi(config, log.child({ app: 'api' }), { metrics });
   stops.unshift(() => api.close());
   const worker = await startWorker(config, log.child({ app: 'worker' }), { metrics, serveMetrics: false });
-  const dashboard = config.adminApiKey ? `, queue dashboard at ${config.api.publicBaseUrl}/admin/queues (ADMIN_API_KEY)` : '';
+  const dashboard = config.adminApiKey
+    ? `, queue dashboard at ${config.api.publicBaseUrl}/admin/queues (ADMIN_API_KEY)`
+    : '';
   notes.push(`Metrics:  ${config.api.publicBaseUrl}/metrics (API and worker)${dashboard}`);
   stops.unshift(() => worker.close());
 
@@ -73,7 +97,19 @@ function readOrCreateDevKey(): string {
   return key;
 }
 
-function printBanner({ url, key, secret, usingEmulator, emulatorUrl }: { url: string; key?: string; secret?: string; usingEmulator: boolean; emulatorUrl: string }): void {
+function printBanner({
+  url,
+  key,
+  secret,
+  usingEmulator,
+  emulatorUrl,
+}: {
+  url: string;
+  key?: string;
+  secret?: string;
+  usingEmulator: boolean;
+  emulatorUrl: string;
+}): void {
   const shownKey = key ?? '<a key from API_KEYS>';
   const lines = [
     '',

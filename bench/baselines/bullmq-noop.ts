@@ -17,7 +17,12 @@ export async function bullmqNoopRate(redisUrl: string, jobs: number, timeoutMs =
   const done = new Promise<void>((resolve) => {
     resolveDone = resolve;
   });
-  const worker = new Worker('noop', async () => undefined, { connection: workerConnection, prefix, concurrency: 50, autorun: false });
+  const worker = new Worker('noop', async () => undefined, {
+    connection: workerConnection,
+    prefix,
+    concurrency: 50,
+    autorun: false,
+  });
   worker.on('completed', () => {
     completed += 1;
     if (completed >= jobs) resolveDone();
@@ -27,12 +32,23 @@ export async function bullmqNoopRate(redisUrl: string, jobs: number, timeoutMs =
     const started = performance.now();
     void worker.run();
     for (let index = 0; index < jobs; index += 1000) {
-      await queue.addBulk(Array.from({ length: Math.min(1000, jobs - index) }, (_, offset) => ({ name: 'noop', data: { n: index + offset } })));
+      await queue.addBulk(
+        Array.from({ length: Math.min(1000, jobs - index) }, (_, offset) => ({
+          name: 'noop',
+          data: { n: index + offset },
+        })),
+      );
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([done, new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`only ${completed} of ${jobs} no-op jobs within ${timeoutMs} ms`)), timeoutMs);
-    })]).finally(() => clearTimeout(timer));
+    await Promise.race([
+      done,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`only ${completed} of ${jobs} no-op jobs within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
     return jobs / ((performance.now() - started) / 1000);
   } finally {
     await worker.close();

@@ -38,10 +38,17 @@ export function bigPng(bytes: number, variant = 0): { length: number; chunks: ()
 }
 
 /** A multipart/form-data body with `file` streamed from `chunks`; its exact length for Content-Length. */
-export function multipartFile(file: { length: number; chunks: () => Generator<Buffer> }, fields: Record<string, string> = {}): { contentType: string; length: number; body: () => AsyncGenerator<Buffer> } {
+export function multipartFile(
+  file: { length: number; chunks: () => Generator<Buffer> },
+  fields: Record<string, string> = {},
+): { contentType: string; length: number; body: () => AsyncGenerator<Buffer> } {
   const boundary = `----cutoutbench${Math.random().toString(16).slice(2)}`;
-  const fieldParts = Object.entries(fields).map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`).join('');
-  const before = Buffer.from(`${fieldParts}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\nContent-Type: image/png\r\n\r\n`);
+  const fieldParts = Object.entries(fields)
+    .map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`)
+    .join('');
+  const before = Buffer.from(
+    `${fieldParts}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\nContent-Type: image/png\r\n\r\n`,
+  );
   const after = Buffer.from(`\r\n--${boundary}--\r\n`);
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,

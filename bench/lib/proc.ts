@@ -7,7 +7,9 @@ export function readMemory(pid: number): { rss: number; hwm: number } {
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
 }
 
-export interface RssSampler { stop(): { peakRss: number; hwm: number } }
+export interface RssSampler {
+  stop(): { peakRss: number; hwm: number };
+}
 
 /** Samples VmRSS every `intervalMs` until stopped; the peak covers spikes between samples via VmHWM. */
 export function sampleRss(pid: number, intervalMs = 25): RssSampler {

@@ -1,9 +1,17 @@
 import type { MeterPoint } from './upstream-meter.ts';
 
 /** Successful calls and 429s in each whole second from the first upstream call. */
-export interface SecondCounts { second: number; ok: number; rateLimited: number }
+export interface SecondCounts {
+  second: number;
+  ok: number;
+  rateLimited: number;
+}
 
-export interface ChartSeries { label: string; color: string; seconds: SecondCounts[] }
+export interface ChartSeries {
+  label: string;
+  color: string;
+  seconds: SecondCounts[];
+}
 
 /** Bins cumulative meter readings into per-second counts, from the first call to `seconds`. */
 export function perSecond(points: MeterPoint[], seconds: number): SecondCounts[] {
@@ -31,12 +39,26 @@ const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&
  * as a dashed line (it may change during a run), and each second with 429s marked by a
  * cross on its series' line, sized by how many.
  */
-export function rateChartSvg({ title, series, limit, width = 760, height = 400 }: {
-  title: string; series: ChartSeries[]; limit: (second: number) => number; width?: number; height?: number;
+export function rateChartSvg({
+  title,
+  series,
+  limit,
+  width = 760,
+  height = 400,
+}: {
+  title: string;
+  series: ChartSeries[];
+  limit: (second: number) => number;
+  width?: number;
+  height?: number;
 }): string {
   const margin = { left: 52, right: 16, top: 36, bottom: 116 };
   const seconds = Math.max(...series.map((s) => s.seconds.length));
-  const top = Math.max(...series.flatMap((s) => s.seconds.map((c) => c.ok)), ...Array.from({ length: seconds }, (_, i) => limit(i))) * 1.15;
+  const top =
+    Math.max(
+      ...series.flatMap((s) => s.seconds.map((c) => c.ok)),
+      ...Array.from({ length: seconds }, (_, i) => limit(i)),
+    ) * 1.15;
   const x = (second: number) => margin.left + (second / seconds) * (width - margin.left - margin.right);
   const y = (value: number) => height - margin.bottom - (value / top) * (height - margin.top - margin.bottom);
   const parts: string[] = [
@@ -46,15 +68,22 @@ export function rateChartSvg({ title, series, limit, width = 760, height = 400 }
   ];
   const step = top > 100 ? 20 : top > 40 ? 10 : 5;
   for (let value = 0; value <= top; value += step) {
-    parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${y(value)}" y2="${y(value)}" stroke="#eee"/>`,
-      `<text x="${margin.left - 6}" y="${y(value) + 4}" text-anchor="end">${value}</text>`);
+    parts.push(
+      `<line x1="${margin.left}" x2="${width - margin.right}" y1="${y(value)}" y2="${y(value)}" stroke="#eee"/>`,
+      `<text x="${margin.left - 6}" y="${y(value) + 4}" text-anchor="end">${value}</text>`,
+    );
   }
   for (let second = 0; second <= seconds; second += 5) {
     parts.push(`<text x="${x(second)}" y="${height - margin.bottom + 16}" text-anchor="middle">${second}</text>`);
   }
-  parts.push(`<text x="${(margin.left + width - margin.right) / 2}" y="${height - margin.bottom + 32}" text-anchor="middle">seconds since the first upstream call</text>`,
-    `<text x="14" y="${(margin.top + height - margin.bottom) / 2}" transform="rotate(-90 14 ${(margin.top + height - margin.bottom) / 2})" text-anchor="middle">successful calls/s</text>`);
-  const limitPath = Array.from({ length: seconds + 1 }, (_, second) => `${second === 0 ? 'M' : 'L'}${x(second)},${y(limit(Math.min(second, seconds - 1)))}`).join(' ');
+  parts.push(
+    `<text x="${(margin.left + width - margin.right) / 2}" y="${height - margin.bottom + 32}" text-anchor="middle">seconds since the first upstream call</text>`,
+    `<text x="14" y="${(margin.top + height - margin.bottom) / 2}" transform="rotate(-90 14 ${(margin.top + height - margin.bottom) / 2})" text-anchor="middle">successful calls/s</text>`,
+  );
+  const limitPath = Array.from(
+    { length: seconds + 1 },
+    (_, second) => `${second === 0 ? 'M' : 'L'}${x(second)},${y(limit(Math.min(second, seconds - 1)))}`,
+  ).join(' ');
   parts.push(`<path d="${limitPath}" fill="none" stroke="#444" stroke-dasharray="6 4"/>`);
   for (const s of series) {
     const path = s.seconds.map((c, i) => `${i === 0 ? 'M' : 'L'}${x(c.second + 0.5)},${y(c.ok)}`).join(' ');
@@ -63,17 +92,27 @@ export function rateChartSvg({ title, series, limit, width = 760, height = 400 }
       const r = Math.min(7, 2 + Math.sqrt(c.rateLimited));
       const cx = x(c.second + 0.5);
       const cy = y(c.ok);
-      parts.push(`<path d="M${cx - r},${cy - r} L${cx + r},${cy + r} M${cx - r},${cy + r} L${cx + r},${cy - r}" stroke="${s.color}" stroke-width="1.5"><title>${c.rateLimited} × 429</title></path>`);
+      parts.push(
+        `<path d="M${cx - r},${cy - r} L${cx + r},${cy + r} M${cx - r},${cy + r} L${cx + r},${cy - r}" stroke="${s.color}" stroke-width="1.5"><title>${c.rateLimited} × 429</title></path>`,
+      );
     }
   }
-  const legend = [...series.map((s) => ({ label: s.label, color: s.color, dash: '' })), { label: 'the limit', color: '#444', dash: '6 4' }];
+  const legend = [
+    ...series.map((s) => ({ label: s.label, color: s.color, dash: '' })),
+    { label: 'the limit', color: '#444', dash: '6 4' },
+  ];
   // One legend entry a line, under the axis title; then what the crosses mean.
   legend.forEach((entry, i) => {
     const lx = margin.left;
     const ly = height - margin.bottom + 52 + i * 15;
-    parts.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly - 4}" y2="${ly - 4}" stroke="${entry.color}" stroke-width="2"${entry.dash ? ` stroke-dasharray="${entry.dash}"` : ''}/>`,
-      `<text x="${lx + 28}" y="${ly}">${escapeXml(entry.label)}</text>`);
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 22}" y1="${ly - 4}" y2="${ly - 4}" stroke="${entry.color}" stroke-width="2"${entry.dash ? ` stroke-dasharray="${entry.dash}"` : ''}/>`,
+      `<text x="${lx + 28}" y="${ly}">${escapeXml(entry.label)}</text>`,
+    );
   });
-  parts.push(`<text x="${width - margin.right}" y="${height - margin.bottom + 52}" text-anchor="end" fill="#666">× on a line: a second with 429s (larger: more)</text>`, '</svg>');
+  parts.push(
+    `<text x="${width - margin.right}" y="${height - margin.bottom + 52}" text-anchor="end" fill="#666">× on a line: a second with 429s (larger: more)</text>`,
+    '</svg>',
+  );
   return `${parts.join('\n')}\n`;
 }

@@ -46,8 +46,12 @@ export async function startBenchReceiver(): Promise<BenchReceiver> {
     events,
     count: () => deliveries,
     waitForJobs(jobs, timeoutMs) {
-      return whenReady(waiters, () => (arrivals.size >= jobs ? true : undefined), timeoutMs,
-        () => `only ${arrivals.size} of ${jobs} webhooks within ${timeoutMs} ms`).then(() => undefined);
+      return whenReady(
+        waiters,
+        () => (arrivals.size >= jobs ? true : undefined),
+        timeoutMs,
+        () => `only ${arrivals.size} of ${jobs} webhooks within ${timeoutMs} ms`,
+      ).then(() => undefined);
     },
     async close() {
       server.closeAllConnections();

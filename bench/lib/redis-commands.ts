@@ -29,7 +29,11 @@ function socketOwners(): Map<string, number> {
 
 /** A key with the prefix cut off and its ids (long or numeric segments) replaced by `*`. */
 const keyShape = (key: string, prefix: string): string =>
-  key.slice(prefix.length + 1).split(':').map((part) => (/^\d+$/.test(part) || part.length >= 16 ? '*' : part)).join(':');
+  key
+    .slice(prefix.length + 1)
+    .split(':')
+    .map((part) => (/^\d+$/.test(part) || part.length >= 16 ? '*' : part))
+    .join(':');
 
 /** The first key of a command, as far as it can be told from its arguments. */
 function firstKey(command: string, args: string[]): string | undefined {
@@ -46,7 +50,10 @@ function firstKey(command: string, args: string[]): string | undefined {
  * round trip.
  */
 export async function countRedisCommands<T>(
-  redisUrl: string, prefix: string, task: () => Promise<T>, processes: Record<string, readonly number[]> = {},
+  redisUrl: string,
+  prefix: string,
+  task: () => Promise<T>,
+  processes: Record<string, readonly number[]> = {},
 ): Promise<{ result: T; count: CommandCount }> {
   const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   const monitor = await client.monitor();
@@ -71,7 +78,9 @@ export async function countRedisCommands<T>(
     // The monitor's copy of the last commands may still be on its way.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const owners = socketOwners();
-    const nameOf = new Map(Object.entries(processes).flatMap(([name, pids]) => pids.map((pid) => [pid, name] as const)));
+    const nameOf = new Map(
+      Object.entries(processes).flatMap(([name, pids]) => pids.map((pid) => [pid, name] as const)),
+    );
     for (const [source, n] of bySource) {
       const name = nameOf.get(owners.get(source) ?? -1) ?? 'other';
       count.byProcess[name] = (count.byProcess[name] ?? 0) + n;
@@ -87,6 +96,15 @@ export async function countRedisCommands<T>(
 export function perUnit(count: CommandCount, per: number): CommandCount {
   const round = (value: number) => Math.round((value / per) * 100) / 100;
   const divided = (counts: Record<string, number>) =>
-    Object.fromEntries(Object.entries(counts).sort(([, a], [, b]) => b - a).map(([label, n]) => [label, round(n)] as const));
-  return { total: round(count.total), insideScripts: round(count.insideScripts), byCommand: divided(count.byCommand), byProcess: divided(count.byProcess) };
+    Object.fromEntries(
+      Object.entries(counts)
+        .sort(([, a], [, b]) => b - a)
+        .map(([label, n]) => [label, round(n)] as const),
+    );
+  return {
+    total: round(count.total),
+    insideScripts: round(count.insideScripts),
+    byCommand: divided(count.byCommand),
+    byProcess: divided(count.byProcess),
+  };
 }

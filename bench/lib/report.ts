@@ -7,7 +7,8 @@ import type { ResultRow, Sample } from './types.ts';
 /** Medians over repetitions, `met` decided on the medians. */
 export function aggregate(repetitions: Sample[][]): ResultRow[] {
   const byName = new Map<string, Sample[]>();
-  for (const samples of repetitions) for (const sample of samples) byName.set(sample.name, [...(byName.get(sample.name) ?? []), sample]);
+  for (const samples of repetitions)
+    for (const sample of samples) byName.set(sample.name, [...(byName.get(sample.name) ?? []), sample]);
   const scenarioNumber = (name: string) => Number(/^(\d+)/.exec(name)?.[1] ?? 99);
   const entries = [...byName.entries()].sort(([a], [b]) => scenarioNumber(a) - scenarioNumber(b));
   return entries.map(([name, samples]) => {
@@ -35,12 +36,18 @@ export function aggregate(repetitions: Sample[][]): ResultRow[] {
   });
 }
 
-export async function describeMachine(redisUrl: string): Promise<{ machine: Record<string, unknown>; versions: Record<string, string> }> {
+export async function describeMachine(
+  redisUrl: string,
+): Promise<{ machine: Record<string, unknown>; versions: Record<string, string> }> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const info = await redis.info('server').finally(() => redis.disconnect());
   const pkg = (name: string) => {
     try {
-      return (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+      return (
+        JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as {
+          version: string;
+        }
+      ).version;
     } catch {
       return 'unknown';
     }
@@ -55,7 +62,10 @@ export async function describeMachine(redisUrl: string): Promise<{ machine: Reco
     versions: {
       node: process.version,
       redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
-      bullmq: pkg('bullmq'), fastify: pkg('fastify'), undici: pkg('undici'), ioredis: pkg('ioredis'),
+      bullmq: pkg('bullmq'),
+      fastify: pkg('fastify'),
+      undici: pkg('undici'),
+      ioredis: pkg('ioredis'),
     },
   };
 }
@@ -72,11 +82,16 @@ const fmt = (value: number | null): string => {
 
 /** A Markdown table of the rows: median (spread) against baseline, ratio, target, met. */
 export function markdownTable(rows: ResultRow[]): string {
-  const lines = ['| scenario | Cutout (median) | spread | baseline (median) | ratio | target | met |', '|---|---:|---:|---:|---:|---|:-:|'];
+  const lines = [
+    '| scenario | Cutout (median) | spread | baseline (median) | ratio | target | met |',
+    '|---|---:|---:|---:|---:|---|:-:|',
+  ];
   for (const row of rows) {
     const spreadText = row.repetitions > 1 ? `${fmt(row.spread.min)}–${fmt(row.spread.max)}` : '—';
     const met = row.met === null ? '' : row.met ? '✅' : '❌';
-    lines.push(`| ${row.name} | ${fmt(row.value)} ${row.unit} | ${spreadText} | ${row.baseline === null ? '—' : `${fmt(row.baseline)} ${row.unit}`} | ${fmt(row.ratio)} | ${row.target ?? ''} | ${met} |`);
+    lines.push(
+      `| ${row.name} | ${fmt(row.value)} ${row.unit} | ${spreadText} | ${row.baseline === null ? '—' : `${fmt(row.baseline)} ${row.unit}`} | ${fmt(row.ratio)} | ${row.target ?? ''} | ${met} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -90,12 +105,29 @@ export function updateBenchmarksDoc(path: string, block: string): void {
   const current = existsSync(path) ? readFileSync(path, 'utf8') : `# Benchmarks\n\n${START}\n${END}\n`;
   const start = current.indexOf(START);
   const end = current.indexOf(END);
-  const next = start >= 0 && end > start ? current.slice(0, start) + generated + current.slice(end + END.length) : `${current.trimEnd()}\n\n${generated}\n`;
+  const next =
+    start >= 0 && end > start
+      ? current.slice(0, start) + generated + current.slice(end + END.length)
+      : `${current.trimEnd()}\n\n${generated}\n`;
   writeFileSync(path, next);
 }
 
-export function resultsBlock({ date, reps, scale, machine, versions, rows, file }: {
-  date: string; reps: number; scale: number; machine: Record<string, unknown>; versions: Record<string, string>; rows: ResultRow[]; file: string;
+export function resultsBlock({
+  date,
+  reps,
+  scale,
+  machine,
+  versions,
+  rows,
+  file,
+}: {
+  date: string;
+  reps: number;
+  scale: number;
+  machine: Record<string, unknown>;
+  versions: Record<string, string>;
+  rows: ResultRow[];
+  file: string;
 }): string {
   return [
     `Run of ${date}: ${reps} repetitions per scenario${scale === 1 ? '' : `, job counts × ${scale}`}; medians, spread = min–max over the repetitions. Raw: [\`${file}\`](${file}).`,

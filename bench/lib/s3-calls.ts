@@ -1,6 +1,9 @@
 import type { TestS3 } from '../../test/helpers/services.ts';
 
-export interface S3CallCount { total: number; byCall: Record<string, number> }
+export interface S3CallCount {
+  total: number;
+  byCall: Record<string, number>;
+}
 
 /** `PUT results` for `PUT /<bucket>/results/t/j.png?x-id=PutObject`; multipart steps keep their query's name. */
 function label(method: string, path: string, bucket: string): string {
@@ -12,7 +15,10 @@ function label(method: string, path: string, bucket: string): string {
 }
 
 /** Counts the requests the in-process S3 server answers while `task` runs; null with an external S3. */
-export async function countS3Calls<T>(s3: TestS3, task: () => Promise<T>): Promise<{ result: T; count: S3CallCount | null }> {
+export async function countS3Calls<T>(
+  s3: TestS3,
+  task: () => Promise<T>,
+): Promise<{ result: T; count: S3CallCount | null }> {
   if (!s3.observe) return { result: await task(), count: null };
   const count: S3CallCount = { total: 0, byCall: {} };
   const stop = s3.observe((method, path) => {
@@ -29,5 +35,12 @@ export async function countS3Calls<T>(s3: TestS3, task: () => Promise<T>): Promi
 
 export function s3PerUnit(count: S3CallCount, per: number): S3CallCount {
   const round = (value: number) => Math.round((value / per) * 100) / 100;
-  return { total: round(count.total), byCall: Object.fromEntries(Object.entries(count.byCall).sort(([, a], [, b]) => b - a).map(([name, n]) => [name, round(n)])) };
+  return {
+    total: round(count.total),
+    byCall: Object.fromEntries(
+      Object.entries(count.byCall)
+        .sort(([, a], [, b]) => b - a)
+        .map(([name, n]) => [name, round(n)]),
+    ),
+  };
 }

@@ -5,8 +5,22 @@ import { makeStorage, randomBase62, type Storage } from '@cutout/shared/infra';
 import { startEmulator, type RunningEmulator } from '../../apps/emulator/src/server.ts';
 import type { FaultPatch } from '../../apps/emulator/src/faults.ts';
 import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';
-import { deleteKeysWithPrefix, spawnProcess, startApiProcess, startWorkerProcess, waitForHttp, type RunningProcess } from '../../test/helpers/processes.ts';
-import { appProcessEnv, s3ClientFor, testRedis, testS3, type TestRedis, type TestS3 } from '../../test/helpers/services.ts';
+import {
+  deleteKeysWithPrefix,
+  spawnProcess,
+  startApiProcess,
+  startWorkerProcess,
+  waitForHttp,
+  type RunningProcess,
+} from '../../test/helpers/processes.ts';
+import {
+  appProcessEnv,
+  s3ClientFor,
+  testRedis,
+  testS3,
+  type TestRedis,
+  type TestS3,
+} from '../../test/helpers/services.ts';
 import { submitJob, type Json } from '../../test/faults/stack.ts';
 import { startBenchReceiver, type BenchReceiver } from './receiver.ts';
 
@@ -45,7 +59,11 @@ export async function startBenchStack(faults: FaultPatch = {}): Promise<BenchSta
     const s3 = await testS3();
     cleanups.push(() => s3.close());
     const emulatorKey = `emu-${randomBase62(20)}`;
-    const emulator = await startEmulator({ keys: [emulatorKey], faults: { rateLimit: null, ...faults }, logger: false });
+    const emulator = await startEmulator({
+      keys: [emulatorKey],
+      faults: { rateLimit: null, ...faults },
+      logger: false,
+    });
     cleanups.push(() => emulator.close());
     const receiver = await startBenchReceiver();
     cleanups.push(() => receiver.close());
@@ -58,7 +76,12 @@ export async function startBenchStack(faults: FaultPatch = {}): Promise<BenchSta
     const apiKey = `ck_bench_${randomBase62(32)}`;
 
     const base = appProcessEnv({
-      redisUrl: testedRedis.url, prefix, s3, emulatorUrl: emulator.url, emulatorKey, apiKeys: `bench:${apiKey}`,
+      redisUrl: testedRedis.url,
+      prefix,
+      s3,
+      emulatorUrl: emulator.url,
+      emulatorKey,
+      apiKeys: `bench:${apiKey}`,
     });
     const env = (extra: Record<string, string> = {}) => {
       const merged = { ...base, ...extra };
@@ -68,22 +91,38 @@ export async function startBenchStack(faults: FaultPatch = {}): Promise<BenchSta
     };
     const admin = async (method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown) => {
       const response = await request(`${emulator.url}${path}`, {
-        method, body: body === undefined ? undefined : JSON.stringify(body), headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        method,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
       });
       const text = await response.body.text();
-      if (response.statusCode >= 300) throw new Error(`emulator ${method} ${path} answered ${response.statusCode}: ${text}`);
+      if (response.statusCode >= 300)
+        throw new Error(`emulator ${method} ${path} answered ${response.statusCode}: ${text}`);
       return text ? (JSON.parse(text) as unknown) : undefined;
     };
 
     return {
-      prefix, redisUrl: testedRedis.url, redis, s3, storage, emulator, emulatorKey, receiver, apiKey, env,
+      prefix,
+      redisUrl: testedRedis.url,
+      redis,
+      s3,
+      storage,
+      emulator,
+      emulatorKey,
+      receiver,
+      apiKey,
+      env,
       async startApi(extra = {}) {
-        const api = process.env.BENCH_CPU_PROF ? await startProfiledApi(env(extra), process.env.BENCH_CPU_PROF) : await startApiProcess(env(extra), 'api');
+        const api = process.env.BENCH_CPU_PROF
+          ? await startProfiledApi(env(extra), process.env.BENCH_CPU_PROF)
+          : await startApiProcess(env(extra), 'api');
         processes.push(api.process);
         return api;
       },
       async startWorkers(count, extra = {}) {
-        const started = await Promise.all(Array.from({ length: count }, (_, index) => startWorkerProcess(env(extra), `worker-${index + 1}`)));
+        const started = await Promise.all(
+          Array.from({ length: count }, (_, index) => startWorkerProcess(env(extra), `worker-${index + 1}`)),
+        );
         processes.push(...started);
         return started;
       },
@@ -109,9 +148,14 @@ export async function startBenchStack(faults: FaultPatch = {}): Promise<BenchSta
 }
 
 /** The API under `node --cpu-prof` (BENCH_CPU_PROF=<dir>): the profile is written when it exits on SIGTERM. */
-async function startProfiledApi(env: Record<string, string>, directory: string): Promise<{ process: RunningProcess; url: string }> {
+async function startProfiledApi(
+  env: Record<string, string>,
+  directory: string,
+): Promise<{ process: RunningProcess; url: string }> {
   const api = spawnProcess({
-    name: 'api', command: process.execPath, args: ['--cpu-prof', '--cpu-prof-dir', directory, 'apps/api/src/main.ts'],
+    name: 'api',
+    command: process.execPath,
+    args: ['--cpu-prof', '--cpu-prof-dir', directory, 'apps/api/src/main.ts'],
     env: { PORT: '0', HOST: '127.0.0.1', ...env },
   });
   const url = String((await api.waitForLog('api listening', 60_000)).url);
@@ -126,10 +170,12 @@ export { submitJob, type Json };
 export async function jobStatuses(apiUrl: string, apiKey: string, ids: string[]): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (let index = 0; index < ids.length; index += 50) {
-    const views = await Promise.all(ids.slice(index, index + 50).map(async (id) => {
-      const response = await request(`${apiUrl}/v1/jobs/${id}`, { headers: { 'x-api-key': apiKey } });
-      return (await response.body.json()) as Json;
-    }));
+    const views = await Promise.all(
+      ids.slice(index, index + 50).map(async (id) => {
+        const response = await request(`${apiUrl}/v1/jobs/${id}`, { headers: { 'x-api-key': apiKey } });
+        return (await response.body.json()) as Json;
+      }),
+    );
     for (const view of views) counts[String(view.status)] = (counts[String(view.status)] ?? 0) + 1;
   }
   return counts;

@@ -13,7 +13,10 @@ export interface Sample {
   detail?: unknown;
 }
 
-export interface ScenarioContext { quick: boolean; log: (message: string) => void }
+export interface ScenarioContext {
+  quick: boolean;
+  log: (message: string) => void;
+}
 
 export interface Scenario {
   name: string;

@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';
 
-export interface MeterPoint { at: number; ok: number; rateLimited: number; total: number }
+export interface MeterPoint {
+  at: number;
+  ok: number;
+  rateLimited: number;
+  total: number;
+}
 
 export interface UpstreamReading {
   /** Successful calls per second between 10 % and 90 % of the expected successes (the steady part). */
@@ -15,14 +20,30 @@ export interface UpstreamReading {
 }
 
 /** Samples the emulator's counters every `intervalMs` until `done()` or the deadline. */
-export async function meterUpstream(stats: () => Promise<StatsSnapshot>, { expectedOk, timeoutMs, intervalMs = 250, done }: {
-  expectedOk: number; timeoutMs: number; intervalMs?: number; done: () => boolean;
-}): Promise<{ points: MeterPoint[]; timedOut: boolean }> {
+export async function meterUpstream(
+  stats: () => Promise<StatsSnapshot>,
+  {
+    expectedOk,
+    timeoutMs,
+    intervalMs = 250,
+    done,
+  }: {
+    expectedOk: number;
+    timeoutMs: number;
+    intervalMs?: number;
+    done: () => boolean;
+  },
+): Promise<{ points: MeterPoint[]; timedOut: boolean }> {
   const points: MeterPoint[] = [];
   const started = performance.now();
   for (;;) {
     const snapshot = await stats();
-    const point = { at: performance.now(), ok: snapshot.byStatus['200'] ?? 0, rateLimited: snapshot.byStatus['429'] ?? 0, total: snapshot.total };
+    const point = {
+      at: performance.now(),
+      ok: snapshot.byStatus['200'] ?? 0,
+      rateLimited: snapshot.byStatus['429'] ?? 0,
+      total: snapshot.total,
+    };
     points.push(point);
     if (done() || point.ok >= expectedOk) return { points, timedOut: false };
     if (performance.now() - started > timeoutMs) return { points, timedOut: true };

@@ -17,7 +17,9 @@ export function bulkScenario(items: number): Scenario {
     name: 'bulk batch creation',
     async run(context) {
       const [photo] = await distinctPhotos(1);
-      const images = createServer((_request, response) => response.writeHead(200, { 'content-type': 'image/png' }).end(photo));
+      const images = createServer((_request, response) =>
+        response.writeHead(200, { 'content-type': 'image/png' }).end(photo),
+      );
       await new Promise<void>((resolve) => images.listen(0, '127.0.0.1', resolve));
       const imageBase = `http://127.0.0.1:${(images.address() as AddressInfo).port}`;
       const stack = await startBenchStack({ fixedResult: true });
@@ -25,10 +27,17 @@ export function bulkScenario(items: number): Scenario {
         const api = await stack.startApi();
         const body = JSON.stringify({
           webhook_url: stack.receiver.url,
-          items: Array.from({ length: items }, (_, index) => ({ image_url: `${imageBase}/p/${index}.png`, metadata: { sku: `SKU-${index}` } })),
+          items: Array.from({ length: items }, (_, index) => ({
+            image_url: `${imageBase}/p/${index}.png`,
+            metadata: { sku: `SKU-${index}` },
+          })),
         });
         const started = performance.now();
-        const response = await request(`${api.url}/v1/batches`, { method: 'POST', body, headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json' } });
+        const response = await request(`${api.url}/v1/batches`, {
+          method: 'POST',
+          body,
+          headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json' },
+        });
         const text = await response.body.text();
         const ms = performance.now() - started;
         const name = `5 bulk: POST /v1/batches with ${items.toLocaleString('en-US')} items, answer time`;
@@ -36,9 +45,12 @@ export function bulkScenario(items: number): Scenario {
           context.log(`  POST /v1/batches answered ${response.statusCode}: not measured (no batches route yet)`);
           return [{ name: `${name} (not measured: no batches route)`, value: Number.NaN, unit: 's', target: '≤ 3' }];
         }
-        if (response.statusCode >= 300) throw new Error(`POST /v1/batches answered ${response.statusCode}: ${text.slice(0, 300)}`);
+        if (response.statusCode >= 300)
+          throw new Error(`POST /v1/batches answered ${response.statusCode}: ${text.slice(0, 300)}`);
         context.log(`  POST /v1/batches (${items} items) answered ${response.statusCode} in ${round(ms)} ms`);
-        return [{ name, value: round(ms / 1000, 3), unit: 's', target: '≤ 3', meets: (value) => value <= 3 }] satisfies Sample[];
+        return [
+          { name, value: round(ms / 1000, 3), unit: 's', target: '≤ 3', meets: (value) => value <= 3 },
+        ] satisfies Sample[];
       } finally {
         await stack.close();
         images.closeAllConnections();

@@ -21,9 +21,19 @@ const WORKERS = 2;
  * Only what ByByBG documents: a token bucket of its own with a small burst, 429 with
  * Retry-After and no X-RateLimit-* headers; tens of ms of noisy latency.
  */
-const FAULTS = { rateLimit: { perSecond: L, burst: 5 }, rateLimitHeaders: false, fixedResult: true, latencyMs: 40, latencyJitterMs: 40 };
+const FAULTS = {
+  rateLimit: { perSecond: L, burst: 5 },
+  rateLimitHeaders: false,
+  fixedResult: true,
+  latencyMs: 40,
+  latencyJitterMs: 40,
+};
 
-interface Run { seconds: SecondCounts[]; failed: number; governor: Record<string, string> }
+interface Run {
+  seconds: SecondCounts[];
+  failed: number;
+  governor: Record<string, string>;
+}
 
 /**
  * Scenario 11: cold-start discovery. About a thousand distinct images are queued at once
@@ -52,8 +62,11 @@ export function coldStartScenario(jobs: number): Scenario {
         ...samples('discovering', discovering.seconds, discovering.failed, naive),
         ...samples(`BYBYBG_RATE_LIMIT=${L}`, told.seconds, told.failed, naive),
         {
-          name: '11 cold start: time to use 90 % of a raised limit (plan upgrade ×2)', value: round(upgrade), unit: 's',
-          target: '≤ 60 s', meets: (value) => value <= 60,
+          name: '11 cold start: time to use 90 % of a raised limit (plan upgrade ×2)',
+          value: round(upgrade),
+          unit: 's',
+          target: '≤ 60 s',
+          meets: (value) => value <= 60,
         },
       ];
     },
@@ -71,18 +84,36 @@ const limitedShare = (seconds: SecondCounts[]) => {
 function samples(mode: string, seconds: SecondCounts[], failed: number, naive: SecondCounts[]): Sample[] {
   return [
     {
-      name: `11 cold start, ${mode}: share of the limit used in the first 30 s`, value: round(share(seconds, 0, WINDOW_S) * 100, 1), unit: '%',
-      baseline: round(share(naive, 0, WINDOW_S) * 100, 1), target: '≥ 90 %', meets: (value) => value >= 90,
+      name: `11 cold start, ${mode}: share of the limit used in the first 30 s`,
+      value: round(share(seconds, 0, WINDOW_S) * 100, 1),
+      unit: '%',
+      baseline: round(share(naive, 0, WINDOW_S) * 100, 1),
+      target: '≥ 90 %',
+      meets: (value) => value >= 90,
     },
     {
-      name: `11 cold start, ${mode}: share of the limit used in the steady state (15–30 s)`, value: round(share(seconds, STEADY_FROM_S, WINDOW_S) * 100, 1), unit: '%',
-      baseline: round(share(naive, STEADY_FROM_S, WINDOW_S) * 100, 1), target: mode === 'discovering' ? '≥ 97 %' : '≥ 95 %', meets: (value) => value >= (mode === 'discovering' ? 97 : 95),
+      name: `11 cold start, ${mode}: share of the limit used in the steady state (15–30 s)`,
+      value: round(share(seconds, STEADY_FROM_S, WINDOW_S) * 100, 1),
+      unit: '%',
+      baseline: round(share(naive, STEADY_FROM_S, WINDOW_S) * 100, 1),
+      target: mode === 'discovering' ? '≥ 97 %' : '≥ 95 %',
+      meets: (value) => value >= (mode === 'discovering' ? 97 : 95),
     },
     {
-      name: `11 cold start, ${mode}: 429 share of upstream calls in the first 30 s`, value: round(limitedShare(seconds) * 100, 2), unit: '%',
-      baseline: round(limitedShare(naive) * 100, 2), target: '≤ 2 %', meets: (value) => value <= 2,
+      name: `11 cold start, ${mode}: 429 share of upstream calls in the first 30 s`,
+      value: round(limitedShare(seconds) * 100, 2),
+      unit: '%',
+      baseline: round(limitedShare(naive) * 100, 2),
+      target: '≤ 2 %',
+      meets: (value) => value <= 2,
     },
-    { name: `11 cold start, ${mode}: failed jobs`, value: failed, unit: 'jobs', target: '0', meets: (value) => value === 0 },
+    {
+      name: `11 cold start, ${mode}: failed jobs`,
+      value: failed,
+      unit: 'jobs',
+      target: '0',
+      meets: (value) => value === 0,
+    },
   ];
 }
 
@@ -92,7 +123,12 @@ async function queueAll(stack: BenchStack, photos: Buffer[]): Promise<{ api: { u
   return { api, ids };
 }
 
-async function runCutout(context: ScenarioContext, photos: Buffer[], env: Record<string, string>, mode: string): Promise<Run> {
+async function runCutout(
+  context: ScenarioContext,
+  photos: Buffer[],
+  env: Record<string, string>,
+  mode: string,
+): Promise<Run> {
   const stack = await startBenchStack(FAULTS);
   try {
     const { api, ids } = await queueAll(stack, photos);
@@ -103,8 +139,12 @@ async function runCutout(context: ScenarioContext, photos: Buffer[], env: Record
     const seconds = perSecond(points, WINDOW_S);
     const governor = await stack.redis.hgetall(upstreamKeys(stack.prefix).governor);
     const statuses = await settledStatuses(api.url, stack, ids);
-    context.log(`  ${mode}: ${seconds.map((second) => second.ok + (second.rateLimited ? `(${second.rateLimited}×429)` : '')).join(' ')}`);
-    context.log(`  ${mode}: governor rate ${round(Number(governor.rate))}/s, ceiling ${round(Number(governor.ceiling))}, reason "${governor.reason}"; jobs ${JSON.stringify(statuses)}`);
+    context.log(
+      `  ${mode}: ${seconds.map((second) => second.ok + (second.rateLimited ? `(${second.rateLimited}×429)` : '')).join(' ')}`,
+    );
+    context.log(
+      `  ${mode}: governor rate ${round(Number(governor.rate))}/s, ceiling ${round(Number(governor.ceiling))}, reason "${governor.reason}"; jobs ${JSON.stringify(statuses)}`,
+    );
     return { seconds, failed: statuses.failed ?? 0, governor };
   } finally {
     await stack.close();
@@ -165,12 +205,20 @@ async function runUpgrade(context: ScenarioContext): Promise<number> {
 }
 
 /** Samples the emulator's counters every 100 ms while `go(points, first call at)` says so. */
-async function sample(stack: BenchStack, go: (points: MeterPoint[], firstAt: number) => boolean): Promise<MeterPoint[]> {
+async function sample(
+  stack: BenchStack,
+  go: (points: MeterPoint[], firstAt: number) => boolean,
+): Promise<MeterPoint[]> {
   const points: MeterPoint[] = [];
   let firstAt = 0;
   for (;;) {
     const snapshot = await stack.emulatorStats();
-    const point = { at: performance.now(), ok: snapshot.byStatus['200'] ?? 0, rateLimited: snapshot.byStatus['429'] ?? 0, total: snapshot.total };
+    const point = {
+      at: performance.now(),
+      ok: snapshot.byStatus['200'] ?? 0,
+      rateLimited: snapshot.byStatus['429'] ?? 0,
+      total: snapshot.total,
+    };
     points.push(point);
     if (!firstAt && point.total > 0) firstAt = point.at;
     if (!go(points, firstAt)) return points;
@@ -197,7 +245,16 @@ async function settledStatuses(apiUrl: string, stack: BenchStack, ids: string[])
 }
 
 function writeChart(context: ScenarioContext, series: Parameters<typeof rateChartSvg>[0]['series']): void {
-  const file = fileURLToPath(new URL(`../results/cold-start-discovery${context.quick ? '-quick' : ''}.svg`, import.meta.url));
-  writeFileSync(file, rateChartSvg({ title: `Cold start: ~${series[0]!.seconds.length} s against an unknown limit of ${L} calls/s (burst 5, no rate-limit headers)`, series, limit: () => L }));
+  const file = fileURLToPath(
+    new URL(`../results/cold-start-discovery${context.quick ? '-quick' : ''}.svg`, import.meta.url),
+  );
+  writeFileSync(
+    file,
+    rateChartSvg({
+      title: `Cold start: ~${series[0]!.seconds.length} s against an unknown limit of ${L} calls/s (burst 5, no rate-limit headers)`,
+      series,
+      limit: () => L,
+    }),
+  );
   context.log(`  chart: ${file}`);
 }

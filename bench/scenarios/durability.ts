@@ -35,7 +35,14 @@ export function durabilityScenario(jobs: number, noopJobs: number): Scenario {
       const stack = await startBenchStack({ fixedResult: true });
       try {
         const baselineStarted = performance.now();
-        await runDirectPipeline({ storage: stack.storage, upstreamUrl: stack.emulator.url, upstreamKey: stack.emulatorKey, webhookUrl: stack.receiver.url, photos, concurrency: CONCURRENCY });
+        await runDirectPipeline({
+          storage: stack.storage,
+          upstreamUrl: stack.emulator.url,
+          upstreamKey: stack.emulatorKey,
+          webhookUrl: stack.receiver.url,
+          photos,
+          concurrency: CONCURRENCY,
+        });
         const baselineRate = jobs / ((performance.now() - baselineStarted) / 1000);
         context.log(`  direct pipeline: ${round(baselineRate)} images/s`);
         stack.receiver.arrivals.clear();
@@ -47,17 +54,32 @@ export function durabilityScenario(jobs: number, noopJobs: number): Scenario {
         const run = async (batch: Buffer[]) => {
           stack.receiver.arrivals.clear();
           const started = performance.now();
-          await mapLimit(batch.length, CONCURRENCY, (index) => submitJob(api.url, stack.apiKey, batch[index]!, { webhook_url: stack.receiver.url }));
+          await mapLimit(batch.length, CONCURRENCY, (index) =>
+            submitJob(api.url, stack.apiKey, batch[index]!, { webhook_url: stack.receiver.url }),
+          );
           const accepted = performance.now();
           await stack.receiver.waitForJobs(batch.length, Math.max(120_000, batch.length * 100));
-          return { rate: batch.length / ((performance.now() - started) / 1000), acceptedAfterS: (accepted - started) / 1000 };
+          return {
+            rate: batch.length / ((performance.now() - started) / 1000),
+            acceptedAfterS: (accepted - started) / 1000,
+          };
         };
         /** One pass of COUNTED images, with MONITOR on and the S3 server's requests counted. */
-        const counted = async (batch: Buffer[], running: RunningProcess[]): Promise<{ redis: CommandCount; s3: S3CallCount | null }> => {
-          const { result, count: s3 } = await countS3Calls(stack.s3, () => countRedisCommands(stack.redisUrl, stack.prefix, async () => {
-            await run(batch);
-            await sleep(1_000); // the delivery's own records are written after the receiver answered
-          }, { api: [api.process.pid], workers: running.map((worker) => worker.pid) }));
+        const counted = async (
+          batch: Buffer[],
+          running: RunningProcess[],
+        ): Promise<{ redis: CommandCount; s3: S3CallCount | null }> => {
+          const { result, count: s3 } = await countS3Calls(stack.s3, () =>
+            countRedisCommands(
+              stack.redisUrl,
+              stack.prefix,
+              async () => {
+                await run(batch);
+                await sleep(1_000); // the delivery's own records are written after the receiver answered
+              },
+              { api: [api.process.pid], workers: running.map((worker) => worker.pid) },
+            ),
+          );
           return { redis: perUnit(result.count, batch.length), s3: s3 && s3PerUnit(s3, batch.length) };
         };
         const plain = await run(photos);
@@ -66,11 +88,19 @@ export function durabilityScenario(jobs: number, noopJobs: number): Scenario {
 
         await sleep(1_000); // the workers record each delivery just after the receiver answers
         const bytes = await redisBytesByGroup(stack.redis, stack.prefix);
-        const retained = (bytes['job record'] ?? 0) + (bytes['webhook attempt log'] ?? 0) + (bytes['duplicate-image claim'] ?? 0) + (bytes['tenant job index'] ?? 0);
-        context.log(`  Redis bytes/job: ${JSON.stringify(Object.fromEntries(Object.entries(bytes).map(([group, total]) => [group, Math.round(total / jobs)])))}`);
+        const retained =
+          (bytes['job record'] ?? 0) +
+          (bytes['webhook attempt log'] ?? 0) +
+          (bytes['duplicate-image claim'] ?? 0) +
+          (bytes['tenant job index'] ?? 0);
+        context.log(
+          `  Redis bytes/job: ${JSON.stringify(Object.fromEntries(Object.entries(bytes).map(([group, total]) => [group, Math.round(total / jobs)])))}`,
+        );
         // After the bytes are read, so its records do not count in them.
         const plainCounts = await counted(countedPhotos.slice(0, COUNTED), workers);
-        context.log(`  per image, thumbnails off: ${plainCounts.redis.total} Redis commands (+ ${plainCounts.redis.insideScripts} inside scripts) ${JSON.stringify(plainCounts.redis.byProcess)} ${JSON.stringify(plainCounts.redis.byCommand)}; S3 calls ${JSON.stringify(plainCounts.s3)}`);
+        context.log(
+          `  per image, thumbnails off: ${plainCounts.redis.total} Redis commands (+ ${plainCounts.redis.insideScripts} inside scripts) ${JSON.stringify(plainCounts.redis.byProcess)} ${JSON.stringify(plainCounts.redis.byCommand)}; S3 calls ${JSON.stringify(plainCounts.s3)}`,
+        );
 
         // The same again with the review page's thumbnails (the default): what they cost.
         for (const worker of workers) worker.kill('SIGTERM');
@@ -79,28 +109,64 @@ export function durabilityScenario(jobs: number, noopJobs: number): Scenario {
         const thumbnailRate = (await run(allPhotos.slice(jobs, 2 * jobs))).rate;
         context.log(`  Cutout with thumbnails: ${round(thumbnailRate)} images/s`);
         const thumbnailCounts = await counted(countedPhotos.slice(COUNTED), thumbnailWorkers);
-        context.log(`  per image, thumbnails on: ${thumbnailCounts.redis.total} Redis commands (+ ${thumbnailCounts.redis.insideScripts} inside scripts) ${JSON.stringify(thumbnailCounts.redis.byProcess)} ${JSON.stringify(thumbnailCounts.redis.byCommand)}; S3 calls ${JSON.stringify(thumbnailCounts.s3)}`);
+        context.log(
+          `  per image, thumbnails on: ${thumbnailCounts.redis.total} Redis commands (+ ${thumbnailCounts.redis.insideScripts} inside scripts) ${JSON.stringify(thumbnailCounts.redis.byProcess)} ${JSON.stringify(thumbnailCounts.redis.byCommand)}; S3 calls ${JSON.stringify(thumbnailCounts.s3)}`,
+        );
 
         const noop = await bullmqNoopRate(stack.redisUrl, noopJobs);
         context.log(`  BullMQ no-op: ${round(noop)} jobs/s`);
         return [
           {
-            name: '2 durability: images/s, upload → webhook received', value: round(cutoutRate), unit: 'images/s', baseline: round(baselineRate),
-            target: '≥ 0.7 × direct script', meets: (value, baseline) => value >= 0.7 * (baseline ?? Infinity),
+            name: '2 durability: images/s, upload → webhook received',
+            value: round(cutoutRate),
+            unit: 'images/s',
+            baseline: round(baselineRate),
+            target: '≥ 0.7 × direct script',
+            meets: (value, baseline) => value >= 0.7 * (baseline ?? Infinity),
           },
           {
-            name: '2 durability: images/s with the review thumbnails on (context: their cost)', value: round(thumbnailRate), unit: 'images/s', baseline: round(baselineRate),
+            name: '2 durability: images/s with the review thumbnails on (context: their cost)',
+            value: round(thumbnailRate),
+            unit: 'images/s',
+            baseline: round(baselineRate),
           },
-          { name: '2 durability: Redis commands per image, thumbnails off (context)', value: plainCounts.redis.total, unit: 'commands', detail: plainCounts.redis },
-          { name: '2 durability: S3 calls per image, thumbnails off (context)', value: plainCounts.s3?.total ?? NaN, unit: 'calls', detail: plainCounts.s3?.byCall },
-          { name: '2 durability: Redis commands per image, thumbnails on (context)', value: thumbnailCounts.redis.total, unit: 'commands', detail: thumbnailCounts.redis },
-          { name: '2 durability: S3 calls per image, thumbnails on (context)', value: thumbnailCounts.s3?.total ?? NaN, unit: 'calls', detail: thumbnailCounts.s3?.byCall },
+          {
+            name: '2 durability: Redis commands per image, thumbnails off (context)',
+            value: plainCounts.redis.total,
+            unit: 'commands',
+            detail: plainCounts.redis,
+          },
+          {
+            name: '2 durability: S3 calls per image, thumbnails off (context)',
+            value: plainCounts.s3?.total ?? NaN,
+            unit: 'calls',
+            detail: plainCounts.s3?.byCall,
+          },
+          {
+            name: '2 durability: Redis commands per image, thumbnails on (context)',
+            value: thumbnailCounts.redis.total,
+            unit: 'commands',
+            detail: thumbnailCounts.redis,
+          },
+          {
+            name: '2 durability: S3 calls per image, thumbnails on (context)',
+            value: thumbnailCounts.s3?.total ?? NaN,
+            unit: 'calls',
+            detail: thumbnailCounts.s3?.byCall,
+          },
           { name: '2 durability: BullMQ no-op jobs/s on this Redis (context)', value: round(noop), unit: 'jobs/s' },
           {
-            name: '5 bulk: Redis bytes per finished job record', value: Math.round((bytes['job record'] ?? 0) / jobs), unit: 'bytes',
-            target: '≤ 2,048', meets: (value) => value <= 2048,
+            name: '5 bulk: Redis bytes per finished job record',
+            value: Math.round((bytes['job record'] ?? 0) / jobs),
+            unit: 'bytes',
+            target: '≤ 2,048',
+            meets: (value) => value <= 2048,
           },
-          { name: '5 bulk: Redis bytes per finished job kept for the retention (record, attempts, dedup, index)', value: Math.round(retained / jobs), unit: 'bytes' },
+          {
+            name: '5 bulk: Redis bytes per finished job kept for the retention (record, attempts, dedup, index)',
+            value: Math.round(retained / jobs),
+            unit: 'bytes',
+          },
         ] satisfies Sample[];
       } finally {
         await stack.close();

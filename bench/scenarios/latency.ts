@@ -36,11 +36,13 @@ export function latencyScenario(seconds: number): Scenario {
           const wait = due - performance.now();
           if (wait > 0) await sleep(wait);
           const sent = performance.now();
-          submissions.push(submitJob(api.url, stack.apiKey, photos[WARMUP + index]!, fields).then((id) => {
-            const now = performance.now();
-            accepted.set(id, now);
-            requestMs.push(now - sent);
-          }));
+          submissions.push(
+            submitJob(api.url, stack.apiKey, photos[WARMUP + index]!, fields).then((id) => {
+              const now = performance.now();
+              accepted.set(id, now);
+              requestMs.push(now - sent);
+            }),
+          );
         }
         await Promise.all(submissions);
         await stack.receiver.waitForJobs(WARMUP + count, 60_000);
@@ -50,19 +52,43 @@ export function latencyScenario(seconds: number): Scenario {
         // Where the time goes, from the job's own timestamps (ms resolution, one clock: this machine's).
         const stages = { queued: [] as number[], processing: [] as number[], delivery: [] as number[] };
         for (const [id] of accepted) {
-          const job = stack.receiver.events.get(id) as { created_at?: string; started_at?: string; finished_at?: string } | undefined;
+          const job = stack.receiver.events.get(id) as
+            | { created_at?: string; started_at?: string; finished_at?: string }
+            | undefined;
           if (!job?.created_at || !job.started_at || !job.finished_at) continue;
-          const [created, startedAt, finished] = [job.created_at, job.started_at, job.finished_at].map((text) => Date.parse(text));
+          const [created, startedAt, finished] = [job.created_at, job.started_at, job.finished_at].map((text) =>
+            Date.parse(text),
+          );
           stages.queued.push(startedAt! - created!);
           stages.processing.push(finished! - startedAt!);
           stages.delivery.push(stack.receiver.arrivals.get(id)! - performance.now() + Date.now() - finished!);
         }
-        context.log(`  p50 by stage: created → started ${round(percentile(stages.queued, 50))} ms, started → finished ${round(percentile(stages.processing, 50))} ms, finished → webhook received ${round(percentile(stages.delivery, 50))} ms`);
-        context.log(`  202 → webhook: p50 ${round(p50)} ms, p99 ${round(p99)} ms, max ${round(Math.max(...latencies))} ms; POST /v1/jobs p50 ${round(percentile(requestMs, 50))} ms`);
+        context.log(
+          `  p50 by stage: created → started ${round(percentile(stages.queued, 50))} ms, started → finished ${round(percentile(stages.processing, 50))} ms, finished → webhook received ${round(percentile(stages.delivery, 50))} ms`,
+        );
+        context.log(
+          `  202 → webhook: p50 ${round(p50)} ms, p99 ${round(p99)} ms, max ${round(Math.max(...latencies))} ms; POST /v1/jobs p50 ${round(percentile(requestMs, 50))} ms`,
+        );
         return [
-          { name: '3 latency: 202 → webhook received, p50', value: round(p50), unit: 'ms', target: '≤ 30', meets: (value) => value <= 30 },
-          { name: '3 latency: 202 → webhook received, p99', value: round(p99), unit: 'ms', target: '≤ 150', meets: (value) => value <= 150 },
-          { name: '3 latency: POST /v1/jobs answer time, p50 (context)', value: round(percentile(requestMs, 50)), unit: 'ms' },
+          {
+            name: '3 latency: 202 → webhook received, p50',
+            value: round(p50),
+            unit: 'ms',
+            target: '≤ 30',
+            meets: (value) => value <= 30,
+          },
+          {
+            name: '3 latency: 202 → webhook received, p99',
+            value: round(p99),
+            unit: 'ms',
+            target: '≤ 150',
+            meets: (value) => value <= 150,
+          },
+          {
+            name: '3 latency: POST /v1/jobs answer time, p50 (context)',
+            value: round(percentile(requestMs, 50)),
+            unit: 'ms',
+          },
         ];
       } finally {
         await stack.close();

@@ -10,12 +10,18 @@ import type { Sample, Scenario } from '../lib/types.ts';
 const SLICE = 256 * 1024;
 
 interface ManifestCase {
-  label: string; bytes: number; header: string; row: (index: number) => string; rows?: number; env?: Record<string, string>;
+  label: string;
+  bytes: number;
+  header: string;
+  row: (index: number) => string;
+  rows?: number;
+  env?: Record<string, string>;
   /** Reported as context, without a target (batches of this size are not accepted yet by default). */
   context?: boolean;
 }
 
-const urlRow = (index: number) => `https://cdn.example.com/catalog/2026/spring/SKU-${String(index).padStart(7, '0')}-front.jpg,SKU-${index},red,XL\r\n`;
+const urlRow = (index: number) =>
+  `https://cdn.example.com/catalog/2026/spring/SKU-${String(index).padStart(7, '0')}-front.jpg,SKU-${index},red,XL\r\n`;
 
 /**
  * Scenario 8: the API process's memory while it reads a CSV manifest in `POST /v1/batches`.
@@ -25,14 +31,42 @@ const urlRow = (index: number) => `https://cdn.example.com/catalog/2026/spring/S
  * The last cases are accepted: `acceptedRows` URL rows (MAX_BATCH_ITEMS raised to match),
  * which includes writing the batch to Redis and queueing every item.
  */
-export function manifestMemoryScenario({ emptyBytes, largeBytes, acceptedRows }: { emptyBytes: number; largeBytes: number; acceptedRows: number[] }): Scenario {
+export function manifestMemoryScenario({
+  emptyBytes,
+  largeBytes,
+  acceptedRows,
+}: {
+  emptyBytes: number;
+  largeBytes: number;
+  acceptedRows: number[];
+}): Scenario {
   const cases: ManifestCase[] = [
-    { label: `${round(emptyBytes / 1e6)} MB of empty rows`, bytes: emptyBytes, header: 'image_url,client_ref\r\n', row: () => ',\r\n' },
-    { label: `${round(largeBytes / 1e6)} MB of empty rows`, bytes: largeBytes, header: 'image_url,client_ref\r\n', row: () => ',\r\n' },
-    { label: `${round(largeBytes / 1e6)} MB of URL rows`, bytes: largeBytes, header: 'image_url,client_ref,colour,size\r\n', row: urlRow },
+    {
+      label: `${round(emptyBytes / 1e6)} MB of empty rows`,
+      bytes: emptyBytes,
+      header: 'image_url,client_ref\r\n',
+      row: () => ',\r\n',
+    },
+    {
+      label: `${round(largeBytes / 1e6)} MB of empty rows`,
+      bytes: largeBytes,
+      header: 'image_url,client_ref\r\n',
+      row: () => ',\r\n',
+    },
+    {
+      label: `${round(largeBytes / 1e6)} MB of URL rows`,
+      bytes: largeBytes,
+      header: 'image_url,client_ref,colour,size\r\n',
+      row: urlRow,
+    },
     ...acceptedRows.map((rows) => ({
-      label: `${rows.toLocaleString('en-US')} URL rows, accepted`, bytes: Infinity, header: 'image_url,client_ref,colour,size\r\n', row: urlRow,
-      rows, env: { MAX_BATCH_ITEMS: String(rows) }, context: rows > 10_000,
+      label: `${rows.toLocaleString('en-US')} URL rows, accepted`,
+      bytes: Infinity,
+      header: 'image_url,client_ref,colour,size\r\n',
+      row: urlRow,
+      rows,
+      env: { MAX_BATCH_ITEMS: String(rows) },
+      context: rows > 10_000,
     })),
   ];
   return {
@@ -45,16 +79,32 @@ export function manifestMemoryScenario({ emptyBytes, largeBytes, acceptedRows }:
           // The refused manifests are measured against the limit they always were (10,000 rows).
           const api = await stack.startApi(manifestCase.env ?? { MAX_BATCH_ITEMS: '10000' });
           const pid = api.process.pid;
-          await postManifest(api.url, stack.apiKey, { label: 'warm-up', bytes: 0, header: 'image_url,client_ref\r\n', row: (i) => `https://cdn.example.com/w/${i}.jpg,w-${i}\r\n` }, 20);
+          await postManifest(
+            api.url,
+            stack.apiKey,
+            {
+              label: 'warm-up',
+              bytes: 0,
+              header: 'image_url,client_ref\r\n',
+              row: (i) => `https://cdn.example.com/w/${i}.jpg,w-${i}\r\n`,
+            },
+            20,
+          );
           await sleep(1_000);
           const idle = readMemory(pid);
           const sampler = sampleRss(pid);
           const status = await postManifest(api.url, stack.apiKey, manifestCase, manifestCase.rows);
           const peak = sampler.stop();
           const growth = (Math.max(peak.peakRss, peak.hwm) - idle.rss) / MB;
-          context.log(`  ${manifestCase.label}: answered ${status}, idle RSS ${round(idle.rss / MB)} MB, peak +${round(growth)} MB`);
+          context.log(
+            `  ${manifestCase.label}: answered ${status}, idle RSS ${round(idle.rss / MB)} MB, peak +${round(growth)} MB`,
+          );
           const name = `8 manifest memory: API peak RSS growth, ${manifestCase.label}${manifestCase.context ? ' (context)' : ''}`;
-          samples.push(manifestCase.context ? { name, value: round(growth, 1), unit: 'MB' } : { name, value: round(growth, 1), unit: 'MB', target: '≤ 200', meets: (value: number) => value <= 200 });
+          samples.push(
+            manifestCase.context
+              ? { name, value: round(growth, 1), unit: 'MB' }
+              : { name, value: round(growth, 1), unit: 'MB', target: '≤ 200', meets: (value: number) => value <= 200 },
+          );
           api.process.kill('SIGTERM');
           await api.process.exited;
         }
@@ -70,11 +120,18 @@ export function manifestMemoryScenario({ emptyBytes, largeBytes, acceptedRows }:
  * POSTs a manifest of about `bytes` bytes (or `rows` rows) as multipart, streamed; the
  * status the API answered. A server that answers before the body ends is not sent the rest.
  */
-async function postManifest(apiUrl: string, apiKey: string, { bytes, header, row }: ManifestCase, rows = Infinity): Promise<string> {
+async function postManifest(
+  apiUrl: string,
+  apiKey: string,
+  { bytes, header, row }: ManifestCase,
+  rows = Infinity,
+): Promise<string> {
   const boundary = `----cutoutbench${Math.random().toString(16).slice(2)}`;
   const answered = new AbortController();
   async function* body(): AsyncGenerator<Buffer> {
-    yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="manifest"; filename="manifest.csv"\r\nContent-Type: text/csv\r\n\r\n${header}`);
+    yield Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="manifest"; filename="manifest.csv"\r\nContent-Type: text/csv\r\n\r\n${header}`,
+    );
     let sent = header.length;
     let slice: string[] = [];
     let sliceBytes = 0;

@@ -12,7 +12,15 @@ import type { Scenario } from '../lib/types.ts';
  * Scenario 4: the API process's memory while it streams large uploads to S3. RSS is read
  * from /proc/<pid>/status of the API child (VmRSS sampled every 25 ms, and VmHWM).
  */
-export function memoryScenario({ bigBytes, concurrentUploads, concurrentBytes }: { bigBytes: number; concurrentUploads: number; concurrentBytes: number }): Scenario {
+export function memoryScenario({
+  bigBytes,
+  concurrentUploads,
+  concurrentBytes,
+}: {
+  bigBytes: number;
+  concurrentUploads: number;
+  concurrentBytes: number;
+}): Scenario {
   return {
     name: 'memory',
     async run(context) {
@@ -31,20 +39,35 @@ export function memoryScenario({ bigBytes, concurrentUploads, concurrentBytes }:
         await upload(api.url, stack.apiKey, bigBytes);
         const bigPeak = big.stop();
         const bigGrowth = (Math.max(bigPeak.peakRss, bigPeak.hwm > idle.hwm ? bigPeak.hwm : 0) - idle.rss) / MB;
-        context.log(`  idle RSS ${round(idle.rss / MB)} MB; one ${round(bigBytes / MB)} MB upload: peak +${round(bigGrowth)} MB`);
+        context.log(
+          `  idle RSS ${round(idle.rss / MB)} MB; one ${round(bigBytes / MB)} MB upload: peak +${round(bigGrowth)} MB`,
+        );
 
         await sleep(1_000);
         const before = readMemory(pid);
         const many = sampleRss(pid);
-        await Promise.all(Array.from({ length: concurrentUploads }, () => upload(api.url, stack.apiKey, concurrentBytes)));
+        await Promise.all(
+          Array.from({ length: concurrentUploads }, () => upload(api.url, stack.apiKey, concurrentBytes)),
+        );
         const manyPeak = many.stop();
         const manyGrowth = (Math.max(manyPeak.peakRss, manyPeak.hwm > before.hwm ? manyPeak.hwm : 0) - idle.rss) / MB;
-        context.log(`  ${concurrentUploads} concurrent ${round(concurrentBytes / MB)} MB uploads: peak idle +${round(manyGrowth)} MB`);
+        context.log(
+          `  ${concurrentUploads} concurrent ${round(concurrentBytes / MB)} MB uploads: peak idle +${round(manyGrowth)} MB`,
+        );
         return [
-          { name: `4 memory: API peak RSS growth, one ${Math.round(bigBytes / MB)} MB upload`, value: round(bigGrowth, 1), unit: 'MB', target: '≤ 64', meets: (value) => value <= 64 },
           {
-            name: `4 memory: API peak RSS above idle, ${concurrentUploads} concurrent ${Math.round(concurrentBytes / MB)} MB uploads`, value: round(manyGrowth, 1), unit: 'MB',
-            target: '≤ 300', meets: (value) => value <= 300,
+            name: `4 memory: API peak RSS growth, one ${Math.round(bigBytes / MB)} MB upload`,
+            value: round(bigGrowth, 1),
+            unit: 'MB',
+            target: '≤ 64',
+            meets: (value) => value <= 64,
+          },
+          {
+            name: `4 memory: API peak RSS above idle, ${concurrentUploads} concurrent ${Math.round(concurrentBytes / MB)} MB uploads`,
+            value: round(manyGrowth, 1),
+            unit: 'MB',
+            target: '≤ 300',
+            meets: (value) => value <= 300,
           },
           { name: '4 memory: API idle RSS (context)', value: round(idle.rss / MB, 1), unit: 'MB' },
         ];
@@ -55,7 +78,13 @@ export function memoryScenario({ bigBytes, concurrentUploads, concurrentBytes }:
   };
 }
 
-export async function upload(apiUrl: string, apiKey: string, bytes: number, variant = 0, fields: Record<string, string> = {}): Promise<void> {
+export async function upload(
+  apiUrl: string,
+  apiKey: string,
+  bytes: number,
+  variant = 0,
+  fields: Record<string, string> = {},
+): Promise<void> {
   const form = multipartFile(bigPng(bytes, variant), fields);
   const response = await request(`${apiUrl}/v1/jobs`, {
     method: 'POST',
@@ -65,5 +94,6 @@ export async function upload(apiUrl: string, apiKey: string, bytes: number, vari
     bodyTimeout: 300_000,
   });
   const text = await response.body.text();
-  if (response.statusCode !== 202) throw new Error(`upload of ${bytes} bytes answered ${response.statusCode}: ${text.slice(0, 300)}`);
+  if (response.statusCode !== 202)
+    throw new Error(`upload of ${bytes} bytes answered ${response.statusCode}: ${text.slice(0, 300)}`);
 }

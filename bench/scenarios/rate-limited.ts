@@ -26,7 +26,10 @@ export function rateLimitedScenario(jobs: number): Scenario {
       const fixed = await runCutout(context, photos, 'fixed', true);
       const naive = fixed.naive!;
       const discovery = await runCutout(context, photos, 'discovery', false);
-      return [...samples('BYBYBG_RATE_LIMIT=50', fixed.reading, fixed.failed, naive), ...samples('discovery', discovery.reading, discovery.failed, naive)];
+      return [
+        ...samples('BYBYBG_RATE_LIMIT=50', fixed.reading, fixed.failed, naive),
+        ...samples('discovery', discovery.reading, discovery.failed, naive),
+      ];
     },
   };
 }
@@ -34,19 +37,43 @@ export function rateLimitedScenario(jobs: number): Scenario {
 function samples(mode: string, cutout: UpstreamReading, failed: number, naive: UpstreamReading): Sample[] {
   return [
     {
-      name: `1 rate-limited, ${mode}: successful upstream calls/s`, value: round(cutout.steadyOkPerSecond), unit: 'calls/s', baseline: round(naive.steadyOkPerSecond),
-      target: `≥ ${0.95 * R} (0.95 R) and > naive`, meets: (value, baseline) => value >= 0.95 * R && value > (baseline ?? 0),
+      name: `1 rate-limited, ${mode}: successful upstream calls/s`,
+      value: round(cutout.steadyOkPerSecond),
+      unit: 'calls/s',
+      baseline: round(naive.steadyOkPerSecond),
+      target: `≥ ${0.95 * R} (0.95 R) and > naive`,
+      meets: (value, baseline) => value >= 0.95 * R && value > (baseline ?? 0),
     },
     {
-      name: `1 rate-limited, ${mode}: 429 share of upstream calls`, value: round(cutout.rateLimitedShare * 100, 3), unit: '%', baseline: round(naive.rateLimitedShare * 100, 3),
-      target: '≤ 2 % and ≤ 1/10 of naive', meets: (value, baseline) => value <= 2 && value <= (baseline ?? 0) / 10,
+      name: `1 rate-limited, ${mode}: 429 share of upstream calls`,
+      value: round(cutout.rateLimitedShare * 100, 3),
+      unit: '%',
+      baseline: round(naive.rateLimitedShare * 100, 3),
+      target: '≤ 2 % and ≤ 1/10 of naive',
+      meets: (value, baseline) => value <= 2 && value <= (baseline ?? 0) / 10,
     },
-    { name: `1 rate-limited, ${mode}: failed jobs`, value: failed, unit: 'jobs', target: '0', meets: (value) => value === 0 },
-    { name: `1 rate-limited, ${mode}: time to drain the queue`, value: round(cutout.seconds), unit: 's', baseline: round(naive.seconds) },
+    {
+      name: `1 rate-limited, ${mode}: failed jobs`,
+      value: failed,
+      unit: 'jobs',
+      target: '0',
+      meets: (value) => value === 0,
+    },
+    {
+      name: `1 rate-limited, ${mode}: time to drain the queue`,
+      value: round(cutout.seconds),
+      unit: 's',
+      baseline: round(naive.seconds),
+    },
   ];
 }
 
-async function runCutout(context: ScenarioContext, photos: Buffer[], mode: 'fixed' | 'discovery', withNaive: boolean): Promise<{ reading: UpstreamReading; failed: number; naive?: UpstreamReading }> {
+async function runCutout(
+  context: ScenarioContext,
+  photos: Buffer[],
+  mode: 'fixed' | 'discovery',
+  withNaive: boolean,
+): Promise<{ reading: UpstreamReading; failed: number; naive?: UpstreamReading }> {
   const stack = await startBenchStack(FAULTS);
   try {
     const api = await stack.startApi();
@@ -57,21 +84,34 @@ async function runCutout(context: ScenarioContext, photos: Buffer[], mode: 'fixe
     let naive: UpstreamReading | undefined;
     if (withNaive) {
       naive = await measureNaive(stack, photos);
-      context.log(`  naive client: ${round(naive.steadyOkPerSecond)} calls/s, ${naive.rateLimited} × 429 of ${naive.total} calls`);
+      context.log(
+        `  naive client: ${round(naive.steadyOkPerSecond)} calls/s, ${naive.rateLimited} × 429 of ${naive.total} calls`,
+      );
       await sleep(500); // let the token bucket refill
     }
 
     await stack.resetEmulatorStats();
-    const workers = stack.startWorkers(WORKERS, { BYBYBG_RATE_LIMIT: mode === 'fixed' ? String(R) : '', WORKER_CONCURRENCY: '16' });
-    const { points, timedOut } = await meterUpstream(() => stack.emulatorStats(), { expectedOk: photos.length, timeoutMs: timeoutFor(photos.length), done: () => false });
+    const workers = stack.startWorkers(WORKERS, {
+      BYBYBG_RATE_LIMIT: mode === 'fixed' ? String(R) : '',
+      WORKER_CONCURRENCY: '16',
+    });
+    const { points, timedOut } = await meterUpstream(() => stack.emulatorStats(), {
+      expectedOk: photos.length,
+      timeoutMs: timeoutFor(photos.length),
+      done: () => false,
+    });
     await workers;
     if (timedOut) context.log(`  ${mode}: upstream calls did not finish in time`);
     const reading = readUpstream(points, photos.length);
     // What the shared rate governor settled on, to explain the numbers.
     const governor = await stack.redis.hgetall(upstreamKeys(stack.prefix).governor);
-    context.log(`  ${mode}: governor rate ${round(Number(governor.rate))}/s, ceiling ${round(Number(governor.ceiling))}, phase ${governor.phase}, reason "${governor.reason}"`);
+    context.log(
+      `  ${mode}: governor rate ${round(Number(governor.rate))}/s, ceiling ${round(Number(governor.ceiling))}, phase ${governor.phase}, reason "${governor.reason}"`,
+    );
     const statuses = await settledStatuses(api.url, stack, ids);
-    context.log(`  ${mode}: ${round(reading.steadyOkPerSecond)} calls/s, ${reading.rateLimited} × 429 of ${reading.total} calls, jobs ${JSON.stringify(statuses)}`);
+    context.log(
+      `  ${mode}: ${round(reading.steadyOkPerSecond)} calls/s, ${reading.rateLimited} × 429 of ${reading.total} calls, jobs ${JSON.stringify(statuses)}`,
+    );
     const unfinished = photos.length - (statuses.succeeded ?? 0) - (statuses.failed ?? 0);
     if (unfinished > 0) context.log(`  ${mode}: ${unfinished} jobs had not finished when the time limit hit`);
     return { reading, failed: statuses.failed ?? 0, naive };
@@ -83,13 +123,27 @@ async function runCutout(context: ScenarioContext, photos: Buffer[], mode: 'fixe
 async function measureNaive(stack: BenchStack, photos: Buffer[]): Promise<UpstreamReading> {
   await stack.resetEmulatorStats();
   let finished = false;
-  const client = runNaiveClient({ apiUrl: stack.emulator.url, apiKey: stack.emulatorKey, photos, inFlight: 40 }).finally(() => {
+  const client = runNaiveClient({
+    apiUrl: stack.emulator.url,
+    apiKey: stack.emulatorKey,
+    photos,
+    inFlight: 40,
+  }).finally(() => {
     finished = true;
   });
-  const { points } = await meterUpstream(() => stack.emulatorStats(), { expectedOk: photos.length, timeoutMs: timeoutFor(photos.length), done: () => finished });
+  const { points } = await meterUpstream(() => stack.emulatorStats(), {
+    expectedOk: photos.length,
+    timeoutMs: timeoutFor(photos.length),
+    done: () => finished,
+  });
   await client;
   const last = await stack.emulatorStats();
-  points.push({ at: performance.now(), ok: last.byStatus['200'] ?? 0, rateLimited: last.byStatus['429'] ?? 0, total: last.total });
+  points.push({
+    at: performance.now(),
+    ok: last.byStatus['200'] ?? 0,
+    rateLimited: last.byStatus['429'] ?? 0,
+    total: last.total,
+  });
   return readUpstream(points, photos.length);
 }
 

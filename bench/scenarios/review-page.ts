@@ -23,14 +23,25 @@ export function reviewPageScenario(items: number): Scenario {
         const api = await stack.startApi();
         const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
           const response = await request(`${api.url}${path}`, {
-            method, headers: { 'x-api-key': stack.apiKey, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body),
+            method,
+            headers: {
+              'x-api-key': stack.apiKey,
+              ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            },
+            body: body === undefined ? undefined : JSON.stringify(body),
           });
           const text = await response.body.text();
-          if (response.statusCode >= 300) throw new Error(`${method} ${path} answered ${response.statusCode}: ${text.slice(0, 200)}`);
+          if (response.statusCode >= 300)
+            throw new Error(`${method} ${path} answered ${response.statusCode}: ${text.slice(0, 200)}`);
           return JSON.parse(text) as Record<string, any>;
         };
         const reviewPath = async (size: number) => {
-          const batch = await call('POST', '/v1/batches', { items: Array.from({ length: size }, (_, i) => ({ image_url: `http://127.0.0.1:9/p/${i}.png`, client_ref: `SKU-${i}` })) });
+          const batch = await call('POST', '/v1/batches', {
+            items: Array.from({ length: size }, (_, i) => ({
+              image_url: `http://127.0.0.1:9/p/${i}.png`,
+              client_ref: `SKU-${i}`,
+            })),
+          });
           return new URL(String((await call('POST', `/v1/batches/${batch.id}/review-link`)).url)).pathname;
         };
         const [small, large] = [await reviewPath(48), await reviewPath(items)];
@@ -44,14 +55,21 @@ export function reviewPageScenario(items: number): Scenario {
             await page.goto(`${api.url}${path}`);
             await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
             times.push(performance.now() - started);
-            nodes = await page.evaluate(() => (globalThis as unknown as { document: { getElementsByTagName(tag: string): { length: number } } }).document.getElementsByTagName('*').length);
+            nodes = await page.evaluate(
+              () =>
+                (
+                  globalThis as unknown as { document: { getElementsByTagName(tag: string): { length: number } } }
+                ).document.getElementsByTagName('*').length,
+            );
             await page.close();
           }
           return { ms: median(times), nodes };
         };
         const smallPage = await openTimes(small);
         const largePage = await openTimes(large);
-        context.log(`  review page ready: ${round(largePage.ms)} ms at ${items} items (${largePage.nodes} elements), ${round(smallPage.ms)} ms at 48 (${smallPage.nodes})`);
+        context.log(
+          `  review page ready: ${round(largePage.ms)} ms at ${items} items (${largePage.nodes} elements), ${round(smallPage.ms)} ms at 48 (${smallPage.nodes})`,
+        );
 
         const dataTimes = async (query: string) => {
           const times: number[] = [];
@@ -69,9 +87,30 @@ export function reviewPageScenario(items: number): Scenario {
 
         const label = items.toLocaleString('en-US');
         return [
-          { name: `7 review page: ready at ${label} items (baseline: 48 items)`, value: round(largePage.ms), baseline: round(smallPage.ms), unit: 'ms', target: '≤ 1.5 × baseline', meets: (value, baseline) => baseline !== undefined && value <= 1.5 * baseline },
-          { name: `7 review page: DOM elements at ${label} items (baseline: 48 items)`, value: largePage.nodes, baseline: smallPage.nodes, unit: 'elements', target: '≤ 1.1 × baseline', meets: (value, baseline) => baseline !== undefined && value <= 1.1 * baseline },
-          { name: `7 review page: last page of ${label} items (baseline: first page)`, value: round(last), baseline: round(first), unit: 'ms', target: '≤ 2 × baseline', meets: (value, baseline) => baseline !== undefined && value <= 2 * baseline },
+          {
+            name: `7 review page: ready at ${label} items (baseline: 48 items)`,
+            value: round(largePage.ms),
+            baseline: round(smallPage.ms),
+            unit: 'ms',
+            target: '≤ 1.5 × baseline',
+            meets: (value, baseline) => baseline !== undefined && value <= 1.5 * baseline,
+          },
+          {
+            name: `7 review page: DOM elements at ${label} items (baseline: 48 items)`,
+            value: largePage.nodes,
+            baseline: smallPage.nodes,
+            unit: 'elements',
+            target: '≤ 1.1 × baseline',
+            meets: (value, baseline) => baseline !== undefined && value <= 1.1 * baseline,
+          },
+          {
+            name: `7 review page: last page of ${label} items (baseline: first page)`,
+            value: round(last),
+            baseline: round(first),
+            unit: 'ms',
+            target: '≤ 2 × baseline',
+            meets: (value, baseline) => baseline !== undefined && value <= 2 * baseline,
+          },
         ] satisfies Sample[];
       } finally {
         await browser.close();

@@ -23,8 +23,13 @@ export function workerMemoryScenario(longQueue: number): Scenario {
         let variant = 0;
         let done = 0;
         const drain = async (jobs: number): Promise<number> => {
-          await mapLimit(jobs, 4, () => upload(api.url, stack.apiKey, IMAGE_BYTES, variant++, { webhook_url: stack.receiver.url }));
-          const [worker] = await stack.startWorkers(1, { BYBYBG_RATE_LIMIT: '5000', WORKER_CONCURRENCY: String(CONCURRENCY) });
+          await mapLimit(jobs, 4, () =>
+            upload(api.url, stack.apiKey, IMAGE_BYTES, variant++, { webhook_url: stack.receiver.url }),
+          );
+          const [worker] = await stack.startWorkers(1, {
+            BYBYBG_RATE_LIMIT: '5000',
+            WORKER_CONCURRENCY: String(CONCURRENCY),
+          });
           const sampler = sampleRss(worker!.pid);
           done += jobs;
           await stack.receiver.waitForJobs(done, 300_000);
@@ -35,12 +40,19 @@ export function workerMemoryScenario(longQueue: number): Scenario {
         };
         const short = await drain(CONCURRENCY);
         const long = await drain(longQueue);
-        context.log(`  worker peak RSS: ${round(short)} MB with ${CONCURRENCY} queued, ${round(long)} MB with ${longQueue} queued (20 MB images, concurrency ${CONCURRENCY})`);
-        return [{
-          name: `4 memory: worker peak RSS, ${longQueue} × 20 MB images queued (baseline: ${CONCURRENCY} queued), concurrency ${CONCURRENCY}`,
-          value: round(long, 1), unit: 'MB', baseline: round(short, 1),
-          target: '≤ 1.25 × the short queue (bounded by concurrency)', meets: (value, baseline) => value <= 1.25 * (baseline ?? 0),
-        }];
+        context.log(
+          `  worker peak RSS: ${round(short)} MB with ${CONCURRENCY} queued, ${round(long)} MB with ${longQueue} queued (20 MB images, concurrency ${CONCURRENCY})`,
+        );
+        return [
+          {
+            name: `4 memory: worker peak RSS, ${longQueue} × 20 MB images queued (baseline: ${CONCURRENCY} queued), concurrency ${CONCURRENCY}`,
+            value: round(long, 1),
+            unit: 'MB',
+            baseline: round(short, 1),
+            target: '≤ 1.25 × the short queue (bounded by concurrency)',
+            meets: (value, baseline) => value <= 1.25 * (baseline ?? 0),
+          },
+        ];
       } finally {
         await stack.close();
       }

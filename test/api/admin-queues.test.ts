@@ -13,14 +13,23 @@ import { testRedis, testS3, uniquePrefix, type TestRedis, type TestS3 } from '..
 const ADMIN_KEY = `admin_${randomBase62(32)}`;
 const TENANT_KEY = `ck_test_${randomBase62(32)}`;
 
-interface Api { api: RunningApi; prefix: string }
+interface Api {
+  api: RunningApi;
+  prefix: string;
+}
 
 async function startApiWith(redis: TestRedis, s3: TestS3, env: Record<string, string>): Promise<Api> {
   const prefix = uniquePrefix();
   const config = loadConfig({
-    REDIS_URL: redis.url, REDIS_PREFIX: prefix,
-    S3_ENDPOINT: s3.endpoint, S3_BUCKET: s3.bucket, S3_ACCESS_KEY_ID: s3.accessKeyId, S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    PORT: '0', API_KEYS: `acme:${TENANT_KEY}`, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: prefix,
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: s3.bucket,
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    PORT: '0',
+    API_KEYS: `acme:${TENANT_KEY}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
   return { api: await startApi(config, createLogger({ level: config.logLevel, name: 'test' })), prefix };
@@ -61,8 +70,13 @@ describe('queue dashboard', () => {
 
     const queues = await get(`${withKey.api.url}/admin/queues/api/queues`, { 'x-api-key': ADMIN_KEY });
     expect(queues.status).toBe(200);
-    const names = (JSON.parse(queues.text) as { queues: { name: string; readOnlyMode: boolean }[] }).queues.map((queue) => [queue.name, queue.readOnlyMode]);
-    expect(names.sort()).toEqual([['remove-bg', true], ['webhooks', true]]);
+    const names = (JSON.parse(queues.text) as { queues: { name: string; readOnlyMode: boolean }[] }).queues.map(
+      (queue) => [queue.name, queue.readOnlyMode],
+    );
+    expect(names.sort()).toEqual([
+      ['remove-bg', true],
+      ['webhooks', true],
+    ]);
   });
 
   it('opens in a browser with the admin key as the basic-auth password', async () => {
@@ -77,7 +91,9 @@ describe('queue dashboard', () => {
       const answer = await get(`${withKey.api.url}${path}`);
       expect(answer.status, path).toBe(401);
       expect(answer.headers['www-authenticate']).toMatch(/^Basic realm=/);
-      expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'missing_api_key', request_id: expect.stringMatching(/^req_/) } });
+      expect(JSON.parse(answer.text)).toMatchObject({
+        error: { code: 'missing_api_key', request_id: expect.stringMatching(/^req_/) },
+      });
     }
   });
 

@@ -46,7 +46,10 @@ describe('API keys through the API', () => {
     const account = await call('GET', '/v1/account', readOnly);
 
     expect(submitted.status).toBe(403);
-    expect(submitted.body.error).toMatchObject({ code: 'insufficient_scope', request_id: expect.stringMatching(/^req_/) });
+    expect(submitted.body.error).toMatchObject({
+      code: 'insufficient_scope',
+      request_id: expect.stringMatching(/^req_/),
+    });
     expect(await jobCount()).toBe(before);
     expect(account.status).toBe(200);
     expect(account.body).toMatchObject({ tenant_id: system.tenantId, scopes: ['jobs:read'] });
@@ -95,7 +98,7 @@ describe('API keys through the API', () => {
     expect(seenByBootstrapKey.status).toBe(200);
   });
 
-  it('keeps another tenant\'s job hidden (404) from a created key', async () => {
+  it("keeps another tenant's job hidden (404) from a created key", async () => {
     const submitted = await submit(system.otherApiKey);
     expect(submitted.status).toBe(202);
 

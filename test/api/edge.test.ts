@@ -11,7 +11,11 @@ type Json = Record<string, any>;
 async function get(system: TestSystem, path: string, headers: Record<string, string> = {}) {
   const response = await request(`${system.apiUrl}${path}`, { headers });
   const text = await response.body.text();
-  return { status: response.statusCode, headers: response.headers, body: text.startsWith('{') ? (JSON.parse(text) as Json) : {} };
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    body: text.startsWith('{') ? (JSON.parse(text) as Json) : {},
+  };
 }
 
 describe('the edge of the API', () => {
@@ -25,7 +29,10 @@ describe('the edge of the API', () => {
     it('answers 401 to a keyless batch while its 4.5 MB body is still being sent', async () => {
       system = await startSystem({ workers: 0 });
       const answer = await answerWhileBodyPending(system.apiUrl, {
-        path: '/v1/batches', headers: { 'content-type': 'application/json' }, firstChunk: '{"items":[', declaredLength: 4_500_000,
+        path: '/v1/batches',
+        headers: { 'content-type': 'application/json' },
+        firstChunk: '{"items":[',
+        declaredLength: 4_500_000,
       });
       expect(answer.status).toBe(401);
       expect(JSON.parse(answer.body).error.code).toBe('missing_api_key');
@@ -33,17 +40,29 @@ describe('the edge of the API', () => {
 
     it('answers 401, not 400, to a keyless request with a malformed JSON body', async () => {
       system = await startSystem({ workers: 0 });
-      const response = await request(`${system.apiUrl}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"items": [' });
+      const response = await request(`${system.apiUrl}/v1/batches`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"items": [',
+      });
       expect(response.statusCode).toBe(401);
       expect(((await response.body.json()) as Json).error.code).toBe('missing_api_key');
     });
 
     it('answers 403 to a read-only key submitting an upload before reading the file', async () => {
       system = await startSystem({ workers: 0 });
-      const readOnly = (await makeApiKeyStore({ redis: system.services.redis, prefix: system.config.redis.prefix }).create({ tenantId: system.tenantId, scopes: ['jobs:read'] })).key;
+      const readOnly = (
+        await makeApiKeyStore({ redis: system.services.redis, prefix: system.config.redis.prefix }).create({
+          tenantId: system.tenantId,
+          scopes: ['jobs:read'],
+        })
+      ).key;
       const answer = await answerWhileBodyPending(system.apiUrl, {
-        path: '/v1/jobs', headers: { 'content-type': 'multipart/form-data; boundary=x', 'x-api-key': readOnly },
-        firstChunk: '--x\r\ncontent-disposition: form-data; name="file"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n', declaredLength: 20_000_000,
+        path: '/v1/jobs',
+        headers: { 'content-type': 'multipart/form-data; boundary=x', 'x-api-key': readOnly },
+        firstChunk:
+          '--x\r\ncontent-disposition: form-data; name="file"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n',
+        declaredLength: 20_000_000,
       });
       expect(answer.status).toBe(403);
       expect(JSON.parse(answer.body).error.code).toBe('insufficient_scope');
@@ -55,7 +74,8 @@ describe('the edge of the API', () => {
       system = await startSystem({ workers: 0, env: { API_RATE_LIMIT_PER_MINUTE: '3' } });
       const key = { 'x-api-key': system.apiKey };
       const statuses = [];
-      for (const path of ['/v1/account', '/%761/account', '/v%31/account', '/%761/account']) statuses.push((await get(system, path, key)).status);
+      for (const path of ['/v1/account', '/%761/account', '/v%31/account', '/%761/account'])
+        statuses.push((await get(system, path, key)).status);
       expect(statuses).toEqual([200, 200, 200, 429]);
     });
 
@@ -65,7 +85,8 @@ describe('the edge of the API', () => {
       const link = await callApi(system, 'POST', `/v1/batches/${batch.body.id}/review-link`);
       const path = new URL(String(link.body.url)).pathname;
       const statuses = [];
-      for (const spelling of [path, path.replace('/review/', '/%72eview/'), path.replace('/review/', '/r%65view/')]) statuses.push((await get(system, `${spelling}/data`)).status);
+      for (const spelling of [path, path.replace('/review/', '/%72eview/'), path.replace('/review/', '/r%65view/')])
+        statuses.push((await get(system, `${spelling}/data`)).status);
       expect(statuses).toEqual([200, 200, 429]);
     });
   });
@@ -94,29 +115,48 @@ describe('the edge of the API', () => {
     it('ignores X-Forwarded-For unless TRUST_PROXY says the proxy may set it', async () => {
       system = await startSystem({ workers: 0, env: { AUTH_FAILURE_LIMIT_PER_MINUTE: '2' } });
       const spoofed = [];
-      for (let i = 0; i < 3; i++) spoofed.push((await get(system, '/v1/jobs', { 'x-api-key': generateApiKey(), 'x-forwarded-for': `203.0.113.${i}` })).status);
+      for (let i = 0; i < 3; i++)
+        spoofed.push(
+          (await get(system, '/v1/jobs', { 'x-api-key': generateApiKey(), 'x-forwarded-for': `203.0.113.${i}` }))
+            .status,
+        );
       expect(spoofed).toEqual([401, 401, 429]);
       await system.close();
 
       system = await startSystem({ workers: 0, env: { AUTH_FAILURE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: '127.0.0.1' } });
       const proxied = [];
-      for (let i = 0; i < 3; i++) proxied.push((await get(system, '/v1/jobs', { 'x-api-key': generateApiKey(), 'x-forwarded-for': `203.0.113.${i}` })).status);
+      for (let i = 0; i < 3; i++)
+        proxied.push(
+          (await get(system, '/v1/jobs', { 'x-api-key': generateApiKey(), 'x-forwarded-for': `203.0.113.${i}` }))
+            .status,
+        );
       const sameClient = [];
-      for (let i = 0; i < 3; i++) sameClient.push((await get(system, '/v1/jobs', { 'x-api-key': generateApiKey(), 'x-forwarded-for': '198.51.100.7' })).status);
+      for (let i = 0; i < 3; i++)
+        sameClient.push(
+          (await get(system, '/v1/jobs', { 'x-api-key': generateApiKey(), 'x-forwarded-for': '198.51.100.7' })).status,
+        );
       expect(proxied).toEqual([401, 401, 401]);
       expect(sameClient).toEqual([401, 401, 429]);
     });
 
     it('leaves valid keys from other addresses alone', async () => {
       system = await startSystem({ workers: 0, env: { AUTH_FAILURE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: '127.0.0.1' } });
-      for (let i = 0; i < 3; i++) await get(system, '/v1/jobs', { 'x-api-key': generateApiKey(), 'x-forwarded-for': '203.0.113.9' });
-      expect((await get(system, '/v1/jobs', { 'x-api-key': system.apiKey, 'x-forwarded-for': '198.51.100.1' })).status).toBe(200);
+      for (let i = 0; i < 3; i++)
+        await get(system, '/v1/jobs', { 'x-api-key': generateApiKey(), 'x-forwarded-for': '203.0.113.9' });
+      expect(
+        (await get(system, '/v1/jobs', { 'x-api-key': system.apiKey, 'x-forwarded-for': '198.51.100.1' })).status,
+      ).toBe(200);
     });
   });
 
   describe('read-only keys stay read-only', () => {
     async function readOnlyKey(target: TestSystem) {
-      return (await makeApiKeyStore({ redis: target.services.redis, prefix: target.config.redis.prefix }).create({ tenantId: target.tenantId, scopes: ['jobs:read'] })).key;
+      return (
+        await makeApiKeyStore({ redis: target.services.redis, prefix: target.config.redis.prefix }).create({
+          tenantId: target.tenantId,
+          scopes: ['jobs:read'],
+        })
+      ).key;
     }
 
     it('cannot mint or revoke review links, or rotate the signing secret', async () => {
@@ -131,7 +171,9 @@ describe('the edge of the API', () => {
         await callApi(system, 'DELETE', `/v1/jobs/${job}/review-links`, { key }),
         await callApi(system, 'POST', '/v1/account/webhook-secret/rotate', { key }),
       ];
-      expect(answers.map((answer) => [answer.status, answer.body.error?.code])).toEqual(Array(5).fill([403, 'insufficient_scope']));
+      expect(answers.map((answer) => [answer.status, answer.body.error?.code])).toEqual(
+        Array(5).fill([403, 'insufficient_scope']),
+      );
       expect((await callApi(system, 'POST', `/v1/batches/${batch.body.id}/review-link`)).status).toBe(201);
     });
 
@@ -150,7 +192,13 @@ describe('the edge of the API', () => {
     /** Opens the link's event stream; `ended` resolves with every event once the server closes it. */
     async function openStream(target: TestSystem, path: string) {
       const response = await request(`${target.apiUrl}${path}/events`);
-      if (response.statusCode !== 200) return { status: response.statusCode, body: await response.body.text(), ended: Promise.resolve([] as Json[]), leave: () => undefined };
+      if (response.statusCode !== 200)
+        return {
+          status: response.statusCode,
+          body: await response.body.text(),
+          ended: Promise.resolve([] as Json[]),
+          leave: () => undefined,
+        };
       const ended = (async () => {
         let text = '';
         try {
@@ -158,7 +206,16 @@ describe('the edge of the API', () => {
         } catch {
           // the client left (leave())
         }
-        return text.trim().split('\n\n').map((block) => Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()])));
+        return text
+          .trim()
+          .split('\n\n')
+          .map((block) =>
+            Object.fromEntries(
+              block
+                .split('\n')
+                .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
+            ),
+          );
       })();
       return { status: 200, body: '', ended, leave: () => response.body.destroy() };
     }
@@ -171,7 +228,10 @@ describe('the edge of the API', () => {
     }
 
     const within = <T>(promise: Promise<T>, ms: number, what: string) =>
-      Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} not within ${ms} ms`)), ms))]);
+      Promise.race([
+        promise,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} not within ${ms} ms`)), ms)),
+      ]);
 
     it("ends an open stream within seconds once the link's links are revoked", async () => {
       system = await startSystem({ workers: 0 });
@@ -198,10 +258,13 @@ describe('the edge of the API', () => {
       expect(otherStream.status).toBe(200);
       first.leave();
       await first.ended;
-      const again = await eventually(async () => {
-        const next = await openStream(system!, path);
-        return next.status === 200 ? next : undefined;
-      }, { describe: 'a stream admitted after one closed' });
+      const again = await eventually(
+        async () => {
+          const next = await openStream(system!, path);
+          return next.status === 200 ? next : undefined;
+        },
+        { describe: 'a stream admitted after one closed' },
+      );
       expect(again.status).toBe(200);
     });
 
@@ -216,4 +279,3 @@ describe('the edge of the API', () => {
     });
   });
 });
-

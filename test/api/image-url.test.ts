@@ -19,19 +19,29 @@ describe('image_url intake', () => {
   beforeAll(async () => {
     photo = await productImage('jpeg', PRODUCT_SHOT, 700);
     // A motion photo: the JPEG, then the video the camera appends after EOI (MP4 boxes).
-    motionPhoto = Buffer.concat([await productImage('jpeg', PRODUCT_SHOT, 701), Buffer.from('0000001866747970', 'hex'), Buffer.from('mp42isom'), Buffer.alloc(8), Buffer.alloc(200_000, 0xa5)]);
+    motionPhoto = Buffer.concat([
+      await productImage('jpeg', PRODUCT_SHOT, 701),
+      Buffer.from('0000001866747970', 'hex'),
+      Buffer.from('mp42isom'),
+      Buffer.alloc(8),
+      Buffer.alloc(200_000, 0xa5),
+    ]);
     images = createServer((req, res) => {
       if (req.url === '/shoe.jpg') return res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo);
       if (req.url === '/motion.jpg') return res.writeHead(200, { 'content-type': 'image/jpeg' }).end(motionPhoto);
       if (req.url === '/moved') return res.writeHead(302, { location: '/shoe.jpg' }).end();
-      if (req.url === '/page.html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>not an image</html>');
-      if (req.url === '/huge.jpg') return res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(50_000_000) }).end();
+      if (req.url === '/page.html')
+        return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>not an image</html>');
+      if (req.url === '/huge.jpg')
+        return res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(50_000_000) }).end();
       if (req.url === '/hang.jpg') return; // never answers
       res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => images.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(images.address() as AddressInfo).port}`;
-    system = await startSystem({ env: { WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8', IMAGE_URL_TIMEOUT: '500ms', MAX_UPLOAD_BYTES: '10MB' } });
+    system = await startSystem({
+      env: { WEBHOOK_ALLOW_PRIVATE: '127.0.0.0/8', IMAGE_URL_TIMEOUT: '500ms', MAX_UPLOAD_BYTES: '10MB' },
+    });
   });
   afterAll(async () => {
     await system?.close();
@@ -41,7 +51,9 @@ describe('image_url intake', () => {
 
   async function postJson(body: unknown) {
     const response = await request(`${system.apiUrl}/v1/jobs`, {
-      method: 'POST', body: JSON.stringify(body), headers: { 'x-api-key': system.apiKey, 'content-type': 'application/json' },
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'x-api-key': system.apiKey, 'content-type': 'application/json' },
     });
     return { status: response.statusCode, body: (await response.body.json()) as Json };
   }
@@ -68,7 +80,11 @@ describe('image_url intake', () => {
   it('accepts image_url as a form field and follows a redirect', async () => {
     const form = new FormData();
     form.append('image_url', `${base}/moved`);
-    const response = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': system.apiKey } });
+    const response = await request(`${system.apiUrl}/v1/jobs`, {
+      method: 'POST',
+      body: form,
+      headers: { 'x-api-key': system.apiKey },
+    });
     expect(response.statusCode).toBe(202);
     await response.body.dump();
   });
@@ -77,7 +93,11 @@ describe('image_url intake', () => {
     const form = new FormData();
     form.append('file', new Blob([photo], { type: 'image/jpeg' }), 'a.jpg');
     form.append('image_url', `${base}/shoe.jpg`);
-    const response = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': system.apiKey } });
+    const response = await request(`${system.apiUrl}/v1/jobs`, {
+      method: 'POST',
+      body: form,
+      headers: { 'x-api-key': system.apiKey },
+    });
     expect(response.statusCode).toBe(400);
     expect(((await response.body.json()) as Json).error.code).toBe('ambiguous_image');
   });
@@ -96,7 +116,12 @@ describe('image_url intake', () => {
   });
 
   it('refuses private and metadata addresses outside the allow-list without connecting', async () => {
-    for (const url of ['http://10.0.0.1/a.jpg', 'http://169.254.169.254/latest', 'file:///etc/passwd', 'http://[::1]/a.jpg']) {
+    for (const url of [
+      'http://10.0.0.1/a.jpg',
+      'http://169.254.169.254/latest',
+      'file:///etc/passwd',
+      'http://[::1]/a.jpg',
+    ]) {
       const result = await postJson({ image_url: url });
       expect(result.status).toBe(422);
       expect(result.body.error.code).toBe('invalid_image_url');

@@ -17,9 +17,15 @@ describe('POST /v1/jobs and GET /v1/jobs/:id with bad input', () => {
     await system?.close();
   });
 
-  async function post(form: FormData | string | undefined, headers: Record<string, string> = { 'x-api-key': system.apiKey }) {
+  async function post(
+    form: FormData | string | undefined,
+    headers: Record<string, string> = { 'x-api-key': system.apiKey },
+  ) {
     const response = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers });
-    return { status: response.statusCode, body: (await response.body.json()) as { error?: { code: string; message: string; request_id: string } } };
+    return {
+      status: response.statusCode,
+      body: (await response.body.json()) as { error?: { code: string; message: string; request_id: string } },
+    };
   }
 
   const withFile = (data: Buffer, name = 'photo.jpg', type = 'image/jpeg') => {
@@ -29,7 +35,9 @@ describe('POST /v1/jobs and GET /v1/jobs/:id with bad input', () => {
   };
 
   async function storedOriginals(): Promise<number> {
-    const listed = await system.services.s3.send(new ListObjectsV2Command({ Bucket: system.config.s3.bucket, Prefix: 'originals/' }));
+    const listed = await system.services.s3.send(
+      new ListObjectsV2Command({ Bucket: system.config.s3.bucket, Prefix: 'originals/' }),
+    );
     return listed.KeyCount ?? 0;
   }
 
@@ -66,7 +74,9 @@ describe('POST /v1/jobs and GET /v1/jobs/:id with bad input', () => {
   });
 
   it('answers 415 for a text file sent as image/png, judged by its bytes', async () => {
-    const result = await post(withFile(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"></svg>'), 'logo.png', 'image/png'));
+    const result = await post(
+      withFile(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"></svg>'), 'logo.png', 'image/png'),
+    );
     expect(result.status).toBe(415);
     expect(result.body.error?.code).toBe('unsupported_media_type');
     expect(await storedOriginals()).toBe(0);
@@ -74,7 +84,9 @@ describe('POST /v1/jobs and GET /v1/jobs/:id with bad input', () => {
 
   it('answers 415 for a body that is not multipart', async () => {
     const response = await request(`${system.apiUrl}/v1/jobs`, {
-      method: 'POST', body: 'hello', headers: { 'x-api-key': system.apiKey, 'content-type': 'text/plain' },
+      method: 'POST',
+      body: 'hello',
+      headers: { 'x-api-key': system.apiKey, 'content-type': 'text/plain' },
     });
     expect(response.statusCode).toBe(415);
     expect(((await response.body.json()) as { error: { code: string } }).error.code).toBe('unsupported_media_type');
@@ -118,7 +130,9 @@ describe('POST /v1/jobs and GET /v1/jobs/:id with bad input', () => {
   });
 
   it('answers 404 for an unknown job id', async () => {
-    const response = await request(`${system.apiUrl}/v1/jobs/job_doesnotexist000000000000`, { headers: { 'x-api-key': system.apiKey } });
+    const response = await request(`${system.apiUrl}/v1/jobs/job_doesnotexist000000000000`, {
+      headers: { 'x-api-key': system.apiKey },
+    });
     expect(response.statusCode).toBe(404);
     expect(((await response.body.json()) as { error: { code: string } }).error.code).toBe('not_found');
   });

@@ -4,8 +4,16 @@ import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { submitPhoto, type Json } from '../helpers/jobs.ts';
 
-async function call(system: TestSystem, method: 'GET' | 'DELETE' | 'POST', path: string, headers: Record<string, string> = {}) {
-  const response = await request(`${system.apiUrl}${path}`, { method, headers: { 'x-api-key': system.apiKey, ...headers } });
+async function call(
+  system: TestSystem,
+  method: 'GET' | 'DELETE' | 'POST',
+  path: string,
+  headers: Record<string, string> = {},
+) {
+  const response = await request(`${system.apiUrl}${path}`, {
+    method,
+    headers: { 'x-api-key': system.apiKey, ...headers },
+  });
   const text = await response.body.text();
   return { status: response.statusCode, headers: response.headers, body: (text ? JSON.parse(text) : null) as Json };
 }
@@ -18,7 +26,11 @@ function photoForm(photo: Buffer, fields: Record<string, string> = {}) {
 }
 
 async function post(system: TestSystem, form: FormData, headers: Record<string, string> = {}) {
-  const response = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': system.apiKey, ...headers } });
+  const response = await request(`${system.apiUrl}/v1/jobs`, {
+    method: 'POST',
+    body: form,
+    headers: { 'x-api-key': system.apiKey, ...headers },
+  });
   return { status: response.statusCode, headers: response.headers, body: (await response.body.json()) as Json };
 }
 
@@ -69,7 +81,9 @@ describe('job queries, cancellation and idempotency without a worker', () => {
     const first = await call(system, 'GET', `/v1/jobs/${ids[1]}`);
     const etag = String(first.headers.etag);
     expect(etag).toMatch(/^W\/"/);
-    const again = await request(`${system.apiUrl}/v1/jobs/${ids[1]}`, { headers: { 'x-api-key': system.apiKey, 'if-none-match': etag } });
+    const again = await request(`${system.apiUrl}/v1/jobs/${ids[1]}`, {
+      headers: { 'x-api-key': system.apiKey, 'if-none-match': etag },
+    });
     expect(again.statusCode).toBe(304);
     await again.body.dump();
   });
@@ -83,8 +97,15 @@ describe('job queries, cancellation and idempotency without a worker', () => {
   });
 
   it('hides every job route of another tenant behind 404', async () => {
-    for (const [method, path] of [['GET', `/v1/jobs/${ids[1]}`], ['DELETE', `/v1/jobs/${ids[1]}`], ['GET', `/v1/jobs/${ids[1]}/result`]] as const) {
-      const response = await request(`${system.apiUrl}${path}`, { method, headers: { 'x-api-key': system.otherApiKey } });
+    for (const [method, path] of [
+      ['GET', `/v1/jobs/${ids[1]}`],
+      ['DELETE', `/v1/jobs/${ids[1]}`],
+      ['GET', `/v1/jobs/${ids[1]}/result`],
+    ] as const) {
+      const response = await request(`${system.apiUrl}${path}`, {
+        method,
+        headers: { 'x-api-key': system.otherApiKey },
+      });
       expect(response.statusCode).toBe(404);
       await response.body.dump();
     }
@@ -105,7 +126,9 @@ describe('job queries, cancellation and idempotency without a worker', () => {
 
   it('answers 409 idempotency_key_reused when the same key comes with another image', async () => {
     await post(system, photoForm(await productImage('png', PRODUCT_SHOT, 501)), { 'idempotency-key': 'order-43' });
-    const reused = await post(system, photoForm(await productImage('png', PRODUCT_SHOT, 502)), { 'idempotency-key': 'order-43' });
+    const reused = await post(system, photoForm(await productImage('png', PRODUCT_SHOT, 502)), {
+      'idempotency-key': 'order-43',
+    });
     expect(reused.status).toBe(409);
     expect(reused.body.error.code).toBe('idempotency_key_reused');
   });
@@ -113,15 +136,21 @@ describe('job queries, cancellation and idempotency without a worker', () => {
   it('creates one job for concurrent requests with the same key', async () => {
     const before = (await call(system, 'GET', '/v1/jobs?limit=100')).body.data.length;
     const photo = await productImage('png', PRODUCT_SHOT, 503);
-    const answers = await Promise.all(Array.from({ length: 6 }, () => post(system, photoForm(photo), { 'idempotency-key': 'burst-1' })));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => post(system, photoForm(photo), { 'idempotency-key': 'burst-1' })),
+    );
     const created = new Set(answers.filter((answer) => answer.status === 202).map((answer) => answer.body.id));
     expect(created.size).toBe(1);
-    expect(answers.every((answer) => answer.status === 202 || answer.body.error?.code === 'idempotency_request_in_progress')).toBe(true);
+    expect(
+      answers.every((answer) => answer.status === 202 || answer.body.error?.code === 'idempotency_request_in_progress'),
+    ).toBe(true);
     expect((await call(system, 'GET', '/v1/jobs?limit=100')).body.data.length).toBe(before + 1);
   });
 
   it('answers 400 for an Idempotency-Key longer than 255 characters', async () => {
-    const result = await post(system, photoForm(await productImage('png', PRODUCT_SHOT, 504)), { 'idempotency-key': 'k'.repeat(256) });
+    const result = await post(system, photoForm(await productImage('png', PRODUCT_SHOT, 504)), {
+      'idempotency-key': 'k'.repeat(256),
+    });
     expect(result.status).toBe(400);
     expect(result.body.error.code).toBe('invalid_idempotency_key');
   });
@@ -141,11 +170,17 @@ describe('waiting for a result', () => {
     expect(created.status).toBe(200);
     expect(created.body.status).toBe('succeeded');
     expect(created.headers['preference-applied']).toBe('wait=20');
-    const redirect = await request(`${system.apiUrl}/v1/jobs/${created.body.id}/result`, { headers: { 'x-api-key': system.apiKey } });
+    const redirect = await request(`${system.apiUrl}/v1/jobs/${created.body.id}/result`, {
+      headers: { 'x-api-key': system.apiKey },
+    });
     expect(redirect.statusCode).toBe(302);
     await redirect.body.dump();
     const png = await request(String(redirect.headers.location));
-    expect(Buffer.from(await png.body.arrayBuffer()).subarray(1, 4).toString()).toBe('PNG');
+    expect(
+      Buffer.from(await png.body.arrayBuffer())
+        .subarray(1, 4)
+        .toString(),
+    ).toBe('PNG');
   });
 
   it('holds a status poll with Prefer: wait until the job ends', async () => {
@@ -155,14 +190,22 @@ describe('waiting for a result', () => {
   });
 
   it('answers 202 when the job is still running at the end of the wait', async () => {
-    await request(`${system.emulator.url}/_faults`, { method: 'PUT', body: JSON.stringify({ latencyMs: 3000 }), headers: { 'content-type': 'application/json' } });
+    await request(`${system.emulator.url}/_faults`, {
+      method: 'PUT',
+      body: JSON.stringify({ latencyMs: 3000 }),
+      headers: { 'content-type': 'application/json' },
+    });
     const created = await post(system, photoForm(await productImage('png', PRODUCT_SHOT, 602)), { prefer: 'wait=1' });
     expect(created.status).toBe(202);
     expect(['queued', 'processing']).toContain(created.body.status);
   });
 
   it('refuses to cancel a job that has started, with 409 job_already_started', async () => {
-    await request(`${system.emulator.url}/_faults`, { method: 'PUT', body: JSON.stringify({ latencyMs: 3000 }), headers: { 'content-type': 'application/json' } });
+    await request(`${system.emulator.url}/_faults`, {
+      method: 'PUT',
+      body: JSON.stringify({ latencyMs: 3000 }),
+      headers: { 'content-type': 'application/json' },
+    });
     const id = await submitPhoto(system, await productImage('png', PRODUCT_SHOT, 603));
     let status = '';
     for (let polls = 0; polls < 200 && status !== 'processing'; polls++) {

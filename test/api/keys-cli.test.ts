@@ -8,7 +8,11 @@ import { testRedis, uniquePrefix, type TestRedis } from '../helpers/services.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 describe('npm run keys', () => {
   let server: TestRedis;
@@ -52,7 +56,12 @@ describe('npm run keys', () => {
     const key = keyIn(run.stdout);
     const id = /^id:\s+(key_\S+)$/m.exec(run.stdout)?.[1];
     expect(key).toMatch(/^ck_live_/);
-    expect(await store.authenticate(key)).toMatchObject({ id, tenantId: 'acme', scopes: ['jobs:read', 'jobs:write'], name: 'ci' });
+    expect(await store.authenticate(key)).toMatchObject({
+      id,
+      tenantId: 'acme',
+      scopes: ['jobs:read', 'jobs:write'],
+      name: 'ci',
+    });
     expect(run.stderr).toMatch(/not shown again/);
   });
 

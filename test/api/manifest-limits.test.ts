@@ -23,21 +23,33 @@ function manifestForm(csv: string): FormData {
  * A POST /v1/batches sent by hand on a socket, chunk by chunk, that never sends its last
  * chunk: whatever answer arrives was given without the server reading the whole body.
  */
-function openUpload(apiUrl: string, apiKey: string): { socket: Socket; send(text: string): void; answer: Promise<{ status: number; body: Json }>; received(): string } {
+function openUpload(
+  apiUrl: string,
+  apiKey: string,
+): { socket: Socket; send(text: string): void; answer: Promise<{ status: number; body: Json }>; received(): string } {
   const { hostname, port } = new URL(apiUrl);
   const socket = connect(Number(port), hostname);
   const boundary = 'manifestlimits';
-  socket.write([
-    'POST /v1/batches HTTP/1.1', `Host: ${hostname}:${port}`, `X-API-KEY: ${apiKey}`,
-    `Content-Type: multipart/form-data; boundary=${boundary}`, 'Transfer-Encoding: chunked', '', '',
-  ].join('\r\n'));
+  socket.write(
+    [
+      'POST /v1/batches HTTP/1.1',
+      `Host: ${hostname}:${port}`,
+      `X-API-KEY: ${apiKey}`,
+      `Content-Type: multipart/form-data; boundary=${boundary}`,
+      'Transfer-Encoding: chunked',
+      '',
+      '',
+    ].join('\r\n'),
+  );
   const send = (text: string) => {
     const bytes = Buffer.from(text);
     socket.write(`${bytes.length.toString(16)}\r\n`);
     socket.write(bytes);
     socket.write('\r\n');
   };
-  send(`--${boundary}\r\nContent-Disposition: form-data; name="manifest"; filename="m.csv"\r\nContent-Type: text/csv\r\n\r\n`);
+  send(
+    `--${boundary}\r\nContent-Disposition: form-data; name="manifest"; filename="m.csv"\r\nContent-Type: text/csv\r\n\r\n`,
+  );
   let received = '';
   const answer = new Promise<{ status: number; body: Json }>((resolve, reject) => {
     let answered = false;
@@ -64,7 +76,11 @@ describe('CSV manifest limits', () => {
   beforeAll(async () => {
     system = await startSystem({
       workers: 0,
-      env: { MAX_BATCH_ITEMS: String(MAX_ITEMS), MAX_MANIFEST_BYTES: String(MAX_MANIFEST_BYTES), MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) },
+      env: {
+        MAX_BATCH_ITEMS: String(MAX_ITEMS),
+        MAX_MANIFEST_BYTES: String(MAX_MANIFEST_BYTES),
+        MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
+      },
     });
   });
   afterAll(async () => {
@@ -84,7 +100,9 @@ describe('CSV manifest limits', () => {
       for (let i = 0; i < 50_000; i++) upload.send(row(i));
       upload.send('\r\n--manifestlimits--\r\n');
       upload.socket.write('0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
-      await eventually(async () => (upload.received().includes('HTTP/1.1 200') ? true : undefined), { describe: 'an answer to the next request on the connection' });
+      await eventually(async () => (upload.received().includes('HTTP/1.1 200') ? true : undefined), {
+        describe: 'an answer to the next request on the connection',
+      });
     } finally {
       upload.socket.destroy();
     }
@@ -112,31 +130,48 @@ describe('CSV manifest limits', () => {
   });
 
   it('reads quotes, line breaks inside quotes, CRLF and LF, a BOM and blank lines, numbering rows from the header', async () => {
-    const csv = '\ufeffimage_url,client_ref,note\r\n\r\n"https://images.example.com/q/1.jpg","Q,1","two\r\nlines"\nnot a url,Q-2,\r\n\n"https://images.example.com/q/3.jpg",Q-3,"say ""hi"""';
+    const csv =
+      '\ufeffimage_url,client_ref,note\r\n\r\n"https://images.example.com/q/1.jpg","Q,1","two\r\nlines"\nnot a url,Q-2,\r\n\n"https://images.example.com/q/3.jpg",Q-3,"say ""hi"""';
     const created = await postBatch(system, manifestForm(csv));
     expect(created.status).toBe(202);
     expect(created.body.counts.total).toBe(2);
     expect(created.body.rejected).toEqual([{ row: 3, reason: expect.stringMatching(/^invalid_image_url/) }]);
     const jobs = await system.services.batches.itemIds(created.body.id, 0, 10);
     const records = await Promise.all(jobs.map((id) => system.services.jobs.get(id)));
-    expect(records.map((record) => [record!.clientRef, record!.metadata])).toEqual([['Q,1', { note: 'two\r\nlines' }], ['Q-3', { note: 'say "hi"' }]]);
+    expect(records.map((record) => [record!.clientRef, record!.metadata])).toEqual([
+      ['Q,1', { note: 'two\r\nlines' }],
+      ['Q-3', { note: 'say "hi"' }],
+    ]);
   });
 
   it('refuses a bad manifest with 422 invalid_manifest, naming the row', async () => {
-    const unclosed = await postBatch(system, manifestForm(`image_url\r\n${row(1)}"https://images.example.com/x.jpg\r\n`));
-    expect([unclosed.status, unclosed.body.error.code, unclosed.body.error.message]).toEqual([422, 'invalid_manifest', 'The manifest is not valid CSV: a quoted field is not closed (row 3)']);
+    const unclosed = await postBatch(
+      system,
+      manifestForm(`image_url\r\n${row(1)}"https://images.example.com/x.jpg\r\n`),
+    );
+    expect([unclosed.status, unclosed.body.error.code, unclosed.body.error.message]).toEqual([
+      422,
+      'invalid_manifest',
+      'The manifest is not valid CSV: a quoted field is not closed (row 3)',
+    ]);
     const longRow = await postBatch(system, manifestForm(`image_url,note\r\n${row(1)}x,${'y'.repeat(70_000)}\r\n`));
     expect([longRow.status, longRow.body.error.code]).toEqual([422, 'invalid_manifest']);
     expect(longRow.body.error.message).toMatch(/a row is longer than 65536 bytes \(row 3\)$/);
     const noHeader = await postBatch(system, manifestForm('url,sku\r\nx,y\r\n'));
-    expect([noHeader.status, noHeader.body.error.message]).toEqual([422, 'the manifest header has no image_url column']);
+    expect([noHeader.status, noHeader.body.error.message]).toEqual([
+      422,
+      'the manifest header has no image_url column',
+    ]);
     const empty = await postBatch(system, manifestForm('\r\n\r\n'));
     expect([empty.status, empty.body.error.message]).toEqual([422, 'the manifest is empty']);
   });
 
   it('refuses an image file of a batch over MAX_UPLOAD_BYTES, or any file over MAX_MANIFEST_BYTES, as a rejected row, and reads the files after it', async () => {
     const form = new FormData();
-    const photo = async (variant: number, extra = 0) => new Blob([Buffer.concat([await productImage('png', PRODUCT_SHOT, 1_600 + variant), Buffer.alloc(extra, 1)])], { type: 'image/png' });
+    const photo = async (variant: number, extra = 0) =>
+      new Blob([Buffer.concat([await productImage('png', PRODUCT_SHOT, 1_600 + variant), Buffer.alloc(extra, 1)])], {
+        type: 'image/png',
+      });
     form.append('file', await photo(0), 'ok.png');
     form.append('file', await photo(1, MAX_UPLOAD_BYTES), 'big.png');
     form.append('file', new Blob([Buffer.alloc(MAX_MANIFEST_BYTES * 2, 7)], { type: 'image/png' }), 'huge.png');

@@ -36,12 +36,17 @@ describe('per-key rate limit on the API', () => {
     system = await startSystem({ workers: 0, env: { REVIEW_RATE_LIMIT_PER_MINUTE: '3' } });
     const post = async (path: string, body?: unknown) => {
       const response = await request(`${system!.apiUrl}${path}`, {
-        method: 'POST', headers: { 'x-api-key': system!.apiKey, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+        method: 'POST',
+        headers: { 'x-api-key': system!.apiKey, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
       });
       return (await response.body.json()) as { id: string; url: string };
     };
     const batch = await post('/v1/batches', { items: [{ image_url: 'https://images.example.com/shoe.jpg' }] });
-    const [first, second] = [await post(`/v1/batches/${batch.id}/review-link`), await post(`/v1/batches/${batch.id}/review-link`, { expires_in: 600 })];
+    const [first, second] = [
+      await post(`/v1/batches/${batch.id}/review-link`),
+      await post(`/v1/batches/${batch.id}/review-link`, { expires_in: 600 }),
+    ];
     const open = async (link: string) => {
       const response = await request(`${system!.apiUrl}${new URL(link).pathname}/data`);
       await response.body.dump();
@@ -52,7 +57,11 @@ describe('per-key rate limit on the API', () => {
     expect(answers).toEqual([200, 200, 200, 429]);
     // The page itself says so as a page, with Retry-After.
     const page = await request(`${system.apiUrl}${new URL(first.url).pathname}`);
-    expect([page.statusCode, page.headers['content-type'], Number(page.headers['retry-after']) > 0]).toEqual([429, 'text/html; charset=utf-8', true]);
+    expect([page.statusCode, page.headers['content-type'], Number(page.headers['retry-after']) > 0]).toEqual([
+      429,
+      'text/html; charset=utf-8',
+      true,
+    ]);
     expect(await page.body.text()).toContain('Too many requests with this link');
     expect(await open(second.url)).toBe(200);
     expect((await get(system, `/v1/batches/${batch.id}`, system.apiKey)).status).toBe(200);

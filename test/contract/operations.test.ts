@@ -33,7 +33,12 @@ describe('every operation against the OpenAPI document', () => {
     receiver = await startWebhookReceiver();
     document = (await (await request(`${system.apiUrl}/openapi.json`)).body.json()) as Json;
     check = makeAnswerChecker(document);
-    readOnlyKey = (await makeApiKeyStore({ redis: system.services.redis, prefix: system.config.redis.prefix }).create({ tenantId: system.tenantId, scopes: ['jobs:read'] })).key;
+    readOnlyKey = (
+      await makeApiKeyStore({ redis: system.services.redis, prefix: system.config.redis.prefix }).create({
+        tenantId: system.tenantId,
+        scopes: ['jobs:read'],
+      })
+    ).key;
   });
   afterAll(async () => {
     await closeWorker?.();
@@ -45,31 +50,63 @@ describe('every operation against the OpenAPI document', () => {
   type Body = { json: unknown } | { form: FormData } | { raw: string; type: string } | undefined;
 
   /** One call of `operationId`; its answer is checked against the document and kept for the coverage check. */
-  async function call(operationId: string, method: string, path: string, { body, key = system.apiKey, headers = {} }: { body?: Body; key?: string | null; headers?: Record<string, string> } = {}) {
+  async function call(
+    operationId: string,
+    method: string,
+    path: string,
+    {
+      body,
+      key = system.apiKey,
+      headers = {},
+    }: { body?: Body; key?: string | null; headers?: Record<string, string> } = {},
+  ) {
     const response = await request(`${system.apiUrl}${path}`, {
       method: method as 'GET',
       headers: {
-        ...(key ? { 'x-api-key': key } : {}), ...headers,
-        ...(body && 'json' in body ? { 'content-type': 'application/json' } : body && 'raw' in body ? { 'content-type': body.type } : {}),
+        ...(key ? { 'x-api-key': key } : {}),
+        ...headers,
+        ...(body && 'json' in body
+          ? { 'content-type': 'application/json' }
+          : body && 'raw' in body
+            ? { 'content-type': body.type }
+            : {}),
       },
-      body: body === undefined ? undefined : 'json' in body ? JSON.stringify(body.json) : 'form' in body ? body.form : body.raw,
+      body:
+        body === undefined
+          ? undefined
+          : 'json' in body
+            ? JSON.stringify(body.json)
+            : 'form' in body
+              ? body.form
+              : body.raw,
     });
     const answer: Answer = { status: response.statusCode, headers: response.headers, text: await response.body.text() };
     answered.push({ operationId, status: answer.status, problems: check(operationId, answer) });
-    const json = answer.text && String(answer.headers['content-type']).startsWith('application/json') ? (JSON.parse(answer.text) as Json) : {};
+    const json =
+      answer.text && String(answer.headers['content-type']).startsWith('application/json')
+        ? (JSON.parse(answer.text) as Json)
+        : {};
     return { ...answer, json };
   }
 
   const form = async (variant: number, fields: Record<string, string> = {}) => {
     const data = new FormData();
     for (const [name, value] of Object.entries(fields)) data.append(name, value);
-    data.append('file', new Blob([await productImage('png', PRODUCT_SHOT, 8_500 + variant)], { type: 'image/png' }), `photo-${variant}.png`);
+    data.append(
+      'file',
+      new Blob([await productImage('png', PRODUCT_SHOT, 8_500 + variant)], { type: 'image/png' }),
+      `photo-${variant}.png`,
+    );
     return data;
   };
-  const jobEnded = (id: string) => eventually(async () => {
-    const { json } = await call('getJob', 'GET', `/v1/jobs/${id}`);
-    return ['succeeded', 'failed', 'canceled'].includes(json.status) ? json : undefined;
-  }, { timeoutMs: 60_000, describe: `job ${id} ended` });
+  const jobEnded = (id: string) =>
+    eventually(
+      async () => {
+        const { json } = await call('getJob', 'GET', `/v1/jobs/${id}`);
+        return ['succeeded', 'failed', 'canceled'].includes(json.status) ? json : undefined;
+      },
+      { timeoutMs: 60_000, describe: `job ${id} ended` },
+    );
 
   it('answers every operation as the document says', async () => {
     // Public operations.
@@ -86,15 +123,24 @@ describe('every operation against the OpenAPI document', () => {
     await call('getAccountUsage', 'GET', '/v1/account/usage?from=2026-02-30');
 
     // Jobs while no worker runs: queued ones.
-    const queued = await call('createJob', 'POST', '/v1/jobs', { body: { form: await form(1, { webhook_url: receiver.url, metadata: '{"sku":"A-1"}' }) } });
+    const queued = await call('createJob', 'POST', '/v1/jobs', {
+      body: { form: await form(1, { webhook_url: receiver.url, metadata: '{"sku":"A-1"}' }) },
+    });
     expect(queued.status).toBe(202);
     await call('createJob', 'POST', '/v1/jobs', { body: { form: await form(2) }, key: readOnlyKey });
-    await call('createJob', 'POST', '/v1/jobs', { body: { form: await form(3, { webhook_url: 'ftp://example.com/hook' }) } });
+    await call('createJob', 'POST', '/v1/jobs', {
+      body: { form: await form(3, { webhook_url: 'ftp://example.com/hook' }) },
+    });
     await call('createJob', 'POST', '/v1/jobs', { body: { form: await form(4, { colour: 'red' }) } });
-    await call('createJob', 'POST', '/v1/jobs', { body: { json: { image_url: images.url(1), options: { nope: 'x' } } } });
+    await call('createJob', 'POST', '/v1/jobs', {
+      body: { json: { image_url: images.url(1), options: { nope: 'x' } } },
+    });
     await call('createJob', 'POST', '/v1/jobs', { body: { json: {} } });
     await call('createJob', 'POST', '/v1/jobs', { body: { raw: 'hello', type: 'text/plain' } });
-    await call('createJob', 'POST', '/v1/jobs', { body: { form: await form(5) }, headers: { 'idempotency-key': 'two words' } });
+    await call('createJob', 'POST', '/v1/jobs', {
+      body: { form: await form(5) },
+      headers: { 'idempotency-key': 'two words' },
+    });
     const toCancel = await call('createJob', 'POST', '/v1/jobs', { body: { json: { image_url: images.url(2) } } });
     const etag = (await call('getJob', 'GET', `/v1/jobs/${queued.json.id}`)).headers.etag as string;
     await call('getJob', 'GET', `/v1/jobs/${queued.json.id}`, { headers: { 'if-none-match': etag } });
@@ -110,27 +156,60 @@ describe('every operation against the OpenAPI document', () => {
 
     // Batches while queued.
     const batch = await call('createBatch', 'POST', '/v1/batches', {
-      body: { json: { items: [{ image_url: images.url(10), client_ref: 'SKU-10' }, { image_url: images.plainUrl(11), client_ref: 'PLAIN-11' }, { image_url: 'ftp://nope' }], webhook_url: receiver.url } },
+      body: {
+        json: {
+          items: [
+            { image_url: images.url(10), client_ref: 'SKU-10' },
+            { image_url: images.plainUrl(11), client_ref: 'PLAIN-11' },
+            { image_url: 'ftp://nope' },
+          ],
+          webhook_url: receiver.url,
+        },
+      },
     });
     expect(batch.status).toBe(202);
     const manifest = new FormData();
-    manifest.append('manifest', new Blob([`image_url,client_ref\n${images.url(12)},SKU-12\n`], { type: 'text/csv' }), 'manifest.csv');
+    manifest.append(
+      'manifest',
+      new Blob([`image_url,client_ref\n${images.url(12)},SKU-12\n`], { type: 'text/csv' }),
+      'manifest.csv',
+    );
     const fromCsv = await call('createBatch', 'POST', '/v1/batches', { body: { form: manifest } });
     await call('createBatch', 'POST', '/v1/batches', { body: { json: { items: [{ image_url: 'ftp://nope' }] } } });
     await call('createBatch', 'POST', '/v1/batches', { body: { json: { items: [], surprise: 1 } } });
-    expect((await call('createBatch', 'POST', '/v1/batches?item_events=true', { body: { raw: `image_url\n${images.url(13)}\n`, type: 'text/csv' } })).status).toBe(202);
-    const lines = await call('createBatch', 'POST', '/v1/batches?dry_run=true', { body: { raw: `{"image_url":"${images.url(14)}"}\n`, type: 'application/x-ndjson' } });
+    expect(
+      (
+        await call('createBatch', 'POST', '/v1/batches?item_events=true', {
+          body: { raw: `image_url\n${images.url(13)}\n`, type: 'text/csv' },
+        })
+      ).status,
+    ).toBe(202);
+    const lines = await call('createBatch', 'POST', '/v1/batches?dry_run=true', {
+      body: { raw: `{"image_url":"${images.url(14)}"}\n`, type: 'application/x-ndjson' },
+    });
     expect(lines.json).toMatchObject({ object: 'batch_estimate', items: 1 });
-    expect((await call('createBatch', 'POST', '/v1/batches?colour=red', { body: { raw: `image_url\n${images.url(15)}\n`, type: 'text/csv' } })).status).toBe(400);
-    expect((await call('createBatch', 'POST', '/v1/batches', { body: { raw: 'hello', type: 'text/plain' } })).status).toBe(415);
+    expect(
+      (
+        await call('createBatch', 'POST', '/v1/batches?colour=red', {
+          body: { raw: `image_url\n${images.url(15)}\n`, type: 'text/csv' },
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await call('createBatch', 'POST', '/v1/batches', { body: { raw: 'hello', type: 'text/plain' } })).status,
+    ).toBe(415);
     await call('redeliverBatchWebhook', 'POST', `/v1/batches/${batch.json.id}/webhook/redeliver`);
     await call('cancelBatch', 'DELETE', `/v1/batches/${fromCsv.json.id}`);
 
     // Direct uploads: declared, one file PUT, made a batch (a dry run first, which leaves the upload open).
     const photo = await productImage('png', PRODUCT_SHOT, 8_600);
-    const upload = await call('createUpload', 'POST', '/v1/uploads', { body: { json: { files: [{ name: 'a.png', content_type: 'image/png', bytes: photo.length }] } } });
+    const upload = await call('createUpload', 'POST', '/v1/uploads', {
+      body: { json: { files: [{ name: 'a.png', content_type: 'image/png', bytes: photo.length }] } },
+    });
     expect(upload.status).toBe(201);
-    await call('createUpload', 'POST', '/v1/uploads', { body: { json: { files: [{ name: 'b.gif', content_type: 'image/gif', bytes: 10 }] } } });
+    await call('createUpload', 'POST', '/v1/uploads', {
+      body: { json: { files: [{ name: 'b.gif', content_type: 'image/gif', bytes: 10 }] } },
+    });
     await call('createUpload', 'POST', '/v1/uploads', { body: { json: { files: [] } } });
     const [file] = upload.json.files as Json[];
     const put = await request(file!.put_url, { method: 'PUT', body: photo, headers: file!.headers });
@@ -138,17 +217,30 @@ describe('every operation against the OpenAPI document', () => {
     await put.body.dump();
     await call('getUpload', 'GET', `/v1/uploads/${upload.json.id}`);
     await call('getUpload', 'GET', `/v1/uploads/${upload.json.id}`, { key: system.otherApiKey });
-    const estimate = await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: upload.json.id, dry_run: true } } });
+    const estimate = await call('createBatch', 'POST', '/v1/batches', {
+      body: { json: { upload_id: upload.json.id, dry_run: true } },
+    });
     expect(estimate.json).toMatchObject({ object: 'batch_estimate', items: 1 });
-    const fromUpload = await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: upload.json.id } } });
+    const fromUpload = await call('createBatch', 'POST', '/v1/batches', {
+      body: { json: { upload_id: upload.json.id } },
+    });
     expect(fromUpload.status).toBe(202);
-    expect((await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: upload.json.id } } })).json.error.code).toBe('upload_already_used');
-    expect((await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: 'upl_nope' } } })).status).toBe(404);
+    expect(
+      (await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: upload.json.id } } })).json.error
+        .code,
+    ).toBe('upload_already_used');
+    expect(
+      (await call('createBatch', 'POST', '/v1/batches', { body: { json: { upload_id: 'upl_nope' } } })).status,
+    ).toBe(404);
     await call('cancelBatch', 'DELETE', `/v1/batches/${fromUpload.json.id}`);
 
     // Review links.
-    await call('createBatchReviewLink', 'POST', `/v1/batches/${batch.json.id}/review-link`, { body: { json: { expires_in: 600 } } });
-    await call('createBatchReviewLink', 'POST', `/v1/batches/${batch.json.id}/review-link`, { body: { json: { expires_in: 5 } } });
+    await call('createBatchReviewLink', 'POST', `/v1/batches/${batch.json.id}/review-link`, {
+      body: { json: { expires_in: 600 } },
+    });
+    await call('createBatchReviewLink', 'POST', `/v1/batches/${batch.json.id}/review-link`, {
+      body: { json: { expires_in: 5 } },
+    });
     await call('createBatchReviewLink', 'POST', `/v1/batches/${batch.json.id}/review-link`, { key: readOnlyKey });
     await call('createJobReviewLink', 'POST', `/v1/jobs/${queued.json.id}/review-link`);
     await call('revokeBatchReviewLinks', 'DELETE', `/v1/batches/${batch.json.id}/review-links`);
@@ -159,7 +251,10 @@ describe('every operation against the OpenAPI document', () => {
     const worker = await startWorker(system.config, createLogger({ level: 'silent', name: 'test' }));
     closeWorker = () => worker.close();
     const waited = await call('createJob', 'POST', '/v1/jobs', {
-      body: { json: { image_url: images.url(3), renditions: [{ name: 'web', preset: 'web' }], options: { size: 'full' } } }, headers: { prefer: 'wait=30' },
+      body: {
+        json: { image_url: images.url(3), renditions: [{ name: 'web', preset: 'web' }], options: { size: 'full' } },
+      },
+      headers: { prefer: 'wait=30' },
     });
     const done = waited.status === 200 ? waited.json : await jobEnded(waited.json.id);
     expect(done.status).toBe('succeeded');
@@ -170,15 +265,20 @@ describe('every operation against the OpenAPI document', () => {
     await call('cancelJob', 'DELETE', `/v1/jobs/${done.id}`);
     await call('rerunJob', 'POST', `/v1/jobs/${done.id}/rerun`, { body: { json: { options: { size: 'preview' } } } });
     await call('rerunJob', 'POST', `/v1/jobs/${done.id}/rerun`, { body: { json: { metadata: [1] } } });
-    await call('setJobReview', 'PUT', `/v1/jobs/${done.id}/review`, { body: { json: { verdict: 'rejected', note: 'shadow' } } });
+    await call('setJobReview', 'PUT', `/v1/jobs/${done.id}/review`, {
+      body: { json: { verdict: 'rejected', note: 'shadow' } },
+    });
     await call('setJobReview', 'PUT', `/v1/jobs/${done.id}/review`, { body: { json: { verdict: 'approved' } } });
     await call('clearJobReview', 'DELETE', `/v1/jobs/${done.id}/review`);
     await call('clearJobReview', 'DELETE', `/v1/jobs/${toCancel.json.id}/review`);
 
-    const ended = await eventually(async () => {
-      const { json } = await call('getBatch', 'GET', `/v1/batches/${batch.json.id}`);
-      return json.status === 'completed' ? json : undefined;
-    }, { timeoutMs: 60_000, describe: 'the batch completed' });
+    const ended = await eventually(
+      async () => {
+        const { json } = await call('getBatch', 'GET', `/v1/batches/${batch.json.id}`);
+        return json.status === 'completed' ? json : undefined;
+      },
+      { timeoutMs: 60_000, describe: 'the batch completed' },
+    );
     expect(ended.counts).toMatchObject({ succeeded: 1, failed: 1 });
     await call('getBatch', 'GET', `/v1/batches/${batch.json.id}`, { key: system.otherApiKey });
     await call('getBatchResults', 'GET', `/v1/batches/${batch.json.id}/results`);
@@ -186,7 +286,10 @@ describe('every operation against the OpenAPI document', () => {
     await call('getBatchResults', 'GET', `/v1/batches/${batch.json.id}/results?format=xml`);
     await call('listBatchJobs', 'GET', `/v1/batches/${batch.json.id}/jobs?status=failed`);
     await call('listBatchJobs', 'GET', `/v1/batches/${batch.json.id}/jobs?review=rejected&quality=flagged`);
-    await call('rerunBatch', 'POST', `/v1/batches/${batch.json.id}/rerun`, { body: { json: { items: 'failed' } }, headers: { 'idempotency-key': 'rerun-1' } });
+    await call('rerunBatch', 'POST', `/v1/batches/${batch.json.id}/rerun`, {
+      body: { json: { items: 'failed' } },
+      headers: { 'idempotency-key': 'rerun-1' },
+    });
     await call('rerunBatch', 'POST', `/v1/batches/${batch.json.id}/rerun`, { body: { json: { items: 'rejected' } } });
     await call('rerunBatch', 'POST', `/v1/batches/${batch.json.id}/rerun`, { body: { json: { items: 'everything' } } });
 
@@ -198,17 +301,25 @@ describe('every operation against the OpenAPI document', () => {
     await call('redeliverBatchWebhook', 'POST', `/v1/batches/${batch.json.id}/webhook/redeliver`);
     await call('listWebhookDeliveries', 'GET', '/v1/webhook-deliveries?limit=5');
     await call('listWebhookDeliveries', 'GET', '/v1/webhook-deliveries?since=yesterday');
-    await call('recoverWebhookDeliveries', 'POST', '/v1/webhook-deliveries/recover', { body: { json: { since: new Date(Date.now() - 3_600_000).toISOString() } } });
+    await call('recoverWebhookDeliveries', 'POST', '/v1/webhook-deliveries/recover', {
+      body: { json: { since: new Date(Date.now() - 3_600_000).toISOString() } },
+    });
     await call('recoverWebhookDeliveries', 'POST', '/v1/webhook-deliveries/recover', { body: { json: {} } });
     await call('listWebhookEndpoints', 'GET', '/v1/webhook-endpoints');
-    await call('enableWebhookEndpoint', 'POST', '/v1/webhook-endpoints/enable', { body: { json: { url: receiver.url } } });
-    await call('enableWebhookEndpoint', 'POST', '/v1/webhook-endpoints/enable', { body: { json: { url: 'https://never.example.com/hook' } } });
+    await call('enableWebhookEndpoint', 'POST', '/v1/webhook-endpoints/enable', {
+      body: { json: { url: receiver.url } },
+    });
+    await call('enableWebhookEndpoint', 'POST', '/v1/webhook-endpoints/enable', {
+      body: { json: { url: 'https://never.example.com/hook' } },
+    });
     await call('rotateWebhookSecret', 'POST', '/v1/account/webhook-secret/rotate');
     await call('rotateWebhookSecret', 'POST', '/v1/account/webhook-secret/rotate', { key: readOnlyKey });
 
     const problems = answered.flatMap((entry) => entry.problems);
     expect(problems).toEqual([]);
-    const documented = Object.values(document.paths as Record<string, Json>).flatMap((item) => Object.values(item).map((operation) => String(operation.operationId)));
+    const documented = Object.values(document.paths as Record<string, Json>).flatMap((item) =>
+      Object.values(item).map((operation) => String(operation.operationId)),
+    );
     const succeeded = new Set(answered.filter((entry) => entry.status < 400).map((entry) => entry.operationId));
     expect(documented.filter((operationId) => !succeeded.has(operationId))).toEqual([]);
     const refused = new Set(answered.filter((entry) => entry.status >= 400).map((entry) => entry.operationId));

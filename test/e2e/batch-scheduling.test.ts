@@ -12,9 +12,14 @@ import { batchEnded, getBatch, postBatch, startImageServer, type ImageServer } f
 async function submitAsOtherTenant(system: TestSystem, photo: Buffer): Promise<string> {
   const form = new FormData();
   form.append('file', new Blob([photo], { type: 'image/png' }), 'photo.png');
-  const response = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': system.otherApiKey } });
+  const response = await request(`${system.apiUrl}/v1/jobs`, {
+    method: 'POST',
+    body: form,
+    headers: { 'x-api-key': system.otherApiKey },
+  });
   const body = (await response.body.json()) as Json;
-  if (response.statusCode !== 202) throw new Error(`submission answered ${response.statusCode}: ${JSON.stringify(body)}`);
+  if (response.statusCode !== 202)
+    throw new Error(`submission answered ${response.statusCode}: ${JSON.stringify(body)}`);
   return body.id as string;
 }
 
@@ -22,7 +27,8 @@ describe('scheduling batches against a slow upstream', () => {
   let system: TestSystem;
   let images: ImageServer;
   let hook: WebhookReceiver;
-  const items = (from: number, count: number) => Array.from({ length: count }, (_, i) => ({ image_url: images.url(from + i), client_ref: `item-${from + i}` }));
+  const items = (from: number, count: number) =>
+    Array.from({ length: count }, (_, i) => ({ image_url: images.url(from + i), client_ref: `item-${from + i}` }));
 
   beforeAll(async () => {
     system = await startSystem({ env: { WORKER_CONCURRENCY: '2' }, faults: { latencyMs: 50, fixedResult: true } });
@@ -40,25 +46,37 @@ describe('scheduling batches against a slow upstream', () => {
     expect(batch.status).toBe(202);
     const jobId = await submitAsOtherTenant(system, await productImage('png', PRODUCT_SHOT, 39_000));
 
-    const finished = await eventually(async () => {
-      const job = await getJob({ ...system, apiKey: system.otherApiKey }, jobId);
-      return job.status === 'succeeded' ? job : undefined;
-    }, { timeoutMs: 60_000, describe: 'the single job succeeded' });
+    const finished = await eventually(
+      async () => {
+        const job = await getJob({ ...system, apiKey: system.otherApiKey }, jobId);
+        return job.status === 'succeeded' ? job : undefined;
+      },
+      { timeoutMs: 60_000, describe: 'the single job succeeded' },
+    );
     const { body: progress } = await getBatch(system, batch.body.id);
     expect(progress.counts.succeeded).toBeLessThan(100);
     expect(Date.parse(finished.finished_at)).toBeGreaterThan(0);
 
     // Not needed any more: cancel the rest so the next test starts with an empty queue.
-    await request(`${system.apiUrl}/v1/batches/${batch.body.id}`, { method: 'DELETE', headers: { 'x-api-key': system.apiKey } }).then((r) => r.body.dump());
+    await request(`${system.apiUrl}/v1/batches/${batch.body.id}`, {
+      method: 'DELETE',
+      headers: { 'x-api-key': system.apiKey },
+    }).then((r) => r.body.dump());
     await batchEnded(system, batch.body.id, 60_000);
   }, 90_000);
 
   it('cancels the items not yet started; started ones finish, counts add up and ByByBG gets no further calls', async () => {
     await request(`${system.emulator.url}/_stats/reset`, { method: 'POST' }).then((r) => r.body.dump());
     const batch = await postBatch(system, { items: items(3000, 300), webhook_url: hook.url });
-    await eventually(async () => ((await getBatch(system, batch.body.id)).body.counts.succeeded >= 10 ? true : undefined), { timeoutMs: 60_000 });
+    await eventually(
+      async () => ((await getBatch(system, batch.body.id)).body.counts.succeeded >= 10 ? true : undefined),
+      { timeoutMs: 60_000 },
+    );
 
-    const response = await request(`${system.apiUrl}/v1/batches/${batch.body.id}`, { method: 'DELETE', headers: { 'x-api-key': system.apiKey } });
+    const response = await request(`${system.apiUrl}/v1/batches/${batch.body.id}`, {
+      method: 'DELETE',
+      headers: { 'x-api-key': system.apiKey },
+    });
     const canceledView = (await response.body.json()) as Json;
     expect(response.statusCode).toBe(200);
     expect(canceledView.status).toBe('canceled');

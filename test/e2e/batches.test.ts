@@ -22,7 +22,10 @@ describe('batches of image URLs', () => {
   let hook: WebhookReceiver;
 
   beforeAll(async () => {
-    system = await startSystem({ env: { WORKER_CONCURRENCY: '32', BYBYBG_RETRY_DELAY: '50ms', BYBYBG_RATE_LIMIT: '1000' }, faults: { fixedResult: true } });
+    system = await startSystem({
+      env: { WORKER_CONCURRENCY: '32', BYBYBG_RETRY_DELAY: '50ms', BYBYBG_RATE_LIMIT: '1000' },
+      faults: { fixedResult: true },
+    });
     images = await startImageServer(20_000);
     hook = await startWebhookReceiver();
   });
@@ -34,7 +37,10 @@ describe('batches of image URLs', () => {
 
   it('processes a 1,000-row CSV manifest, counts every item exactly, lists each result and sends batch.completed once', async () => {
     const rows = Array.from({ length: 1000 }, (_, i) => `${images.url(i)},sku-${i},red`);
-    const created = await postBatch(system, csvForm(`image_url,client_ref,colour\r\n${rows.join('\r\n')}\r\n`, { webhook_url: hook.url }));
+    const created = await postBatch(
+      system,
+      csvForm(`image_url,client_ref,colour\r\n${rows.join('\r\n')}\r\n`, { webhook_url: hook.url }),
+    );
     expect(created.status).toBe(202);
     expect(created.body.id).toMatch(/^batch_[0-9A-Za-z]{24}$/);
     expect(created.body.counts.total).toBe(1000);
@@ -44,11 +50,23 @@ describe('batches of image URLs', () => {
     const ended = await batchEnded(system, created.body.id);
     expect(ended.status).toBe('completed');
     // The emulator's fixed result is one transparent pixel: every cutout is flagged empty_cutout.
-    expect(ended.counts).toEqual({ total: 1000, queued: 0, processing: 0, succeeded: 1000, failed: 0, canceled: 0, rejected: 0, quality_flagged: 1000 });
+    expect(ended.counts).toEqual({
+      total: 1000,
+      queued: 0,
+      processing: 0,
+      succeeded: 1000,
+      failed: 0,
+      canceled: 0,
+      rejected: 0,
+      quality_flagged: 1000,
+    });
     expect(ended.upstream_calls).toBe(1000);
     expect(ended.completed_at).not.toBeNull();
 
-    const lines = (await manifest(system, created.body.id)).text.trim().split('\n').map((line) => JSON.parse(line) as Json);
+    const lines = (await manifest(system, created.body.id)).text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json);
     expect(lines).toHaveLength(1000);
     expect(lines.map((line) => line.client_ref)).toEqual(rows.map((_, i) => `sku-${i}`));
     expect(lines.every((line) => line.status === 'succeeded' && /^http/.test(line.result_url))).toBe(true);
@@ -90,9 +108,20 @@ describe('batches of image URLs', () => {
     const csvManifest = await manifest(system, created.body.id, 'csv');
     expect(csvManifest.contentType).toMatch(/^text\/csv/);
     const [header, ...data] = parseCsv(csvManifest.text);
-    expect(header).toEqual(['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review', 'quality_flags']);
+    expect(header).toEqual([
+      'client_ref',
+      'job_id',
+      'status',
+      'result_url',
+      'error_code',
+      'error_message',
+      'review',
+      'quality_flags',
+    ]);
     expect(data.map((row) => [row[0], row[2], row[4]])).toEqual([
-      ['good-1', 'succeeded', ''], ['good-2', 'succeeded', ''], ['unreachable', 'failed', 'image_url_unreachable'],
+      ['good-1', 'succeeded', ''],
+      ['good-2', 'succeeded', ''],
+      ['unreachable', 'failed', 'image_url_unreachable'],
     ]);
   }, 60_000);
 
@@ -105,7 +134,12 @@ describe('batches of image URLs', () => {
 
   it('accepts many files in one multipart request, each an item named by its file name', async () => {
     const form = new FormData();
-    for (const n of [1, 2]) form.append('file', new Blob([await productImage('png', PRODUCT_SHOT, 23_000 + n)], { type: 'image/png' }), `shoe ${n}.png`);
+    for (const n of [1, 2])
+      form.append(
+        'file',
+        new Blob([await productImage('png', PRODUCT_SHOT, 23_000 + n)], { type: 'image/png' }),
+        `shoe ${n}.png`,
+      );
     form.append('file', new Blob(['not an image'], { type: 'text/plain' }), '../notes.txt');
     const created = await postBatch(system, form);
     expect(created.status).toBe(202);
@@ -113,19 +147,26 @@ describe('batches of image URLs', () => {
     await batchEnded(system, created.body.id);
     const jobs = await callApi(system, 'GET', `/v1/jobs?batch_id=${created.body.id}`);
     expect(jobs.body.data.map((job: Json) => [job.client_ref, job.status, job.batch_id])).toEqual([
-      ['shoe 1.png', 'succeeded', created.body.id], ['shoe 2.png', 'succeeded', created.body.id],
+      ['shoe 1.png', 'succeeded', created.body.id],
+      ['shoe 2.png', 'succeeded', created.body.id],
     ]);
   });
 
   it('sends each item its own job event besides batch.completed when item_events is true', async () => {
     const receiver = await startWebhookReceiver();
     try {
-      const created = await postBatch(system, { items: [{ image_url: images.url(2200) }, { image_url: images.url(2201) }], webhook_url: receiver.url, item_events: true });
+      const created = await postBatch(system, {
+        items: [{ image_url: images.url(2200) }, { image_url: images.url(2201) }],
+        webhook_url: receiver.url,
+        item_events: true,
+      });
       expect(created.status).toBe(202);
       const deliveries = await receiver.waitFor(3);
       const types = deliveries.map((delivery) => (JSON.parse(delivery.body) as Json).type).sort();
       expect(types).toEqual(['batch.completed', 'job.succeeded', 'job.succeeded']);
-      const jobEvent = deliveries.map((delivery) => JSON.parse(delivery.body) as Json).find((event) => event.type === 'job.succeeded')!;
+      const jobEvent = deliveries
+        .map((delivery) => JSON.parse(delivery.body) as Json)
+        .find((event) => event.type === 'job.succeeded')!;
       expect(jobEvent.data.batch_id).toBe(created.body.id);
     } finally {
       await receiver.close();
@@ -157,7 +198,11 @@ describe('creating a large batch', () => {
   });
 
   it('accepts 10,000 JSON items in one request, queues the first window of them and keeps the rest as records', async () => {
-    const items = Array.from({ length: 10_000 }, (_, i) => ({ image_url: `https://images.example.com/p/${i}.jpg`, client_ref: `sku-${i}`, metadata: { row: i } }));
+    const items = Array.from({ length: 10_000 }, (_, i) => ({
+      image_url: `https://images.example.com/p/${i}.jpg`,
+      client_ref: `sku-${i}`,
+      metadata: { row: i },
+    }));
     const started = performance.now();
     const created = await postBatch(system, { items });
     const ms = Math.round(performance.now() - started);
@@ -170,6 +215,10 @@ describe('creating a large batch', () => {
     // The rest reach the queue as these start (batch-feeder.ts).
     expect(await system.services.queues.removeBg.count()).toBe(system.config.batches.queueWindow);
     const last = await system.services.batches.itemIds(created.body.id, 9_999, 1);
-    expect(await system.services.jobs.get(last[0]!)).toMatchObject({ status: 'queued', clientRef: 'sku-9999', metadata: { row: 9_999 } });
+    expect(await system.services.jobs.get(last[0]!)).toMatchObject({
+      status: 'queued',
+      clientRef: 'sku-9999',
+      metadata: { row: 9_999 },
+    });
   }, 60_000);
 });

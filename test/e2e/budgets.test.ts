@@ -9,7 +9,12 @@ import { callApi, eventually } from '../helpers/webhooks.ts';
 
 async function photoBatch(count: number, firstVariant: number): Promise<FormData> {
   const form = new FormData();
-  for (let i = 0; i < count; i++) form.append('file', new Blob([await productImage('png', PRODUCT_SHOT, firstVariant + i)], { type: 'image/png' }), `item-${i}.png`);
+  for (let i = 0; i < count; i++)
+    form.append(
+      'file',
+      new Blob([await productImage('png', PRODUCT_SHOT, firstVariant + i)], { type: 'image/png' }),
+      `item-${i}.png`,
+    );
   return form;
 }
 
@@ -23,7 +28,11 @@ describe('budgets of upstream calls per tenant', () => {
 
   beforeAll(async () => {
     // Three worker instances with 24 jobs in flight between them race for the last calls of the budget.
-    system = await startSystem({ workers: 3, env: { WORKER_CONCURRENCY: '8' }, faults: { fixedResult: true, latencyMs: 30 } });
+    system = await startSystem({
+      workers: 3,
+      env: { WORKER_CONCURRENCY: '8' },
+      faults: { fixedResult: true, latencyMs: 30 },
+    });
   });
   afterAll(async () => {
     await system?.close();
@@ -34,11 +43,16 @@ describe('budgets of upstream calls per tenant', () => {
     const batch = await postBatch(system, await photoBatch(40, 70_000));
     expect(batch.status).toBe(202);
 
-    const waiting = await eventually(async () => {
-      const jobs = await batchJobs(system, batch.body.id);
-      const parked = jobs.filter((job) => job.status === 'queued' && job.waiting_reason === 'budget_exhausted');
-      return jobs.filter((job) => job.status === 'succeeded').length === 10 && parked.length === 30 ? jobs : undefined;
-    }, { timeoutMs: 30_000, describe: '10 succeeded and 30 waiting for the budget' });
+    const waiting = await eventually(
+      async () => {
+        const jobs = await batchJobs(system, batch.body.id);
+        const parked = jobs.filter((job) => job.status === 'queued' && job.waiting_reason === 'budget_exhausted');
+        return jobs.filter((job) => job.status === 'succeeded').length === 10 && parked.length === 30
+          ? jobs
+          : undefined;
+      },
+      { timeoutMs: 30_000, describe: '10 succeeded and 30 waiting for the budget' },
+    );
     expect(waiting.every((job) => job.attempts <= 1 && job.error === null)).toBe(true);
 
     // Another tenant's images go through while acme's wait.
@@ -51,7 +65,10 @@ describe('budgets of upstream calls per tenant', () => {
     const { body: progress } = await getBatch(system, batch.body.id);
     expect(progress).toMatchObject({ status: 'processing', counts: { succeeded: 10, failed: 0, queued: 30 } });
     const { body: account } = await callApi(system, 'GET', '/v1/account');
-    expect(account.budget).toEqual({ daily: { limit: 10, used: 10, resets_at: expect.stringMatching(/T00:00:00\.000Z$/) }, monthly: null });
+    expect(account.budget).toEqual({
+      daily: { limit: 10, used: 10, resets_at: expect.stringMatching(/T00:00:00\.000Z$/) },
+      monthly: null,
+    });
 
     await system.services.budgets.setLimits('acme', { daily: 100 });
     const ended = await batchEnded(system, batch.body.id, 60_000);
@@ -68,7 +85,10 @@ describe('budgets of upstream calls per tenant', () => {
     const ended = await batchEnded(system, again.body.id, 30_000);
     expect(ended).toMatchObject({ counts: { succeeded: 5 }, credits_saved: 5, upstream_calls: 0 });
     expect((await emulatorStats(system)).total).toBe(before);
-    const jobs = await settle(system, (await batchJobs(system, again.body.id)).map((job) => job.id));
+    const jobs = await settle(
+      system,
+      (await batchJobs(system, again.body.id)).map((job) => job.id),
+    );
     expect(jobs.every((job) => job.credits_saved === 1)).toBe(true);
   }, 60_000);
 });

@@ -13,13 +13,21 @@ import { startImageServer } from '../helpers/batches.ts';
 // The entry point itself, not the bin shim: SIGKILL must hit the process doing the work.
 const CLI = join(import.meta.dirname, '../../apps/cli/src/main.ts');
 
-function runCli(system: TestSystem, args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CUTOUT_URL: system.apiUrl, CUTOUT_API_KEY: system.apiKey }, stdio: ['ignore', 'pipe', 'pipe'] });
+function runCli(
+  system: TestSystem,
+  args: string[],
+): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, CUTOUT_URL: system.apiUrl, CUTOUT_API_KEY: system.apiKey },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
   return { child, done };
 }
 
@@ -61,10 +69,17 @@ describe('the cutout CLI', () => {
     const input = join(work, 'photos');
     const out = join(work, 'out');
     mkdirSync(input);
-    for (let i = 0; i < 50; i++) writeFileSync(join(input, `shoe-${String(i).padStart(2, '0')}.png`), await productImage('png', PRODUCT_SHOT, 60_000 + i));
+    for (let i = 0; i < 50; i++)
+      writeFileSync(
+        join(input, `shoe-${String(i).padStart(2, '0')}.png`),
+        await productImage('png', PRODUCT_SHOT, 60_000 + i),
+      );
 
     const first = runCli(system, ['batch', input, '--out', out, '--chunk', '20']);
-    await eventually(async () => (results(out).length >= 10 ? true : undefined), { timeoutMs: 60_000, describe: 'ten results saved' });
+    await eventually(async () => (results(out).length >= 10 ? true : undefined), {
+      timeoutMs: 60_000,
+      describe: 'ten results saved',
+    });
     first.child.kill('SIGKILL');
     await first.done;
     expect(results(out).length).toBeLessThan(50);
@@ -95,11 +110,24 @@ describe('the cutout CLI', () => {
     const photos = await Promise.all(names.map((_, i) => productImage('png', PRODUCT_SHOT, 62_000 + i)));
     for (const [i, name] of names.entries()) writeFileSync(join(input, name), photos[i]!);
     // What a run killed half-way through its uploads leaves: the upload in its state, three files sent.
-    const { body: upload } = await callApi(system, 'POST', '/v1/uploads', { body: { files: names.map((name, i) => ({ name, content_type: 'image/png', bytes: photos[i]!.length })) } });
-    for (const [i, file] of (upload.files as Json[]).slice(0, 3).entries()) await (await request(file.put_url, { method: 'PUT', body: photos[i], headers: file.headers })).body.dump();
-    writeFileSync(join(out, '.cutout-state.json'), JSON.stringify({ version: 1, input, batches: [], ended: {}, uploads: [{ id: upload.id, refs: names, expiresAt: upload.expires_at }] }));
+    const { body: upload } = await callApi(system, 'POST', '/v1/uploads', {
+      body: { files: names.map((name, i) => ({ name, content_type: 'image/png', bytes: photos[i]!.length })) },
+    });
+    for (const [i, file] of (upload.files as Json[]).slice(0, 3).entries())
+      await (await request(file.put_url, { method: 'PUT', body: photos[i], headers: file.headers })).body.dump();
+    writeFileSync(
+      join(out, '.cutout-state.json'),
+      JSON.stringify({
+        version: 1,
+        input,
+        batches: [],
+        ended: {},
+        uploads: [{ id: upload.id, refs: names, expiresAt: upload.expires_at }],
+      }),
+    );
     // Were the three sent again, they would now be of another size than declared, and rejected.
-    for (const name of names.slice(0, 3)) writeFileSync(join(input, name), Buffer.concat([photos[0]!, Buffer.alloc(64)]));
+    for (const name of names.slice(0, 3))
+      writeFileSync(join(input, name), Buffer.concat([photos[0]!, Buffer.alloc(64)]));
     const before = (await emulatorStats(system)).total;
 
     const { code, stdout } = await runCli(system, ['batch', input, '--out', out, '--json']).done;
@@ -107,7 +135,10 @@ describe('the cutout CLI', () => {
     const summary = JSON.parse(stdout) as Json;
     expect(summary).toMatchObject({ total: 6, succeeded: 6 });
     expect(summary.batches).toHaveLength(1);
-    expect((await callApi(system, 'GET', `/v1/batches/${summary.batches[0]}`)).body.counts).toMatchObject({ total: 6, rejected: 0 });
+    expect((await callApi(system, 'GET', `/v1/batches/${summary.batches[0]}`)).body.counts).toMatchObject({
+      total: 6,
+      rejected: 0,
+    });
     expect((await callApi(system, 'GET', `/v1/uploads/${upload.id}`)).body.status).toBe('used');
     expect((await emulatorStats(system)).total - before).toBe(6);
   }, 60_000);
@@ -116,7 +147,8 @@ describe('the cutout CLI', () => {
     const input = join(work, 'multipart');
     const out = join(work, 'multipart-out');
     mkdirSync(input);
-    for (let i = 0; i < 3; i++) writeFileSync(join(input, `hat-${i}.png`), await productImage('png', PRODUCT_SHOT, 63_000 + i));
+    for (let i = 0; i < 3; i++)
+      writeFileSync(join(input, `hat-${i}.png`), await productImage('png', PRODUCT_SHOT, 63_000 + i));
     const { code, stdout } = await runCli(system, ['batch', input, '--out', out, '--multipart', '--json']).done;
     expect(code).toBe(0);
     const summary = JSON.parse(stdout) as Json;
@@ -129,7 +161,12 @@ describe('the cutout CLI', () => {
     const images = await startImageServer(61_000);
     try {
       const csv = join(work, 'manifest.csv');
-      writeFileSync(csv, ['image_url,client_ref', `${images.url(1)},SKU-1`, `${images.url(2)},SKU-2`, 'ftp://nope/x.png,SKU-3'].join('\n'));
+      writeFileSync(
+        csv,
+        ['image_url,client_ref', `${images.url(1)},SKU-1`, `${images.url(2)},SKU-2`, 'ftp://nope/x.png,SKU-3'].join(
+          '\n',
+        ),
+      );
       const out = join(work, 'csv-out');
       const { code, stdout } = await runCli(system, ['batch', csv, '--out', out]).done;
       expect(code).toBe(1);
@@ -164,18 +201,30 @@ describe('the cutout CLI', () => {
   it('asks before it spends: without a terminal, a run over --confirm-over submits nothing and exits 2', async () => {
     const input = join(work, 'costly');
     mkdirSync(input);
-    for (let i = 0; i < 4; i++) writeFileSync(join(input, `bag-${i}.png`), await productImage('png', PRODUCT_SHOT, 64_000 + i));
+    for (let i = 0; i < 4; i++)
+      writeFileSync(join(input, `bag-${i}.png`), await productImage('png', PRODUCT_SHOT, 64_000 + i));
     const jobsBefore = (await allJobs(system)).length;
     const callsBefore = (await emulatorStats(system)).total;
 
-    const refused = await runCli(system, ['batch', input, '--out', join(work, 'costly-out'), '--confirm-over', '3']).done;
+    const refused = await runCli(system, ['batch', input, '--out', join(work, 'costly-out'), '--confirm-over', '3'])
+      .done;
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('This run would make 4 upstream calls for 4 images (0 reuse earlier results): more than --confirm-over 3');
+    expect(refused.stderr).toContain(
+      'This run would make 4 upstream calls for 4 images (0 reuse earlier results): more than --confirm-over 3',
+    );
     expect(refused.stderr).toContain('Nothing was submitted');
     expect((await allJobs(system)).length).toBe(jobsBefore);
     expect((await emulatorStats(system)).total).toBe(callsBefore);
 
-    const allowed = await runCli(system, ['batch', input, '--out', join(work, 'costly-out'), '--confirm-over', '4', '--json']).done;
+    const allowed = await runCli(system, [
+      'batch',
+      input,
+      '--out',
+      join(work, 'costly-out'),
+      '--confirm-over',
+      '4',
+      '--json',
+    ]).done;
     expect(allowed.code).toBe(0);
     expect(JSON.parse(allowed.stdout)).toMatchObject({ total: 4, succeeded: 4 });
     expect((await emulatorStats(system)).total - callsBefore).toBe(4);

@@ -59,7 +59,9 @@ describe('direct uploads', () => {
     await put(files[2]!, Buffer.alloc(2_000, 1));
     expect(await put(files[3]!, text)).toBe(200);
 
-    const batch = await callApi(system, 'POST', '/v1/batches', { body: { upload_id: created.body.id, item_events: false } });
+    const batch = await callApi(system, 'POST', '/v1/batches', {
+      body: { upload_id: created.body.id, item_events: false },
+    });
     expect(batch.status).toBe(202);
     expect(batch.body.counts).toMatchObject({ total: 2, rejected: 2 });
     expect(batch.body.rejected).toEqual([
@@ -69,7 +71,10 @@ describe('direct uploads', () => {
 
     const ended = await batchEnded(system, batch.body.id, 60_000);
     expect(ended.counts).toMatchObject({ succeeded: 1, failed: 1 });
-    const rows = (await manifest(system, batch.body.id)).text.trim().split('\n').map((line) => JSON.parse(line) as Json);
+    const rows = (await manifest(system, batch.body.id)).text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json);
     expect(rows.map((row) => [row.client_ref, row.status, row.error_code])).toEqual([
       ['shoe-1.png', 'succeeded', null],
       ['notes.png', 'failed', 'unsupported_media_type'],
@@ -86,27 +91,51 @@ describe('direct uploads', () => {
   it('shows which files are in S3 and signs new URLs only for the missing ones', async () => {
     const photo = await productImage('jpeg', PRODUCT_SHOT, 91_100);
     const created = await callApi(system, 'POST', '/v1/uploads', {
-      body: { files: [{ name: 'a.jpg', content_type: 'image/jpeg', bytes: photo.length }, { name: 'b.jpg', content_type: 'image/jpeg', bytes: photo.length }] },
+      body: {
+        files: [
+          { name: 'a.jpg', content_type: 'image/jpeg', bytes: photo.length },
+          { name: 'b.jpg', content_type: 'image/jpeg', bytes: photo.length },
+        ],
+      },
     });
     expect(await put(created.body.files[0], photo)).toBe(200);
     const shown = await callApi(system, 'GET', `/v1/uploads/${created.body.id}`);
     expect(shown.status).toBe(200);
-    expect(shown.body.files.map((file: Json) => [file.name, file.uploaded, typeof file.put_url])).toEqual([['a.jpg', true, 'undefined'], ['b.jpg', false, 'string']]);
+    expect(shown.body.files.map((file: Json) => [file.name, file.uploaded, typeof file.put_url])).toEqual([
+      ['a.jpg', true, 'undefined'],
+      ['b.jpg', false, 'string'],
+    ]);
     expect(await put(shown.body.files[1], photo)).toBe(200);
-    expect((await callApi(system, 'GET', `/v1/uploads/${created.body.id}`)).body.files.every((file: Json) => file.uploaded)).toBe(true);
-    expect((await callApi(system, 'GET', `/v1/uploads/${created.body.id}`, { key: system.otherApiKey })).status).toBe(404);
+    expect(
+      (await callApi(system, 'GET', `/v1/uploads/${created.body.id}`)).body.files.every((file: Json) => file.uploaded),
+    ).toBe(true);
+    expect((await callApi(system, 'GET', `/v1/uploads/${created.body.id}`, { key: system.otherApiKey })).status).toBe(
+      404,
+    );
   });
 
-  it('refuses files it would refuse anyway, another tenant\'s upload and an unknown one', async () => {
+  it("refuses files it would refuse anyway, another tenant's upload and an unknown one", async () => {
     const one = (file: Json) => callApi(system, 'POST', '/v1/uploads', { body: { files: [file] } });
-    expect((await one({ name: 'a.gif', content_type: 'image/gif', bytes: 10 })).body.error.code).toBe('unsupported_media_type');
-    expect((await one({ name: 'a.png', content_type: 'image/png', bytes: system.config.api.maxUploadBytes + 1 })).body.error.code).toBe('file_too_large');
+    expect((await one({ name: 'a.gif', content_type: 'image/gif', bytes: 10 })).body.error.code).toBe(
+      'unsupported_media_type',
+    );
+    expect(
+      (await one({ name: 'a.png', content_type: 'image/png', bytes: system.config.api.maxUploadBytes + 1 })).body.error
+        .code,
+    ).toBe('file_too_large');
     expect((await one({ name: 'a.png', content_type: 'image/png', bytes: 0 })).body.error.code).toBe('empty_file');
-    expect((await one({ name: 'a.png', content_type: 'image/png', bytes: 10, path: '/x' })).body.error.code).toBe('invalid_request');
-    expect((await callApi(system, 'POST', '/v1/uploads', { body: { files: [] } })).body.error.code).toBe('invalid_request');
+    expect((await one({ name: 'a.png', content_type: 'image/png', bytes: 10, path: '/x' })).body.error.code).toBe(
+      'invalid_request',
+    );
+    expect((await callApi(system, 'POST', '/v1/uploads', { body: { files: [] } })).body.error.code).toBe(
+      'invalid_request',
+    );
 
     const created = await one({ name: 'a.png', content_type: 'image/png', bytes: 10 });
-    const stolen = await callApi(system, 'POST', '/v1/batches', { key: system.otherApiKey, body: { upload_id: created.body.id } });
+    const stolen = await callApi(system, 'POST', '/v1/batches', {
+      key: system.otherApiKey,
+      body: { upload_id: created.body.id },
+    });
     expect([stolen.status, stolen.body.error.code]).toEqual([404, 'upload_not_found']);
     const unknown = await callApi(system, 'POST', '/v1/batches', { body: { upload_id: 'upl_nothing' } });
     expect([unknown.status, unknown.body.error.code]).toEqual([404, 'upload_not_found']);
@@ -114,7 +143,11 @@ describe('direct uploads', () => {
     expect([both.status, both.body.error.code]).toEqual([400, 'ambiguous_items']);
     // Nothing was uploaded: every row is rejected, and the upload stays usable.
     const empty = await callApi(system, 'POST', '/v1/batches', { body: { upload_id: created.body.id } });
-    expect([empty.status, empty.body.error.code, empty.body.error.rejected]).toEqual([422, 'no_valid_items', [{ row: 1, reason: 'upload_missing: a.png was not uploaded' }]]);
+    expect([empty.status, empty.body.error.code, empty.body.error.rejected]).toEqual([
+      422,
+      'no_valid_items',
+      [{ row: 1, reason: 'upload_missing: a.png was not uploaded' }],
+    ]);
   });
 });
 
@@ -130,21 +163,32 @@ describe('an expired upload', () => {
 
   it('cannot become a batch, and the sweep deletes its objects and its record', async () => {
     const photo = await productImage('png', PRODUCT_SHOT, 91_200);
-    const created = await callApi(system, 'POST', '/v1/uploads', { body: { files: [{ name: 'late.png', content_type: 'image/png', bytes: photo.length }] } });
+    const created = await callApi(system, 'POST', '/v1/uploads', {
+      body: { files: [{ name: 'late.png', content_type: 'image/png', bytes: photo.length }] },
+    });
     expect(await put(created.body.files[0], photo)).toBe(200);
     const prefix = uploadPrefix(system.tenantId, created.body.id);
     expect(await storedKeys(system, prefix)).toHaveLength(1);
 
-    await eventually(async () => ((await callApi(system, 'GET', `/v1/uploads/${created.body.id}`)).status === 404 ? true : undefined), { timeoutMs: 15_000, describe: 'the upload swept' });
+    await eventually(
+      async () => ((await callApi(system, 'GET', `/v1/uploads/${created.body.id}`)).status === 404 ? true : undefined),
+      { timeoutMs: 15_000, describe: 'the upload swept' },
+    );
     expect(await storedKeys(system, prefix)).toEqual([]);
     const batch = await callApi(system, 'POST', '/v1/batches', { body: { upload_id: created.body.id } });
     expect([batch.status, batch.body.error.code]).toEqual([404, 'upload_not_found']);
   });
 
   it('answers 410 between its expiry and its sweep', async () => {
-    const created = await callApi(system, 'POST', '/v1/uploads', { body: { files: [{ name: 'x.png', content_type: 'image/png', bytes: 10 }] } });
+    const created = await callApi(system, 'POST', '/v1/uploads', {
+      body: { files: [{ name: 'x.png', content_type: 'image/png', bytes: 10 }] },
+    });
     // Its sweep is held back, as when no worker is running.
-    await system.services.redis.zadd(`${system.config.redis.prefix}:uploads:sweep`, Date.now() + 600_000, created.body.id);
+    await system.services.redis.zadd(
+      `${system.config.redis.prefix}:uploads:sweep`,
+      Date.now() + 600_000,
+      created.body.id,
+    );
     await new Promise((resolve) => setTimeout(resolve, 2_200));
     const batch = await callApi(system, 'POST', '/v1/batches', { body: { upload_id: created.body.id } });
     expect([batch.status, batch.body.error.code]).toEqual([410, 'upload_expired']);

@@ -28,7 +28,8 @@ const photo = (variant: number) => productImage('png', PRODUCT_SHOT, variant);
 async function filesForm(variants: number[], fields: Record<string, string> = {}): Promise<FormData> {
   const form = new FormData();
   for (const [name, value] of Object.entries(fields)) form.append(name, value);
-  for (const [i, variant] of variants.entries()) form.append('file', new Blob([await photo(variant)], { type: 'image/png' }), `item-${i}.png`);
+  for (const [i, variant] of variants.entries())
+    form.append('file', new Blob([await photo(variant)], { type: 'image/png' }), `item-${i}.png`);
   return form;
 }
 
@@ -58,17 +59,30 @@ describe('POST /v1/batches with dry_run', () => {
 
     expect(status).toBe(200);
     expect(body).toMatchObject({
-      object: 'batch_estimate', items: 5, duplicates: 3, upstream_calls: 2, upstream_calls_exact: true, url_items: 0, note: null,
+      object: 'batch_estimate',
+      items: 5,
+      duplicates: 3,
+      upstream_calls: 2,
+      upstream_calls_exact: true,
+      url_items: 0,
+      note: null,
       rejected: [{ row: 6, reason: expect.stringContaining('unsupported_media_type') }],
-      budget_after: { daily: null, monthly: null }, waiting_reason: null,
+      budget_after: { daily: null, monthly: null },
+      waiting_reason: null,
     });
     expect(body.eta_seconds).toBe(1); // (nothing queued + 2 calls) at 50 calls/s
     expect(await footprint(system)).toEqual(before);
 
-    const real = await postBatch(system, await filesForm(variants), { headers: { 'idempotency-key': 'dry-run-files' } });
+    const real = await postBatch(system, await filesForm(variants), {
+      headers: { 'idempotency-key': 'dry-run-files' },
+    });
     expect(real.status).toBe(202);
     const ended = await batchEnded(system, real.body.id, 30_000);
-    expect(ended).toMatchObject({ counts: { succeeded: 5 }, upstream_calls: body.upstream_calls, credits_saved: body.duplicates });
+    expect(ended).toMatchObject({
+      counts: { succeeded: 5 },
+      upstream_calls: body.upstream_calls,
+      credits_saved: body.duplicates,
+    });
     expect((await emulatorStats(system)).total - before.upstream).toBe(body.upstream_calls);
   }, 60_000);
 
@@ -78,11 +92,18 @@ describe('POST /v1/batches with dry_run', () => {
     const items = [0, 1, 2].map((n) => ({ image_url: images.url(n) }));
     const before = await footprint(system);
 
-    const { status, body } = await postBatch(system, { items: [...items, { image_url: 'ftp://example.com/x.png' }], dry_run: true });
+    const { status, body } = await postBatch(system, {
+      items: [...items, { image_url: 'ftp://example.com/x.png' }],
+      dry_run: true,
+    });
 
     expect(status).toBe(200);
     expect(body).toMatchObject({
-      items: 3, duplicates: 0, upstream_calls: 3, upstream_calls_exact: false, url_items: 3,
+      items: 3,
+      duplicates: 0,
+      upstream_calls: 3,
+      upstream_calls_exact: false,
+      url_items: 3,
       note: expect.stringContaining('cannot be seen before fetching'),
       budget_after: { daily: { limit: 100, used: used + 3, remaining: 100 - used - 3 }, monthly: null },
     });
@@ -98,7 +119,10 @@ describe('POST /v1/batches with dry_run', () => {
   }, 60_000);
 
   it('answers 422 no_valid_items as a real submission would when no item is valid', async () => {
-    const { status, body } = await postBatch(system, { items: [{ image_url: 'ftp://example.com/x.png' }], dry_run: true });
+    const { status, body } = await postBatch(system, {
+      items: [{ image_url: 'ftp://example.com/x.png' }],
+      dry_run: true,
+    });
     expect(status).toBe(422);
     expect(body.error).toMatchObject({ code: 'no_valid_items', rejected: [{ row: 1 }] });
   });
@@ -109,7 +133,10 @@ describe('POST /v1/batches with dry_run', () => {
     const before = await footprint(system);
     const { status, body } = await postBatch(system, form);
     expect(status).toBe(400);
-    expect(body.error).toMatchObject({ code: 'invalid_request', message: 'Send the dry_run field before the first "file" part' });
+    expect(body.error).toMatchObject({
+      code: 'invalid_request',
+      message: 'Send the dry_run field before the first "file" part',
+    });
     expect(await footprint(system)).toEqual(before);
   });
 
@@ -125,7 +152,9 @@ describe('POST /v1/batches with dry_run', () => {
     // dry_run comes last: by then more than one chunk of items was written.
     const body = JSON.stringify({ items, dry_run: true });
     const response = await request(`${system.apiUrl}/v1/batches`, {
-      method: 'POST', body, headers: { 'x-api-key': system.apiKey, 'content-type': 'application/json', 'idempotency-key': 'late-dry-run' },
+      method: 'POST',
+      body,
+      headers: { 'x-api-key': system.apiKey, 'content-type': 'application/json', 'idempotency-key': 'late-dry-run' },
     });
     const estimate = (await response.body.json()) as Json;
     expect(response.statusCode).toBe(200);
@@ -137,7 +166,11 @@ describe('POST /v1/batches with dry_run', () => {
   it('estimates a CSV manifest sent as the whole body with ?dry_run=true', async () => {
     const csv = `image_url,client_ref\n${images.url(2_001)},A\n${images.url(2_002)},B\nftp://x,C\n`;
     const before = await footprint(system);
-    const response = await request(`${system.apiUrl}/v1/batches?dry_run=true`, { method: 'POST', body: csv, headers: { 'x-api-key': system.apiKey, 'content-type': 'text/csv' } });
+    const response = await request(`${system.apiUrl}/v1/batches?dry_run=true`, {
+      method: 'POST',
+      body: csv,
+      headers: { 'x-api-key': system.apiKey, 'content-type': 'text/csv' },
+    });
     expect(response.statusCode).toBe(200);
     expect(await response.body.json()).toMatchObject({ object: 'batch_estimate', items: 2, rejected: [{ row: 4 }] });
     expect(await footprint(system)).toEqual(before);
@@ -145,7 +178,14 @@ describe('POST /v1/batches with dry_run', () => {
 
   it('estimates a direct upload without using it up: the real batch takes it afterwards', async () => {
     const bytes = await photo(910);
-    const declared = await callApi(system, 'POST', '/v1/uploads', { body: { files: [{ name: 'one.png', content_type: 'image/png', bytes: bytes.length }, { name: 'never.png', content_type: 'image/png', bytes: 10 }] } });
+    const declared = await callApi(system, 'POST', '/v1/uploads', {
+      body: {
+        files: [
+          { name: 'one.png', content_type: 'image/png', bytes: bytes.length },
+          { name: 'never.png', content_type: 'image/png', bytes: 10 },
+        ],
+      },
+    });
     expect(declared.status).toBe(201);
     const [file] = declared.body.files as Json[];
     const put = await request(file!.put_url, { method: 'PUT', body: bytes, headers: file!.headers });
@@ -153,9 +193,17 @@ describe('POST /v1/batches with dry_run', () => {
     const before = await footprint(system);
     const { status, body } = await postBatch(system, { upload_id: declared.body.id, dry_run: true });
     expect(status).toBe(200);
-    expect(body).toMatchObject({ items: 1, upstream_calls: 1, upstream_calls_exact: false, rejected: [{ row: 2, reason: expect.stringContaining('upload_missing') }] });
+    expect(body).toMatchObject({
+      items: 1,
+      upstream_calls: 1,
+      upstream_calls_exact: false,
+      rejected: [{ row: 2, reason: expect.stringContaining('upload_missing') }],
+    });
     expect(await footprint(system)).toEqual(before);
-    expect((await callApi(system, 'GET', `/v1/uploads/${declared.body.id}`)).body).toMatchObject({ status: 'open', batch_id: null });
+    expect((await callApi(system, 'GET', `/v1/uploads/${declared.body.id}`)).body).toMatchObject({
+      status: 'open',
+      batch_id: null,
+    });
     const real = await postBatch(system, { upload_id: declared.body.id });
     expect(real.status).toBe(202);
     expect(real.body.counts.queued + real.body.counts.processing + real.body.counts.succeeded).toBe(1);

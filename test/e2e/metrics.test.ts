@@ -32,7 +32,9 @@ const WORKER_COUNTERS = {
 type Counters = Record<string, readonly [string, Record<string, string>]>;
 
 function read(samples: Sample[], counters: Counters): Record<string, number> {
-  return Object.fromEntries(Object.entries(counters).map(([key, [name, labels]]) => [key, sampleValue(samples, name, labels)]));
+  return Object.fromEntries(
+    Object.entries(counters).map(([key, [name, labels]]) => [key, sampleValue(samples, name, labels)]),
+  );
 }
 
 function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
@@ -60,13 +62,19 @@ describe('metrics', () => {
     const fields = { webhook_url: receiver.url };
 
     const first = await productImage('png', PRODUCT_SHOT, 1);
-    const ids = [await submitPhoto(system, first, fields), await submitPhoto(system, await productImage('png', PRODUCT_SHOT, 2), fields)];
+    const ids = [
+      await submitPhoto(system, first, fields),
+      await submitPhoto(system, await productImage('png', PRODUCT_SHOT, 2), fields),
+    ];
     expect((await settle(system, ids)).map((view) => view.status)).toEqual(['succeeded', 'succeeded']);
 
     await setFaults(system, { responseMode: 'bad' });
     try {
       ids.push(await submitPhoto(system, await productImage('png', PRODUCT_SHOT, 3), fields));
-      expect((await settle(system, ids.slice(2)))[0]).toMatchObject({ status: 'failed', error: { code: 'upstream_bad_response' } });
+      expect((await settle(system, ids.slice(2)))[0]).toMatchObject({
+        status: 'failed',
+        error: { code: 'upstream_bad_response' },
+      });
     } finally {
       await setFaults(system, { responseMode: 'image' });
     }
@@ -77,34 +85,61 @@ describe('metrics', () => {
     await receiver.waitFor(4);
 
     const expectedWorker = {
-      succeeded: 3, failedBadResponse: 1, finished: 4, processed: 4,
-      upstream200: 3, upstreamAll: 3, creditsSaved: 1, delivered: 4, deliveryAttempts: 4,
+      succeeded: 3,
+      failedBadResponse: 1,
+      finished: 4,
+      processed: 4,
+      upstream200: 3,
+      upstreamAll: 3,
+      creditsSaved: 1,
+      delivered: 4,
+      deliveryAttempts: 4,
     };
     // Outcomes are counted from BullMQ's events, a moment after the record changed.
     let workerDelta: Record<string, number> = {};
-    await waitUntil(async () => {
-      workerDelta = delta(read((await scrape(workerMetricsUrl)).samples, WORKER_COUNTERS), workerBefore);
-      return workerDelta.finished! >= 4 && workerDelta.deliveryAttempts! >= 4 ? true : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 50, describe: () => JSON.stringify(workerDelta) });
+    await waitUntil(
+      async () => {
+        workerDelta = delta(read((await scrape(workerMetricsUrl)).samples, WORKER_COUNTERS), workerBefore);
+        return workerDelta.finished! >= 4 && workerDelta.deliveryAttempts! >= 4 ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 50, describe: () => JSON.stringify(workerDelta) },
+    );
     expect(workerDelta).toEqual(expectedWorker);
 
     const api = await scrape(`${system.apiUrl}/metrics`);
     expect(api.contentType).toMatch(/^text\/plain/);
     expect(delta(read(api.samples, API_COUNTERS), apiBefore)).toEqual({ accepted: 4, posted: 4 });
     // Polling shows up under the route pattern, never under a job's own URL.
-    expect(sampleValue(api.samples, 'cutout_http_requests_total', { method: 'GET', route: '/v1/jobs/:id', status: '200' })).toBeGreaterThan(0);
+    expect(
+      sampleValue(api.samples, 'cutout_http_requests_total', { method: 'GET', route: '/v1/jobs/:id', status: '200' }),
+    ).toBeGreaterThan(0);
 
     const workerSamples = (await scrape(workerMetricsUrl)).samples;
-    expect(workerSamples.some((sample) => sample.name === 'cutout_upstream_rate_per_second' && sample.labels.mode === 'discovering')).toBe(true);
+    expect(
+      workerSamples.some(
+        (sample) => sample.name === 'cutout_upstream_rate_per_second' && sample.labels.mode === 'discovering',
+      ),
+    ).toBe(true);
     expect(workerSamples.some((sample) => sample.name === 'process_cpu_user_seconds_total')).toBe(true);
     for (const queue of ['remove-bg', 'webhooks']) {
-      expect(api.samples.some((sample) => sample.name === 'cutout_queue_depth' && sample.labels.queue === queue && sample.labels.state === 'waiting')).toBe(true);
-      expect(api.samples.some((sample) => sample.name === 'cutout_queue_oldest_waiting_seconds' && sample.labels.queue === queue)).toBe(true);
+      expect(
+        api.samples.some(
+          (sample) =>
+            sample.name === 'cutout_queue_depth' && sample.labels.queue === queue && sample.labels.state === 'waiting',
+        ),
+      ).toBe(true);
+      expect(
+        api.samples.some(
+          (sample) => sample.name === 'cutout_queue_oldest_waiting_seconds' && sample.labels.queue === queue,
+        ),
+      ).toBe(true);
     }
 
     const labelValues = [...api.samples, ...workerSamples].flatMap((sample) => Object.values(sample.labels));
     const forbidden = [...ids, system.tenantId, 'globex'];
-    expect(labelValues.filter((value) => forbidden.some((id) => value.includes(id)) || /job_[0-9A-Za-z]{20}/.test(value))).toEqual([]);
+    expect(
+      labelValues.filter((value) => forbidden.some((id) => value.includes(id)) || /job_[0-9A-Za-z]{20}/.test(value)),
+    ).toEqual([]);
     expect((await getJob(system, ids[3]!)).status).toBe('succeeded');
   });
 });

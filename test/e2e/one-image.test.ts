@@ -33,7 +33,11 @@ describe('one image, end to end', () => {
     form.append('webhook_url', receiver.url);
     form.append('metadata', JSON.stringify({ sku: 'SHOE-42' }));
 
-    const created = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': system.apiKey } });
+    const created = await request(`${system.apiUrl}/v1/jobs`, {
+      method: 'POST',
+      body: form,
+      headers: { 'x-api-key': system.apiKey },
+    });
     const job = (await created.body.json()) as Record<string, any>;
     expect(created.statusCode).toBe(202);
     expect(job.id).toMatch(/^job_[0-9A-Za-z]{24}$/);
@@ -57,9 +61,17 @@ describe('one image, end to end', () => {
     const png = Buffer.from(await download.body.arrayBuffer());
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     const { width, height, object } = PRODUCT_SHOT;
-    const corners = await alphaAt(png, [[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]]);
+    const corners = await alphaAt(png, [
+      [0, 0],
+      [width - 1, 0],
+      [0, height - 1],
+      [width - 1, height - 1],
+    ]);
     expect(corners).toEqual([0, 0, 0, 0]);
-    const centre = await alphaAt(png, [[object.left + object.width / 2, object.top + object.height / 2], [object.left + 5, object.top + 5]]);
+    const centre = await alphaAt(png, [
+      [object.left + object.width / 2, object.top + object.height / 2],
+      [object.left + 5, object.top + 5],
+    ]);
     expect(centre).toEqual([255, 255]);
 
     const [delivery] = await receiver.waitFor(1);
@@ -88,12 +100,20 @@ describe('one image, end to end', () => {
   });
 
   it('announces a job ByByBG rejects as job.failed with an actionable error', async () => {
-    await request(`${system.emulator.url}/_faults`, { method: 'PUT', body: JSON.stringify({ responseMode: 'bad' }), headers: { 'content-type': 'application/json' } });
+    await request(`${system.emulator.url}/_faults`, {
+      method: 'PUT',
+      body: JSON.stringify({ responseMode: 'bad' }),
+      headers: { 'content-type': 'application/json' },
+    });
     try {
       const form = new FormData();
       form.append('file', new Blob([await productImage('png')], { type: 'image/png' }), 'bag.png');
       form.append('webhook_url', receiver.url);
-      const created = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': system.apiKey } });
+      const created = await request(`${system.apiUrl}/v1/jobs`, {
+        method: 'POST',
+        body: form,
+        headers: { 'x-api-key': system.apiKey },
+      });
       const job = (await created.body.json()) as Record<string, any>;
       const before = receiver.received.length;
       const [delivery] = (await receiver.waitFor(before + 1)).slice(before);
@@ -106,7 +126,11 @@ describe('one image, end to end', () => {
       expect(status.body.status).toBe('failed');
       expect(status.body.result).toBeNull();
     } finally {
-      await request(`${system.emulator.url}/_faults`, { method: 'PUT', body: JSON.stringify({ responseMode: 'image' }), headers: { 'content-type': 'application/json' } });
+      await request(`${system.emulator.url}/_faults`, {
+        method: 'PUT',
+        body: JSON.stringify({ responseMode: 'image' }),
+        headers: { 'content-type': 'application/json' },
+      });
     }
   });
 });

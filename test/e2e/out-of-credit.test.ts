@@ -29,12 +29,18 @@ describe('ByByBG out of credit (402)', () => {
     });
     const ids = await submitPhotos(system, 12, { firstVariant: 500 });
 
-    const degraded = await eventually(async () => {
-      const body = await readyz(system!);
-      return body.checks.upstream.reason === 'upstream_out_of_credit' ? body : undefined;
-    }, { describe: 'readyz reports the account out of credit' });
+    const degraded = await eventually(
+      async () => {
+        const body = await readyz(system!);
+        return body.checks.upstream.reason === 'upstream_out_of_credit' ? body : undefined;
+      },
+      { describe: 'readyz reports the account out of credit' },
+    );
     expect(degraded.status).toBe('degraded');
-    expect(degraded.checks.upstream).toMatchObject({ ok: false, detail: expect.stringContaining('out of credit (402)') });
+    expect(degraded.checks.upstream).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('out of credit (402)'),
+    });
 
     // The calls in flight when the credit ran out come back 402; after that, only probes go out.
     await sleep(2 * probeMs);
@@ -49,21 +55,30 @@ describe('ByByBG out of credit (402)', () => {
     const held = await jobsOf(system, ids);
     expect(countOf(held, 'succeeded')).toBe(3);
     expect(countOf(held, 'failed')).toBe(0);
-    expect(held.filter((view) => view.status === 'queued').every((view) => view.waiting_reason === 'upstream_out_of_credit')).toBe(true);
+    expect(
+      held.filter((view) => view.status === 'queued').every((view) => view.waiting_reason === 'upstream_out_of_credit'),
+    ).toBe(true);
 
     await setFaults(system, { credits: null });
     const views = await settle(system, ids);
     expect(views.map((view) => view.status)).toEqual(Array(12).fill('succeeded'));
     expect(views.every((view) => view.attempts === 1)).toBe(true);
-    const ready = await eventually(async () => {
-      const body = await readyz(system!);
-      return body.status === 'ready' ? body : undefined;
-    }, { describe: 'readyz ready again' });
+    const ready = await eventually(
+      async () => {
+        const body = await readyz(system!);
+        return body.status === 'ready' ? body : undefined;
+      },
+      { describe: 'readyz ready again' },
+    );
     expect(ready.checks.upstream.ok).toBe(true);
 
-    const metrics = (await Promise.all(system.workerMetricsUrls.map((url) => scrape(`${url}/metrics`)))).flatMap((scraped) => scraped.samples);
+    const metrics = (await Promise.all(system.workerMetricsUrls.map((url) => scrape(`${url}/metrics`)))).flatMap(
+      (scraped) => scraped.samples,
+    );
     expect(sampleValue(metrics, 'cutout_upstream_holds_total', { reason: 'upstream_out_of_credit' })).toBe(1);
-    expect(sampleValue(metrics, 'cutout_upstream_hold_seconds_total', { reason: 'upstream_out_of_credit' })).toBeGreaterThan(0);
+    expect(
+      sampleValue(metrics, 'cutout_upstream_hold_seconds_total', { reason: 'upstream_out_of_credit' }),
+    ).toBeGreaterThan(0);
     expect(sampleValue(metrics, 'cutout_upstream_held', { reason: 'upstream_out_of_credit' })).toBe(0);
   }, 60_000);
 
@@ -75,16 +90,21 @@ describe('ByByBG out of credit (402)', () => {
     const early = await submitPhotos(system, 3, { firstVariant: 600 });
 
     const failed = await settle(system, early, 30_000);
-    expect(failed.map((view) => view.error)).toEqual(Array(3).fill({ code: 'upstream_out_of_credit', message: expect.stringContaining('4 s'), retryable: true }));
+    expect(failed.map((view) => view.error)).toEqual(
+      Array(3).fill({ code: 'upstream_out_of_credit', message: expect.stringContaining('4 s'), retryable: true }),
+    );
     // Only the first job reached ByByBG; the others failed without a call of their own.
     expect(failed.reduce((sum, view) => sum + view.upstream_calls, 0)).toBe(1);
 
     // The account is still out of credit: a job submitted now waits its own 4 s, calling nothing.
     const [late] = await submitPhotos(system, 1, { firstVariant: 610 });
-    const waiting = await eventually(async () => {
-      const view = await getJob(system!, late!);
-      return view.waiting_reason === 'upstream_out_of_credit' ? view : undefined;
-    }, { describe: 'the late job waits for credit' });
+    const waiting = await eventually(
+      async () => {
+        const view = await getJob(system!, late!);
+        return view.waiting_reason === 'upstream_out_of_credit' ? view : undefined;
+      },
+      { describe: 'the late job waits for credit' },
+    );
     expect(waiting).toMatchObject({ status: 'queued', upstream_calls: 0 });
 
     await setFaults(system, { credits: null });

@@ -18,7 +18,13 @@ describe('rate discovery with BYBYBG_RATE_LIMIT unset', () => {
       workers: 2,
       env: { WORKER_CONCURRENCY: '6', BYBYBG_MAX_ATTEMPTS: '1' },
       // Only what ByByBG documents: a 429 with Retry-After, no X-RateLimit-* headers.
-      faults: { rateLimit: { perSecond: LIMIT, burst: 5 }, rateLimitHeaders: false, fixedResult: true, latencyMs: 40, latencyJitterMs: 40 },
+      faults: {
+        rateLimit: { perSecond: LIMIT, burst: 5 },
+        rateLimitHeaders: false,
+        fixedResult: true,
+        latencyMs: 40,
+        latencyJitterMs: 40,
+      },
     });
     // Workers start as soon as the first job is in, so the clock starts before submitting;
     // a quarter more jobs than the run can use keeps the queue from running dry.
@@ -37,7 +43,9 @@ describe('rate discovery with BYBYBG_RATE_LIMIT unset', () => {
     const limited = (after.byStatus['429'] ?? 0) - (before.byStatus['429'] ?? 0);
     const limitedShare = limited / Math.max(1, ok + limited);
     const governor = await system.services.upstream.rate();
-    console.log(`rate discovery: ${ok} successful calls and ${limited} × 429 in ${seconds.toFixed(1)} s; governor ${JSON.stringify(governor)}`);
+    console.log(
+      `rate discovery: ${ok} successful calls and ${limited} × 429 in ${seconds.toFixed(1)} s; governor ${JSON.stringify(governor)}`,
+    );
     // Throughput is the benchmark's (scenario 11); here: few 429s, and the rate found is the limit.
     expect(limitedShare).toBeLessThanOrEqual(0.02);
     expect(governor?.mode).toBe('discovering');

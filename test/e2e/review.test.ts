@@ -19,7 +19,14 @@ describe('review links and the data behind the review page', () => {
 
   beforeAll(async () => {
     // Reruns with other options send `size`, which an operator must allow.
-    system = await startSystem({ env: { WORKER_CONCURRENCY: '8', REVIEW_LINK_SECRET: SECRET, BYBYBG_MAX_ATTEMPTS: '1', BYBYBG_ALLOWED_OPTIONS: 'size' } });
+    system = await startSystem({
+      env: {
+        WORKER_CONCURRENCY: '8',
+        REVIEW_LINK_SECRET: SECRET,
+        BYBYBG_MAX_ATTEMPTS: '1',
+        BYBYBG_ALLOWED_OPTIONS: 'size',
+      },
+    });
     images = await startImageServer(40_000);
     batch = await reviewBatch(system, images, { good: 17, missing: 3 });
     link = await reviewLink(system, 'batches', batch.id);
@@ -41,7 +48,9 @@ describe('review links and the data behind the review page', () => {
       expect(refused.status, String(expires_in)).toBe(400);
     }
     // Links are created with the tenant's own key and only for its own batches and jobs.
-    expect((await callApi(system, 'POST', `/v1/batches/${batch.id}/review-link`, { key: system.otherApiKey })).status).toBe(404);
+    expect(
+      (await callApi(system, 'POST', `/v1/batches/${batch.id}/review-link`, { key: system.otherApiKey })).status,
+    ).toBe(404);
     expect((await callApi(system, 'POST', '/v1/batches/batch_000000000000000000000000/review-link')).status).toBe(404);
   });
 
@@ -54,13 +63,23 @@ describe('review links and the data behind the review page', () => {
     expect(page.headers['cache-control']).toBe('no-store');
     expect(page.text).toContain('/review/assets/review.js');
     expect(page.text).not.toContain(batch.id);
-    for (const asset of ['review.js', 'review.css']) expect((await fetchPath(system, `/review/assets/${asset}`)).status).toBe(200);
+    for (const asset of ['review.js', 'review.css'])
+      expect((await fetchPath(system, `/review/assets/${asset}`)).status).toBe(200);
     expect((await fetchPath(system, '/review/assets/index.html')).status).toBe(404);
   });
 
   it('gives the batch progress and pages of items, filtered by outcome', async () => {
     const data = (await fetchPath(system, `${link.path}/data`)).json();
-    expect(data).toMatchObject({ object: 'review', kind: 'batch', batch: { id: batch.id, status: 'completed', counts: { total: 20, succeeded: 17, failed: 3 }, review: { rejected: 0 } } });
+    expect(data).toMatchObject({
+      object: 'review',
+      kind: 'batch',
+      batch: {
+        id: batch.id,
+        status: 'completed',
+        counts: { total: 20, succeeded: 17, failed: 3 },
+        review: { rejected: 0 },
+      },
+    });
     expect(data.manifest.csv).toBe(`${link.path}/manifest?format=csv`);
 
     const seen: string[] = [];
@@ -106,7 +125,9 @@ describe('review links and the data behind the review page', () => {
     expect((await sharp(Buffer.from(await png.body.arrayBuffer())).metadata()).hasAlpha).toBe(true);
 
     // A thumbnail gone from S3 (lifecycle rules) is a 404, so the page shows "No preview".
-    const last = ((await fetchPath(system, `${link.path}/items?filter=succeeded&limit=100`)).json().data as Json[]).at(-1)!;
+    const last = ((await fetchPath(system, `${link.path}/items?filter=succeeded&limit=100`)).json().data as Json[]).at(
+      -1,
+    )!;
     await system.services.storage.delete((await system.services.jobs.get(last.id))!.originalThumbKey!);
     expect((await fetchPath(system, last.original_thumb_url)).status).toBe(404);
 
@@ -116,24 +137,46 @@ describe('review links and the data behind the review page', () => {
     for (const suffix of ['thumbs/original', 'thumbs/cutout', 'result']) {
       expect((await fetchPath(system, `${link.path}/items/${outsider!.id}/${suffix}`)).status).toBe(404);
     }
-    expect((await fetchPath(system, `${link.path}/items/${outsider!.id}/review`, { method: 'PUT', body: { verdict: 'rejected' } })).status).toBe(404);
+    expect(
+      (
+        await fetchPath(system, `${link.path}/items/${outsider!.id}/review`, {
+          method: 'PUT',
+          body: { verdict: 'rejected' },
+        })
+      ).status,
+    ).toBe(404);
   });
 
   it('records a flag from the page in the job, the batch, its job list and both manifests, and clears it', async () => {
     const [item] = (await fetchPath(system, `${link.path}/items?filter=succeeded&limit=1`)).json().data as Json[];
-    const flagged = await fetchPath(system, `${link.path}/items/${item!.id}/review`, { method: 'PUT', body: { verdict: 'rejected', note: 'shadow left under the shoe' } });
+    const flagged = await fetchPath(system, `${link.path}/items/${item!.id}/review`, {
+      method: 'PUT',
+      body: { verdict: 'rejected', note: 'shadow left under the shoe' },
+    });
     expect(flagged.status).toBe(200);
     expect(flagged.json().review).toMatchObject({ verdict: 'rejected', note: 'shadow left under the shoe' });
 
-    expect((await callApi(system, 'GET', `/v1/jobs/${item!.id}`)).body.review).toMatchObject({ verdict: 'rejected', note: 'shadow left under the shoe' });
+    expect((await callApi(system, 'GET', `/v1/jobs/${item!.id}`)).body.review).toMatchObject({
+      verdict: 'rejected',
+      note: 'shadow left under the shoe',
+    });
     expect((await callApi(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 1 });
-    expect((await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?review=rejected`)).body.data.map((job: Json) => job.id)).toEqual([item!.id]);
-    expect((await fetchPath(system, `${link.path}/items?filter=rejected`)).json().data.map((job: Json) => job.id)).toEqual([item!.id]);
+    expect(
+      (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?review=rejected`)).body.data.map(
+        (job: Json) => job.id,
+      ),
+    ).toEqual([item!.id]);
+    expect(
+      (await fetchPath(system, `${link.path}/items?filter=rejected`)).json().data.map((job: Json) => job.id),
+    ).toEqual([item!.id]);
 
     const [header, ...rows] = parseCsv((await manifest(system, batch.id, 'csv')).text);
     const reviewColumn = header!.indexOf('review');
     expect(rows.filter((row) => row[reviewColumn] === 'rejected').map((row) => row[1])).toEqual([item!.id]);
-    const pageManifest = (await fetchPath(system, `${link.path}/manifest?format=jsonl`)).text.trim().split('\n').map((line) => JSON.parse(line) as Json);
+    const pageManifest = (await fetchPath(system, `${link.path}/manifest?format=jsonl`)).text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json);
     expect(pageManifest.filter((row) => row.review === 'rejected').map((row) => row.job_id)).toEqual([item!.id]);
 
     const cleared = await fetchPath(system, `${link.path}/items/${item!.id}/review`, { method: 'DELETE' });
@@ -143,15 +186,30 @@ describe('review links and the data behind the review page', () => {
 
   it('refuses a flag on an item without a cutout, and bad verdicts, without changing anything', async () => {
     const [failed] = (await fetchPath(system, `${link.path}/items?filter=failed&limit=1`)).json().data as Json[];
-    const refused = await fetchPath(system, `${link.path}/items/${failed!.id}/review`, { method: 'PUT', body: { verdict: 'rejected' } });
+    const refused = await fetchPath(system, `${link.path}/items/${failed!.id}/review`, {
+      method: 'PUT',
+      body: { verdict: 'rejected' },
+    });
     expect(refused.status).toBe(409);
     expect(refused.json().error.code).toBe('not_reviewable');
     const [good] = (await fetchPath(system, `${link.path}/items?filter=succeeded&limit=1`)).json().data as Json[];
-    for (const body of [{}, { verdict: 'approved' }, { verdict: 'rejected', note: 'x'.repeat(501) }, { verdict: 'rejected', note: 7 }]) {
-      expect((await fetchPath(system, `${link.path}/items/${good!.id}/review`, { method: 'PUT', body })).status, JSON.stringify(body).slice(0, 40)).toBe(400);
+    for (const body of [
+      {},
+      { verdict: 'approved' },
+      { verdict: 'rejected', note: 'x'.repeat(501) },
+      { verdict: 'rejected', note: 7 },
+    ]) {
+      expect(
+        (await fetchPath(system, `${link.path}/items/${good!.id}/review`, { method: 'PUT', body })).status,
+        JSON.stringify(body).slice(0, 40),
+      ).toBe(400);
     }
     // A form post (what a cross-site page could send without a preflight) is not accepted.
-    const form = await request(`${system.apiUrl}${link.path}/items/${good!.id}/review`, { method: 'PUT', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'verdict=rejected' });
+    const form = await request(`${system.apiUrl}${link.path}/items/${good!.id}/review`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'verdict=rejected',
+    });
     await form.body.dump();
     expect(form.statusCode).toBe(415);
     expect((await callApi(system, 'GET', `/v1/batches/${batch.id}`)).body.review).toEqual({ rejected: 0 });
@@ -191,7 +249,10 @@ describe('review links and the data behind the review page', () => {
   });
 
   it('revokes every link to a batch issued so far; links made afterwards work', async () => {
-    const [before, other] = [await reviewLink(system, 'batches', batch.id, { expires_in: 900 }), await reviewLink(system, 'batches', batch.id, { expires_in: 1800 })];
+    const [before, other] = [
+      await reviewLink(system, 'batches', batch.id, { expires_in: 900 }),
+      await reviewLink(system, 'batches', batch.id, { expires_in: 1800 }),
+    ];
     expect((await fetchPath(system, `${before.path}/data`)).status).toBe(200);
     const revoked = await callApi(system, 'DELETE', `/v1/batches/${batch.id}/review-links`);
     expect(revoked.status).toBe(200);
@@ -206,7 +267,9 @@ describe('review links and the data behind the review page', () => {
     }
     const after = await reviewLink(system, 'batches', batch.id);
     expect((await fetchPath(system, `${after.path}/data`)).status).toBe(200);
-    expect((await callApi(system, 'DELETE', `/v1/batches/${batch.id}/review-links`, { key: system.otherApiKey })).status).toBe(404);
+    expect(
+      (await callApi(system, 'DELETE', `/v1/batches/${batch.id}/review-links`, { key: system.otherApiKey })).status,
+    ).toBe(404);
     // The link the other tests use was made before: give them a fresh one.
     link = after;
   });
@@ -224,14 +287,22 @@ describe('review links and the data behind the review page', () => {
       expect(response.status, route).toBe(401);
       expect(response.body.error.code, route).toBe('review_link_not_api_key');
       // Nor as a query parameter or a bearer token, where no API key is read either.
-      const asQuery = await request(`${system.apiUrl}${concrete}?token=${link.token}&api_key=${link.token}`, { method, headers: { authorization: `Bearer ${link.token}` } });
+      const asQuery = await request(`${system.apiUrl}${concrete}?token=${link.token}&api_key=${link.token}`, {
+        method,
+        headers: { authorization: `Bearer ${link.token}` },
+      });
       await asQuery.body.dump();
       expect(asQuery.statusCode, route).toBe(401);
     }
   });
 
   it('refuses an API key in the page URL, in the path or the query', async () => {
-    for (const path of [`/review/${system.apiKey}`, `/review/${system.apiKey}/data`, `${link.path}?key=${system.apiKey}`, `${link.path}/items?api_key=${system.apiKey}`]) {
+    for (const path of [
+      `/review/${system.apiKey}`,
+      `/review/${system.apiKey}/data`,
+      `${link.path}?key=${system.apiKey}`,
+      `${link.path}/items?api_key=${system.apiKey}`,
+    ]) {
       const response = await fetchPath(system, path);
       expect(response.status, path).toBe(400);
       expect(response.text).toContain('never goes in a URL');
@@ -240,7 +311,8 @@ describe('review links and the data behind the review page', () => {
   });
 
   it('opens a single job, with the same flag and no batch data', async () => {
-    const [job] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=1`)).body.data as Json[];
+    const [job] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=1`)).body
+      .data as Json[];
     const jobLink = await reviewLink(system, 'jobs', job!.id);
     expect(jobLink.body).toMatchObject({ object: 'review_link', job_id: job!.id });
     const data = (await fetchPath(system, `${jobLink.path}/data`)).json();
@@ -248,7 +320,9 @@ describe('review links and the data behind the review page', () => {
     expect((await fetchPath(system, `${jobLink.path}/events`)).status).toBe(404);
     expect((await fetchPath(system, `${jobLink.path}/manifest`)).status).toBe(404);
     // Its batch's other items stay out of reach.
-    const [sibling] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=2`)).body.data.slice(1) as Json[];
+    const [sibling] = (
+      await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=2`)
+    ).body.data.slice(1) as Json[];
     expect((await fetchPath(system, `${jobLink.path}/items/${sibling!.id}/thumbs/original`)).status).toBe(404);
     expect((await fetchPath(system, `${jobLink.path}/items/${job!.id}/thumbs/original`)).status).toBe(200);
   });
@@ -258,34 +332,56 @@ describe('review links and the data behind the review page', () => {
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/event-stream/);
     const text = await response.body.text();
-    const blocks = text.trim().split('\n\n').map((block) => Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)])));
+    const blocks = text
+      .trim()
+      .split('\n\n')
+      .map((block) =>
+        Object.fromEntries(
+          block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]),
+        ),
+      );
     // The first block only tells the browser how soon to reconnect.
     expect(blocks[0]).toEqual({ retry: '1000' });
     const events = blocks.slice(1);
     expect(events.map((event) => event.event)).toEqual(['progress', 'end']);
-    expect(JSON.parse(events[0]!.data!)).toMatchObject({ id: batch.id, status: 'completed', counts: { total: 20, succeeded: 17, failed: 3 } });
+    expect(JSON.parse(events[0]!.data!)).toMatchObject({
+      id: batch.id,
+      status: 'completed',
+      counts: { total: 20, succeeded: 17, failed: 3 },
+    });
   });
 
   it('reruns a job on its original: a flagged result goes back to ByByBG, an unflagged one is reused', async () => {
-    const [first, second] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=2`)).body.data as Json[];
+    const [first, second] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=2`)).body
+      .data as Json[];
     await callApi(system, 'PUT', `/v1/jobs/${first!.id}/review`, { body: { verdict: 'rejected' } });
     const rerun = await callApi(system, 'POST', `/v1/jobs/${first!.id}/rerun`, { body: { metadata: { attempt: 2 } } });
     expect(rerun.status).toBe(202);
     expect(rerun.headers.location).toBe(`${system.config.api.publicBaseUrl}/v1/jobs/${rerun.body.id}`);
-    expect(rerun.body).toMatchObject({ status: 'queued', rerun_of: first!.id, client_ref: first!.client_ref, metadata: { attempt: 2 } });
+    expect(rerun.body).toMatchObject({
+      status: 'queued',
+      rerun_of: first!.id,
+      client_ref: first!.client_ref,
+      metadata: { attempt: 2 },
+    });
     const again = await settled(rerun.body.id);
     expect(again).toMatchObject({ status: 'succeeded', upstream_calls: 1, credits_saved: 0, review: null });
 
     const reused = await settled((await callApi(system, 'POST', `/v1/jobs/${second!.id}/rerun`)).body.id);
     expect(reused).toMatchObject({ status: 'succeeded', upstream_calls: 0, credits_saved: 1, rerun_of: second!.id });
-    const withOptions = await settled((await callApi(system, 'POST', `/v1/jobs/${second!.id}/rerun`, { body: { options: { size: 'preview' } } })).body.id);
+    const withOptions = await settled(
+      (await callApi(system, 'POST', `/v1/jobs/${second!.id}/rerun`, { body: { options: { size: 'preview' } } })).body
+        .id,
+    );
     expect(withOptions).toMatchObject({ status: 'succeeded', upstream_calls: 1, credits_saved: 0 });
     await callApi(system, 'DELETE', `/v1/jobs/${first!.id}/review`);
   });
 
   it('refuses reruns it cannot do, with the reason, and creates nothing', async () => {
-    const [job] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=1`)).body.data as Json[];
-    const [neverFetched] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=failed&limit=1`)).body.data as Json[];
+    const [job] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=1`)).body
+      .data as Json[];
+    const [neverFetched] = (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=failed&limit=1`)).body
+      .data as Json[];
     const before = (await callApi(system, 'GET', '/v1/jobs?limit=100')).body.data.length;
     const cases: [string, unknown, number, string][] = [
       [neverFetched!.id, undefined, 409, 'original_missing'],
@@ -300,16 +396,37 @@ describe('review links and the data behind the review page', () => {
       expect([response.status, response.body.error?.code], JSON.stringify(body)).toEqual([status, code]);
     }
     expect((await callApi(system, 'POST', `/v1/jobs/${job!.id}/rerun`, { key: system.otherApiKey })).status).toBe(404);
-    expect((await callApi(system, 'PUT', `/v1/jobs/${job!.id}/review`, { key: system.otherApiKey, body: { verdict: 'rejected' } })).status).toBe(404);
+    expect(
+      (
+        await callApi(system, 'PUT', `/v1/jobs/${job!.id}/review`, {
+          key: system.otherApiKey,
+          body: { verdict: 'rejected' },
+        })
+      ).status,
+    ).toBe(404);
     expect((await callApi(system, 'GET', '/v1/jobs?limit=100')).body.data.length).toBe(before);
   });
 
-  it('reruns a batch\'s flagged items, or its failed ones, as a new batch, once per Idempotency-Key', async () => {
-    const flagged = ((await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=3`)).body.data as Json[]).slice(1);
-    for (const job of flagged) await callApi(system, 'PUT', `/v1/jobs/${job.id}/review`, { body: { verdict: 'rejected' } });
-    const post = (body: unknown, key?: string) => request(`${system.apiUrl}/v1/batches/${batch.id}/rerun`, {
-      method: 'POST', body: JSON.stringify(body), headers: { 'x-api-key': system.apiKey, 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
-    }).then(async (response) => ({ status: response.statusCode, headers: response.headers, body: (await response.body.json()) as Json }));
+  it("reruns a batch's flagged items, or its failed ones, as a new batch, once per Idempotency-Key", async () => {
+    const flagged = (
+      (await callApi(system, 'GET', `/v1/batches/${batch.id}/jobs?status=succeeded&limit=3`)).body.data as Json[]
+    ).slice(1);
+    for (const job of flagged)
+      await callApi(system, 'PUT', `/v1/jobs/${job.id}/review`, { body: { verdict: 'rejected' } });
+    const post = (body: unknown, key?: string) =>
+      request(`${system.apiUrl}/v1/batches/${batch.id}/rerun`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: {
+          'x-api-key': system.apiKey,
+          'content-type': 'application/json',
+          ...(key ? { 'idempotency-key': key } : {}),
+        },
+      }).then(async (response) => ({
+        status: response.statusCode,
+        headers: response.headers,
+        body: (await response.body.json()) as Json,
+      }));
 
     const first = await post({ items: 'rejected', options: { size: 'full' } }, 'rerun-flagged-1');
     expect(first.status).toBe(202);
@@ -325,14 +442,20 @@ describe('review links and the data behind the review page', () => {
     expect(jobs.map((job) => job.client_ref).sort()).toEqual(flagged.map((job) => job.client_ref).sort());
     expect(jobs.every((job) => job.batch_id === first.body.id && job.status === 'succeeded')).toBe(true);
     // Each item keeps its metadata from the first run.
-    expect(jobs.map((job) => `${job.client_ref}:${job.metadata?.shelf}`).sort()).toEqual(flagged.map((job) => `${job.client_ref}:${job.metadata.shelf}`).sort());
+    expect(jobs.map((job) => `${job.client_ref}:${job.metadata?.shelf}`).sort()).toEqual(
+      flagged.map((job) => `${job.client_ref}:${job.metadata.shelf}`).sort(),
+    );
 
     // Failed URL items that never got their original are fetched from their URL again.
     const failed = await post({ items: 'failed' });
     expect(failed.status).toBe(202);
     expect((await batchEnded(system, failed.body.id)).counts).toMatchObject({ total: 3, failed: 3 });
     const refetched = (await callApi(system, 'GET', `/v1/batches/${failed.body.id}/jobs`)).body.data as Json[];
-    expect(refetched.map((job) => job.error?.code)).toEqual(['image_url_unreachable', 'image_url_unreachable', 'image_url_unreachable']);
+    expect(refetched.map((job) => job.error?.code)).toEqual([
+      'image_url_unreachable',
+      'image_url_unreachable',
+      'image_url_unreachable',
+    ]);
 
     for (const job of flagged) await callApi(system, 'DELETE', `/v1/jobs/${job.id}/review`);
     const none = await post({ items: 'rejected' });
@@ -341,7 +464,14 @@ describe('review links and the data behind the review page', () => {
       expect((await post(body)).status, JSON.stringify(body)).toBe(400);
     }
     expect((await post({ items: 'failed', options: { file: 1 } })).body.error.code).toBe('invalid_options');
-    expect((await callApi(system, 'POST', `/v1/batches/${batch.id}/rerun`, { key: system.otherApiKey, body: { items: 'failed' } })).status).toBe(404);
+    expect(
+      (
+        await callApi(system, 'POST', `/v1/batches/${batch.id}/rerun`, {
+          key: system.otherApiKey,
+          body: { items: 'failed' },
+        })
+      ).status,
+    ).toBe(404);
   }, 60_000);
 
   async function settled(id: string): Promise<Json> {
@@ -359,7 +489,9 @@ describe('review progress streams', () => {
     const idle = await startSystem({ workers: 0 });
     const images = await startImageServer(41_000);
     try {
-      const created = await callApi(idle, 'POST', '/v1/batches', { body: { items: [{ image_url: images.url(1) }, { image_url: images.url(2) }] } });
+      const created = await callApi(idle, 'POST', '/v1/batches', {
+        body: { items: [{ image_url: images.url(1) }, { image_url: images.url(2) }] },
+      });
       const link = await reviewLink(idle, 'batches', created.body.id);
       const stream = await request(`${idle.apiUrl}${link.path}/events`);
       let text = '';

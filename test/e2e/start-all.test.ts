@@ -26,8 +26,14 @@ describe('npm start (scripts/start-all.ts)', () => {
       command: process.execPath,
       args: [join(REPO_ROOT, 'scripts/start-all.ts')],
       env: {
-        CUTOUT_DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', EMBEDDED_S3_PORT: String(s3Port),
-        EMULATOR_PORT: String(emulatorPort), REDIS_URL, REDIS_PREFIX: prefix, LOG_LEVEL: 'warn',
+        CUTOUT_DATA_DIR: dataDir,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        EMBEDDED_S3_PORT: String(s3Port),
+        EMULATOR_PORT: String(emulatorPort),
+        REDIS_URL,
+        REDIS_PREFIX: prefix,
+        LOG_LEVEL: 'warn',
       },
     });
     await system.waitForLine('Press Ctrl-C to stop.', 60_000);

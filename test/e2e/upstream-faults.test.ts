@@ -11,7 +11,10 @@ describe('the worker against an unreliable ByByBG', () => {
   });
 
   it('waits out 429s without using an attempt, so every job succeeds with one attempt allowed', async () => {
-    system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '1' }, faults: { rateLimit: { perSecond: 4, burst: 1 } } });
+    system = await startSystem({
+      env: { BYBYBG_MAX_ATTEMPTS: '1' },
+      faults: { rateLimit: { perSecond: 4, burst: 1 } },
+    });
     const views = await settle(system, await submit(system, 6));
     expect(views.map((view) => view.status)).toEqual(Array(6).fill('succeeded'));
     const stats = await emulatorStats(system);
@@ -19,7 +22,10 @@ describe('the worker against an unreliable ByByBG', () => {
   });
 
   it('retries 5xx answers with backoff until the jobs succeed', async () => {
-    system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '12', BYBYBG_RETRY_DELAY: '10ms' }, faults: { errorRate: 0.4 } });
+    system = await startSystem({
+      env: { BYBYBG_MAX_ATTEMPTS: '12', BYBYBG_RETRY_DELAY: '10ms' },
+      faults: { errorRate: 0.4 },
+    });
     const views = await settle(system, await submit(system, 8));
     expect(views.map((view) => view.status)).toEqual(Array(8).fill('succeeded'));
     const stats = await emulatorStats(system);
@@ -28,7 +34,10 @@ describe('the worker against an unreliable ByByBG', () => {
   });
 
   it('fails a job with upstream_unavailable after exactly the configured attempts when ByByBG keeps failing', async () => {
-    system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '3', BYBYBG_RETRY_DELAY: '10ms' }, faults: { errorRate: 1 } });
+    system = await startSystem({
+      env: { BYBYBG_MAX_ATTEMPTS: '3', BYBYBG_RETRY_DELAY: '10ms' },
+      faults: { errorRate: 1 },
+    });
     const [view] = await settle(system, await submit(system, 1));
     expect(view!.status).toBe('failed');
     expect(view!.error).toMatchObject({ code: 'upstream_unavailable', retryable: true });
@@ -73,7 +82,10 @@ describe('the worker against an unreliable ByByBG', () => {
   });
 
   it('retries a truncated answer and fails with upstream_unavailable when it keeps happening', async () => {
-    system = await startSystem({ env: { BYBYBG_MAX_ATTEMPTS: '2', BYBYBG_RETRY_DELAY: '10ms' }, faults: { truncateRate: 1 } });
+    system = await startSystem({
+      env: { BYBYBG_MAX_ATTEMPTS: '2', BYBYBG_RETRY_DELAY: '10ms' },
+      faults: { truncateRate: 1 },
+    });
     const [view] = await settle(system, await submit(system, 1));
     expect(view!.status).toBe('failed');
     expect(view!.error.code).toBe('upstream_unavailable');

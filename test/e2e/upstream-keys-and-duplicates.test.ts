@@ -3,7 +3,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
-import { emulatorStats, getJob, setEmulatorKeys, settle, submitPhoto, submitPhotos, type Json } from '../helpers/jobs.ts';
+import {
+  emulatorStats,
+  getJob,
+  setEmulatorKeys,
+  settle,
+  submitPhoto,
+  submitPhotos,
+  type Json,
+} from '../helpers/jobs.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -38,9 +46,13 @@ describe('upstream keys and duplicate images', () => {
     expect((await emulatorStats(system)).total).toBe(1);
     expect(views.map((view) => view.credits_saved).sort()).toEqual([0, 1]);
     expect(views.reduce((sum, view) => sum + view.upstream_calls, 0)).toBe(1);
-    const results = await Promise.all(views.map(async (view) => Buffer.from(await (await request(view.result.url)).body.arrayBuffer())));
+    const results = await Promise.all(
+      views.map(async (view) => Buffer.from(await (await request(view.result.url)).body.arrayBuffer())),
+    );
     expect(sha256(results[0]!)).toBe(sha256(results[1]!));
-    const account = (await (await request(`${system.apiUrl}/v1/account`, { headers: { 'x-api-key': system.apiKey } })).body.json()) as Json;
+    const account = (await (
+      await request(`${system.apiUrl}/v1/account`, { headers: { 'x-api-key': system.apiKey } })
+    ).body.json()) as Json;
     expect(account.usage_today).toMatchObject({ jobs: 2, upstream_calls: 1, credits_saved: 1 });
   });
 
@@ -54,12 +66,17 @@ describe('upstream keys and duplicate images', () => {
   });
 
   it('holds the queue on a rejected key, says why, and resumes by itself once the key works', async () => {
-    system = await startSystem({ env: { WORKER_CONCURRENCY: '1', BYBYBG_KEY_PROBE_INTERVAL: '300ms', BYBYBG_MAX_ATTEMPTS: '2' } });
+    system = await startSystem({
+      env: { WORKER_CONCURRENCY: '1', BYBYBG_KEY_PROBE_INTERVAL: '300ms', BYBYBG_MAX_ATTEMPTS: '2' },
+    });
     const goodKey = system.config.bybybg.apiKeys[0]!;
     await setEmulatorKeys(system, ['some-other-account-key']);
     const ids = await submitPhotos(system, 5, { firstVariant: 100 });
 
-    const ready = await until(() => readyz(system!), (body) => body.checks.upstream.ok === false);
+    const ready = await until(
+      () => readyz(system!),
+      (body) => body.checks.upstream.ok === false,
+    );
     expect(ready.status).toBe('degraded');
     expect(ready.checks.upstream.detail).toMatch(/401/);
     // Let the probes run a few times: the jobs must still be waiting, none attempted twice.
@@ -73,7 +90,10 @@ describe('upstream keys and duplicate images', () => {
     const views = await settle(system, ids);
     expect(views.map((view) => view.status)).toEqual(Array(5).fill('succeeded'));
     expect(views.every((view) => view.attempts === 1)).toBe(true);
-    const after = await until(() => readyz(system!), (body) => body.checks.upstream.ok === true);
+    const after = await until(
+      () => readyz(system!),
+      (body) => body.checks.upstream.ok === true,
+    );
     expect(after.status).toBe('ready');
   });
 

@@ -31,7 +31,10 @@ describe("one tenant's hanging receiver", () => {
 
   beforeAll(async () => {
     // Two workers of 8 slots: without a per-endpoint limit, A's hanging deliveries would take all 16 for a minute.
-    system = await startSystem({ workers: 2, env: { WEBHOOK_TIMEOUT: '60s', WEBHOOK_CONCURRENCY: '8', WEBHOOK_ENDPOINT_CONCURRENCY: '2' } });
+    system = await startSystem({
+      workers: 2,
+      env: { WEBHOOK_TIMEOUT: '60s', WEBHOOK_CONCURRENCY: '8', WEBHOOK_ENDPOINT_CONCURRENCY: '2' },
+    });
   });
   afterEach(() => hooks.close());
   afterAll(async () => {
@@ -53,7 +56,9 @@ describe("one tenant's hanging receiver", () => {
     expect(delivery!.headers['webhook-id']).toBe(webhookMessageId(jobId!, 'job.succeeded'));
     // At that moment A's receiver has had the endpoint's two deliveries and answered neither.
     expect(hanging.received).toHaveLength(2);
-    const states = await Promise.all(queued.map(async (id) => (await system.services.jobs.get(id))?.webhook?.state ?? 'pending'));
+    const states = await Promise.all(
+      queued.map(async (id) => (await system.services.jobs.get(id))?.webhook?.state ?? 'pending'),
+    );
     expect(states.filter((state) => state === 'pending')).toHaveLength(QUEUED);
     const { body: log } = await callApi(system, 'GET', '/v1/webhook-deliveries?status=delivered');
     expect(log.data).toEqual([]);
@@ -68,7 +73,9 @@ describe('an endpoint that keeps failing', () => {
   beforeAll(async () => {
     system = await startSystem({
       env: {
-        WEBHOOK_CIRCUIT_THRESHOLD: '3', WEBHOOK_ENDPOINT_CONCURRENCY: '2', WEBHOOK_TIMEOUT: '2s',
+        WEBHOOK_CIRCUIT_THRESHOLD: '3',
+        WEBHOOK_ENDPOINT_CONCURRENCY: '2',
+        WEBHOOK_TIMEOUT: '2s',
         // About 13 s from the first attempt to the last: the outage below fits well inside it.
         WEBHOOK_RETRY_SCHEDULE: '0,300ms,600ms,900ms,1200ms,1500ms,1800ms,2100ms,2400ms,2700ms',
       },
@@ -84,22 +91,35 @@ describe('an endpoint that keeps failing', () => {
     hook.respondWith(500);
     const ids = await queueFailedJobEvents(system, hook.url, EVENTS);
 
-    const held = await eventually(async () => {
-      const views = await Promise.all(ids.map(async (id) => (await callApi(system, 'GET', `/v1/jobs/${id}`)).body));
-      const failing = views.filter((view) => view.webhook.state === 'endpoint_failing');
-      return failing.length >= EVENTS - 3 ? failing : undefined;
-    }, { describe: 'deliveries held by the open circuit' });
+    const held = await eventually(
+      async () => {
+        const views = await Promise.all(ids.map(async (id) => (await callApi(system, 'GET', `/v1/jobs/${id}`)).body));
+        const failing = views.filter((view) => view.webhook.state === 'endpoint_failing');
+        return failing.length >= EVENTS - 3 ? failing : undefined;
+      },
+      { describe: 'deliveries held by the open circuit' },
+    );
 
     // Held deliveries were never sent: far fewer requests than events reached the receiver.
     const neverSent = held.filter((view) => view.webhook.attempts === 0);
     expect(neverSent.length).toBeGreaterThan(0);
     expect(hook.received.length).toBeLessThan(EVENTS);
-    for (const view of held) expect(Date.parse(view.webhook.next_attempt_at)).toBeGreaterThan(Date.parse(view.finished_at));
+    for (const view of held)
+      expect(Date.parse(view.webhook.next_attempt_at)).toBeGreaterThan(Date.parse(view.finished_at));
     const { body: endpoints } = await callApi(system, 'GET', '/v1/webhook-endpoints');
-    expect(endpoints.data).toEqual([expect.objectContaining({ url: hook.url, state: 'failing', next_probe_at: expect.any(String), disabled_at: null })]);
+    expect(endpoints.data).toEqual([
+      expect.objectContaining({
+        url: hook.url,
+        state: 'failing',
+        next_probe_at: expect.any(String),
+        disabled_at: null,
+      }),
+    ]);
     expect(await workerMetric(system, 'cutout_webhook_circuit_transitions_total', { transition: 'opened' })).toBe(1);
     expect(await workerMetric(system, 'cutout_webhook_endpoints_failing')).toBe(1);
-    expect(await workerMetric(system, 'cutout_webhook_deliveries_held_total', { reason: 'endpoint_failing' })).toBeGreaterThan(0);
+    expect(
+      await workerMetric(system, 'cutout_webhook_deliveries_held_total', { reason: 'endpoint_failing' }),
+    ).toBeGreaterThan(0);
 
     hook.respondWith(204);
     for (const id of ids) await webhookState(system, id, 'delivered');

@@ -30,7 +30,12 @@ async function deliveryLog(system: TestSystem, query: string, key = system.apiKe
   const entries: Json[] = [];
   let cursor: string | null = null;
   do {
-    const { status, body } = await callApi(system, 'GET', `/v1/webhook-deliveries?${query}${cursor ? `&cursor=${cursor}` : ''}`, { key });
+    const { status, body } = await callApi(
+      system,
+      'GET',
+      `/v1/webhook-deliveries?${query}${cursor ? `&cursor=${cursor}` : ''}`,
+      { key },
+    );
     if (status !== 200) throw new Error(`webhook-deliveries answered ${status}: ${JSON.stringify(body)}`);
     entries.push(...(body.data as Json[]));
     cursor = body.next_cursor as string | null;
@@ -38,7 +43,8 @@ async function deliveryLog(system: TestSystem, query: string, key = system.apiKe
   return entries;
 }
 
-const webhookIds = (receiver: WebhookReceiver): string[] => receiver.received.map((request) => String(request.headers['webhook-id']));
+const webhookIds = (receiver: WebhookReceiver): string[] =>
+  receiver.received.map((request) => String(request.headers['webhook-id']));
 
 describe('recovering webhooks after an outage', () => {
   let system: TestSystem;
@@ -64,21 +70,43 @@ describe('recovering webhooks after an outage', () => {
     await sleep(5);
     const since = new Date().toISOString();
 
-    const batch = await postBatch(system, { items: [0, 1, 2].map((n) => ({ image_url: images.url(n) })), webhook_url: url, item_events: true });
+    const batch = await postBatch(system, {
+      items: [0, 1, 2].map((n) => ({ image_url: images.url(n) })),
+      webhook_url: url,
+      item_events: true,
+    });
     expect(batch.status).toBe(202);
     const singles = await queueFailedJobEvents(system, url, 5);
     // Three items' job.succeeded, the batch's batch.completed and five job.failed.
-    const failed = await eventually(async () => {
-      const entries = await deliveryLog(system, `status=failed&since=${since}&limit=4`);
-      return entries.length === 9 ? entries : undefined;
-    }, { timeoutMs: 20_000, describe: 'nine failed deliveries' });
+    const failed = await eventually(
+      async () => {
+        const entries = await deliveryLog(system, `status=failed&since=${since}&limit=4`);
+        return entries.length === 9 ? entries : undefined;
+      },
+      { timeoutMs: 20_000, describe: 'nine failed deliveries' },
+    );
 
-    expect(failed.map((entry) => entry.created_at)).toEqual(failed.map((entry) => entry.created_at).sort().reverse());
+    expect(failed.map((entry) => entry.created_at)).toEqual(
+      failed
+        .map((entry) => entry.created_at)
+        .sort()
+        .reverse(),
+    );
     expect(failed.find((entry) => entry.event_type === 'batch.completed')).toMatchObject({
-      object: 'webhook_delivery', webhook_id: webhookMessageId(batch.body.id, 'batch.completed'), batch_id: batch.body.id, job_id: null, url, state: 'failed',
+      object: 'webhook_delivery',
+      webhook_id: webhookMessageId(batch.body.id, 'batch.completed'),
+      batch_id: batch.body.id,
+      job_id: null,
+      url,
+      state: 'failed',
     });
     for (const id of singles) {
-      expect(failed.find((entry) => entry.job_id === id)).toMatchObject({ webhook_id: webhookMessageId(id, 'job.failed'), event_type: 'job.failed', batch_id: null, next_attempt_at: null });
+      expect(failed.find((entry) => entry.job_id === id)).toMatchObject({
+        webhook_id: webhookMessageId(id, 'job.failed'),
+        event_type: 'job.failed',
+        batch_id: null,
+        next_attempt_at: null,
+      });
     }
     expect(failed.some((entry) => entry.job_id === earlier)).toBe(false);
 
@@ -86,12 +114,22 @@ describe('recovering webhooks after an outage', () => {
     const recovered = await callApi(system, 'POST', '/v1/webhook-deliveries/recover', { body: { since } });
     const again = await callApi(system, 'POST', '/v1/webhook-deliveries/recover', { body: { since } });
 
-    expect(recovered).toMatchObject({ status: 202, body: { object: 'webhook_recovery', since, queued: 9, endpoint_disabled: 0, has_more: false } });
+    expect(recovered).toMatchObject({
+      status: 202,
+      body: { object: 'webhook_recovery', since, queued: 9, endpoint_disabled: 0, has_more: false },
+    });
     expect(again.body.queued).toBe(0);
-    await eventually(async () => ((await deliveryLog(system, `status=delivered&since=${since}`)).length === 9 ? true : undefined), { describe: 'nine delivered' });
+    await eventually(
+      async () => ((await deliveryLog(system, `status=delivered&since=${since}`)).length === 9 ? true : undefined),
+      { describe: 'nine delivered' },
+    );
     expect(webhookIds(up).sort()).toEqual(failed.map((entry) => entry.webhook_id).sort());
     expect(await deliveryLog(system, `status=failed&since=${since}`)).toEqual([]);
-    expect((await callApi(system, 'GET', `/v1/jobs/${singles[0]}`)).body.webhook).toMatchObject({ state: 'delivered', attempts: 1, last_status_code: 204 });
+    expect((await callApi(system, 'GET', `/v1/jobs/${singles[0]}`)).body.webhook).toMatchObject({
+      state: 'delivered',
+      attempts: 1,
+      last_status_code: 204,
+    });
   });
 
   it('lists a URL disabled by a 410, leaves its deliveries out of a recovery, and sends them once it is enabled again', async () => {
@@ -102,7 +140,11 @@ describe('recovering webhooks after an outage', () => {
     await webhookState(system, jobId!, 'failed');
 
     const listed = (await callApi(system, 'GET', '/v1/webhook-endpoints?limit=100')).body.data as Json[];
-    expect(listed.find((endpoint) => endpoint.url === hook.url)).toMatchObject({ object: 'webhook_endpoint', state: 'disabled', disabled_at: expect.any(String) });
+    expect(listed.find((endpoint) => endpoint.url === hook.url)).toMatchObject({
+      object: 'webhook_endpoint',
+      state: 'disabled',
+      disabled_at: expect.any(String),
+    });
     const skipped = await callApi(system, 'POST', '/v1/webhook-deliveries/recover', { body: { since } });
     expect(skipped.body).toMatchObject({ queued: 0, endpoint_disabled: 1, has_more: false });
 
@@ -121,14 +163,31 @@ describe('recovering webhooks after an outage', () => {
     const batch = await postBatch(system, { items: [{ image_url: images.url(10) }], webhook_url: hook.url });
     await hook.waitFor(1);
     const completedId = webhookMessageId(batch.body.id, 'batch.completed');
-    await eventually(async () => ((await deliveryLog(system, 'status=delivered')).some((entry) => entry.webhook_id === completedId) ? true : undefined));
+    await eventually(async () =>
+      (await deliveryLog(system, 'status=delivered')).some((entry) => entry.webhook_id === completedId)
+        ? true
+        : undefined,
+    );
 
     const redelivered = await callApi(system, 'POST', `/v1/batches/${batch.body.id}/webhook/redeliver`);
 
-    expect(redelivered).toMatchObject({ status: 202, body: { object: 'webhook_delivery', webhook_id: completedId, event_type: 'batch.completed', batch_id: batch.body.id, state: 'pending', attempts: 0 } });
+    expect(redelivered).toMatchObject({
+      status: 202,
+      body: {
+        object: 'webhook_delivery',
+        webhook_id: completedId,
+        event_type: 'batch.completed',
+        batch_id: batch.body.id,
+        state: 'pending',
+        attempts: 0,
+      },
+    });
     const deliveries = await hook.waitFor(2);
     expect(deliveries.map((delivery) => delivery.headers['webhook-id'])).toEqual([completedId, completedId]);
-    expect(JSON.parse(deliveries[1]!.body)).toMatchObject({ type: 'batch.completed', data: { id: batch.body.id, status: 'completed' } });
+    expect(JSON.parse(deliveries[1]!.body)).toMatchObject({
+      type: 'batch.completed',
+      data: { id: batch.body.id, status: 'completed' },
+    });
   });
 
   it('pages the delivery log newest first, and keeps each tenant to its own', async () => {
@@ -137,7 +196,9 @@ describe('recovering webhooks after an outage', () => {
     const ids = await queueFailedJobEvents(system, hook.url, 5, 'globex');
     await hook.waitFor(5);
 
-    const first = await callApi(system, 'GET', `/v1/webhook-deliveries?since=${since}&limit=2`, { key: system.otherApiKey });
+    const first = await callApi(system, 'GET', `/v1/webhook-deliveries?since=${since}&limit=2`, {
+      key: system.otherApiKey,
+    });
     const all = await eventually(async () => {
       const entries = await deliveryLog(system, `since=${since}&status=delivered&limit=2`, system.otherApiKey);
       return entries.length === 5 ? entries : undefined;
@@ -163,13 +224,25 @@ describe('recovering webhooks after an outage', () => {
     expect(await bad('GET', '/v1/webhook-deliveries?cursor=bm9wZQ')).toEqual([400, 'invalid_cursor']);
     expect(await bad('GET', '/v1/webhook-deliveries?limit=1000')).toEqual([400, 'invalid_request']);
     expect(await bad('POST', '/v1/webhook-deliveries/recover', {})).toEqual([400, 'invalid_request']);
-    expect(await bad('POST', '/v1/webhook-deliveries/recover', { since: 'last tuesday' })).toEqual([400, 'invalid_request']);
+    expect(await bad('POST', '/v1/webhook-deliveries/recover', { since: 'last tuesday' })).toEqual([
+      400,
+      'invalid_request',
+    ]);
     expect(await bad('POST', '/v1/webhook-endpoints/enable', {})).toEqual([400, 'invalid_request']);
-    expect(await bad('POST', '/v1/webhook-endpoints/enable', { url: 'ftp://hooks.example.com/in' })).toEqual([422, 'invalid_webhook_url']);
-    expect(await bad('POST', '/v1/webhook-endpoints/enable', { url: 'https://never-used.example.com/in' })).toEqual([404, 'not_found']);
+    expect(await bad('POST', '/v1/webhook-endpoints/enable', { url: 'ftp://hooks.example.com/in' })).toEqual([
+      422,
+      'invalid_webhook_url',
+    ]);
+    expect(await bad('POST', '/v1/webhook-endpoints/enable', { url: 'https://never-used.example.com/in' })).toEqual([
+      404,
+      'not_found',
+    ]);
     const hook = await hooks.receiver();
     const batch = await postBatch(system, { items: [{ image_url: images.url(11) }], webhook_url: hook.url });
-    expect(await bad('POST', `/v1/batches/${batch.body.id}/webhook/redeliver`, undefined, system.otherApiKey)).toEqual([404, 'not_found']);
+    expect(await bad('POST', `/v1/batches/${batch.body.id}/webhook/redeliver`, undefined, system.otherApiKey)).toEqual([
+      404,
+      'not_found',
+    ]);
   });
 });
 
@@ -178,7 +251,9 @@ describe('redelivery without amplification', () => {
   const hooks = fixtures();
 
   beforeAll(async () => {
-    system = await startSystem({ env: { WEBHOOK_RETRY_SCHEDULE: '0,100ms,200ms', WEBHOOK_TIMEOUT: '300ms', WEBHOOK_REDELIVERIES_PER_MINUTE: '3' } });
+    system = await startSystem({
+      env: { WEBHOOK_RETRY_SCHEDULE: '0,100ms,200ms', WEBHOOK_TIMEOUT: '300ms', WEBHOOK_REDELIVERIES_PER_MINUTE: '3' },
+    });
   });
   afterEach(() => hooks.close());
   afterAll(async () => {
@@ -220,9 +295,14 @@ describe('redelivery without amplification', () => {
     for (let i = 0; i < 4; i++) answers.push(await callApi(other, 'POST', `/v1/jobs/${jobId}/webhook/redeliver`));
 
     expect(answers.map((answer) => answer.status)).toEqual([202, 202, 202, 429]);
-    expect(answers[3]!.body.error).toMatchObject({ code: 'rate_limited', message: expect.stringContaining('WEBHOOK_REDELIVERIES_PER_MINUTE') });
+    expect(answers[3]!.body.error).toMatchObject({
+      code: 'rate_limited',
+      message: expect.stringContaining('WEBHOOK_REDELIVERIES_PER_MINUTE'),
+    });
     expect(Number(answers[3]!.headers['retry-after'])).toBeGreaterThan(0);
     // Every call found the first delivery still pending: it alone holds the event, no redelivery was queued.
-    expect(await system.services.queues.webhooks.getDeduplicationJobId(webhookMessageId(jobId!, 'job.failed'))).toBe(webhookMessageId(jobId!, 'job.failed'));
+    expect(await system.services.queues.webhooks.getDeduplicationJobId(webhookMessageId(jobId!, 'job.failed'))).toBe(
+      webhookMessageId(jobId!, 'job.failed'),
+    );
   });
 });

@@ -9,7 +9,14 @@ import { productImage } from '../helpers/images.ts';
 import { settle, submitPhotos } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
-import { callApi, eventually, signedHeaders, verifyDelivery, webhookAttempts, webhookState } from '../helpers/webhooks.ts';
+import {
+  callApi,
+  eventually,
+  signedHeaders,
+  verifyDelivery,
+  webhookAttempts,
+  webhookState,
+} from '../helpers/webhooks.ts';
 
 const SCHEDULE = ['0', '100ms', '200ms', '400ms', '800ms', '1600ms'];
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -37,10 +44,13 @@ function fixtures(getSystem: () => TestSystem, firstVariant: number) {
 
 /** The BullMQ job of the event's first delivery has ended for good: no attempt is left to run. */
 async function deliveryGaveUp(system: TestSystem, jobId: string): Promise<{ attemptsMade: number }> {
-  return eventually(async () => {
-    const job = await system.services.queues.webhooks.getJob(webhookMessageId(jobId, 'job.succeeded'));
-    return job && (await job.getState()) === 'failed' ? { attemptsMade: job.attemptsMade } : undefined;
-  }, { describe: 'webhook job failed' });
+  return eventually(
+    async () => {
+      const job = await system.services.queues.webhooks.getJob(webhookMessageId(jobId, 'job.succeeded'));
+      return job && (await job.getState()) === 'failed' ? { attemptsMade: job.attemptsMade } : undefined;
+    },
+    { describe: 'webhook job failed' },
+  );
 }
 
 describe('webhook delivery', () => {
@@ -62,14 +72,22 @@ describe('webhook delivery', () => {
     const [delivery] = await hook.waitFor(1);
     const { body: account } = await callApi(system, 'GET', '/v1/account');
     const event = verifyDelivery(account.webhook_secret, delivery!);
-    expect(event).toMatchObject({ type: 'job.succeeded', timestamp: expect.stringMatching(ISO_TIME), data: { id: jobId, status: 'succeeded' } });
+    expect(event).toMatchObject({
+      type: 'job.succeeded',
+      timestamp: expect.stringMatching(ISO_TIME),
+      data: { id: jobId, status: 'succeeded' },
+    });
     expect(delivery!.headers['webhook-id']).toBe(webhookMessageId(jobId, 'job.succeeded'));
     expect(delivery!.headers['content-type']).toBe('application/json');
 
     const receiverLibrary = new Webhook(account.webhook_secret);
     const headers = signedHeaders(delivery!);
-    expect(() => receiverLibrary.verify(delivery!.body.replace('"succeeded"', '"failed"'), headers)).toThrow('No matching signature found');
-    expect(() => new Webhook(newWebhookSecret()).verify(delivery!.body, headers)).toThrow('No matching signature found');
+    expect(() => receiverLibrary.verify(delivery!.body.replace('"succeeded"', '"failed"'), headers)).toThrow(
+      'No matching signature found',
+    );
+    expect(() => new Webhook(newWebhookSecret()).verify(delivery!.body, headers)).toThrow(
+      'No matching signature found',
+    );
     const tenMinutesAgo = new Date(Date.now() - 10 * 60_000);
     const stale = signWebhook([account.webhook_secret], headers['webhook-id']!, tenMinutesAgo, delivery!.body);
     expect(() => receiverLibrary.verify(delivery!.body, stale)).toThrow('Message timestamp too old');
@@ -83,15 +101,28 @@ describe('webhook delivery', () => {
 
     const view = await webhookState(system, jobId, 'delivered');
 
-    expect(view.webhook).toMatchObject({ attempts: 3, last_status_code: 200, last_error: null, delivered_at: expect.stringMatching(ISO_TIME) });
+    expect(view.webhook).toMatchObject({
+      attempts: 3,
+      last_status_code: 200,
+      last_error: null,
+      delivered_at: expect.stringMatching(ISO_TIME),
+    });
     expect(hook.received).toHaveLength(3);
-    expect(new Set(hook.received.map((delivery) => delivery.headers['webhook-id']))).toEqual(new Set([webhookMessageId(jobId, 'job.succeeded')]));
+    expect(new Set(hook.received.map((delivery) => delivery.headers['webhook-id']))).toEqual(
+      new Set([webhookMessageId(jobId, 'job.succeeded')]),
+    );
     const attempts = await webhookAttempts(system, jobId);
-    expect(attempts.map((attempt) => [attempt.status_code, attempt.error])).toEqual([[200, null], [500, 'receiver answered 500'], [500, 'receiver answered 500']]);
+    expect(attempts.map((attempt) => [attempt.status_code, attempt.error])).toEqual([
+      [200, null],
+      [500, 'receiver answered 500'],
+      [500, 'receiver answered 500'],
+    ]);
     for (const attempt of attempts) {
       expect(attempt).toMatchObject({
-        attempted_at: expect.stringMatching(ISO_TIME), event_type: 'job.succeeded',
-        webhook_id: webhookMessageId(jobId, 'job.succeeded'), duration_ms: expect.any(Number),
+        attempted_at: expect.stringMatching(ISO_TIME),
+        event_type: 'job.succeeded',
+        webhook_id: webhookMessageId(jobId, 'job.succeeded'),
+        duration_ms: expect.any(Number),
       });
     }
   });
@@ -102,7 +133,9 @@ describe('webhook delivery', () => {
     await down.close();
     const jobId = await submit(`http://127.0.0.1:${port}/hook`);
 
-    await eventually(async () => ((await webhookAttempts(system, jobId)).length > 0 ? true : undefined), { describe: 'a first attempt' });
+    await eventually(async () => ((await webhookAttempts(system, jobId)).length > 0 ? true : undefined), {
+      describe: 'a first attempt',
+    });
     const up = await receiver({ port });
     await webhookState(system, jobId, 'delivered');
 
@@ -135,7 +168,12 @@ describe('webhook delivery', () => {
 
     const view = await webhookState(system, jobId, 'failed');
 
-    expect(view.webhook).toMatchObject({ attempts: 1, last_status_code: 410, last_error: 'endpoint gone (410)', delivered_at: null });
+    expect(view.webhook).toMatchObject({
+      attempts: 1,
+      last_status_code: 410,
+      last_error: 'endpoint gone (410)',
+      delivered_at: null,
+    });
     expect(await deliveryGaveUp(system, jobId)).toEqual({ attemptsMade: 1 });
     expect(hook.received).toHaveLength(1);
     expect(await webhookAttempts(system, jobId)).toHaveLength(1);
@@ -164,7 +202,11 @@ describe('webhook delivery', () => {
 
     const view = await webhookState(system, jobId, 'failed');
 
-    expect(view.webhook).toMatchObject({ attempts: SCHEDULE.length, last_status_code: 500, last_error: 'receiver answered 500' });
+    expect(view.webhook).toMatchObject({
+      attempts: SCHEDULE.length,
+      last_status_code: 500,
+      last_error: 'receiver answered 500',
+    });
     expect(await deliveryGaveUp(system, jobId)).toEqual({ attemptsMade: SCHEDULE.length });
     expect(hook.received).toHaveLength(SCHEDULE.length);
     expect(await webhookAttempts(system, jobId)).toHaveLength(SCHEDULE.length);
@@ -189,15 +231,24 @@ describe('webhook delivery', () => {
 
     const redelivered = await callApi(system, 'POST', `/v1/jobs/${jobId}/webhook/redeliver`);
     expect(redelivered.status).toBe(202);
-    expect(redelivered.body).toMatchObject({ id: jobId, status: 'succeeded', webhook: { state: 'pending', attempts: 0 } });
+    expect(redelivered.body).toMatchObject({
+      id: jobId,
+      status: 'succeeded',
+      webhook: { state: 'pending', attempts: 0 },
+    });
     await hook.waitFor(2);
     await webhookState(system, jobId, 'delivered');
     expect((await callApi(system, 'POST', `/v1/jobs/${jobId}/webhook/redeliver`)).status).toBe(202);
     const deliveries = await hook.waitFor(3);
 
-    expect(new Set(deliveries.map((delivery) => delivery.headers['webhook-id']))).toEqual(new Set([webhookMessageId(jobId, 'job.succeeded')]));
+    expect(new Set(deliveries.map((delivery) => delivery.headers['webhook-id']))).toEqual(
+      new Set([webhookMessageId(jobId, 'job.succeeded')]),
+    );
     const { body: account } = await callApi(system, 'GET', '/v1/account');
-    expect(verifyDelivery(account.webhook_secret, deliveries[2]!)).toMatchObject({ type: 'job.succeeded', data: { id: jobId } });
+    expect(verifyDelivery(account.webhook_secret, deliveries[2]!)).toMatchObject({
+      type: 'job.succeeded',
+      data: { id: jobId },
+    });
     await webhookState(system, jobId, 'delivered');
     expect(await webhookAttempts(system, jobId)).toHaveLength(3);
   });
@@ -205,8 +256,16 @@ describe('webhook delivery', () => {
   it('answers 409 job_not_finished to a redelivery of a job that has not ended', async () => {
     const jobId = newJobId();
     await system.services.jobs.create({
-      id: jobId, tenantId: system.tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
-      originalKey: `originals/${system.tenantId}/${jobId}`, originalBytes: 1, originalContentType: 'image/png', webhookUrl: 'http://127.0.0.1:9/hook',
+      id: jobId,
+      tenantId: system.tenantId,
+      status: 'queued',
+      createdAt: new Date().toISOString(),
+      attempts: 0,
+      upstreamCalls: 0,
+      originalKey: `originals/${system.tenantId}/${jobId}`,
+      originalBytes: 1,
+      originalContentType: 'image/png',
+      webhookUrl: 'http://127.0.0.1:9/hook',
     });
 
     const { status, body } = await callApi(system, 'POST', `/v1/jobs/${jobId}/webhook/redeliver`);
@@ -240,18 +299,25 @@ describe('webhook delivery', () => {
     expect(own.body.data).toHaveLength(1);
   });
 
-  it.each(['http://10.0.0.1/hook', 'http://169.254.169.254/'])('answers 422 invalid_webhook_url at submission for %s', async (webhookUrl) => {
-    const form = new FormData();
-    form.append('file', new Blob([await productImage('png')], { type: 'image/png' }), 'photo.png');
-    form.append('webhook_url', webhookUrl);
+  it.each(['http://10.0.0.1/hook', 'http://169.254.169.254/'])(
+    'answers 422 invalid_webhook_url at submission for %s',
+    async (webhookUrl) => {
+      const form = new FormData();
+      form.append('file', new Blob([await productImage('png')], { type: 'image/png' }), 'photo.png');
+      form.append('webhook_url', webhookUrl);
 
-    const response = await request(`${system.apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': system.apiKey } });
-    const body = (await response.body.json()) as { error: { code: string; message: string } };
+      const response = await request(`${system.apiUrl}/v1/jobs`, {
+        method: 'POST',
+        body: form,
+        headers: { 'x-api-key': system.apiKey },
+      });
+      const body = (await response.body.json()) as { error: { code: string; message: string } };
 
-    expect(response.statusCode).toBe(422);
-    expect(body.error.code).toBe('invalid_webhook_url');
-    expect(body.error.message).toMatch(/public address/);
-  });
+      expect(response.statusCode).toBe(422);
+      expect(body.error.code).toBe('invalid_webhook_url');
+      expect(body.error.message).toMatch(/public address/);
+    },
+  );
 
   it('signs with the old and the new secret during the grace period after a rotation', async () => {
     const other = { ...system, apiKey: system.otherApiKey };
@@ -265,7 +331,10 @@ describe('webhook delivery', () => {
     expect(rotated.body.webhook_secret).not.toBe(before.webhook_secret);
     expect(Date.parse(rotated.body.previous_secret_expires_at)).toBeGreaterThan(Date.now() + 23 * 3_600_000);
     const { body: after } = await callApi(other, 'GET', '/v1/account');
-    expect(after).toMatchObject({ webhook_secret: rotated.body.webhook_secret, previous_webhook_secret_expires_at: rotated.body.previous_secret_expires_at });
+    expect(after).toMatchObject({
+      webhook_secret: rotated.body.webhook_secret,
+      previous_webhook_secret_expires_at: rotated.body.previous_secret_expires_at,
+    });
 
     const hook = await receiver();
     const jobId = await submit(hook.url, other);
@@ -281,7 +350,9 @@ describe('webhook delivery with a short timeout and grace period', () => {
   const { receiver, submit, closeReceivers } = fixtures(() => system, 6_000);
 
   beforeAll(async () => {
-    system = await startSystem({ env: { WEBHOOK_RETRY_SCHEDULE: '0,100ms,200ms', WEBHOOK_TIMEOUT: '300ms', WEBHOOK_SECRET_GRACE: '1s' } });
+    system = await startSystem({
+      env: { WEBHOOK_RETRY_SCHEDULE: '0,100ms,200ms', WEBHOOK_TIMEOUT: '300ms', WEBHOOK_SECRET_GRACE: '1s' },
+    });
   });
   afterEach(() => closeReceivers());
   afterAll(async () => {

@@ -22,8 +22,14 @@ describe('an API stopped with SIGTERM', () => {
   function postWaiting(apiUrl: string, photo: Buffer, waitSeconds: number) {
     const form = new FormData();
     form.append('file', new Blob([photo], { type: 'image/png' }), 'item.png');
-    return request(`${apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': stack.apiKey, prefer: `wait=${waitSeconds}` } })
-      .then(async (response) => ({ status: response.statusCode, body: (await response.body.json()) as Record<string, unknown> }));
+    return request(`${apiUrl}/v1/jobs`, {
+      method: 'POST',
+      body: form,
+      headers: { 'x-api-key': stack.apiKey, prefer: `wait=${waitSeconds}` },
+    }).then(async (response) => ({
+      status: response.statusCode,
+      body: (await response.body.json()) as Record<string, unknown>,
+    }));
   }
 
   it('answers the requests in flight, then exits 0', async () => {
@@ -40,12 +46,19 @@ describe('an API stopped with SIGTERM', () => {
   it('closes a request that outlasts SHUTDOWN_GRACE and exits 0 well before it would have ended', async () => {
     const api = await startApiProcess(stack.env({ SHUTDOWN_GRACE: '1s' }));
     const [photo] = await distinctPhotos(1);
-    const answer = postWaiting(api.url, photo!, 60).then(() => 'answered', () => 'connection closed');
+    const answer = postWaiting(api.url, photo!, 60).then(
+      () => 'answered',
+      () => 'connection closed',
+    );
     await api.process.waitForLog('job accepted', 30_000);
 
     api.process.kill('SIGTERM');
     expect(await api.process.waitForExit(30_000)).toEqual({ code: 0, signal: null });
     expect(await answer).toBe('connection closed');
-    expect(api.process.logs().some((entry) => entry.msg === 'requests still in flight after the shutdown grace; closing their connections')).toBe(true);
+    expect(
+      api.process
+        .logs()
+        .some((entry) => entry.msg === 'requests still in flight after the shutdown grace; closing their connections'),
+    ).toBe(true);
   }, 90_000);
 });

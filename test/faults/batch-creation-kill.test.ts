@@ -19,7 +19,9 @@ const row = (i: number) => `https://cdn.example.com/catalog/SKU-${String(i).padS
 
 /** The manifest as a multipart body, sent slowly (`pauseMs` between slices) or all at once. */
 async function* manifestBody(pauseMs: number): AsyncGenerator<Buffer> {
-  yield Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="manifest"; filename="m.csv"\r\nContent-Type: text/csv\r\n\r\nimage_url,client_ref\r\n`);
+  yield Buffer.from(
+    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="manifest"; filename="m.csv"\r\nContent-Type: text/csv\r\n\r\nimage_url,client_ref\r\n`,
+  );
   for (let start = 0; start < ROWS; start += 1_000) {
     yield Buffer.from(Array.from({ length: 1_000 }, (_, i) => row(start + i)).join(''));
     if (pauseMs > 0) await sleep(pauseMs);
@@ -27,10 +29,21 @@ async function* manifestBody(pauseMs: number): AsyncGenerator<Buffer> {
   yield Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
 }
 
-async function postManifest(apiUrl: string, apiKey: string, { pauseMs = 0, key }: { pauseMs?: number; key?: string } = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Json }> {
+async function postManifest(
+  apiUrl: string,
+  apiKey: string,
+  { pauseMs = 0, key }: { pauseMs?: number; key?: string } = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: Json }> {
   const response = await request(`${apiUrl}/v1/batches`, {
-    method: 'POST', body: Readable.from(manifestBody(pauseMs)), headersTimeout: 120_000, bodyTimeout: 120_000,
-    headers: { 'x-api-key': apiKey, 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, ...(key ? { 'idempotency-key': key } : {}) },
+    method: 'POST',
+    body: Readable.from(manifestBody(pauseMs)),
+    headersTimeout: 120_000,
+    bodyTimeout: 120_000,
+    headers: {
+      'x-api-key': apiKey,
+      'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
+      ...(key ? { 'idempotency-key': key } : {}),
+    },
   });
   return { status: response.statusCode, headers: response.headers, body: (await response.body.json()) as Json };
 }
@@ -61,10 +74,13 @@ describe('an API killed while it writes a batch', () => {
   async function killMidCreation(key?: string, timeout?: string, atLeast = 5_000): Promise<string> {
     const api = await startApiProcess(env(timeout));
     const creating = postManifest(api.url, stack.apiKey, { pauseMs: 20, key }).catch(() => 'connection closed');
-    const batchId = await waitUntil(async () => {
-      const [id] = await redis.zrange(`${stack.prefix}:batches:creating`, '0', '0');
-      return id && (await redis.llen(`${stack.prefix}:batch:${id}:items`)) >= atLeast ? id : undefined;
-    }, { timeoutMs: 60_000, describe: () => 'items written' });
+    const batchId = await waitUntil(
+      async () => {
+        const [id] = await redis.zrange(`${stack.prefix}:batches:creating`, '0', '0');
+        return id && (await redis.llen(`${stack.prefix}:batch:${id}:items`)) >= atLeast ? id : undefined;
+      },
+      { timeoutMs: 60_000, describe: () => 'items written' },
+    );
     api.process.kill('SIGKILL');
     await api.process.exited;
     expect(await creating).toBe('connection closed');
@@ -75,17 +91,28 @@ describe('an API killed while it writes a batch', () => {
     const batchId = await killMidCreation();
     const worker = await startWorkerProcess(env());
     const api = await startApiProcess(env());
-    const failed = await waitUntil(async () => {
-      const view = await getBatch(api.url, stack.apiKey, batchId);
-      return view.status === 'failed_to_create' && view.completed_at ? view : undefined;
-    }, { timeoutMs: 30_000, describe: () => 'batch failed_to_create' });
+    const failed = await waitUntil(
+      async () => {
+        const view = await getBatch(api.url, stack.apiKey, batchId);
+        return view.status === 'failed_to_create' && view.completed_at ? view : undefined;
+      },
+      { timeoutMs: 30_000, describe: () => 'batch failed_to_create' },
+    );
     const { total, canceled, queued, processing, succeeded, failed: failedCount } = failed.counts;
     expect(total).toBeGreaterThanOrEqual(5_000);
     expect(total).toBeLessThan(ROWS);
-    expect({ canceled, queued, processing, succeeded, failed: failedCount }).toEqual({ canceled: total, queued: 0, processing: 0, succeeded: 0, failed: 0 });
+    expect({ canceled, queued, processing, succeeded, failed: failedCount }).toEqual({
+      canceled: total,
+      queued: 0,
+      processing: 0,
+      succeeded: 0,
+      failed: 0,
+    });
     expect(await stack.queueCounts('remove-bg')).toMatchObject({ waiting: 0, active: 0, prioritized: 0 });
     expect((await stack.emulatorStats()).total).toBe(0);
-    expect(worker.logs().some((entry) => entry.msg === 'batch creations that stopped half-way marked failed_to_create')).toBe(true);
+    expect(
+      worker.logs().some((entry) => entry.msg === 'batch creations that stopped half-way marked failed_to_create'),
+    ).toBe(true);
   }, 120_000);
 
   it('lets a retry with the same Idempotency-Key wait while the lease runs, then replace the batch with a complete one', async () => {
@@ -94,20 +121,31 @@ describe('an API killed while it writes a batch', () => {
     const api = await startApiProcess(env('8s'));
     const first = await killMidCreation(key, '8s');
     const early = await postManifest(api.url, stack.apiKey, { key });
-    expect([early.status, early.body.error?.code, early.headers['retry-after']]).toEqual([409, 'idempotency_request_in_progress', '1']);
+    expect([early.status, early.body.error?.code, early.headers['retry-after']]).toEqual([
+      409,
+      'idempotency_request_in_progress',
+      '1',
+    ]);
 
     // Retried as a client would on 409, until the dead request's lease has lapsed.
-    const retry = await waitUntil(async () => {
-      const answer = await postManifest(api.url, stack.apiKey, { key });
-      if (answer.status === 409) await sleep(500);
-      return answer.status === 409 ? undefined : answer;
-    }, { timeoutMs: 60_000, describe: () => 'the retry accepted' });
+    const retry = await waitUntil(
+      async () => {
+        const answer = await postManifest(api.url, stack.apiKey, { key });
+        if (answer.status === 409) await sleep(500);
+        return answer.status === 409 ? undefined : answer;
+      },
+      { timeoutMs: 60_000, describe: () => 'the retry accepted' },
+    );
     expect(retry.status).toBe(202);
     expect(retry.body.id).not.toBe(first);
     expect(retry.body.counts).toMatchObject({ total: ROWS, queued: ROWS });
     expect(await getBatch(api.url, stack.apiKey, first)).toMatchObject({ status: 'failed_to_create' });
 
     const replay = await postManifest(api.url, stack.apiKey, { key });
-    expect([replay.status, replay.body.id, replay.headers['idempotent-replayed']]).toEqual([202, retry.body.id, 'true']);
+    expect([replay.status, replay.body.id, replay.headers['idempotent-replayed']]).toEqual([
+      202,
+      retry.body.id,
+      'true',
+    ]);
   }, 120_000);
 });

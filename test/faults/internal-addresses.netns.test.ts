@@ -12,7 +12,9 @@ import { distinctPhotos, getJob, startFaultStack, submitJob, waitUntil, type Fau
 // namespace with that hosts file): a broken guard then reaches nothing.
 const interfaces = Object.keys(networkInterfaces());
 if (process.env.CUTOUT_NETNS !== '1' || interfaces.some((name) => name !== 'lo')) {
-  throw new Error(`not inside a loopback-only network namespace (CUTOUT_NETNS=${process.env.CUTOUT_NETNS ?? ''}, interfaces: ${interfaces.join(', ')}); run bash scripts/test-netns.sh`);
+  throw new Error(
+    `not inside a loopback-only network namespace (CUTOUT_NETNS=${process.env.CUTOUT_NETNS ?? ''}, interfaces: ${interfaces.join(', ')}); run bash scripts/test-netns.sh`,
+  );
 }
 
 const INTERNAL: Record<string, string> = {
@@ -35,13 +37,21 @@ async function startUpstreamAnsweringInternalUrl(): Promise<{ url: string; close
   const server: Server = createServer((req, res) => {
     req.resume().on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ data: { result_url: 'http://minio.cutout.test:9000/cutout/results/r1.png?X-Amz-Signature=0f1e2d' } }));
+      res.end(
+        JSON.stringify({
+          data: { result_url: 'http://minio.cutout.test:9000/cutout/results/r1.png?X-Amz-Signature=0f1e2d' },
+        }),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -52,7 +62,9 @@ describe('refusals of internal addresses', () => {
   let worker: RunningProcess;
   const post = async (path: string, body: unknown): Promise<{ status: number; body: Json }> => {
     const response = await request(`${api.url}${path}`, {
-      method: 'POST', body: JSON.stringify(body), headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json' },
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json' },
     });
     return { status: response.statusCode, body: (await response.body.json()) as Json };
   };
@@ -64,12 +76,20 @@ describe('refusals of internal addresses', () => {
   beforeAll(async () => {
     for (const [name, address] of [...Object.entries(INTERNAL), [LOOPBACK_NAME, '127.0.0.1'] as const]) {
       const answer = await lookup(name).catch(() => undefined);
-      if (answer?.address !== address) throw new Error(`${name} does not resolve to ${address}: /etc/hosts lacks test/fixtures/netns-hosts (run bash scripts/test-netns.sh)`);
+      if (answer?.address !== address)
+        throw new Error(
+          `${name} does not resolve to ${address}: /etc/hosts lacks test/fixtures/netns-hosts (run bash scripts/test-netns.sh)`,
+        );
     }
     stack = await startFaultStack({});
     upstream = await startUpstreamAnsweringInternalUrl();
     // No private range allowed: the guard refuses every one of the names above.
-    const env = stack.env({ LOG_LEVEL: 'debug', WEBHOOK_ALLOW_PRIVATE: '', WEBHOOK_RETRY_SCHEDULE: '0', BYBYBG_API_URL: upstream.url });
+    const env = stack.env({
+      LOG_LEVEL: 'debug',
+      WEBHOOK_ALLOW_PRIVATE: '',
+      WEBHOOK_RETRY_SCHEDULE: '0',
+      BYBYBG_API_URL: upstream.url,
+    });
     [api, worker] = await Promise.all([startApiProcess(env), startWorkerProcess(env)]);
   }, 90_000);
   afterAll(async () => {
@@ -97,12 +117,18 @@ describe('refusals of internal addresses', () => {
     });
     expect(created.status).toBe(202);
     const id = String(created.body.id);
-    await waitUntil(async () => {
-      const batch = JSON.parse(await get(`/v1/batches/${id}`)) as Json;
-      return batch.status === 'completed' ? batch : undefined;
-    }, { timeoutMs: 30_000, describe: () => `batch ${id} not completed` });
+    await waitUntil(
+      async () => {
+        const batch = JSON.parse(await get(`/v1/batches/${id}`)) as Json;
+        return batch.status === 'completed' ? batch : undefined;
+      },
+      { timeoutMs: 30_000, describe: () => `batch ${id} not completed` },
+    );
 
-    const rows = (await get(`/v1/batches/${id}/results`)).trim().split('\n').map((line) => JSON.parse(line) as Json);
+    const rows = (await get(`/v1/batches/${id}/results`))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json);
     expect(rows.map((row) => [row.client_ref, row.status, row.error_code])).toEqual([
       ['redis', 'failed', 'invalid_image_url'],
       ['minio', 'failed', 'invalid_image_url'],
@@ -116,10 +142,13 @@ describe('refusals of internal addresses', () => {
   it('fails a job whose ByByBG result URL, and gives up a webhook whose host, resolves to an internal address, naming neither', async () => {
     const [photo] = await distinctPhotos(1);
     const id = await submitJob(api.url, stack.apiKey, photo!, { webhook_url: 'http://hooks.cutout.test/cutout' });
-    const job = await waitUntil(async () => {
-      const view = await getJob(api.url, stack.apiKey, id);
-      return view.webhook?.state === 'failed' ? view : undefined;
-    }, { timeoutMs: 30_000, describe: () => `webhook of ${id} not failed` });
+    const job = await waitUntil(
+      async () => {
+        const view = await getJob(api.url, stack.apiKey, id);
+        return view.webhook?.state === 'failed' ? view : undefined;
+      },
+      { timeoutMs: 30_000, describe: () => `webhook of ${id} not failed` },
+    );
 
     expect(job).toMatchObject({ status: 'failed', error: { code: 'upstream_bad_response', retryable: false } });
     expect(job.error.message).toContain('not public');
@@ -139,8 +168,16 @@ describe('refusals of internal addresses', () => {
 
     expect(addressesIn(JSON.stringify(atInfo))).toEqual([]);
     // Each refusal above is in the debug log with its host and address, for the operator.
-    const refusals = atDebug.filter((entry) => entry.msg === 'URL guard refused an address').map((entry) => `${entry.host}=${entry.address}`);
-    for (const name of ['minio.cutout.test', 'metadata.cutout.test', 'storage6.cutout.test', 'redis.cutout.test', 'hooks.cutout.test']) {
+    const refusals = atDebug
+      .filter((entry) => entry.msg === 'URL guard refused an address')
+      .map((entry) => `${entry.host}=${entry.address}`);
+    for (const name of [
+      'minio.cutout.test',
+      'metadata.cutout.test',
+      'storage6.cutout.test',
+      'redis.cutout.test',
+      'hooks.cutout.test',
+    ]) {
       expect(refusals).toContain(`${name}=${INTERNAL[name]}`);
     }
     expect(refusals).toContain(`${LOOPBACK_NAME}=127.0.0.1`);

@@ -31,25 +31,46 @@ describe('logs', () => {
 
     const [photo] = await distinctPhotos(1);
     const id = await submitJob(api.url, stack.apiKey, photo!, { webhook_url: receiver.url });
-    await waitUntil(async () => ((await getJob(api.url, stack.apiKey, id)).webhook?.state === 'delivered' ? true : undefined), {
-      timeoutMs: 30_000, describe: () => `job ${id} not delivered`,
-    });
+    await waitUntil(
+      async () => ((await getJob(api.url, stack.apiKey, id)).webhook?.state === 'delivered' ? true : undefined),
+      {
+        timeoutMs: 30_000,
+        describe: () => `job ${id} not delivered`,
+      },
+    );
     const account = await request(`${api.url}/v1/account`, { headers: { 'x-api-key': stack.apiKey } });
     const secret = String(((await account.body.json()) as { webhook_secret: string }).webhook_secret);
     const basic = `Basic ${Buffer.from(`ops:${adminKey}`).toString('base64')}`;
-    for (const headers of [{ 'x-api-key': adminKey }, { authorization: basic }]) await (await request(`${api.url}/admin/queues/api/queues`, { headers })).body.dump();
+    for (const headers of [{ 'x-api-key': adminKey }, { authorization: basic }])
+      await (await request(`${api.url}/admin/queues/api/queues`, { headers })).body.dump();
     // A review link is as good as read access: used on the page, its data, and (refused) on /v1.
-    const created = await request(`${api.url}/v1/jobs/${id}/review-link`, { method: 'POST', headers: { 'x-api-key': stack.apiKey } });
+    const created = await request(`${api.url}/v1/jobs/${id}/review-link`, {
+      method: 'POST',
+      headers: { 'x-api-key': stack.apiKey },
+    });
     const reviewPath = new URL(String(((await created.body.json()) as { url: string }).url)).pathname;
     const reviewToken = reviewPath.split('/')[2]!;
-    for (const path of [reviewPath, `${reviewPath}/data`, `${reviewPath}/items/${id}/thumbs/original`, `${reviewPath}/nope`, `/review/${stack.apiKey}`]) {
+    for (const path of [
+      reviewPath,
+      `${reviewPath}/data`,
+      `${reviewPath}/items/${id}/thumbs/original`,
+      `${reviewPath}/nope`,
+      `/review/${stack.apiKey}`,
+    ]) {
       await (await request(`${api.url}${path}`)).body.dump();
     }
     await (await request(`${api.url}/v1/jobs`, { headers: { 'x-api-key': reviewToken } })).body.dump();
     await stopGracefully([api.process, worker]);
 
     const output = `${api.process.output()}\n${worker.output()}`;
-    for (const [what, value] of Object.entries({ apiKey: stack.apiKey, bybybgKey: env.BYBYBG_API_KEY!, adminKey, basic, secret, reviewToken })) {
+    for (const [what, value] of Object.entries({
+      apiKey: stack.apiKey,
+      bybybgKey: env.BYBYBG_API_KEY!,
+      adminKey,
+      basic,
+      secret,
+      reviewToken,
+    })) {
       expect(output.includes(value), `${what} appears in the logs`).toBe(false);
     }
 

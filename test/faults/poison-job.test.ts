@@ -3,7 +3,17 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { bullPrefix, QUEUE_NAMES } from '@cutout/shared/infra';
 import { startApiProcess, startWorkerProcess, type RunningProcess } from '../helpers/processes.ts';
-import { countBy, distinctPhotos, printSummary, startFaultStack, submitAll, submitJob, waitForJobsToEnd, waitUntil, type FaultStack } from './stack.ts';
+import {
+  countBy,
+  distinctPhotos,
+  printSummary,
+  startFaultStack,
+  submitAll,
+  submitJob,
+  waitForJobsToEnd,
+  waitUntil,
+  type FaultStack,
+} from './stack.ts';
 
 /**
  * An image that takes its worker down every time (a decoder crash, the OOM killer) must not
@@ -55,12 +65,17 @@ describe('a poison image that crashes its worker every time', () => {
       // Active again *after* its last stall was noticed: until then, "active" is the dead worker's
       // claim. Once past the limit, BullMQ marks the job to fail and the next worker that takes
       // it fails it without running it: that worker is left alone.
-      const step = await waitUntil(async () => {
-        const job = await queue.getJob(poisonId);
-        poisonState = `${await queue.getJobState(poisonId)}, stalled ${job?.stalledCounter}`;
-        if (await job?.isFailed() || await job?.isCompleted()) return 'ended' as const;
-        return (await job?.isActive()) && job?.stalledCounter === kills && kills <= MAX_STALLS ? ('active' as const) : undefined;
-      }, { timeoutMs: 60_000, intervalMs: 20, describe: () => `poison job is ${poisonState} after ${kills} kills` });
+      const step = await waitUntil(
+        async () => {
+          const job = await queue.getJob(poisonId);
+          poisonState = `${await queue.getJobState(poisonId)}, stalled ${job?.stalledCounter}`;
+          if ((await job?.isFailed()) || (await job?.isCompleted())) return 'ended' as const;
+          return (await job?.isActive()) && job?.stalledCounter === kills && kills <= MAX_STALLS
+            ? ('active' as const)
+            : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 20, describe: () => `poison job is ${poisonState} after ${kills} kills` },
+      );
       if (step === 'ended') break;
       expect(kills, 'the poison job outlived the stalled limit').toBeLessThan(MAX_KILLS);
       worker.kill('SIGKILL');
@@ -79,7 +94,12 @@ describe('a poison image that crashes its worker every time', () => {
     expect(worker.done).toBe(false);
 
     printSummary('poison-job', {
-      accepted: OTHER_JOBS + 1, succeeded: others.length, failed_worker_crashed: 1, lost: 0, worker_kills: kills, recovery_ms: Date.now() - startedAt,
+      accepted: OTHER_JOBS + 1,
+      succeeded: others.length,
+      failed_worker_crashed: 1,
+      lost: 0,
+      worker_kills: kills,
+      recovery_ms: Date.now() - startedAt,
     });
   }, 240_000);
 });

@@ -19,27 +19,52 @@ import { waitUntil } from './stack.ts';
 /** Far above the 2 s check timeout: an answer within it means /readyz did not hang. */
 const ANSWER_WITHIN_MS = 10_000;
 
-interface Readiness { status: number; body: { status: string; checks: Record<string, { ok: boolean; detail?: string }> } }
+interface Readiness {
+  status: number;
+  body: { status: string; checks: Record<string, { ok: boolean; detail?: string }> };
+}
 
 async function readyz(apiUrl: string): Promise<Readiness> {
-  const response = await request(`${apiUrl}/readyz`, { headersTimeout: ANSWER_WITHIN_MS, bodyTimeout: ANSWER_WITHIN_MS });
+  const response = await request(`${apiUrl}/readyz`, {
+    headersTimeout: ANSWER_WITHIN_MS,
+    bodyTimeout: ANSWER_WITHIN_MS,
+  });
   return { status: response.statusCode, body: (await response.body.json()) as Readiness['body'] };
 }
 
 /** Polls /readyz (every answer must come in time) until it answers `status`. */
 async function readyzBecomes(apiUrl: string, status: number): Promise<Readiness> {
   let last: Readiness | undefined;
-  return waitUntil(async () => {
-    last = await readyz(apiUrl);
-    return last.status === status ? last : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 100, describe: () => `last answer: ${JSON.stringify(last)}` });
+  return waitUntil(
+    async () => {
+      last = await readyz(apiUrl);
+      return last.status === status ? last : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 100, describe: () => `last answer: ${JSON.stringify(last)}` },
+  );
 }
 
-async function startApiOn({ redisUrl, s3Endpoint, bucket, prefix = uniquePrefix() }: { redisUrl: string; s3Endpoint: string; bucket: string; prefix?: string }): Promise<RunningApi> {
+async function startApiOn({
+  redisUrl,
+  s3Endpoint,
+  bucket,
+  prefix = uniquePrefix(),
+}: {
+  redisUrl: string;
+  s3Endpoint: string;
+  bucket: string;
+  prefix?: string;
+}): Promise<RunningApi> {
   const config = loadConfig({
-    REDIS_URL: redisUrl, REDIS_PREFIX: prefix,
-    S3_ENDPOINT: s3Endpoint, S3_BUCKET: bucket, S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey,
-    PORT: '0', API_KEYS: `acme:ck_test_${randomBase62(32)}`, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    S3_ENDPOINT: s3Endpoint,
+    S3_BUCKET: bucket,
+    S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId,
+    S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey,
+    PORT: '0',
+    API_KEYS: `acme:ck_test_${randomBase62(32)}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
   });
   return startApi(config, createLogger({ level: config.logLevel, name: 'test' }));
 }

@@ -20,7 +20,11 @@ import { waitUntil } from './stack.ts';
 
 const MASTERS = 3;
 
-interface Cluster { ports: number[]; nodes: string; close(): Promise<void> }
+interface Cluster {
+  ports: number[];
+  nodes: string;
+  close(): Promise<void>;
+}
 
 async function startCluster(): Promise<Cluster> {
   const directory = mkdtempSync(join(tmpdir(), 'cutout-cluster-'));
@@ -40,8 +44,22 @@ async function startCluster(): Promise<Cluster> {
         name: `redis-cluster-${port}`,
         command: 'redis-server',
         args: [
-          '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
-          '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--maxmemory-policy', 'noeviction',
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, 'nodes.conf'),
+          '--maxmemory-policy',
+          'noeviction',
         ],
       });
       servers.push(server);
@@ -51,7 +69,14 @@ async function startCluster(): Promise<Cluster> {
     const create = spawnProcess({
       name: 'redis-cli-cluster-create',
       command: 'redis-cli',
-      args: ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      args: [
+        '--cluster',
+        'create',
+        ...ports.map((port) => `127.0.0.1:${port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
     });
     const created = await create.waitForExit(30_000);
     if (created.code !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.output()}`);
@@ -68,10 +93,13 @@ async function clusterStateOk(port: number): Promise<void> {
   const node = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
   try {
     let info = '';
-    await waitUntil(async () => {
-      info = await node.cluster('INFO');
-      return /cluster_state:ok/.test(info) ? true : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 100, describe: () => `node ${port}: ${info.split('\n')[0]}` });
+    await waitUntil(
+      async () => {
+        info = await node.cluster('INFO');
+        return /cluster_state:ok/.test(info) ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, describe: () => `node ${port}: ${info.split('\n')[0]}` },
+    );
   } finally {
     node.disconnect();
   }
@@ -86,7 +114,10 @@ describe('on a Redis Cluster', () => {
   beforeAll(async () => {
     cluster = await startCluster();
     receiver = await startWebhookReceiver();
-    system = await startSystem({ env: { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_PREFIX: prefix }, faults: { latencyMs: 50 } });
+    system = await startSystem({
+      env: { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_PREFIX: prefix },
+      faults: { latencyMs: 50 },
+    });
   }, 90_000);
   afterAll(async () => {
     await system?.close();
@@ -109,7 +140,12 @@ describe('on a Redis Cluster', () => {
     expect(download.statusCode).toBe(200);
     const png = Buffer.from(await download.body.arrayBuffer());
     const { width, height, object } = PRODUCT_SHOT;
-    expect(await alphaAt(png, [[0, 0], [width - 1, height - 1]])).toEqual([0, 0]);
+    expect(
+      await alphaAt(png, [
+        [0, 0],
+        [width - 1, height - 1],
+      ]),
+    ).toEqual([0, 0]);
     expect(await alphaAt(png, [[object.left + object.width / 2, object.top + object.height / 2]])).toEqual([255]);
 
     const [delivery] = await receiver.waitFor(1);

@@ -5,7 +5,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, FormData } from 'undici';
 import { startApiProcess, startRedisServer, startWorkerProcess } from '../helpers/processes.ts';
-import { countBy, distinctPhotos, printSummary, startFaultStack, waitForJobsToEnd, waitUntil, type FaultStack, type Json } from './stack.ts';
+import {
+  countBy,
+  distinctPhotos,
+  printSummary,
+  startFaultStack,
+  waitForJobsToEnd,
+  waitUntil,
+  type FaultStack,
+  type Json,
+} from './stack.ts';
 
 /**
  * Redis is where an accepted job lives. Run as production should (AOF, `appendfsync
@@ -23,13 +32,28 @@ const DOWN_MS = 3_000;
 /** Far above any answer the API should give while Redis is down: hitting it means a hang. */
 const ANSWER_WITHIN_MS = 10_000;
 
-interface Attempt { status: number | 'error'; code?: string; id?: string; answeredAt: number; ms: number }
+interface Attempt {
+  status: number | 'error';
+  code?: string;
+  id?: string;
+  answeredAt: number;
+  ms: number;
+}
 
 describe('Redis killed with SIGKILL and restarted (AOF, appendfsync everysec)', () => {
   let stack: FaultStack;
   let dataDirectory: string;
   let redis: Awaited<ReturnType<typeof startRedisServer>>;
-  const redisArgs = () => ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', dataDirectory, '--maxmemory-policy', 'noeviction'];
+  const redisArgs = () => [
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--dir',
+    dataDirectory,
+    '--maxmemory-policy',
+    'noeviction',
+  ];
 
   beforeAll(async () => {
     dataDirectory = mkdtempSync(join(tmpdir(), 'cutout-redis-aof-'));
@@ -46,7 +70,13 @@ describe('Redis killed with SIGKILL and restarted (AOF, appendfsync everysec)', 
   }, 60_000);
 
   it('keeps every job acknowledged before the last second, answers 503 while down, and recovers by itself', async () => {
-    const env = stack.env({ WORKER_CONCURRENCY: '4', WORKER_LOCK_DURATION: '2s', WORKER_STALLED_INTERVAL: '1s', BYBYBG_MAX_ATTEMPTS: '10', BYBYBG_RETRY_DELAY: '100ms' });
+    const env = stack.env({
+      WORKER_CONCURRENCY: '4',
+      WORKER_LOCK_DURATION: '2s',
+      WORKER_STALLED_INTERVAL: '1s',
+      BYBYBG_MAX_ATTEMPTS: '10',
+      BYBYBG_RETRY_DELAY: '100ms',
+    });
     const [api, worker] = await Promise.all([startApiProcess(env), startWorkerProcess(env)]);
     const photos = await distinctPhotos(300);
 
@@ -69,8 +99,14 @@ describe('Redis killed with SIGKILL and restarted (AOF, appendfsync everysec)', 
     const accepted = () => attempts.filter((attempt) => attempt.status === 202);
     // Enough jobs acknowledged long enough ago (past the fsync second) that none may be lost.
     const settledBefore = (ms: number) => accepted().filter((attempt) => attempt.answeredAt < Date.now() - ms).length;
-    await waitUntil(async () => (settledBefore(1_500) >= KILL_AFTER_ACCEPTED ? true : undefined), { timeoutMs: 60_000, describe: () => `${accepted().length} accepted` });
-    const linked = await request(`${api.url}/v1/jobs/${accepted()[0]!.id}/review-link`, { method: 'POST', headers: { 'x-api-key': stack.apiKey } });
+    await waitUntil(async () => (settledBefore(1_500) >= KILL_AFTER_ACCEPTED ? true : undefined), {
+      timeoutMs: 60_000,
+      describe: () => `${accepted().length} accepted`,
+    });
+    const linked = await request(`${api.url}/v1/jobs/${accepted()[0]!.id}/review-link`, {
+      method: 'POST',
+      headers: { 'x-api-key': stack.apiKey },
+    });
     const reviewPath = new URL(((await linked.body.json()) as { url: string }).url).pathname;
     redis.process.killGroup('SIGKILL');
     await redis.process.exited;
@@ -79,7 +115,12 @@ describe('Redis killed with SIGKILL and restarted (AOF, appendfsync everysec)', 
     // While Redis is down: reads and writes answer 503, in time.
     await sleep(500);
     const someId = accepted()[0]!.id!;
-    const downRead = await timed(() => request(`${api.url}/v1/jobs/${someId}`, { headers: { 'x-api-key': stack.apiKey }, headersTimeout: ANSWER_WITHIN_MS }));
+    const downRead = await timed(() =>
+      request(`${api.url}/v1/jobs/${someId}`, {
+        headers: { 'x-api-key': stack.apiKey },
+        headersTimeout: ANSWER_WITHIN_MS,
+      }),
+    );
     const downWrite = await post(api.url, stack.apiKey, photos[photos.length - 1]!);
     expect(downRead.status).toBe(503);
     expect(downWrite.status).toBe(503);
@@ -96,19 +137,25 @@ describe('Redis killed with SIGKILL and restarted (AOF, appendfsync everysec)', 
     // Let the submitters see Redis back, then stop them.
     const acceptedBeforeBack = accepted().length;
     await waitUntil(async () => (accepted().length >= acceptedBeforeBack + 10 ? true : undefined), {
-      timeoutMs: 60_000, describe: () => `${accepted().length - acceptedBeforeBack} accepted since the restart; answers: ${JSON.stringify(countBy(attempts.slice(-20).map((attempt) => attempt.status)))}`,
+      timeoutMs: 60_000,
+      describe: () =>
+        `${accepted().length - acceptedBeforeBack} accepted since the restart; answers: ${JSON.stringify(countBy(attempts.slice(-20).map((attempt) => attempt.status)))}`,
     });
     const firstAcceptedAfter = attempts.find((attempt) => attempt.status === 202 && attempt.answeredAt > restartedAt);
     stop = true;
     await Promise.all(submitters);
 
     // Every answer was a 202 or a 503: no 500, no hang, no dropped connection.
-    const unexpected = attempts.filter((attempt) => attempt.status !== 202 && !(attempt.status === 503 && attempt.code === 'service_unavailable'));
+    const unexpected = attempts.filter(
+      (attempt) => attempt.status !== 202 && !(attempt.status === 503 && attempt.code === 'service_unavailable'),
+    );
     expect(countBy(unexpected.map((attempt) => `${attempt.status} ${attempt.code}`))).toEqual({});
     expect(Math.max(...attempts.map((attempt) => attempt.ms))).toBeLessThan(ANSWER_WITHIN_MS);
 
     // Jobs acknowledged more than 1 s before the kill: every one ends succeeded.
-    const durable = accepted().filter((attempt) => attempt.answeredAt < killedAt - 1_000).map((attempt) => attempt.id!);
+    const durable = accepted()
+      .filter((attempt) => attempt.answeredAt < killedAt - 1_000)
+      .map((attempt) => attempt.id!);
     const durableViews = await waitForJobsToEnd(api.url, stack.apiKey, durable, 120_000);
     const recoveredAt = Date.now();
     expect(countBy(durableViews.map((view) => view.status))).toEqual({ succeeded: durable.length });
@@ -116,23 +163,35 @@ describe('Redis killed with SIGKILL and restarted (AOF, appendfsync everysec)', 
     expect(worker.done).toBe(false);
 
     // Jobs acknowledged after the restart are processed too.
-    const afterIds = accepted().filter((attempt) => attempt.answeredAt > restartedAt).map((attempt) => attempt.id!);
+    const afterIds = accepted()
+      .filter((attempt) => attempt.answeredAt > restartedAt)
+      .map((attempt) => attempt.id!);
     const afterViews = await waitForJobsToEnd(api.url, stack.apiKey, afterIds, 60_000);
     expect(countBy(afterViews.map((view) => view.status))).toEqual({ succeeded: afterIds.length });
 
     // The last second before the kill may be lost (appendfsync everysec): count, do not assert.
-    const window = accepted().filter((attempt) => attempt.answeredAt >= killedAt - 1_000 && attempt.answeredAt <= restartedAt);
-    const windowAnswers = await Promise.all(window.map(async (attempt) => {
-      const response = await request(`${api.url}/v1/jobs/${attempt.id}`, { headers: { 'x-api-key': stack.apiKey } });
-      const body = (await response.body.json()) as Json;
-      return response.statusCode === 200 ? String(body.status) : String(response.statusCode);
-    }));
+    const window = accepted().filter(
+      (attempt) => attempt.answeredAt >= killedAt - 1_000 && attempt.answeredAt <= restartedAt,
+    );
+    const windowAnswers = await Promise.all(
+      window.map(async (attempt) => {
+        const response = await request(`${api.url}/v1/jobs/${attempt.id}`, { headers: { 'x-api-key': stack.apiKey } });
+        const body = (await response.body.json()) as Json;
+        return response.statusCode === 200 ? String(body.status) : String(response.statusCode);
+      }),
+    );
 
     printSummary('redis-restart', {
-      accepted: accepted().length, durable: durable.length, durable_succeeded: durableViews.length, durable_lost: 0,
-      last_second: window.length, last_second_outcomes: JSON.stringify(countBy(windowAnswers)).replaceAll(' ', ''),
-      answered_503: attempts.filter((attempt) => attempt.status === 503).length, answered_5xx_other: 0,
-      down_ms: restartedAt - killedAt, first_202_after_restart_ms: firstAcceptedAfter ? firstAcceptedAfter.answeredAt - restartedAt : -1,
+      accepted: accepted().length,
+      durable: durable.length,
+      durable_succeeded: durableViews.length,
+      durable_lost: 0,
+      last_second: window.length,
+      last_second_outcomes: JSON.stringify(countBy(windowAnswers)).replaceAll(' ', ''),
+      answered_503: attempts.filter((attempt) => attempt.status === 503).length,
+      answered_5xx_other: 0,
+      down_ms: restartedAt - killedAt,
+      first_202_after_restart_ms: firstAcceptedAfter ? firstAcceptedAfter.answeredAt - restartedAt : -1,
       all_durable_done_after_restart_ms: recoveredAt - restartedAt,
     });
   }, 300_000);
@@ -149,7 +208,13 @@ async function timed(send: () => Promise<{ statusCode: number; body: { text(): P
     } catch {
       // Not JSON: the status tells.
     }
-    return { status: response.statusCode, code: body.error?.code, id: body.id, answeredAt: Date.now(), ms: Date.now() - started };
+    return {
+      status: response.statusCode,
+      code: body.error?.code,
+      id: body.id,
+      answeredAt: Date.now(),
+      ms: Date.now() - started,
+    };
   } catch {
     return { status: 'error', answeredAt: Date.now(), ms: Date.now() - started };
   }
@@ -158,5 +223,13 @@ async function timed(send: () => Promise<{ statusCode: number; body: { text(): P
 function post(apiUrl: string, apiKey: string, photo: Buffer): Promise<Attempt> {
   const form = new FormData();
   form.append('file', new Blob([photo], { type: 'image/png' }), 'item.png');
-  return timed(() => request(`${apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': apiKey }, headersTimeout: ANSWER_WITHIN_MS, bodyTimeout: ANSWER_WITHIN_MS }));
+  return timed(() =>
+    request(`${apiUrl}/v1/jobs`, {
+      method: 'POST',
+      body: form,
+      headers: { 'x-api-key': apiKey },
+      headersTimeout: ANSWER_WITHIN_MS,
+      bodyTimeout: ANSWER_WITHIN_MS,
+    }),
+  );
 }

@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, createMetrics, createRedis, openServices, type Services, type Storage } from '@cutout/shared/infra';
+import {
+  createLogger,
+  createMetrics,
+  createRedis,
+  openServices,
+  type Services,
+  type Storage,
+} from '@cutout/shared/infra';
 import { createGuardedAgent } from '@cutout/shared/security';
 import { makeByByBGClient } from '../../apps/worker/src/bybybg/client.ts';
 import { startWorkers, type RunningWorkers } from '../../apps/worker/src/workers.ts';
@@ -41,7 +48,13 @@ describe('a rendition S3 cannot store', () => {
     const connection = createRedis(system.config.redis, { blocking: true, connectionName: 'test-worker-bullmq' });
     closeConnection = () => connection.disconnect();
     const resultDispatcher = createGuardedAgent({ policy: { allowPrivate: system.config.webhooks.allowPrivate } });
-    const bybybg = makeByByBGClient({ apiUrl: system.config.bybybg.apiUrl, apiKeys: system.config.bybybg.apiKeys, timeoutMs: 10_000, resultDispatcher, log });
+    const bybybg = makeByByBGClient({
+      apiUrl: system.config.bybybg.apiUrl,
+      apiKeys: system.config.bybybg.apiKeys,
+      timeoutMs: 10_000,
+      resultDispatcher,
+      log,
+    });
     workers = startWorkers({ config: system.config, services, connection, bybybg, metrics: createMetrics(), log });
   });
   afterAll(async () => {
@@ -53,10 +66,17 @@ describe('a rendition S3 cannot store', () => {
 
   it('fails the attempt, and the retry makes the renditions from the stored cutout without calling ByByBG again', async () => {
     const before = (await emulatorStats(system)).total as number;
-    const id = await submitPhoto(system, await productImage('png', SHOT, 1), { renditions: JSON.stringify([{ name: 'amazon', preset: 'marketplace' }]) });
+    const id = await submitPhoto(system, await productImage('png', SHOT, 1), {
+      renditions: JSON.stringify([{ name: 'amazon', preset: 'marketplace' }]),
+    });
     const [view] = await settle(system, [id]);
     expect(storage.refused()).toBe(1);
-    expect(view).toMatchObject({ status: 'succeeded', attempts: 2, upstream_calls: 1, renditions: { amazon: { width: 1000, height: 1000 } } });
+    expect(view).toMatchObject({
+      status: 'succeeded',
+      attempts: 2,
+      upstream_calls: 1,
+      renditions: { amazon: { width: 1000, height: 1000 } },
+    });
     expect((await emulatorStats(system)).total).toBe(before + 1);
   });
 });

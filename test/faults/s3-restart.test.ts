@@ -3,7 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, FormData } from 'undici';
 import { resultKey } from '@cutout/shared/infra';
 import { startApiProcess, startWorkerProcess } from '../helpers/processes.ts';
-import { countBy, distinctPhotos, printSummary, startFaultStack, submitAll, waitForJobsToEnd, type FaultStack, type Json } from './stack.ts';
+import {
+  countBy,
+  distinctPhotos,
+  printSummary,
+  startFaultStack,
+  submitAll,
+  waitForJobsToEnd,
+  type FaultStack,
+  type Json,
+} from './stack.ts';
 
 /**
  * S3 holds every original and result. When it goes away for a while, the API must refuse new
@@ -42,7 +51,12 @@ describe('the S3 server stopped for a while and started again', () => {
     for (const photo of photos.slice(QUEUED_JOBS)) {
       const form = new FormData();
       form.append('file', new Blob([photo], { type: 'image/png' }), 'item.png');
-      const response = await request(`${api.url}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': stack.apiKey }, headersTimeout: 20_000 });
+      const response = await request(`${api.url}/v1/jobs`, {
+        method: 'POST',
+        body: form,
+        headers: { 'x-api-key': stack.apiKey },
+        headersTimeout: 20_000,
+      });
       const body = (await response.body.json()) as Json;
       refused.push({ status: response.statusCode, code: String(body.error?.code) });
     }
@@ -64,11 +78,20 @@ describe('the S3 server stopped for a while and started again', () => {
     const views = await waitForJobsToEnd(api.url, stack.apiKey, ids, 120_000);
     const recoveryMs = Date.now() - restartedAt;
     expect(countBy(views.map((view) => view.status))).toEqual({ succeeded: QUEUED_JOBS });
-    for (const view of views) expect(await stack.storage.head(resultKey(stack.tenantId, view.id)), view.id).toMatchObject({ bytes: view.result.bytes });
+    for (const view of views)
+      expect(await stack.storage.head(resultKey(stack.tenantId, view.id)), view.id).toMatchObject({
+        bytes: view.result.bytes,
+      });
 
     printSummary('s3-restart', {
-      accepted: QUEUED_JOBS, succeeded: views.length, lost: 0, refused_503: refused.length, queued_while_down: 0,
-      retried_jobs: views.filter((view) => view.attempts > 1).length, down_ms: restartedAt - stoppedAt, all_done_after_restart_ms: recoveryMs,
+      accepted: QUEUED_JOBS,
+      succeeded: views.length,
+      lost: 0,
+      refused_503: refused.length,
+      queued_while_down: 0,
+      retried_jobs: views.filter((view) => view.attempts > 1).length,
+      down_ms: restartedAt - stoppedAt,
+      all_done_after_restart_ms: recoveryMs,
     });
   }, 240_000);
 });
@@ -78,8 +101,10 @@ function total(counts: Record<string, number>): number {
 }
 
 async function currentViews(apiUrl: string, apiKey: string, ids: string[]): Promise<Json[]> {
-  return Promise.all(ids.map(async (id) => {
-    const response = await request(`${apiUrl}/v1/jobs/${id}`, { headers: { 'x-api-key': apiKey } });
-    return (await response.body.json()) as Json;
-  }));
+  return Promise.all(
+    ids.map(async (id) => {
+      const response = await request(`${apiUrl}/v1/jobs/${id}`, { headers: { 'x-api-key': apiKey } });
+      return (await response.body.json()) as Json;
+    }),
+  );
 }

@@ -12,7 +12,15 @@ import type { StatsSnapshot } from '../../apps/emulator/src/stats.ts';
 import { productImage, PRODUCT_SHOT } from '../helpers/images.ts';
 import { EMBEDDED_S3_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from '@cutout/shared/embedded-s3';
 import { deleteKeysWithPrefix, freePort, stopAllProcesses } from '../helpers/processes.ts';
-import { appProcessEnv, s3ClientFor, testRedis, testS3, uniquePrefix, type TestRedis, type TestS3 } from '../helpers/services.ts';
+import {
+  appProcessEnv,
+  s3ClientFor,
+  testRedis,
+  testS3,
+  uniquePrefix,
+  type TestRedis,
+  type TestS3,
+} from '../helpers/services.ts';
 
 /**
  * What the fault tests run their app processes against: Redis (the machine's, under a
@@ -59,13 +67,19 @@ export interface FaultStackOptions {
 export async function startFaultStack(faults: FaultPatch, options: FaultStackOptions = {}): Promise<FaultStack> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const redis: TestRedis = options.redisUrl ? { url: options.redisUrl, close: async () => undefined } : await testRedis();
+    const redis: TestRedis = options.redisUrl
+      ? { url: options.redisUrl, close: async () => undefined }
+      : await testRedis();
     cleanups.push(() => redis.close());
     const restartable = options.restartableS3 ? await restartableS3() : undefined;
-    const s3 = restartable?.s3 ?? await testS3();
+    const s3 = restartable?.s3 ?? (await testS3());
     cleanups.push(() => s3.close());
     const emulatorKey = `emu-${randomBase62(20)}`;
-    const emulator = await startEmulator({ keys: [emulatorKey], faults: { rateLimit: null, ...faults }, logger: false });
+    const emulator = await startEmulator({
+      keys: [emulatorKey],
+      faults: { rateLimit: null, ...faults },
+      logger: false,
+    });
     cleanups.push(() => emulator.close());
     const prefix = uniquePrefix();
     // A Redis of the test's own goes away with the test's processes; the shared one is cleaned.
@@ -76,7 +90,14 @@ export async function startFaultStack(faults: FaultPatch, options: FaultStackOpt
     const apiKey = `ck_test_${randomBase62(32)}`;
 
     const base: Record<string, string> = {
-      ...appProcessEnv({ redisUrl: redis.url, prefix, s3, emulatorUrl: emulator.url, emulatorKey, apiKeys: `${tenantId}:${apiKey}` }),
+      ...appProcessEnv({
+        redisUrl: redis.url,
+        prefix,
+        s3,
+        emulatorUrl: emulator.url,
+        emulatorKey,
+        apiKeys: `${tenantId}:${apiKey}`,
+      }),
       // The emulator has no rate limit here: a known ceiling lets the workers use their whole
       // concurrency at once instead of discovering ByByBG's rate from 5 calls a second.
       BYBYBG_RATE_LIMIT: '1000',
@@ -106,12 +127,15 @@ export async function startFaultStack(faults: FaultPatch, options: FaultStackOpt
         if (!restartable) throw new Error('startFaultStack: startS3 needs restartableS3');
         await restartable.start();
       },
-      queueCounts: (name) => withQueue(redis.url, prefix, name, (queue) =>
-        queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed')),
-      stalledCounts: (ids) => withQueue(redis.url, prefix, 'remove-bg', async (queue) => {
-        const jobs = await Promise.all(ids.map((id) => queue.getJob(id)));
-        return Object.fromEntries(ids.map((id, index) => [id, jobs[index]?.stalledCounter ?? 0]));
-      }),
+      queueCounts: (name) =>
+        withQueue(redis.url, prefix, name, (queue) =>
+          queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'),
+        ),
+      stalledCounts: (ids) =>
+        withQueue(redis.url, prefix, 'remove-bg', async (queue) => {
+          const jobs = await Promise.all(ids.map((id) => queue.getJob(id)));
+          return Object.fromEntries(ids.map((id, index) => [id, jobs[index]?.stalledCounter ?? 0]));
+        }),
       async close() {
         await stopAllProcesses();
         await runAll(cleanups);
@@ -124,7 +148,11 @@ export async function startFaultStack(faults: FaultPatch, options: FaultStackOpt
 }
 
 async function putJson(url: string, body: unknown): Promise<void> {
-  const response = await request(url, { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const response = await request(url, {
+    method: 'PUT',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
   const text = await response.body.text();
   if (response.statusCode !== 200) throw new Error(`PUT ${url} answered ${response.statusCode}: ${text}`);
 }
@@ -145,7 +173,9 @@ async function restartableS3(): Promise<{ s3: TestS3; stop(): Promise<void>; sta
   };
   return {
     s3: {
-      endpoint: `http://127.0.0.1:${port}`, ...EMBEDDED_S3_CREDENTIALS, bucket,
+      endpoint: `http://127.0.0.1:${port}`,
+      ...EMBEDDED_S3_CREDENTIALS,
+      bucket,
       async close() {
         await stop();
         rmSync(directory, { recursive: true, force: true });
@@ -156,7 +186,12 @@ async function restartableS3(): Promise<{ s3: TestS3; stop(): Promise<void>; sta
   };
 }
 
-async function withQueue<T>(redisUrl: string, prefix: string, name: QueueName, use: (queue: Queue) => Promise<T>): Promise<T> {
+async function withQueue<T>(
+  redisUrl: string,
+  prefix: string,
+  name: QueueName,
+  use: (queue: Queue) => Promise<T>,
+): Promise<T> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue(name, { connection, prefix: bullPrefix(prefix) });
   try {
@@ -176,41 +211,58 @@ async function runAll(cleanups: (() => Promise<void>)[]): Promise<void> {
 
 /** Distinct product photos (the object moves), so no job can reuse another's result. */
 export async function distinctPhotos(count: number): Promise<Buffer[]> {
-  return Promise.all(Array.from({ length: count }, (_, index) => {
-    const left = 10 + ((index * 3) % 140);
-    const top = 10 + Math.floor(index / 47) * 7;
-    return productImage('png', { ...PRODUCT_SHOT, object: { ...PRODUCT_SHOT.object, left, top } });
-  }));
+  return Promise.all(
+    Array.from({ length: count }, (_, index) => {
+      const left = 10 + ((index * 3) % 140);
+      const top = 10 + Math.floor(index / 47) * 7;
+      return productImage('png', { ...PRODUCT_SHOT, object: { ...PRODUCT_SHOT.object, left, top } });
+    }),
+  );
 }
 
 /** POST /v1/jobs; returns the job id. */
-export async function submitJob(apiUrl: string, apiKey: string, photo: Buffer, fields: Record<string, string> = {}): Promise<string> {
+export async function submitJob(
+  apiUrl: string,
+  apiKey: string,
+  photo: Buffer,
+  fields: Record<string, string> = {},
+): Promise<string> {
   const form = new FormData();
   form.append('file', new Blob([photo], { type: 'image/png' }), 'item.png');
   for (const [name, value] of Object.entries(fields)) form.append(name, value);
   const response = await request(`${apiUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': apiKey } });
   const body = (await response.body.json()) as Json;
-  if (response.statusCode !== 202) throw new Error(`POST /v1/jobs answered ${response.statusCode}: ${JSON.stringify(body)}`);
+  if (response.statusCode !== 202)
+    throw new Error(`POST /v1/jobs answered ${response.statusCode}: ${JSON.stringify(body)}`);
   return String(body.id);
 }
 
 /** Submits every photo, a few at a time; returns the ids in order. */
-export async function submitAll(apiUrl: string, apiKey: string, photos: Buffer[], fields: Record<string, string> = {}, parallel = 8): Promise<string[]> {
+export async function submitAll(
+  apiUrl: string,
+  apiKey: string,
+  photos: Buffer[],
+  fields: Record<string, string> = {},
+  parallel = 8,
+): Promise<string[]> {
   const ids: string[] = new Array(photos.length);
   let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < photos.length) {
-      const index = next++;
-      ids[index] = await submitJob(apiUrl, apiKey, photos[index]!, fields);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < photos.length) {
+        const index = next++;
+        ids[index] = await submitJob(apiUrl, apiKey, photos[index]!, fields);
+      }
+    }),
+  );
   return ids;
 }
 
 export async function getJob(apiUrl: string, apiKey: string, id: string): Promise<Json> {
   const response = await request(`${apiUrl}/v1/jobs/${id}`, { headers: { 'x-api-key': apiKey } });
   const body = (await response.body.json()) as Json;
-  if (response.statusCode !== 200) throw new Error(`GET /v1/jobs/${id} answered ${response.statusCode}: ${JSON.stringify(body)}`);
+  if (response.statusCode !== 200)
+    throw new Error(`GET /v1/jobs/${id} answered ${response.statusCode}: ${JSON.stringify(body)}`);
   return body;
 }
 
@@ -222,7 +274,10 @@ export async function getJobs(apiUrl: string, apiKey: string, ids: string[]): Pr
  * Polls `probe` until it returns a value (not undefined). The timeout is a safety limit
  * only; `describe` says what was last seen when it is hit.
  */
-export async function waitUntil<T>(probe: () => Promise<T | undefined>, { timeoutMs, intervalMs = 50, describe }: { timeoutMs: number; intervalMs?: number; describe: () => string }): Promise<T> {
+export async function waitUntil<T>(
+  probe: () => Promise<T | undefined>,
+  { timeoutMs, intervalMs = 50, describe }: { timeoutMs: number; intervalMs?: number; describe: () => string },
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -244,13 +299,21 @@ export const statusCounts = (views: Json[]): Record<string, number> => countBy(v
 const ENDED = new Set(['succeeded', 'failed', 'canceled']);
 
 /** Polls the API until every job has ended (50 requests at a time); returns the final views. */
-export async function waitForJobsToEnd(apiUrl: string, apiKey: string, ids: string[], timeoutMs: number): Promise<Json[]> {
+export async function waitForJobsToEnd(
+  apiUrl: string,
+  apiKey: string,
+  ids: string[],
+  timeoutMs: number,
+): Promise<Json[]> {
   let views: Json[] = [];
-  return waitUntil(async () => {
-    views = [];
-    for (let i = 0; i < ids.length; i += 50) views.push(...(await getJobs(apiUrl, apiKey, ids.slice(i, i + 50))));
-    return views.every((view) => ENDED.has(String(view.status))) ? views : undefined;
-  }, { timeoutMs, intervalMs: 200, describe: () => `jobs not all ended: ${JSON.stringify(statusCounts(views))}` });
+  return waitUntil(
+    async () => {
+      views = [];
+      for (let i = 0; i < ids.length; i += 50) views.push(...(await getJobs(apiUrl, apiKey, ids.slice(i, i + 50))));
+      return views.every((view) => ENDED.has(String(view.status))) ? views : undefined;
+    },
+    { timeoutMs, intervalMs: 200, describe: () => `jobs not all ended: ${JSON.stringify(statusCounts(views))}` },
+  );
 }
 
 /**
@@ -258,5 +321,9 @@ export async function waitForJobsToEnd(apiUrl: string, apiKey: string, ids: stri
  * `RELIABILITY worker-sigkill accepted=500 succeeded=500 lost=0 …`.
  */
 export function printSummary(scenario: string, numbers: Record<string, number | string>): void {
-  console.log(`RELIABILITY ${scenario} ${Object.entries(numbers).map(([name, value]) => `${name}=${value}`).join(' ')}`);
+  console.log(
+    `RELIABILITY ${scenario} ${Object.entries(numbers)
+      .map(([name, value]) => `${name}=${value}`)
+      .join(' ')}`,
+  );
 }

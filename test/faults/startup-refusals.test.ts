@@ -28,10 +28,12 @@ const closedPortUrl = async () => `redis://127.0.0.1:${await freePort()}`;
 /** Starts the API and the worker side by side and waits for both to exit. */
 async function runBoth(env: Record<string, string>): Promise<{ name: string; code: number | null; output: string }[]> {
   const children: RunningProcess[] = [spawnApp('api', env), spawnApp('worker', env)];
-  return Promise.all(children.map(async (child) => {
-    const exit = await child.waitForExit(EXIT_WITHIN_MS);
-    return { name: child.name, code: exit.code, output: child.output() };
-  }));
+  return Promise.all(
+    children.map(async (child) => {
+      const exit = await child.waitForExit(EXIT_WITHIN_MS);
+      return { name: child.name, code: exit.code, output: child.output() };
+    }),
+  );
 }
 
 describe('start-up refusals', () => {
@@ -39,49 +41,70 @@ describe('start-up refusals', () => {
     await stopAllProcesses();
   });
 
-  it('exits 1 and says how to start Redis when Redis is not reachable', async () => {
-    const results = await runBoth({ ...BASE_ENV, REDIS_URL: await closedPortUrl() });
-    for (const { name, code, output } of results) {
-      expect(code, `${name} exit code; output:\n${output}`).toBe(1);
-      expect(output, name).toMatch(/docker compose up -d redis|REDIS_URL/);
-    }
-  }, TIMEOUT);
-
-  it('exits 1 and names noeviction when Redis may evict keys', async () => {
-    const redis = await startRedisServer(['--maxmemory-policy', 'allkeys-lru'], 'redis-allkeys-lru');
-    try {
-      const results = await runBoth({ ...BASE_ENV, REDIS_URL: redis.url });
+  it(
+    'exits 1 and says how to start Redis when Redis is not reachable',
+    async () => {
+      const results = await runBoth({ ...BASE_ENV, REDIS_URL: await closedPortUrl() });
       for (const { name, code, output } of results) {
         expect(code, `${name} exit code; output:\n${output}`).toBe(1);
-        expect(output, name).toContain('noeviction');
-        expect(output, name).toContain('allkeys-lru');
+        expect(output, name).toMatch(/docker compose up -d redis|REDIS_URL/);
       }
-    } finally {
-      redis.process.killGroup('SIGKILL');
-      await redis.process.exited;
-    }
-  }, TIMEOUT);
+    },
+    TIMEOUT,
+  );
 
-  it('exits 1 with one message listing every invalid variable', async () => {
-    const results = await runBoth({ ...BASE_ENV, REDIS_URL: await closedPortUrl(), PORT: 'abc', JOB_RETENTION: '7y' });
-    for (const { name, code, output } of results) {
-      expect(code, `${name} exit code; output:\n${output}`).toBe(1);
-      const message = configMessage(output);
-      expect(message, `${name} output:\n${output}`).toContain('PORT');
-      expect(message, name).toContain('JOB_RETENTION');
-      // Refused before connecting anywhere: no Redis error follows the config message.
-      expect(output, name).not.toMatch(/Redis is not reachable/);
-    }
-  }, TIMEOUT);
+  it(
+    'exits 1 and names noeviction when Redis may evict keys',
+    async () => {
+      const redis = await startRedisServer(['--maxmemory-policy', 'allkeys-lru'], 'redis-allkeys-lru');
+      try {
+        const results = await runBoth({ ...BASE_ENV, REDIS_URL: redis.url });
+        for (const { name, code, output } of results) {
+          expect(code, `${name} exit code; output:\n${output}`).toBe(1);
+          expect(output, name).toContain('noeviction');
+          expect(output, name).toContain('allkeys-lru');
+        }
+      } finally {
+        redis.process.killGroup('SIGKILL');
+        await redis.process.exited;
+      }
+    },
+    TIMEOUT,
+  );
 
-  it('refuses to start a worker without BYBYBG_API_KEY', async () => {
-    const { BYBYBG_API_KEY: _unused, ...env } = BASE_ENV;
-    const worker = spawnApp('worker', { ...env, REDIS_URL: await closedPortUrl() });
-    const exit = await worker.waitForExit(EXIT_WITHIN_MS);
-    expect(exit.code, worker.output()).toBe(1);
-    expect(configMessage(worker.output()), worker.output()).toContain('BYBYBG_API_KEY');
-    expect(worker.output()).not.toMatch(/Redis is not reachable/);
-  }, TIMEOUT);
+  it(
+    'exits 1 with one message listing every invalid variable',
+    async () => {
+      const results = await runBoth({
+        ...BASE_ENV,
+        REDIS_URL: await closedPortUrl(),
+        PORT: 'abc',
+        JOB_RETENTION: '7y',
+      });
+      for (const { name, code, output } of results) {
+        expect(code, `${name} exit code; output:\n${output}`).toBe(1);
+        const message = configMessage(output);
+        expect(message, `${name} output:\n${output}`).toContain('PORT');
+        expect(message, name).toContain('JOB_RETENTION');
+        // Refused before connecting anywhere: no Redis error follows the config message.
+        expect(output, name).not.toMatch(/Redis is not reachable/);
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses to start a worker without BYBYBG_API_KEY',
+    async () => {
+      const { BYBYBG_API_KEY: _unused, ...env } = BASE_ENV;
+      const worker = spawnApp('worker', { ...env, REDIS_URL: await closedPortUrl() });
+      const exit = await worker.waitForExit(EXIT_WITHIN_MS);
+      expect(exit.code, worker.output()).toBe(1);
+      expect(configMessage(worker.output()), worker.output()).toContain('BYBYBG_API_KEY');
+      expect(worker.output()).not.toMatch(/Redis is not reachable/);
+    },
+    TIMEOUT,
+  );
 });
 
 /** The block that starts with "Invalid configuration" (one message, one problem per line). */

@@ -5,7 +5,17 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { resultKey } from '@cutout/shared/infra';
 import { startApiProcess, startWorkerProcess } from '../helpers/processes.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
-import { countBy, distinctPhotos, printSummary, startFaultStack, submitAll, waitForJobsToEnd, waitUntil, type FaultStack, type Json } from './stack.ts';
+import {
+  countBy,
+  distinctPhotos,
+  printSummary,
+  startFaultStack,
+  submitAll,
+  waitForJobsToEnd,
+  waitUntil,
+  type FaultStack,
+  type Json,
+} from './stack.ts';
 
 /**
  * A worker that dies without warning (OOM killer, lost machine) must cost nothing but
@@ -19,7 +29,10 @@ const CONCURRENCY = 4;
 /** Killed once this many jobs have announced success: well inside the run. */
 const KILL_AFTER = 100;
 
-interface Delivery { webhookId: string; event: Json }
+interface Delivery {
+  webhookId: string;
+  event: Json;
+}
 
 describe('a worker killed with SIGKILL', () => {
   let stack: FaultStack;
@@ -46,17 +59,28 @@ describe('a worker killed with SIGKILL', () => {
     const api = await startApiProcess(env);
     // Every job is accepted before the workers start, so both have a full queue to work on.
     const ids = await submitAll(api.url, stack.apiKey, await distinctPhotos(JOBS), { webhook_url: receiver.url });
-    const [victim, survivor] = await Promise.all([startWorkerProcess(env, 'worker-1'), startWorkerProcess(env, 'worker-2')]);
+    const [victim, survivor] = await Promise.all([
+      startWorkerProcess(env, 'worker-1'),
+      startWorkerProcess(env, 'worker-2'),
+    ]);
 
     // Kill once KILL_AFTER jobs have succeeded (their job.succeeded webhooks arrived) while more
     // calls are in flight than one worker may have, so both workers are mid-call.
     let announced = 0;
     let inFlight = 0;
-    await waitUntil(async () => {
-      announced = new Set(receiver.received.map(({ body }) => (JSON.parse(body) as Json).data?.id)).size;
-      inFlight = (await stack.emulatorStats()).inFlight;
-      return announced >= KILL_AFTER && inFlight > CONCURRENCY ? true : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 5, describe: () => `never ≥ ${KILL_AFTER} succeeded with both workers busy (last: ${announced} succeeded, ${inFlight} in flight)` });
+    await waitUntil(
+      async () => {
+        announced = new Set(receiver.received.map(({ body }) => (JSON.parse(body) as Json).data?.id)).size;
+        inFlight = (await stack.emulatorStats()).inFlight;
+        return announced >= KILL_AFTER && inFlight > CONCURRENCY ? true : undefined;
+      },
+      {
+        timeoutMs: 60_000,
+        intervalMs: 5,
+        describe: () =>
+          `never ≥ ${KILL_AFTER} succeeded with both workers busy (last: ${announced} succeeded, ${inFlight} in flight)`,
+      },
+    );
 
     victim.kill('SIGKILL');
     const killedAt = Date.now();
@@ -83,10 +107,13 @@ describe('a worker killed with SIGKILL', () => {
     // Every webhook job ends completed, including those the killed worker was delivering
     // when it died: the survivor delivers them again once they count as stalled.
     let webhookJobs: Record<string, number> = {};
-    await waitUntil(async () => {
-      webhookJobs = await stack.queueCounts('webhooks');
-      return webhookJobs.completed === JOBS && webhookJobs.active === 0 ? true : undefined;
-    }, { timeoutMs: 150_000, intervalMs: 250, describe: () => `webhook jobs: ${JSON.stringify(webhookJobs)}` });
+    await waitUntil(
+      async () => {
+        webhookJobs = await stack.queueCounts('webhooks');
+        return webhookJobs.completed === JOBS && webhookJobs.active === 0 ? true : undefined;
+      },
+      { timeoutMs: 150_000, intervalMs: 250, describe: () => `webhook jobs: ${JSON.stringify(webhookJobs)}` },
+    );
     expect(webhookJobs).toMatchObject({ waiting: 0, delayed: 0, failed: 0 });
     views = await waitForJobsToEnd(api.url, stack.apiKey, ids, 30_000);
     expect(countBy(views.map((view) => view.webhook?.state))).toEqual({ delivered: JOBS });
@@ -97,7 +124,10 @@ describe('a worker killed with SIGKILL', () => {
     expect([...byJob.keys()].sort()).toEqual([...ids].sort());
     for (const id of ids) {
       const deliveries = byJob.get(id)!;
-      expect(deliveries.map((delivery) => delivery.event.type), id).toEqual(deliveries.map(() => 'job.succeeded'));
+      expect(
+        deliveries.map((delivery) => delivery.event.type),
+        id,
+      ).toEqual(deliveries.map(() => 'job.succeeded'));
       expect(new Set(deliveries.map((delivery) => delivery.webhookId)).size, `distinct webhook-ids of ${id}`).toBe(1);
       expect(deliveries[0]!.event.data.status).toBe('succeeded');
     }
@@ -105,8 +135,13 @@ describe('a worker killed with SIGKILL', () => {
 
     const duplicateDeliveries = receiver.received.length - JOBS;
     printSummary('worker-sigkill', {
-      accepted: ids.length, succeeded: views.filter((view) => view.status === 'succeeded').length, lost: 0,
-      stalled_jobs: stalled.length, duplicate_webhooks: duplicateDeliveries, webhook_ids_per_job: 1, recovery_ms: recoveryMs,
+      accepted: ids.length,
+      succeeded: views.filter((view) => view.status === 'succeeded').length,
+      lost: 0,
+      stalled_jobs: stalled.length,
+      duplicate_webhooks: duplicateDeliveries,
+      webhook_ids_per_job: 1,
+      recovery_ms: recoveryMs,
     });
   }, 300_000);
 });
@@ -114,14 +149,18 @@ describe('a worker killed with SIGKILL', () => {
 /** Every key under `prefix` in the stack's bucket. */
 async function listKeys(stack: FaultStack, prefix: string): Promise<string[]> {
   const client = new S3Client({
-    endpoint: stack.s3.endpoint, region: 'us-east-1', forcePathStyle: true,
+    endpoint: stack.s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
     credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
   });
   const keys: string[] = [];
   try {
     let token: string | undefined;
     do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: stack.s3.bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: stack.s3.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
       keys.push(...(page.Contents ?? []).map((object) => String(object.Key)));
       token = page.NextContinuationToken;
     } while (token);

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultKey } from '@cutout/shared/infra';
 import { startApiProcess, startWorkerProcess } from '../helpers/processes.ts';
-import { distinctPhotos, getJobs, startFaultStack, statusCounts, submitAll, waitUntil, type FaultStack } from './stack.ts';
+import {
+  distinctPhotos,
+  getJobs,
+  startFaultStack,
+  statusCounts,
+  submitAll,
+  waitUntil,
+  type FaultStack,
+} from './stack.ts';
 
 /**
  * SIGTERM is how compose, Kubernetes and `docker stop` stop a worker: it must finish the
@@ -44,7 +52,9 @@ describe('a worker stopped with SIGTERM', () => {
     for (const view of views) {
       expect(view.attempts, view.id).toBe(1);
       expect(view.upstream_calls, view.id).toBe(1);
-      expect(await stack.storage.head(resultKey(stack.tenantId, view.id)), view.id).toMatchObject({ bytes: view.result.bytes });
+      expect(await stack.storage.head(resultKey(stack.tenantId, view.id)), view.id).toMatchObject({
+        bytes: view.result.bytes,
+      });
     }
 
     const stats = await stack.emulatorStats();

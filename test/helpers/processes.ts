@@ -20,7 +20,10 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export type AppName = 'api' | 'worker' | 'emulator';
 
-interface Exit { code: number | null; signal: NodeJS.Signals | null }
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
 
 export interface SpawnOptions {
   /** Shown in echoed output and error messages, e.g. `worker-1`. */
@@ -61,7 +64,10 @@ let exitHookInstalled = false;
 
 /** The environment a child gets: a small base, plus exactly what the test passes. */
 function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const base: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' };
+  const base: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+  };
   if (process.env.NODE_OPTIONS) base.NODE_OPTIONS = process.env.NODE_OPTIONS;
   return { ...base, ...extra };
 }
@@ -69,7 +75,12 @@ function childEnv(extra: Record<string, string> = {}): Record<string, string> {
 /** Spawns a process in its own process group, capturing its output. */
 export function spawnProcess({ name, command, args = [], env = {} }: SpawnOptions): RunningProcess {
   installExitHook();
-  const child = spawn(command, args, { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(command, args, {
+    cwd: REPO_ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   if (child.pid === undefined) throw new Error(`could not spawn ${name} (${command})`);
   const pid = child.pid;
 
@@ -130,7 +141,10 @@ export function spawnProcess({ name, command, args = [], env = {} }: SpawnOption
         if (found !== undefined) return settle(() => resolve(found));
         if (done) settle(() => reject(new Error(`${name} exited before ${describe}; its output:\n${tail()}`)));
       };
-      const timer = setTimeout(() => settle(() => reject(new Error(`${name}: no ${describe} within ${timeoutMs} ms; its output:\n${tail()}`))), timeoutMs);
+      const timer = setTimeout(
+        () => settle(() => reject(new Error(`${name}: no ${describe} within ${timeoutMs} ms; its output:\n${tail()}`))),
+        timeoutMs,
+      );
       const settle = (action: () => void) => {
         clearTimeout(timer);
         listeners.delete(check);
@@ -147,12 +161,18 @@ export function spawnProcess({ name, command, args = [], env = {} }: SpawnOption
     child,
     output: () => chunks.join(''),
     lines,
-    logs: () => lines().flatMap((line) => {
-      const entry = parseJsonLine(line);
-      return entry ? [entry] : [];
-    }),
+    logs: () =>
+      lines().flatMap((line) => {
+        const entry = parseJsonLine(line);
+        return entry ? [entry] : [];
+      }),
     waitForLine(match, timeoutMs = 30_000) {
-      const test = typeof match === 'function' ? match : typeof match === 'string' ? (line: string) => line.includes(match) : (line: string) => match.test(line);
+      const test =
+        typeof match === 'function'
+          ? match
+          : typeof match === 'string'
+            ? (line: string) => line.includes(match)
+            : (line: string) => match.test(line);
       return waitFor(() => lines().find(test), `line matching ${String(match)}`, timeoutMs);
     },
     waitForLog(msg, timeoutMs = 30_000) {
@@ -169,7 +189,10 @@ export function spawnProcess({ name, command, args = [], env = {} }: SpawnOption
     exited,
     waitForExit(timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name} did not exit within ${timeoutMs} ms; its output:\n${tail()}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${name} did not exit within ${timeoutMs} ms; its output:\n${tail()}`)),
+          timeoutMs,
+        );
         void exited.then((exit) => {
           clearTimeout(timer);
           resolve(exit);
@@ -248,11 +271,17 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls `url` until it answers 200. */
-export async function waitForHttp(url: string, { timeoutMs = 30_000, process: owner }: { timeoutMs?: number; process?: RunningProcess } = {}): Promise<void> {
+export async function waitForHttp(
+  url: string,
+  { timeoutMs = 30_000, process: owner }: { timeoutMs?: number; process?: RunningProcess } = {},
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
-    if (owner?.done) throw new Error(`${owner.name} exited while waiting for ${url}; its output:\n${owner.lines().slice(-40).join('\n')}`);
+    if (owner?.done)
+      throw new Error(
+        `${owner.name} exited while waiting for ${url}; its output:\n${owner.lines().slice(-40).join('\n')}`,
+      );
     try {
       const response = await request(url, { headersTimeout: 2_000, bodyTimeout: 2_000 });
       await response.body.dump();
@@ -267,7 +296,10 @@ export async function waitForHttp(url: string, { timeoutMs = 30_000, process: ow
 }
 
 /** Starts the API and waits until it listens and `/healthz` answers; returns its base URL. */
-export async function startApiProcess(env: Record<string, string>, name = 'api'): Promise<{ process: RunningProcess; url: string }> {
+export async function startApiProcess(
+  env: Record<string, string>,
+  name = 'api',
+): Promise<{ process: RunningProcess; url: string }> {
   const api = spawnApp('api', { PORT: '0', HOST: '127.0.0.1', ...env }, name);
   const listening = await api.waitForLog('api listening', 60_000);
   const url = String(listening.url);
@@ -286,12 +318,28 @@ export async function startWorkerProcess(env: Record<string, string>, name = 'wo
  * A `redis-server` of the test's own on a free port (no persistence), e.g. with an evicting
  * policy. `port` restarts one where a stopped one listened, so clients reconnect to it.
  */
-export async function startRedisServer(extraArgs: string[] = [], name = 'redis-server', port?: number): Promise<{ process: RunningProcess; url: string; port: number }> {
+export async function startRedisServer(
+  extraArgs: string[] = [],
+  name = 'redis-server',
+  port?: number,
+): Promise<{ process: RunningProcess; url: string; port: number }> {
   port ??= await freePort();
   const server = spawnProcess({
     name,
     command: 'redis-server',
-    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', '/tmp', ...extraArgs],
+    args: [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      '/tmp',
+      ...extraArgs,
+    ],
   });
   await server.waitForLine('Ready to accept connections', 15_000);
   return { process: server, url: `redis://127.0.0.1:${port}`, port };

@@ -1,6 +1,10 @@
 import { connect } from 'node:net';
 
-export interface RawAnswer { status: number; headers: Record<string, string>; body: string }
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
 
 /**
  * Sends a request's headers and only the first part of its body (the declared length is
@@ -10,8 +14,21 @@ export interface RawAnswer { status: number; headers: Record<string, string>; bo
  */
 export function answerWhileBodyPending(
   baseUrl: string,
-  { method = 'POST', path, headers, firstChunk, declaredLength, waitMs = 10_000 }:
-  { method?: string; path: string; headers: Record<string, string>; firstChunk: string | Buffer; declaredLength: number; waitMs?: number },
+  {
+    method = 'POST',
+    path,
+    headers,
+    firstChunk,
+    declaredLength,
+    waitMs = 10_000,
+  }: {
+    method?: string;
+    path: string;
+    headers: Record<string, string>;
+    firstChunk: string | Buffer;
+    declaredLength: number;
+    waitMs?: number;
+  },
 ): Promise<RawAnswer> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
@@ -40,7 +57,12 @@ export function answerWhileBodyPending(
         reject(new Error('connection closed without a complete answer'));
       }
     });
-    const lines = [`${method} ${path} HTTP/1.1`, `host: ${hostname}:${port}`, `content-length: ${declaredLength}`, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+    const lines = [
+      `${method} ${path} HTTP/1.1`,
+      `host: ${hostname}:${port}`,
+      `content-length: ${declaredLength}`,
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    ];
     socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     socket.write(firstChunk);
   });
@@ -51,7 +73,12 @@ function parseAnswer(text: string): RawAnswer | null {
   const end = text.indexOf('\r\n\r\n');
   if (end < 0) return null;
   const [statusLine, ...headerLines] = text.slice(0, end).split('\r\n');
-  const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  const headers = Object.fromEntries(
+    headerLines.map((line) => [
+      line.slice(0, line.indexOf(':')).toLowerCase(),
+      line.slice(line.indexOf(':') + 1).trim(),
+    ]),
+  );
   const body = text.slice(end + 4);
   const length = Number(headers['content-length'] ?? 0);
   if (Buffer.byteLength(body, 'latin1') < length) return null;

@@ -9,7 +9,12 @@ import type { AppDeps, RouteOptions } from '../../apps/api/src/deps.ts';
 import { registerErrorHandling } from '../../apps/api/src/http/errors.ts';
 
 /** Keys the route app knows: a read-write key of acme, a read-only one, one of globex and a revoked one. */
-interface RouteKeys { acme: string; readOnly: string; globex: string; revoked: string }
+interface RouteKeys {
+  acme: string;
+  readOnly: string;
+  globex: string;
+  revoked: string;
+}
 
 export interface RouteApp {
   app: FastifyInstance;
@@ -19,8 +24,14 @@ export interface RouteApp {
   violations: ContractViolation[];
 }
 
-const record = (tenantId: string, scopes: StoredApiKey['scopes'], extra: Partial<StoredApiKey> = {}): StoredApiKey =>
-  ({ id: `key_${tenantId.padEnd(16, 'x').slice(0, 16)}`, tenantId, scopes, createdAt: '2026-01-01T00:00:00.000Z', prefix: 'ck_live_', ...extra });
+const record = (tenantId: string, scopes: StoredApiKey['scopes'], extra: Partial<StoredApiKey> = {}): StoredApiKey => ({
+  id: `key_${tenantId.padEnd(16, 'x').slice(0, 16)}`,
+  tenantId,
+  scopes,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  prefix: 'ck_live_',
+  ...extra,
+});
 
 /** A service the test did not provide: any use of it throws (a 500 the test sees). */
 const missingService = (service: string): unknown =>
@@ -42,9 +53,18 @@ const missingService = (service: string): unknown =>
  * memory; every other service is what the test passes in `deps`, so a route test needs no
  * Redis, S3 or socket. A service the test did not pass fails loudly when a route touches it.
  */
-export async function routeApp(plugin: FastifyPluginAsync<RouteOptions>, deps: Partial<AppDeps> = {}, env: Record<string, string> = {}): Promise<RouteApp> {
+export async function routeApp(
+  plugin: FastifyPluginAsync<RouteOptions>,
+  deps: Partial<AppDeps> = {},
+  env: Record<string, string> = {},
+): Promise<RouteApp> {
   const config = loadConfig({ API_KEYS: 'acme:route-test-key-not-used-here-0000', ...env });
-  const keys: RouteKeys = { acme: generateApiKey(), readOnly: generateApiKey(), globex: generateApiKey(), revoked: generateApiKey() };
+  const keys: RouteKeys = {
+    acme: generateApiKey(),
+    readOnly: generateApiKey(),
+    globex: generateApiKey(),
+    revoked: generateApiKey(),
+  };
   const records = new Map<string, StoredApiKey>([
     [keys.acme, record('acme', ['jobs:read', 'jobs:write'])],
     [keys.readOnly, record('acme', ['jobs:read'])],
@@ -66,7 +86,11 @@ export async function routeApp(plugin: FastifyPluginAsync<RouteOptions>, deps: P
   const allDeps = new Proxy({ config, log, ...deps } as AppDeps, {
     get: (target, name) => (name in target ? target[name as keyof AppDeps] : missingService(String(name))),
   });
-  await app.register(plugin, { deps: allDeps, guards: { 'jobs:read': requireScope('jobs:read'), 'jobs:write': requireScope('jobs:write') }, contract: contractSettingsOf(config) });
+  await app.register(plugin, {
+    deps: allDeps,
+    guards: { 'jobs:read': requireScope('jobs:read'), 'jobs:write': requireScope('jobs:write') },
+    contract: contractSettingsOf(config),
+  });
   await app.ready();
   return { app, keys, config, violations };
 }

@@ -10,7 +10,12 @@ import { startEmbeddedS3, EMBEDDED_S3_CREDENTIALS } from '@cutout/shared/embedde
 export const uniquePrefix = (): string => `cutout-test-${randomBase62(10)}`;
 
 async function answers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+  });
   try {
     await probe.connect();
     return (await probe.ping()) === 'PONG';
@@ -21,22 +26,34 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-export interface TestRedis { url: string; close(): Promise<void> }
+export interface TestRedis {
+  url: string;
+  close(): Promise<void>;
+}
 
 /** REDIS_URL when set, else the local Redis on 6379, else a container when a Docker engine runs. */
 export async function testRedis(): Promise<TestRedis> {
   const configured = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   if (await answers(configured)) return { url: configured, close: async () => undefined };
   const { getContainerRuntimeClient } = await import('testcontainers');
-  const haveDocker = await getContainerRuntimeClient().then(() => true, () => false);
-  if (!haveDocker) throw new Error(`No Redis at ${configured} and no Docker engine; start redis-server or set REDIS_URL`);
+  const haveDocker = await getContainerRuntimeClient().then(
+    () => true,
+    () => false,
+  );
+  if (!haveDocker)
+    throw new Error(`No Redis at ${configured} and no Docker engine; start redis-server or set REDIS_URL`);
   const { RedisContainer } = await import('@testcontainers/redis');
-  const container = await new RedisContainer('redis:7-alpine').withCommand(['redis-server', '--maxmemory-policy', 'noeviction']).start();
+  const container = await new RedisContainer('redis:7-alpine')
+    .withCommand(['redis-server', '--maxmemory-policy', 'noeviction'])
+    .start();
   return { url: container.getConnectionUrl(), close: async () => void (await container.stop()) };
 }
 
 export interface TestS3 {
-  endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string;
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  bucket: string;
   /** The in-process server's requests (method, path); absent with S3_ENDPOINT. */
   observe?: (listener: (method: string, path: string) => void) => () => void;
   close(): Promise<void>;
@@ -71,10 +88,23 @@ type S3Access = Pick<TestS3, 'endpoint' | 'bucket' | 'accessKeyId' | 'secretAcce
 
 /** An S3 client for a test S3 server, with the same settings the apps use. */
 export function s3ClientFor(s3: S3Access): S3Client {
-  return createS3Client({ endpoint: s3.endpoint, bucket: s3.bucket, region: 'us-east-1', accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+  return createS3Client({
+    endpoint: s3.endpoint,
+    bucket: s3.bucket,
+    region: 'us-east-1',
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+  });
 }
 
-export interface AppProcessServices { redisUrl: string; prefix: string; s3: S3Access; emulatorUrl: string; emulatorKey: string; apiKeys: string }
+export interface AppProcessServices {
+  redisUrl: string;
+  prefix: string;
+  s3: S3Access;
+  emulatorUrl: string;
+  emulatorKey: string;
+  apiKeys: string;
+}
 
 /**
  * The environment API and worker child processes need to run against these services:
@@ -82,7 +112,14 @@ export interface AppProcessServices { redisUrl: string; prefix: string; s3: S3Ac
  * intake rate limit (tests submit thousands of jobs with one key), and a free port for
  * each worker's /metrics.
  */
-export function appProcessEnv({ redisUrl, prefix, s3, emulatorUrl, emulatorKey, apiKeys }: AppProcessServices): Record<string, string> {
+export function appProcessEnv({
+  redisUrl,
+  prefix,
+  s3,
+  emulatorUrl,
+  emulatorKey,
+  apiKeys,
+}: AppProcessServices): Record<string, string> {
   return {
     LOG_LEVEL: 'info',
     REDIS_URL: redisUrl,

@@ -1,7 +1,11 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface ReceivedWebhook { headers: IncomingHttpHeaders; body: string; receivedAt: number }
+export interface ReceivedWebhook {
+  headers: IncomingHttpHeaders;
+  body: string;
+  receivedAt: number;
+}
 
 /** How the receiver answers one request: a status, a status with headers, or never ('hang'). */
 type Answer = number | { status: number; headers?: Record<string, string> } | 'hang';
@@ -60,8 +64,12 @@ export async function startWebhookReceiver({ port: wantedPort = 0 }: { port?: nu
     },
     connections: () => connections,
     waitFor(count, timeoutMs = 20_000) {
-      return whenReady(waiters, () => (received.length >= count ? received.slice(0, count) : undefined), timeoutMs,
-        () => `expected ${count} webhooks, got ${received.length} within ${timeoutMs} ms`);
+      return whenReady(
+        waiters,
+        () => (received.length >= count ? received.slice(0, count) : undefined),
+        timeoutMs,
+        () => `expected ${count} webhooks, got ${received.length} within ${timeoutMs} ms`,
+      );
     },
     async close() {
       server.closeAllConnections();
@@ -74,7 +82,12 @@ export async function startWebhookReceiver({ port: wantedPort = 0 }: { port?: nu
  * Resolves with `ready()`'s first defined value, checked now and each time the receiver
  * wakes its `waiters` (a request arrived); rejects with `failure()` after `timeoutMs`.
  */
-export function whenReady<T>(waiters: Set<() => void>, ready: () => T | undefined, timeoutMs: number, failure: () => string): Promise<T> {
+export function whenReady<T>(
+  waiters: Set<() => void>,
+  ready: () => T | undefined,
+  timeoutMs: number,
+  failure: () => string,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const check = () => {
       const value = ready();

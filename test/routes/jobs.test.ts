@@ -8,8 +8,16 @@ const JOB_ID = 'job_3kTq9ZbXw2Lm8Rp5Yc1Nv7Ha';
 const GLOBEX_JOB_ID = 'job_9zQx2LmTq8Rp5Yc1Nv7Ha3kW';
 
 const job = (id: string, tenantId: string): JobRecord => ({
-  id, tenantId, status: 'queued', createdAt: '2026-12-01T10:00:00.000Z', attempts: 0, upstreamCalls: 0,
-  originalKey: `originals/${tenantId}/${id}`, originalBytes: 1234, originalContentType: 'image/png', metadata: { sku: 'A-1' },
+  id,
+  tenantId,
+  status: 'queued',
+  createdAt: '2026-12-01T10:00:00.000Z',
+  attempts: 0,
+  upstreamCalls: 0,
+  originalKey: `originals/${tenantId}/${id}`,
+  originalBytes: 1234,
+  originalContentType: 'image/png',
+  metadata: { sku: 'A-1' },
 });
 
 /**
@@ -19,7 +27,10 @@ const job = (id: string, tenantId: string): JobRecord => ({
  */
 describe('job routes', () => {
   let route: RouteApp;
-  const records = new Map([[JOB_ID, job(JOB_ID, 'acme')], [GLOBEX_JOB_ID, job(GLOBEX_JOB_ID, 'globex')]]);
+  const records = new Map([
+    [JOB_ID, job(JOB_ID, 'acme')],
+    [GLOBEX_JOB_ID, job(GLOBEX_JOB_ID, 'globex')],
+  ]);
   const deps: Partial<AppDeps> = {
     jobs: { get: async (id: string) => records.get(id) ?? null } as unknown as JobStore,
     jobStatus: { read: async (id: string) => ({ record: records.get(id) ?? null, hold: null }) },
@@ -36,7 +47,12 @@ describe('job routes', () => {
   });
 
   const submit = (headers: Record<string, string>, payload: unknown = { image_url: 'https://shop.example/a.jpg' }) =>
-    route.app.inject({ method: 'POST', url: '/v1/jobs', headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(payload) });
+    route.app.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: { 'content-type': 'application/json', ...headers },
+      payload: JSON.stringify(payload),
+    });
   const codeOf = (response: { json(): unknown }) => (response.json() as { error: { code: string } }).error.code;
 
   it('refuses a caller before anything is read or stored', async () => {
@@ -54,23 +70,36 @@ describe('job routes', () => {
     }
   });
 
-  it('refuses bad JSON fields with the field\'s own code, before any store is used', async () => {
+  it("refuses bad JSON fields with the field's own code, before any store is used", async () => {
     const key = { 'x-api-key': route.keys.acme };
     const cases: [unknown, number, string][] = [
       [{}, 400, 'missing_file'],
       [{ image_url: 'https://shop.example/a.jpg', colour: 'red' }, 400, 'unknown_field'],
       [{ image_url: 'https://shop.example/a.jpg', webhook_url: 'ftp://example.com/hook' }, 422, 'invalid_webhook_url'],
-      [{ image_url: 'https://shop.example/a.jpg', webhook_url: 'http://169.254.169.254/latest' }, 422, 'invalid_webhook_url'],
+      [
+        { image_url: 'https://shop.example/a.jpg', webhook_url: 'http://169.254.169.254/latest' },
+        422,
+        'invalid_webhook_url',
+      ],
       [{ image_url: 'https://shop.example/a.jpg', options: { size: 'full' } }, 422, 'invalid_options'],
       [{ image_url: 'https://shop.example/a.jpg', metadata: [1, 2] }, 422, 'invalid_metadata'],
-      [{ image_url: 'https://shop.example/a.jpg', renditions: [{ name: 'x', preset: 'nope' }] }, 422, 'invalid_renditions'],
+      [
+        { image_url: 'https://shop.example/a.jpg', renditions: [{ name: 'x', preset: 'nope' }] },
+        422,
+        'invalid_renditions',
+      ],
       [[1, 2], 400, 'invalid_request'],
     ];
     for (const [payload, status, code] of cases) {
       const response = await submit(key, payload);
       expect([response.statusCode, codeOf(response)], JSON.stringify(payload)).toEqual([status, code]);
     }
-    const text = await route.app.inject({ method: 'POST', url: '/v1/jobs', headers: { ...key, 'content-type': 'text/plain' }, payload: 'hello' });
+    const text = await route.app.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: { ...key, 'content-type': 'text/plain' },
+      payload: 'hello',
+    });
     expect([text.statusCode, codeOf(text)]).toEqual([415, 'unsupported_media_type']);
     const idempotency = await submit({ ...key, 'idempotency-key': 'two words' });
     expect([idempotency.statusCode, codeOf(idempotency)]).toEqual([400, 'invalid_idempotency_key']);
@@ -83,10 +112,18 @@ describe('job routes', () => {
     expect(own.json()).toMatchObject({ id: JOB_ID, status: 'queued', metadata: { sku: 'A-1' }, waiting_reason: null });
     const etag = own.headers.etag as string;
     expect(etag).toMatch(/^W\/"[0-9a-f]{24}"$/);
-    const unchanged = await route.app.inject({ method: 'GET', url: `/v1/jobs/${JOB_ID}`, headers: { ...key, 'if-none-match': etag } });
+    const unchanged = await route.app.inject({
+      method: 'GET',
+      url: `/v1/jobs/${JOB_ID}`,
+      headers: { ...key, 'if-none-match': etag },
+    });
     expect([unchanged.statusCode, unchanged.body]).toEqual([304, '']);
 
-    const readOnly = await route.app.inject({ method: 'GET', url: `/v1/jobs/${JOB_ID}`, headers: { 'x-api-key': route.keys.readOnly } });
+    const readOnly = await route.app.inject({
+      method: 'GET',
+      url: `/v1/jobs/${JOB_ID}`,
+      headers: { 'x-api-key': route.keys.readOnly },
+    });
     expect(readOnly.statusCode).toBe(200);
     for (const url of [`/v1/jobs/${GLOBEX_JOB_ID}`, '/v1/jobs/job_nope', `/v1/jobs/${JOB_ID}x`]) {
       const response = await route.app.inject({ method: 'GET', url, headers: key });
@@ -95,13 +132,18 @@ describe('job routes', () => {
     // Another tenant's job cannot be told from a missing one.
     const theirs = await route.app.inject({ method: 'GET', url: `/v1/jobs/${GLOBEX_JOB_ID}`, headers: key });
     const none = await route.app.inject({ method: 'GET', url: '/v1/jobs/job_AAAAAAAAAAAAAAAAAAAAAAAA', headers: key });
-    expect((theirs.json() as { error: { message: string } }).error.message).toBe((none.json() as { error: { message: string } }).error.message);
+    expect((theirs.json() as { error: { message: string } }).error.message).toBe(
+      (none.json() as { error: { message: string } }).error.message,
+    );
   });
 
   it('refuses bad list queries', async () => {
     const key = { 'x-api-key': route.keys.acme };
     const cases: [string, string][] = [
-      ['status=bogus', 'invalid_request'], ['limit=0', 'invalid_request'], ['limit=101', 'invalid_request'], ['limit=two', 'invalid_request'],
+      ['status=bogus', 'invalid_request'],
+      ['limit=0', 'invalid_request'],
+      ['limit=101', 'invalid_request'],
+      ['limit=two', 'invalid_request'],
       [`cursor=${'x'.repeat(600)}`, 'invalid_cursor'],
     ];
     for (const [query, code] of cases) {

@@ -30,8 +30,11 @@ const trustProxyOption = (setting: Config['api']['trustProxy']) =>
   typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
 
 export const contractSettingsOf = (config: Config): ContractSettings => ({
-  rules: fieldRulesOf(config), maxUploadBytes: config.api.maxUploadBytes, maxImagePixels: config.api.maxImagePixels,
-  maxBatchItems: config.api.maxBatchItems, maxManifestBytes: config.api.maxManifestBytes,
+  rules: fieldRulesOf(config),
+  maxUploadBytes: config.api.maxUploadBytes,
+  maxImagePixels: config.api.maxImagePixels,
+  maxBatchItems: config.api.maxBatchItems,
+  maxManifestBytes: config.api.maxManifestBytes,
 });
 
 export interface BuildOptions {
@@ -57,7 +60,15 @@ export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOpti
     reply.header('x-request-id', request.id);
   });
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
   });
   const report = (violation: ContractViolation) => {
     deps.log.warn({ violation }, 'answer does not match the OpenAPI document');
@@ -66,26 +77,47 @@ export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOpti
   registerErrorHandling(app, report);
   await registerContract(app, { publicBaseUrl: config.api.publicBaseUrl, version: '1.0.0', report });
   const limits = await registerRateLimits(app, {
-    redis: deps.redis, prefix: config.redis.prefix, perMinute: config.api.rateLimitPerMinute,
-    perLinkPerMinute: config.api.reviewRateLimitPerMinute, failuresPerMinute: config.api.authFailureLimitPerMinute,
+    redis: deps.redis,
+    prefix: config.redis.prefix,
+    perMinute: config.api.rateLimitPerMinute,
+    perLinkPerMinute: config.api.reviewRateLimitPerMinute,
+    failuresPerMinute: config.api.authFailureLimitPerMinute,
   });
   const failures = makeAuthFailures(limits);
   const metrics = deps.metrics ?? createMetrics();
   registerHttpMetrics(app, metrics);
   await app.register(multipart, {
-    limits: { fileSize: config.api.maxUploadBytes, files: 1, fields: 10, parts: 12, fieldSize: 64 * 1024, fieldNameSize: 100 },
+    limits: {
+      fileSize: config.api.maxUploadBytes,
+      files: 1,
+      fields: 10,
+      parts: 12,
+      fieldSize: 64 * 1024,
+      fieldNameSize: 100,
+    },
   });
 
   const apiKeys = makeApiKeyStore({ redis: deps.redis, prefix: config.redis.prefix });
   const keyCache = makeApiKeyCache({
-    apiKeys, subscriber: deps.redis.duplicate(), channel: apiKeyRevocationChannel(config.redis.prefix), ttlMs: config.api.apiKeyCacheTtlMs,
+    apiKeys,
+    subscriber: deps.redis.duplicate(),
+    channel: apiKeyRevocationChannel(config.redis.prefix),
+    ttlMs: config.api.apiKeyCacheTtlMs,
   });
   app.addHook('onClose', () => keyCache.close());
   const requireScope = makeAuthenticate({ apiKeys: keyCache, failures, perKey: limits.perKey });
-  const reviewSecret = await reviewLinkSecret({ redis: deps.redis, prefix: config.redis.prefix, configured: config.api.reviewLinkSecret });
+  const reviewSecret = await reviewLinkSecret({
+    redis: deps.redis,
+    prefix: config.redis.prefix,
+    configured: config.api.reviewLinkSecret,
+  });
   const revocations = makeReviewRevocations({ redis: deps.redis, prefix: config.redis.prefix });
 
-  const routes: RouteOptions = { deps, guards: { 'jobs:read': requireScope('jobs:read'), 'jobs:write': requireScope('jobs:write') }, contract: contractSettingsOf(config) };
+  const routes: RouteOptions = {
+    deps,
+    guards: { 'jobs:read': requireScope('jobs:read'), 'jobs:write': requireScope('jobs:write') },
+    contract: contractSettingsOf(config),
+  };
   await app.register(healthRoutes, { ...routes, metrics });
   await adminQueueRoutes(app, { adminApiKey: config.adminApiKey, queues: deps.queues, failures });
   await app.register(accountRoutes, routes);

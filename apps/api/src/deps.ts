@@ -17,4 +17,8 @@ export interface AppDeps extends Omit<Services, 's3' | 'close'> {
 }
 
 /** What every route plugin is registered with: the services, the scope guards, and what its operations' schemas depend on. */
-export interface RouteOptions { deps: AppDeps; guards: Guards; contract: ContractSettings }
+export interface RouteOptions {
+  deps: AppDeps;
+  guards: Guards;
+  contract: ContractSettings;
+}

@@ -11,24 +11,47 @@ import { makeJobWaiter } from './jobs/waiter.ts';
 
 const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 
-export interface RunningApi { app: FastifyInstance; url: string; services: Services; close(): Promise<void> }
+export interface RunningApi {
+  app: FastifyInstance;
+  url: string;
+  services: Services;
+  close(): Promise<void>;
+}
 
 /**
  * Connects, registers bootstrap keys, listens. Closing stops accepting, drains (within
  * SHUTDOWN_GRACE), disconnects. `metrics`: a registry shared with a worker in the same
  * process (`npm start`), so /metrics shows both.
  */
-export async function startApi(config: Config, log: Logger, { metrics, onContractViolation }: { metrics?: Metrics } & BuildOptions = {}): Promise<RunningApi> {
+export async function startApi(
+  config: Config,
+  log: Logger,
+  { metrics, onContractViolation }: { metrics?: Metrics } & BuildOptions = {},
+): Promise<RunningApi> {
   const services = await openServices(config, { name: 'cutout-api', log });
   await makeApiKeyStore({ redis: services.redis, prefix: config.redis.prefix }).bootstrap(config.api.bootstrapKeys);
-  await services.storage.ensureBucket().catch((error: unknown) => log.warn({ err: error, bucket: config.s3.bucket }, 'S3 bucket not reachable yet'));
+  await services.storage
+    .ensureBucket()
+    .catch((error: unknown) => log.warn({ err: error, bucket: config.s3.bucket }, 'S3 bucket not reachable yet'));
   const jobWaiter = makeJobWaiter({ subscriber: services.redis.duplicate(), channel: services.jobs.endedChannel });
-  const idempotency = makeIdempotency({ redis: services.redis, prefix: config.redis.prefix, ttlMs: IDEMPOTENCY_TTL_MS });
+  const idempotency = makeIdempotency({
+    redis: services.redis,
+    prefix: config.redis.prefix,
+    ttlMs: IDEMPOTENCY_TTL_MS,
+  });
   const policy = { allowPrivate: config.webhooks.allowPrivate };
   const imageAgent = createGuardedAgent({ policy, log: log.child({ component: 'url-guard' }) });
-  const images = makeImageFetcher({ dispatcher: imageAgent, policy, timeoutMs: config.api.imageUrlTimeoutMs, maxBytes: config.api.maxUploadBytes });
+  const images = makeImageFetcher({
+    dispatcher: imageAgent,
+    policy,
+    timeoutMs: config.api.imageUrlTimeoutMs,
+    maxBytes: config.api.maxUploadBytes,
+  });
   const storage = withUploadSlots(services.storage, config.api.uploadConcurrency);
-  const app = await buildApp({ config, log, ...services, storage, idempotency, jobWaiter, images, metrics }, { onContractViolation });
+  const app = await buildApp(
+    { config, log, ...services, storage, idempotency, jobWaiter, images, metrics },
+    { onContractViolation },
+  );
   const address = await app.listen({ port: config.api.port, host: config.api.host });
   return {
     app,

@@ -1,5 +1,9 @@
 /** `cutout <command> [positionals] [--flag value] [--switch]`; flags may come anywhere. */
-export interface ParsedArgs { command?: string; positionals: string[]; flags: Record<string, string | true> }
+export interface ParsedArgs {
+  command?: string;
+  positionals: string[];
+  flags: Record<string, string | true>;
+}
 
 const SWITCHES = new Set(['json', 'help', 'multipart']);
 

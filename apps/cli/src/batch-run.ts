@@ -14,7 +14,12 @@ const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled', 'expired']);
 
 export interface BatchRunOptions {
-  input: string; outDir: string; chunk: number; pollMs?: number; client: CutoutClient; progress: Progress;
+  input: string;
+  outDir: string;
+  chunk: number;
+  pollMs?: number;
+  client: CutoutClient;
+  progress: Progress;
   /** `--confirm-over N`: a dry run first; above N upstream calls, ask before anything is submitted. */
   confirm?: SpendConfirmation;
   /** Folders go through direct uploads to S3 unless this is set: then as multipart requests through the API. */
@@ -50,7 +55,13 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
       recordRejected(state, batch, (row) => refs[row - 1] ?? `row ${row}`);
       state.batches.push({ id: batch.id as string, refs });
     };
-    await submitFolderDirect({ client: options.client, progress: options.progress, parallel: options.parallel ?? 8, input, outDir }, state, pending, options.chunk, record);
+    await submitFolderDirect(
+      { client: options.client, progress: options.progress, parallel: options.parallel ?? 8, input, outDir },
+      state,
+      pending,
+      options.chunk,
+      record,
+    );
   } else {
     for (const request of requests) {
       const batch = await options.client.postBatch(await request.form(), request.idempotencyKey);
@@ -110,31 +121,41 @@ function folderRequests({ chunk }: BatchRunOptions, input: string, pending: stri
 async function manifestRequests(input: string, state: RunState): Promise<BatchRequest[]> {
   if (state.batches.length > 0) return [];
   const csv = await readFile(input, 'utf8');
-  return [{
-    refs: [],
-    idempotencyKey: `cutout-cli-${sha256(`${input}\n${csv}`)}`,
-    async form(dryRun = false) {
-      const form = new FormData();
-      if (dryRun) form.append('dry_run', 'true');
-      form.append('manifest', new Blob([csv], { type: 'text/csv' }), 'manifest.csv');
-      return form;
+  return [
+    {
+      refs: [],
+      idempotencyKey: `cutout-cli-${sha256(`${input}\n${csv}`)}`,
+      async form(dryRun = false) {
+        const form = new FormData();
+        if (dryRun) form.append('dry_run', 'true');
+        form.append('manifest', new Blob([csv], { type: 'text/csv' }), 'manifest.csv');
+        return form;
+      },
+      nameOfRow: (row) => `row ${row}`,
     },
-    nameOfRow: (row) => `row ${row}`,
-  }];
+  ];
 }
 
 function recordRejected(state: RunState, batch: Json, nameOf: (row: number) => string): void {
-  for (const { row, reason } of (batch.rejected ?? []) as { row: number; reason: string }[]) state.ended[nameOf(row)] = { status: 'failed', error: `rejected: ${reason}` };
+  for (const { row, reason } of (batch.rejected ?? []) as { row: number; reason: string }[])
+    state.ended[nameOf(row)] = { status: 'failed', error: `rejected: ${reason}` };
 }
 
 /** The file a result is saved as: the item's name with a .png extension, never a path. */
 export function resultFileName(ref: string): string {
-  const stem = ref.replace(/\.[A-Za-z0-9]{1,5}$/, '').replace(/[^\p{L}\p{N}._ -]/gu, '_').replace(/^\.+/, '_');
+  const stem = ref
+    .replace(/\.[A-Za-z0-9]{1,5}$/, '')
+    .replace(/[^\p{L}\p{N}._ -]/gu, '_')
+    .replace(/^\.+/, '_');
   return `${stem || 'result'}.png`;
 }
 
 /** Polls each open batch; when its counts moved, reads its manifest and saves every new result. */
-async function follow({ client, progress, pollMs = 1000 }: BatchRunOptions, outDir: string, state: RunState): Promise<void> {
+async function follow(
+  { client, progress, pollMs = 1000 }: BatchRunOptions,
+  outDir: string,
+  state: RunState,
+): Promise<void> {
   const seen = new Map<string, number>();
   const totals = new Map<string, number>();
   const closed = new Set<string>();
@@ -153,7 +174,11 @@ async function follow({ client, progress, pollMs = 1000 }: BatchRunOptions, outD
       if (ended === total) closed.add(batch.id);
     }
     const values = Object.values(state.ended);
-    progress.update(values.length, [...totals.values()].reduce((sum, n) => sum + n, 0), values.filter((item) => item.status !== 'succeeded').length);
+    progress.update(
+      values.length,
+      [...totals.values()].reduce((sum, n) => sum + n, 0),
+      values.filter((item) => item.status !== 'succeeded').length,
+    );
     if (closed.size === state.batches.length) break;
     await sleep(pollMs);
   }
@@ -165,20 +190,31 @@ async function saveResults(client: CutoutClient, outDir: string, state: RunState
     const ref = (row.client_ref as string | null) ?? (row.job_id as string);
     if (!TERMINAL.has(row.status) || state.ended[ref]?.status === 'succeeded') continue;
     if (row.status !== 'succeeded') {
-      state.ended[ref] = { status: row.status === 'canceled' ? 'canceled' : 'failed', error: row.error_code ? `${row.error_code}: ${row.error_message}` : row.status };
+      state.ended[ref] = {
+        status: row.status === 'canceled' ? 'canceled' : 'failed',
+        error: row.error_code ? `${row.error_code}: ${row.error_message}` : row.status,
+      };
       continue;
     }
     const file = resultFileName(ref);
     const path = join(outDir, file);
     // A result saved by an interrupted run is not fetched again.
-    if (!(await access(path).then(() => true, () => false))) await client.download(row.result_url, path);
+    if (
+      !(await access(path).then(
+        () => true,
+        () => false,
+      ))
+    )
+      await client.download(row.result_url, path);
     state.ended[ref] = { status: 'succeeded', file };
   }
 }
 
 function summarize(outDir: string, state: RunState): BatchSummary {
   const entries = Object.entries(state.ended);
-  const failures = entries.filter(([, item]) => item.status !== 'succeeded').map(([item, { error }]) => ({ item, error: error ?? 'failed' }));
+  const failures = entries
+    .filter(([, item]) => item.status !== 'succeeded')
+    .map(([item, { error }]) => ({ item, error: error ?? 'failed' }));
   return {
     out: outDir,
     batches: state.batches.map((batch) => batch.id),

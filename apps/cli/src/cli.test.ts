@@ -5,7 +5,9 @@ import { resultFileName } from './batch-run.ts';
 describe('cutout arguments', () => {
   it('reads the command, positionals, flags with values and switches in any order', () => {
     expect(parseArgs(['batch', '--out', 'o', './photos', '--json', '--chunk=20'])).toEqual({
-      command: 'batch', positionals: ['./photos'], flags: { out: 'o', json: true, chunk: '20' },
+      command: 'batch',
+      positionals: ['./photos'],
+      flags: { out: 'o', json: true, chunk: '20' },
     });
   });
 

@@ -38,14 +38,25 @@ export function makeClient({ baseUrl, apiKey }: { baseUrl: string; apiKey: strin
   // Not the global dispatcher: on Node 24 that can be the Agent of Node's bundled undici,
   // which does not recognise this undici's FormData (the batch upload's body).
   const dispatcher = new Agent();
-  async function call(method: 'GET' | 'POST', path: string, extra: { body?: FormData | string; headers?: Record<string, string> } = {}): Promise<string> {
-    const response = await request(`${baseUrl}${path}`, { method, body: extra.body, headers: { ...headers, ...extra.headers }, dispatcher });
+  async function call(
+    method: 'GET' | 'POST',
+    path: string,
+    extra: { body?: FormData | string; headers?: Record<string, string> } = {},
+  ): Promise<string> {
+    const response = await request(`${baseUrl}${path}`, {
+      method,
+      body: extra.body,
+      headers: { ...headers, ...extra.headers },
+      dispatcher,
+    });
     const text = await response.body.text();
     if (response.statusCode >= 400) {
       let error: Json = {};
       try {
         error = (JSON.parse(text) as Json).error ?? {};
-      } catch { /* not our envelope: a proxy's page */ }
+      } catch {
+        /* not our envelope: a proxy's page */
+      }
       throw new ApiCallError(response.statusCode, error.code ?? 'http_error', error.message ?? text.slice(0, 200));
     }
     return text;
@@ -56,24 +67,33 @@ export function makeClient({ baseUrl, apiKey }: { baseUrl: string; apiKey: strin
     },
     async results(batchId) {
       const text = await call('GET', `/v1/batches/${batchId}/results?format=jsonl`);
-      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Json);
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Json);
     },
     async postBatch(body, idempotencyKey) {
-      return JSON.parse(await call('POST', '/v1/batches', { body, headers: { 'idempotency-key': idempotencyKey } })) as Json;
+      return JSON.parse(
+        await call('POST', '/v1/batches', { body, headers: { 'idempotency-key': idempotencyKey } }),
+      ) as Json;
     },
     async estimate(body) {
       return JSON.parse(await call('POST', '/v1/batches', { body })) as Json;
     },
     async post(path, json, idempotencyKey) {
       const body = json === undefined ? undefined : JSON.stringify(json);
-      const extra = { ...(body ? { 'content-type': 'application/json' } : {}), ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) };
+      const extra = {
+        ...(body ? { 'content-type': 'application/json' } : {}),
+        ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+      };
       return JSON.parse(await call('POST', path, { body, headers: extra })) as Json;
     },
     async putFile(url, signedHeaders, path) {
       // Straight to S3: the API key is not sent, the presigned URL is the credential.
       const response = await request(url, { method: 'PUT', body: createReadStream(path), headers: signedHeaders });
       const text = await response.body.text();
-      if (response.statusCode !== 200) throw new Error(`upload of ${path} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
+      if (response.statusCode !== 200)
+        throw new Error(`upload of ${path} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
     },
     async download(url, path) {
       const response = await request(url, { dispatcher });

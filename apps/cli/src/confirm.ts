@@ -3,7 +3,9 @@ import type { FormData } from 'undici';
 import type { CutoutClient, Json } from './client.ts';
 
 /** A request of the run that can be sent as a dry run. */
-export interface DryRunnable { form(dryRun: boolean): Promise<FormData> }
+export interface DryRunnable {
+  form(dryRun: boolean): Promise<FormData>;
+}
 
 /** `--confirm-over N`: above N estimated upstream calls, nothing is submitted unless the user says so. */
 export interface SpendConfirmation {
@@ -40,23 +42,39 @@ async function estimateRun(client: CutoutClient, requests: readonly DryRunnable[
     if (first) remaining[period] = first.limit - (first.used - Number(answers[0]!.upstream_calls)) - upstreamCalls;
   }
   return {
-    items: total('items'), duplicates: total('duplicates'), upstreamCalls,
-    exact: answers.length === 1 && answers[0]!.upstream_calls_exact === true, remaining,
+    items: total('items'),
+    duplicates: total('duplicates'),
+    upstreamCalls,
+    exact: answers.length === 1 && answers[0]!.upstream_calls_exact === true,
+    remaining,
   };
 }
 
 export function describeEstimate(estimate: RunEstimate): string {
-  const budgets = Object.entries(estimate.remaining).map(([period, left]) => (left >= 0 ? `${left} left in the ${period} budget after it` : `${-left} over the ${period} budget (those wait for it)`));
-  return `${estimate.exact ? '' : 'up to '}${estimate.upstreamCalls} upstream calls for ${estimate.items} images`
-    + ` (${estimate.duplicates} reuse earlier results${budgets.length > 0 ? `; ${budgets.join(', ')}` : ''})`;
+  const budgets = Object.entries(estimate.remaining).map(([period, left]) =>
+    left >= 0
+      ? `${left} left in the ${period} budget after it`
+      : `${-left} over the ${period} budget (those wait for it)`,
+  );
+  return (
+    `${estimate.exact ? '' : 'up to '}${estimate.upstreamCalls} upstream calls for ${estimate.items} images` +
+    ` (${estimate.duplicates} reuse earlier results${budgets.length > 0 ? `; ${budgets.join(', ')}` : ''})`
+  );
 }
 
 /** Runs the dry runs and, above the threshold, asks or refuses; returns when the run may go ahead. */
-export async function confirmSpend(client: CutoutClient, requests: readonly DryRunnable[], { over, ask }: SpendConfirmation): Promise<void> {
+export async function confirmSpend(
+  client: CutoutClient,
+  requests: readonly DryRunnable[],
+  { over, ask }: SpendConfirmation,
+): Promise<void> {
   const estimate = await estimateRun(client, requests);
   if (estimate.upstreamCalls <= over) return;
   const summary = `This run would make ${describeEstimate(estimate)}: more than --confirm-over ${over}`;
-  if (!ask) throw new SpendNotConfirmed(`${summary}. Nothing was submitted: run it on a terminal to confirm, or raise --confirm-over.`);
+  if (!ask)
+    throw new SpendNotConfirmed(
+      `${summary}. Nothing was submitted: run it on a terminal to confirm, or raise --confirm-over.`,
+    );
   if (!(await ask(`${summary}. Submit it? [y/N] `))) throw new SpendNotConfirmed('Nothing was submitted.');
 }
 

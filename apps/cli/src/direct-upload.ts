@@ -6,12 +6,23 @@ import type { CutoutClient, Json } from './client.ts';
 import type { Progress } from './progress.ts';
 import { saveState, type PendingUpload, type RunState } from './state.ts';
 
-const CONTENT_TYPES: Record<string, string> = { '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp' };
+const CONTENT_TYPES: Record<string, string> = {
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.webp': 'image/webp',
+};
 
 /** An upload this close to its expiry is not resumed: its files go into a new one. */
 const EXPIRY_MARGIN_MS = 5 * 60_000;
 
-export interface DirectUploadOptions { client: CutoutClient; progress: Progress; parallel: number; input: string; outDir: string }
+export interface DirectUploadOptions {
+  client: CutoutClient;
+  progress: Progress;
+  parallel: number;
+  input: string;
+  outDir: string;
+}
 
 const idempotencyKeyOf = (uploadId: string) => `cutout-cli-${createHash('sha256').update(uploadId).digest('hex')}`;
 
@@ -22,7 +33,13 @@ const idempotencyKeyOf = (uploadId: string) => `cutout-cli-${createHash('sha256'
  * a run killed at any point resumes: it asks the upload which files are in S3 and sends the
  * others, and the batch's Idempotency-Key (from the upload id) gets the same batch back.
  */
-export async function submitFolderDirect(options: DirectUploadOptions, state: RunState, pending: string[], chunk: number, record: (batch: Json, refs: string[]) => void): Promise<void> {
+export async function submitFolderDirect(
+  options: DirectUploadOptions,
+  state: RunState,
+  pending: string[],
+  chunk: number,
+  record: (batch: Json, refs: string[]) => void,
+): Promise<void> {
   const { client, input, outDir } = options;
   state.uploads ??= [];
   const resumable = state.uploads.filter((upload) => Date.parse(upload.expiresAt) - Date.now() > EXPIRY_MARGIN_MS);
@@ -36,13 +53,25 @@ export async function submitFolderDirect(options: DirectUploadOptions, state: Ru
     const shown = await client.get(`/v1/uploads/${upload.id}`);
     const files = shown.files as Json[];
     sent += files.filter((file) => file.uploaded).length;
-    if (shown.status === 'open') await putAll(options, files.filter((file) => !file.uploaded), upload.refs, sentOne);
+    if (shown.status === 'open')
+      await putAll(
+        options,
+        files.filter((file) => !file.uploaded),
+        upload.refs,
+        sentOne,
+      );
     await makeBatch(options, state, upload, record);
   }
   const fresh = pending.filter((name) => !inUploads.has(name));
   for (let start = 0; start < fresh.length; start += chunk) {
     const refs = fresh.slice(start, start + chunk);
-    const declared = await Promise.all(refs.map(async (name) => ({ name, content_type: CONTENT_TYPES[extname(name).toLowerCase()]!, bytes: (await stat(join(input, name))).size })));
+    const declared = await Promise.all(
+      refs.map(async (name) => ({
+        name,
+        content_type: CONTENT_TYPES[extname(name).toLowerCase()]!,
+        bytes: (await stat(join(input, name))).size,
+      })),
+    );
     const created = await client.post('/v1/uploads', { files: declared });
     const upload: PendingUpload = { id: created.id as string, refs, expiresAt: created.expires_at as string };
     state.uploads.push(upload);
@@ -53,17 +82,31 @@ export async function submitFolderDirect(options: DirectUploadOptions, state: Ru
 }
 
 /** PUTs the files (entries of an upload's answer, matched to the folder by name), `parallel` at a time. */
-async function putAll({ client, input, parallel }: DirectUploadOptions, files: Json[], refs: string[], sentOne: () => void): Promise<void> {
+async function putAll(
+  { client, input, parallel }: DirectUploadOptions,
+  files: Json[],
+  refs: string[],
+  sentOne: () => void,
+): Promise<void> {
   const limit = pLimit(parallel);
   const known = new Set(refs);
-  await Promise.all(files.map((file) => limit(async () => {
-    if (!known.has(file.name) || !file.put_url) return;
-    await client.putFile(file.put_url, file.headers, join(input, file.name));
-    sentOne();
-  })));
+  await Promise.all(
+    files.map((file) =>
+      limit(async () => {
+        if (!known.has(file.name) || !file.put_url) return;
+        await client.putFile(file.put_url, file.headers, join(input, file.name));
+        sentOne();
+      }),
+    ),
+  );
 }
 
-async function makeBatch({ client, outDir }: DirectUploadOptions, state: RunState, upload: PendingUpload, record: (batch: Json, refs: string[]) => void): Promise<void> {
+async function makeBatch(
+  { client, outDir }: DirectUploadOptions,
+  state: RunState,
+  upload: PendingUpload,
+  record: (batch: Json, refs: string[]) => void,
+): Promise<void> {
   const batch = await client.post('/v1/batches', { upload_id: upload.id }, idempotencyKeyOf(upload.id));
   record(batch, upload.refs);
   state.uploads = (state.uploads ?? []).filter((pending) => pending.id !== upload.id);

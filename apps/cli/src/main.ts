@@ -11,7 +11,9 @@ async function status(client: CutoutClient, id: string, json: boolean): Promise<
   if (json) console.log(JSON.stringify(view, null, 2));
   else if (view.object === 'batch') {
     const { counts } = view;
-    console.log(`${view.id}  ${view.status}  ${counts.succeeded + counts.failed + counts.canceled}/${counts.total} ended  (succeeded ${counts.succeeded}, failed ${counts.failed}, canceled ${counts.canceled}, queued ${counts.queued}, processing ${counts.processing}, rejected ${counts.rejected})`);
+    console.log(
+      `${view.id}  ${view.status}  ${counts.succeeded + counts.failed + counts.canceled}/${counts.total} ended  (succeeded ${counts.succeeded}, failed ${counts.failed}, canceled ${counts.canceled}, queued ${counts.queued}, processing ${counts.processing}, rejected ${counts.rejected})`,
+    );
     if (view.eta) console.log(`ETA ${Math.ceil(view.eta.remaining_ms / 1000)}s at ${view.eta.items_per_second}/s`);
     console.log(`results: ${view.results_url}`);
   } else {
@@ -22,13 +24,25 @@ async function status(client: CutoutClient, id: string, json: boolean): Promise<
 }
 
 /** `cutout review <id>`: a signed, expiring link to the review page of a batch or job. */
-async function review(client: CutoutClient, id: string, expires: string | true | undefined, json: boolean): Promise<number> {
+async function review(
+  client: CutoutClient,
+  id: string,
+  expires: string | true | undefined,
+  json: boolean,
+): Promise<number> {
   if (!/^(job|batch)_[0-9A-Za-z]+$/.test(id)) throw new UsageError(`"${id}" is not a job_… or batch_… id`);
   const seconds = expires === undefined ? undefined : Number(expires);
-  if (seconds !== undefined && !Number.isInteger(seconds)) throw new UsageError('--expires must be a whole number of seconds');
-  const link = await client.post(`/v1/${id.startsWith('batch_') ? 'batches' : 'jobs'}/${id}/review-link`, seconds === undefined ? undefined : { expires_in: seconds });
+  if (seconds !== undefined && !Number.isInteger(seconds))
+    throw new UsageError('--expires must be a whole number of seconds');
+  const link = await client.post(
+    `/v1/${id.startsWith('batch_') ? 'batches' : 'jobs'}/${id}/review-link`,
+    seconds === undefined ? undefined : { expires_in: seconds },
+  );
   if (json) console.log(JSON.stringify(link, null, 2));
-  else console.log(`${link.url}\n(expires ${link.expires_at}; anyone with this link can see the ${id.startsWith('batch_') ? 'batch' : 'job'} and flag cutouts until then)`);
+  else
+    console.log(
+      `${link.url}\n(expires ${link.expires_at}; anyone with this link can see the ${id.startsWith('batch_') ? 'batch' : 'job'} and flag cutouts until then)`,
+    );
   return 0;
 }
 
@@ -56,18 +70,33 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (args.command === 'batch') {
     const [input] = args.positionals;
     const out = args.flags.out;
-    if (!input || typeof out !== 'string') throw new UsageError('batch needs a folder or manifest.csv and --out <folder>');
+    if (!input || typeof out !== 'string')
+      throw new UsageError('batch needs a folder or manifest.csv and --out <folder>');
     const chunk = Number(args.flags.chunk ?? 500);
     if (!Number.isInteger(chunk) || chunk < 1 || chunk > 1000) throw new UsageError('--chunk must be 1 to 1000');
     const over = args.flags['confirm-over'];
-    if (over !== undefined && (typeof over !== 'string' || !/^\d{1,12}$/.test(over))) throw new UsageError('--confirm-over must be a whole number of upstream calls');
-    const confirm = over === undefined ? undefined : { over: Number(over), ask: terminalQuestion(process.stdin, process.stderr) };
+    if (over !== undefined && (typeof over !== 'string' || !/^\d{1,12}$/.test(over)))
+      throw new UsageError('--confirm-over must be a whole number of upstream calls');
+    const confirm =
+      over === undefined ? undefined : { over: Number(over), ask: terminalQuestion(process.stdin, process.stderr) };
     const parallel = Number(args.flags.parallel ?? 8);
-    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new UsageError('--parallel must be 1 to 64');
-    const summary = await runBatch({ input, outDir: out, chunk, parallel, multipart: args.flags.multipart === true, client, progress: makeProgress(process.stderr), confirm });
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64)
+      throw new UsageError('--parallel must be 1 to 64');
+    const summary = await runBatch({
+      input,
+      outDir: out,
+      chunk,
+      parallel,
+      multipart: args.flags.multipart === true,
+      client,
+      progress: makeProgress(process.stderr),
+      confirm,
+    });
     if (json) console.log(JSON.stringify(summary, null, 2));
     else {
-      console.log(`${summary.succeeded} of ${summary.total} succeeded, ${summary.failed} failed; results in ${summary.out}`);
+      console.log(
+        `${summary.succeeded} of ${summary.total} succeeded, ${summary.failed} failed; results in ${summary.out}`,
+      );
       for (const { item, error } of summary.failures) console.log(`  ${item}: ${error}`);
     }
     return summary.failed > 0 ? 1 : 0;

@@ -17,7 +17,11 @@ export interface RunState {
   ended: Record<string, { status: 'succeeded' | 'failed' | 'canceled'; file?: string; error?: string }>;
 }
 
-export interface PendingUpload { id: string; refs: string[]; expiresAt: string }
+export interface PendingUpload {
+  id: string;
+  refs: string[];
+  expiresAt: string;
+}
 
 const STATE_FILE = '.cutout-state.json';
 

@@ -52,7 +52,10 @@ describe('POST /v1/remove-bg: auth and rate limit', () => {
     const { url } = await start({ faults: { rateLimit: null, fixedResult: true } });
     const call = async () => {
       const response = await postRemoveBg(url, { key: KEY, form: imageForm(await productShot()) });
-      return { status: response.statusCode, body: response.statusCode === 200 ? await response.body.dump() : await response.body.json() };
+      return {
+        status: response.statusCode,
+        body: response.statusCode === 200 ? await response.body.dump() : await response.body.json(),
+      };
     };
     expect((await admin('PUT', '/_faults', { credits: 2 })).body.credits).toBe(2);
     // A call that produces no result (here a missing image) uses no credit.
@@ -72,19 +75,29 @@ describe('POST /v1/remove-bg: auth and rate limit', () => {
 
   it('answers 429 with Retry-After once the burst is spent, and again 200 after a refill', async () => {
     const clock = fakeClock();
-    const { url } = await start({ now: clock.now, faults: { rateLimit: { perSecond: 1, burst: 2 }, fixedResult: true } });
+    const { url } = await start({
+      now: clock.now,
+      faults: { rateLimit: { perSecond: 1, burst: 2 }, fixedResult: true },
+    });
     const image = await productShot();
 
     const first = await postRemoveBg(url, { key: KEY, form: imageForm(image) });
     await first.body.dump();
     expect(first.statusCode).toBe(200);
-    expect(first.headers).toMatchObject({ 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '1', 'x-ratelimit-reset': '1' });
+    expect(first.headers).toMatchObject({
+      'x-ratelimit-limit': '2',
+      'x-ratelimit-remaining': '1',
+      'x-ratelimit-reset': '1',
+    });
     await (await postRemoveBg(url, { key: KEY, form: imageForm(image) })).body.dump();
 
     const limited = await postRemoveBg(url, { key: KEY, form: imageForm(image) });
     expect(limited.statusCode).toBe(429);
     expect(limited.headers).toMatchObject({
-      'retry-after': '1', 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2',
+      'retry-after': '1',
+      'x-ratelimit-limit': '2',
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-reset': '2',
     });
     expect(await limited.body.json()).toEqual({ error: { message: 'rate limit exceeded' } });
 
@@ -125,13 +138,17 @@ describe('POST /v1/remove-bg: uploads', () => {
     expect(response.statusCode).toBe(400);
     // The call used a token, so it reports the rate limit like any other.
     expect(response.headers['x-ratelimit-remaining']).toBe('9');
-    expect(await response.body.json()).toEqual({ error: { message: expect.stringContaining('not a decodable image') } });
+    expect(await response.body.json()).toEqual({
+      error: { message: expect.stringContaining('not a decodable image') },
+    });
   });
 
   it('answers 400 to a body that is not multipart', async () => {
     const { url } = await start();
     const response = await request(`${url}/v1/remove-bg`, {
-      method: 'POST', headers: { 'x-api-key': KEY, 'content-type': 'image/png' }, body: await productShot(),
+      method: 'POST',
+      headers: { 'x-api-key': KEY, 'content-type': 'image/png' },
+      body: await productShot(),
     });
     expect(response.statusCode).toBe(400);
     expect(await response.body.json()).toEqual({ error: { message: expect.stringContaining('multipart/form-data') } });
@@ -153,7 +170,13 @@ describe('POST /v1/remove-bg: uploads', () => {
       expect(response.headers['content-type']).toBe('image/png');
       const result = await readPng(await bodyBuffer(response));
       expect(result).toMatchObject({ format: 'png', width: 200, height: 160 });
-      for (const [x, y] of [[0, 0], [199, 0], [0, 159], [199, 159]] as const) expect(result.pixel(x, y).a).toBe(0);
+      for (const [x, y] of [
+        [0, 0],
+        [199, 0],
+        [0, 159],
+        [199, 159],
+      ] as const)
+        expect(result.pixel(x, y).a).toBe(0);
       expect(result.pixel(100, 80)).toMatchObject({ a: 255, r: expect.toSatisfy((r: number) => r > 200) });
       expect(result.pixel(100, 80).g).toBeLessThan(60);
     });
@@ -239,7 +262,10 @@ describe('admin endpoints', () => {
   });
 
   it('counts calls per status and per masked key, and resets', async () => {
-    const { url } = await start({ keys: [KEY, OTHER_KEY], faults: { fixedResult: true, rateLimit: { perSecond: 0.001, burst: 1 } } });
+    const { url } = await start({
+      keys: [KEY, OTHER_KEY],
+      faults: { fixedResult: true, rateLimit: { perSecond: 0.001, burst: 1 } },
+    });
     const image = await productShot();
     for (const key of [KEY, KEY, OTHER_KEY, undefined]) {
       await (await postRemoveBg(url, { key, form: imageForm(image) })).body.dump();
@@ -261,18 +287,32 @@ describe('admin endpoints', () => {
     await start();
     const updated = await admin('PUT', '/_faults', { errorRate: 0.25, responseMode: 'json-url' });
     expect(updated.status).toBe(200);
-    expect(updated.body).toMatchObject({ errorRate: 0.25, responseMode: 'json-url', rateLimit: { perSecond: 10, burst: 10 } });
+    expect(updated.body).toMatchObject({
+      errorRate: 0.25,
+      responseMode: 'json-url',
+      rateLimit: { perSecond: 10, burst: 10 },
+    });
     expect((await admin('GET', '/_faults')).body).toEqual(updated.body);
   });
 
   it('rejects bad fault settings with 400 and keeps the old ones', async () => {
     await start();
-    for (const bad of [{ errorRate: 2 }, { responseMode: 'xml' }, { rateLimit: { perSecond: -1, burst: 1 } }, { nope: true }, [1]]) {
+    for (const bad of [
+      { errorRate: 2 },
+      { responseMode: 'xml' },
+      { rateLimit: { perSecond: -1, burst: 1 } },
+      { nope: true },
+      [1],
+    ]) {
       const response = await admin('PUT', '/_faults', bad);
       expect(response.status).toBe(400);
       expect(response.body).toEqual({ error: { message: expect.stringContaining('invalid fault settings') } });
     }
-    const notJson = await request(`${emulator!.url}/_faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{' });
+    const notJson = await request(`${emulator!.url}/_faults`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '{',
+    });
     expect(notJson.statusCode).toBe(400);
     await notJson.body.dump();
     expect((await admin('GET', '/_faults')).body).toMatchObject({ errorRate: 0, responseMode: 'image' });
@@ -290,7 +330,10 @@ describe('admin endpoints', () => {
   it('answers /healthz and a 404 envelope for unknown routes', async () => {
     await start();
     expect(await admin('GET', '/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
-    expect(await admin('GET', '/nope')).toEqual({ status: 404, body: { error: { message: 'no route for GET /nope' } } });
+    expect(await admin('GET', '/nope')).toEqual({
+      status: 404,
+      body: { error: { message: 'no route for GET /nope' } },
+    });
   });
 });
 
@@ -301,7 +344,8 @@ describe('POST /v1/remove-bg: problem cutouts on demand', () => {
     expect(response.statusCode).toBe(200);
     const png = await readPng(await bodyBuffer(response));
     let maxAlpha = 0;
-    for (let y = 0; y < png.height; y++) for (let x = 0; x < png.width; x++) maxAlpha = Math.max(maxAlpha, png.pixel(x, y).a);
+    for (let y = 0; y < png.height; y++)
+      for (let x = 0; x < png.width; x++) maxAlpha = Math.max(maxAlpha, png.pixel(x, y).a);
     let bottomOpaque = 0;
     for (let x = 0; x < png.width; x++) if (png.pixel(x, png.height - 1).a === 255) bottomOpaque++;
     return { width: png.width, height: png.height, maxAlpha, corner: png.pixel(0, 0).a, bottomOpaque };

@@ -49,10 +49,16 @@ export function buildEmulator(options: EmulatorOptions): FastifyInstance {
       .toBuffer());
 
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, `no route for ${request.method} ${request.url.split('?')[0]}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, `no route for ${request.method} ${request.url.split('?')[0]}`),
+  );
 
   app.register(removeBgRoutes, {
-    state, stats, results, random, fixedPng,
+    state,
+    stats,
+    results,
+    random,
+    fixedPng,
     maxUploadBytes: options.maxUploadBytes ?? 50 * MB,
     maxImagePixels: options.maxImagePixels,
   });

@@ -18,13 +18,21 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** Unset and empty both mean "use the default", as in a `.env` file with `EMULATOR_X=`. */
 const unsetIfEmpty = (value: unknown): unknown => (value === '' ? undefined : value);
 const number = (min: number, max: number) => z.preprocess(unsetIfEmpty, z.coerce.number().min(min).max(max).optional());
-const integer = (min: number, max: number) => z.preprocess(unsetIfEmpty, z.coerce.number().int().min(min).max(max).optional());
+const integer = (min: number, max: number) =>
+  z.preprocess(unsetIfEmpty, z.coerce.number().int().min(min).max(max).optional());
 const list = z.preprocess(unsetIfEmpty, z.string().optional()).transform((value) =>
-  value === undefined ? undefined : value.split(',').map((item) => item.trim()).filter((item) => item !== ''),
+  value === undefined
+    ? undefined
+    : value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== ''),
 );
-const boolean = z.preprocess(unsetIfEmpty, z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
-  .optional())
+const boolean = z
+  .preprocess(
+    unsetIfEmpty,
+    z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' }).optional(),
+  )
   .transform((value) => (value === undefined ? undefined : ['true', '1', 'yes'].includes(value)));
 
 const envSchema = z.object({
@@ -56,7 +64,8 @@ export function parseEmulatorEnv(env: Record<string, string | undefined>): Confi
   }
   const e = parsed.data;
   const keys = e.EMULATOR_API_KEYS ?? ['emulator-dev-key'];
-  if (keys.length === 0) return { ok: false, message: 'invalid emulator configuration:\n  EMULATOR_API_KEYS: no key given' };
+  if (keys.length === 0)
+    return { ok: false, message: 'invalid emulator configuration:\n  EMULATOR_API_KEYS: no key given' };
   const rate = e.EMULATOR_RATE_LIMIT ?? 10;
   const faults: FaultPatch = {
     rateLimit: rate === 0 ? null : { perSecond: rate, burst: e.EMULATOR_BURST ?? Math.max(1, Math.ceil(rate)) },

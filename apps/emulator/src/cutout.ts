@@ -42,7 +42,9 @@ export async function cutoutPixels(input: Buffer, options: CutoutOptions): Promi
 }
 
 export const encodePng = (image: RgbaImage): Promise<Buffer> =>
-  sharp(image.data, { raw: { width: image.width, height: image.height, channels: 4 } }).png().toBuffer();
+  sharp(image.data, { raw: { width: image.width, height: image.height, channels: 4 } })
+    .png()
+    .toBuffer();
 
 function hasOpaquePixel({ data }: RgbaImage): boolean {
   for (let alpha = 3; alpha < data.length; alpha += 4) if (data[alpha] !== 0) return true;
@@ -58,7 +60,11 @@ export async function decodeRgba(input: Buffer, maxPixels: number | undefined): 
       .ensureAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      width: info.width,
+      height: info.height,
+    };
   } catch (error) {
     throw new NotAnImageError(`file is not a decodable image: ${(error as Error).message}`, { cause: error });
   }
@@ -97,7 +103,10 @@ function estimateBackground(image: RgbaImage): [number, number, number] {
     bins[bin] = count;
     if (count > bins[best]!) best = bin;
   }
-  let r = 0, g = 0, b = 0, n = 0;
+  let r = 0,
+    g = 0,
+    b = 0,
+    n = 0;
   for (const p of opaque) {
     if (binOf(p) !== best) continue;
     r += data[p * 4]!;
@@ -121,13 +130,16 @@ function clearBorderBackground(image: RgbaImage, tolerance: number): void {
   const isBackground = (p: number): boolean => {
     const o = p * 4;
     if (data[o + 3] === 0) return true;
-    const dr = data[o]! - br, dg = data[o + 1]! - bg, db = data[o + 2]! - bb;
+    const dr = data[o]! - br,
+      dg = data[o + 1]! - bg,
+      db = data[o + 2]! - bb;
     return dr * dr + dg * dg + db * db <= maxDistanceSq;
   };
 
   const seen = new Uint8Array(width * height);
   const queue = new Int32Array(width * height);
-  let head = 0, tail = 0;
+  let head = 0,
+    tail = 0;
   const visit = (p: number): void => {
     if (seen[p] === 1) return;
     seen[p] = 1;

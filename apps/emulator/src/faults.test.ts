@@ -2,15 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { decideFault, latencyFor, makeFaultSettings, parseFaultPatch } from './faults.ts';
 
 /** A random source that replays the given draws. */
-const draws = (...values: number[]) => () => {
-  const value = values.shift();
-  if (value === undefined) throw new Error('ran out of draws');
-  return value;
-};
+const draws =
+  (...values: number[]) =>
+  () => {
+    const value = values.shift();
+    if (value === undefined) throw new Error('ran out of draws');
+    return value;
+  };
 
 describe('fault settings', () => {
   it('accepts a partial update', () => {
-    expect(parseFaultPatch({ errorRate: 0.5, rateLimit: null })).toEqual({ ok: true, value: { errorRate: 0.5, rateLimit: null } });
+    expect(parseFaultPatch({ errorRate: 0.5, rateLimit: null })).toEqual({
+      ok: true,
+      value: { errorRate: 0.5, rateLimit: null },
+    });
   });
 
   it('rejects out-of-range rates, unknown modes and unknown fields, naming each', () => {

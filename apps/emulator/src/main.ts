@@ -27,7 +27,12 @@ const emulator = await startEmulator({
 });
 // Loud on purpose: nobody should mistake this for the real ByByBG.
 log.info(
-  { url: emulator.url, endpoint: `${emulator.url}/v1/remove-bg`, keys: config.keys.length, faults: makeFaultSettings(config.faults) },
+  {
+    url: emulator.url,
+    endpoint: `${emulator.url}/v1/remove-bg`,
+    keys: config.keys.length,
+    faults: makeFaultSettings(config.faults),
+  },
   'ByByBG EMULATOR listening (not the real ByByBG API)',
 );
 

@@ -24,13 +24,17 @@ export async function cutoutFor(mode: CutoutMode, upload: Buffer, options: Cutou
     case 'unchanged': {
       // Nothing removed: the photo back as an opaque PNG, without an alpha channel.
       const image = await decodeRgba(upload, options.maxPixels);
-      return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 4 } }).removeAlpha().png().toBuffer();
+      return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 4 } })
+        .removeAlpha()
+        .png()
+        .toBuffer();
     }
     case 'cut_off':
       return encodePng(await withoutLowerHalf(await cutoutPixels(upload, options)));
     case 'ghost': {
       const image = await cutoutPixels(upload, options);
-      for (let alpha = 3; alpha < image.data.length; alpha += 4) image.data[alpha] = Math.round(image.data[alpha]! * GHOST_OPACITY);
+      for (let alpha = 3; alpha < image.data.length; alpha += 4)
+        image.data[alpha] = Math.round(image.data[alpha]! * GHOST_OPACITY);
       return encodePng(image);
     }
   }
@@ -39,7 +43,8 @@ export async function cutoutFor(mode: CutoutMode, upload: Buffer, options: Cutou
 /** The frame ends halfway down the product, so the product runs into its bottom edge. */
 async function withoutLowerHalf(image: RgbaImage): Promise<RgbaImage> {
   const { data, width, height } = image;
-  let top = -1, bottom = -1;
+  let top = -1,
+    bottom = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       if (data[(y * width + x) * 4 + 3] === 0) continue;

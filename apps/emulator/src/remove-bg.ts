@@ -145,12 +145,18 @@ async function readUpload(request: FastifyRequest): Promise<{ upload: Buffer; fi
   return { upload, fields };
 }
 
-async function cutout(mode: CutoutMode, upload: Buffer, tolerance: number, maxPixels: number | undefined): Promise<Buffer> {
+async function cutout(
+  mode: CutoutMode,
+  upload: Buffer,
+  tolerance: number,
+  maxPixels: number | undefined,
+): Promise<Buffer> {
   try {
     return await cutoutFor(mode, upload, { tolerance, maxPixels });
   } catch (error) {
     // The cutout module knows nothing of HTTP; an undecodable upload is the client's 400.
-    if (error instanceof NotAnImageError || error instanceof NoForegroundError) throw new ClientError(400, error.message);
+    if (error instanceof NotAnImageError || error instanceof NoForegroundError)
+      throw new ClientError(400, error.message);
     throw error;
   }
 }

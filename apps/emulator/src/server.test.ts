@@ -35,8 +35,9 @@ describe('startEmulator', () => {
     const { url } = emulator;
     const image = await productShot();
 
-    await expect(postRemoveBg(url, { key: KEY, form: imageForm(image), headersTimeout: 300 }))
-      .rejects.toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
+    await expect(postRemoveBg(url, { key: KEY, form: imageForm(image), headersTimeout: 300 })).rejects.toMatchObject({
+      code: 'UND_ERR_HEADERS_TIMEOUT',
+    });
 
     // A second client that does not give up: close() must cut it off rather than wait for it.
     const pending = postRemoveBg(url, { key: KEY, form: imageForm(image) });

@@ -59,7 +59,9 @@ export function makeEmulatorState({ keys, faults, now = Date.now }: EmulatorStat
     faults: () => settings,
     updateFaults,
     isValidKey: (key) => validKeys.has(key),
-    setKeys: (next) => { validKeys = new Set(next); },
+    setKeys: (next) => {
+      validKeys = new Set(next);
+    },
     keyCount: () => validKeys.size,
     takeToken,
     takeCredit,

@@ -7,15 +7,25 @@ export const RED = { r: 255, g: 0, b: 0 };
 
 /** The classic product shot: 200x160, white background, a red 80x60 box in the middle. */
 export async function productShot(format: 'png' | 'jpeg' = 'png'): Promise<Buffer> {
-  const box = await sharp({ create: { width: 80, height: 60, channels: 3, background: RED } }).png().toBuffer();
-  const image = sharp({ create: { width: 200, height: 160, channels: 3, background: WHITE } })
-    .composite([{ input: box, left: 60, top: 50 }]);
+  const box = await sharp({ create: { width: 80, height: 60, channels: 3, background: RED } })
+    .png()
+    .toBuffer();
+  const image = sharp({ create: { width: 200, height: 160, channels: 3, background: WHITE } }).composite([
+    { input: box, left: 60, top: 50 },
+  ]);
   return format === 'png' ? image.png().toBuffer() : image.jpeg({ quality: 90 }).toBuffer();
 }
 
-export interface Pixel { r: number; g: number; b: number; a: number }
+export interface Pixel {
+  r: number;
+  g: number;
+  b: number;
+  a: number;
+}
 
-export async function readPng(png: Buffer): Promise<{ width: number; height: number; format: string; pixel(x: number, y: number): Pixel }> {
+export async function readPng(
+  png: Buffer,
+): Promise<{ width: number; height: number; format: string; pixel(x: number, y: number): Pixel }> {
   const meta = await sharp(png).metadata();
   const { data, info } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   return {
@@ -30,7 +40,11 @@ export async function readPng(png: Buffer): Promise<{ width: number; height: num
 }
 
 /** A ByByBG-style form: the image in `file` plus any option fields. */
-export function imageForm(image: Buffer | undefined, options: Record<string, string> = {}, fileField = 'file'): FormData {
+export function imageForm(
+  image: Buffer | undefined,
+  options: Record<string, string> = {},
+  fileField = 'file',
+): FormData {
   const form = new FormData();
   for (const [name, value] of Object.entries(options)) form.append(name, value);
   if (image) form.append(fileField, new Blob([new Uint8Array(image)], { type: 'image/png' }), 'shot.png');
@@ -60,5 +74,10 @@ export async function bodyBuffer(response: { body: { arrayBuffer(): Promise<Arra
 /** A fake clock for the token bucket: tests move time instead of sleeping. */
 export function fakeClock(start = 1_000_000): { now: () => number; advance(ms: number): void } {
   let time = start;
-  return { now: () => time, advance: (ms) => { time += ms; } };
+  return {
+    now: () => time,
+    advance: (ms) => {
+      time += ms;
+    },
+  };
 }

@@ -42,10 +42,15 @@ describe('token bucket', () => {
   it('states Retry-After in whole seconds, at least 1, and X-RateLimit-* on every answer', () => {
     const limit = { perSecond: 20, burst: 5 };
     expect(rateLimitHeaders(limit, { allowed: false, remaining: 0, retryAfterMs: 50, resetMs: 250 })).toEqual({
-      'retry-after': '1', 'x-ratelimit-limit': '5', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1',
+      'retry-after': '1',
+      'x-ratelimit-limit': '5',
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-reset': '1',
     });
     expect(rateLimitHeaders(limit, { allowed: true, remaining: 4, retryAfterMs: 0, resetMs: 50 })).toEqual({
-      'x-ratelimit-limit': '5', 'x-ratelimit-remaining': '4', 'x-ratelimit-reset': '1',
+      'x-ratelimit-limit': '5',
+      'x-ratelimit-remaining': '4',
+      'x-ratelimit-reset': '1',
     });
   });
 });

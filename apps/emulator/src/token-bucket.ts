@@ -60,7 +60,11 @@ export function makeTokenBucket(limit: RateLimit, now: () => number = Date.now):
 }
 
 /** The headers ByByBG-style APIs send: limit, whole tokens left, seconds until full. */
-export function rateLimitHeaders(limit: RateLimit, result: TakeResult, withLimitHeaders = true): Record<string, string> {
+export function rateLimitHeaders(
+  limit: RateLimit,
+  result: TakeResult,
+  withLimitHeaders = true,
+): Record<string, string> {
   const headers: Record<string, string> = withLimitHeaders
     ? {
         'x-ratelimit-limit': String(limit.burst),

@@ -13,7 +13,17 @@ export interface JobOutcomeMetrics {
   webhookFailed(job: Job<WebhookPayload> | undefined): Promise<void>;
 }
 
-export function makeJobOutcomeMetrics({ jobs, metrics, usage, log }: { jobs: Pick<JobStore, 'get'>; metrics: Metrics; usage?: Pick<Usage, 'add'>; log: Logger }): JobOutcomeMetrics {
+export function makeJobOutcomeMetrics({
+  jobs,
+  metrics,
+  usage,
+  log,
+}: {
+  jobs: Pick<JobStore, 'get'>;
+  metrics: Metrics;
+  usage?: Pick<Usage, 'add'>;
+  log: Logger;
+}): JobOutcomeMetrics {
   return {
     async removeBgSettled(job) {
       if (!job) return;
@@ -24,7 +34,8 @@ export function makeJobOutcomeMetrics({ jobs, metrics, usage, log }: { jobs: Pic
         if (!record || !endedDuring(record, job)) return;
         metrics.jobsFinished.inc({ status: record.status, code: record.error?.code ?? 'none' });
         await usage?.add(record.tenantId, record.status === 'succeeded' ? 'jobs_succeeded' : 'jobs_failed');
-        if (record.startedAt) metrics.jobProcessingSeconds.observe(secondsBetween(record.startedAt, record.finishedAt!));
+        if (record.startedAt)
+          metrics.jobProcessingSeconds.observe(secondsBetween(record.startedAt, record.finishedAt!));
         if (record.status === 'succeeded' && record.creditsSaved) metrics.creditsSaved.inc(record.creditsSaved);
       } catch (error) {
         log.debug({ err: error, job_id: job.data.jobId }, 'job outcome not counted');

@@ -6,7 +6,10 @@ const log = createLogger({ level: config.logLevel, name: 'worker', pretty: proce
 
 try {
   const worker = await startWorker(config, log);
-  log.info({ concurrency: config.worker.concurrency, upstream: config.bybybg.apiUrl, metricsUrl: worker.metricsUrl }, 'worker started');
+  log.info(
+    { concurrency: config.worker.concurrency, upstream: config.bybybg.apiUrl, metricsUrl: worker.metricsUrl },
+    'worker started',
+  );
   onShutdownSignal(log, () => worker.close());
 } catch (error) {
   exitOnStartupError(log, error, 'worker');

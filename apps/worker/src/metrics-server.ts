@@ -2,16 +2,28 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '@cutout/shared/infra';
 
-export interface MetricsServer { url: string; close(): Promise<void> }
+export interface MetricsServer {
+  url: string;
+  close(): Promise<void>;
+}
 
 /**
  * A worker's own `/metrics` (Prometheus scrapes every worker process) and `/healthz`
  * (the process is alive). Plain node:http: a worker needs no web framework for two paths.
  */
-export async function startMetricsServer({ metrics, port, host }: { metrics: Metrics; port: number; host: string }): Promise<MetricsServer> {
+export async function startMetricsServer({
+  metrics,
+  port,
+  host,
+}: {
+  metrics: Metrics;
+  port: number;
+  host: string;
+}): Promise<MetricsServer> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
-    if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'text/plain', 'method not allowed\n');
+    if (request.method !== 'GET' && request.method !== 'HEAD')
+      return send(response, 405, 'text/plain', 'method not allowed\n');
     if (path === '/healthz') return send(response, 200, 'application/json', '{"status":"ok"}');
     if (path !== '/metrics') return send(response, 404, 'text/plain', 'not found\n');
     metrics.registry.metrics().then(

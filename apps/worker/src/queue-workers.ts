@@ -10,8 +10,13 @@ export type Processors = { [N in QueueName]: Processor<N> };
  * A BullMQ worker of queue `name` with its processor from `processors`. A queue without one
  * refuses to start: its jobs would otherwise wait in Redis with nobody to take them.
  */
-export function queueWorker<N extends QueueName>(name: N, processors: Processors, options: WorkerOptions): Worker<PayloadOf<N>> {
+export function queueWorker<N extends QueueName>(
+  name: N,
+  processors: Processors,
+  options: WorkerOptions,
+): Worker<PayloadOf<N>> {
   const processor = processors[name] as Processor<N> | undefined;
-  if (typeof processor !== 'function') throw new Error(`no processor for the "${name}" queue: the worker does not start`);
+  if (typeof processor !== 'function')
+    throw new Error(`no processor for the "${name}" queue: the worker does not start`);
   return new Worker<PayloadOf<N>>(name, processor, options);
 }

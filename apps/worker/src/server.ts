@@ -24,20 +24,31 @@ export interface WorkerOptions {
  * Connects and starts both queues' workers. Closing takes no new jobs, lets in-flight
  * ones finish within `shutdownTimeoutMs`, then disconnects.
  */
-export async function startWorker(config: Config, log: Logger, { metrics = createMetrics(), serveMetrics = true }: WorkerOptions = {}): Promise<RunningWorker> {
+export async function startWorker(
+  config: Config,
+  log: Logger,
+  { metrics = createMetrics(), serveMetrics = true }: WorkerOptions = {},
+): Promise<RunningWorker> {
   const services = await openServices(config, { name: 'cutout-worker', log });
   let metricsServer: MetricsServer | undefined;
   try {
-    metricsServer = serveMetrics ? await startMetricsServer({ metrics, port: config.worker.metricsPort, host: config.api.host }) : undefined;
+    metricsServer = serveMetrics
+      ? await startMetricsServer({ metrics, port: config.worker.metricsPort, host: config.api.host })
+      : undefined;
   } catch (error) {
     await services.close();
     throw error;
   }
-  const untrackQueues = metrics.trackQueues([services.queues.removeBg, services.queues.webhooks], (error) => log.debug({ err: error }, 'queue depth not collected'));
+  const untrackQueues = metrics.trackQueues([services.queues.removeBg, services.queues.webhooks], (error) =>
+    log.debug({ err: error }, 'queue depth not collected'),
+  );
   const untrackEndpoints = metrics.trackFailingEndpoints(() => services.webhookGate.failingCount());
   const connection = createRedis(config.redis, { blocking: true, connectionName: 'cutout-worker-bullmq', log });
   // Result URLs in ByByBG's answers are fetched like a client's image_url: same guard, same allow-list.
-  const resultAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, log: log.child({ component: 'url-guard' }) });
+  const resultAgent = createGuardedAgent({
+    policy: { allowPrivate: config.webhooks.allowPrivate },
+    log: log.child({ component: 'url-guard' }),
+  });
   // An agent of our own rather than the global dispatcher: on Node 24 that can be the Agent
   // of Node's bundled undici, installed before ours loads, which is not the undici we pin.
   const upstreamAgent = new Agent();

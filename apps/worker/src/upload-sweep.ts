@@ -4,7 +4,11 @@ import { uploadPrefix, type UploadStore } from '../../../packages/shared/src/sto
 /** Uploads one sweep handles. */
 const SWEEP_UPLOADS = 100;
 
-export interface UploadSweepDeps { uploads: UploadStore; storage: Storage; retentionMs: number }
+export interface UploadSweepDeps {
+  uploads: UploadStore;
+  storage: Storage;
+  retentionMs: number;
+}
 
 /**
  * Deletes what direct uploads left in S3, so nothing is orphaned: at its expiry, an upload no
@@ -13,7 +17,10 @@ export interface UploadSweepDeps { uploads: UploadStore; storage: Storage; reten
  * swept again a retention period later, for the objects of items that never ran. Returns
  * how many uploads were deleted.
  */
-export async function sweepUploads({ uploads, storage, retentionMs }: UploadSweepDeps, now = Date.now()): Promise<number> {
+export async function sweepUploads(
+  { uploads, storage, retentionMs }: UploadSweepDeps,
+  now = Date.now(),
+): Promise<number> {
   let deleted = 0;
   for (const id of await uploads.due(now, SWEEP_UPLOADS)) {
     const upload = await uploads.get(id);

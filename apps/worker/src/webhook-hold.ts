@@ -4,7 +4,10 @@ import type { Admission, EndpointGate } from '@cutout/shared/stores';
 
 type Held = Extract<Admission, { kind: 'wait' }>;
 
-export interface HoldSettings { concurrency: number; leaseTtlMs: number }
+export interface HoldSettings {
+  concurrency: number;
+  leaseTtlMs: number;
+}
 
 /**
  * When a held delivery's own timer brings it back. It is normally woken sooner, by the
@@ -13,7 +16,11 @@ export interface HoldSettings { concurrency: number; leaseTtlMs: number }
  * `concurrency` ahead of them, so that after such a death they return a few at a time
  * instead of all together (each would be turned away again, for nothing).
  */
-export function wakeAt(admission: Pick<Held, 'waitMs' | 'ahead'>, now: number, { concurrency, leaseTtlMs }: HoldSettings): number {
+export function wakeAt(
+  admission: Pick<Held, 'waitMs' | 'ahead'>,
+  now: number,
+  { concurrency, leaseTtlMs }: HoldSettings,
+): number {
   return now + admission.waitMs + leaseTtlMs * Math.floor(admission.ahead / concurrency);
 }
 
@@ -25,7 +32,10 @@ export function wakeAt(admission: Pick<Held, 'waitMs' | 'ahead'>, now: number, {
  */
 export async function parkDelivery(
   { gate, wake }: { gate: EndpointGate; wake: Waker },
-  job: Job<WebhookPayload>, token: string | undefined, endpoint: string, at: number,
+  job: Job<WebhookPayload>,
+  token: string | undefined,
+  endpoint: string,
+  at: number,
 ): Promise<void> {
   await job.moveToDelayed(at, token);
   if ((await gate.park(endpoint, job.id!)) === 'free') await wake([job.id!]);

@@ -3,15 +3,31 @@ import { request, type Dispatcher } from 'undici';
 /** How much of a receiver's answer is read: enough for a log line, never a large body. */
 const MAX_RESPONSE_BYTES = 4096;
 
-export interface WebhookResponse { statusCode: number; retryAfterMs?: number; body: string }
+export interface WebhookResponse {
+  statusCode: number;
+  retryAfterMs?: number;
+  body: string;
+}
 
-export interface PostOptions { url: string; body: string; headers: Record<string, string>; timeoutMs: number; dispatcher?: Dispatcher }
+export interface PostOptions {
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  dispatcher?: Dispatcher;
+}
 
 /**
  * POSTs one signed event. Redirects are not followed (a 3xx is a failed attempt), the
  * whole exchange is bounded by `timeoutMs`, and at most a few KB of the answer is read.
  */
-export async function postWebhook({ url, body, headers, timeoutMs, dispatcher }: PostOptions): Promise<WebhookResponse> {
+export async function postWebhook({
+  url,
+  body,
+  headers,
+  timeoutMs,
+  dispatcher,
+}: PostOptions): Promise<WebhookResponse> {
   const response = await request(url, {
     method: 'POST',
     body,

@@ -10,7 +10,12 @@ export type SignedHeaders = {
  * Signs `body` with every secret given (old and new during a rotation), space-separated,
  * as Standard Webhooks receivers expect.
  */
-export function signWebhook(secrets: readonly string[], messageId: string, timestamp: Date, body: string): SignedHeaders {
+export function signWebhook(
+  secrets: readonly string[],
+  messageId: string,
+  timestamp: Date,
+  body: string,
+): SignedHeaders {
   const signatures = secrets.map((secret) => new Webhook(secret).sign(messageId, timestamp, body));
   return {
     'webhook-id': messageId,

@@ -6,11 +6,21 @@ const answer = (statusCode: number, retryAfterMs?: number) => ({ statusCode, ret
 
 describe('outcomeOfResponse', () => {
   it.each([200, 201, 202, 204, 299])('counts %i as delivered', (status) => {
-    expect(outcomeOfResponse(answer(status))).toEqual({ verdict: 'delivered', statusCode: status, error: null, health: 'up' });
+    expect(outcomeOfResponse(answer(status))).toEqual({
+      verdict: 'delivered',
+      statusCode: status,
+      error: null,
+      health: 'up',
+    });
   });
 
   it.each([301, 302, 307, 308])('retries a %i without following it', (status) => {
-    expect(outcomeOfResponse(answer(status))).toEqual({ verdict: 'retry', statusCode: status, error: `receiver answered ${status}; redirects are not followed`, health: 'up' });
+    expect(outcomeOfResponse(answer(status))).toEqual({
+      verdict: 'retry',
+      statusCode: status,
+      error: `receiver answered ${status}; redirects are not followed`,
+      health: 'up',
+    });
   });
 
   it.each([400, 404, 408, 500, 502, 504])('retries a %i', (status) => {
@@ -18,10 +28,22 @@ describe('outcomeOfResponse', () => {
   });
 
   it('gives up on 410 Gone', () => {
-    expect(outcomeOfResponse(answer(410))).toEqual({ verdict: 'give_up', statusCode: 410, error: 'endpoint gone (410)', health: 'up' });
+    expect(outcomeOfResponse(answer(410))).toEqual({
+      verdict: 'give_up',
+      statusCode: 410,
+      error: 'endpoint gone (410)',
+      health: 'up',
+    });
   });
 
-  it.each([[500, 'down'], [503, 'down'], [504, 'down'], [429, 'up'], [404, 'up'], [400, 'up']])('counts a %i as the endpoint %s for its circuit', (status, health) => {
+  it.each([
+    [500, 'down'],
+    [503, 'down'],
+    [504, 'down'],
+    [429, 'up'],
+    [404, 'up'],
+    [400, 'up'],
+  ])('counts a %i as the endpoint %s for its circuit', (status, health) => {
     expect(outcomeOfResponse(answer(status)).health).toBe(health);
   });
 
@@ -34,7 +56,10 @@ describe('outcomeOfResponse', () => {
 
 describe('outcomeOfError', () => {
   it('gives up on an address the SSRF guard refuses, without naming the address', () => {
-    const outcome = outcomeOfError(new UnsafeUrlError('private_address', 'hooks.example.com resolves to 10.1.2.3, which is not a public address'), 1_000);
+    const outcome = outcomeOfError(
+      new UnsafeUrlError('private_address', 'hooks.example.com resolves to 10.1.2.3, which is not a public address'),
+      1_000,
+    );
 
     expect(outcome).toMatchObject({ verdict: 'give_up', statusCode: null, health: 'unknown' });
     expect(outcome.error).toMatch(/^address not allowed/);
@@ -46,11 +71,20 @@ describe('outcomeOfError', () => {
   });
 
   it('retries a timeout, saying how long it waited', () => {
-    expect(outcomeOfError(new DOMException('timed out', 'TimeoutError'), 1_500)).toEqual({ verdict: 'retry', statusCode: null, error: 'no answer within 1500 ms', health: 'down' });
+    expect(outcomeOfError(new DOMException('timed out', 'TimeoutError'), 1_500)).toEqual({
+      verdict: 'retry',
+      statusCode: null,
+      error: 'no answer within 1500 ms',
+      health: 'down',
+    });
   });
 
   it('retries a connection error, naming its code', () => {
-    expect(outcomeOfError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 1_000))
-      .toEqual({ verdict: 'retry', statusCode: null, error: 'connection failed (ECONNREFUSED)', health: 'down' });
+    expect(outcomeOfError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 1_000)).toEqual({
+      verdict: 'retry',
+      statusCode: null,
+      error: 'connection failed (ECONNREFUSED)',
+      health: 'down',
+    });
   });
 });

@@ -43,8 +43,17 @@ export function outcomeOfResponse({ statusCode, retryAfterMs }: WebhookResponse)
   const final = FINAL_STATUSES[statusCode];
   if (final) return { verdict: 'give_up', statusCode, error: final, health };
   // A 3xx did not deliver the event: redirects are not followed, as the target was never checked.
-  const error = statusCode >= 300 && statusCode < 400 ? `receiver answered ${statusCode}; redirects are not followed` : `receiver answered ${statusCode}`;
-  return { verdict: 'retry', statusCode, error, health, ...(RETRY_AFTER_STATUSES.has(statusCode) && retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  const error =
+    statusCode >= 300 && statusCode < 400
+      ? `receiver answered ${statusCode}; redirects are not followed`
+      : `receiver answered ${statusCode}`;
+  return {
+    verdict: 'retry',
+    statusCode,
+    error,
+    health,
+    ...(RETRY_AFTER_STATUSES.has(statusCode) && retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  };
 }
 
 /**
@@ -54,12 +63,25 @@ export function outcomeOfResponse({ statusCode, retryAfterMs }: WebhookResponse)
 export function outcomeOfError(error: unknown, timeoutMs: number): AttemptOutcome {
   if (error instanceof UnsafeUrlError && error.reason === 'private_address') {
     // Checked after DNS, at connect time: retrying would meet the same guard.
-    return { verdict: 'give_up', statusCode: null, error: 'address not allowed: the webhook host is or resolves to a private, loopback, link-local or metadata address', health: 'unknown' };
+    return {
+      verdict: 'give_up',
+      statusCode: null,
+      error:
+        'address not allowed: the webhook host is or resolves to a private, loopback, link-local or metadata address',
+      health: 'unknown',
+    };
   }
   // An empty DNS answer may be a passing glitch of the receiver's DNS.
-  if (error instanceof UnsafeUrlError) return { verdict: 'retry', statusCode: null, error: 'the webhook host resolved to no address', health: 'down' };
+  if (error instanceof UnsafeUrlError)
+    return { verdict: 'retry', statusCode: null, error: 'the webhook host resolved to no address', health: 'down' };
   const name = (error as { name?: string }).name;
-  if (name === 'TimeoutError' || name === 'AbortError') return { verdict: 'retry', statusCode: null, error: `no answer within ${timeoutMs} ms`, health: 'down' };
+  if (name === 'TimeoutError' || name === 'AbortError')
+    return { verdict: 'retry', statusCode: null, error: `no answer within ${timeoutMs} ms`, health: 'down' };
   const code = (error as { code?: string }).code;
-  return { verdict: 'retry', statusCode: null, error: code ? `connection failed (${code})` : 'connection failed', health: 'down' };
+  return {
+    verdict: 'retry',
+    statusCode: null,
+    error: code ? `connection failed (${code})` : 'connection failed',
+    health: 'down',
+  };
 }

@@ -1,6 +1,16 @@
 import type { Worker, Job } from 'bullmq';
 import { makeImageFetcher } from '@cutout/shared/images';
-import { bullPrefix, QUEUE_NAMES, type Config, type Logger, type Metrics, type Redis, type RemoveBgPayload, type Services, type WebhookPayload } from '@cutout/shared/infra';
+import {
+  bullPrefix,
+  QUEUE_NAMES,
+  type Config,
+  type Logger,
+  type Metrics,
+  type Redis,
+  type RemoveBgPayload,
+  type Services,
+  type WebhookPayload,
+} from '@cutout/shared/infra';
 import { createGuardedAgent } from '@cutout/shared/security';
 import { makeDedup, HOLD_REASONS } from '@cutout/shared/stores';
 import type { ByByBGClient } from './bybybg/client.ts';
@@ -22,9 +32,20 @@ import { makeParkingLots } from './spend/parking.ts';
 import { makeWaker } from './spend/waker.ts';
 import { startMaintenance } from './maintenance.ts';
 
-export interface WorkerDeps { config: Config; services: Services; connection: Redis; bybybg: ByByBGClient; metrics: Metrics; log: Logger }
+export interface WorkerDeps {
+  config: Config;
+  services: Services;
+  connection: Redis;
+  bybybg: ByByBGClient;
+  metrics: Metrics;
+  log: Logger;
+}
 
-export interface RunningWorkers { removeBg: Worker<RemoveBgPayload>; webhooks: Worker<WebhookPayload>; close(): Promise<void> }
+export interface RunningWorkers {
+  removeBg: Worker<RemoveBgPayload>;
+  webhooks: Worker<WebhookPayload>;
+  close(): Promise<void>;
+}
 
 const GOVERNOR_TICK_MS = 1_000;
 
@@ -33,12 +54,23 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
   const prefix = bullPrefix(config.redis.prefix);
   const { redis, queues } = services;
   const { upstream } = services;
-  const governor = makeRateGovernor({ redis, prefix: config.redis.prefix, settings: { configuredPerSecond: config.bybybg.rateLimitPerSecond } });
+  const governor = makeRateGovernor({
+    redis,
+    prefix: config.redis.prefix,
+    settings: { configuredPerSecond: config.bybybg.rateLimitPerSecond },
+  });
   const queueHold = makeQueueHold({
-    redis, prefix: config.redis.prefix, queue: queues.removeBg, upstream, bybybg,
+    redis,
+    prefix: config.redis.prefix,
+    queue: queues.removeBg,
+    upstream,
+    bybybg,
     policies: {
       upstream_unauthorized: { probeIntervalMs: config.bybybg.keyProbeIntervalMs },
-      upstream_out_of_credit: { probeIntervalMs: config.bybybg.creditProbeIntervalMs, budgetMs: config.bybybg.outOfCreditBudgetMs },
+      upstream_out_of_credit: {
+        probeIntervalMs: config.bybybg.creditProbeIntervalMs,
+        budgetMs: config.bybybg.outOfCreditBudgetMs,
+      },
     },
     onChange: (reason, change, heldMs) => {
       if (change === 'started') metrics.upstreamHolds.inc({ reason });
@@ -49,15 +81,34 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     },
     log: log.child({ component: 'queue-hold' }),
   });
-  const parking = makeParkingLots({ redis, prefix: config.redis.prefix, queue: queues.removeBg, onPark: (lot) => metrics.parkedJobs.inc({ lot }) });
-  const waker = makeWaker({ redis, prefix: config.redis.prefix, parking, budgets: services.budgets, upstream, log: log.child({ component: 'parking' }) });
+  const parking = makeParkingLots({
+    redis,
+    prefix: config.redis.prefix,
+    queue: queues.removeBg,
+    onPark: (lot) => metrics.parkedJobs.inc({ lot }),
+  });
+  const waker = makeWaker({
+    redis,
+    prefix: config.redis.prefix,
+    parking,
+    budgets: services.budgets,
+    upstream,
+    log: log.child({ component: 'parking' }),
+  });
   // Batch items given by URL are fetched here, through the same SSRF guard as webhooks.
   const imagePolicy = { allowPrivate: config.webhooks.allowPrivate };
   const guardLog = log.child({ component: 'url-guard' });
   const imageAgent = createGuardedAgent({ policy: imagePolicy, log: guardLog });
   const originals = makeOriginalFetcher({
-    images: makeImageFetcher({ dispatcher: imageAgent, policy: imagePolicy, timeoutMs: config.api.imageUrlTimeoutMs, maxBytes: config.api.maxUploadBytes }),
-    storage: services.storage, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels,
+    images: makeImageFetcher({
+      dispatcher: imageAgent,
+      policy: imagePolicy,
+      timeoutMs: config.api.imageUrlTimeoutMs,
+      maxBytes: config.api.maxUploadBytes,
+    }),
+    storage: services.storage,
+    maxBytes: config.api.maxUploadBytes,
+    maxPixels: config.api.maxImagePixels,
   });
   const removeBgDeps: RemoveBgDeps = {
     jobs: services.jobs,
@@ -70,7 +121,8 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     bybybg: pacedClient(bybybg, governor),
     outbox: services.webhookOutbox,
     pause: makeUpstreamPause({
-      queue: queues.removeBg, upstream,
+      queue: queues.removeBg,
+      upstream,
       onPause: (addedMs, started) => {
         if (started) metrics.upstreamRateLimitPauses.inc();
         metrics.upstreamRateLimitPauseSeconds.inc(addedMs / 1000);
@@ -85,16 +137,29 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
       refund: (reservation) => services.budgets.refund(reservation),
     },
     outOfCreditBudgetMs: config.bybybg.outOfCreditBudgetMs,
-    dedup: makeDedup({ redis, prefix: config.redis.prefix, runningTtlMs: config.bybybg.timeoutMs + 30_000, retentionMs: config.jobRetentionMs }),
+    dedup: makeDedup({
+      redis,
+      prefix: config.redis.prefix,
+      runningTtlMs: config.bybybg.timeoutMs + 30_000,
+      retentionMs: config.jobRetentionMs,
+    }),
     usage: services.usage,
     rateLimitBudgetMs: config.bybybg.rateLimitBudgetMs,
     allowedOptions: config.bybybg.allowedOptions,
-    thumbnails: config.worker.thumbnailSize > 0
-      ? makeThumbnailer({ storage: services.storage, size: config.worker.thumbnailSize, log: log.child({ component: 'thumbnails' }) })
-      : undefined,
+    thumbnails:
+      config.worker.thumbnailSize > 0
+        ? makeThumbnailer({
+            storage: services.storage,
+            size: config.worker.thumbnailSize,
+            log: log.child({ component: 'thumbnails' }),
+          })
+        : undefined,
     outputs: makeCutoutOutputs({
-      storage: services.storage, maxPixels: config.api.maxImagePixels, thresholds: config.worker.quality,
-      decodeSlots: config.worker.renditionConcurrency, log: log.child({ component: 'cutout-outputs' }),
+      storage: services.storage,
+      maxPixels: config.api.maxImagePixels,
+      thresholds: config.worker.quality,
+      decodeSlots: config.worker.renditionConcurrency,
+      log: log.child({ component: 'cutout-outputs' }),
     }),
     log: log.child({ queue: QUEUE_NAMES.removeBg }),
   };
@@ -102,7 +167,11 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
   metrics.setUpstreamRate(governor.current());
   const backoff = webhookBackoff(config.webhooks.retryScheduleMs);
   // One agent for every delivery: it checks each address after DNS, at connect time (SSRF guard).
-  const webhookAgent = createGuardedAgent({ policy: { allowPrivate: config.webhooks.allowPrivate }, connectTimeoutMs: config.webhooks.timeoutMs, log: guardLog });
+  const webhookAgent = createGuardedAgent({
+    policy: { allowPrivate: config.webhooks.allowPrivate },
+    connectTimeoutMs: config.webhooks.timeoutMs,
+    log: guardLog,
+  });
   // A processor for every queue, or the worker does not start (queue-workers.ts).
   const processors: Processors = {
     [QUEUE_NAMES.removeBg]: makeRemoveBgProcessor(removeBgDeps),
@@ -163,16 +232,23 @@ export function startWorkers({ config, services, connection, bybybg, metrics, lo
     lockDuration: config.worker.lockDurationMs,
     stalledInterval: config.worker.stalledIntervalMs,
     // The processor computed the delay it shows the client as next_attempt_at; older errors fall back to the schedule.
-    settings: { backoffStrategy: (attemptsMade, _type, error) => (error as DeliveryError | undefined)?.delayMs ?? backoff(attemptsMade, error as { retryAfterMs?: number }) },
+    settings: {
+      backoffStrategy: (attemptsMade, _type, error) =>
+        (error as DeliveryError | undefined)?.delayMs ?? backoff(attemptsMade, error as { retryAfterMs?: number }),
+    },
   });
 
   const outcomes = makeJobOutcomeMetrics({ jobs: services.jobs, metrics, usage: services.usage, log });
   removeBg.on('completed', (job) => void outcomes.removeBgSettled(job));
   // Counted once failAbandoned has recorded a crashed job's failure.
-  removeBg.on('failed', (job, error) => void failAbandoned(removeBgDeps, job, error).then(() => outcomes.removeBgSettled(job)));
+  removeBg.on(
+    'failed',
+    (job, error) => void failAbandoned(removeBgDeps, job, error).then(() => outcomes.removeBgSettled(job)),
+  );
   webhooks.on('completed', (job) => outcomes.webhookDelivered(job));
   webhooks.on('failed', (job) => void outcomes.webhookFailed(job));
-  for (const worker of [removeBg, webhooks]) worker.on('error', (error) => log.error({ err: error, queue: worker.name }, 'worker error'));
+  for (const worker of [removeBg, webhooks])
+    worker.on('error', (error) => log.error({ err: error, queue: worker.name }, 'worker error'));
 
   return {
     removeBg,
@@ -198,7 +274,9 @@ async function failAbandoned(deps: RemoveBgDeps, job: Job<RemoveBgPayload> | und
   try {
     if (!(await job.isFailed())) return;
     const failed = await failJob(deps, job.data.jobId, {
-      code: 'worker_crashed', message: 'Processing this image stopped the worker repeatedly', retryable: false,
+      code: 'worker_crashed',
+      message: 'Processing this image stopped the worker repeatedly',
+      retryable: false,
     });
     if (failed) deps.log.error({ job_id: job.data.jobId, err: error }, 'job failed after its worker stopped');
   } catch (cause) {

@@ -7,10 +7,13 @@ const DAY_MS = 86_400_000;
 const DEFAULT_DAYS = 30;
 
 /** A real calendar day: 2026-02-30 is refused, not rolled over to March. */
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/).refine((text) => {
-  const at = Date.parse(`${text}T00:00:00Z`);
-  return !Number.isNaN(at) && new Date(at).toISOString().startsWith(text);
-});
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/)
+  .refine((text) => {
+    const at = Date.parse(`${text}T00:00:00Z`);
+    return !Number.isNaN(at) && new Date(at).toISOString().startsWith(text);
+  });
 
 const invalid = (message: string) => new ApiError('invalid_request', message);
 const dateOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -23,15 +26,21 @@ function parseDate(name: 'from' | 'to', value: unknown): string | undefined {
 }
 
 /** The range asked for, checked against what is kept: today and the 34 days before it. */
-export function usageRange({ from: rawFrom, to: rawTo }: { from?: unknown; to?: unknown }, now = Date.now()): { from: string; to: string } {
+export function usageRange(
+  { from: rawFrom, to: rawTo }: { from?: unknown; to?: unknown },
+  now = Date.now(),
+): { from: string; to: string } {
   const today = dateOf(now);
   const earliest = dateOf(Date.parse(`${today}T00:00:00Z`) - (USAGE_KEEP_DAYS - 1) * DAY_MS);
   const to = parseDate('to', rawTo) ?? today;
-  const from = parseDate('from', rawFrom) ?? [dateOf(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_DAYS - 1) * DAY_MS), earliest].sort().at(-1)!;
+  const from =
+    parseDate('from', rawFrom) ??
+    [dateOf(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_DAYS - 1) * DAY_MS), earliest].sort().at(-1)!;
   if (to > today) throw invalid(`to must not be after today (${today}, UTC)`);
   if (from > to) throw invalid(`from (${from}) is after to (${to})`);
   const days = datesBetween(from, to).length;
-  if (days > USAGE_KEEP_DAYS) throw invalid(`A range covers at most ${USAGE_KEEP_DAYS} days; ${from} to ${to} is ${days}`);
+  if (days > USAGE_KEEP_DAYS)
+    throw invalid(`A range covers at most ${USAGE_KEEP_DAYS} days; ${from} to ${to} is ${days}`);
   if (from < earliest) throw invalid(`Usage is kept for ${USAGE_KEEP_DAYS} days: from must be ${earliest} or later`);
   return { from, to };
 }
@@ -39,5 +48,11 @@ export function usageRange({ from: rawFrom, to: rawTo }: { from?: unknown; to?: 
 /** The days' usage, and its totals. */
 export const usageTotals = (days: UsageDay[]) => {
   const sum = (field: Exclude<keyof UsageDay, 'date'>) => days.reduce((total, day) => total + day[field], 0);
-  return { jobs: sum('jobs'), jobs_succeeded: sum('jobs_succeeded'), jobs_failed: sum('jobs_failed'), upstream_calls: sum('upstream_calls'), credits_saved: sum('credits_saved') };
+  return {
+    jobs: sum('jobs'),
+    jobs_succeeded: sum('jobs_succeeded'),
+    jobs_failed: sum('jobs_failed'),
+    upstream_calls: sum('upstream_calls'),
+    credits_saved: sum('credits_saved'),
+  };
 };

@@ -58,7 +58,8 @@ describe('key format', () => {
     const swaps = Array.from({ length: key.length - 9 }, (_, i) => i + 8)
       .filter((i) => key[i] !== key[i + 1])
       .map((i) => `${key.slice(0, i)}${key[i + 1]}${key[i]}${key.slice(i + 2)}`);
-    for (const bad of [...swaps, key.slice(0, -1), key.slice(0, 20) + key.slice(21), `${key}A`]) expect(isWellFormedApiKey(bad), bad).toBe(false);
+    for (const bad of [...swaps, key.slice(0, -1), key.slice(0, 20) + key.slice(21), `${key}A`])
+      expect(isWellFormedApiKey(bad), bad).toBe(false);
   });
 
   it('accepts operator keys of 24 characters or more as given, and nothing shorter', () => {
@@ -85,8 +86,12 @@ describe('create and authenticate', () => {
     const { key, record } = await store.create({ tenantId, name: 'ci' });
 
     expect(record).toEqual({
-      id: expect.stringMatching(/^key_[0-9A-Za-z]{16}$/), tenantId, scopes: ['jobs:read', 'jobs:write'],
-      createdAt: expect.any(String), name: 'ci', prefix: key.slice(0, 12),
+      id: expect.stringMatching(/^key_[0-9A-Za-z]{16}$/),
+      tenantId,
+      scopes: ['jobs:read', 'jobs:write'],
+      createdAt: expect.any(String),
+      name: 'ci',
+      prefix: key.slice(0, 12),
     });
     expect(await store.authenticate(key)).toEqual(record);
   });
@@ -121,7 +126,9 @@ describe('create and authenticate', () => {
     const created = await Promise.all([1, 2, 3].map((n) => store.create({ tenantId, name: `key ${n}` })));
 
     for (const { key, record } of created) expect((await store.authenticate(key))?.id).toBe(record.id);
-    expect((await store.list(tenantId)).map((record) => record.id).sort()).toEqual(created.map(({ record }) => record.id).sort());
+    expect((await store.list(tenantId)).map((record) => record.id).sort()).toEqual(
+      created.map(({ record }) => record.id).sort(),
+    );
   });
 });
 
@@ -178,7 +185,7 @@ describe('revoke', () => {
     expect(again?.revokedAt).toBe(first?.revokedAt);
   });
 
-  it('leaves the tenant\'s other keys working', async () => {
+  it("leaves the tenant's other keys working", async () => {
     const tenantId = newTenant();
     const old = await store.create({ tenantId });
     const current = await store.create({ tenantId });
@@ -201,14 +208,22 @@ describe('bootstrap', () => {
 
     await store.bootstrap([pair]);
 
-    expect(await store.authenticate(pair.key)).toMatchObject({ tenantId: pair.tenantId, scopes: ['jobs:read', 'jobs:write'], name: 'API_KEYS' });
+    expect(await store.authenticate(pair.key)).toMatchObject({
+      tenantId: pair.tenantId,
+      scopes: ['jobs:read', 'jobs:write'],
+      name: 'API_KEYS',
+    });
     expect(await store.list(pair.tenantId)).toHaveLength(1);
   });
 
   it('is idempotent, also when API processes run it at the same time', async () => {
     const pair = { tenantId: newTenant(), key: operatorKey() };
 
-    await Promise.all([store.bootstrap([pair]), store.bootstrap([pair]), makeApiKeyStore({ redis, prefix }).bootstrap([pair])]);
+    await Promise.all([
+      store.bootstrap([pair]),
+      store.bootstrap([pair]),
+      makeApiKeyStore({ redis, prefix }).bootstrap([pair]),
+    ]);
     const before = await store.authenticate(pair.key);
     await store.bootstrap([pair]);
 
@@ -228,7 +243,11 @@ describe('bootstrap', () => {
 
   it('gives a key registered in the original format (no id) an id, keeping its creation date', async () => {
     const pair = { tenantId: newTenant(), key: operatorKey() };
-    const original = { tenantId: pair.tenantId, scopes: ['jobs:read', 'jobs:write'], createdAt: '2026-01-02T03:04:05.000Z' };
+    const original = {
+      tenantId: pair.tenantId,
+      scopes: ['jobs:read', 'jobs:write'],
+      createdAt: '2026-01-02T03:04:05.000Z',
+    };
     await redis.hset(`${prefix}:apikeys`, sha256Hex(pair.key), JSON.stringify(original));
     const legacy = await store.authenticate(pair.key);
     expect(legacy?.id).toBe('');
@@ -236,7 +255,11 @@ describe('bootstrap', () => {
     await store.bootstrap([pair]);
 
     const upgraded = await store.authenticate(pair.key);
-    expect(upgraded).toMatchObject({ id: expect.stringMatching(/^key_/), tenantId: pair.tenantId, createdAt: legacy?.createdAt });
+    expect(upgraded).toMatchObject({
+      id: expect.stringMatching(/^key_/),
+      tenantId: pair.tenantId,
+      createdAt: legacy?.createdAt,
+    });
     expect((await store.revoke(upgraded!.id))?.revokedAt).toBeDefined();
   });
 

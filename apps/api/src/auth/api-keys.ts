@@ -31,7 +31,11 @@ export interface StoredApiKey {
 
 export interface ApiKeyStore {
   /** Returns the key itself this once; only its hash is stored. */
-  create(input: { tenantId: string; scopes?: readonly Scope[]; name?: string }): Promise<{ key: string; record: StoredApiKey }>;
+  create(input: {
+    tenantId: string;
+    scopes?: readonly Scope[];
+    name?: string;
+  }): Promise<{ key: string; record: StoredApiKey }>;
   /** Oldest first; every tenant's without `tenantId`. */
   list(tenantId?: string): Promise<StoredApiKey[]>;
   /** Null when no such key. Revoking again keeps the first revocation date. */
@@ -81,7 +85,8 @@ const newApiKeyId = (): string => `key_${randomBase62(16)}`;
  * secret (anyone can compute it), so a plain string comparison leaks nothing.
  */
 export function isWellFormedApiKey(key: string): boolean {
-  if (key.startsWith(ISSUED_PREFIX)) return ISSUED_KEY.test(key) && checksum(key.slice(0, -CHECKSUM_LENGTH)) === key.slice(-CHECKSUM_LENGTH);
+  if (key.startsWith(ISSUED_PREFIX))
+    return ISSUED_KEY.test(key) && checksum(key.slice(0, -CHECKSUM_LENGTH)) === key.slice(-CHECKSUM_LENGTH);
   return key.length >= MIN_BOOTSTRAP_KEY_LENGTH;
 }
 
@@ -148,11 +153,16 @@ export function makeApiKeyStore({ redis, prefix }: { redis: Redis; prefix: strin
       assertValidInput(tenantId, scopes, name);
       const key = generateApiKey();
       const record: StoredApiKey = {
-        id: newApiKeyId(), tenantId, scopes: ALL_SCOPES.filter((scope) => scopes.includes(scope)),
-        createdAt: new Date().toISOString(), ...(name ? { name } : {}), prefix: displayPrefix(key),
+        id: newApiKeyId(),
+        tenantId,
+        scopes: ALL_SCOPES.filter((scope) => scopes.includes(scope)),
+        createdAt: new Date().toISOString(),
+        ...(name ? { name } : {}),
+        prefix: displayPrefix(key),
       };
       const hash = sha256Hex(key);
-      const results = await redis.multi()
+      const results = await redis
+        .multi()
         .hset(keysHash, hash, JSON.stringify(record))
         .set(idKey(record.id), hash)
         .sadd(tenantKeys(tenantId), record.id)
@@ -170,10 +180,15 @@ export function makeApiKeyStore({ redis, prefix }: { redis: Redis; prefix: strin
       return records(hashes.filter((hash) => hash !== null));
     },
     async revoke(idOrKey) {
-      const hash = API_KEY_ID_PATTERN.test(idOrKey) ? await redis.get(idKey(idOrKey))
-        : isWellFormedApiKey(idOrKey) ? sha256Hex(idOrKey) : null;
+      const hash = API_KEY_ID_PATTERN.test(idOrKey)
+        ? await redis.get(idKey(idOrKey))
+        : isWellFormedApiKey(idOrKey)
+          ? sha256Hex(idOrKey)
+          : null;
       if (!hash) return null;
-      const stored = (await redis.eval(REVOKE, 1, keysHash, hash, new Date().toISOString(), revokedChannel)) as string | null;
+      const stored = (await redis.eval(REVOKE, 1, keysHash, hash, new Date().toISOString(), revokedChannel)) as
+        | string
+        | null;
       return stored ? parseRecord(stored) : null;
     },
     async authenticate(key) {
@@ -189,9 +204,26 @@ export function makeApiKeyStore({ redis, prefix }: { redis: Redis; prefix: strin
         // The message names the tenant, never the key.
         if (!isWellFormedApiKey(key)) throw new RangeError(`The bootstrap key of tenant ${tenantId} is malformed`);
         const id = newApiKeyId();
-        const record: StoredApiKey = { id, tenantId, scopes: [...ALL_SCOPES], createdAt, name: 'API_KEYS', prefix: displayPrefix(key) };
-        await redis.eval(BOOTSTRAP, 3, keysHash, idKey(id), tenantKeys(tenantId),
-          sha256Hex(key), JSON.stringify(record), id, record.prefix, tenantId);
+        const record: StoredApiKey = {
+          id,
+          tenantId,
+          scopes: [...ALL_SCOPES],
+          createdAt,
+          name: 'API_KEYS',
+          prefix: displayPrefix(key),
+        };
+        await redis.eval(
+          BOOTSTRAP,
+          3,
+          keysHash,
+          idKey(id),
+          tenantKeys(tenantId),
+          sha256Hex(key),
+          JSON.stringify(record),
+          id,
+          record.prefix,
+          tenantId,
+        );
       }
     },
   };

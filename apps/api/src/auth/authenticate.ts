@@ -13,7 +13,11 @@ declare module 'fastify' {
   }
 }
 
-export interface AuthDeps { apiKeys: Pick<ApiKeyStore, 'authenticate'>; failures: AuthFailures; perKey: Allowance }
+export interface AuthDeps {
+  apiKeys: Pick<ApiKeyStore, 'authenticate'>;
+  failures: AuthFailures;
+  perKey: Allowance;
+}
 
 const presentedKey = (request: FastifyRequest): string | undefined => {
   const header = request.headers['x-api-key'];
@@ -23,9 +27,14 @@ const presentedKey = (request: FastifyRequest): string | undefined => {
 /** The key's record, or the 401 that says why not. The key is never logged. */
 async function identify(apiKeys: AuthDeps['apiKeys'], key: string | undefined): Promise<StoredApiKey | ApiError> {
   if (!key) return new ApiError('missing_api_key', 'Send your API key in the X-API-KEY header');
-  if (looksLikeReviewToken(key)) return new ApiError('review_link_not_api_key', 'A review link opens the review page only; the API takes an API key');
+  if (looksLikeReviewToken(key))
+    return new ApiError(
+      'review_link_not_api_key',
+      'A review link opens the review page only; the API takes an API key',
+    );
   // A typo or a truncated key is refused by its checksum, without a Redis lookup.
-  if (!isWellFormedApiKey(key)) return new ApiError('invalid_api_key', 'The API key is malformed; check that it was copied whole');
+  if (!isWellFormedApiKey(key))
+    return new ApiError('invalid_api_key', 'The API key is malformed; check that it was copied whole');
   const record = await apiKeys.authenticate(key);
   if (!record) return new ApiError('invalid_api_key', 'The API key is not valid');
   if (record.revokedAt) return new ApiError('revoked_api_key', `This API key was revoked on ${record.revokedAt}`);
@@ -48,7 +57,8 @@ export function makeAuthenticate({ apiKeys, failures, perKey }: AuthDeps) {
       // The request's own logger (already a child per request) gains the caller: no second child.
       (request.log as unknown as Logger).setBindings({ tenant: identified.tenantId, keyId: identified.id });
       await perKey(request, reply);
-      if (!identified.scopes.includes(scope)) throw new ApiError('insufficient_scope', `This API key lacks the ${scope} scope`);
+      if (!identified.scopes.includes(scope))
+        throw new ApiError('insufficient_scope', `This API key lacks the ${scope} scope`);
     };
   };
 }

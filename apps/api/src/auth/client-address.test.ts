@@ -11,7 +11,9 @@ describe('clientAddressKey', () => {
   });
 
   it('counts every address of one IPv6 /64 together, however it is written', () => {
-    const keys = ['2001:db8:1:2::1', '2001:0db8:0001:0002:ffff:ffff:ffff:ffff', '2001:DB8:1:2:0:0:0:9%eth0'].map(clientAddressKey);
+    const keys = ['2001:db8:1:2::1', '2001:0db8:0001:0002:ffff:ffff:ffff:ffff', '2001:DB8:1:2:0:0:0:9%eth0'].map(
+      clientAddressKey,
+    );
     expect(new Set(keys)).toEqual(new Set(['2001:db8:1:2::/64']));
   });
 

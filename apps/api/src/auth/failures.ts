@@ -33,7 +33,10 @@ export function makeAuthFailures(limits: Pick<RateLimits, 'countFailure'>, now: 
   };
 
   const tooMany = (retryAfterSeconds: number) =>
-    rateLimited(`Too many failed authentications from this address; retry in ${retryAfterSeconds} s`, retryAfterSeconds);
+    rateLimited(
+      `Too many failed authentications from this address; retry in ${retryAfterSeconds} s`,
+      retryAfterSeconds,
+    );
 
   return {
     refuseIfBlocked(request) {

@@ -19,11 +19,18 @@ describe('the API key cache', () => {
     server = await testRedis();
     redis = new Redis(server.url);
     store = makeApiKeyStore({ redis, prefix });
-    const counting = { authenticate: (key: string) => {
-      lookups += 1;
-      return store.authenticate(key);
-    } };
-    cache = makeApiKeyCache({ apiKeys: counting, subscriber: createRedis(server.url), channel: apiKeyRevocationChannel(prefix), ttlMs: 60_000 });
+    const counting = {
+      authenticate: (key: string) => {
+        lookups += 1;
+        return store.authenticate(key);
+      },
+    };
+    cache = makeApiKeyCache({
+      apiKeys: counting,
+      subscriber: createRedis(server.url),
+      channel: apiKeyRevocationChannel(prefix),
+      ttlMs: 60_000,
+    });
   });
   afterAll(async () => {
     await cache.close();
@@ -33,12 +40,16 @@ describe('the API key cache', () => {
   });
 
   /** Until the revocation channel is subscribed nothing is kept: wait for the first kept lookup. */
-  const cached = (key: string) => eventually(async () => {
-    await cache.authenticate(key);
-    const before = lookups;
-    await cache.authenticate(key);
-    return lookups === before ? true : undefined;
-  }, { describe: 'the key cached' });
+  const cached = (key: string) =>
+    eventually(
+      async () => {
+        await cache.authenticate(key);
+        const before = lookups;
+        await cache.authenticate(key);
+        return lookups === before ? true : undefined;
+      },
+      { describe: 'the key cached' },
+    );
 
   it('looks a key up once, then answers from memory', async () => {
     const { key, record } = await store.create({ tenantId: 'acme' });
@@ -52,10 +63,13 @@ describe('the API key cache', () => {
     const { key } = await store.create({ tenantId: 'acme' });
     await cached(key);
     await store.revoke(key);
-    const seen = await eventually(async () => {
-      const record = await cache.authenticate(key);
-      return record?.revokedAt ? record : undefined;
-    }, { timeoutMs: 2_000, describe: 'the revocation seen' });
+    const seen = await eventually(
+      async () => {
+        const record = await cache.authenticate(key);
+        return record?.revokedAt ? record : undefined;
+      },
+      { timeoutMs: 2_000, describe: 'the revocation seen' },
+    );
     expect(seen.revokedAt).toEqual(expect.any(String));
   });
 

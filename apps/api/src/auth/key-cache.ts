@@ -5,7 +5,10 @@ export interface ApiKeyCache extends Pick<ApiKeyStore, 'authenticate'> {
   close(): Promise<void>;
 }
 
-interface Entry { record: StoredApiKey; expiresAtMs: number }
+interface Entry {
+  record: StoredApiKey;
+  expiresAtMs: number;
+}
 
 /**
  * Remembers the keys this process has seen for `ttlMs`, so a polling client costs no key
@@ -14,8 +17,20 @@ interface Entry { record: StoredApiKey; expiresAtMs: number }
  * only while the subscription is live: when the subscriber loses its connection, announcements
  * may be missed, so the cache empties and every request is looked up until it is back.
  */
-export function makeApiKeyCache({ apiKeys, subscriber, channel, ttlMs, maxEntries = 10_000, now = Date.now }: {
-  apiKeys: Pick<ApiKeyStore, 'authenticate'>; subscriber: Redis; channel: string; ttlMs: number; maxEntries?: number; now?: () => number;
+export function makeApiKeyCache({
+  apiKeys,
+  subscriber,
+  channel,
+  ttlMs,
+  maxEntries = 10_000,
+  now = Date.now,
+}: {
+  apiKeys: Pick<ApiKeyStore, 'authenticate'>;
+  subscriber: Redis;
+  channel: string;
+  ttlMs: number;
+  maxEntries?: number;
+  now?: () => number;
 }): ApiKeyCache {
   const entries = new Map<string, Entry>();
   let live = false;

@@ -1,4 +1,9 @@
-import { announceBatchIfEnded, cancelQueuedItems, type BatchAnnounceDeps, type CancelItemsDeps } from '@cutout/shared/stores';
+import {
+  announceBatchIfEnded,
+  cancelQueuedItems,
+  type BatchAnnounceDeps,
+  type CancelItemsDeps,
+} from '@cutout/shared/stores';
 
 export type CancelDeps = BatchAnnounceDeps & CancelItemsDeps;
 

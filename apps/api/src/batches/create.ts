@@ -1,6 +1,15 @@
 import { newJobId } from '@cutout/shared/infra';
 import type { RenditionPlan } from '@cutout/shared/renditions';
-import { cancelQueuedItems, newBatchId, type BatchFeeder, type BatchItemRecord, type BatchRecord, type BatchStore, type CancelItemsDeps, type StoredAnswer } from '@cutout/shared/stores';
+import {
+  cancelQueuedItems,
+  newBatchId,
+  type BatchFeeder,
+  type BatchItemRecord,
+  type BatchRecord,
+  type BatchStore,
+  type CancelItemsDeps,
+  type StoredAnswer,
+} from '@cutout/shared/stores';
 import type { AppDeps } from '../deps.ts';
 import type { BatchItem } from './items.ts';
 
@@ -8,7 +17,12 @@ import type { BatchItem } from './items.ts';
 const CHUNK = 500;
 
 /** What applies to every item; stored once, on the batch. */
-export interface BatchSettings { webhookUrl?: string; options?: Record<string, string>; renditionPlans?: RenditionPlan[]; itemEvents: boolean }
+export interface BatchSettings {
+  webhookUrl?: string;
+  options?: Record<string, string>;
+  renditionPlans?: RenditionPlan[];
+  itemEvents: boolean;
+}
 
 export interface CreateBatchDeps extends CancelItemsDeps {
   batches: BatchStore;
@@ -18,8 +32,16 @@ export interface CreateBatchDeps extends CancelItemsDeps {
   log: { warn(details: object, message: string): void };
 }
 
-export const createDepsOf = (deps: Pick<AppDeps, 'config' | 'batches' | 'batchFeeder' | 'jobs' | 'queues'>, log: CreateBatchDeps['log']): CreateBatchDeps => ({
-  batches: deps.batches, feeder: deps.batchFeeder, jobs: deps.jobs, removeBg: deps.queues.removeBg, leaseMs: deps.config.batches.creationTimeoutMs, log,
+export const createDepsOf = (
+  deps: Pick<AppDeps, 'config' | 'batches' | 'batchFeeder' | 'jobs' | 'queues'>,
+  log: CreateBatchDeps['log'],
+): CreateBatchDeps => ({
+  batches: deps.batches,
+  feeder: deps.batchFeeder,
+  jobs: deps.jobs,
+  removeBg: deps.queues.removeBg,
+  leaseMs: deps.config.batches.creationTimeoutMs,
+  log,
 });
 
 /**
@@ -37,7 +59,11 @@ export interface BatchWriter {
    * script, the answer `answerFor` builds from the batch as committed), then queues its
    * first items. Throws when the creation had already been failed (its lease lapsed).
    */
-  commit(settings: BatchSettings, rejected: number, answerFor?: (batch: BatchRecord) => StoredAnswer): Promise<BatchRecord>;
+  commit(
+    settings: BatchSettings,
+    rejected: number,
+    answerFor?: (batch: BatchRecord) => StoredAnswer,
+  ): Promise<BatchRecord>;
   /** The request was refused (bad input): nothing of the batch is kept. */
   discard(): Promise<void>;
   /** The creation broke on our side: the batch shows `failed_to_create`, its items canceled, none run. */
@@ -53,13 +79,20 @@ class CreationLostError extends Error {
   }
 }
 
-export async function openBatchWriter(deps: CreateBatchDeps, tenantId: string, { rerunOf }: { rerunOf?: string } = {}): Promise<BatchWriter> {
+export async function openBatchWriter(
+  deps: CreateBatchDeps,
+  tenantId: string,
+  { rerunOf }: { rerunOf?: string } = {},
+): Promise<BatchWriter> {
   const { batches, leaseMs } = deps;
   const id = newBatchId();
   const createdAt = new Date().toISOString();
   await batches.open({ id, tenantId, createdAt, rerunOf }, leaseMs);
   // The lease also covers a client that sends its rows slowly: only a dead writer lets it lapse.
-  const renewal = setInterval(() => void batches.renewLease(id, leaseMs).catch(() => undefined), Math.max(leaseMs / 3, 100));
+  const renewal = setInterval(
+    () => void batches.renewLease(id, leaseMs).catch(() => undefined),
+    Math.max(leaseMs / 3, 100),
+  );
   renewal.unref();
   let pending: BatchItemRecord[] = [];
   let inFlight: Promise<void> = Promise.resolve();
@@ -89,16 +122,40 @@ export async function openBatchWriter(deps: CreateBatchDeps, tenantId: string, {
       } finally {
         clearInterval(renewal);
       }
-      const fields: Partial<BatchRecord> = { ...settings, rejected, renditionNames: settings.renditionPlans?.map((plan) => plan.name) };
+      const fields: Partial<BatchRecord> = {
+        ...settings,
+        rejected,
+        renditionNames: settings.renditionPlans?.map((plan) => plan.name),
+      };
       const batch: BatchRecord = {
-        id, tenantId, status: 'processing', createdAt, rerunOf,
-        total: accepted, queued: accepted, processing: 0, succeeded: 0, failed: 0, canceled: 0, rejected,
-        ended: 0, upstreamCalls: 0, creditsSaved: 0, reviewRejected: 0, qualityFlagged: 0, fed: 0, ...fields, itemEvents: settings.itemEvents,
+        id,
+        tenantId,
+        status: 'processing',
+        createdAt,
+        rerunOf,
+        total: accepted,
+        queued: accepted,
+        processing: 0,
+        succeeded: 0,
+        failed: 0,
+        canceled: 0,
+        rejected,
+        ended: 0,
+        upstreamCalls: 0,
+        creditsSaved: 0,
+        reviewRejected: 0,
+        qualityFlagged: 0,
+        fed: 0,
+        ...fields,
+        itemEvents: settings.itemEvents,
       };
       const outcome = await batches.commit(id, fields, answerFor?.(batch));
       if (outcome === 'gone') throw new CreationLostError(id);
       // A failed first top-up is not the client's concern: the workers' sweep queues the items.
-      if (outcome === 'committed') await deps.feeder.topUp(id).catch((error: unknown) => deps.log.warn({ err: error, batch_id: id }, 'first items not queued yet'));
+      if (outcome === 'committed')
+        await deps.feeder
+          .topUp(id)
+          .catch((error: unknown) => deps.log.warn({ err: error, batch_id: id }, 'first items not queued yet'));
       return batch;
     },
     async discard() {
@@ -116,9 +173,22 @@ export async function openBatchWriter(deps: CreateBatchDeps, tenantId: string, {
 
 /** An item's own fields; the defaults and the batch's settings are filled in when it is read. */
 function itemRecord(batchId: string, tenantId: string, item: BatchItem, createdAt: string): BatchItemRecord {
-  const common = { tenantId, status: 'queued' as const, createdAt, batchId, clientRef: item.clientRef, metadata: item.metadata };
+  const common = {
+    tenantId,
+    status: 'queued' as const,
+    createdAt,
+    batchId,
+    clientRef: item.clientRef,
+    metadata: item.metadata,
+  };
   if (item.kind === 'file') {
-    return { ...common, id: item.jobId, originalBytes: item.original.bytes, originalContentType: item.original.contentType, originalSha256: item.original.sha256 };
+    return {
+      ...common,
+      id: item.jobId,
+      originalBytes: item.original.bytes,
+      originalContentType: item.original.contentType,
+      originalSha256: item.original.sha256,
+    };
   }
   if (item.kind === 'upload') return { ...common, id: newJobId(), originalBytes: item.bytes, uploadKey: item.key };
   return { ...common, id: newJobId(), sourceUrl: item.imageUrl };
@@ -126,7 +196,12 @@ function itemRecord(batchId: string, tenantId: string, item: BatchItem, createdA
 
 /** A batch from items already in memory (a rerun): written and committed in one go. */
 export async function createBatchFromList(
-  deps: CreateBatchDeps, tenantId: string, items: readonly BatchItem[], rejected: number, settings: BatchSettings, rerunOf?: string,
+  deps: CreateBatchDeps,
+  tenantId: string,
+  items: readonly BatchItem[],
+  rejected: number,
+  settings: BatchSettings,
+  rerunOf?: string,
 ): Promise<BatchRecord> {
   const writer = await openBatchWriter(deps, tenantId, { rerunOf });
   try {

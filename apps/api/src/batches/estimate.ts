@@ -29,7 +29,12 @@ export interface BatchEstimate {
   waiting_reason: string | null;
 }
 
-interface BudgetAfter { limit: number; used: number; remaining: number; resets_at: string }
+interface BudgetAfter {
+  limit: number;
+  used: number;
+  remaining: number;
+  resets_at: string;
+}
 
 export type EstimateDeps = Pick<AppDeps, 'redis' | 'config' | 'jobs' | 'budgets' | 'upstream' | 'queues'>;
 
@@ -37,19 +42,39 @@ export type EstimateDeps = Pick<AppDeps, 'redis' | 'config' | 'jobs' | 'budgets'
 const STOPPED = new Set(['upstream_unauthorized', 'upstream_out_of_credit', 'budget_exhausted']);
 
 /** The dry run of a request: what its sink counted, its rejected rows and the options its items would be sent with. */
-export interface DryRun { tally: DryRunTally; rejected: RejectedRow[]; options?: Record<string, string> }
+export interface DryRun {
+  tally: DryRunTally;
+  rejected: RejectedRow[];
+  options?: Record<string, string>;
+}
 
-export async function estimateBatch(deps: EstimateDeps, tenantId: string, { tally, rejected, options }: DryRun): Promise<BatchEstimate> {
+export async function estimateBatch(
+  deps: EstimateDeps,
+  tenantId: string,
+  { tally, rejected, options }: DryRun,
+): Promise<BatchEstimate> {
   const urlItems = tally.unseenItems;
   const fingerprints = tally.fileHashes.map((sha256) => fingerprintOf(tenantId, sha256, options));
   const distinct = [...new Set(fingerprints)];
   const [reusable, budget, waitingReason, ratePerSecond, queued] = await Promise.all([
-    countReusable(deps, distinct), deps.budgets.state(tenantId), queueHold(deps, tenantId), currentRate(deps), queuedJobs(deps),
+    countReusable(deps, distinct),
+    deps.budgets.state(tenantId),
+    queueHold(deps, tenantId),
+    currentRate(deps),
+    queuedJobs(deps),
   ]);
   const calls = distinct.length - reusable + urlItems;
   const after = (period: BudgetPeriod | null): BudgetAfter | null =>
-    period && { limit: period.limit, used: period.used + calls, remaining: period.limit - period.used - calls, resets_at: period.resetsAt };
-  const eta = ratePerSecond && !(waitingReason && STOPPED.has(waitingReason)) ? Math.ceil((queued + calls) / ratePerSecond) : null;
+    period && {
+      limit: period.limit,
+      used: period.used + calls,
+      remaining: period.limit - period.used - calls,
+      resets_at: period.resetsAt,
+    };
+  const eta =
+    ratePerSecond && !(waitingReason && STOPPED.has(waitingReason))
+      ? Math.ceil((queued + calls) / ratePerSecond)
+      : null;
   return {
     object: 'batch_estimate',
     items: tally.items,
@@ -58,8 +83,10 @@ export async function estimateBatch(deps: EstimateDeps, tenantId: string, { tall
     upstream_calls: calls,
     upstream_calls_exact: urlItems === 0,
     url_items: urlItems,
-    note: urlItems === 0 ? null
-      : `${urlItems} item(s) are image URLs or direct uploads, read by the workers: duplicates among them cannot be seen before fetching, so each counts as one call`,
+    note:
+      urlItems === 0
+        ? null
+        : `${urlItems} item(s) are image URLs or direct uploads, read by the workers: duplicates among them cannot be seen before fetching, so each counts as one call`,
     budget_after: { daily: after(budget.daily), monthly: after(budget.monthly) },
     eta_seconds: eta,
     waiting_reason: waitingReason,

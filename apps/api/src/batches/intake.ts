@@ -6,7 +6,16 @@ import { urlItem } from './items.ts';
 import { bodyChunks, readJsonBody } from '../intake/json-body.ts';
 import { manifestFormatOf, readManifest } from './manifest.ts';
 import { multipartIntake } from './multipart-intake.ts';
-import { checkSetting, fingerprintOf, parseSettings, rowCollector, SETTINGS, type BatchIntake, type IntakeLimits, type ItemSink } from './rows.ts';
+import {
+  checkSetting,
+  fingerprintOf,
+  parseSettings,
+  rowCollector,
+  SETTINGS,
+  type BatchIntake,
+  type IntakeLimits,
+  type ItemSink,
+} from './rows.ts';
 
 export type { BatchIntake, IntakeLimits, ItemSink } from './rows.ts';
 
@@ -23,10 +32,18 @@ export const STREAMED_BODY_TYPES = ['application/json', ...MANIFEST_MEDIA_TYPES]
  * or `file` parts), or a manifest as the whole body (`text/csv`, `application/x-ndjson`,
  * settings in the query string). `stored` collects the keys of files written to S3.
  */
-export async function readBatchRequest(request: FastifyRequest, limits: IntakeLimits, sink: ItemSink, stored: string[]): Promise<BatchIntake> {
+export async function readBatchRequest(
+  request: FastifyRequest,
+  limits: IntakeLimits,
+  sink: ItemSink,
+  stored: string[],
+): Promise<BatchIntake> {
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (!MANIFEST_BODY_TYPES.includes(type) && Object.keys(request.query ?? {}).length > 0) {
-    throw badRequest('invalid_request', 'Query parameters are only read with a manifest sent as the whole body; send the settings in the body');
+    throw badRequest(
+      'invalid_request',
+      'Query parameters are only read with a manifest sent as the whole body; send the settings in the body',
+    );
   }
   if (request.isMultipart()) return multipartIntake(request, limits, sink, stored);
   const rows = rowCollector(sink, limits.maxItems);
@@ -35,30 +52,56 @@ export async function readBatchRequest(request: FastifyRequest, limits: IntakeLi
     const checkField = (name: string, value: unknown) => {
       if (checkSetting(name, value, limits.fields.json, 'body')) sink.markDryRun?.();
     };
-    const body = await readJsonBody(bodyChunks(request), { array: 'items', fields: JSON_FIELDS, maxBytes: limits.maxManifestBytes, checkField }, async (raw, index) => {
-      itemsHash.update(JSON.stringify(raw) ?? 'null');
-      await rows.take(index + 1, urlItem(raw, limits.policy));
-    });
+    const body = await readJsonBody(
+      bodyChunks(request),
+      { array: 'items', fields: JSON_FIELDS, maxBytes: limits.maxManifestBytes, checkField },
+      async (raw, index) => {
+        itemsHash.update(JSON.stringify(raw) ?? 'null');
+        await rows.take(index + 1, urlItem(raw, limits.policy));
+      },
+    );
     const { upload_id: uploadId, ...fields } = body.fields;
     const { dryRun, ...settings } = parseSettings(fields, limits.fields.json, 'body');
-    if (uploadId !== undefined && body.hasArray) throw badRequest('ambiguous_items', 'Send "items" or an "upload_id", not both');
-    if (uploadId === undefined && !body.hasArray) throw badRequest('missing_items', 'The JSON body needs an "items" array or an "upload_id"');
+    if (uploadId !== undefined && body.hasArray)
+      throw badRequest('ambiguous_items', 'Send "items" or an "upload_id", not both');
+    if (uploadId === undefined && !body.hasArray)
+      throw badRequest('missing_items', 'The JSON body needs an "items" array or an "upload_id"');
     if (uploadId !== undefined) {
       if (typeof uploadId !== 'string') throw new ApiError('upload_not_found', 'Upload not found');
       await limits.uploadRows(uploadId, rows.take);
     }
     const parts = uploadId === undefined ? itemsHash.digest('hex') : `upload:${uploadId}`;
-    return { accepted: rows.accepted(), rejected: rows.rejected, settings, dryRun, fingerprint: fingerprintOf(parts, fields) };
+    return {
+      accepted: rows.accepted(),
+      rejected: rows.rejected,
+      settings,
+      dryRun,
+      fingerprint: fingerprintOf(parts, fields),
+    };
   }
   if (MANIFEST_BODY_TYPES.includes(type)) {
     const fields = queryFields(request.query);
     // Checked before the manifest streams in, as a form's fields sent before its manifest are.
     const { dryRun, ...settings } = parseSettings(fields, limits.fields.form, 'querystring');
     if (dryRun) sink.markDryRun?.();
-    const sha256 = await readManifest(bodyChunks(request), manifestFormatOf(type), { policy: limits.policy, maxBytes: limits.maxManifestBytes }, rows.take);
-    return { accepted: rows.accepted(), rejected: rows.rejected, settings, dryRun, fingerprint: fingerprintOf(sha256, fields) };
+    const sha256 = await readManifest(
+      bodyChunks(request),
+      manifestFormatOf(type),
+      { policy: limits.policy, maxBytes: limits.maxManifestBytes },
+      rows.take,
+    );
+    return {
+      accepted: rows.accepted(),
+      rejected: rows.rejected,
+      settings,
+      dryRun,
+      fingerprint: fingerprintOf(sha256, fields),
+    };
   }
-  throw new ApiError('unsupported_media_type', 'Send JSON with "items" or an "upload_id", multipart/form-data with a "manifest" or "file" parts, or a text/csv or application/x-ndjson manifest');
+  throw new ApiError(
+    'unsupported_media_type',
+    'Send JSON with "items" or an "upload_id", multipart/form-data with a "manifest" or "file" parts, or a text/csv or application/x-ndjson manifest',
+  );
 }
 
 /** Settings given in the query string of a manifest sent as the whole body; a JSON or form body takes none. */

@@ -6,10 +6,23 @@ import { decodeOffsetCursor, encodeOffsetCursor } from '../http/cursor.ts';
  * order), flagged by a reviewer (flag order), or flagged by the automatic checks (end order).
  */
 export type ItemFilter = 'all' | 'succeeded' | 'failed' | 'canceled' | 'rejected' | 'quality_flagged';
-export const ITEM_FILTERS: readonly ItemFilter[] = ['all', 'succeeded', 'failed', 'canceled', 'rejected', 'quality_flagged'];
+export const ITEM_FILTERS: readonly ItemFilter[] = [
+  'all',
+  'succeeded',
+  'failed',
+  'canceled',
+  'rejected',
+  'quality_flagged',
+];
 
 /** One Redis range read per page, whatever the batch's size and the filter. */
-function itemIdPage({ batches, reviews }: { batches: BatchStore; reviews: Reviews }, batchId: string, filter: ItemFilter, offset: number, count: number): Promise<string[]> {
+function itemIdPage(
+  { batches, reviews }: { batches: BatchStore; reviews: Reviews },
+  batchId: string,
+  filter: ItemFilter,
+  offset: number,
+  count: number,
+): Promise<string[]> {
   if (filter === 'all') return batches.itemIds(batchId, offset, count);
   if (filter === 'rejected') return reviews.rejectedIds(batchId, offset, count);
   if (filter === 'quality_flagged') return batches.qualityFlaggedIds(batchId, offset, count);
@@ -22,7 +35,10 @@ function itemIdPage({ batches, reviews }: { batches: BatchStore; reviews: Review
  * expired are left out.
  */
 export async function itemRecordPage(
-  deps: { batches: BatchStore; reviews: Reviews; jobs: JobStore }, batchId: string, filter: ItemFilter, { limit: pageSize, cursor }: { limit: number; cursor?: string },
+  deps: { batches: BatchStore; reviews: Reviews; jobs: JobStore },
+  batchId: string,
+  filter: ItemFilter,
+  { limit: pageSize, cursor }: { limit: number; cursor?: string },
 ): Promise<{ records: JobRecord[]; nextCursor: string | null }> {
   const offset = decodeOffsetCursor(cursor);
   const ids = await itemIdPage(deps, batchId, filter, offset, pageSize + 1);

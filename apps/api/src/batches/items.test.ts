@@ -6,7 +6,9 @@ const policy = { allowPrivate: [] };
 
 describe('batch items', () => {
   it('turns CSV rows into URL items, extra columns into metadata, and says why a row is bad', () => {
-    const [header, ...rows] = parseCsv('image_url, client_ref ,colour,size\nhttps://cdn.example.com/a.jpg,A-1,red,\nhttp://10.0.0.1/b.jpg,B-2,,\n,C-3,blue,L\na,b,c,d,e\n');
+    const [header, ...rows] = parseCsv(
+      'image_url, client_ref ,colour,size\nhttps://cdn.example.com/a.jpg,A-1,red,\nhttp://10.0.0.1/b.jpg,B-2,,\n,C-3,blue,L\na,b,c,d,e\n',
+    );
     const columns = manifestColumns(header!);
     if (typeof columns === 'string') throw new Error(columns);
     expect(rows.map((row) => manifestItem(columns, row, policy))).toEqual([
@@ -23,8 +25,12 @@ describe('batch items', () => {
 
   it('refuses unknown fields, bad metadata and long client_refs in JSON items', () => {
     expect(urlItem({ image_url: 'https://a.example/x.png', extra: 1 }, policy)).toBe('unknown field "extra"');
-    expect(urlItem({ image_url: 'https://a.example/x.png', metadata: [1] }, policy)).toBe('metadata must be a JSON object');
-    expect(urlItem({ image_url: 'https://a.example/x.png', client_ref: 'x'.repeat(300) }, policy)).toMatch(/client_ref/);
+    expect(urlItem({ image_url: 'https://a.example/x.png', metadata: [1] }, policy)).toBe(
+      'metadata must be a JSON object',
+    );
+    expect(urlItem({ image_url: 'https://a.example/x.png', client_ref: 'x'.repeat(300) }, policy)).toMatch(
+      /client_ref/,
+    );
   });
 
   it('keeps only the base name of an uploaded file, with unsafe characters replaced', () => {

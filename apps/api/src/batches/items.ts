@@ -12,9 +12,13 @@ export type BatchItem =
   | { kind: 'upload'; key: string; bytes: number; clientRef: string; metadata?: Record<string, unknown> };
 
 /** A row that was not accepted: its position (1-based; a CSV's header is row 1) and why. */
-export interface RejectedRow { row: number; reason: string }
+export interface RejectedRow {
+  row: number;
+  reason: string;
+}
 
-export const tooManyItems = (maxItems: number) => new ApiError('too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
+export const tooManyItems = (maxItems: number) =>
+  new ApiError('too_many_items', `A batch holds at most ${maxItems} items; split it into several batches`);
 
 const MAX_METADATA_BYTES = 4096;
 const MAX_CLIENT_REF = 256;
@@ -32,12 +36,19 @@ export function urlItem(raw: unknown, policy: UrlPolicy): BatchItem | string {
     if (!(error instanceof UnsafeUrlError)) throw error;
     return `invalid_image_url: ${error.message}`;
   }
-  if (clientRef !== undefined && (typeof clientRef !== 'string' || clientRef.length > MAX_CLIENT_REF)) return `client_ref must be a string of at most ${MAX_CLIENT_REF} characters`;
+  if (clientRef !== undefined && (typeof clientRef !== 'string' || clientRef.length > MAX_CLIENT_REF))
+    return `client_ref must be a string of at most ${MAX_CLIENT_REF} characters`;
   if (metadata !== undefined) {
     if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) return 'metadata must be a JSON object';
-    if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) return `metadata must be at most ${MAX_METADATA_BYTES} bytes`;
+    if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES)
+      return `metadata must be at most ${MAX_METADATA_BYTES} bytes`;
   }
-  return { kind: 'url', imageUrl, clientRef: clientRef || undefined, metadata: metadata as Record<string, unknown> | undefined };
+  return {
+    kind: 'url',
+    imageUrl,
+    clientRef: clientRef || undefined,
+    metadata: metadata as Record<string, unknown> | undefined,
+  };
 }
 
 /**
@@ -51,7 +62,11 @@ export function manifestColumns(header: readonly string[]): string[] | string {
 }
 
 /** One data row of a manifest as a URL item, or the reason it is rejected. */
-export function manifestItem(columns: readonly string[], values: readonly string[], policy: UrlPolicy): BatchItem | string {
+export function manifestItem(
+  columns: readonly string[],
+  values: readonly string[],
+  policy: UrlPolicy,
+): BatchItem | string {
   if (values.length > columns.length) return `the row has ${values.length} fields; the header names ${columns.length}`;
   const raw: Record<string, unknown> = {};
   const metadata: Record<string, string> = {};
@@ -68,6 +83,9 @@ export function manifestItem(columns: readonly string[], values: readonly string
 /** A file name as a client_ref: its base name, printable, at most 256 characters (never a storage key). */
 export function sanitizeFileName(name: string | undefined, fallback: string): string {
   const base = (name ?? '').split(/[\\/]/).pop() ?? '';
-  const clean = base.replace(/[^\p{L}\p{N}._ -]/gu, '_').trim().slice(0, MAX_CLIENT_REF);
+  const clean = base
+    .replace(/[^\p{L}\p{N}._ -]/gu, '_')
+    .trim()
+    .slice(0, MAX_CLIENT_REF);
   return clean || fallback;
 }

@@ -11,7 +11,10 @@ import { manifestColumns, manifestItem, urlItem, type BatchItem } from './items.
  */
 export const MAX_MANIFEST_ROW_BYTES = 64 * 1024;
 
-export interface ManifestLimits { policy: UrlPolicy; maxBytes: number }
+export interface ManifestLimits {
+  policy: UrlPolicy;
+  maxBytes: number;
+}
 
 /** Takes one row as it is read: an item, or why the row is rejected. Rows are 1-based. */
 export type TakeRow = (row: number, item: BatchItem | string) => Promise<void>;
@@ -23,16 +26,22 @@ const invalid = (message: string) => new ApiError('invalid_manifest', message);
 /** JSON lines by media type (`application/x-ndjson`, `application/jsonl`) or by file name; CSV otherwise. */
 export function manifestFormatOf(mimeType: string | undefined, fileName?: string): ManifestFormat {
   const type = (mimeType ?? '').split(';')[0]!.trim().toLowerCase();
-  if (['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines'].includes(type)) return 'ndjson';
+  if (['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines'].includes(type))
+    return 'ndjson';
   return /\.(jsonl|ndjson)$/i.test(fileName ?? '') ? 'ndjson' : 'csv';
 }
 
 /** The bytes of a manifest, stopping with 413 at the first byte past `maxBytes`, hashed as they pass. */
-async function* counted(chunks: AsyncIterable<Buffer>, maxBytes: number, hash: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
+async function* counted(
+  chunks: AsyncIterable<Buffer>,
+  maxBytes: number,
+  hash: ReturnType<typeof createHash>,
+): AsyncGenerator<Buffer> {
   let bytes = 0;
   for await (const chunk of chunks) {
     bytes += chunk.length;
-    if (bytes > maxBytes) throw new ApiError('file_too_large', `The manifest is larger than the limit of ${maxBytes} bytes`);
+    if (bytes > maxBytes)
+      throw new ApiError('file_too_large', `The manifest is larger than the limit of ${maxBytes} bytes`);
     hash.update(chunk);
     yield chunk;
   }
@@ -43,7 +52,12 @@ async function* counted(chunks: AsyncIterable<Buffer>, maxBytes: number, hash: R
  * is read (so a full sink holds the stream back). Keeps neither the text nor the items.
  * Returns the SHA-256 of the bytes.
  */
-export async function readManifest(chunks: AsyncIterable<Buffer>, format: ManifestFormat, limits: ManifestLimits, take: TakeRow): Promise<string> {
+export async function readManifest(
+  chunks: AsyncIterable<Buffer>,
+  format: ManifestFormat,
+  limits: ManifestLimits,
+  take: TakeRow,
+): Promise<string> {
   const hash = createHash('sha256');
   const bytes = counted(chunks, limits.maxBytes, hash);
   if (format === 'ndjson') await readJsonLines(bytes, limits.policy, take);

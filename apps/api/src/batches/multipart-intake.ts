@@ -9,12 +9,26 @@ import { clientStream } from '../intake/uploads.ts';
 import { skipRestOfBody } from '../intake/json-body.ts';
 import { sanitizeFileName, tooManyItems } from './items.ts';
 import { manifestFormatOf, readManifest } from './manifest.ts';
-import { checkSetting, fingerprintOf, parseSettings, rowCollector, SETTINGS, type BatchIntake, type IntakeLimits, type ItemSink } from './rows.ts';
+import {
+  checkSetting,
+  fingerprintOf,
+  parseSettings,
+  rowCollector,
+  SETTINGS,
+  type BatchIntake,
+  type IntakeLimits,
+  type ItemSink,
+} from './rows.ts';
 
 /** What the parts of a multipart batch gave so far. */
 interface PartsRead {
-  fields: Record<string, string>; hash: ReturnType<typeof createHash>; manifest: boolean; files: number; rows: ReturnType<typeof rowCollector>;
-  sink: ItemSink; dryRun: boolean;
+  fields: Record<string, string>;
+  hash: ReturnType<typeof createHash>;
+  manifest: boolean;
+  files: number;
+  rows: ReturnType<typeof rowCollector>;
+  sink: ItemSink;
+  dryRun: boolean;
 }
 
 /**
@@ -24,13 +38,29 @@ interface PartsRead {
  * that is not a usable image becomes a rejected row. `stored` collects the keys written so
  * the caller can delete them if the batch is not created.
  */
-export async function multipartIntake(request: FastifyRequest, limits: IntakeLimits, sink: ItemSink, stored: string[]): Promise<BatchIntake> {
-  const read: PartsRead = { fields: {}, hash: createHash('sha256'), manifest: false, files: 0, rows: rowCollector(sink, limits.maxItems), sink, dryRun: false };
+export async function multipartIntake(
+  request: FastifyRequest,
+  limits: IntakeLimits,
+  sink: ItemSink,
+  stored: string[],
+): Promise<BatchIntake> {
+  const read: PartsRead = {
+    fields: {},
+    hash: createHash('sha256'),
+    manifest: false,
+    files: 0,
+    rows: rowCollector(sink, limits.maxItems),
+    sink,
+    dryRun: false,
+  };
   // Each kind of part has its own size limit, checked as it streams; the parser's is only a
   // backstop, which cuts a part short (a rejected row or a 413 below) instead of failing the request.
   const fileSize = Math.max(limits.maxBytes, limits.maxManifestBytes) + 1;
   // The plugin reads throwFileSizeLimit per call too, though its types name it for the plugin only.
-  const options = { limits: { files: limits.maxItems + 1, parts: limits.maxItems + 10, fileSize }, throwFileSizeLimit: false };
+  const options = {
+    limits: { files: limits.maxItems + 1, parts: limits.maxItems + 10, fileSize },
+    throwFileSizeLimit: false,
+  };
   const parts = request.parts(options);
   try {
     // A malformed or cut-off body is the client's doing (400), as for single uploads.
@@ -40,9 +70,16 @@ export async function multipartIntake(request: FastifyRequest, limits: IntakeLim
     throw error;
   }
   const { fields, rows } = read;
-  if (!read.manifest && read.files === 0) throw badRequest('missing_items', 'Send JSON with "items", a "manifest" part, or "file" parts');
+  if (!read.manifest && read.files === 0)
+    throw badRequest('missing_items', 'Send JSON with "items", a "manifest" part, or "file" parts');
   const { dryRun, ...settings } = parseSettings(fields, limits.fields.form, 'fields');
-  return { accepted: rows.accepted(), rejected: rows.rejected, settings, dryRun, fingerprint: fingerprintOf(read.hash.digest('hex'), fields) };
+  return {
+    accepted: rows.accepted(),
+    rejected: rows.rejected,
+    settings,
+    dryRun,
+    fingerprint: fingerprintOf(read.hash.digest('hex'), fields),
+  };
 }
 
 async function takePart(part: Multipart, read: PartsRead, limits: IntakeLimits, stored: string[]): Promise<void> {
@@ -51,7 +88,8 @@ async function takePart(part: Multipart, read: PartsRead, limits: IntakeLimits, 
     if (!SETTINGS.has(name)) throw badRequest('unknown_field', `Unknown field "${name.slice(0, 100)}"`);
     if (name in read.fields) throw badRequest('duplicate_field', `Field "${name}" was sent twice`);
     // Files stream to S3 as they come: a dry run must be known before the first one.
-    if (name === 'dry_run' && read.files > 0) throw badRequest('invalid_request', 'Send the dry_run field before the first "file" part');
+    if (name === 'dry_run' && read.files > 0)
+      throw badRequest('invalid_request', 'Send the dry_run field before the first "file" part');
     read.fields[name] = String(part.value);
     // A setting sent before the files is refused before any of them streams to S3.
     if (checkSetting(name, read.fields[name], limits.fields.form, 'fields')) {
@@ -61,16 +99,25 @@ async function takePart(part: Multipart, read: PartsRead, limits: IntakeLimits, 
     return;
   }
   if (part.fieldname === 'manifest') {
-    if (read.manifest || read.files > 0) throw badRequest('ambiguous_items', 'Send one "manifest" or "file" parts, not both');
+    if (read.manifest || read.files > 0)
+      throw badRequest('ambiguous_items', 'Send one "manifest" or "file" parts, not both');
     read.manifest = true;
     const format = manifestFormatOf(part.mimetype, part.filename);
-    const sha256 = await readManifest(clientStream<Buffer>(part.file), format, { policy: limits.policy, maxBytes: limits.maxManifestBytes }, read.rows.take);
+    const sha256 = await readManifest(
+      clientStream<Buffer>(part.file),
+      format,
+      { policy: limits.policy, maxBytes: limits.maxManifestBytes },
+      read.rows.take,
+    );
     read.hash.update(sha256);
     return;
   }
   if (part.fieldname !== 'file') {
     part.file.resume();
-    throw badRequest('unknown_field', `Unexpected file field "${part.fieldname}"; send images as "file" or a CSV or JSON-lines list as "manifest"`);
+    throw badRequest(
+      'unknown_field',
+      `Unexpected file field "${part.fieldname}"; send images as "file" or a CSV or JSON-lines list as "manifest"`,
+    );
   }
   if (read.manifest) throw badRequest('ambiguous_items', 'Send one "manifest" or "file" parts, not both');
   read.files += 1;
@@ -85,9 +132,19 @@ async function takeFile(part: MultipartFile, read: PartsRead, limits: IntakeLimi
   const storage = read.dryRun ? limits.dryRunStorage : limits.storage;
   try {
     if (!read.dryRun) stored.push(key);
-    const original = await storeImage(source, { storage, objectKey: key, maxBytes: limits.maxBytes, maxPixels: limits.maxPixels });
+    const original = await storeImage(source, {
+      storage,
+      objectKey: key,
+      maxBytes: limits.maxBytes,
+      maxPixels: limits.maxPixels,
+    });
     read.hash.update(original.sha256);
-    await read.rows.take(read.files, { kind: 'file', jobId, original, clientRef: sanitizeFileName(part.filename, `file-${read.files}`) });
+    await read.rows.take(read.files, {
+      kind: 'file',
+      jobId,
+      original,
+      clientRef: sanitizeFileName(part.filename, `file-${read.files}`),
+    });
   } catch (error) {
     if (!(error instanceof ImageInputError)) throw error;
     // The rest of a refused file is drained so the next part can be read.

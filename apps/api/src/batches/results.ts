@@ -23,7 +23,16 @@ interface ManifestRow {
 
 type CsvColumn = Exclude<keyof ManifestRow, 'renditions'>;
 
-const MANIFEST_COLUMNS: readonly CsvColumn[] = ['client_ref', 'job_id', 'status', 'result_url', 'error_code', 'error_message', 'review', 'quality_flags'];
+const MANIFEST_COLUMNS: readonly CsvColumn[] = [
+  'client_ref',
+  'job_id',
+  'status',
+  'result_url',
+  'error_code',
+  'error_message',
+  'review',
+  'quality_flags',
+];
 
 /** The CSV holds one URL column per rendition of the batch, after the fixed ones. */
 const renditionColumn = (name: string) => `rendition_${name}_url`;
@@ -31,7 +40,7 @@ const renditionColumn = (name: string) => `rendition_${name}_url`;
 function csvCells(row: ManifestRow, renditionNames: readonly string[]): string[] {
   const fixed = MANIFEST_COLUMNS.map((column) => {
     const value = row[column];
-    return Array.isArray(value) ? value.join(' ') : value ?? '';
+    return Array.isArray(value) ? value.join(' ') : (value ?? '');
   });
   const urls = renditionNames.map((name) => {
     const rendition = row.renditions?.[name];
@@ -40,10 +49,19 @@ function csvCells(row: ManifestRow, renditionNames: readonly string[]): string[]
   return [...fixed, ...urls];
 }
 
-export interface ManifestDeps { batches: BatchStore; jobs: JobStore; storage: Storage; resultUrlTtlMs: number }
+export interface ManifestDeps {
+  batches: BatchStore;
+  jobs: JobStore;
+  storage: Storage;
+  resultUrlTtlMs: number;
+}
 
 /** The batch's items in submission order, a page of records at a time. */
-async function* batchItems({ batches, jobs }: Pick<ManifestDeps, 'batches' | 'jobs'>, batchId: string, offset = 0): AsyncGenerator<{ id: string; record: JobRecord | null }> {
+async function* batchItems(
+  { batches, jobs }: Pick<ManifestDeps, 'batches' | 'jobs'>,
+  batchId: string,
+  offset = 0,
+): AsyncGenerator<{ id: string; record: JobRecord | null }> {
   for (let start = offset; ; start += PAGE) {
     const ids = await batches.itemIds(batchId, start, PAGE);
     const records = await Promise.all(ids.map((id) => jobs.get(id)));
@@ -52,10 +70,24 @@ async function* batchItems({ batches, jobs }: Pick<ManifestDeps, 'batches' | 'jo
   }
 }
 
-async function toRow({ storage, resultUrlTtlMs }: ManifestDeps, id: string, record: JobRecord | null): Promise<ManifestRow> {
+async function toRow(
+  { storage, resultUrlTtlMs }: ManifestDeps,
+  id: string,
+  record: JobRecord | null,
+): Promise<ManifestRow> {
   // A record past its retention is gone; its row still appears, so the manifest lists every item.
   if (!record) {
-    return { client_ref: null, job_id: id, status: 'expired', result_url: null, error_code: null, error_message: null, review: null, quality_flags: null, renditions: null };
+    return {
+      client_ref: null,
+      job_id: id,
+      status: 'expired',
+      result_url: null,
+      error_code: null,
+      error_message: null,
+      review: null,
+      quality_flags: null,
+      renditions: null,
+    };
   }
   const succeeded = record.status === 'succeeded' && record.resultKey !== undefined;
   return {
@@ -66,7 +98,7 @@ async function toRow({ storage, resultUrlTtlMs }: ManifestDeps, id: string, reco
     error_code: record.error?.code ?? null,
     error_message: record.error?.message ?? null,
     review: record.review?.verdict ?? null,
-    quality_flags: succeeded ? record.quality?.flags ?? [] : null,
+    quality_flags: succeeded ? (record.quality?.flags ?? []) : null,
     renditions: succeeded ? await renditionViews(record, storage, resultUrlTtlMs) : null,
   };
 }
@@ -75,7 +107,12 @@ async function toRow({ storage, resultUrlTtlMs }: ManifestDeps, id: string, reco
  * The manifest as JSON lines or CSV (with a header), one chunk per item. `renditionNames`
  * (the batch's) are the CSV's rendition columns.
  */
-export async function* manifestLines(deps: ManifestDeps, batchId: string, format: 'jsonl' | 'csv', renditionNames: readonly string[] = []): AsyncGenerator<string> {
+export async function* manifestLines(
+  deps: ManifestDeps,
+  batchId: string,
+  format: 'jsonl' | 'csv',
+  renditionNames: readonly string[] = [],
+): AsyncGenerator<string> {
   if (format === 'csv') yield csvLine([...MANIFEST_COLUMNS, ...renditionNames.map(renditionColumn)]);
   for await (const { id, record } of batchItems(deps, batchId)) {
     const row = await toRow(deps, id, record);

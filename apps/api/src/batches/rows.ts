@@ -33,12 +33,16 @@ export interface BatchIntake {
 export type UploadRows = (uploadId: string, take: TakeRow) => Promise<void>;
 
 export interface IntakeLimits {
-  storage: Storage; tenantId: string; policy: UrlPolicy;
+  storage: Storage;
+  tenantId: string;
+  policy: UrlPolicy;
   /** How each batch-wide setting is validated, as JSON and as form text. */
   fields: FieldSchemas;
   /** Where a dry run's files go: checked and hashed as they stream, stored nowhere. */
   dryRunStorage: Storage;
-  maxItems: number; maxBytes: number; maxPixels: number;
+  maxItems: number;
+  maxBytes: number;
+  maxPixels: number;
   /** Largest item list: a CSV or JSON-lines manifest, or a JSON body (MAX_MANIFEST_BYTES); `maxBytes` is each image file's. */
   maxManifestBytes: number;
   uploadRows: UploadRows;
@@ -51,7 +55,13 @@ export const SETTINGS: ReadonlySet<string> = new Set(SETTING_NAMES);
 type SettingSchemas = Record<(typeof SETTING_NAMES)[number], z.ZodType>;
 
 /** What the settings' schemas give, as JSON or as text alike. */
-interface SettingValues { webhook_url?: string; options?: Record<string, string>; renditions?: RenditionPlan[]; item_events?: boolean; dry_run?: boolean }
+interface SettingValues {
+  webhook_url?: string;
+  options?: Record<string, string>;
+  renditions?: RenditionPlan[];
+  item_events?: boolean;
+  dry_run?: boolean;
+}
 
 const schemaCache = new WeakMap<SettingSchemas, z.ZodType>();
 const settingsSchema = (schemas: SettingSchemas): z.ZodType => {
@@ -67,11 +77,18 @@ const settingsSchema = (schemas: SettingSchemas): z.ZodType => {
  * The batch-wide settings, validated by the fields' one definition: as JSON values (a JSON
  * body), or as text (a form's fields, a query string).
  */
-export function parseSettings(fields: Record<string, unknown>, schemas: SettingSchemas, part: ValidationPart): BatchSettings & { dryRun: boolean } {
+export function parseSettings(
+  fields: Record<string, unknown>,
+  schemas: SettingSchemas,
+  part: ValidationPart,
+): BatchSettings & { dryRun: boolean } {
   const settings = parseOrThrow(settingsSchema(schemas), fields, part) as SettingValues;
   return {
-    webhookUrl: settings.webhook_url, options: settings.options, renditionPlans: settings.renditions,
-    itemEvents: settings.item_events ?? false, dryRun: settings.dry_run ?? false,
+    webhookUrl: settings.webhook_url,
+    options: settings.options,
+    renditionPlans: settings.renditions,
+    itemEvents: settings.item_events ?? false,
+    dryRun: settings.dry_run ?? false,
   };
 }
 
@@ -85,7 +102,9 @@ export function checkSetting(name: string, value: unknown, schemas: SettingSchem
 
 /** The same request gives the same fingerprint: its items' hashes and its settings. */
 export function fingerprintOf(parts: string, fields: Record<string, unknown>): string {
-  return createHash('sha256').update(JSON.stringify([parts, Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1))])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([parts, Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1))]))
+    .digest('hex');
 }
 
 /**

@@ -15,7 +15,11 @@ import { estimateBatch, type EstimateDeps } from './estimate.ts';
 import { readBatchRequest, type BatchIntake, type IntakeLimits } from './intake.ts';
 import type { RejectedRow } from './items.ts';
 
-type SubmitDeps = Pick<AppDeps, 'config' | 'storage' | 'batches' | 'batchFeeder' | 'jobs' | 'queues' | 'idempotency' | 'usage' | 'uploads'> & EstimateDeps;
+type SubmitDeps = Pick<
+  AppDeps,
+  'config' | 'storage' | 'batches' | 'batchFeeder' | 'jobs' | 'queues' | 'idempotency' | 'usage' | 'uploads'
+> &
+  EstimateDeps;
 
 export type SubmitAnswer = StoredResponse & { replayed: boolean };
 
@@ -23,11 +27,16 @@ export type SubmitAnswer = StoredResponse & { replayed: boolean };
 const isClientError = (error: unknown) => toApiError(error as FastifyError).statusCode < 500;
 
 /** The batch's view as a submission answers it, with the rows not accepted. */
-export const createdView = (deps: Pick<AppDeps, 'config'>, batch: BatchRecord, rejected: readonly RejectedRow[]) =>
-  ({ ...toBatchView(batch, { publicBaseUrl: deps.config.api.publicBaseUrl }), rejected });
+export const createdView = (deps: Pick<AppDeps, 'config'>, batch: BatchRecord, rejected: readonly RejectedRow[]) => ({
+  ...toBatchView(batch, { publicBaseUrl: deps.config.api.publicBaseUrl }),
+  rejected,
+});
 
 const noValidItems = (rejected: readonly RejectedRow[]) => {
-  const first = rejected.slice(0, 3).map(({ row, reason }) => `row ${row}: ${reason}`).join('; ');
+  const first = rejected
+    .slice(0, 3)
+    .map(({ row, reason }) => `row ${row}: ${reason}`)
+    .join('; ');
   return new ApiError('no_valid_items', `No item of the batch is valid${first ? ` (${first})` : ''}`, {}, { rejected });
 };
 
@@ -40,7 +49,11 @@ const noValidItems = (rejected: readonly RejectedRow[]) => {
  * the batch of a first request that died half-way. A dry run is read and checked the same
  * way and answered with its estimate; it leaves nothing behind, its key included.
  */
-export async function submitBatch(deps: SubmitDeps, request: FastifyRequest, fields: FieldSchemas): Promise<SubmitAnswer> {
+export async function submitBatch(
+  deps: SubmitDeps,
+  request: FastifyRequest,
+  fields: FieldSchemas,
+): Promise<SubmitAnswer> {
   const { config, storage, idempotency } = deps;
   const tenantId = tenantOf(request);
   // Checked by the operation's header schema.
@@ -49,16 +62,29 @@ export async function submitBatch(deps: SubmitDeps, request: FastifyRequest, fie
   const stored: string[] = [];
   const dropUploads = () => Promise.allSettled(stored.map((key) => storage.delete(key)));
   const limits = (uploadRows: IntakeLimits['uploadRows']): IntakeLimits => ({
-    storage, tenantId, policy: { allowPrivate: config.webhooks.allowPrivate }, fields, dryRunStorage: makeDryRunStorage(),
-    maxItems: config.api.maxBatchItems, maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, maxManifestBytes: config.api.maxManifestBytes,
+    storage,
+    tenantId,
+    policy: { allowPrivate: config.webhooks.allowPrivate },
+    fields,
+    dryRunStorage: makeDryRunStorage(),
+    maxItems: config.api.maxBatchItems,
+    maxBytes: config.api.maxUploadBytes,
+    maxPixels: config.api.maxImagePixels,
+    maxManifestBytes: config.api.maxManifestBytes,
     uploadRows,
   });
-  const release = () => (idempotencyKey ? idempotency.release(tenantId, idempotencyKey).catch(() => undefined) : undefined);
+  const release = () =>
+    idempotencyKey ? idempotency.release(tenantId, idempotencyKey).catch(() => undefined) : undefined;
 
   if (claim.kind === 'done') {
     // A retry: the first request's batch stands; this request's items are only read to compare
     // (a dry run with a key already used differs by its dry_run field, so it is refused too).
-    const intake = await readBatchRequest(request, limits(async () => undefined), batchSink(null), stored).finally(dropUploads);
+    const intake = await readBatchRequest(
+      request,
+      limits(async () => undefined),
+      batchSink(null),
+      stored,
+    ).finally(dropUploads);
     if (claim.response.fingerprint !== intake.fingerprint) throw keyReused();
     return { ...claim.response, replayed: true };
   }
@@ -73,8 +99,9 @@ export async function submitBatch(deps: SubmitDeps, request: FastifyRequest, fie
     uploadRowsFor(deps, tenantId, sink.dryRun ? null : (await sink.writer()).id)(uploadId, take);
   const abandon = async (error: unknown) => {
     skipRestOfBody(request);
-    await (isClientError(error) ? sink.opened?.discard() : sink.opened?.fail())
-      ?.catch((cause: unknown) => request.log.warn({ err: cause, batch_id: sink.opened?.id }, 'refused batch not cleaned up; the sweep fails it'));
+    await (isClientError(error) ? sink.opened?.discard() : sink.opened?.fail())?.catch((cause: unknown) =>
+      request.log.warn({ err: cause, batch_id: sink.opened?.id }, 'refused batch not cleaned up; the sweep fails it'),
+    );
     await Promise.all([dropUploads(), release()]);
   };
 
@@ -100,10 +127,17 @@ export async function submitBatch(deps: SubmitDeps, request: FastifyRequest, fie
     const writer = await sink.writer();
     const location = `${config.api.publicBaseUrl}/v1/batches/${writer.id}`;
     const answerOf = (committed: BatchRecord): StoredResponse => ({
-      fingerprint: intake.fingerprint, statusCode: 202, location, body: createdView(deps, committed, intake.rejected),
+      fingerprint: intake.fingerprint,
+      statusCode: 202,
+      location,
+      body: createdView(deps, committed, intake.rejected),
     });
     // The answer is stored by the commit's own script: a retry finds it, or a batch still being created.
-    batch = await writer.commit(intake.settings, intake.rejected.length, idempotencyKey ? (committed) => idempotency.answer(tenantId, idempotencyKey, answerOf(committed)) : undefined);
+    batch = await writer.commit(
+      intake.settings,
+      intake.rejected.length,
+      idempotencyKey ? (committed) => idempotency.answer(tenantId, idempotencyKey, answerOf(committed)) : undefined,
+    );
   } catch (error) {
     request.log.error({ err: error, batch_id: sink.opened?.id }, 'batch creation failed');
     await sink.opened?.fail().catch(() => undefined);
@@ -113,11 +147,26 @@ export async function submitBatch(deps: SubmitDeps, request: FastifyRequest, fie
   await deps.usage.add(tenantId, 'jobs', intake.accepted).catch(() => undefined);
   request.log.info({ batch_id: batch.id, items: intake.accepted, rejected: intake.rejected.length }, 'batch accepted');
   const location = `${config.api.publicBaseUrl}/v1/batches/${batch.id}`;
-  return { fingerprint: intake.fingerprint, statusCode: 202, location, body: createdView(deps, batch, intake.rejected), replayed: false };
+  return {
+    fingerprint: intake.fingerprint,
+    statusCode: 202,
+    location,
+    body: createdView(deps, batch, intake.rejected),
+    replayed: false,
+  };
 }
 
-async function dryRunOf(deps: SubmitDeps, tenantId: string, intake: BatchIntake, tally: DryRunTally): Promise<SubmitAnswer> {
-  const body = await estimateBatch(deps, tenantId, { tally, rejected: intake.rejected, options: intake.settings.options });
+async function dryRunOf(
+  deps: SubmitDeps,
+  tenantId: string,
+  intake: BatchIntake,
+  tally: DryRunTally,
+): Promise<SubmitAnswer> {
+  const body = await estimateBatch(deps, tenantId, {
+    tally,
+    rejected: intake.rejected,
+    options: intake.settings.options,
+  });
   return { fingerprint: intake.fingerprint, statusCode: 200, body, replayed: false };
 }
 

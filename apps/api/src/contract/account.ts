@@ -24,53 +24,84 @@ const usageDaySchema = z.object({
   credits_saved: z.int().describe('ByByBG calls saved by reusing the result of an identical image'),
 });
 
-const usageSchema = z.object({
-  object: z.literal('usage'),
-  from: z.iso.date(),
-  to: z.iso.date(),
-  data: z.array(usageDaySchema).describe('One entry per day, oldest first'),
-  totals: usageDaySchema.omit({ date: true }),
-}).meta({ id: 'Usage' });
+const usageSchema = z
+  .object({
+    object: z.literal('usage'),
+    from: z.iso.date(),
+    to: z.iso.date(),
+    data: z.array(usageDaySchema).describe('One entry per day, oldest first'),
+    totals: usageDaySchema.omit({ date: true }),
+  })
+  .meta({ id: 'Usage' });
 
-const accountSchema = z.object({
-  tenant_id: z.string(),
-  scopes: z.array(z.enum(ALL_SCOPES)).describe("The calling key's scopes"),
-  limits: z.object({ requests_per_minute: z.int(), max_upload_bytes: z.int(), max_image_pixels: z.int() }),
-  usage_today: z.object({
-    date: z.string().describe('The UTC day, YYYY-MM-DD'),
-    jobs: z.int().describe('Jobs submitted'),
-    upstream_calls: z.int().describe('Requests made to ByByBG for them'),
-    credits_saved: z.int().describe('ByByBG calls saved by reusing the result of an identical image'),
-  }),
-  budget: z.object({ daily: budgetPeriodSchema.nullable(), monthly: budgetPeriodSchema.nullable() })
-    .describe('Budgets of upstream calls the operator set (npm run keys -- budget); null when a period has none. Jobs over it wait with waiting_reason budget_exhausted'),
-  webhook_secret: z.string().optional().describe('Signs every delivery (Standard Webhooks); shown to jobs:write keys only, since it could forge deliveries'),
-  previous_webhook_secret_expires_at: timestamp.nullable().describe('While a rotated-out secret still signs beside the new one'),
-}).meta({ id: 'Account' });
+const accountSchema = z
+  .object({
+    tenant_id: z.string(),
+    scopes: z.array(z.enum(ALL_SCOPES)).describe("The calling key's scopes"),
+    limits: z.object({ requests_per_minute: z.int(), max_upload_bytes: z.int(), max_image_pixels: z.int() }),
+    usage_today: z.object({
+      date: z.string().describe('The UTC day, YYYY-MM-DD'),
+      jobs: z.int().describe('Jobs submitted'),
+      upstream_calls: z.int().describe('Requests made to ByByBG for them'),
+      credits_saved: z.int().describe('ByByBG calls saved by reusing the result of an identical image'),
+    }),
+    budget: z
+      .object({ daily: budgetPeriodSchema.nullable(), monthly: budgetPeriodSchema.nullable() })
+      .describe(
+        'Budgets of upstream calls the operator set (npm run keys -- budget); null when a period has none. Jobs over it wait with waiting_reason budget_exhausted',
+      ),
+    webhook_secret: z
+      .string()
+      .optional()
+      .describe(
+        'Signs every delivery (Standard Webhooks); shown to jobs:write keys only, since it could forge deliveries',
+      ),
+    previous_webhook_secret_expires_at: timestamp
+      .nullable()
+      .describe('While a rotated-out secret still signs beside the new one'),
+  })
+  .meta({ id: 'Account' });
 
-const rotatedSecretSchema = z.object({
-  webhook_secret: z.string().describe('Signs every delivery from now on'),
-  previous_secret_expires_at: timestamp.nullable().describe('Until then the old secret signs too'),
-}).meta({ id: 'WebhookSecretRotation' });
+const rotatedSecretSchema = z
+  .object({
+    webhook_secret: z.string().describe('Signs every delivery from now on'),
+    previous_secret_expires_at: timestamp.nullable().describe('Until then the old secret signs too'),
+  })
+  .meta({ id: 'WebhookSecretRotation' });
 
 /** The tenant: its account, and the rotation of its webhook signing secret. */
 export function accountOperations() {
   return {
     getAccount: {
-      method: 'GET', url: '/v1/account', operationId: 'getAccount', tags: ['account'], scope: 'jobs:read',
-      summary: 'The tenant, its limits, today\'s usage and its webhook signing secret',
+      method: 'GET',
+      url: '/v1/account',
+      operationId: 'getAccount',
+      tags: ['account'],
+      scope: 'jobs:read',
+      summary: "The tenant, its limits, today's usage and its webhook signing secret",
       responses: { 200: { description: 'The account', json: accountSchema } },
       errors: [],
     },
     getAccountUsage: {
-      method: 'GET', url: '/v1/account/usage', operationId: 'getAccountUsage', tags: ['account'], scope: 'jobs:read',
+      method: 'GET',
+      url: '/v1/account/usage',
+      operationId: 'getAccountUsage',
+      tags: ['account'],
+      scope: 'jobs:read',
       summary: `Usage per UTC day, as far back as it is kept (${USAGE_KEEP_DAYS} days)`,
-      querystring: z.object({ from: usageDate('First day (YYYY-MM-DD); default 30 days before to'), to: usageDate('Last day (YYYY-MM-DD); default today') }),
+      querystring: z.object({
+        from: usageDate('First day (YYYY-MM-DD); default 30 days before to'),
+        to: usageDate('Last day (YYYY-MM-DD); default today'),
+      }),
       responses: { 200: { description: 'The days and their totals', json: usageSchema } },
       errors: ['invalid_request'],
     },
     rotateWebhookSecret: {
-      method: 'POST', url: '/v1/account/webhook-secret/rotate', operationId: 'rotateWebhookSecret', tags: ['account'], scope: 'jobs:write',
+      method: 'POST',
+      url: '/v1/account/webhook-secret/rotate',
+      operationId: 'rotateWebhookSecret',
+      tags: ['account'],
+      scope: 'jobs:write',
       summary: 'A new webhook signing secret; the old one keeps signing beside it for WEBHOOK_SECRET_GRACE',
       responses: { 200: { description: 'The new secret', json: rotatedSecretSchema } },
       errors: [],

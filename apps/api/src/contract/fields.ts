@@ -1,14 +1,25 @@
 import { z } from 'zod';
 import type { Config } from '@cutout/shared/infra';
 import { parseRenditions, renditionsSchema } from '@cutout/shared/renditions';
-import { allowedOptionsText, checkUrl, isOptionName, UnsafeUrlError, type UnsafeUrlReason, type UrlPolicy } from '@cutout/shared/security';
+import {
+  allowedOptionsText,
+  checkUrl,
+  isOptionName,
+  UnsafeUrlError,
+  type UnsafeUrlReason,
+  type UrlPolicy,
+} from '@cutout/shared/security';
 import type { ErrorCode } from './error-codes.ts';
 
 /** What the fields are checked against: the SSRF allow-list for URLs, the option names the operator lets through. */
-export interface FieldRules { urlPolicy: UrlPolicy; allowedOptions: readonly string[] }
+export interface FieldRules {
+  urlPolicy: UrlPolicy;
+  allowedOptions: readonly string[];
+}
 
 export const fieldRulesOf = (config: Config): FieldRules => ({
-  urlPolicy: { allowPrivate: config.webhooks.allowPrivate }, allowedOptions: config.bybybg.allowedOptions,
+  urlPolicy: { allowPrivate: config.webhooks.allowPrivate },
+  allowedOptions: config.bybybg.allowedOptions,
 });
 
 /** A refusal that is answered with `code` (see contract/validation.ts). */
@@ -45,63 +56,99 @@ const URL_PROBLEMS: Record<UnsafeUrlReason, string> = {
  * every address again at connect time); the normalised URL, the one checked, is kept.
  */
 export const publicUrl = (policy: UrlPolicy, field: string, code: ErrorCode) =>
-  z.string().max(MAX_URL_LENGTH * 4).transform((text, ctx) => {
-    try {
-      return checkUrl(text, policy).href;
-    } catch (error) {
-      if (!(error instanceof UnsafeUrlError)) throw error;
-      return refuse(ctx, code, `${URL_PROBLEMS[error.reason].replace('{field}', field)} (${error.message})`);
-    }
-  }).meta({ format: 'uri', description: `A public http(s) URL (no private, loopback, link-local or metadata address; at most ${MAX_URL_LENGTH} characters)` });
+  z
+    .string()
+    .max(MAX_URL_LENGTH * 4)
+    .transform((text, ctx) => {
+      try {
+        return checkUrl(text, policy).href;
+      } catch (error) {
+        if (!(error instanceof UnsafeUrlError)) throw error;
+        return refuse(ctx, code, `${URL_PROBLEMS[error.reason].replace('{field}', field)} (${error.message})`);
+      }
+    })
+    .meta({
+      format: 'uri',
+      description: `A public http(s) URL (no private, loopback, link-local or metadata address; at most ${MAX_URL_LENGTH} characters)`,
+    });
 
 const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value));
 
-const metadata = z.record(z.string(), z.unknown(), { error: 'metadata must be a JSON object' }).superRefine((value, ctx) => {
-  if (jsonBytes(value) > MAX_METADATA_BYTES) refuse(ctx, 'invalid_metadata', `metadata must be at most ${MAX_METADATA_BYTES} bytes`);
-}).describe(`A JSON object of at most ${MAX_METADATA_BYTES} bytes, returned with the job (e.g. a SKU)`);
+const metadata = z
+  .record(z.string(), z.unknown(), { error: 'metadata must be a JSON object' })
+  .superRefine((value, ctx) => {
+    if (jsonBytes(value) > MAX_METADATA_BYTES)
+      refuse(ctx, 'invalid_metadata', `metadata must be at most ${MAX_METADATA_BYTES} bytes`);
+  })
+  .describe(`A JSON object of at most ${MAX_METADATA_BYTES} bytes, returned with the job (e.g. a SKU)`);
 
 /** ByByBG takes options as multipart text fields: names lower_snake_case, values strings; only names the operator allows. */
 const options = (allowed: readonly string[]) =>
-  z.record(z.string(), z.union([z.string(), z.number(), z.boolean()], { error: 'each option must be a string, number or boolean' }), { error: 'options must be a JSON object' })
+  z
+    .record(
+      z.string(),
+      z.union([z.string(), z.number(), z.boolean()], { error: 'each option must be a string, number or boolean' }),
+      { error: 'options must be a JSON object' },
+    )
     .superRefine((value, ctx) => {
-      if (jsonBytes(value) > MAX_OPTIONS_BYTES) return refuse(ctx, 'invalid_options', `options must be at most ${MAX_OPTIONS_BYTES} bytes`);
+      if (jsonBytes(value) > MAX_OPTIONS_BYTES)
+        return refuse(ctx, 'invalid_options', `options must be at most ${MAX_OPTIONS_BYTES} bytes`);
       for (const name of Object.keys(value)) {
-        if (!isOptionName(name)) return refuse(ctx, 'invalid_options', `option name "${name.slice(0, 64)}" must be lower_snake_case and not "file"`);
-        if (!allowed.includes(name)) return refuse(ctx, 'invalid_options', `option "${name}" is not allowed; ${allowedOptionsText(allowed)}`);
+        if (!isOptionName(name))
+          return refuse(
+            ctx,
+            'invalid_options',
+            `option name "${name.slice(0, 64)}" must be lower_snake_case and not "file"`,
+          );
+        if (!allowed.includes(name))
+          return refuse(ctx, 'invalid_options', `option "${name}" is not allowed; ${allowedOptionsText(allowed)}`);
       }
     })
     .transform((value) => Object.fromEntries(Object.entries(value).map(([name, option]) => [name, String(option)])))
-    .describe(`Forwarded to ByByBG as form fields. Names allowed by the operator (BYBYBG_ALLOWED_OPTIONS): ${allowed.length ? allowed.join(', ') : 'none'}`);
+    .describe(
+      `Forwarded to ByByBG as form fields. Names allowed by the operator (BYBYBG_ALLOWED_OPTIONS): ${allowed.length ? allowed.join(', ') : 'none'}`,
+    );
 
 /** The rendition specs, refused with a message naming the spec and the field (`renditions[1] ("thumb").format: …`). */
 const renditions = documentedAs(
   z.unknown().transform((value, ctx) => {
-    if (jsonBytes(value) > MAX_RENDITIONS_BYTES) return refuse(ctx, 'invalid_renditions', `renditions must be at most ${MAX_RENDITIONS_BYTES} bytes`);
+    if (jsonBytes(value) > MAX_RENDITIONS_BYTES)
+      return refuse(ctx, 'invalid_renditions', `renditions must be at most ${MAX_RENDITIONS_BYTES} bytes`);
     const parsed = parseRenditions(value);
     return parsed.ok ? parsed.plans : refuse(ctx, 'invalid_renditions', parsed.message);
   }),
   renditionsSchema.describe('Up to 8 rendition specs, all made from the one ByByBG result'),
 );
 
-const itemEvents = z.boolean({ error: 'item_events must be true or false' }).describe('true: each item sends its own job.succeeded / job.failed too');
-const dryRun = z.boolean({ error: 'dry_run must be true or false' })
-  .describe('true: validate everything and answer what the batch would cost (200, batch_estimate), creating and storing nothing');
+const itemEvents = z
+  .boolean({ error: 'item_events must be true or false' })
+  .describe('true: each item sends its own job.succeeded / job.failed too');
+const dryRun = z
+  .boolean({ error: 'dry_run must be true or false' })
+  .describe(
+    'true: validate everything and answer what the batch would cost (200, batch_estimate), creating and storing nothing',
+  );
 
 /** A form field's text as JSON, then the field's schema; text that is not JSON is refused with the field's code. */
 const jsonText = <T extends z.ZodType>(schema: T, code: ErrorCode, what: string) =>
   documentedAs(
-    z.string().transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        return refuse(ctx, code, what);
-      }
-    }).pipe(schema),
+    z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          return refuse(ctx, code, what);
+        }
+      })
+      .pipe(schema),
     z.string().describe(`${what}, as text`),
   );
 
 const booleanText = (code: ErrorCode, what: string) =>
-  z.string().transform((text, ctx) => (text === 'true' || text === 'false' ? text === 'true' : refuse(ctx, code, what)))
+  z
+    .string()
+    .transform((text, ctx) => (text === 'true' || text === 'false' ? text === 'true' : refuse(ctx, code, what)))
     .meta({ description: `${what}: "true" or "false"` });
 
 /**

@@ -4,8 +4,16 @@ import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
 
 /** Response headers an operation may document, defined once in the document's components. */
 export type ResponseHeader =
-  | 'location' | 'etag' | 'cache-control' | 'preference-applied' | 'idempotent-replayed' | 'content-disposition'
-  | 'retry-after' | 'x-ratelimit-limit' | 'x-ratelimit-remaining' | 'x-ratelimit-reset';
+  | 'location'
+  | 'etag'
+  | 'cache-control'
+  | 'preference-applied'
+  | 'idempotent-replayed'
+  | 'content-disposition'
+  | 'retry-after'
+  | 'x-ratelimit-limit'
+  | 'x-ratelimit-remaining'
+  | 'x-ratelimit-reset';
 
 export interface SuccessResponse {
   description: string;
@@ -17,7 +25,11 @@ export interface SuccessResponse {
 }
 
 /** A request body the handler reads itself (multipart, or JSON and multipart): documented, validated in the handler. */
-interface DocumentedBody { required: boolean; content: Record<string, z.ZodType>; description?: string }
+interface DocumentedBody {
+  required: boolean;
+  content: Record<string, z.ZodType>;
+  description?: string;
+}
 
 /**
  * One operation of the API, in one place: what the route validates (params, query,
@@ -48,8 +60,14 @@ export interface OperationSpec {
 
 /** Every authenticated operation may answer these (who is calling, their allowance, our backends). */
 const AUTHENTICATED_ERRORS: readonly ErrorCode[] = [
-  'missing_api_key', 'invalid_api_key', 'revoked_api_key', 'review_link_not_api_key', 'insufficient_scope', 'rate_limited',
-  'service_unavailable', 'internal_error',
+  'missing_api_key',
+  'invalid_api_key',
+  'revoked_api_key',
+  'review_link_not_api_key',
+  'insufficient_scope',
+  'rate_limited',
+  'service_unavailable',
+  'internal_error',
 ];
 const PUBLIC_ERRORS: readonly ErrorCode[] = ['service_unavailable', 'internal_error'];
 
@@ -64,10 +82,12 @@ export function errorsByStatus(spec: Pick<OperationSpec, 'scope' | 'errors'>): M
   return new Map([...byStatus].sort(([a], [b]) => a - b));
 }
 
-export const rejectedRowSchema = z.object({
-  row: z.int().describe("The item's position, 1-based (for a CSV manifest, its line; the header is 1)"),
-  reason: z.string(),
-}).meta({ id: 'RejectedRow' });
+export const rejectedRowSchema = z
+  .object({
+    row: z.int().describe("The item's position, 1-based (for a CSV manifest, its line; the header is 1)"),
+    reason: z.string(),
+  })
+  .meta({ id: 'RejectedRow' });
 
 /** The error envelope, its `code` limited to what the status may carry for the operation. */
 export function errorEnvelope(codes: readonly ErrorCode[]) {
@@ -82,10 +102,16 @@ export function errorEnvelope(codes: readonly ErrorCode[]) {
 }
 
 /** A page of a list: `{ data, next_cursor }`. */
-export const listOf = <T extends z.ZodType>(item: T) => z.object({
-  data: z.array(item),
-  next_cursor: z.string().nullable().describe('Pass as ?cursor= for the next page; null on the last page'),
-});
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({
+    data: z.array(item),
+    next_cursor: z.string().nullable().describe('Pass as ?cursor= for the next page; null on the last page'),
+  });
 
 export const idParams = (what: string, pattern: RegExp, example: string) =>
-  z.object({ id: z.string().regex(pattern).meta({ description: `The ${what} id`, example }) });
+  z.object({
+    id: z
+      .string()
+      .regex(pattern)
+      .meta({ description: `The ${what} id`, example }),
+  });

@@ -47,12 +47,16 @@ export function problemToApiError(part: ValidationPart, problems: readonly Probl
   if (part === 'params') return new ApiError('not_found', 'Not found');
   if (problem.keyword === 'unrecognized_keys') {
     const name = (problem.keys?.[0] ?? '').slice(0, 100);
-    return new ApiError(part === 'querystring' ? 'invalid_request' : 'unknown_field', `Unknown ${part === 'querystring' ? 'parameter' : 'field'} "${name}"`);
+    return new ApiError(
+      part === 'querystring' ? 'invalid_request' : 'unknown_field',
+      `Unknown ${part === 'querystring' ? 'parameter' : 'field'} "${name}"`,
+    );
   }
   // A refusal that names its code also words its own message.
   if (problem.code && isErrorCode(problem.code)) return new ApiError(problem.code, problem.message);
   const field = String(problem.path[0] ?? '');
-  if (problem.path.length === 0 && (part === 'body' || part === 'fields')) return new ApiError('invalid_request', `The body must be a JSON object: ${problem.message}`);
+  if (problem.path.length === 0 && (part === 'body' || part === 'fields'))
+    return new ApiError('invalid_request', `The body must be a JSON object: ${problem.message}`);
   return new ApiError(FIELD_CODES[field] ?? 'invalid_request', describe(problem));
 }
 
@@ -67,7 +71,9 @@ const problemsOf = (error: z.ZodError): Problem[] =>
   }));
 
 /** fastify-type-provider-zod's validation entries (on a FST_ERR_VALIDATION error) as problems. */
-export const problemsOfValidation = (validation: readonly { keyword: string; instancePath: string; message?: string; params?: Record<string, unknown> }[]): Problem[] =>
+export const problemsOfValidation = (
+  validation: readonly { keyword: string; instancePath: string; message?: string; params?: Record<string, unknown> }[],
+): Problem[] =>
   validation.map((entry) => ({
     keyword: entry.keyword,
     path: entry.instancePath.split('/').filter(Boolean),

@@ -15,12 +15,18 @@ const uploadNotFound = () => new ApiError('upload_not_found', 'Upload not found'
  * upload first, so one upload makes one batch; without one (a dry run) nothing is taken
  * or deleted.
  */
-export function uploadRowsFor({ uploads, storage }: { uploads: UploadStore; storage: Storage }, tenantId: string, batchId: string | null): UploadRows {
+export function uploadRowsFor(
+  { uploads, storage }: { uploads: UploadStore; storage: Storage },
+  tenantId: string,
+  batchId: string | null,
+): UploadRows {
   return async (uploadId, take) => {
     if (!/^upl_[0-9A-Za-z]{1,64}$/.test(uploadId)) throw uploadNotFound();
-    const claim = batchId === null ? await uploads.peek(uploadId, tenantId) : await uploads.claim(uploadId, tenantId, batchId);
+    const claim =
+      batchId === null ? await uploads.peek(uploadId, tenantId) : await uploads.claim(uploadId, tenantId, batchId);
     if (claim === 'missing') throw uploadNotFound();
-    if (claim === 'expired') throw new ApiError('upload_expired', 'The upload has expired (UPLOAD_URL_TTL); upload the files again');
+    if (claim === 'expired')
+      throw new ApiError('upload_expired', 'The upload has expired (UPLOAD_URL_TTL); upload the files again');
     if (claim === 'used') throw new ApiError('upload_already_used', 'A batch was already made from this upload');
     const upload = await uploads.get(uploadId);
     if (!upload) throw uploadNotFound();
@@ -29,11 +35,21 @@ export function uploadRowsFor({ uploads, storage }: { uploads: UploadStore; stor
     try {
       for await (const file of uploadedFiles({ uploads, storage }, upload)) {
         const row = file.index + 1;
-        if (file.storedBytes === undefined) await take(row, `upload_missing: ${file.name.slice(0, 256)} was not uploaded`);
+        if (file.storedBytes === undefined)
+          await take(row, `upload_missing: ${file.name.slice(0, 256)} was not uploaded`);
         else if (file.storedBytes !== file.bytes) {
           misfits.push(file.key);
-          await take(row, `upload_size_mismatch: ${file.name.slice(0, 256)} is ${file.storedBytes} bytes; ${file.bytes} were declared`);
-        } else await take(row, { kind: 'upload', key: file.key, bytes: file.bytes, clientRef: sanitizeFileName(file.name, `file-${row}`) });
+          await take(
+            row,
+            `upload_size_mismatch: ${file.name.slice(0, 256)} is ${file.storedBytes} bytes; ${file.bytes} were declared`,
+          );
+        } else
+          await take(row, {
+            kind: 'upload',
+            key: file.key,
+            bytes: file.bytes,
+            clientRef: sanitizeFileName(file.name, `file-${row}`),
+          });
       }
       if (batchId !== null) await storage.deleteMany(misfits).catch(() => undefined);
     } catch (error) {

@@ -5,14 +5,21 @@ import { uploadKey, uploadPrefix, type UploadFile, type UploadStore } from '@cut
 const PAGE = 1_000;
 
 /** A declared file and where it stands in S3 (`uploaded`: an object of its declared size is there). */
-export interface UploadedFile extends UploadFile { index: number; key: string; storedBytes?: number }
+export interface UploadedFile extends UploadFile {
+  index: number;
+  key: string;
+  storedBytes?: number;
+}
 
 /**
  * The declared files of an upload in order, each with the object S3 holds at its key (if
  * any): the file list and a listing of the upload's prefix, merged as both stream by (keys
  * list in index order), a page at a time.
  */
-export async function* uploadedFiles({ uploads, storage }: { uploads: UploadStore; storage: Storage }, { id, tenantId, files }: { id: string; tenantId: string; files: number }): AsyncGenerator<UploadedFile> {
+export async function* uploadedFiles(
+  { uploads, storage }: { uploads: UploadStore; storage: Storage },
+  { id, tenantId, files }: { id: string; tenantId: string; files: number },
+): AsyncGenerator<UploadedFile> {
   const objects = storage.list(uploadPrefix(tenantId, id))[Symbol.asyncIterator]();
   let object = await objects.next();
   for (let offset = 0; offset < files; offset += PAGE) {
@@ -26,9 +33,13 @@ export async function* uploadedFiles({ uploads, storage }: { uploads: UploadStor
 }
 
 /** The declared files in order, a page at a time, without looking at S3. */
-async function* declaredFiles(uploads: UploadStore, { id, tenantId, files }: { id: string; tenantId: string; files: number }): AsyncGenerator<UploadedFile> {
+async function* declaredFiles(
+  uploads: UploadStore,
+  { id, tenantId, files }: { id: string; tenantId: string; files: number },
+): AsyncGenerator<UploadedFile> {
   for (let offset = 0; offset < files; offset += PAGE) {
-    for (const [i, file] of (await uploads.files(id, offset, PAGE)).entries()) yield { ...file, index: offset + i, key: uploadKey(tenantId, id, offset + i) };
+    for (const [i, file] of (await uploads.files(id, offset, PAGE)).entries())
+      yield { ...file, index: offset + i, key: uploadKey(tenantId, id, offset + i) };
   }
 }
 
@@ -38,14 +49,20 @@ async function* declaredFiles(uploads: UploadStore, { id, tenantId, files }: { i
  * the answer to POST, made before anything could be uploaded, does not).
  */
 export async function* putUrlLines(
-  deps: { uploads: UploadStore; storage: Storage }, upload: { id: string; tenantId: string; files: number }, ttlMs: number,
-  needsUrl: (file: UploadedFile) => boolean, { withState = false }: { withState?: boolean } = {},
+  deps: { uploads: UploadStore; storage: Storage },
+  upload: { id: string; tenantId: string; files: number },
+  ttlMs: number,
+  needsUrl: (file: UploadedFile) => boolean,
+  { withState = false }: { withState?: boolean } = {},
 ): AsyncGenerator<Record<string, unknown>> {
   const files = withState ? uploadedFiles(deps, upload) : declaredFiles(deps.uploads, upload);
   let page: UploadedFile[] = [];
   const signed = async function* (batch: UploadedFile[]) {
     const wanted = batch.filter(needsUrl);
-    const urls = deps.storage.presignPuts(wanted.map(({ key, bytes, contentType }) => ({ key, bytes, contentType })), ttlMs);
+    const urls = deps.storage.presignPuts(
+      wanted.map(({ key, bytes, contentType }) => ({ key, bytes, contentType })),
+      ttlMs,
+    );
     let next = wanted.length > 0 ? await urls.next() : undefined;
     for (const file of batch) {
       const entry: Record<string, unknown> = { name: file.name, content_type: file.contentType, bytes: file.bytes };

@@ -8,7 +8,12 @@ export class ApiError extends Error {
   /** More of the envelope's `error`, e.g. `rejected` rows with no_valid_items. */
   readonly details: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, headers: Record<string, string> = {}, details: Record<string, unknown> = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    headers: Record<string, string> = {},
+    details: Record<string, unknown> = {},
+  ) {
     super(message);
     this.name = 'ApiError';
     this.code = code;

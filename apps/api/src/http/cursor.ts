@@ -2,7 +2,8 @@ import type { ListPosition } from '@cutout/shared/stores';
 import { ApiError } from './errors.ts';
 
 /** Cursors are opaque to clients: base64url of the last item's position. */
-export const encodeCursor = (position: ListPosition): string => Buffer.from(`${position.createdMs}:${position.id}`).toString('base64url');
+export const encodeCursor = (position: ListPosition): string =>
+  Buffer.from(`${position.createdMs}:${position.id}`).toString('base64url');
 
 export function decodeCursor(cursor: string): ListPosition {
   const match = /^(\d{1,16}):(job_[0-9A-Za-z]{1,64})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -25,6 +26,7 @@ const MAX_PAGE = 100;
 /** `?limit=` as a page size of 1 to 100; 400 otherwise. */
 export function pageSizeOf(limit: string): number {
   const pageSize = Number(limit);
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new ApiError('invalid_request', `limit must be 1 to ${MAX_PAGE}`);
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE)
+    throw new ApiError('invalid_request', `limit must be 1 to ${MAX_PAGE}`);
   return pageSize;
 }

@@ -28,12 +28,22 @@ const FRAMEWORK_ERRORS: Record<string, ErrorCode> = {
 };
 
 /** Errors that mean Redis or S3 is not reachable: the client should retry, we did nothing. */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 function isUnavailable(error: Error & { code?: string; $metadata?: unknown }): boolean {
   if (error.code && UNAVAILABLE_CODES.has(error.code)) return true;
   // ioredis: offline queue disabled / retries exhausted while Redis is down.
-  return error.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed/.test(error.message);
+  return (
+    error.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed/.test(error.message)
+  );
 }
 
 export function toApiError(error: FastifyError): ApiError {
@@ -43,7 +53,10 @@ export function toApiError(error: FastifyError): ApiError {
   if (known) return new ApiError(known, error.message);
   if (error.validation) {
     const part = (error.validationContext ?? 'body') as ValidationPart;
-    return problemToApiError(part, problemsOfValidation(error.validation as Parameters<typeof problemsOfValidation>[0]));
+    return problemToApiError(
+      part,
+      problemsOfValidation(error.validation as Parameters<typeof problemsOfValidation>[0]),
+    );
   }
   if (isUnavailable(error)) return unavailable();
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {

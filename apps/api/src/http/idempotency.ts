@@ -3,10 +3,18 @@ import { sha256Hex } from '@cutout/shared/infra';
 import { ApiError } from './errors.ts';
 
 /** What a first request answered, replayed to every retry with the same key. */
-export interface StoredResponse { fingerprint: string; statusCode: number; location?: string; body: unknown }
+export interface StoredResponse {
+  fingerprint: string;
+  statusCode: number;
+  location?: string;
+  body: unknown;
+}
 
 /** `batchId`: the batch the running request is writing, whose state says whether it is still alive. */
-type IdempotencyClaim = { kind: 'new' } | { kind: 'in_progress'; batchId?: string } | { kind: 'done'; response: StoredResponse };
+type IdempotencyClaim =
+  | { kind: 'new' }
+  | { kind: 'in_progress'; batchId?: string }
+  | { kind: 'done'; response: StoredResponse };
 
 export interface Idempotency {
   claim(tenantId: string, key: string): Promise<IdempotencyClaim>;
@@ -36,26 +44,47 @@ return redis.call('GET', KEYS[1])
 
 /** A request with the key is still running: the client retries shortly. */
 export const requestInProgress = () =>
-  new ApiError('idempotency_request_in_progress', 'A request with this Idempotency-Key is still being processed; retry shortly', { 'retry-after': '1' });
+  new ApiError(
+    'idempotency_request_in_progress',
+    'A request with this Idempotency-Key is still being processed; retry shortly',
+    { 'retry-after': '1' },
+  );
 
 /** The key came back with a different request. */
-export const keyReused = () => new ApiError('idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
+export const keyReused = () =>
+  new ApiError('idempotency_key_reused', 'This Idempotency-Key was used with a different request in the last 24 hours');
 
 /** Per tenant, for `ttlMs` (24 h): keys are hashed so no client string becomes part of a Redis key. */
-export function makeIdempotency({ redis, prefix, ttlMs }: { redis: Redis; prefix: string; ttlMs: number }): Idempotency {
+export function makeIdempotency({
+  redis,
+  prefix,
+  ttlMs,
+}: {
+  redis: Redis;
+  prefix: string;
+  ttlMs: number;
+}): Idempotency {
   const redisKey = (tenantId: string, key: string) => `${prefix}:idempotency:${tenantId}:${sha256Hex(key)}`;
   return {
     async claim(tenantId, key) {
-      const stored = (await redis.eval(CLAIM, 1, redisKey(tenantId, key), PENDING, String(PENDING_TTL_MS))) as string | null;
+      const stored = (await redis.eval(CLAIM, 1, redisKey(tenantId, key), PENDING, String(PENDING_TTL_MS))) as
+        | string
+        | null;
       if (stored === null) return { kind: 'new' };
       const parsed = JSON.parse(stored) as StoredResponse | { pending: true; batchId?: string };
-      return 'pending' in parsed ? { kind: 'in_progress', batchId: parsed.batchId } : { kind: 'done', response: parsed };
+      return 'pending' in parsed
+        ? { kind: 'in_progress', batchId: parsed.batchId }
+        : { kind: 'done', response: parsed };
     },
     async complete(tenantId, key, response) {
       await redis.set(redisKey(tenantId, key), JSON.stringify(response), 'PX', ttlMs);
     },
     async release(tenantId, key) {
-      await redis.eval(`local v = redis.call('GET', KEYS[1]) if v and string.find(v, '"pending":true', 1, true) == 2 then return redis.call('DEL', KEYS[1]) end return 0`, 1, redisKey(tenantId, key));
+      await redis.eval(
+        `local v = redis.call('GET', KEYS[1]) if v and string.find(v, '"pending":true', 1, true) == 2 then return redis.call('DEL', KEYS[1]) end return 0`,
+        1,
+        redisKey(tenantId, key),
+      );
     },
     async attach(tenantId, key, batchId) {
       await redis.set(redisKey(tenantId, key), pendingFor(batchId), 'PX', ttlMs, 'XX');
@@ -63,7 +92,11 @@ export function makeIdempotency({ redis, prefix, ttlMs }: { redis: Redis; prefix
     async takeOver(tenantId, key, batchId) {
       const taken = await redis.eval(
         `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1`,
-        1, redisKey(tenantId, key), pendingFor(batchId), PENDING, String(PENDING_TTL_MS),
+        1,
+        redisKey(tenantId, key),
+        pendingFor(batchId),
+        PENDING,
+        String(PENDING_TTL_MS),
       );
       return taken === 1;
     },
@@ -79,7 +112,10 @@ export function makeIdempotency({ redis, prefix, ttlMs }: { redis: Redis; prefix
  * still running 409 with Retry-After. A failed `create` frees the key for a retry.
  */
 export async function onceFor(
-  idempotency: Idempotency, tenantId: string, key: string | undefined, fingerprint: string,
+  idempotency: Idempotency,
+  tenantId: string,
+  key: string | undefined,
+  fingerprint: string,
   create: () => Promise<Omit<StoredResponse, 'fingerprint'>>,
 ): Promise<StoredResponse & { replayed: boolean }> {
   if (!key) return { ...(await create()), fingerprint, replayed: false };

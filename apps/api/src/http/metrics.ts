@@ -15,6 +15,7 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): voi
     metrics.httpRequests.inc({ method, route, status: String(reply.statusCode) });
     metrics.httpRequestDurationSeconds.observe({ method, route }, reply.elapsedTime / 1000);
     const accepted = reply.statusCode === 202 || reply.statusCode === 200;
-    if (method === 'POST' && route === '/v1/jobs' && accepted && !reply.hasHeader('idempotent-replayed')) metrics.jobsAccepted.inc();
+    if (method === 'POST' && route === '/v1/jobs' && accepted && !reply.hasHeader('idempotent-replayed'))
+      metrics.jobsAccepted.inc();
   });
 }

@@ -8,7 +8,13 @@ import { clientAddressKey } from '../auth/client-address.ts';
 export type Allowance = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
 /** What `createRateLimit` answers for one counted request. */
-interface Counted { isAllowed: boolean; max: number; remaining: number; ttlInSeconds: number; isExceeded: boolean }
+interface Counted {
+  isAllowed: boolean;
+  max: number;
+  remaining: number;
+  ttlInSeconds: number;
+  isExceeded: boolean;
+}
 
 export interface RateLimits {
   /** An authenticated API key (`request.auth`): API_RATE_LIMIT_PER_MINUTE. */
@@ -39,18 +45,43 @@ export const rateLimited = (message: string, retryAfterSeconds: number) =>
  */
 export async function registerRateLimits(
   app: FastifyInstance,
-  { redis, prefix, perMinute, perLinkPerMinute, failuresPerMinute }: { redis: Redis; prefix: string; perMinute: number; perLinkPerMinute: number; failuresPerMinute: number },
+  {
+    redis,
+    prefix,
+    perMinute,
+    perLinkPerMinute,
+    failuresPerMinute,
+  }: { redis: Redis; prefix: string; perMinute: number; perLinkPerMinute: number; failuresPerMinute: number },
 ): Promise<RateLimits> {
-  await app.register(rateLimit, { global: false, redis, nameSpace: `${prefix}:ratelimit:`, skipOnError: false, timeWindow: WINDOW_MS });
+  await app.register(rateLimit, {
+    global: false,
+    redis,
+    nameSpace: `${prefix}:ratelimit:`,
+    skipOnError: false,
+    timeWindow: WINDOW_MS,
+  });
   const counter = (keyGenerator: (request: FastifyRequest) => string, max: number) => {
-    const count = app.createRateLimit({ keyGenerator, max, timeWindow: WINDOW_MS }) as unknown as (request: FastifyRequest) => Promise<Counted>;
+    const count = app.createRateLimit({ keyGenerator, max, timeWindow: WINDOW_MS }) as unknown as (
+      request: FastifyRequest,
+    ) => Promise<Counted>;
     return async (request: FastifyRequest, reply: FastifyReply) => {
       const counted = await count(request);
-      reply.header('x-ratelimit-limit', String(counted.max)).header('x-ratelimit-remaining', String(counted.remaining)).header('x-ratelimit-reset', String(counted.ttlInSeconds));
-      if (counted.isExceeded) throw rateLimited(`Rate limit of ${counted.max} requests per minute exceeded; retry in ${counted.ttlInSeconds} s`, counted.ttlInSeconds);
+      reply
+        .header('x-ratelimit-limit', String(counted.max))
+        .header('x-ratelimit-remaining', String(counted.remaining))
+        .header('x-ratelimit-reset', String(counted.ttlInSeconds));
+      if (counted.isExceeded)
+        throw rateLimited(
+          `Rate limit of ${counted.max} requests per minute exceeded; retry in ${counted.ttlInSeconds} s`,
+          counted.ttlInSeconds,
+        );
     };
   };
-  const countFailures = app.createRateLimit({ keyGenerator: (request) => `fail:${clientAddressKey(request.ip)}`, max: failuresPerMinute, timeWindow: WINDOW_MS }) as unknown as (request: FastifyRequest) => Promise<Counted>;
+  const countFailures = app.createRateLimit({
+    keyGenerator: (request) => `fail:${clientAddressKey(request.ip)}`,
+    max: failuresPerMinute,
+    timeWindow: WINDOW_MS,
+  }) as unknown as (request: FastifyRequest) => Promise<Counted>;
   return {
     perKey: counter((request) => `key:${request.auth?.id ?? 'none'}`, perMinute),
     perLink: counter((request) => `review:${request.rateLimitSubject ?? 'none'}`, perLinkPerMinute),

@@ -21,15 +21,25 @@ function slices(bytes: Buffer, size: number): { source: AsyncGenerator<Buffer>; 
 
 describe('parseCsv', () => {
   it('splits rows and fields, with CRLF or LF line ends', () => {
-    expect(parseCsv('a,b\r\n1,2\n3,4')).toEqual([['a', 'b'], ['1', '2'], ['3', '4']]);
+    expect(parseCsv('a,b\r\n1,2\n3,4')).toEqual([
+      ['a', 'b'],
+      ['1', '2'],
+      ['3', '4'],
+    ]);
   });
 
   it('reads quoted fields with commas, doubled quotes and line breaks', () => {
-    expect(parseCsv('x,y\n"a,b","say ""hi""\nthere"\n')).toEqual([['x', 'y'], ['a,b', 'say "hi"\nthere']]);
+    expect(parseCsv('x,y\n"a,b","say ""hi""\nthere"\n')).toEqual([
+      ['x', 'y'],
+      ['a,b', 'say "hi"\nthere'],
+    ]);
   });
 
   it('keeps empty fields and skips blank lines and a BOM', () => {
-    expect(parseCsv('\ufeffa,,c\n\n,\n')).toEqual([['a', '', 'c'], ['', '']]);
+    expect(parseCsv('\ufeffa,,c\n\n,\n')).toEqual([
+      ['a', '', 'c'],
+      ['', ''],
+    ]);
   });
 
   it('refuses an unclosed quote', () => {
@@ -49,12 +59,20 @@ describe('parseCsv', () => {
 });
 
 describe('csvRows', () => {
-  const text = '\ufeffimage_url,client_ref,note\r\nhttps://a.example/1.jpg,"A,1","sa""y\r\nhi"\r\n\r\nhttps://a.example/2.jpg,Ünïcødé ✓,\nx\ry\n';
+  const text =
+    '\ufeffimage_url,client_ref,note\r\nhttps://a.example/1.jpg,"A,1","sa""y\r\nhi"\r\n\r\nhttps://a.example/2.jpg,Ünïcødé ✓,\nx\ry\n';
 
   it('yields the same rows as the whole-text reader, however the bytes are sliced', async () => {
     const expected = parseCsv(text);
-    expect(expected).toEqual([['image_url', 'client_ref', 'note'], ['https://a.example/1.jpg', 'A,1', 'sa"y\r\nhi'], ['https://a.example/2.jpg', 'Ünïcødé ✓', ''], ['x'], ['y']]);
-    for (const size of [1, 2, 3, 7, 64]) expect(await collect(csvRows(slices(Buffer.from(text), size).source, { maxRowBytes: 1024 }))).toEqual(expected);
+    expect(expected).toEqual([
+      ['image_url', 'client_ref', 'note'],
+      ['https://a.example/1.jpg', 'A,1', 'sa"y\r\nhi'],
+      ['https://a.example/2.jpg', 'Ünïcødé ✓', ''],
+      ['x'],
+      ['y'],
+    ]);
+    for (const size of [1, 2, 3, 7, 64])
+      expect(await collect(csvRows(slices(Buffer.from(text), size).source, { maxRowBytes: 1024 }))).toEqual(expected);
   });
 
   it('stops reading its source when the caller stops', async () => {

@@ -51,7 +51,10 @@ export interface CsvStreamLimits {
  * and the parser's small buffers, whatever the size of the file. Stopping the iteration
  * stops reading `source`. Throws CsvError for bad CSV; errors of `source` pass through.
  */
-export async function* csvRows(source: AsyncIterable<Buffer>, { maxRowBytes }: CsvStreamLimits): AsyncGenerator<string[]> {
+export async function* csvRows(
+  source: AsyncIterable<Buffer>,
+  { maxRowBytes }: CsvStreamLimits,
+): AsyncGenerator<string[]> {
   const parser = parse({ ...READ_OPTIONS, max_record_size: maxRowBytes });
   // Its errors reach the loop below through the parser, which pipeline destroys with them.
   pipeline(source, parser).catch(() => undefined);

@@ -9,18 +9,36 @@ async function* chunks(text: string, size = 7): AsyncGenerator<Buffer> {
   for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
 }
 
-async function read(text: string, options: Partial<typeof rules> & { checkField?: (name: string, value: unknown) => void } = {}) {
+async function read(
+  text: string,
+  options: Partial<typeof rules> & { checkField?: (name: string, value: unknown) => void } = {},
+) {
   const items: [number, unknown][] = [];
-  const body = await readJsonBody(chunks(text), { ...rules, ...options }, async (value, index) => void items.push([index, value]));
+  const body = await readJsonBody(
+    chunks(text),
+    { ...rules, ...options },
+    async (value, index) => void items.push([index, value]),
+  );
   return { ...body, items };
 }
 
-const codeOf = (promise: Promise<unknown>) => promise.then(() => 'no error', (error: { code?: string; message: string }) => `${error.code}: ${error.message}`);
+const codeOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'no error',
+    (error: { code?: string; message: string }) => `${error.code}: ${error.message}`,
+  );
 
 describe('readJsonBody', () => {
   it('hands over each element of the array in order, and keeps the fields wherever they stand', async () => {
-    const { items, fields, hasArray } = await read('{"webhook_url":"https://a.example/h","items":[{"image_url":"x","metadata":{"a":[1,2]}}, "two" ,3,null],"options":{"size":"hd"}}');
-    expect(items).toEqual([[0, { image_url: 'x', metadata: { a: [1, 2] } }], [1, 'two'], [2, 3], [3, null]]);
+    const { items, fields, hasArray } = await read(
+      '{"webhook_url":"https://a.example/h","items":[{"image_url":"x","metadata":{"a":[1,2]}}, "two" ,3,null],"options":{"size":"hd"}}',
+    );
+    expect(items).toEqual([
+      [0, { image_url: 'x', metadata: { a: [1, 2] } }],
+      [1, 'two'],
+      [2, 3],
+      [3, null],
+    ]);
     expect(fields).toEqual({ webhook_url: 'https://a.example/h', options: { size: 'hd' } });
     expect(hasArray).toBe(true);
   });
@@ -47,7 +65,9 @@ describe('readJsonBody', () => {
   });
 
   it('bounds the body and each element of the array', async () => {
-    expect(await codeOf(read(`{"items":["${'x'.repeat(200)}"]}`, { maxBytes: 100 }))).toMatch(/^payload_too_large: The JSON body is larger than the limit of 100 bytes/);
+    expect(await codeOf(read(`{"items":["${'x'.repeat(200)}"]}`, { maxBytes: 100 }))).toMatch(
+      /^payload_too_large: The JSON body is larger than the limit of 100 bytes/,
+    );
     const long = `{"items":[{"a":"b"},{"metadata":{"note":"${'n'.repeat(MAX_JSON_ITEM_BYTES)}"},"image_url":"x"}]}`;
     expect(await codeOf(read(long))).toMatch(/^payload_too_large: An element of "items" is longer than/);
   });
@@ -58,7 +78,11 @@ describe('readJsonBody', () => {
       if (name === 'webhook_url') throw Object.assign(new Error('bad url'), { code: 'invalid_webhook_url' });
     };
     const body = `{"webhook_url":"ftp://x","items":[${Array.from({ length: 2_000 }, (_, i) => i).join(',')}]}`;
-    const reading = readJsonBody(chunks(body, 16), { ...rules, checkField: refuse }, async (value) => void items.push(value));
+    const reading = readJsonBody(
+      chunks(body, 16),
+      { ...rules, checkField: refuse },
+      async (value) => void items.push(value),
+    );
     expect(await codeOf(reading)).toBe('invalid_webhook_url: bad url');
     expect(items).toEqual([]);
   });

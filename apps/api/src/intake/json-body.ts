@@ -18,7 +18,10 @@ export interface JsonBodyRules {
 }
 
 /** What a JSON body held besides its array's elements. */
-export interface JsonBody { fields: Record<string, unknown>; hasArray: boolean }
+export interface JsonBody {
+  fields: Record<string, unknown>;
+  hasArray: boolean;
+}
 
 const notJson = (detail: string) => badRequest('invalid_request', `The body is not valid JSON: ${detail}`);
 
@@ -29,9 +32,16 @@ const notJson = (detail: string) => badRequest('invalid_request', `The body is n
  * fields are kept. The next chunk is read only once `onItem` has taken the items of this
  * one. Fields may come in any order; an unknown or repeated one is refused (400).
  */
-export async function readJsonBody(chunks: AsyncIterable<Buffer>, rules: JsonBodyRules, onItem: (raw: unknown, index: number) => Promise<void>): Promise<JsonBody> {
+export async function readJsonBody(
+  chunks: AsyncIterable<Buffer>,
+  rules: JsonBodyRules,
+  onItem: (raw: unknown, index: number) => Promise<void>,
+): Promise<JsonBody> {
   const tokenizer = new Tokenizer();
-  const parser = new TokenParser({ paths: [`$.${rules.array}.*`, ...[...rules.fields].map((name) => `$.${name}`)], keepStack: false });
+  const parser = new TokenParser({
+    paths: [`$.${rules.array}.*`, ...[...rules.fields].map((name) => `$.${name}`)],
+    keepStack: false,
+  });
   const structure = topLevelStructure(rules.array, rules.fields);
   const ready: { index: number; value: unknown }[] = [];
   const fields: Record<string, unknown> = {};
@@ -59,12 +69,14 @@ export async function readJsonBody(chunks: AsyncIterable<Buffer>, rules: JsonBod
   let bytes = 0;
   for await (const chunk of chunks) {
     bytes += chunk.length;
-    if (bytes > rules.maxBytes) throw new ApiError('payload_too_large', `The JSON body is larger than the limit of ${rules.maxBytes} bytes`);
+    if (bytes > rules.maxBytes)
+      throw new ApiError('payload_too_large', `The JSON body is larger than the limit of ${rules.maxBytes} bytes`);
     if (!tokenizer.isEnded) tokenizer.write(chunk);
     if (failure) throw failure;
     for (const { index, value } of ready.splice(0)) await onItem(value, index);
   }
-  if (bytes === 0) throw badRequest('invalid_request', `The body is empty; send a JSON object with a "${rules.array}" array`);
+  if (bytes === 0)
+    throw badRequest('invalid_request', `The body is empty; send a JSON object with a "${rules.array}" array`);
   if (!tokenizer.isEnded) tokenizer.end();
   if (failure) throw failure;
   if (!parser.isEnded) throw notJson('it ends before the object does');
@@ -86,10 +98,12 @@ function topLevelStructure(array: string, fields: ReadonlySet<string>) {
   return {
     sawArray: () => sawArray,
     see({ token, value, offset }: ParsedTokenInfo): void {
-      if (depth === 0 && token !== TokenType.LEFT_BRACE) throw badRequest('invalid_request', `The JSON body must be an object with a "${array}" array`);
+      if (depth === 0 && token !== TokenType.LEFT_BRACE)
+        throw badRequest('invalid_request', `The JSON body must be an object with a "${array}" array`);
       if (depth === 1 && expectKey && token === TokenType.STRING) {
         key = String(value);
-        if (key !== array && !fields.has(key)) throw badRequest('unknown_field', `Unknown field "${key.slice(0, 100)}"`);
+        if (key !== array && !fields.has(key))
+          throw badRequest('unknown_field', `Unknown field "${key.slice(0, 100)}"`);
         if (seen.has(key)) throw badRequest('duplicate_field', `Field "${key.slice(0, 100)}" was sent twice`);
         seen.add(key);
         expectKey = false;
@@ -106,7 +120,14 @@ function topLevelStructure(array: string, fields: ReadonlySet<string>) {
           sawArray = true;
         }
       }
-      if (depth === 2 && key === array && token !== TokenType.COMMA && token !== TokenType.RIGHT_BRACKET && itemStart < 0) itemStart = offset;
+      if (
+        depth === 2 &&
+        key === array &&
+        token !== TokenType.COMMA &&
+        token !== TokenType.RIGHT_BRACKET &&
+        itemStart < 0
+      )
+        itemStart = offset;
       if (itemStart >= 0 && offset - itemStart > MAX_JSON_ITEM_BYTES) {
         throw new ApiError('payload_too_large', `An element of "${array}" is longer than ${MAX_JSON_ITEM_BYTES} bytes`);
       }

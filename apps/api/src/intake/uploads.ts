@@ -21,7 +21,8 @@ interface UploadTarget extends ImageTarget {
  * costs no upload. Whatever goes wrong, no object is left behind.
  */
 export async function receiveMultipartUpload<S extends z.ZodObject>(
-  request: FastifyRequest, target: UploadTarget & { fields: S },
+  request: FastifyRequest,
+  target: UploadTarget & { fields: S },
 ): Promise<ReceivedUpload<Omit<z.output<S>, 'image_url' | 'file'>>> {
   const { storage, objectKey, maxBytes, maxPixels } = target;
   const shape = target.fields.shape as Record<string, z.ZodType>;
@@ -33,8 +34,10 @@ export async function receiveMultipartUpload<S extends z.ZodObject>(
     for await (const part of clientStream(request.parts())) {
       if (part.type === 'field') {
         const name = part.fieldname;
-        if (!Object.hasOwn(shape, name) || name === 'file') throw badRequest('unknown_field', `Unknown field "${name.slice(0, 100)}"`);
-        if (name in fields || (name === 'image_url' && imageUrl !== undefined)) throw badRequest('duplicate_field', `Field "${name}" was sent twice`);
+        if (!Object.hasOwn(shape, name) || name === 'file')
+          throw badRequest('unknown_field', `Unknown field "${name.slice(0, 100)}"`);
+        if (name in fields || (name === 'image_url' && imageUrl !== undefined))
+          throw badRequest('duplicate_field', `Field "${name}" was sent twice`);
         if (part.valueTruncated) throw new ApiError('field_too_large', `Field "${name}" is too large`);
         const value = String(part.value);
         if (name === 'image_url') imageUrl = value;
@@ -48,7 +51,11 @@ export async function receiveMultipartUpload<S extends z.ZodObject>(
       stored = true;
       const file = part.file;
       original = await storeImage(
-        { chunks: clientStream(file)[Symbol.asyncIterator](), truncated: () => file.truncated, discard: () => void file.resume() },
+        {
+          chunks: clientStream(file)[Symbol.asyncIterator](),
+          truncated: () => file.truncated,
+          discard: () => void file.resume(),
+        },
         { storage, objectKey, maxBytes, maxPixels },
       );
     }
@@ -58,7 +65,10 @@ export async function receiveMultipartUpload<S extends z.ZodObject>(
       original = await fetchImage(imageUrl, target);
     }
   } catch (error) {
-    if (stored) await storage.delete(objectKey).catch((cause: unknown) => request.log.warn({ err: cause, objectKey }, 'orphan original not deleted'));
+    if (stored)
+      await storage
+        .delete(objectKey)
+        .catch((cause: unknown) => request.log.warn({ err: cause, objectKey }, 'orphan original not deleted'));
     throw error;
   }
   if (!original) throw badRequest('missing_file', 'The request has no "file" part with an image, and no image_url');
@@ -66,7 +76,10 @@ export async function receiveMultipartUpload<S extends z.ZodObject>(
 }
 
 /** JSON intake: the body (already validated) names an `image_url`, fetched through the SSRF guard into S3. */
-export async function receiveUrlUpload<F extends { image_url: string }>(body: F, target: UploadTarget): Promise<ReceivedUpload<Omit<F, 'image_url'>>> {
+export async function receiveUrlUpload<F extends { image_url: string }>(
+  body: F,
+  target: UploadTarget,
+): Promise<ReceivedUpload<Omit<F, 'image_url'>>> {
   const { image_url: imageUrl, ...fields } = body;
   try {
     return { fields, original: await fetchImage(imageUrl, target) };
@@ -77,7 +90,10 @@ export async function receiveUrlUpload<F extends { image_url: string }>(body: F,
 }
 
 /** Fetches an image_url through the SSRF guard into S3, with the checks an upload gets. */
-async function fetchImage(url: string, { images, storage, objectKey, maxBytes, maxPixels }: UploadTarget): Promise<StreamedObject> {
+async function fetchImage(
+  url: string,
+  { images, storage, objectKey, maxBytes, maxPixels }: UploadTarget,
+): Promise<StreamedObject> {
   return storeImage(await images.open(url), { storage, objectKey, maxBytes, maxPixels });
 }
 

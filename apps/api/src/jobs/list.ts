@@ -5,13 +5,22 @@ import { notFound } from '../http/errors.ts';
 import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { batchJobPage } from '../batches/job-pages.ts';
 
-export interface JobListQuery { status?: JobStatus; batch_id?: string; limit: number; cursor?: string }
+export interface JobListQuery {
+  status?: JobStatus;
+  batch_id?: string;
+  limit: number;
+  cursor?: string;
+}
 
 /**
  * A page of the tenant's jobs, newest first (optionally of one status), or of one batch's
  * jobs in submission order (`batch_id`).
  */
-export async function jobPage(deps: Pick<AppDeps, 'jobs' | 'batches' | 'storage' | 'config' | 'reviews'>, tenantId: string, { status, batch_id: batchId, limit, cursor }: JobListQuery) {
+export async function jobPage(
+  deps: Pick<AppDeps, 'jobs' | 'batches' | 'storage' | 'config' | 'reviews'>,
+  tenantId: string,
+  { status, batch_id: batchId, limit, cursor }: JobListQuery,
+) {
   const { jobs, storage, config } = deps;
   if (batchId !== undefined) {
     const batch = await deps.batches.get(batchId);
@@ -25,7 +34,10 @@ export async function jobPage(deps: Pick<AppDeps, 'jobs' | 'batches' | 'storage'
   while (page.length < limit && more) {
     const entries = await jobs.listIds(tenantId, limit * 2, position);
     const records = await Promise.all(entries.map((entry) => jobs.get(entry.id)));
-    await jobs.forget(tenantId, entries.filter((_, i) => !records[i]).map((entry) => entry.id));
+    await jobs.forget(
+      tenantId,
+      entries.filter((_, i) => !records[i]).map((entry) => entry.id),
+    );
     let used = 0;
     for (const [i, entry] of entries.entries()) {
       if (page.length === limit) break;

@@ -18,10 +18,19 @@ const NOTHING_SELECTED: Record<RerunSelection, string> = {
   failed: 'No item of this batch failed',
 };
 
-type RerunDeps = Pick<AppDeps, 'config' | 'storage' | 'jobs' | 'batches' | 'batchFeeder' | 'reviews' | 'queues' | 'fair' | 'usage'>;
+type RerunDeps = Pick<
+  AppDeps,
+  'config' | 'storage' | 'jobs' | 'batches' | 'batchFeeder' | 'reviews' | 'queues' | 'fair' | 'usage'
+>;
 
 /** What a rerun may give anew, validated (the rerun operations' schemas); each defaults to the source's. */
-export interface RerunFields { options?: Record<string, string>; renditions?: RenditionPlan[]; webhook_url?: string; metadata?: Record<string, unknown>; item_events?: boolean }
+export interface RerunFields {
+  options?: Record<string, string>;
+  renditions?: RenditionPlan[];
+  webhook_url?: string;
+  metadata?: Record<string, unknown>;
+  item_events?: boolean;
+}
 
 /**
  * Options a rerun takes over from its source: those the operator has stopped allowing since
@@ -30,7 +39,10 @@ export interface RerunFields { options?: Record<string, string>; renditions?: Re
 function checkInheritedOptions(options: Record<string, string> | undefined, allowed: readonly string[]): void {
   const refused = refusedOptions(options, allowed);
   if (refused.length > 0) {
-    throw new ApiError('invalid_options', `the original job's options ${refused.map((name) => `"${name}"`).join(', ')} are not forwarded any more (${allowedOptionsText(allowed)}); send "options" with the rerun`);
+    throw new ApiError(
+      'invalid_options',
+      `the original job's options ${refused.map((name) => `"${name}"`).join(', ')} are not forwarded any more (${allowedOptionsText(allowed)}); send "options" with the rerun`,
+    );
   }
 }
 
@@ -53,17 +65,34 @@ async function copyOriginal(storage: Storage, source: JobRecord, jobId: string):
  * only reuses the stored cutout.
  */
 export async function rerunJob(deps: RerunDeps, source: JobRecord, given: RerunFields): Promise<JobRecord> {
-  if (!isTerminal(source.status)) throw new ApiError('job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
-  if (!source.originalSha256 && source.sourceUrl) throw new ApiError('original_missing', 'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again');
+  if (!isTerminal(source.status))
+    throw new ApiError('job_not_finished', `The job is ${source.status}; rerun it once it has ended`);
+  if (!source.originalSha256 && source.sourceUrl)
+    throw new ApiError(
+      'original_missing',
+      'The original of this job was never fetched, so there is nothing to rerun; submit its image_url again',
+    );
   if (!given.options) checkInheritedOptions(source.options, deps.config.bybybg.allowedOptions);
   const id = newJobId();
   const key = await copyOriginal(deps.storage, source, id);
-  if (!key) throw new ApiError('original_missing', 'The original of this job is no longer stored; submit the image again');
+  if (!key)
+    throw new ApiError('original_missing', 'The original of this job is no longer stored; submit the image again');
   const record: JobRecord = {
-    id, tenantId: source.tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
-    originalKey: key, originalBytes: source.originalBytes, originalContentType: source.originalContentType,
-    originalSha256: source.originalSha256, rerunOf: source.id, clientRef: source.clientRef,
-    options: given.options ?? source.options, webhookUrl: given.webhook_url ?? source.webhookUrl, metadata: given.metadata ?? source.metadata,
+    id,
+    tenantId: source.tenantId,
+    status: 'queued',
+    createdAt: new Date().toISOString(),
+    attempts: 0,
+    upstreamCalls: 0,
+    originalKey: key,
+    originalBytes: source.originalBytes,
+    originalContentType: source.originalContentType,
+    originalSha256: source.originalSha256,
+    rerunOf: source.id,
+    clientRef: source.clientRef,
+    options: given.options ?? source.options,
+    webhookUrl: given.webhook_url ?? source.webhookUrl,
+    metadata: given.metadata ?? source.metadata,
     renditionPlans: given.renditions ?? source.renditionPlans,
   };
   await queueSingleJob(deps, record);
@@ -78,24 +107,45 @@ export async function rerunJob(deps: RerunDeps, source: JobRecord, given: RerunF
  * left, 422 and nothing is kept.
  */
 export async function rerunBatch(
-  deps: RerunDeps, source: BatchRecord, selection: RerunSelection, settings: RerunFields, log: { error(details: object, message: string): void; warn(details: object, message: string): void },
+  deps: RerunDeps,
+  source: BatchRecord,
+  selection: RerunSelection,
+  settings: RerunFields,
+  log: { error(details: object, message: string): void; warn(details: object, message: string): void },
 ): Promise<{ batch: BatchRecord; rejected: RejectedRow[] }> {
   const { config, batches, jobs } = deps;
-  const ids = selection === 'rejected'
-    ? await deps.reviews.rejectedIds(source.id, 0, config.api.maxBatchItems)
-    : selection === 'quality_flagged'
-      ? await batches.qualityFlaggedIds(source.id, 0, config.api.maxBatchItems)
-      : await batches.endedIds(source.id, 'failed', 0, config.api.maxBatchItems);
+  const ids =
+    selection === 'rejected'
+      ? await deps.reviews.rejectedIds(source.id, 0, config.api.maxBatchItems)
+      : selection === 'quality_flagged'
+        ? await batches.qualityFlaggedIds(source.id, 0, config.api.maxBatchItems)
+        : await batches.endedIds(source.id, 'failed', 0, config.api.maxBatchItems);
   if (ids.length === 0) throw new ApiError('nothing_to_rerun', NOTHING_SELECTED[selection]);
   const { items, rejected, stored } = await rerunItems(deps, source.tenantId, ids);
   try {
-    if (items.length === 0) throw new ApiError('nothing_to_rerun', `None of the ${ids.length} items can be rerun (${rejected[0]?.reason ?? 'gone'})`);
+    if (items.length === 0)
+      throw new ApiError(
+        'nothing_to_rerun',
+        `None of the ${ids.length} items can be rerun (${rejected[0]?.reason ?? 'gone'})`,
+      );
     const first = await jobs.get(ids[0]!);
     const options = settings.options ?? first?.options;
     if (!settings.options) checkInheritedOptions(options, config.bybybg.allowedOptions);
     const renditionPlans = settings.renditions ?? first?.renditionPlans;
-    const batchSettings = { webhookUrl: settings.webhook_url, options, renditionPlans, itemEvents: settings.item_events ?? false };
-    const batch = await createBatchFromList(createDepsOf(deps, log), source.tenantId, items, rejected.length, batchSettings, source.id).catch((error: unknown) => {
+    const batchSettings = {
+      webhookUrl: settings.webhook_url,
+      options,
+      renditionPlans,
+      itemEvents: settings.item_events ?? false,
+    };
+    const batch = await createBatchFromList(
+      createDepsOf(deps, log),
+      source.tenantId,
+      items,
+      rejected.length,
+      batchSettings,
+      source.id,
+    ).catch((error: unknown) => {
       log.error({ err: error }, 'batch rerun failed');
       throw unavailable();
     });
@@ -112,7 +162,9 @@ export async function rerunBatch(
  * of it; a URL item that failed before its original was fetched is fetched again.
  */
 async function rerunItems(
-  { jobs, storage }: Pick<RerunDeps, 'jobs' | 'storage'>, tenantId: string, ids: readonly string[],
+  { jobs, storage }: Pick<RerunDeps, 'jobs' | 'storage'>,
+  tenantId: string,
+  ids: readonly string[],
 ): Promise<{ items: BatchItem[]; rejected: RejectedRow[]; stored: string[] }> {
   const items: BatchItem[] = [];
   const rejected: RejectedRow[] = [];
@@ -133,7 +185,17 @@ async function rerunItems(
         continue;
       }
       stored.push(key);
-      items.push({ kind: 'file', jobId, clientRef, metadata: record.metadata, original: { bytes: record.originalBytes, contentType: record.originalContentType, sha256: record.originalSha256 } });
+      items.push({
+        kind: 'file',
+        jobId,
+        clientRef,
+        metadata: record.metadata,
+        original: {
+          bytes: record.originalBytes,
+          contentType: record.originalContentType,
+          sha256: record.originalSha256,
+        },
+      });
     } else if (record.sourceUrl) {
       items.push({ kind: 'url', imageUrl: record.sourceUrl, clientRef, metadata: record.metadata });
     } else {

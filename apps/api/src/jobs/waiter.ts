@@ -37,7 +37,10 @@ export function makeJobWaiter({ subscriber, channel }: { subscriber: Redis; chan
       let timer: NodeJS.Timeout | undefined;
       try {
         if (await isEnded()) return true;
-        return await Promise.race([ended, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+        return await Promise.race([
+          ended,
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+        ]);
       } finally {
         clearTimeout(timer);
         set.delete(wake);

@@ -16,7 +16,11 @@ export interface ProgressStreams {
   closeAll(): void;
 }
 
-export interface StreamLimits { perLink: number; perProcess: number; maxAgeMs: number }
+export interface StreamLimits {
+  perLink: number;
+  perProcess: number;
+  maxAgeMs: number;
+}
 
 /** How long the browser waits before reconnecting a stream that reached its age limit. */
 const RECONNECT_MS = 1_000;
@@ -27,15 +31,30 @@ const RECONNECT_MS = 1_000;
  * closing an idle connection. Streams are counted per link and per process, so a leaked
  * link cannot hold an unbounded number of connections open.
  */
-export function makeProgressStreams({ batches, revocations, limits, intervalMs = 1_000, heartbeatMs = 15_000 }: {
-  batches: BatchStore; revocations: ReviewRevocations; limits: StreamLimits; intervalMs?: number; heartbeatMs?: number;
+export function makeProgressStreams({
+  batches,
+  revocations,
+  limits,
+  intervalMs = 1_000,
+  heartbeatMs = 15_000,
+}: {
+  batches: BatchStore;
+  revocations: ReviewRevocations;
+  limits: StreamLimits;
+  intervalMs?: number;
+  heartbeatMs?: number;
 }): ProgressStreams {
   const open = new Set<() => void>();
   const perLink = new Map<string, number>();
 
   const admit = (link: string) => {
-    if (open.size >= limits.perProcess) throw rateLimited('Too many progress streams are open on this server; the page falls back to polling', 5);
-    if ((perLink.get(link) ?? 0) >= limits.perLink) throw rateLimited(`This review link already has ${limits.perLink} progress streams open; close a tab or retry later`, 5);
+    if (open.size >= limits.perProcess)
+      throw rateLimited('Too many progress streams are open on this server; the page falls back to polling', 5);
+    if ((perLink.get(link) ?? 0) >= limits.perLink)
+      throw rateLimited(
+        `This review link already has ${limits.perLink} progress streams open; close a tab or retry later`,
+        5,
+      );
     perLink.set(link, (perLink.get(link) ?? 0) + 1);
   };
   const release = (link: string) => {
@@ -51,8 +70,11 @@ export function makeProgressStreams({ batches, revocations, limits, intervalMs =
       reply.hijack();
       const out = reply.raw;
       out.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive',
-        'x-accel-buffering': 'no', 'x-request-id': request.id,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id,
       });
       const openedAt = Date.now();
       let last = '';
@@ -79,9 +101,17 @@ export function makeProgressStreams({ batches, revocations, limits, intervalMs =
       const tick = async () => {
         try {
           if (Date.now() >= scope.grant.expiresAtMs) return finish('expired');
-          const [batch, revokedAt] = await Promise.all([batches.get(scope.batch.id), revocations.revokedAt(scope.grant.id)]);
+          const [batch, revokedAt] = await Promise.all([
+            batches.get(scope.batch.id),
+            revocations.revokedAt(scope.grant.id),
+          ]);
           if (scope.grant.issuedAtMs <= revokedAt) {
-            return finish('revoked', { error: { code: 'review_link_revoked', message: `This review link was revoked on ${new Date(revokedAt).toISOString()}` } });
+            return finish('revoked', {
+              error: {
+                code: 'review_link_revoked',
+                message: `This review link was revoked on ${new Date(revokedAt).toISOString()}`,
+              },
+            });
           }
           if (!batch) return finish('end');
           const progress = JSON.stringify(await reviewProgress(batches, batch));

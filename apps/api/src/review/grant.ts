@@ -19,17 +19,26 @@ declare module 'fastify' {
 }
 
 export interface GrantDeps {
-  secret: string; batches: BatchStore; jobs: JobStore; revocations: ReviewRevocations; apiKeys: Pick<ApiKeyStore, 'authenticate'>;
-  failures: AuthFailures; perLink: Allowance;
+  secret: string;
+  batches: BatchStore;
+  jobs: JobStore;
+  revocations: ReviewRevocations;
+  apiKeys: Pick<ApiKeyStore, 'authenticate'>;
+  failures: AuthFailures;
+  perLink: Allowance;
 }
 
 const ISSUED_KEY_IN_URL = /ck_(live|test)_[0-9A-Za-z]{8,}/;
 
 /** Values of a URL that could be an operator's (bootstrap) key: long, and not a review link. */
-const couldBeKey = (value: string): boolean => !looksLikeReviewToken(value) && value.length >= 24 && value.length <= 256;
+const couldBeKey = (value: string): boolean =>
+  !looksLikeReviewToken(value) && value.length >= 24 && value.length <= 256;
 
 const apiKeyInUrl = () =>
-  new ApiError('api_key_in_url', 'An API key never goes in a URL and cannot open the review page; create a review link with POST /v1/batches/:id/review-link. Revoke this key if the URL was shared.');
+  new ApiError(
+    'api_key_in_url',
+    'An API key never goes in a URL and cannot open the review page; create a review link with POST /v1/batches/:id/review-link. Revoke this key if the URL was shared.',
+  );
 
 /**
  * Refuses a URL that carries an API key, in the path or the query: the review page opens
@@ -44,7 +53,9 @@ async function refuseApiKeyInUrl(apiKeys: Pick<ApiKeyStore, 'authenticate'>, val
 }
 
 const queryValues = (request: FastifyRequest): string[] =>
-  Object.values((request.query ?? {}) as Record<string, unknown>).flat().filter((value): value is string => typeof value === 'string');
+  Object.values((request.query ?? {}) as Record<string, unknown>)
+    .flat()
+    .filter((value): value is string => typeof value === 'string');
 
 const decodeSafely = (url: string): string => {
   try {
@@ -58,25 +69,40 @@ const decodeSafely = (url: string): string => {
 function verifiedGrant(secret: string, token: string): ReviewGrant {
   const check = verifyReviewToken(secret, token);
   if (!check.ok && check.reason === 'expired') {
-    throw new ApiError('review_link_expired', `This review link expired on ${new Date(check.expiresAtMs!).toISOString()}`);
+    throw new ApiError(
+      'review_link_expired',
+      `This review link expired on ${new Date(check.expiresAtMs!).toISOString()}`,
+    );
   }
-  if (!check.ok) throw new ApiError('review_link_invalid', 'This review link is not valid; it may have been copied incompletely or changed');
+  if (!check.ok)
+    throw new ApiError(
+      'review_link_invalid',
+      'This review link is not valid; it may have been copied incompletely or changed',
+    );
   return check.grant;
 }
 
 /** Checks revocation and loads what the link opens; 401 or 404 otherwise. */
-async function resolveGrant({ batches, jobs, revocations }: Pick<GrantDeps, 'batches' | 'jobs' | 'revocations'>, token: string, grant: ReviewGrant): Promise<ReviewScope> {
+async function resolveGrant(
+  { batches, jobs, revocations }: Pick<GrantDeps, 'batches' | 'jobs' | 'revocations'>,
+  token: string,
+  grant: ReviewGrant,
+): Promise<ReviewScope> {
   // Every request under a link makes these reads: both at once.
   const [revokedAt, batch, job] = await Promise.all([
     revocations.revokedAt(grant.id),
     grant.kind === 'batch' ? batches.get(grant.id) : null,
     grant.kind === 'job' ? jobs.get(grant.id) : null,
   ]);
-  if (grant.issuedAtMs <= revokedAt) throw new ApiError('review_link_revoked', `This review link was revoked on ${new Date(revokedAt).toISOString()}`);
+  if (grant.issuedAtMs <= revokedAt)
+    throw new ApiError('review_link_revoked', `This review link was revoked on ${new Date(revokedAt).toISOString()}`);
   if (batch) return { kind: 'batch', token, grant, batch };
   if (job) return { kind: 'job', token, grant, job };
   const plural = grant.kind === 'batch' ? 'batches' : 'jobs';
-  throw new ApiError('not_found', `The ${grant.kind} of this review link no longer exists (finished ${plural} are kept for the retention period)`);
+  throw new ApiError(
+    'not_found',
+    `The ${grant.kind} of this review link no longer exists (finished ${plural} are kept for the retention period)`,
+  );
 }
 
 /**
@@ -117,6 +143,7 @@ export async function jobInScope(scope: ReviewScope, jobs: JobStore, jobId: stri
     return scope.job;
   }
   const record = /^job_[0-9A-Za-z]{24}$/.test(jobId) ? await jobs.get(jobId) : null;
-  if (!record || record.batchId !== scope.batch.id || record.tenantId !== scope.batch.tenantId) throw new ApiError('not_found', 'Job not found');
+  if (!record || record.batchId !== scope.batch.id || record.tenantId !== scope.batch.tenantId)
+    throw new ApiError('not_found', 'Job not found');
   return record;
 }

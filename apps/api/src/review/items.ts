@@ -1,5 +1,12 @@
 import type { BatchRecord, BatchStore, JobRecord } from '@cutout/shared/stores';
-import { QUALITY_FLAG_TEXT, reviewView, toBatchView, type JobStatus, type JobView, type QualityFlag } from '@cutout/shared/views';
+import {
+  QUALITY_FLAG_TEXT,
+  reviewView,
+  toBatchView,
+  type JobStatus,
+  type JobView,
+  type QualityFlag,
+} from '@cutout/shared/views';
 
 /** A job as the review page shows it: thumbnails and downloads go through the review link, never to S3 directly. */
 export interface ReviewItem {
@@ -32,10 +39,15 @@ export function toReviewItem(token: string, record: JobRecord): ReviewItem {
     original_thumb_url: record.originalThumbKey ? `${item}/thumbs/original` : null,
     cutout_thumb_url: succeeded && record.resultThumbKey ? `${item}/thumbs/cutout` : null,
     result_url: succeeded && record.resultKey ? `${item}/result` : null,
-    quality_flags: succeeded ? (record.quality?.flags ?? []).map((flag) => ({ flag, text: QUALITY_FLAG_TEXT[flag] })) : [],
+    quality_flags: succeeded
+      ? (record.quality?.flags ?? []).map((flag) => ({ flag, text: QUALITY_FLAG_TEXT[flag] }))
+      : [],
     renditions: succeeded
       ? Object.entries(record.renditions ?? {}).map(([name, stored]) =>
-          'error' in stored ? { name, url: null, error: stored.error } : { name, url: `${item}/renditions/${name}`, error: null })
+          'error' in stored
+            ? { name, url: null, error: stored.error }
+            : { name, url: `${item}/renditions/${name}`, error: null },
+        )
       : [],
     finished_at: record.finishedAt ?? null,
   };
@@ -45,7 +57,15 @@ export function toReviewItem(token: string, record: JobRecord): ReviewItem {
 export interface ReviewProgress {
   id: string;
   status: BatchRecord['status'];
-  counts: { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; quality_flagged: number };
+  counts: {
+    total: number;
+    queued: number;
+    processing: number;
+    succeeded: number;
+    failed: number;
+    canceled: number;
+    quality_flagged: number;
+  };
   review: { rejected: number };
   eta: ReturnType<typeof toBatchView>['eta'];
   created_at: string;
@@ -56,7 +76,12 @@ export async function reviewProgress(batches: BatchStore, batch: BatchRecord): P
   const view = toBatchView(batch, { publicBaseUrl: '', recentEnds: await batches.recentEnds(batch.id) });
   const { total, queued, processing, succeeded, failed, canceled, quality_flagged } = view.counts;
   return {
-    id: view.id, status: view.status, counts: { total, queued, processing, succeeded, failed, canceled, quality_flagged },
-    review: view.review, eta: view.eta, created_at: view.created_at, completed_at: view.completed_at,
+    id: view.id,
+    status: view.status,
+    counts: { total, queued, processing, succeeded, failed, canceled, quality_flagged },
+    review: view.review,
+    eta: view.eta,
+    created_at: view.created_at,
+    completed_at: view.completed_at,
   };
 }

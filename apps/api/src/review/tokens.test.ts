@@ -9,9 +9,15 @@ describe('review link tokens', () => {
     const now = Date.now();
     const token = signReviewToken(SECRET, { kind: 'batch', id: BATCH }, now + 60_000, now);
     expect(token.length).toBeLessThan(100);
-    expect(verifyReviewToken(SECRET, token, now)).toEqual({ ok: true, grant: { kind: 'batch', id: BATCH, issuedAtMs: now, expiresAtMs: Math.floor((now + 60_000) / 1000) * 1000 } });
+    expect(verifyReviewToken(SECRET, token, now)).toEqual({
+      ok: true,
+      grant: { kind: 'batch', id: BATCH, issuedAtMs: now, expiresAtMs: Math.floor((now + 60_000) / 1000) * 1000 },
+    });
     const job = signReviewToken(SECRET, { kind: 'job', id: 'job_0123456789ABCDEFGHIJabcd' }, now + 60_000);
-    expect(verifyReviewToken(SECRET, job, now)).toMatchObject({ ok: true, grant: { kind: 'job', id: 'job_0123456789ABCDEFGHIJabcd' } });
+    expect(verifyReviewToken(SECRET, job, now)).toMatchObject({
+      ok: true,
+      grant: { kind: 'job', id: 'job_0123456789ABCDEFGHIJabcd' },
+    });
     expect(verifyReviewToken(SECRET, token, now + 61_000)).toMatchObject({ ok: false, reason: 'expired' });
   });
 

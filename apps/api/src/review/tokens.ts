@@ -10,14 +10,25 @@ import type { Redis } from 'ioredis';
 const REVIEW_TOKEN_PREFIX = 'rvw_';
 
 export type ReviewSubject = { kind: 'batch' | 'job'; id: string };
-export interface ReviewGrant extends ReviewSubject { issuedAtMs: number; expiresAtMs: number }
-export type ReviewCheck = { ok: true; grant: ReviewGrant } | { ok: false; reason: 'invalid' | 'expired'; expiresAtMs?: number };
+export interface ReviewGrant extends ReviewSubject {
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+export type ReviewCheck =
+  | { ok: true; grant: ReviewGrant }
+  | { ok: false; reason: 'invalid' | 'expired'; expiresAtMs?: number };
 
 const TOKEN = /^rvw_([bj])([0-9A-Za-z]{24})\.([0-9a-z]{1,12})\.([0-9a-z]{1,10})\.([A-Za-z0-9_-]{22})$/;
 const SUBJECT_ID = /^(batch|job)_([0-9A-Za-z]{24})$/;
-const sign = (secret: string, body: string): Buffer => createHmac('sha256', secret).update(body).digest().subarray(0, 16);
+const sign = (secret: string, body: string): Buffer =>
+  createHmac('sha256', secret).update(body).digest().subarray(0, 16);
 
-export function signReviewToken(secret: string, subject: ReviewSubject, expiresAtMs: number, issuedAtMs = Date.now()): string {
+export function signReviewToken(
+  secret: string,
+  subject: ReviewSubject,
+  expiresAtMs: number,
+  issuedAtMs = Date.now(),
+): string {
   const id = SUBJECT_ID.exec(subject.id)?.[2];
   if (!id) throw new Error(`not a batch or job id: ${subject.id}`);
   const body = `${REVIEW_TOKEN_PREFIX}${subject.kind === 'batch' ? 'b' : 'j'}${id}.${Math.floor(issuedAtMs).toString(36)}.${Math.floor(expiresAtMs / 1000).toString(36)}`;
@@ -28,14 +39,29 @@ export function signReviewToken(secret: string, subject: ReviewSubject, expiresA
 export function verifyReviewToken(secret: string, token: string, nowMs = Date.now()): ReviewCheck {
   const match = TOKEN.exec(token);
   if (!match) return { ok: false, reason: 'invalid' };
-  const [, kind, id, issued, expiry, signature] = match as unknown as [string, 'b' | 'j', string, string, string, string];
+  const [, kind, id, issued, expiry, signature] = match as unknown as [
+    string,
+    'b' | 'j',
+    string,
+    string,
+    string,
+    string,
+  ];
   // Compared as text: base64url decoding ignores the last character's spare bits, so two spellings would pass.
   const given = Buffer.from(signature);
   const expected = Buffer.from(sign(secret, token.slice(0, token.lastIndexOf('.'))).toString('base64url'));
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'invalid' };
   const expiresAtMs = parseInt(expiry, 36) * 1000;
   if (expiresAtMs <= nowMs) return { ok: false, reason: 'expired', expiresAtMs };
-  return { ok: true, grant: { kind: kind === 'b' ? 'batch' : 'job', id: `${kind === 'b' ? 'batch' : 'job'}_${id}`, issuedAtMs: parseInt(issued, 36), expiresAtMs } };
+  return {
+    ok: true,
+    grant: {
+      kind: kind === 'b' ? 'batch' : 'job',
+      id: `${kind === 'b' ? 'batch' : 'job'}_${id}`,
+      issuedAtMs: parseInt(issued, 36),
+      expiresAtMs,
+    },
+  };
 }
 
 export const looksLikeReviewToken = (value: string): boolean => value.startsWith(REVIEW_TOKEN_PREFIX);
@@ -71,7 +97,15 @@ export function makeReviewRevocations({ redis, prefix }: { redis: Redis; prefix:
  * signs and verifies with the same one. Deleting the key (or changing the configured
  * secret) invalidates every review link.
  */
-export async function reviewLinkSecret({ redis, prefix, configured }: { redis: Redis; prefix: string; configured?: string }): Promise<string> {
+export async function reviewLinkSecret({
+  redis,
+  prefix,
+  configured,
+}: {
+  redis: Redis;
+  prefix: string;
+  configured?: string;
+}): Promise<string> {
   if (configured) return configured;
   const key = `${prefix}:review:secret`;
   await redis.set(key, randomBytes(32).toString('base64url'), 'NX');

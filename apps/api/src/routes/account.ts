@@ -8,7 +8,8 @@ import { usageRange, usageTotals } from '../account/usage-range.ts';
 import type { BudgetPeriod } from '@cutout/shared/stores';
 
 /** A budget period as clients see it; null when the period has no limit. */
-const budgetPeriodView = (period: BudgetPeriod | null) => (period ? { limit: period.limit, used: period.used, resets_at: period.resetsAt } : null);
+const budgetPeriodView = (period: BudgetPeriod | null) =>
+  period ? { limit: period.limit, used: period.used, resets_at: period.resetsAt } : null;
 
 /** The tenant's account, and the rotation of its webhook signing secret. */
 export const accountRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps, guards }) => {
@@ -21,12 +22,25 @@ export const accountRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { 
     handler: async (request) => {
       const tenantId = tenantOf(request);
       const scopes = request.auth?.scopes ?? [];
-      const [secrets, today, budget] = await Promise.all([tenants.webhookSecretState(tenantId), usage.day(tenantId), budgets.state(tenantId)]);
+      const [secrets, today, budget] = await Promise.all([
+        tenants.webhookSecretState(tenantId),
+        usage.day(tenantId),
+        budgets.state(tenantId),
+      ]);
       return {
         tenant_id: tenantId,
         scopes,
-        limits: { requests_per_minute: config.api.rateLimitPerMinute, max_upload_bytes: config.api.maxUploadBytes, max_image_pixels: config.api.maxImagePixels },
-        usage_today: { date: today.date, jobs: today.jobs, upstream_calls: today.upstream_calls, credits_saved: today.credits_saved },
+        limits: {
+          requests_per_minute: config.api.rateLimitPerMinute,
+          max_upload_bytes: config.api.maxUploadBytes,
+          max_image_pixels: config.api.maxImagePixels,
+        },
+        usage_today: {
+          date: today.date,
+          jobs: today.jobs,
+          upstream_calls: today.upstream_calls,
+          credits_saved: today.credits_saved,
+        },
         // Set by the operator (`npm run keys -- budget`); a job over it waits with waiting_reason budget_exhausted.
         budget: { daily: budgetPeriodView(budget.daily), monthly: budgetPeriodView(budget.monthly) },
         // The signing secret lets its holder forge deliveries to the tenant's receivers: write keys only.

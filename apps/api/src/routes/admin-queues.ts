@@ -14,12 +14,18 @@ const ADMIN_QUEUES_PATH = '/admin/queues';
  * mounted at all (404 like any unknown path). Read-only: job records, not BullMQ, hold
  * what clients see, so retrying or removing a BullMQ job by hand would make them disagree.
  */
-export async function adminQueueRoutes(app: FastifyInstance, { adminApiKey, queues, failures }: { adminApiKey?: string; queues: Queues; failures: AuthFailures }): Promise<void> {
+export async function adminQueueRoutes(
+  app: FastifyInstance,
+  { adminApiKey, queues, failures }: { adminApiKey?: string; queues: Queues; failures: AuthFailures },
+): Promise<void> {
   if (!adminApiKey) return;
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
   createBullBoard({
-    queues: [new BullMQAdapter(queues.removeBg, { readOnlyMode: true }), new BullMQAdapter(queues.webhooks, { readOnlyMode: true })],
+    queues: [
+      new BullMQAdapter(queues.removeBg, { readOnlyMode: true }),
+      new BullMQAdapter(queues.webhooks, { readOnlyMode: true }),
+    ],
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Cutout queues' } },
   });
@@ -42,7 +48,11 @@ function requireAdminKey(adminApiKey: string, failures: AuthFailures) {
     reply.header('www-authenticate', 'Basic realm="Cutout queues", charset="UTF-8"');
     try {
       failures.refuseIfBlocked(request);
-      if (presented === undefined) throw new ApiError('missing_api_key', 'Send the admin key in the X-API-KEY header or as the basic-auth password');
+      if (presented === undefined)
+        throw new ApiError(
+          'missing_api_key',
+          'Send the admin key in the X-API-KEY header or as the basic-auth password',
+        );
       await failures.fail(request, new ApiError('invalid_api_key', 'The admin key is not valid'));
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;

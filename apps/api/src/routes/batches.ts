@@ -24,9 +24,15 @@ export const batchRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { de
   const ops = batchOperations(contract);
   const { config, storage, jobs, batches, queues, idempotency } = deps;
   const fields = fieldSchemas(contract.rules);
-  const view = async (batch: BatchRecord) => toBatchView(batch, { publicBaseUrl: config.api.publicBaseUrl, recentEnds: await batches.recentEnds(batch.id) });
+  const view = async (batch: BatchRecord) =>
+    toBatchView(batch, { publicBaseUrl: config.api.publicBaseUrl, recentEnds: await batches.recentEnds(batch.id) });
   const answer = (reply: FastifyReply, stored: StoredResponse & { replayed: boolean }) =>
-    reply.status(stored.statusCode).headers({ ...(stored.location ? { location: stored.location } : {}), ...(stored.replayed ? { 'idempotent-replayed': 'true' } : {}) })
+    reply
+      .status(stored.statusCode)
+      .headers({
+        ...(stored.location ? { location: stored.location } : {}),
+        ...(stored.replayed ? { 'idempotent-replayed': 'true' } : {}),
+      })
       .send(stored.body);
 
   // The body (JSON items, a manifest, a form) is read as it streams in, never parsed whole by fastify.
@@ -48,7 +54,12 @@ export const batchRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { de
     handler: async (request, reply) => {
       const batch = await ownBatch(batches, request);
       const format = manifestFormat(request.query.format, request.headers.accept) ?? 'jsonl';
-      const lines = manifestLines({ batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs }, batch.id, format, batch.renditionNames);
+      const lines = manifestLines(
+        { batches, jobs, storage, resultUrlTtlMs: config.api.resultUrlTtlMs },
+        batch.id,
+        format,
+        batch.renditionNames,
+      );
       return reply
         .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
         .header('content-disposition', `attachment; filename="${batch.id}.${format}"`)
@@ -67,11 +78,18 @@ export const batchRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { de
       const source = await ownBatch(batches, request);
       const { items: selection, ...settings } = request.body;
       const fingerprint = sha256Hex(JSON.stringify([source.id, selection, settings]));
-      return answer(reply, await onceFor(idempotency, source.tenantId, request.headers['idempotency-key'], fingerprint, async () => {
-        const { batch, rejected } = await rerunBatch(deps, source, selection, settings, request.log);
-        request.log.info({ batch_id: batch.id, rerun_of: source.id, items: batch.total }, 'batch rerun accepted');
-        return { statusCode: 202, location: `${config.api.publicBaseUrl}/v1/batches/${batch.id}`, body: createdView(deps, batch, rejected) };
-      }));
+      return answer(
+        reply,
+        await onceFor(idempotency, source.tenantId, request.headers['idempotency-key'], fingerprint, async () => {
+          const { batch, rejected } = await rerunBatch(deps, source, selection, settings, request.log);
+          request.log.info({ batch_id: batch.id, rerun_of: source.id, items: batch.total }, 'batch rerun accepted');
+          return {
+            statusCode: 202,
+            location: `${config.api.publicBaseUrl}/v1/batches/${batch.id}`,
+            body: createdView(deps, batch, rejected),
+          };
+        }),
+      );
     },
   });
 
@@ -81,7 +99,10 @@ export const batchRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { de
       const batch = await ownBatch(batches, request);
       if (batch.status === 'processing') {
         await batches.markCanceled(batch.id);
-        const canceled = await cancelBatchItems({ batches, outbox: deps.webhookOutbox, jobs, removeBg: queues.removeBg }, batch.id);
+        const canceled = await cancelBatchItems(
+          { batches, outbox: deps.webhookOutbox, jobs, removeBg: queues.removeBg },
+          batch.id,
+        );
         request.log.info({ batch_id: batch.id, canceled }, 'batch canceled');
       }
       return view((await batches.get(batch.id)) ?? batch);

@@ -26,16 +26,27 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
   const ops = jobOperations(contract);
   const { config, storage, jobs, idempotency, jobWaiter, images } = deps;
   const jobUrl = (id: string) => `${config.api.publicBaseUrl}/v1/jobs/${id}`;
-  const view = (record: JobRecord, held?: Parameters<typeof toJobView>[3]) => toJobView(record, storage, config.api.resultUrlTtlMs, held);
+  const view = (record: JobRecord, held?: Parameters<typeof toJobView>[3]) =>
+    toJobView(record, storage, config.api.resultUrlTtlMs, held);
   const replay = (reply: FastifyReply, stored: StoredResponse) =>
-    reply.status(stored.statusCode).headers(stored.location ? { location: stored.location } : {}).header('idempotent-replayed', 'true').send(stored.body);
+    reply
+      .status(stored.statusCode)
+      .headers(stored.location ? { location: stored.location } : {})
+      .header('idempotent-replayed', 'true')
+      .send(stored.body);
 
   /** Waits up to `Prefer: wait=N` for the job to end; the record as it then is, and whether it ended. */
-  async function waitFor(record: JobRecord, prefer: string | undefined, reply: FastifyReply): Promise<{ record: JobRecord; ended: boolean }> {
+  async function waitFor(
+    record: JobRecord,
+    prefer: string | undefined,
+    reply: FastifyReply,
+  ): Promise<{ record: JobRecord; ended: boolean }> {
     const waitMs = preferredWaitMs(prefer);
     if (waitMs === undefined || isTerminal(record.status)) return { record, ended: isTerminal(record.status) };
     reply.header('preference-applied', `wait=${waitMs / 1000}`);
-    const ended = await jobWaiter.wait(record.id, waitMs, async () => isTerminal((await jobs.get(record.id))?.status ?? 'queued'));
+    const ended = await jobWaiter.wait(record.id, waitMs, async () =>
+      isTerminal((await jobs.get(record.id))?.status ?? 'queued'),
+    );
     return { record: (await jobs.get(record.id)) ?? record, ended };
   }
 
@@ -47,11 +58,20 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
       const claim = key ? await idempotency.claim(tenantId, key) : { kind: 'new' as const };
       if (claim.kind === 'in_progress') throw requestInProgress();
       const id = newJobId();
-      const target = { storage, objectKey: originalKey(tenantId, id), maxBytes: config.api.maxUploadBytes, maxPixels: config.api.maxImagePixels, images };
+      const target = {
+        storage,
+        objectKey: originalKey(tenantId, id),
+        maxBytes: config.api.maxUploadBytes,
+        maxPixels: config.api.maxImagePixels,
+        images,
+      };
       let record: JobRecord;
       try {
         const upload = request.isMultipart()
-          ? await receiveMultipartUpload(request, { ...target, fields: ops.createJob.requestBody.content['multipart/form-data'] })
+          ? await receiveMultipartUpload(request, {
+              ...target,
+              fields: ops.createJob.requestBody.content['multipart/form-data'],
+            })
           : await receiveUrlUpload(request.body as z.output<typeof ops.createJob.body>, target);
         const fingerprint = sha256Hex(JSON.stringify([upload.original.sha256, upload.fields]));
         if (claim.kind === 'done') {
@@ -62,19 +82,39 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
         }
         const { webhook_url: webhookUrl, metadata, options, renditions: renditionPlans } = upload.fields;
         record = {
-          id, tenantId, status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
-          originalKey: target.objectKey, originalBytes: upload.original.bytes, originalContentType: upload.original.contentType,
-          originalSha256: upload.original.sha256, webhookUrl, metadata, options, renditionPlans,
+          id,
+          tenantId,
+          status: 'queued',
+          createdAt: new Date().toISOString(),
+          attempts: 0,
+          upstreamCalls: 0,
+          originalKey: target.objectKey,
+          originalBytes: upload.original.bytes,
+          originalContentType: upload.original.contentType,
+          originalSha256: upload.original.sha256,
+          webhookUrl,
+          metadata,
+          options,
+          renditionPlans,
         };
         await queueSingleJob(deps, record);
-        if (key) await idempotency.complete(tenantId, key, { fingerprint, statusCode: 202, location: jobUrl(id), body: await view(record) });
+        if (key)
+          await idempotency.complete(tenantId, key, {
+            fingerprint,
+            statusCode: 202,
+            location: jobUrl(id),
+            body: await view(record),
+          });
       } catch (error) {
         if (key && claim.kind === 'new') await idempotency.release(tenantId, key).catch(() => undefined);
         throw error;
       }
       request.log.info({ job_id: id, bytes: record.originalBytes }, 'job accepted');
       const { record: latest, ended } = await waitFor(record, request.headers.prefer, reply);
-      return reply.status(ended ? 200 : 202).header('location', jobUrl(id)).send(await view(latest));
+      return reply
+        .status(ended ? 200 : 202)
+        .header('location', jobUrl(id))
+        .send(await view(latest));
     },
   });
 
@@ -92,7 +132,8 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
       // Another tenant's job is indistinguishable from a missing one.
       if (!owned || owned.tenantId !== tenantId) throw notFound('Job');
       const waited = await waitFor(owned, request.headers.prefer, reply);
-      const held = waited.record.status !== 'queued' ? null : waited.record === owned ? hold : await queueHold(deps, tenantId);
+      const held =
+        waited.record.status !== 'queued' ? null : waited.record === owned ? hold : await queueHold(deps, tenantId);
       const etag = jobEtag(waited.record, held);
       reply.header('etag', etag).header('cache-control', 'private, no-cache');
       if (request.headers['if-none-match'] === etag) return (reply as FastifyReply).status(304).send();
@@ -113,7 +154,8 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
     ...routeOf(ops.getJobResult, guards),
     handler: async (request, reply) => {
       const record = await ownJob(jobs, request);
-      if (record.status !== 'succeeded' || !record.resultKey) throw new ApiError('result_not_ready', `The job is ${record.status}; a result exists once it has succeeded`);
+      if (record.status !== 'succeeded' || !record.resultKey)
+        throw new ApiError('result_not_ready', `The job is ${record.status}; a result exists once it has succeeded`);
       return reply.redirect(await storage.presign(record.resultKey, config.api.resultUrlTtlMs), 302);
     },
   });
@@ -123,10 +165,16 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
     handler: async (request, reply) => {
       const record = await ownJob(jobs, request);
       const { name } = request.params;
-      if (!record.renditionPlans?.some((plan) => plan.name === name)) throw new ApiError('not_found', `The job has no rendition named "${name.slice(0, 32)}"`);
+      if (!record.renditionPlans?.some((plan) => plan.name === name))
+        throw new ApiError('not_found', `The job has no rendition named "${name.slice(0, 32)}"`);
       const stored = record.renditions?.[name];
-      if (record.status !== 'succeeded' || !stored) throw new ApiError('result_not_ready', `The job is ${record.status}; its renditions exist once it has succeeded`);
-      if ('error' in stored) throw new ApiError('rendition_failed', `The rendition "${name}" could not be made: ${stored.error}`);
+      if (record.status !== 'succeeded' || !stored)
+        throw new ApiError(
+          'result_not_ready',
+          `The job is ${record.status}; its renditions exist once it has succeeded`,
+        );
+      if ('error' in stored)
+        throw new ApiError('rendition_failed', `The rendition "${name}" could not be made: ${stored.error}`);
       return reply.redirect(await storage.presign(stored.key, config.api.resultUrlTtlMs), 302);
     },
   });
@@ -137,7 +185,10 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
       const source = await ownJob(jobs, request);
       const record = await rerunJob(deps, source, request.body ?? {});
       request.log.info({ job_id: record.id, rerun_of: source.id }, 'job rerun accepted');
-      return reply.status(202).header('location', jobUrl(record.id)).send(await view(record));
+      return reply
+        .status(202)
+        .header('location', jobUrl(record.id))
+        .send(await view(record));
     },
   });
 };

@@ -14,7 +14,10 @@ export const uploadRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { d
   // The list of files is read as it streams in, not parsed whole by fastify.
   await plugin.register(async (scope) => {
     leaveBodiesUnread(scope, ['application/json']);
-    scope.route({ ...routeOf(ops.createUpload, guards), handler: (request, reply) => createUpload(deps, request, reply) });
+    scope.route({
+      ...routeOf(ops.createUpload, guards),
+      handler: (request, reply) => createUpload(deps, request, reply),
+    });
   });
   app.route({ ...routeOf(ops.getUpload, guards), handler: (request, reply) => showUpload(deps, request, reply) });
 };

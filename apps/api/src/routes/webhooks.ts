@@ -31,14 +31,32 @@ export const webhookRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { 
   const app = plugin.withTypeProvider<ZodTypeProvider>();
   const ops = webhookOperations(contract);
   const { config, jobs, batches, storage } = deps;
-  const redelivery: RedeliveryDeps = { jobs, outbox: deps.webhookOutbox, deliveries: deps.webhookDeliveries, goneEndpoints: deps.goneEndpoints, gate: deps.webhookGate };
-  const endpoints: EndpointDeps = { deliveries: deps.webhookDeliveries, goneEndpoints: deps.goneEndpoints, gate: deps.webhookGate, outbox: deps.webhookOutbox };
-  const limit = makeRedeliveryLimit({ redis: deps.redis, prefix: config.redis.prefix, perMinute: config.webhooks.redeliveriesPerMinute });
+  const redelivery: RedeliveryDeps = {
+    jobs,
+    outbox: deps.webhookOutbox,
+    deliveries: deps.webhookDeliveries,
+    goneEndpoints: deps.goneEndpoints,
+    gate: deps.webhookGate,
+  };
+  const endpoints: EndpointDeps = {
+    deliveries: deps.webhookDeliveries,
+    goneEndpoints: deps.goneEndpoints,
+    gate: deps.webhookGate,
+    outbox: deps.webhookOutbox,
+  };
+  const limit = makeRedeliveryLimit({
+    redis: deps.redis,
+    prefix: config.redis.prefix,
+    perMinute: config.webhooks.redeliveriesPerMinute,
+  });
 
   app.route({
     ...routeOf(ops.listJobWebhookAttempts, guards),
     // At most the last 50 attempts are kept, so one page holds them all; `next_cursor` keeps the list shape.
-    handler: async (request) => ({ data: (await deps.webhookAttempts.list((await ownJob(jobs, request)).id)).map(toAttemptView), next_cursor: null }),
+    handler: async (request) => ({
+      data: (await deps.webhookAttempts.list((await ownJob(jobs, request)).id)).map(toAttemptView),
+      next_cursor: null,
+    }),
   });
 
   app.route({
@@ -77,8 +95,11 @@ export const webhookRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { 
       const recovery = await recoverDeliveries(redelivery, tenantId, sinceMs);
       request.log.info({ sinceMs, ...recovery }, 'webhook deliveries recovered');
       return reply.status(202).send({
-        object: 'webhook_recovery', since: new Date(sinceMs).toISOString(),
-        queued: recovery.queued, endpoint_disabled: recovery.endpointDisabled, has_more: recovery.hasMore,
+        object: 'webhook_recovery',
+        since: new Date(sinceMs).toISOString(),
+        queued: recovery.queued,
+        endpoint_disabled: recovery.endpointDisabled,
+        has_more: recovery.hasMore,
       });
     },
   });

@@ -19,7 +19,8 @@ export const toDeliveryView = (record: DeliveryRecord) => ({
   created_at: record.createdAt,
 });
 
-const encodeCursor = ({ createdMs, webhookId }: DeliveryPosition): string => Buffer.from(`d${createdMs}:${webhookId}`).toString('base64url');
+const encodeCursor = ({ createdMs, webhookId }: DeliveryPosition): string =>
+  Buffer.from(`d${createdMs}:${webhookId}`).toString('base64url');
 
 function decodeCursor(cursor: string): DeliveryPosition {
   const match = /^d(\d{1,16}):(msg_[0-9a-f]{32})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -28,10 +29,24 @@ function decodeCursor(cursor: string): DeliveryPosition {
 }
 
 /** `since` is epoch ms (the operation's schema parsed it). */
-export interface DeliveryListQuery { status?: WebhookState; since?: number; limit: number; cursor?: string }
+export interface DeliveryListQuery {
+  status?: WebhookState;
+  since?: number;
+  limit: number;
+  cursor?: string;
+}
 
 /** A page of the tenant's delivery log, newest first, as `{data, next_cursor}`. */
-export async function deliveryPage(deliveries: WebhookDeliveryLog, tenantId: string, { status, since, limit, cursor }: DeliveryListQuery) {
-  const page = await deliveries.page(tenantId, { status, sinceMs: since, before: cursor === undefined ? undefined : decodeCursor(cursor), limit });
+export async function deliveryPage(
+  deliveries: WebhookDeliveryLog,
+  tenantId: string,
+  { status, since, limit, cursor }: DeliveryListQuery,
+) {
+  const page = await deliveries.page(tenantId, {
+    status,
+    sinceMs: since,
+    before: cursor === undefined ? undefined : decodeCursor(cursor),
+    limit,
+  });
   return { data: page.records.map(toDeliveryView), next_cursor: page.next ? encodeCursor(page.next) : null };
 }

@@ -5,7 +5,11 @@ import type { RedeliveryDeps } from './redelivery.ts';
 
 export type EndpointDeps = Pick<RedeliveryDeps, 'deliveries' | 'goneEndpoints' | 'gate' | 'outbox'>;
 
-interface KnownEndpoint { url: string; lastAttemptAt?: string; disabledAt?: string }
+interface KnownEndpoint {
+  url: string;
+  lastAttemptAt?: string;
+  disabledAt?: string;
+}
 
 /**
  * One URL the tenant's webhooks go to. `state`: `disabled` (it answered 410; nothing is sent
@@ -33,7 +37,8 @@ async function knownEndpoints({ deliveries, goneEndpoints }: EndpointDeps, tenan
   const known = new Map<string, KnownEndpoint>();
   for (const { url, lastAttemptAt } of used) known.set(url, { url, lastAttemptAt });
   for (const { url, since } of gone) known.set(url, { ...known.get(url), url, disabledAt: since });
-  const latest = (endpoint: KnownEndpoint) => Math.max(Date.parse(endpoint.lastAttemptAt ?? '0'), Date.parse(endpoint.disabledAt ?? '0'));
+  const latest = (endpoint: KnownEndpoint) =>
+    Math.max(Date.parse(endpoint.lastAttemptAt ?? '0'), Date.parse(endpoint.disabledAt ?? '0'));
   return [...known.values()].sort((a, b) => latest(b) - latest(a));
 }
 
@@ -42,11 +47,18 @@ async function views(deps: EndpointDeps, tenantId: string, endpoints: KnownEndpo
   return endpoints.map((endpoint, i) => toEndpointView(endpoint, circuits[i]!));
 }
 
-export async function endpointPage(deps: EndpointDeps, tenantId: string, { limit: size, cursor }: { limit: number; cursor?: string }) {
+export async function endpointPage(
+  deps: EndpointDeps,
+  tenantId: string,
+  { limit: size, cursor }: { limit: number; cursor?: string },
+) {
   const offset = decodeOffsetCursor(cursor);
   const known = await knownEndpoints(deps, tenantId);
   const page = known.slice(offset, offset + size);
-  return { data: await views(deps, tenantId, page), next_cursor: offset + size < known.length ? encodeOffsetCursor(offset + size) : null };
+  return {
+    data: await views(deps, tenantId, page),
+    next_cursor: offset + size < known.length ? encodeOffsetCursor(offset + size) : null,
+  };
 }
 
 /**

@@ -14,7 +14,11 @@ export interface Recovery {
 }
 
 const payloadOf = (record: DeliveryRecord): WebhookPayload => ({
-  messageId: record.webhookId, type: record.eventType, jobId: record.jobId, tenantId: record.tenantId, ...(record.batchId ? { batchId: record.batchId } : {}),
+  messageId: record.webhookId,
+  type: record.eventType,
+  jobId: record.jobId,
+  tenantId: record.tenantId,
+  ...(record.batchId ? { batchId: record.batchId } : {}),
 });
 
 /**
@@ -33,20 +37,35 @@ export async function recoverDeliveries(deps: RedeliveryDeps, tenantId: string, 
   const endpoints = new Set<string>();
   while (handled.size < MAX_RECOVERED_PER_CALL) {
     const records = await deps.deliveries.failedSince(tenantId, fromMs, 2 * CHUNK);
-    const fresh = records.filter((record) => !handled.has(record.webhookId)).slice(0, Math.min(CHUNK, MAX_RECOVERED_PER_CALL - handled.size));
+    const fresh = records
+      .filter((record) => !handled.has(record.webhookId))
+      .slice(0, Math.min(CHUNK, MAX_RECOVERED_PER_CALL - handled.size));
     if (fresh.length === 0) {
       if (records.length < 2 * CHUNK) break;
       fromMs = Date.parse(records.at(-1)!.createdAt) + 1;
       continue;
     }
-    const gone = await deps.goneEndpoints.goneSinceMany(tenantId, fresh.map((record) => record.url ?? ''));
+    const gone = await deps.goneEndpoints.goneSinceMany(
+      tenantId,
+      fresh.map((record) => record.url ?? ''),
+    );
     const sendable = fresh.filter((record, i) => record.url && !gone[i]);
     for (const record of fresh) handled.add(record.webhookId);
     for (const record of fresh) if (!sendable.includes(record)) disabled.add(record.webhookId);
     // Jobs show their webhook pending again before the deliveries can run, as a single redelivery does.
-    await Promise.all(sendable.filter((record) => !record.batchId).map((record) => deps.jobs.setWebhook(record.jobId, {
-      state: 'pending', attempts: 0, lastStatusCode: record.lastStatusCode, lastError: record.lastError, lastAttemptAt: record.lastAttemptAt,
-    })));
+    await Promise.all(
+      sendable
+        .filter((record) => !record.batchId)
+        .map((record) =>
+          deps.jobs.setWebhook(record.jobId, {
+            state: 'pending',
+            attempts: 0,
+            lastStatusCode: record.lastStatusCode,
+            lastError: record.lastError,
+            lastAttemptAt: record.lastAttemptAt,
+          }),
+        ),
+    );
     queued += await deps.outbox.redeliverMany(sendable.map(payloadOf));
     for (const record of sendable) endpoints.add(endpointIdOf(tenantId, record.url!));
     fromMs = Date.parse(fresh.at(-1)!.createdAt);

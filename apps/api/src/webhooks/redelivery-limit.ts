@@ -17,17 +17,34 @@ export interface RedeliveryLimit {
  * API process; written here because the request limiter runs before authentication and
  * knows keys, not tenants.
  */
-export function makeRedeliveryLimit({ redis, prefix, perMinute }: { redis: Redis; prefix: string; perMinute: number }): RedeliveryLimit {
+export function makeRedeliveryLimit({
+  redis,
+  prefix,
+  perMinute,
+}: {
+  redis: Redis;
+  prefix: string;
+  perMinute: number;
+}): RedeliveryLimit {
   return {
     async take(tenantId) {
       const now = Date.now();
       const window = Math.floor(now / WINDOW_MS);
       const key = `${prefix}:redelivery-allowance:${tenantId}:${window}`;
-      const [[error, count] = [null, 0]] = (await redis.multi().incr(key).pexpire(key, WINDOW_MS + 1_000).exec()) ?? [];
+      const [[error, count] = [null, 0]] =
+        (await redis
+          .multi()
+          .incr(key)
+          .pexpire(key, WINDOW_MS + 1_000)
+          .exec()) ?? [];
       if (error) throw error;
       if (Number(count) <= perMinute) return;
       const retryAfter = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000));
-      throw new ApiError('rate_limited', `At most ${perMinute} webhook redeliveries per minute for this tenant (WEBHOOK_REDELIVERIES_PER_MINUTE); retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
+      throw new ApiError(
+        'rate_limited',
+        `At most ${perMinute} webhook redeliveries per minute for this tenant (WEBHOOK_REDELIVERIES_PER_MINUTE); retry in ${retryAfter} s`,
+        { 'retry-after': String(retryAfter) },
+      );
     },
   };
 }

@@ -1,5 +1,16 @@
 import { finalWebhookEvent, webhookMessageId, type WebhookPayload } from '@cutout/shared/infra';
-import { endpointIdOf, type BatchRecord, type DeliveryRecord, type EndpointGate, type GoneEndpoints, type JobRecord, type JobStore, type WebhookDelivery, type WebhookDeliveryLog, type WebhookOutbox } from '@cutout/shared/stores';
+import {
+  endpointIdOf,
+  type BatchRecord,
+  type DeliveryRecord,
+  type EndpointGate,
+  type GoneEndpoints,
+  type JobRecord,
+  type JobStore,
+  type WebhookDelivery,
+  type WebhookDeliveryLog,
+  type WebhookOutbox,
+} from '@cutout/shared/stores';
 import { isTerminal } from '@cutout/shared/views';
 import { ApiError } from '../http/errors.ts';
 
@@ -16,7 +27,11 @@ export interface RedeliveryDeps {
  * is enabled again, and an open circuit lets its next delivery probe now instead of after
  * its cool-down (one probe still; it closes the circuit only if the endpoint answers).
  */
-async function endpointIsBack({ goneEndpoints, gate, outbox }: Pick<RedeliveryDeps, 'goneEndpoints' | 'gate' | 'outbox'>, tenantId: string, url: string): Promise<void> {
+async function endpointIsBack(
+  { goneEndpoints, gate, outbox }: Pick<RedeliveryDeps, 'goneEndpoints' | 'gate' | 'outbox'>,
+  tenantId: string,
+  url: string,
+): Promise<void> {
   await goneEndpoints.enable(tenantId, url);
   await outbox.wake(await gate.probeNow(endpointIdOf(tenantId, url)));
 }
@@ -36,10 +51,21 @@ export async function redeliverWebhook(deps: RedeliveryDeps, record: JobRecord):
   const type = finalWebhookEvent(record.status);
   if (!type) throw new ApiError('no_webhook_event', `A ${record.status} job sends no webhook`);
 
-  const event: WebhookPayload = { messageId: webhookMessageId(record.id, type), type, jobId: record.id, tenantId: record.tenantId };
+  const event: WebhookPayload = {
+    messageId: webhookMessageId(record.id, type),
+    type,
+    jobId: record.id,
+    tenantId: record.tenantId,
+  };
   await endpointIsBack(deps, record.tenantId, record.webhookUrl);
   // The last attempt's status and error stay visible until the new delivery's first attempt.
-  const pending: WebhookDelivery = { ...record.webhook, state: 'pending', attempts: 0, deliveredAt: undefined, nextAttemptAt: undefined };
+  const pending: WebhookDelivery = {
+    ...record.webhook,
+    state: 'pending',
+    attempts: 0,
+    deliveredAt: undefined,
+    nextAttemptAt: undefined,
+  };
   let shownPending = false;
   try {
     const { queued } = await deps.outbox.redeliver(event, {
@@ -48,7 +74,7 @@ export async function redeliverWebhook(deps: RedeliveryDeps, record: JobRecord):
         shownPending = true;
       },
     });
-    return queued ? { ...record, webhook: pending } : (await deps.jobs.get(record.id)) ?? record;
+    return queued ? { ...record, webhook: pending } : ((await deps.jobs.get(record.id)) ?? record);
   } catch (error) {
     if (shownPending && record.webhook) await deps.jobs.setWebhook(record.id, record.webhook).catch(() => undefined);
     throw error;
@@ -57,13 +83,35 @@ export async function redeliverWebhook(deps: RedeliveryDeps, record: JobRecord):
 
 /** Sends a batch's `batch.completed` again, as `redeliverWebhook` does for a job; returns its delivery log entry. */
 export async function redeliverBatchWebhook(deps: RedeliveryDeps, batch: BatchRecord): Promise<DeliveryRecord> {
-  if (batch.ended < batch.total) throw new ApiError('batch_not_finished', 'The batch has items that have not ended; batch.completed is sent when they have');
+  if (batch.ended < batch.total)
+    throw new ApiError(
+      'batch_not_finished',
+      'The batch has items that have not ended; batch.completed is sent when they have',
+    );
   if (!batch.webhookUrl) throw new ApiError('no_webhook_url', 'The batch was submitted without a webhook_url');
   const type = 'batch.completed';
-  const event: WebhookPayload = { messageId: webhookMessageId(batch.id, type), type, jobId: batch.id, batchId: batch.id, tenantId: batch.tenantId };
+  const event: WebhookPayload = {
+    messageId: webhookMessageId(batch.id, type),
+    type,
+    jobId: batch.id,
+    batchId: batch.id,
+    tenantId: batch.tenantId,
+  };
   await endpointIsBack(deps, batch.tenantId, batch.webhookUrl);
   await deps.outbox.redeliver(event);
   const entry = await deps.deliveries.get(event.messageId);
   // Written by the redelivery itself; absent only if it expired in between.
-  return entry ?? { webhookId: event.messageId, eventType: type, tenantId: batch.tenantId, jobId: batch.id, batchId: batch.id, url: batch.webhookUrl, state: 'pending', attempts: 0, createdAt: new Date().toISOString() };
+  return (
+    entry ?? {
+      webhookId: event.messageId,
+      eventType: type,
+      tenantId: batch.tenantId,
+      jobId: batch.id,
+      batchId: batch.id,
+      url: batch.webhookUrl,
+      state: 'pending',
+      attempts: 0,
+      createdAt: new Date().toISOString(),
+    }
+  );
 }

@@ -7,7 +7,11 @@ export const MAX_RESULT_BYTES = 100 * 1024 * 1024;
 const MAX_ERROR_BODY_BYTES = 4 * 1024;
 
 /** Reads the whole body or fails with a permanent error once it exceeds `maxBytes`. */
-export async function readCapped(body: Readable, maxBytes: number, declaredLength?: string | string[]): Promise<Buffer> {
+export async function readCapped(
+  body: Readable,
+  maxBytes: number,
+  declaredLength?: string | string[],
+): Promise<Buffer> {
   const declared = Number(Array.isArray(declaredLength) ? declaredLength[0] : declaredLength);
   if (Number.isFinite(declared) && declared > maxBytes) {
     body.destroy();
@@ -91,8 +95,11 @@ const MESSAGE_MAX_CHARS = 200;
 
 /** A one-line, printable, bounded version of upstream text. */
 function shortText(text: string, max = MESSAGE_MAX_CHARS): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
-  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const line = text
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 

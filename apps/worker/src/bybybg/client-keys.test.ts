@@ -3,8 +3,19 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { makeByByBGClient, type ByByBGClientDeps } from './client.ts';
 import { UpstreamError } from './errors.ts';
 import {
-  PNG, capturedLogger, closedPortUrl, fileBytes, imageStream, json, readForm, rejection, reply, silentLogger, startUpstream,
-  type Handler, type Upstream,
+  PNG,
+  capturedLogger,
+  closedPortUrl,
+  fileBytes,
+  imageStream,
+  json,
+  readForm,
+  rejection,
+  reply,
+  silentLogger,
+  startUpstream,
+  type Handler,
+  type Upstream,
 } from './testing.ts';
 
 const OLD_KEY = 'sk_live_revoked_AAAAAAAAAAAA';
@@ -18,7 +29,10 @@ afterEach(async () => {
 });
 afterAll(() => agent.close());
 
-interface Seen { key: string; fileOk: boolean }
+interface Seen {
+  key: string;
+  fileOk: boolean;
+}
 
 /** An upstream that accepts only the keys in `valid` (mutable, to "fix" a key mid-test). */
 async function keyedUpstream(valid: Set<string>, onRequest: (key: string) => Promise<void> | void = () => undefined) {
@@ -36,7 +50,15 @@ async function keyedUpstream(valid: Set<string>, onRequest: (key: string) => Pro
 }
 
 function client(url: string, deps: Partial<ByByBGClientDeps> = {}) {
-  return makeByByBGClient({ apiUrl: url, apiKeys: [OLD_KEY, NEW_KEY], timeoutMs: 5000, dispatcher: agent, resultDispatcher: agent, log: silentLogger, ...deps });
+  return makeByByBGClient({
+    apiUrl: url,
+    apiKeys: [OLD_KEY, NEW_KEY],
+    timeoutMs: 5000,
+    dispatcher: agent,
+    resultDispatcher: agent,
+    log: silentLogger,
+    ...deps,
+  });
 }
 
 const input = { openImage: imageStream(PNG), contentType: 'image/png' };
@@ -48,11 +70,20 @@ describe('key rotation', () => {
     const perJob: [number | string, number][] = [];
     const bybybg = client(url, { onCall: (status, keyIndex) => calls.push([status, keyIndex]) });
 
-    const result = await bybybg.removeBackground({ ...input, onCall: (status, keyIndex) => perJob.push([status, keyIndex]) });
+    const result = await bybybg.removeBackground({
+      ...input,
+      onCall: (status, keyIndex) => perJob.push([status, keyIndex]),
+    });
 
     expect(result.keyIndex).toBe(1);
-    expect(seen).toEqual([{ key: OLD_KEY, fileOk: true }, { key: NEW_KEY, fileOk: true }]);
-    expect(calls).toEqual([[401, 0], [200, 1]]);
+    expect(seen).toEqual([
+      { key: OLD_KEY, fileOk: true },
+      { key: NEW_KEY, fileOk: true },
+    ]);
+    expect(calls).toEqual([
+      [401, 0],
+      [200, 1],
+    ]);
     expect(perJob).toEqual(calls);
     expect(bybybg.keyStates()).toEqual([
       { index: 0, state: 'unauthorized', since: expect.any(String) },
@@ -97,7 +128,9 @@ describe('key rotation', () => {
 
   it('clears a key that a concurrent call saw succeed', async () => {
     let releaseSecondOldKeyCall: () => void = () => undefined;
-    const newKeyUsed = new Promise<void>((resolve) => { releaseSecondOldKeyCall = resolve; });
+    const newKeyUsed = new Promise<void>((resolve) => {
+      releaseSecondOldKeyCall = resolve;
+    });
     let oldKeyCalls = 0;
     // The first call gets 401 on the old key; the second call's old-key request is answered 200
     // only after the first call moved on to the new key (so after it marked the old key).
@@ -191,7 +224,9 @@ describe('accounting for each call', () => {
 
   it('gives the reservation back when the connection is refused, and keeps it when ByByBG timed out', async () => {
     const refused = ledger();
-    await rejection(client(await closedPortUrl(), { timeoutMs: 500 }).removeBackground({ ...input, spend: refused.spend }));
+    await rejection(
+      client(await closedPortUrl(), { timeoutMs: 500 }).removeBackground({ ...input, spend: refused.spend }),
+    );
     expect(refused.events).toEqual(['reserve', 'release']);
 
     upstream = await startUpstream(() => undefined); // takes the upload, never answers

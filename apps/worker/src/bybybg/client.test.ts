@@ -6,8 +6,19 @@ import { createGuardedAgent } from '@cutout/shared/security';
 import { makeByByBGClient, type ByByBGClientDeps } from './client.ts';
 import { UpstreamError } from './errors.ts';
 import {
-  PNG, closedPortUrl, fileBytes, imageStream, json, readBody, readForm, rejection, reply, silentLogger, startUpstream,
-  type Handler, type Upstream,
+  PNG,
+  closedPortUrl,
+  fileBytes,
+  imageStream,
+  json,
+  readBody,
+  readForm,
+  rejection,
+  reply,
+  silentLogger,
+  startUpstream,
+  type Handler,
+  type Upstream,
 } from './testing.ts';
 
 const KEY = 'sk_test_primary_0123456789';
@@ -24,7 +35,15 @@ afterAll(() => Promise.all([agent.close(), resultAgent.close()]));
 
 async function clientFor(handler: Handler, deps: Partial<ByByBGClientDeps> = {}) {
   upstream = await startUpstream(handler);
-  return makeByByBGClient({ apiUrl: upstream.url, apiKeys: [KEY], timeoutMs: 5000, dispatcher: agent, resultDispatcher: resultAgent, log: silentLogger, ...deps });
+  return makeByByBGClient({
+    apiUrl: upstream.url,
+    apiKeys: [KEY],
+    timeoutMs: 5000,
+    dispatcher: agent,
+    resultDispatcher: resultAgent,
+    log: silentLogger,
+    ...deps,
+  });
 }
 
 /** Answers every upload with `answer` after reading the whole request. */
@@ -56,16 +75,31 @@ describe('uploading the original', () => {
         filename: typeof file === 'string' ? undefined : file?.name,
         size: form.get('size') as string | null,
       };
-      reply(res, 200, PNG, { 'content-type': 'image/png', 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '9', 'x-ratelimit-reset': '1' });
+      reply(res, 200, PNG, {
+        'content-type': 'image/png',
+        'x-ratelimit-limit': '10',
+        'x-ratelimit-remaining': '9',
+        'x-ratelimit-reset': '1',
+      });
     });
 
-    const result = await client.removeBackground({ openImage: imageStream(original), contentType: 'image/jpeg', filename: 'shoe "red".jpg', options: { size: 'preview' } });
+    const result = await client.removeBackground({
+      openImage: imageStream(original),
+      contentType: 'image/jpeg',
+      filename: 'shoe "red".jpg',
+      options: { size: 'preview' },
+    });
 
     expect(seen?.key).toBe(KEY);
     expect(seen?.file.equals(original)).toBe(true);
     expect(seen?.filename).toBe('shoe "red".jpg'); // escaped as %22 on the wire, decoded by the parser
     expect(seen?.size).toBe('preview');
-    expect(result).toEqual({ body: PNG, contentType: 'image/png', keyIndex: 0, rateLimit: { limit: 10, remaining: 9, resetMs: 1000 } });
+    expect(result).toEqual({
+      body: PNG,
+      contentType: 'image/png',
+      keyIndex: 0,
+      rateLimit: { limit: 10, remaining: 9, resetMs: 1000 },
+    });
   });
 
   it('starts sending the file before the original has been read to the end', async () => {
@@ -73,7 +107,9 @@ describe('uploading the original', () => {
     const rest = Buffer.alloc(64 * 1024, 2);
     const source = new PassThrough();
     let firstArrived: () => void = () => undefined;
-    const firstChunkSeen = new Promise<void>((resolve) => { firstArrived = resolve; });
+    const firstChunkSeen = new Promise<void>((resolve) => {
+      firstArrived = resolve;
+    });
     const client = await clientFor(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const chunk of req) {
@@ -81,9 +117,14 @@ describe('uploading the original', () => {
         // The tail is only written once the head arrived: a buffering client would never finish.
         if (Buffer.concat(chunks).includes(first)) firstArrived();
       }
-      const form = await new Response(Buffer.concat(chunks), { headers: { 'content-type': req.headers['content-type'] ?? '' } }).formData();
+      const form = await new Response(Buffer.concat(chunks), {
+        headers: { 'content-type': req.headers['content-type'] ?? '' },
+      }).formData();
       const file = await fileBytes(form);
-      reply(res, 200, PNG, { 'content-type': 'image/png', 'x-file-ok': String(file.equals(Buffer.concat([first, rest]))) });
+      reply(res, 200, PNG, {
+        'content-type': 'image/png',
+        'x-file-ok': String(file.equals(Buffer.concat([first, rest]))),
+      });
     });
     source.write(first);
 
@@ -113,7 +154,9 @@ describe('uploading the original', () => {
     const client = await clientFor(answering((_req, res) => reply(res, 200, PNG)));
     const missing = Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' });
 
-    const error = await rejection(client.removeBackground({ openImage: () => Promise.reject(missing), contentType: 'image/png' }));
+    const error = await rejection(
+      client.removeBackground({ openImage: () => Promise.reject(missing), contentType: 'image/png' }),
+    );
 
     expect(error).toBe(missing);
   });
@@ -135,9 +178,18 @@ describe('reading a successful answer', () => {
   it('accepts JSON carrying the result as base64', async () => {
     const mock = new MockAgent();
     mock.disableNetConnect();
-    mock.get('http://bybybg.test').intercept({ path: '/v1/remove-bg', method: 'POST' })
+    mock
+      .get('http://bybybg.test')
+      .intercept({ path: '/v1/remove-bg', method: 'POST' })
       .reply(200, { result_b64: PNG.toString('base64') }, { headers: { 'content-type': 'application/json' } });
-    const client = makeByByBGClient({ apiUrl: 'http://bybybg.test', apiKeys: [KEY], timeoutMs: 5000, dispatcher: mock, resultDispatcher: mock, log: silentLogger });
+    const client = makeByByBGClient({
+      apiUrl: 'http://bybybg.test',
+      apiKeys: [KEY],
+      timeoutMs: 5000,
+      dispatcher: mock,
+      resultDispatcher: mock,
+      log: silentLogger,
+    });
 
     const result = await client.removeBackground(input);
 
@@ -147,7 +199,9 @@ describe('reading a successful answer', () => {
   });
 
   it('accepts JSON carrying a data: URL under `data`', async () => {
-    const client = await clientFor(answering((_req, res) => json(res, 200, { data: { image: `data:image/png;base64,${PNG.toString('base64')}` } })));
+    const client = await clientFor(
+      answering((_req, res) => json(res, 200, { data: { image: `data:image/png;base64,${PNG.toString('base64')}` } })),
+    );
 
     const result = await client.removeBackground(input);
 
@@ -174,7 +228,11 @@ describe('reading a successful answer', () => {
   });
 
   it('rejects an HTML page as a bad response that quotes its start', async () => {
-    const client = await clientFor(answering((_req, res) => reply(res, 200, '<html><body>Scheduled "maintenance"\n</body></html>', { 'content-type': 'text/html' })));
+    const client = await clientFor(
+      answering((_req, res) =>
+        reply(res, 200, '<html><body>Scheduled "maintenance"\n</body></html>', { 'content-type': 'text/html' }),
+      ),
+    );
 
     const error = await upstreamError(client.removeBackground(input));
 
@@ -192,7 +250,10 @@ describe('reading a successful answer', () => {
   });
 
   it('refuses a result larger than the cap', async () => {
-    const client = await clientFor(answering((_req, res) => reply(res, 200, Buffer.alloc(4096), { 'content-type': 'image/png' })), { maxResultBytes: 1024 });
+    const client = await clientFor(
+      answering((_req, res) => reply(res, 200, Buffer.alloc(4096), { 'content-type': 'image/png' })),
+      { maxResultBytes: 1024 },
+    );
 
     const error = await upstreamError(client.removeBackground(input));
 
@@ -217,14 +278,17 @@ describe('downloading a result URL through the SSRF guard', () => {
     const gets: string[] = [];
     const resultDispatcher = createGuardedAgent({ policy: cdnOnly });
     guarded.push(resultDispatcher);
-    const client = await clientFor(async (req, res) => {
-      if (req.method === 'GET') {
-        gets.push(req.url ?? '');
-        return reply(res, 200, PNG, { 'content-type': 'image/png' });
-      }
-      await readBody(req);
-      json(res, 200, { data: { result_url: resultUrl(upstream!.url) } });
-    }, { resultDispatcher });
+    const client = await clientFor(
+      async (req, res) => {
+        if (req.method === 'GET') {
+          gets.push(req.url ?? '');
+          return reply(res, 200, PNG, { 'content-type': 'image/png' });
+        }
+        await readBody(req);
+        json(res, 200, { data: { result_url: resultUrl(upstream!.url) } });
+      },
+      { resultDispatcher },
+    );
     return { client, gets };
   }
 
@@ -295,16 +359,27 @@ describe('downloading a result URL through the SSRF guard', () => {
 
 describe('upstream errors', () => {
   it('reports a 429 with Retry-After in seconds as a rate limit', async () => {
-    const client = await clientFor(answering((_req, res) => json(res, 429, { error: { message: 'slow down' } }, { 'retry-after': '3' })));
+    const client = await clientFor(
+      answering((_req, res) => json(res, 429, { error: { message: 'slow down' } }, { 'retry-after': '3' })),
+    );
 
     const error = await upstreamError(client.removeBackground(input));
 
-    expect(error).toMatchObject({ code: 'upstream_rate_limited', kind: 'rate_limited', retryable: true, status: 429, retryAfterMs: 3000 });
+    expect(error).toMatchObject({
+      code: 'upstream_rate_limited',
+      kind: 'rate_limited',
+      retryable: true,
+      status: 429,
+      retryAfterMs: 3000,
+    });
   });
 
   it('reads a 429 Retry-After given as an HTTP date', async () => {
     const now = Date.parse('2030-01-01T00:00:00Z');
-    const client = await clientFor(answering((_req, res) => reply(res, 429, '', { 'retry-after': 'Tue, 01 Jan 2030 00:00:30 GMT' })), { now: () => now });
+    const client = await clientFor(
+      answering((_req, res) => reply(res, 429, '', { 'retry-after': 'Tue, 01 Jan 2030 00:00:30 GMT' })),
+      { now: () => now },
+    );
 
     const error = await upstreamError(client.removeBackground(input));
 
@@ -312,7 +387,9 @@ describe('upstream errors', () => {
   });
 
   it('falls back to X-RateLimit-Reset when a 429 has no Retry-After', async () => {
-    const client = await clientFor(answering((_req, res) => reply(res, 429, '', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '7' })));
+    const client = await clientFor(
+      answering((_req, res) => reply(res, 429, '', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '7' })),
+    );
 
     const error = await upstreamError(client.removeBackground(input));
 
@@ -329,11 +406,19 @@ describe('upstream errors', () => {
   });
 
   it('reports a 403 as permanently forbidden', async () => {
-    const client = await clientFor(answering((_req, res) => json(res, 403, { message: 'Your plan does not include HD output' })));
+    const client = await clientFor(
+      answering((_req, res) => json(res, 403, { message: 'Your plan does not include HD output' })),
+    );
 
     const error = await upstreamError(client.removeBackground(input));
 
-    expect(error).toMatchObject({ code: 'upstream_forbidden', kind: 'permanent', retryable: false, status: 403, message: 'Your plan does not include HD output' });
+    expect(error).toMatchObject({
+      code: 'upstream_forbidden',
+      kind: 'permanent',
+      retryable: false,
+      status: 403,
+      message: 'Your plan does not include HD output',
+    });
   });
 
   it("reports a 400 as rejected with upstream's message", async () => {
@@ -341,11 +426,20 @@ describe('upstream errors', () => {
 
     const error = await upstreamError(client.removeBackground(input));
 
-    expect(error).toMatchObject({ code: 'upstream_rejected', kind: 'permanent', status: 400, message: 'Image too small' });
+    expect(error).toMatchObject({
+      code: 'upstream_rejected',
+      kind: 'permanent',
+      status: 400,
+      message: 'Image too small',
+    });
   });
 
-  it("truncates a long upstream message", async () => {
-    const client = await clientFor(answering((_req, res) => reply(res, 422, `Unsupported image: ${'x'.repeat(5000)}`, { 'content-type': 'text/plain' })));
+  it('truncates a long upstream message', async () => {
+    const client = await clientFor(
+      answering((_req, res) =>
+        reply(res, 422, `Unsupported image: ${'x'.repeat(5000)}`, { 'content-type': 'text/plain' }),
+      ),
+    );
 
     const error = await upstreamError(client.removeBackground(input));
 
@@ -361,18 +455,30 @@ describe('network failures', () => {
 
     const error = await upstreamError(client.removeBackground(input));
 
-    expect(error).toMatchObject({ code: 'upstream_unavailable', kind: 'transient', retryable: true, message: 'ByByBG did not answer within 200 ms' });
+    expect(error).toMatchObject({
+      code: 'upstream_unavailable',
+      kind: 'transient',
+      retryable: true,
+      message: 'ByByBG did not answer within 200 ms',
+    });
   });
 
   it('gives up on a body that stalls after the headers', async () => {
-    const client = await clientFor(answering((_req, res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': '1000' });
-      res.write(PNG.subarray(0, 8));
-    }), { timeoutMs: 200 });
+    const client = await clientFor(
+      answering((_req, res) => {
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': '1000' });
+        res.write(PNG.subarray(0, 8));
+      }),
+      { timeoutMs: 200 },
+    );
 
     const error = await upstreamError(client.removeBackground(input));
 
-    expect(error).toMatchObject({ code: 'upstream_unavailable', kind: 'transient', message: 'ByByBG did not answer within 200 ms' });
+    expect(error).toMatchObject({
+      code: 'upstream_unavailable',
+      kind: 'transient',
+      message: 'ByByBG did not answer within 200 ms',
+    });
   });
 
   it('reports a request the caller cancelled as transient', async () => {
@@ -383,11 +489,22 @@ describe('network failures', () => {
     controller.abort();
     const error = await upstreamError(pending);
 
-    expect(error).toMatchObject({ code: 'upstream_unavailable', kind: 'transient', message: 'ByByBG request was cancelled' });
+    expect(error).toMatchObject({
+      code: 'upstream_unavailable',
+      kind: 'transient',
+      message: 'ByByBG request was cancelled',
+    });
   });
 
   it('reports a refused connection as transient', async () => {
-    const client = makeByByBGClient({ apiUrl: await closedPortUrl(), apiKeys: [KEY], timeoutMs: 5000, dispatcher: agent, resultDispatcher: resultAgent, log: silentLogger });
+    const client = makeByByBGClient({
+      apiUrl: await closedPortUrl(),
+      apiKeys: [KEY],
+      timeoutMs: 5000,
+      dispatcher: agent,
+      resultDispatcher: resultAgent,
+      log: silentLogger,
+    });
 
     const error = await upstreamError(client.removeBackground(input));
 
@@ -396,11 +513,13 @@ describe('network failures', () => {
   });
 
   it('reports a connection closed before the body ended as transient', async () => {
-    const client = await clientFor(answering((_req, res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': '1000' });
-      res.end(PNG.subarray(0, 8));
-      res.socket?.destroy();
-    }));
+    const client = await clientFor(
+      answering((_req, res) => {
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': '1000' });
+        res.end(PNG.subarray(0, 8));
+        res.socket?.destroy();
+      }),
+    );
 
     const error = await upstreamError(client.removeBackground(input));
 

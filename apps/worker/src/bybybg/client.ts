@@ -105,7 +105,13 @@ export function makeByByBGClient(deps: ByByBGClientDeps): ByByBGClient {
   const dispatcher = deps.dispatcher ?? getGlobalDispatcher();
   const download = makeResultDownloader({ dispatcher: deps.resultDispatcher, timeoutMs, maxResultBytes, log, now });
 
-  function report(upload: Upload, status: number | 'network_error', keyIndex: number, started: number, error?: unknown): void {
+  function report(
+    upload: Upload,
+    status: number | 'network_error',
+    keyIndex: number,
+    started: number,
+    error?: unknown,
+  ): void {
     const ms = now() - started;
     if (status === 'network_error') log.debug({ status, ms, keyIndex, code: errorCode(error) }, 'ByByBG call failed');
     else log.debug({ status, ms, keyIndex }, 'ByByBG call');
@@ -145,7 +151,10 @@ export function makeByByBGClient(deps: ByByBGClientDeps): ByByBGClient {
   }
 
   /** `post`, with the request accounted for in `spend`: spent once it may have reached ByByBG. */
-  async function spendOn(spend: CallSpend | undefined, send: () => Promise<Dispatcher.ResponseData>): Promise<Dispatcher.ResponseData> {
+  async function spendOn(
+    spend: CallSpend | undefined,
+    send: () => Promise<Dispatcher.ResponseData>,
+  ): Promise<Dispatcher.ResponseData> {
     try {
       const response = await send();
       spend?.sent();
@@ -164,7 +173,9 @@ export function makeByByBGClient(deps: ByByBGClientDeps): ByByBGClient {
     const image = await input.openImage();
     let sourceError: unknown;
     // A failing original (S3) is reported as itself, not as an upstream failure.
-    image.on('error', (error) => { sourceError = error; });
+    image.on('error', (error) => {
+      sourceError = error;
+    });
     try {
       const response = await spendOn(input.spend, () => post(keyIndex, uploadOf(input, image), limits.signal));
       if (response.statusCode === 401) {
@@ -208,7 +219,12 @@ export function makeByByBGClient(deps: ByByBGClientDeps): ByByBGClient {
     async probe() {
       for (let keyIndex = 0; keyIndex < keys.size; keyIndex++) {
         const limits = makeDeadline(timeoutMs, undefined);
-        const upload: Upload = { image: Readable.from([PROBE_PNG]), contentType: 'image/png', filename: 'probe.png', options: {} };
+        const upload: Upload = {
+          image: Readable.from([PROBE_PNG]),
+          contentType: 'image/png',
+          filename: 'probe.png',
+          options: {},
+        };
         try {
           const response = await post(keyIndex, upload, limits.signal);
           await discard(response.body);

@@ -71,9 +71,15 @@ export function makeResultDownloader(deps: DownloadDeps): ResultDownloader {
  */
 function refused(cause: UnsafeUrlError): UpstreamError {
   if (cause.reason === 'unresolvable') {
-    return new UpstreamError({ kind: 'transient', code: 'upstream_unavailable', message: "ByByBG's result URL has a host that resolved to no address", cause });
+    return new UpstreamError({
+      kind: 'transient',
+      code: 'upstream_unavailable',
+      message: "ByByBG's result URL has a host that resolved to no address",
+      cause,
+    });
   }
-  const message = "ByByBG's result URL (or a redirect from it) leads to an address that is not public, so it was not downloaded";
+  const message =
+    "ByByBG's result URL (or a redirect from it) leads to an address that is not public, so it was not downloaded";
   return new UpstreamError({ kind: 'permanent', code: 'upstream_bad_response', message, cause });
 }
 

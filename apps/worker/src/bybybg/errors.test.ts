@@ -1,6 +1,13 @@
 import { errors as undiciErrors } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { UpstreamError, classifyNetworkError, classifyStatus, neverSent, parseRateLimitHeaders, parseRetryAfter } from './errors.ts';
+import {
+  UpstreamError,
+  classifyNetworkError,
+  classifyStatus,
+  neverSent,
+  parseRateLimitHeaders,
+  parseRetryAfter,
+} from './errors.ts';
 
 describe('classifyStatus', () => {
   it.each([200, 201, 204])('treats %i as success', (status) => {
@@ -29,12 +36,18 @@ describe('classifyStatus', () => {
 });
 
 describe('classifyNetworkError', () => {
-  it.each(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'])(
-    'treats %s as a connection failure',
-    (code) => {
-      expect(classifyNetworkError(Object.assign(new Error('whatever the text says'), { code }))).toBe('connection');
-    },
-  );
+  it.each([
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'EPIPE',
+    'ENOTFOUND',
+    'EAI_AGAIN',
+    'UND_ERR_SOCKET',
+    'UND_ERR_CLOSED',
+    'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  ])('treats %s as a connection failure', (code) => {
+    expect(classifyNetworkError(Object.assign(new Error('whatever the text says'), { code }))).toBe('connection');
+  });
 
   it('recognises timeouts by their undici class', () => {
     expect(classifyNetworkError(new undiciErrors.HeadersTimeoutError())).toBe('timeout');
@@ -58,13 +71,19 @@ describe('classifyNetworkError', () => {
 });
 
 describe('neverSent', () => {
-  it.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'])('knows a request that failed with %s never left', (code) => {
-    expect(neverSent(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code }) }))).toBe(true);
-  });
+  it.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'])(
+    'knows a request that failed with %s never left',
+    (code) => {
+      expect(neverSent(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code }) }))).toBe(true);
+    },
+  );
 
-  it.each(['ECONNRESET', 'EPIPE', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_SOCKET'])('counts a request that failed with %s as sent: ByByBG may have processed it', (code) => {
-    expect(neverSent(Object.assign(new Error('x'), { code }))).toBe(false);
-  });
+  it.each(['ECONNRESET', 'EPIPE', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_SOCKET'])(
+    'counts a request that failed with %s as sent: ByByBG may have processed it',
+    (code) => {
+      expect(neverSent(Object.assign(new Error('x'), { code }))).toBe(false);
+    },
+  );
 
   it('ignores the message text', () => {
     expect(neverSent(new Error('connect ECONNREFUSED 127.0.0.1:80'))).toBe(false);
@@ -75,11 +94,19 @@ describe('UpstreamError', () => {
   it('is retryable unless permanent', () => {
     const make = (kind: 'rate_limited' | 'transient' | 'unauthorized' | 'permanent') =>
       new UpstreamError({ kind, code: 'upstream_unavailable', message: 'x' });
-    expect(['rate_limited', 'transient', 'unauthorized', 'permanent'].map((kind) => make(kind as never).retryable)).toEqual([true, true, true, false]);
+    expect(
+      ['rate_limited', 'transient', 'unauthorized', 'permanent'].map((kind) => make(kind as never).retryable),
+    ).toEqual([true, true, true, false]);
   });
 
   it('carries status and retry delay only when given', () => {
-    const error = new UpstreamError({ kind: 'rate_limited', code: 'upstream_rate_limited', message: 'slow', status: 429, retryAfterMs: 1500 });
+    const error = new UpstreamError({
+      kind: 'rate_limited',
+      code: 'upstream_rate_limited',
+      message: 'slow',
+      status: 429,
+      retryAfterMs: 1500,
+    });
     expect(error).toMatchObject({ name: 'UpstreamError', status: 429, retryAfterMs: 1500, message: 'slow' });
     expect(new UpstreamError({ kind: 'transient', code: 'upstream_unavailable', message: 'x' }).status).toBeUndefined();
   });
@@ -109,8 +136,9 @@ describe('parseRetryAfter', () => {
 
 describe('parseRateLimitHeaders', () => {
   it('reads limit, remaining and seconds until reset', () => {
-    expect(parseRateLimitHeaders({ 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '12' }))
-      .toEqual({ limit: 60, remaining: 0, resetMs: 12_000 });
+    expect(
+      parseRateLimitHeaders({ 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '12' }),
+    ).toEqual({ limit: 60, remaining: 0, resetMs: 12_000 });
   });
 
   it('returns nothing when the headers are absent or malformed', () => {

@@ -22,7 +22,10 @@ export type UpstreamErrorCode =
  */
 export type UpstreamErrorKind = 'rate_limited' | 'transient' | 'unauthorized' | 'out_of_credit' | 'permanent';
 
-export interface Classification { kind: UpstreamErrorKind; code: UpstreamErrorCode }
+export interface Classification {
+  kind: UpstreamErrorKind;
+  code: UpstreamErrorCode;
+}
 
 export interface UpstreamErrorInit extends Classification {
   /** Safe to show a client: never holds an API key (the client scrubs upstream text). */
@@ -177,7 +180,11 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   return Math.max(0, at - now);
 }
 
-export interface RateLimitInfo { limit?: number; remaining?: number; resetMs?: number }
+export interface RateLimitInfo {
+  limit?: number;
+  remaining?: number;
+  resetMs?: number;
+}
 
 // X-RateLimit-Reset is documented as seconds until reset, but some gateways send an epoch
 // time; anything past ~10 years of seconds can only be an epoch.

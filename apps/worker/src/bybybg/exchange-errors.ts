@@ -1,13 +1,23 @@
 import type { Dispatcher } from 'undici';
 import { mimeType, readHead, upstreamMessage } from './body.ts';
 import {
-  UpstreamError, classifyNetworkError, classifyStatus, parseRateLimitHeaders, parseRetryAfter,
-  type Classification, type UpstreamErrorCode,
+  UpstreamError,
+  classifyNetworkError,
+  classifyStatus,
+  parseRateLimitHeaders,
+  parseRetryAfter,
+  type Classification,
+  type UpstreamErrorCode,
 } from './errors.ts';
 
 /** Turning what an HTTP exchange with ByByBG produced into an UpstreamError. */
 
-export interface Deadline { timeoutMs: number; timeout: AbortSignal; caller: AbortSignal | undefined; signal: AbortSignal }
+export interface Deadline {
+  timeoutMs: number;
+  timeout: AbortSignal;
+  caller: AbortSignal | undefined;
+  signal: AbortSignal;
+}
 
 /** A total budget for connect, upload, headers and body; the caller can still cancel earlier. */
 export function makeDeadline(timeoutMs: number, caller: AbortSignal | undefined): Deadline {
@@ -21,7 +31,8 @@ export function makeDeadline(timeoutMs: number, caller: AbortSignal | undefined)
  */
 export function toUpstreamError(error: unknown, limits: Deadline, subject: string, sourceError?: unknown): unknown {
   if (error instanceof UpstreamError) return error;
-  const transient = (message: string) => new UpstreamError({ kind: 'transient', code: 'upstream_unavailable', message, cause: error });
+  const transient = (message: string) =>
+    new UpstreamError({ kind: 'transient', code: 'upstream_unavailable', message, cause: error });
   // Our own signals are checked first: undici rejects with their reason, whatever it is.
   if (limits.timeout.aborted) return transient(`${subject} did not answer within ${limits.timeoutMs} ms`);
   if (limits.caller?.aborted) return transient(`${subject} request was cancelled`);
@@ -36,8 +47,9 @@ export function toUpstreamError(error: unknown, limits: Deadline, subject: strin
 export async function errorFromResponse(response: Dispatcher.ResponseData, now: number): Promise<UpstreamError> {
   const { statusCode: status, headers } = response;
   const classification: Classification = classifyStatus(status) ?? { kind: 'permanent', code: 'upstream_bad_response' };
-  const retryAfterMs = parseRetryAfter(headers['retry-after'], now)
-    ?? (status === 429 ? parseRateLimitHeaders(headers, now).resetMs : undefined);
+  const retryAfterMs =
+    parseRetryAfter(headers['retry-after'], now) ??
+    (status === 429 ? parseRateLimitHeaders(headers, now).resetMs : undefined);
   // The status decides; a body that fails to arrive only costs the detail.
   const head = await readHead(response.body).catch(() => Buffer.alloc(0));
   const detail = upstreamMessage(head, mimeType(headers['content-type']));

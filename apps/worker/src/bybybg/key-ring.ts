@@ -5,7 +5,11 @@
  */
 
 type KeyStateName = 'ok' | 'unauthorized';
-export interface KeyState { index: number; state: KeyStateName; since?: string }
+export interface KeyState {
+  index: number;
+  state: KeyStateName;
+  since?: string;
+}
 
 export interface KeyRing {
   readonly size: number;
@@ -38,7 +42,9 @@ export function makeKeyRing(size: number, now: () => number): KeyRing {
     states() {
       return Array.from({ length: size }, (_, index): KeyState => {
         const since = unauthorizedSince.get(index);
-        return since === undefined ? { index, state: 'ok' } : { index, state: 'unauthorized', since: new Date(since).toISOString() };
+        return since === undefined
+          ? { index, state: 'ok' }
+          : { index, state: 'unauthorized', since: new Date(since).toISOString() };
       });
     },
   };

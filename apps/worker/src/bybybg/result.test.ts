@@ -22,15 +22,26 @@ function thrown(fn: () => unknown): UpstreamError {
 
 describe('interpretSuccess', () => {
   it('takes an image body with its declared type', () => {
-    expect(interpretSuccess(PNG, 'image/png; charset=binary')).toEqual({ kind: 'bytes', body: PNG, contentType: 'image/png' });
+    expect(interpretSuccess(PNG, 'image/png; charset=binary')).toEqual({
+      kind: 'bytes',
+      body: PNG,
+      contentType: 'image/png',
+    });
   });
 
-  it.each([[PNG, 'image/png'], [JPEG, 'image/jpeg'], [WEBP, 'image/webp']])('sniffs an untyped image body', (body, contentType) => {
+  it.each([
+    [PNG, 'image/png'],
+    [JPEG, 'image/jpeg'],
+    [WEBP, 'image/webp'],
+  ])('sniffs an untyped image body', (body, contentType) => {
     expect(interpretSuccess(body, 'application/octet-stream')).toMatchObject({ kind: 'bytes', contentType });
   });
 
   it.each(['result_b64', 'image_base64', 'base64', 'b64', 'image'])('finds base64 in `%s`', (field) => {
-    expect(interpretSuccess(jsonBody({ [field]: PNG.toString('base64') }), 'application/json')).toMatchObject({ kind: 'bytes', contentType: 'image/png' });
+    expect(interpretSuccess(jsonBody({ [field]: PNG.toString('base64') }), 'application/json')).toMatchObject({
+      kind: 'bytes',
+      contentType: 'image/png',
+    });
   });
 
   it.each(['result_url', 'url', 'image_url', 'output_url'])('finds a URL in `data.%s`', (field) => {
@@ -47,7 +58,9 @@ describe('interpretSuccess', () => {
   });
 
   it('does not mistake a status word for base64', () => {
-    expect(thrown(() => interpretSuccess(jsonBody({ image: 'processing' }), 'application/json')).code).toBe('upstream_bad_response');
+    expect(thrown(() => interpretSuccess(jsonBody({ image: 'processing' }), 'application/json')).code).toBe(
+      'upstream_bad_response',
+    );
   });
 
   it('quotes at most 64 bytes of an unreadable body, escaped', () => {
@@ -69,6 +82,8 @@ describe('interpretDownload', () => {
   });
 
   it('rejects anything else', () => {
-    expect(thrown(() => interpretDownload(Buffer.from('<Error>AccessDenied</Error>'), 'application/xml')).code).toBe('upstream_bad_response');
+    expect(thrown(() => interpretDownload(Buffer.from('<Error>AccessDenied</Error>'), 'application/xml')).code).toBe(
+      'upstream_bad_response',
+    );
   });
 });

@@ -8,7 +8,11 @@ import { UpstreamError } from './errors.ts';
  * upstream actually sent (a downloaded result URL's body excepted, see interpretDownload).
  */
 
-export interface ResultBytes { kind: 'bytes'; body: Buffer; contentType: string }
+export interface ResultBytes {
+  kind: 'bytes';
+  body: Buffer;
+  contentType: string;
+}
 export type ResultSource = ResultBytes | { kind: 'url'; url: URL };
 
 // Field names seen in background-removal APIs; checked at the top level, then under `data`.
@@ -119,8 +123,17 @@ export function interpretDownload(body: Buffer, contentTypeHeader: string | stri
   const mime = mimeType(contentTypeHeader);
   const contentType = mime?.startsWith('image/') && body.length > 0 ? mime : sniffImageType(body);
   if (!contentType) {
-    const declared = mime === undefined ? 'a body without content type' : MEDIA_TYPE.test(mime) ? mime : 'a body of an unrecognised content type';
-    throw new UpstreamError({ kind: 'permanent', code: 'upstream_bad_response', message: `ByByBG's result URL answered ${declared} (${body.length} bytes) instead of an image` });
+    const declared =
+      mime === undefined
+        ? 'a body without content type'
+        : MEDIA_TYPE.test(mime)
+          ? mime
+          : 'a body of an unrecognised content type';
+    throw new UpstreamError({
+      kind: 'permanent',
+      code: 'upstream_bad_response',
+      message: `ByByBG's result URL answered ${declared} (${body.length} bytes) instead of an image`,
+    });
   }
   return { kind: 'bytes', body, contentType };
 }

@@ -55,7 +55,12 @@ export async function fileBytes(form: FormData, field = 'file'): Promise<Buffer>
   return Buffer.from(await file.arrayBuffer());
 }
 
-export function reply(res: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string> = {}): void {
+export function reply(
+  res: ServerResponse,
+  status: number,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, headers);
   res.end(body);
 }

@@ -14,32 +14,66 @@ const SUBJECT = { left: 1000, top: 700, width: 600, height: 400 };
 describe('rendition layout', () => {
   it('puts a marketplace product at 85 % of a square canvas of at least 1000 px, upscaling a small one', () => {
     const layout = layoutRendition(plan({ preset: 'marketplace' }), IMAGE, SUBJECT);
-    expect(layout).toMatchObject({ source: SUBJECT, canvas: { width: 1000, height: 1000 }, product: { width: 850, height: 567 }, offset: { left: 75, top: 216 }, upscaled: true });
+    expect(layout).toMatchObject({
+      source: SUBJECT,
+      canvas: { width: 1000, height: 1000 },
+      product: { width: 850, height: 567 },
+      offset: { left: 75, top: 216 },
+      upscaled: true,
+    });
   });
 
   it('keeps a large product at its own size on the square, not upscaled', () => {
-    const layout = layoutRendition(plan({ preset: 'marketplace' }), IMAGE, { left: 0, top: 0, width: 2550, height: 1700 });
-    expect(layout).toMatchObject({ canvas: { width: 3000, height: 3000 }, product: { width: 2550, height: 1700 }, upscaled: false });
+    const layout = layoutRendition(plan({ preset: 'marketplace' }), IMAGE, {
+      left: 0,
+      top: 0,
+      width: 2550,
+      height: 1700,
+    });
+    expect(layout).toMatchObject({
+      canvas: { width: 3000, height: 3000 },
+      product: { width: 2550, height: 1700 },
+      upscaled: false,
+    });
   });
 
   it('scales the whole cutout down to max_size for web, keeping its shape', () => {
     expect(layoutRendition(plan({ preset: 'web' }), IMAGE, null)).toMatchObject({
-      source: { left: 0, top: 0, width: 3000, height: 2000 }, canvas: { width: 1600, height: 1067 }, product: { width: 1600, height: 1067 }, offset: { left: 0, top: 0 }, upscaled: false,
+      source: { left: 0, top: 0, width: 3000, height: 2000 },
+      canvas: { width: 1600, height: 1067 },
+      product: { width: 1600, height: 1067 },
+      offset: { left: 0, top: 0 },
+      upscaled: false,
     });
   });
 
   it('fits the product inside the margins of a canvas of a given size, centred', () => {
-    const layout = layoutRendition(plan({ crop: 'subject', padding: 0.1, canvas: { width: 1200, height: 600 } }), IMAGE, SUBJECT);
+    const layout = layoutRendition(
+      plan({ crop: 'subject', padding: 0.1, canvas: { width: 1200, height: 600 } }),
+      IMAGE,
+      SUBJECT,
+    );
     // 480 px of height inside the margins: the 600 × 400 product becomes 720 × 480.
-    expect(layout).toMatchObject({ canvas: { width: 1200, height: 600 }, product: { width: 720, height: 480 }, offset: { left: 240, top: 60 }, upscaled: true });
+    expect(layout).toMatchObject({
+      canvas: { width: 1200, height: 600 },
+      product: { width: 720, height: 480 },
+      offset: { left: 240, top: 60 },
+      upscaled: true,
+    });
   });
 
   it('adds padding around the original shape', () => {
-    expect(layoutRendition(plan({ padding: 0.25 }), { width: 100, height: 50 }, null)).toMatchObject({ canvas: { width: 200, height: 100 }, product: { width: 100, height: 50 }, offset: { left: 50, top: 25 } });
+    expect(layoutRendition(plan({ padding: 0.25 }), { width: 100, height: 50 }, null)).toMatchObject({
+      canvas: { width: 200, height: 100 },
+      product: { width: 100, height: 50 },
+      offset: { left: 50, top: 25 },
+    });
   });
 
   it('never exceeds the largest rendition side', () => {
-    expect(layoutRendition(plan({ canvas: 'square', padding: 0.45 }), { width: 4000, height: 1000 }, null).canvas).toEqual({ width: 5000, height: 5000 });
+    expect(
+      layoutRendition(plan({ canvas: 'square', padding: 0.45 }), { width: 4000, height: 1000 }, null).canvas,
+    ).toEqual({ width: 5000, height: 5000 });
   });
 
   it('refuses to crop an empty cutout to its subject', () => {
@@ -50,7 +84,8 @@ describe('rendition layout', () => {
 
 describe('subject box', () => {
   it('bounds the pixels at least a quarter opaque, past faint noise', () => {
-    const width = 20, height = 10;
+    const width = 20,
+      height = 10;
     const rgba = new Uint8Array(width * height * 4);
     const setAlpha = (x: number, y: number, alpha: number) => {
       rgba[(y * width + x) * 4 + 3] = alpha;

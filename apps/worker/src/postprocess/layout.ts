@@ -1,7 +1,15 @@
 import { MAX_RENDITION_SIDE, type RenditionPlan } from '@cutout/shared/renditions';
 
-export interface Box { left: number; top: number; width: number; height: number }
-export interface Size { width: number; height: number }
+export interface Box {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+export interface Size {
+  width: number;
+  height: number;
+}
 
 /** Where the product goes on a rendition's canvas: what to cut from the cutout, its size there, and the canvas. */
 export interface Layout {
@@ -25,7 +33,10 @@ const SUBJECT_ALPHA = 64;
 
 /** The bounding box of the pixels at least SUBJECT_ALPHA opaque in raw RGBA; null when there is none. */
 export function subjectBox(rgba: Uint8Array, { width, height }: Size): Box | null {
-  let minX = width, minY = height, maxX = -1, maxY = -1;
+  let minX = width,
+    minY = height,
+    maxX = -1,
+    maxY = -1;
   for (let y = 0; y < height; y++) {
     const row = y * width * 4;
     for (let x = 0; x < width; x++) {
@@ -55,24 +66,36 @@ export function layoutRendition(plan: RenditionPlan, image: Size, subject: Box |
     canvas = plan.canvas;
     scale = Math.min((canvas.width * inner) / source.width, (canvas.height * inner) / source.height);
   } else {
-    const natural = plan.canvas === 'square'
-      ? { width: Math.max(source.width, source.height) / inner, height: Math.max(source.width, source.height) / inner }
-      : { width: source.width / inner, height: source.height / inner };
+    const natural =
+      plan.canvas === 'square'
+        ? {
+            width: Math.max(source.width, source.height) / inner,
+            height: Math.max(source.width, source.height) / inner,
+          }
+        : { width: source.width / inner, height: source.height / inner };
     const long = Math.max(natural.width, natural.height);
     let target = long;
     if (plan.maxSize !== null && target > plan.maxSize) target = plan.maxSize;
     if (plan.minSize !== null && target < plan.minSize) target = plan.minSize;
     target = Math.min(target, MAX_RENDITION_SIDE);
     scale = target / long;
-    canvas = { width: Math.max(1, Math.round(natural.width * scale)), height: Math.max(1, Math.round(natural.height * scale)) };
+    canvas = {
+      width: Math.max(1, Math.round(natural.width * scale)),
+      height: Math.max(1, Math.round(natural.height * scale)),
+    };
   }
   const product = {
     width: Math.min(canvas.width, Math.max(1, Math.round(source.width * scale))),
     height: Math.min(canvas.height, Math.max(1, Math.round(source.height * scale))),
   };
   return {
-    source, product, canvas,
-    offset: { left: Math.floor((canvas.width - product.width) / 2), top: Math.floor((canvas.height - product.height) / 2) },
+    source,
+    product,
+    canvas,
+    offset: {
+      left: Math.floor((canvas.width - product.width) / 2),
+      top: Math.floor((canvas.height - product.height) / 2),
+    },
     upscaled: product.width > source.width || product.height > source.height,
   };
 }

@@ -16,21 +16,39 @@ beforeAll(async () => {
   s3 = await testS3();
   storage = makeStorage({ client: s3ClientFor(s3), bucket: s3.bucket });
   await storage.ensureBucket();
-  outputs = makeCutoutOutputs({ storage, maxPixels: 50_000_000, thresholds: DEFAULT_QUALITY_THRESHOLDS, decodeSlots: 2, log: createLogger({ level: 'silent', name: 'test' }) });
+  outputs = makeCutoutOutputs({
+    storage,
+    maxPixels: 50_000_000,
+    thresholds: DEFAULT_QUALITY_THRESHOLDS,
+    decodeSlots: 2,
+    log: createLogger({ level: 'silent', name: 'test' }),
+  });
 });
 
 afterAll(async () => {
   await s3?.close();
 });
 
-const SPECS = [{ name: 'amazon', preset: 'marketplace' }, { name: 'web', preset: 'web' }, { name: 'thumb', max_size: 200 }];
+const SPECS = [
+  { name: 'amazon', preset: 'marketplace' },
+  { name: 'web', preset: 'web' },
+  { name: 'thumb', max_size: 200 },
+];
 
 function record(id: string, specs: unknown[] = SPECS): JobRecord {
   const parsed = parseRenditions(specs);
   if (!parsed.ok) throw new Error(parsed.message);
   return {
-    id, tenantId: 'acme', status: 'processing', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 1,
-    originalKey: `originals/acme/${id}`, originalBytes: 1, originalContentType: 'image/jpeg', renditionPlans: parsed.plans,
+    id,
+    tenantId: 'acme',
+    status: 'processing',
+    createdAt: new Date().toISOString(),
+    attempts: 0,
+    upstreamCalls: 1,
+    originalKey: `originals/acme/${id}`,
+    originalBytes: 1,
+    originalContentType: 'image/jpeg',
+    renditionPlans: parsed.plans,
   };
 }
 
@@ -43,15 +61,41 @@ describe('cutout outputs', () => {
     expect(made.quality).toEqual({ flags: [], subjectCoverage: 0.125, edgeContact: 0, semitransparentShare: 0 });
     expect(made.qualityFlagged).toBeUndefined();
     expect(made.renditions).toEqual({
-      amazon: { key: 'renditions/acme/job_good/amazon.jpg', contentType: 'image/jpeg', width: 1000, height: 1000, bytes: expect.any(Number), upscaled: true },
-      web: { key: 'renditions/acme/job_good/web.webp', contentType: 'image/webp', width: 1200, height: 800, bytes: expect.any(Number), upscaled: false },
-      thumb: { key: 'renditions/acme/job_good/thumb.png', contentType: 'image/png', width: 200, height: 133, bytes: expect.any(Number), upscaled: false },
+      amazon: {
+        key: 'renditions/acme/job_good/amazon.jpg',
+        contentType: 'image/jpeg',
+        width: 1000,
+        height: 1000,
+        bytes: expect.any(Number),
+        upscaled: true,
+      },
+      web: {
+        key: 'renditions/acme/job_good/web.webp',
+        contentType: 'image/webp',
+        width: 1200,
+        height: 800,
+        bytes: expect.any(Number),
+        upscaled: false,
+      },
+      thumb: {
+        key: 'renditions/acme/job_good/thumb.png',
+        contentType: 'image/png',
+        width: 200,
+        height: 133,
+        bytes: expect.any(Number),
+        upscaled: false,
+      },
     });
 
     const amazon = await storage.getBuffer('renditions/acme/job_good/amazon.jpg');
     const meta = await sharp(amazon).metadata();
     expect(meta).toMatchObject({ format: 'jpeg', width: 1000, height: 1000, hasAlpha: false });
-    expect(await cornerColours(amazon)).toEqual([[255, 255, 255], [255, 255, 255], [255, 255, 255], [255, 255, 255]]);
+    expect(await cornerColours(amazon)).toEqual([
+      [255, 255, 255],
+      [255, 255, 255],
+      [255, 255, 255],
+      [255, 255, 255],
+    ]);
     const product = (await nonWhiteBox(amazon))!;
     const share = Math.max(product.width, product.height) / 1000;
     expect(share).toBeGreaterThanOrEqual(0.8);
@@ -73,15 +117,31 @@ describe('cutout outputs', () => {
   });
 
   it('uses a brand colour behind the product and a canvas of a given size', async () => {
-    const made = await outputs.make(record('job_brand', [{ name: 'banner', format: 'jpeg', background: '#102030', crop: 'subject', padding: 0.1, canvas: { width: 900, height: 300 } }]), await goodCutout());
+    const made = await outputs.make(
+      record('job_brand', [
+        {
+          name: 'banner',
+          format: 'jpeg',
+          background: '#102030',
+          crop: 'subject',
+          padding: 0.1,
+          canvas: { width: 900, height: 300 },
+        },
+      ]),
+      await goodCutout(),
+    );
     expect(made.renditions?.banner).toMatchObject({ width: 900, height: 300, upscaled: false });
     const banner = await storage.getBuffer('renditions/acme/job_brand/banner.jpg');
     const [corner] = await cornerColours(banner);
-    for (const [channel, expected] of corner!.map((value, i) => [value, [0x10, 0x20, 0x30][i]!])) expect(Math.abs(channel! - expected!)).toBeLessThanOrEqual(2);
+    for (const [channel, expected] of corner!.map((value, i) => [value, [0x10, 0x20, 0x30][i]!]))
+      expect(Math.abs(channel! - expected!)).toBeLessThanOrEqual(2);
   });
 
   it('flags a product that touches the frame', async () => {
-    const made = await outputs.make(record('job_cut', []), await cutoutPng({ width: 1200, height: 800, box: { left: 400, top: 300, width: 400, height: 500 } }));
+    const made = await outputs.make(
+      record('job_cut', []),
+      await cutoutPng({ width: 1200, height: 800, box: { left: 400, top: 300, width: 400, height: 500 } }),
+    );
     expect(made.quality?.flags).toEqual(['subject_cut_off']);
     // 400 of the bottom edge's 1200 pixels, measured on a 512-pixel sample.
     expect(made.quality?.edgeContact).toBeCloseTo(1 / 3, 2);
@@ -99,18 +159,34 @@ describe('cutout outputs', () => {
 
   it('flags an unchanged photo as background_not_removed', async () => {
     const made = await outputs.make(record('job_unchanged', []), await unchangedPng(1200, 800));
-    expect(made.quality).toEqual({ flags: ['background_not_removed'], subjectCoverage: 1, edgeContact: 1, semitransparentShare: 0 });
+    expect(made.quality).toEqual({
+      flags: ['background_not_removed'],
+      subjectCoverage: 1,
+      edgeContact: 1,
+      semitransparentShare: 0,
+    });
   });
 
   it('flags a ghostly product and a tiny one', async () => {
-    const ghost = await outputs.make(record('job_ghost', []), await cutoutPng({ width: 1200, height: 800, box: { left: 400, top: 200, width: 400, height: 400 }, alpha: 0.4 }));
+    const ghost = await outputs.make(
+      record('job_ghost', []),
+      await cutoutPng({ width: 1200, height: 800, box: { left: 400, top: 200, width: 400, height: 400 }, alpha: 0.4 }),
+    );
     expect(ghost.quality?.flags).toEqual(['mostly_semitransparent']);
-    const tiny = await outputs.make(record('job_tiny', []), await cutoutPng({ width: 1200, height: 800, box: { left: 580, top: 380, width: 80, height: 60 } }));
+    const tiny = await outputs.make(
+      record('job_tiny', []),
+      await cutoutPng({ width: 1200, height: 800, box: { left: 580, top: 380, width: 80, height: 60 } }),
+    );
     expect(tiny.quality?.flags).toEqual(['tiny_subject']);
   });
 
   it('keeps the measure it is given for a reused cutout', async () => {
-    const quality = { flags: ['tiny_subject' as const], subjectCoverage: 0.01, edgeContact: 0, semitransparentShare: 0 };
+    const quality = {
+      flags: ['tiny_subject' as const],
+      subjectCoverage: 0.01,
+      edgeContact: 0,
+      semitransparentShare: 0,
+    };
     expect((await outputs.make(record('job_reused', []), await goodCutout(), { quality })).quality).toBe(quality);
   });
 
@@ -128,9 +204,19 @@ describe('cutout outputs', () => {
     };
     const concurrentJobs = async (decodeSlots: number) => {
       most = 0;
-      const gated = makeCutoutOutputs({ storage: slow, maxPixels: 50_000_000, thresholds: DEFAULT_QUALITY_THRESHOLDS, decodeSlots, log: createLogger({ level: 'silent', name: 'test' }) });
+      const gated = makeCutoutOutputs({
+        storage: slow,
+        maxPixels: 50_000_000,
+        thresholds: DEFAULT_QUALITY_THRESHOLDS,
+        decodeSlots,
+        log: createLogger({ level: 'silent', name: 'test' }),
+      });
       const cutout = await goodCutout();
-      await Promise.all(Array.from({ length: 4 }, (_, i) => gated.make(record(`job_gate_${i}`, [{ name: 'web', preset: 'web' }]), cutout)));
+      await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          gated.make(record(`job_gate_${i}`, [{ name: 'web', preset: 'web' }]), cutout),
+        ),
+      );
       return most;
     };
     expect(await concurrentJobs(1)).toBe(1);
@@ -138,7 +224,13 @@ describe('cutout outputs', () => {
   });
 
   it('records why no rendition was made of a cutout above MAX_IMAGE_PIXELS', async () => {
-    const small = makeCutoutOutputs({ storage, maxPixels: 500_000, thresholds: DEFAULT_QUALITY_THRESHOLDS, decodeSlots: 2, log: createLogger({ level: 'silent', name: 'test' }) });
+    const small = makeCutoutOutputs({
+      storage,
+      maxPixels: 500_000,
+      thresholds: DEFAULT_QUALITY_THRESHOLDS,
+      decodeSlots: 2,
+      log: createLogger({ level: 'silent', name: 'test' }),
+    });
     const made = await small.make(record('job_huge', [{ name: 'web', preset: 'web' }]), await goodCutout());
     expect(made.renditions).toEqual({ web: { error: 'the cutout is larger than 500000 pixels (MAX_IMAGE_PIXELS)' } });
     expect(made.quality).toBeUndefined();

@@ -29,7 +29,13 @@ export interface CutoutOutputDeps {
   log: Logger;
 }
 
-export function makeCutoutOutputs({ storage, maxPixels, thresholds, decodeSlots, log }: CutoutOutputDeps): CutoutOutputs {
+export function makeCutoutOutputs({
+  storage,
+  maxPixels,
+  thresholds,
+  decodeSlots,
+  log,
+}: CutoutOutputDeps): CutoutOutputs {
   // libvips' operation cache keeps decoded images for reuse; a worker sees each cutout once.
   sharp.cache(false);
   // A decoded cutout is 4 bytes a pixel and its encoders take as much again: the process
@@ -42,7 +48,12 @@ export function makeCutoutOutputs({ storage, maxPixels, thresholds, decodeSlots,
     return { flags: qualityFlags(measures, thresholds), ...measures };
   }
 
-  async function makeOne(record: JobRecord, plan: RenditionPlan, decoded: DecodedCutout, subject: Box | null): Promise<StoredRendition> {
+  async function makeOne(
+    record: JobRecord,
+    plan: RenditionPlan,
+    decoded: DecodedCutout,
+    subject: Box | null,
+  ): Promise<StoredRendition> {
     let rendered: Awaited<ReturnType<typeof renderRendition>>;
     let layout: ReturnType<typeof layoutRendition>;
     try {
@@ -56,7 +67,14 @@ export function makeCutoutOutputs({ storage, maxPixels, thresholds, decodeSlots,
     const { extension, contentType } = RENDITION_MEDIA[plan.format];
     const key = renditionKey(record.tenantId, record.id, plan.name, extension);
     const stored = await storage.putBuffer(key, rendered.data, contentType);
-    return { key, contentType, width: rendered.width, height: rendered.height, bytes: stored.bytes, upscaled: layout.upscaled };
+    return {
+      key,
+      contentType,
+      width: rendered.width,
+      height: rendered.height,
+      bytes: stored.bytes,
+      upscaled: layout.upscaled,
+    };
   }
 
   async function measureOnly(record: JobRecord, cutout: Buffer): Promise<QualityReport | undefined> {
@@ -67,19 +85,29 @@ export function makeCutoutOutputs({ storage, maxPixels, thresholds, decodeSlots,
     });
   }
 
-  async function withRenditions(record: JobRecord, cutout: Buffer, plans: RenditionPlan[], known: { quality?: QualityReport }): Promise<CutoutOutputFields> {
+  async function withRenditions(
+    record: JobRecord,
+    cutout: Buffer,
+    plans: RenditionPlan[],
+    known: { quality?: QualityReport },
+  ): Promise<CutoutOutputFields> {
     let undecodable = '';
     const decoded = await decodeCutout(cutout, maxPixels).catch((error: unknown) => {
-      undecodable = /pixel limit/i.test((error as Error).message) ? `the cutout is larger than ${maxPixels} pixels (MAX_IMAGE_PIXELS)` : 'the cutout could not be decoded';
+      undecodable = /pixel limit/i.test((error as Error).message)
+        ? `the cutout is larger than ${maxPixels} pixels (MAX_IMAGE_PIXELS)`
+        : 'the cutout could not be decoded';
       log.warn({ job_id: record.id, err: error }, 'cutout not decoded for renditions');
       return undefined;
     });
     // Measured from the pixels just decoded, the same way as a cutout without renditions.
-    const quality = known.quality ?? (decoded ? await measure(rawInput(decoded)).catch(() => undefined) : await measureOnly(record, cutout));
+    const quality =
+      known.quality ??
+      (decoded ? await measure(rawInput(decoded)).catch(() => undefined) : await measureOnly(record, cutout));
     const subject = decoded && plans.some((plan) => plan.crop === 'subject') ? subjectBox(decoded.rgba, decoded) : null;
     const renditions: Record<string, StoredRendition> = {};
     // One at a time: a job holds its decoded cutout and a single rendition in memory, however many it asks for.
-    for (const plan of plans) renditions[plan.name] = decoded ? await makeOne(record, plan, decoded, subject) : { error: undecodable };
+    for (const plan of plans)
+      renditions[plan.name] = decoded ? await makeOne(record, plan, decoded, subject) : { error: undecodable };
     return { quality, qualityFlagged: quality?.flags.length ? 1 : undefined, renditions };
   }
 
@@ -87,7 +115,7 @@ export function makeCutoutOutputs({ storage, maxPixels, thresholds, decodeSlots,
     async make(record, cutout, known = {}) {
       const plans = record.renditionPlans ?? [];
       if (plans.length > 0) return decodeSlot(() => withRenditions(record, cutout, plans, known));
-      const quality = known.quality ?? await measureOnly(record, cutout);
+      const quality = known.quality ?? (await measureOnly(record, cutout));
       return { quality, qualityFlagged: quality?.flags.length ? 1 : undefined };
     },
   };

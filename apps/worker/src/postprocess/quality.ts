@@ -23,7 +23,10 @@ export function measureAlpha(alpha: Uint8Array, width: number, height: number): 
     if (value >= OPAQUE_ALPHA) opaque++;
   }
   const opaqueShare = (count: number, length: number) => (length > 0 ? count / length : 0);
-  let top = 0, bottom = 0, left = 0, right = 0;
+  let top = 0,
+    bottom = 0,
+    left = 0,
+    right = 0;
   for (let x = 0; x < width; x++) {
     if (alpha[x]! >= OPAQUE_ALPHA) top++;
     if (alpha[(height - 1) * width + x]! >= OPAQUE_ALPHA) bottom++;
@@ -34,7 +37,14 @@ export function measureAlpha(alpha: Uint8Array, width: number, height: number): 
   }
   return {
     subjectCoverage: round(opaqueShare(visible, width * height)),
-    edgeContact: round(Math.max(opaqueShare(top, width), opaqueShare(bottom, width), opaqueShare(left, height), opaqueShare(right, height))),
+    edgeContact: round(
+      Math.max(
+        opaqueShare(top, width),
+        opaqueShare(bottom, width),
+        opaqueShare(left, height),
+        opaqueShare(right, height),
+      ),
+    ),
     semitransparentShare: round(opaqueShare(visible - opaque, visible)),
   };
 }

@@ -4,7 +4,9 @@ import { QUALITY_SAMPLE_SIDE } from './quality.ts';
 import type { Layout, Size } from './layout.ts';
 
 /** A cutout decoded once into 8-bit sRGB with alpha: every rendition of a job is cut from it. */
-export interface DecodedCutout extends Size { rgba: Buffer }
+export interface DecodedCutout extends Size {
+  rgba: Buffer;
+}
 
 /** `maxPixels` (MAX_IMAGE_PIXELS) refuses a cutout larger than any original the API accepts, before it is decoded. */
 export async function decodeCutout(body: Buffer, maxPixels: number): Promise<DecodedCutout> {
@@ -17,7 +19,8 @@ export async function decodeCutout(body: Buffer, maxPixels: number): Promise<Dec
   return { rgba: data, width: info.width, height: info.height };
 }
 
-export const rawInput = ({ rgba, width, height }: DecodedCutout) => sharp(rgba, { raw: { width, height, channels: 4 } });
+export const rawInput = ({ rgba, width, height }: DecodedCutout) =>
+  sharp(rgba, { raw: { width, height, channels: 4 } });
 
 /**
  * The alpha channel scaled to at most QUALITY_SAMPLE_SIDE on its long side, nearest
@@ -42,15 +45,21 @@ function colourOf(background: string): { r: number; g: number; b: number; alpha:
 }
 
 /** One rendition, encoded, through one sharp pipeline over the decoded cutout. */
-export async function renderRendition(cutout: DecodedCutout, plan: RenditionPlan, layout: Layout): Promise<{ data: Buffer } & Size> {
+export async function renderRendition(
+  cutout: DecodedCutout,
+  plan: RenditionPlan,
+  layout: Layout,
+): Promise<{ data: Buffer } & Size> {
   const { source, product, canvas, offset } = layout;
   let image = rawInput(cutout);
   if (source.width !== cutout.width || source.height !== cutout.height) image = image.extract(source);
-  if (product.width !== source.width || product.height !== source.height) image = image.resize(product.width, product.height, { fit: 'fill' });
+  if (product.width !== source.width || product.height !== source.height)
+    image = image.resize(product.width, product.height, { fit: 'fill' });
   const background = colourOf(plan.background);
   const right = canvas.width - product.width - offset.left;
   const bottom = canvas.height - product.height - offset.top;
-  if (offset.left || offset.top || right || bottom) image = image.extend({ top: offset.top, bottom, left: offset.left, right, background });
+  if (offset.left || offset.top || right || bottom)
+    image = image.extend({ top: offset.top, bottom, left: offset.left, right, background });
   // A colour behind the product: its soft edges are blended onto it, and no alpha is kept.
   if (background.alpha === 1) image = image.flatten({ background });
   if (plan.format === 'jpeg') image = image.jpeg({ quality: plan.quality });

@@ -3,9 +3,27 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, LookupFunction } from 'node:net';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, createRedis, newJobId, webhookMessageId, type Redis, type Storage, type WebhookPayload } from '@cutout/shared/infra';
+import {
+  createLogger,
+  createRedis,
+  newJobId,
+  webhookMessageId,
+  type Redis,
+  type Storage,
+  type WebhookPayload,
+} from '@cutout/shared/infra';
 import { createGuardedAgent } from '@cutout/shared/security';
-import { makeEndpointGate, makeFairScheduler, makeJobStore, makeBatchStore, makeGoneEndpoints, makeTenantStore, makeWebhookAttemptLog, makeWebhookDeliveryLog, type JobRecord } from '@cutout/shared/stores';
+import {
+  makeEndpointGate,
+  makeFairScheduler,
+  makeJobStore,
+  makeBatchStore,
+  makeGoneEndpoints,
+  makeTenantStore,
+  makeWebhookAttemptLog,
+  makeWebhookDeliveryLog,
+  type JobRecord,
+} from '@cutout/shared/stores';
 import { makeDeliverWebhookProcessor } from './deliver-webhook.ts';
 import { unlinkPrefix } from '../../../../test/helpers/redis-keys.ts';
 
@@ -17,7 +35,8 @@ const prefix = `cutout-test-${randomBytes(6).toString('hex')}`;
 const HOST = 'hooks.example.test';
 
 const stubLookup: LookupFunction = (hostname, options, callback) => {
-  if (hostname !== HOST) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
+  if (hostname !== HOST)
+    return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
   if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
   else callback(null, '127.0.0.1', 4);
 };
@@ -83,16 +102,39 @@ function setup(allowPrivate: string[]) {
 }
 
 /** A failed job with a webhook, and the BullMQ job of its first delivery attempt. */
-async function failedJobWithWebhook(jobs: ReturnType<typeof makeJobStore>, webhookUrl: string): Promise<Job<WebhookPayload>> {
+async function failedJobWithWebhook(
+  jobs: ReturnType<typeof makeJobStore>,
+  webhookUrl: string,
+): Promise<Job<WebhookPayload>> {
   const id = newJobId();
   const record: JobRecord = {
-    id, tenantId: 'acme', status: 'failed', createdAt: new Date().toISOString(), finishedAt: new Date().toISOString(),
-    attempts: 1, upstreamCalls: 1, originalKey: `originals/acme/${id}`, originalBytes: 10, originalContentType: 'image/png',
-    error: { code: 'upstream_rejected', message: 'rejected', retryable: false }, webhookUrl,
+    id,
+    tenantId: 'acme',
+    status: 'failed',
+    createdAt: new Date().toISOString(),
+    finishedAt: new Date().toISOString(),
+    attempts: 1,
+    upstreamCalls: 1,
+    originalKey: `originals/acme/${id}`,
+    originalBytes: 10,
+    originalContentType: 'image/png',
+    error: { code: 'upstream_rejected', message: 'rejected', retryable: false },
+    webhookUrl,
   };
   await jobs.create(record);
-  const data: WebhookPayload = { messageId: webhookMessageId(id, 'job.failed'), type: 'job.failed', jobId: id, tenantId: 'acme' };
-  return { id: data.messageId, data, attemptsMade: 0, timestamp: Date.now(), opts: { attempts: 5 } } as unknown as Job<WebhookPayload>;
+  const data: WebhookPayload = {
+    messageId: webhookMessageId(id, 'job.failed'),
+    type: 'job.failed',
+    jobId: id,
+    tenantId: 'acme',
+  };
+  return {
+    id: data.messageId,
+    data,
+    attemptsMade: 0,
+    timestamp: Date.now(),
+    opts: { attempts: 5 },
+  } as unknown as Job<WebhookPayload>;
 }
 
 describe('deliverWebhook through the guarded agent', () => {
@@ -110,7 +152,12 @@ describe('deliverWebhook through the guarded agent', () => {
     // The client sees that the address is refused, not which internal address the name resolved to.
     expect(webhook?.lastError).not.toContain('127.0.0.1');
     expect(await attempts.list(job.data.jobId)).toEqual([
-      expect.objectContaining({ statusCode: null, webhookId: job.data.messageId, eventType: 'job.failed', error: webhook?.lastError }),
+      expect.objectContaining({
+        statusCode: null,
+        webhookId: job.data.messageId,
+        eventType: 'job.failed',
+        error: webhook?.lastError,
+      }),
     ]);
   });
 
@@ -133,10 +180,20 @@ describe('deliverWebhook through the guarded agent', () => {
     await deliver(job);
 
     expect(connections).toBe(before + 1);
-    expect((await jobs.get(job.data.jobId))?.webhook).toMatchObject({ state: 'delivered', attempts: 1, lastStatusCode: 204 });
+    expect((await jobs.get(job.data.jobId))?.webhook).toMatchObject({
+      state: 'delivered',
+      attempts: 1,
+      lastStatusCode: 204,
+    });
     expect(await attempts.list(job.data.jobId)).toEqual([expect.objectContaining({ statusCode: 204, error: null })]);
     expect(await deliveries.get(job.data.messageId)).toMatchObject({
-      webhookId: job.data.messageId, eventType: 'job.failed', jobId: job.data.jobId, tenantId: 'acme', state: 'delivered', attempts: 1, lastStatusCode: 204,
+      webhookId: job.data.messageId,
+      eventType: 'job.failed',
+      jobId: job.data.jobId,
+      tenantId: 'acme',
+      state: 'delivered',
+      attempts: 1,
+      lastStatusCode: 204,
     });
   });
 });

@@ -1,7 +1,18 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Dispatcher } from 'undici';
 import type { Logger, WebhookPayload } from '@cutout/shared/infra';
-import { deliveryFieldsOf, endpointIdOf, type Admission, type EndpointGate, type FairScheduler, type GoneEndpoints, type Settled, type TenantStore, type WebhookAttemptLog, type WebhookDelivery } from '@cutout/shared/stores';
+import {
+  deliveryFieldsOf,
+  endpointIdOf,
+  type Admission,
+  type EndpointGate,
+  type FairScheduler,
+  type GoneEndpoints,
+  type Settled,
+  type TenantStore,
+  type WebhookAttemptLog,
+  type WebhookDelivery,
+} from '@cutout/shared/stores';
 import { signWebhook } from '../webhook-signing.ts';
 import { webhookBackoff } from '../backoff.ts';
 import { outcomeOfError, outcomeOfResponse, type AttemptOutcome } from '../webhook-verdicts.ts';
@@ -25,7 +36,10 @@ export interface DeliverWebhookDeps extends WebhookEventDeps {
   /** The SSRF-guarded agent (createGuardedAgent): required, so no delivery can bypass the guard. */
   dispatcher: Dispatcher;
   /** For metrics: a delivery held back, and a circuit that changed. */
-  observe?: { held?(reason: 'endpoint_busy' | 'endpoint_failing'): void; circuit?(transition: NonNullable<Settled['transition']>): void };
+  observe?: {
+    held?(reason: 'endpoint_busy' | 'endpoint_failing'): void;
+    circuit?(transition: NonNullable<Settled['transition']>): void;
+  };
   random?: () => number;
   log: Logger;
 }
@@ -59,9 +73,15 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
   const holdSettings = { concurrency: deps.endpointConcurrency, leaseTtlMs: deps.leaseTtlMs };
 
   /** Never throws: every way an attempt can end is an outcome, plus the cause when there was no answer. */
-  async function attemptDelivery(url: string, body: string, headers: Record<string, string>): Promise<AttemptOutcome & { cause?: unknown }> {
+  async function attemptDelivery(
+    url: string,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<AttemptOutcome & { cause?: unknown }> {
     try {
-      return outcomeOfResponse(await postWebhook({ url, body, headers, timeoutMs: deps.timeoutMs, dispatcher: deps.dispatcher }));
+      return outcomeOfResponse(
+        await postWebhook({ url, body, headers, timeoutMs: deps.timeoutMs, dispatcher: deps.dispatcher }),
+      );
     } catch (error) {
       return { ...outcomeOfError(error, deps.timeoutMs), cause: error };
     }
@@ -75,14 +95,21 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     ]);
   }
 
-  async function hold(job: Job<WebhookPayload>, token: string | undefined, target: WebhookTarget, endpoint: string, admission: Held): Promise<never> {
+  async function hold(
+    job: Job<WebhookPayload>,
+    token: string | undefined,
+    target: WebhookTarget,
+    endpoint: string,
+    admission: Held,
+  ): Promise<never> {
     const now = Date.now();
     const current: WebhookDelivery = { ...(target.current ?? { state: 'pending', attempts: job.attemptsMade }) };
     let at = wakeAt(admission, now, holdSettings);
     if (admission.reason === 'failing') {
       const deadline = job.timestamp + lifetimeMs;
       if (now >= deadline) {
-        const error = 'endpoint failing: its circuit stayed open for the whole retry schedule, so this delivery was not sent';
+        const error =
+          'endpoint failing: its circuit stayed open for the whole retry schedule, so this delivery was not sent';
         await show(job.data, target, { ...current, state: 'failed', lastError: error, nextAttemptAt: undefined });
         log.info({ job_id: job.data.jobId, messageId: job.data.messageId }, 'webhook given up: endpoint failing');
         throw new UnrecoverableError(error);
@@ -92,7 +119,12 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     await parkDelivery(deps, job, token, endpoint, at);
     deps.observe?.held?.(admission.reason === 'busy' ? 'endpoint_busy' : 'endpoint_failing');
     // A delivery waiting its turn stays `pending`; one held by an open circuit says so, and until when.
-    if (admission.reason === 'failing') await show(job.data, target, { ...current, state: 'endpoint_failing', nextAttemptAt: new Date(at).toISOString() });
+    if (admission.reason === 'failing')
+      await show(job.data, target, {
+        ...current,
+        state: 'endpoint_failing',
+        nextAttemptAt: new Date(at).toISOString(),
+      });
     throw new DelayedError();
   }
 
@@ -108,7 +140,10 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     const attemptLog = log.child({ job_id: jobId, messageId, attempt });
 
     // Read together (one round trip): whether the endpoint answered 410, and the secrets to sign with.
-    const [goneSince, secrets] = await Promise.all([deps.goneEndpoints.goneSince(tenantId, target.url), tenants.webhookSecrets(tenantId)]);
+    const [goneSince, secrets] = await Promise.all([
+      deps.goneEndpoints.goneSince(tenantId, target.url),
+      tenants.webhookSecrets(tenantId),
+    ]);
     const endpoint = endpointIdOf(tenantId, target.url);
     let lease: string | undefined;
     if (!goneSince) {
@@ -127,11 +162,20 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
       const body = JSON.stringify({ type, timestamp, data });
       const headers = signWebhook(secrets, messageId, new Date(), body);
       outcome = goneSince
-        ? { verdict: 'give_up', statusCode: null, health: 'unknown', error: `endpoint disabled: it answered 410 Gone at ${goneSince}; enable it again (POST /v1/webhook-endpoints/enable) or redeliver` }
+        ? {
+            verdict: 'give_up',
+            statusCode: null,
+            health: 'unknown',
+            error: `endpoint disabled: it answered 410 Gone at ${goneSince}; enable it again (POST /v1/webhook-endpoints/enable) or redeliver`,
+          }
         : await attemptDelivery(target.url, body, headers);
     } catch (error) {
       // Nothing was sent (the event could not be built): free the place, learn nothing about the endpoint.
-      if (lease) await deps.gate.settle(endpoint, lease, 'unknown').then(({ wake }) => deps.wake(wake), () => undefined);
+      if (lease)
+        await deps.gate.settle(endpoint, lease, 'unknown').then(
+          ({ wake }) => deps.wake(wake),
+          () => undefined,
+        );
       throw error;
     }
     if (outcome.statusCode === 410) await deps.goneEndpoints.markGone(tenantId, target.url);
@@ -143,13 +187,23 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     // before the new state is shown: whoever sees the state finds the attempt that led to it.
     const [settled] = await Promise.all([
       lease ? deps.gate.settle(endpoint, lease, outcome.health, retrying ? job.id : undefined) : null,
-      attempts.record(jobId, { attemptedAt, eventType: type, webhookId: messageId, statusCode: outcome.statusCode, durationMs, error: outcome.error }),
+      attempts.record(jobId, {
+        attemptedAt,
+        eventType: type,
+        webhookId: messageId,
+        statusCode: outcome.statusCode,
+        durationMs,
+        error: outcome.error,
+      }),
     ]);
     if (settled) {
       await deps.wake(settled.wake);
       if (settled.transition) {
         deps.observe?.circuit?.(settled.transition);
-        attemptLog.info({ transition: settled.transition, reopensInMs: settled.open?.forMs }, 'webhook endpoint circuit changed');
+        attemptLog.info(
+          { transition: settled.transition, reopensInMs: settled.open?.forMs },
+          'webhook endpoint circuit changed',
+        );
       }
     }
     let delayMs: number | undefined;
@@ -164,7 +218,14 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     }
 
     const now = Date.now();
-    const state: WebhookDelivery['state'] = outcome.verdict === 'delivered' ? 'delivered' : !retrying ? 'failed' : settled?.open ? 'endpoint_failing' : 'pending';
+    const state: WebhookDelivery['state'] =
+      outcome.verdict === 'delivered'
+        ? 'delivered'
+        : !retrying
+          ? 'failed'
+          : settled?.open
+            ? 'endpoint_failing'
+            : 'pending';
     await show(job.data, target, {
       state,
       attempts: attempt,
@@ -176,9 +237,13 @@ export function makeDeliverWebhookProcessor(deps: DeliverWebhookDeps) {
     });
     // `err` (the network error's code, the guard's refusal) is for operators; clients see `outcome.error`.
     // Neither names a resolved address: the guard logs that at debug level only.
-    attemptLog.info({ statusCode: outcome.statusCode, ms: durationMs, outcome: outcome.verdict, state, err: outcome.cause }, 'webhook attempt');
+    attemptLog.info(
+      { statusCode: outcome.statusCode, ms: durationMs, outcome: outcome.verdict, state, err: outcome.cause },
+      'webhook attempt',
+    );
 
     if (outcome.verdict === 'give_up') throw new UnrecoverableError(outcome.error ?? 'delivery given up');
-    if (outcome.verdict === 'retry') throw new DeliveryError(outcome.error ?? 'delivery failed', outcome.retryAfterMs, delayMs);
+    if (outcome.verdict === 'retry')
+      throw new DeliveryError(outcome.error ?? 'delivery failed', outcome.retryAfterMs, delayMs);
   };
 }

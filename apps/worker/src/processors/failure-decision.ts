@@ -45,7 +45,16 @@ const QUEUE_HOLDS: Partial<Record<UpstreamErrorKind, HoldReason>> = {
 };
 
 /** Decides what a failed attempt leads to, from the error and the job's history alone. */
-export function decide({ error, attemptsMade, maxAttempts, rateLimitedSince, rateLimitBudgetMs, now, rateMode, canDelayJob }: FailedAttempt): FailureAction {
+export function decide({
+  error,
+  attemptsMade,
+  maxAttempts,
+  rateLimitedSince,
+  rateLimitBudgetMs,
+  now,
+  rateMode,
+  canDelayJob,
+}: FailedAttempt): FailureAction {
   // A later call of the job (the next key after a 401) that the budget refused.
   if (error instanceof BudgetExhaustedError) return { kind: 'park_for_budget', error };
   if (error instanceof UpstreamError && error.kind === 'rate_limited') {

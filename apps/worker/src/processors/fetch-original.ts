@@ -40,7 +40,17 @@ function objectSource(body: Readable, maxBytes: number): ImageSource {
   };
 }
 
-export function makeOriginalFetcher({ images, storage, maxBytes, maxPixels }: { images: ImageFetcher; storage: Storage; maxBytes: number; maxPixels: number }): OriginalFetcher {
+export function makeOriginalFetcher({
+  images,
+  storage,
+  maxBytes,
+  maxPixels,
+}: {
+  images: ImageFetcher;
+  storage: Storage;
+  maxBytes: number;
+  maxPixels: number;
+}): OriginalFetcher {
   const target = (objectKey: string) => ({ storage, objectKey, maxBytes, maxPixels });
   return {
     async fetch(url, objectKey) {
@@ -56,7 +66,12 @@ export function makeOriginalFetcher({ images, storage, maxBytes, maxPixels }: { 
       try {
         body = await storage.getStream(uploadKey);
       } catch (error) {
-        if (isMissingObject(error)) throw new ImageInputError(422, 'upload_missing', 'The uploaded file is no longer in storage (the upload was deleted or expired)');
+        if (isMissingObject(error))
+          throw new ImageInputError(
+            422,
+            'upload_missing',
+            'The uploaded file is no longer in storage (the upload was deleted or expired)',
+          );
         throw error;
       }
       try {
@@ -66,7 +81,8 @@ export function makeOriginalFetcher({ images, storage, maxBytes, maxPixels }: { 
       } catch (error) {
         await storage.delete(objectKey).catch(() => undefined);
         // A file that will never be usable is not kept for the sweep; a transient failure keeps it for the retry.
-        if (error instanceof ImageInputError && !error.retryable) await storage.delete(uploadKey).catch(() => undefined);
+        if (error instanceof ImageInputError && !error.retryable)
+          await storage.delete(uploadKey).catch(() => undefined);
         throw error;
       }
     },
@@ -74,7 +90,8 @@ export function makeOriginalFetcher({ images, storage, maxBytes, maxPixels }: { 
 }
 
 /** A batch item whose original is not in S3 yet: given by URL, or uploaded by the client and not checked yet. */
-export const needsOriginal = (record: JobRecord): boolean => Boolean(record.sourceUrl || record.uploadKey) && !record.originalSha256;
+export const needsOriginal = (record: JobRecord): boolean =>
+  Boolean(record.sourceUrl || record.uploadKey) && !record.originalSha256;
 
 /**
  * Moves the item to `processing`, fetches its original and records it. Returns the
@@ -86,7 +103,11 @@ export async function fetchOriginal(
   record: JobRecord,
   onFailure: (processing: JobRecord, error: unknown) => Promise<never>,
 ): Promise<JobRecord | null> {
-  const processing = await jobs.transition(record.id, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: null });
+  const processing = await jobs.transition(record.id, ['queued', 'processing'], {
+    status: 'processing',
+    startedAt: new Date().toISOString(),
+    waitingReason: null,
+  });
   if (!processing) return null;
   let stored: StreamedObject;
   try {
@@ -96,5 +117,9 @@ export async function fetchOriginal(
   } catch (error) {
     return onFailure(processing, error);
   }
-  return jobs.transition(record.id, ['processing'], { originalBytes: stored.bytes, originalContentType: stored.contentType, originalSha256: stored.sha256 });
+  return jobs.transition(record.id, ['processing'], {
+    originalBytes: stored.bytes,
+    originalContentType: stored.contentType,
+    originalSha256: stored.sha256,
+  });
 }

@@ -1,7 +1,22 @@
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
-import { isMissingObject, resultKey, thumbKey, type Logger, type RemoveBgPayload, type Storage } from '@cutout/shared/infra';
+import {
+  isMissingObject,
+  resultKey,
+  thumbKey,
+  type Logger,
+  type RemoveBgPayload,
+  type Storage,
+} from '@cutout/shared/infra';
 import { allowedOptionsText, refusedOptions } from '@cutout/shared/security';
-import { fingerprintOf, type BatchFeeder, type Budgets, type Dedup, type FairScheduler, type Usage, type JobRecord } from '@cutout/shared/stores';
+import {
+  fingerprintOf,
+  type BatchFeeder,
+  type Budgets,
+  type Dedup,
+  type FairScheduler,
+  type Usage,
+  type JobRecord,
+} from '@cutout/shared/stores';
 import { isTerminal } from '@cutout/shared/views';
 import type { ByByBGClient, CallSpend } from '../bybybg/client.ts';
 import type { CutoutOutputs } from '../postprocess/outputs.ts';
@@ -44,7 +59,12 @@ export interface RemoveBgDeps extends AnnounceDeps, SpendDeps {
 }
 
 /** The upstream's cutout, in memory and stored at `key`. */
-interface Cutout { body: Buffer; key: string; bytes: number; contentType: string }
+interface Cutout {
+  body: Buffer;
+  key: string;
+  bytes: number;
+  contentType: string;
+}
 
 /**
  * Processes one `remove-bg` job: original from S3 → ByByBG → result to S3 → quality and
@@ -62,7 +82,10 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
     if (job.data.slot !== undefined) await deps.fair.served(job.data.slot).catch(() => undefined);
     let queued = await jobs.get(jobId);
     if (!queued) return jobLog.warn('job record missing; nothing to do');
-    if (queued.batchId) void deps.feeder.topUp(queued.batchId).catch((error: unknown) => jobLog.warn({ err: error }, 'batch items not queued; the sweep will'));
+    if (queued.batchId)
+      void deps.feeder
+        .topUp(queued.batchId)
+        .catch((error: unknown) => jobLog.warn({ err: error }, 'batch items not queued; the sweep will'));
     if (isTerminal(queued.status)) return announce(deps, queued);
     const refused = refusedOptions(queued.options, deps.allowedOptions);
     if (refused.length > 0) {
@@ -73,17 +96,25 @@ export function makeRemoveBgProcessor(deps: RemoveBgDeps) {
       throw new UnrecoverableError(message);
     }
     if (needsOriginal(queued)) {
-      queued = await fetchOriginal(deps, queued, (processing, error) => handleFailure(deps, job, processing, error, jobLog));
+      queued = await fetchOriginal(deps, queued, (processing, error) =>
+        handleFailure(deps, job, processing, error, jobLog),
+      );
       if (!queued) return;
     }
 
-    const fingerprint = queued.originalSha256 ? fingerprintOf(queued.tenantId, queued.originalSha256, queued.options) : undefined;
+    const fingerprint = queued.originalSha256
+      ? fingerprintOf(queued.tenantId, queued.originalSha256, queued.options)
+      : undefined;
     if (fingerprint) {
       const claim = await dedup.claim(fingerprint, jobId);
-      if (claim.kind === 'done' && (await reuseResult(deps, job, queued, claim.jobId, jobLog))) return jobLog.info({ from: claim.jobId }, 'job succeeded with a reused result');
+      if (claim.kind === 'done' && (await reuseResult(deps, job, queued, claim.jobId, jobLog)))
+        return jobLog.info({ from: claim.jobId }, 'job succeeded with a reused result');
       if (claim.kind === 'wait') {
         // An identical image is at ByByBG right now: wait for its result instead of paying twice.
-        await jobs.transition(jobId, ['queued', 'processing'], { status: 'queued', waitingReason: 'duplicate_in_progress' });
+        await jobs.transition(jobId, ['queued', 'processing'], {
+          status: 'queued',
+          waitingReason: 'duplicate_in_progress',
+        });
         await job.moveToDelayed(Date.now() + (deps.duplicatePollMs ?? 1_000), token);
         throw new DelayedError();
       }
@@ -127,17 +158,30 @@ interface Call {
  * ByByBG), measures it and makes its renditions while it uploads, and ends the job; a
  * failure goes to handleFailure.
  */
-async function callAndStore(deps: RemoveBgDeps, { job, token, queued, fingerprint, ledger, jobLog }: Call): Promise<void> {
+async function callAndStore(
+  deps: RemoveBgDeps,
+  { job, token, queued, fingerprint, ledger, jobLog }: Call,
+): Promise<void> {
   const { jobs, storage, dedup } = deps;
   const jobId = queued.id;
-  const record = await jobs.transition(jobId, ['queued', 'processing'], { status: 'processing', startedAt: new Date().toISOString(), waitingReason: null });
+  const record = await jobs.transition(jobId, ['queued', 'processing'], {
+    status: 'processing',
+    startedAt: new Date().toISOString(),
+    waitingReason: null,
+  });
   if (!record) return;
   const started = Date.now();
   // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
-  const originalThumb = deps.thumbnails?.fromStored(record.originalKey, thumbKey(record.tenantId, jobId, 'original'), jobId);
+  const originalThumb = deps.thumbnails?.fromStored(
+    record.originalKey,
+    thumbKey(record.tenantId, jobId, 'original'),
+    jobId,
+  );
   try {
     const reloaded = await storedCutout(storage, record);
-    const cutout = reloaded ? { body: reloaded.body, stored: Promise.resolve(reloaded) } : await callByByBG(deps, record, ledger);
+    const cutout = reloaded
+      ? { body: reloaded.body, stored: Promise.resolve(reloaded) }
+      : await callByByBG(deps, record, ledger);
     const upstreamMs = Date.now() - started;
     // Measuring and rendering overlap the cutout's upload; none of it holds ByByBG's rate.
     const [stored, outputs, resultThumbKey, originalThumbKey] = await settled([
@@ -147,11 +191,27 @@ async function callAndStore(deps: RemoveBgDeps, { job, token, queued, fingerprin
       originalThumb,
     ] as const);
     const done = await jobs.transition(jobId, ['processing'], {
-      status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1,
-      resultKey: stored.key, resultBytes: stored.bytes, resultContentType: stored.contentType, originalThumbKey, resultThumbKey, ...outputs,
+      status: 'succeeded',
+      finishedAt: new Date().toISOString(),
+      attempts: job.attemptsMade + 1,
+      resultKey: stored.key,
+      resultBytes: stored.bytes,
+      resultContentType: stored.contentType,
+      originalThumbKey,
+      resultThumbKey,
+      ...outputs,
     });
     if (fingerprint) await dedup.succeeded(fingerprint, jobId);
-    jobLog.info({ ms: Date.now() - started, upstream_ms: upstreamMs, bytes: stored.bytes, reused_cutout: Boolean(reloaded), quality_flags: outputs.quality?.flags }, 'job succeeded');
+    jobLog.info(
+      {
+        ms: Date.now() - started,
+        upstream_ms: upstreamMs,
+        bytes: stored.bytes,
+        reused_cutout: Boolean(reloaded),
+        quality_flags: outputs.quality?.flags,
+      },
+      'job succeeded',
+    );
     if (done) await announce(deps, done);
   } catch (error) {
     if (fingerprint) await dedup.release(fingerprint, jobId).catch(() => undefined);
@@ -160,7 +220,11 @@ async function callAndStore(deps: RemoveBgDeps, { job, token, queued, fingerprin
 }
 
 /** Calls ByByBG; the cutout is in memory at once, and `stored` once it is in S3 and the record says so. */
-async function callByByBG(deps: RemoveBgDeps, record: JobRecord, spend: CallSpend | undefined): Promise<{ body: Buffer; stored: Promise<Cutout> }> {
+async function callByByBG(
+  deps: RemoveBgDeps,
+  record: JobRecord,
+  spend: CallSpend | undefined,
+): Promise<{ body: Buffer; stored: Promise<Cutout> }> {
   const { jobs, storage } = deps;
   const result = await deps.bybybg.removeBackground({
     openImage: () => storage.getStream(record.originalKey),
@@ -176,7 +240,11 @@ async function callByByBG(deps: RemoveBgDeps, record: JobRecord, spend: CallSpen
   const stored = storage.putBuffer(key, result.body, result.contentType).then(async ({ bytes, contentType }) => {
     // Recorded before the job ends: if what follows fails (a rendition cannot be stored, the
     // worker dies), the retry finds this cutout instead of paying ByByBG for it again.
-    await jobs.transition(record.id, ['processing'], { resultKey: key, resultBytes: bytes, resultContentType: contentType });
+    await jobs.transition(record.id, ['processing'], {
+      resultKey: key,
+      resultBytes: bytes,
+      resultContentType: contentType,
+    });
     return { body: result.body, key, bytes, contentType };
   });
   return { body: result.body, stored };
@@ -198,23 +266,31 @@ async function storedCutout(storage: Storage, record: JobRecord): Promise<Cutout
  * Promise.all that waits for every promise before it throws the first rejection, so a
  * failure never leaves a write running behind the failure handling.
  */
-async function settled<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+async function settled<T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const outcomes = await Promise.allSettled(promises);
   const failed = outcomes.find((outcome) => outcome.status === 'rejected');
   if (failed) throw failed.reason;
-  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }
 
 const LONG_WINDOW_MS = 1_000;
 
-async function afterSuccessfulCall(deps: RemoveBgDeps, rateLimit: { limit?: number; remaining?: number; resetMs?: number }): Promise<void> {
+async function afterSuccessfulCall(
+  deps: RemoveBgDeps,
+  rateLimit: { limit?: number; remaining?: number; resetMs?: number },
+): Promise<void> {
   deps.pause.succeeded();
   await deps.governor.recordSuccess();
   if (rateLimit.remaining !== 0) return;
   // ByByBG says its allowance is used up. A long window (a per-minute quota) is waited out;
   // a short one is a token bucket refilling continuously, where stopping the rate from
   // growing is enough and a full stop would waste the refill.
-  if (rateLimit.resetMs !== undefined && rateLimit.resetMs > LONG_WINDOW_MS) await deps.pause.holdFor(rateLimit.resetMs);
+  if (rateLimit.resetMs !== undefined && rateLimit.resetMs > LONG_WINDOW_MS)
+    await deps.pause.holdFor(rateLimit.resetMs);
   else await deps.governor.recordAtLimit();
 }
 
@@ -223,7 +299,13 @@ type Thumbnails = Pick<JobRecord, 'originalThumbKey' | 'resultThumbKey'>;
 /** The thumbnail of a failed job's original, unless it never reached S3 (a URL item whose fetch failed). */
 async function failureThumbnails({ thumbnails }: RemoveBgDeps, record: JobRecord): Promise<Thumbnails> {
   if (!thumbnails || needsOriginal(record)) return {};
-  return { originalThumbKey: await thumbnails.fromStored(record.originalKey, thumbKey(record.tenantId, record.id, 'original'), record.id) };
+  return {
+    originalThumbKey: await thumbnails.fromStored(
+      record.originalKey,
+      thumbKey(record.tenantId, record.id, 'original'),
+      record.id,
+    ),
+  };
 }
 
 /** An identical image's thumbnails, copied to this job's keys; each only when the source has it. */
@@ -231,7 +313,10 @@ async function copyThumbnails({ thumbnails }: RemoveBgDeps, source: JobRecord, r
   if (!thumbnails) return {};
   const copy = (from: string | undefined, kind: 'original' | 'cutout') =>
     from ? thumbnails.copy(from, thumbKey(record.tenantId, record.id, kind), record.id) : undefined;
-  const [originalThumbKey, resultThumbKey] = await Promise.all([copy(source.originalThumbKey, 'original'), copy(source.resultThumbKey, 'cutout')]);
+  const [originalThumbKey, resultThumbKey] = await Promise.all([
+    copy(source.originalThumbKey, 'original'),
+    copy(source.resultThumbKey, 'cutout'),
+  ]);
   return { originalThumbKey, resultThumbKey };
 }
 
@@ -239,7 +324,13 @@ async function copyThumbnails({ thumbnails }: RemoveBgDeps, source: JobRecord, r
  * Copies an identical image's stored result and makes this job's own renditions from it
  * (its quality is the source's); false when the result is gone and ByByBG must be called.
  */
-async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, sourceJobId: string, log: Logger): Promise<boolean> {
+async function reuseResult(
+  deps: RemoveBgDeps,
+  job: Job<RemoveBgPayload>,
+  record: JobRecord,
+  sourceJobId: string,
+  log: Logger,
+): Promise<boolean> {
   const source = await deps.jobs.get(sourceJobId);
   if (source?.status !== 'succeeded' || !source.resultKey) return false;
   const key = resultKey(record.tenantId, record.id);
@@ -249,21 +340,38 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
     return false;
   }
   const now = new Date().toISOString();
-  const processing = await deps.jobs.transition(record.id, ['queued', 'processing'], { status: 'processing', startedAt: now, waitingReason: null });
+  const processing = await deps.jobs.transition(record.id, ['queued', 'processing'], {
+    status: 'processing',
+    startedAt: now,
+    waitingReason: null,
+  });
   if (!processing) return true; // canceled meanwhile
   try {
     const needsCutout = (processing.renditionPlans?.length ?? 0) > 0 || !source.quality;
     const [thumbs, outputs] = await settled([
       copyThumbnails(deps, source, record),
       needsCutout
-        ? deps.storage.getBuffer(key).then((cutout) => deps.outputs.make(processing, cutout, { quality: source.quality }))
+        ? deps.storage
+            .getBuffer(key)
+            .then((cutout) => deps.outputs.make(processing, cutout, { quality: source.quality }))
         : { quality: source.quality, qualityFlagged: source.qualityFlagged },
     ] as const);
     const done = await deps.jobs.transition(record.id, ['processing'], {
-      status: 'succeeded', finishedAt: new Date().toISOString(), attempts: job.attemptsMade + 1, creditsSaved: 1,
-      resultKey: key, resultBytes: source.resultBytes, resultContentType: source.resultContentType, ...thumbs, ...outputs,
+      status: 'succeeded',
+      finishedAt: new Date().toISOString(),
+      attempts: job.attemptsMade + 1,
+      creditsSaved: 1,
+      resultKey: key,
+      resultBytes: source.resultBytes,
+      resultContentType: source.resultContentType,
+      ...thumbs,
+      ...outputs,
     });
-    if (done) await Promise.all([announce(deps, done), deps.usage.add(record.tenantId, 'credits_saved').catch(() => undefined)]);
+    if (done)
+      await Promise.all([
+        announce(deps, done),
+        deps.usage.add(record.tenantId, 'credits_saved').catch(() => undefined),
+      ]);
     return true;
   } catch (error) {
     return handleFailure(deps, job, processing, error, log);
@@ -271,28 +379,51 @@ async function reuseResult(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record
 }
 
 /** Carries out what `decide` makes of a failed attempt; always throws (BullMQ reads the outcome from the error). */
-async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, record: JobRecord, error: unknown, log: Logger, token?: string): Promise<never> {
+async function handleFailure(
+  deps: RemoveBgDeps,
+  job: Job<RemoveBgPayload>,
+  record: JobRecord,
+  error: unknown,
+  log: Logger,
+  token?: string,
+): Promise<never> {
   const { jobs } = deps;
   const attempts = job.attemptsMade + 1;
   // The governor learns from every 429 first: while it discovers the limit, its cut is the answer.
-  const rate = error instanceof UpstreamError && error.kind === 'rate_limited' ? await deps.governor.recordRateLimited() : undefined;
+  const rate =
+    error instanceof UpstreamError && error.kind === 'rate_limited'
+      ? await deps.governor.recordRateLimited()
+      : undefined;
   const action = decide({
-    error, attemptsMade: job.attemptsMade, maxAttempts: job.opts.attempts ?? 1,
-    rateLimitedSince: record.rateLimitedSince, rateLimitBudgetMs: deps.rateLimitBudgetMs, now: Date.now(),
-    rateMode: rate?.mode, canDelayJob: token !== undefined,
+    error,
+    attemptsMade: job.attemptsMade,
+    maxAttempts: job.opts.attempts ?? 1,
+    rateLimitedSince: record.rateLimitedSince,
+    rateLimitBudgetMs: deps.rateLimitBudgetMs,
+    now: Date.now(),
+    rateMode: rate?.mode,
+    canDelayJob: token !== undefined,
   });
   switch (action.kind) {
     case 'park_for_budget':
       return parkForBudget(deps, job, token, record, action.error, log);
     case 'delay_for_rate_limit':
       // Finding the limit: only this job waits out Retry-After; the queue keeps its pace.
-      await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_rate_limited', rateLimitedSince: action.rateLimitedSince });
+      await jobs.transition(record.id, ['processing'], {
+        status: 'queued',
+        waitingReason: 'upstream_rate_limited',
+        rateLimitedSince: action.rateLimitedSince,
+      });
       await job.moveToDelayed(Date.now() + action.delayMs, token);
       throw new DelayedError();
     case 'wait_for_rate_limit': {
       // The account, not this job, is at fault: pause the queue for every worker; no attempt is used.
       const delayMs = await deps.pause.pauseFor(error as UpstreamError);
-      await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'upstream_rate_limited', rateLimitedSince: action.rateLimitedSince });
+      await jobs.transition(record.id, ['processing'], {
+        status: 'queued',
+        waitingReason: 'upstream_rate_limited',
+        rateLimitedSince: action.rateLimitedSince,
+      });
       log.debug({ delayMs }, 'ByByBG rate limit; queue paused');
       throw new RateLimitError();
     }
@@ -302,7 +433,11 @@ async function handleFailure(deps: RemoveBgDeps, job: Job<RemoveBgPayload>, reco
       await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: action.reason });
       throw new RateLimitError();
     case 'retry':
-      await jobs.transition(record.id, ['processing'], { status: 'queued', waitingReason: 'retry_scheduled', attempts });
+      await jobs.transition(record.id, ['processing'], {
+        status: 'queued',
+        waitingReason: 'retry_scheduled',
+        attempts,
+      });
       log.warn({ code: action.error.code, err: error }, 'attempt failed; will retry');
       throw error;
     case 'fail':

@@ -10,10 +10,24 @@ describe('creditDecision', () => {
 
   it.each<[string, string, string, ReturnType<typeof creditDecision>]>([
     ['calls when the account has credit', '2026-11-26T09:00:00.000Z', '2026-11-26T12:00:00.000Z', { kind: 'call' }],
-    ['waits in the held queue while the hold is young', '2026-11-26T09:00:00.000Z', '2026-11-26T20:00:00.000Z', { kind: 'hold' }],
-    ['fails a job queued before the hold once the hold is 24 h old', '2026-11-26T09:00:00.000Z', '2026-11-27T10:00:00.000Z',
-      { kind: 'fail', message: 'ByByBG answered 402 (out of credit) and no credit came back within 24 h' }],
-    ['lets a job submitted during the hold wait its own 24 h', '2026-11-27T06:00:00.000Z', '2026-11-27T10:30:00.000Z', { kind: 'park', until: at('2026-11-28T06:00:00.000Z') }],
+    [
+      'waits in the held queue while the hold is young',
+      '2026-11-26T09:00:00.000Z',
+      '2026-11-26T20:00:00.000Z',
+      { kind: 'hold' },
+    ],
+    [
+      'fails a job queued before the hold once the hold is 24 h old',
+      '2026-11-26T09:00:00.000Z',
+      '2026-11-27T10:00:00.000Z',
+      { kind: 'fail', message: 'ByByBG answered 402 (out of credit) and no credit came back within 24 h' },
+    ],
+    [
+      'lets a job submitted during the hold wait its own 24 h',
+      '2026-11-27T06:00:00.000Z',
+      '2026-11-27T10:30:00.000Z',
+      { kind: 'park', until: at('2026-11-28T06:00:00.000Z') },
+    ],
   ])('%s', (_, createdAt, now, expected) => {
     expect(creditDecision(expected.kind === 'call' ? null : hold, createdAt, 24 * HOUR, at(now))).toEqual(expected);
   });
@@ -29,7 +43,12 @@ describe('makeCallLedger', () => {
       budgets: {
         async reserve() {
           reserved += 1;
-          return answers.shift() ?? { ok: true as const, reservation: { tenantId: 'acme', day: '2026-11-26', month: '2026-11' } };
+          return (
+            answers.shift() ?? {
+              ok: true as const,
+              reservation: { tenantId: 'acme', day: '2026-11-26', month: '2026-11' },
+            }
+          );
         },
         async refund(reservation: CallReservation) {
           refunded.push(reservation);

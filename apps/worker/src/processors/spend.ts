@@ -1,6 +1,13 @@
 import { RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import { formatDuration, type Logger, type RemoveBgPayload } from '@cutout/shared/infra';
-import type { BudgetPeriodName, Budgets, CallReservation, HoldProblem, JobRecord, UpstreamState } from '@cutout/shared/stores';
+import type {
+  BudgetPeriodName,
+  Budgets,
+  CallReservation,
+  HoldProblem,
+  JobRecord,
+  UpstreamState,
+} from '@cutout/shared/stores';
 import type { CallSpend } from '../bybybg/client.ts';
 import { budgetLot, CREDIT_LOT, type ParkingLots } from '../spend/parking.ts';
 import { failJob, type AnnounceDeps } from './job-endings.ts';
@@ -60,11 +67,20 @@ export type CreditDecision =
  * While the account is out of credit no call is made. A job may wait `budgetMs`, counted
  * from when the hold began or, for a job submitted later, from its submission.
  */
-export function creditDecision(hold: HoldProblem | null, createdAt: string, budgetMs: number, now: number): CreditDecision {
+export function creditDecision(
+  hold: HoldProblem | null,
+  createdAt: string,
+  budgetMs: number,
+  now: number,
+): CreditDecision {
   if (!hold) return { kind: 'call' };
   const since = Date.parse(hold.since);
   const deadline = Math.max(since, Date.parse(createdAt)) + budgetMs;
-  if (now >= deadline) return { kind: 'fail', message: `ByByBG answered 402 (out of credit) and no credit came back within ${formatDuration(budgetMs)}` };
+  if (now >= deadline)
+    return {
+      kind: 'fail',
+      message: `ByByBG answered 402 (out of credit) and no credit came back within ${formatDuration(budgetMs)}`,
+    };
   if (now - since < budgetMs) return { kind: 'hold' };
   return { kind: 'park', until: deadline };
 }
@@ -77,22 +93,54 @@ export interface SpendDeps extends AnnounceDeps {
 }
 
 /** Checks the credit hold before a call; returns normally when the job may call, otherwise throws BullMQ's answer. */
-export async function awaitCredit(deps: SpendDeps, job: Job<RemoveBgPayload>, token: string | undefined, record: JobRecord, log: Logger): Promise<void> {
-  const decision = creditDecision(await deps.upstream.hold('upstream_out_of_credit'), record.createdAt, deps.outOfCreditBudgetMs, Date.now());
+export async function awaitCredit(
+  deps: SpendDeps,
+  job: Job<RemoveBgPayload>,
+  token: string | undefined,
+  record: JobRecord,
+  log: Logger,
+): Promise<void> {
+  const decision = creditDecision(
+    await deps.upstream.hold('upstream_out_of_credit'),
+    record.createdAt,
+    deps.outOfCreditBudgetMs,
+    Date.now(),
+  );
   if (decision.kind === 'call') return;
   if (decision.kind === 'fail') {
-    await failJob(deps, record.id, { code: 'upstream_out_of_credit', message: decision.message, retryable: true }, job.attemptsMade);
+    await failJob(
+      deps,
+      record.id,
+      { code: 'upstream_out_of_credit', message: decision.message, retryable: true },
+      job.attemptsMade,
+    );
     log.error({ code: 'upstream_out_of_credit' }, 'job failed: no credit came back in time');
     throw new UnrecoverableError(decision.message);
   }
-  await deps.jobs.transition(record.id, ['queued', 'processing'], { status: 'queued', waitingReason: 'upstream_out_of_credit' });
+  await deps.jobs.transition(record.id, ['queued', 'processing'], {
+    status: 'queued',
+    waitingReason: 'upstream_out_of_credit',
+  });
   if (decision.kind === 'hold') throw new RateLimitError();
   return deps.parking.park(job, token, CREDIT_LOT, decision.until);
 }
 
 /** The budget refused a call: the job waits, out of everyone's way, until the budget resets or is raised. */
-export async function parkForBudget(deps: SpendDeps, job: Job<RemoveBgPayload>, token: string | undefined, record: JobRecord, error: BudgetExhaustedError, log: Logger): Promise<never> {
-  await deps.jobs.transition(record.id, ['queued', 'processing'], { status: 'queued', waitingReason: 'budget_exhausted' });
-  log.debug({ exhausted: error.exhausted, resetsAt: new Date(error.resetsAt).toISOString() }, 'budget used up; job parked');
+export async function parkForBudget(
+  deps: SpendDeps,
+  job: Job<RemoveBgPayload>,
+  token: string | undefined,
+  record: JobRecord,
+  error: BudgetExhaustedError,
+  log: Logger,
+): Promise<never> {
+  await deps.jobs.transition(record.id, ['queued', 'processing'], {
+    status: 'queued',
+    waitingReason: 'budget_exhausted',
+  });
+  log.debug(
+    { exhausted: error.exhausted, resetsAt: new Date(error.resetsAt).toISOString() },
+    'budget used up; job parked',
+  );
   return deps.parking.park(job, token, budgetLot(record.tenantId), error.resetsAt);
 }

@@ -24,14 +24,20 @@ export interface WebhookTarget {
  * The job, or for batch events the batch, an event is about; null once its record expired.
  * The body waits until the endpoint admits the delivery: a held delivery presigns nothing.
  */
-export async function webhookTarget(deps: WebhookEventDeps, { jobId, batchId, messageId }: WebhookPayload): Promise<WebhookTarget | null> {
+export async function webhookTarget(
+  deps: WebhookEventDeps,
+  { jobId, batchId, messageId }: WebhookPayload,
+): Promise<WebhookTarget | null> {
   if (batchId) {
     const [batch, logged] = await Promise.all([deps.batches.get(batchId), deps.deliveries.get(messageId)]);
     if (!batch?.webhookUrl) return null;
     return {
       url: batch.webhookUrl,
       current: logged ?? undefined,
-      body: async () => ({ timestamp: batch.completedAt ?? new Date().toISOString(), data: toBatchView(batch, { publicBaseUrl: deps.publicBaseUrl }) }),
+      body: async () => ({
+        timestamp: batch.completedAt ?? new Date().toISOString(),
+        data: toBatchView(batch, { publicBaseUrl: deps.publicBaseUrl }),
+      }),
     };
   }
   const record = await deps.jobs.get(jobId);
@@ -39,6 +45,9 @@ export async function webhookTarget(deps: WebhookEventDeps, { jobId, batchId, me
   return {
     url: record.webhookUrl,
     current: record.webhook,
-    body: async () => ({ timestamp: record.finishedAt ?? new Date().toISOString(), data: await toJobView(record, deps.storage, deps.resultUrlTtlMs) }),
+    body: async () => ({
+      timestamp: record.finishedAt ?? new Date().toISOString(),
+      data: await toJobView(record, deps.storage, deps.resultUrlTtlMs),
+    }),
   };
 }

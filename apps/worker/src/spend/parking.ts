@@ -24,7 +24,8 @@ export interface ParkingLots {
 
 export const budgetLot = (tenantId: string): string => `budget:${tenantId}`;
 export const CREDIT_LOT = 'credit';
-export const tenantOfLot = (lot: string): string | undefined => (lot.startsWith('budget:') ? lot.slice('budget:'.length) : undefined);
+export const tenantOfLot = (lot: string): string | undefined =>
+  lot.startsWith('budget:') ? lot.slice('budget:'.length) : undefined;
 
 export interface ParkingDeps {
   redis: Redis;
@@ -42,13 +43,20 @@ export function makeParkingLots({ redis, prefix, queue, onPark }: ParkingDeps): 
     const job = await Job.fromId<RemoveBgPayload>(queue, id);
     if (!job) return false;
     // Only a job still delayed is woken; one that ran, woke by itself or was canceled is not.
-    return job.promote().then(() => true, () => false);
+    return job.promote().then(
+      () => true,
+      () => false,
+    );
   }
 
   return {
     async park(job, token, lot, until) {
       // Listed first: a crash between the two steps leaves a stale entry, never an unlisted wait.
-      await redis.multi().zadd(lotKey(lot), job.data.slot ?? 0, job.id!).sadd(lotsKey, lot).exec();
+      await redis
+        .multi()
+        .zadd(lotKey(lot), job.data.slot ?? 0, job.id!)
+        .sadd(lotsKey, lot)
+        .exec();
       await job.moveToDelayed(until, token);
       onPark?.(tenantOfLot(lot) === undefined ? 'credit' : 'budget');
       throw new DelayedError();
@@ -60,7 +68,13 @@ export function makeParkingLots({ redis, prefix, queue, onPark }: ParkingDeps): 
       const ids = await redis.zrange(lotKey(lot), '0', String(Math.max(0, count - 1)));
       if (ids.length === 0) {
         // Removed only while still empty: a job parked meanwhile keeps its lot listed.
-        await redis.eval(`if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end`, 2, lotKey(lot), lotsKey, lot);
+        await redis.eval(
+          `if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end`,
+          2,
+          lotKey(lot),
+          lotsKey,
+          lot,
+        );
         return 0;
       }
       // Unlisted before they are woken, so a job parked again right after waking is listed anew.

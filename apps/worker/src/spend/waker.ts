@@ -3,7 +3,10 @@ import type { Logger } from '@cutout/shared/infra';
 import type { Budgets, UpstreamState } from '@cutout/shared/stores';
 import { CREDIT_LOT, tenantOfLot, type ParkingLots } from './parking.ts';
 
-export interface Waker { start(): void; stop(): void }
+export interface Waker {
+  start(): void;
+  stop(): void;
+}
 
 export interface WakerDeps {
   redis: Redis;

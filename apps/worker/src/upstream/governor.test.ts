@@ -14,14 +14,29 @@ afterAll(async () => {
 });
 
 /** A governor on a fresh prefix with a fake clock that `acquire`'s waits advance. */
-function governor(settings: GovernorSettings = {}, prefix = `cutout-test-${randomBase62(10)}`, clock = { now: 1_000_000 }) {
+function governor(
+  settings: GovernorSettings = {},
+  prefix = `cutout-test-${randomBase62(10)}`,
+  clock = { now: 1_000_000 },
+) {
   prefixes.push(prefix);
-  const g = makeRateGovernor({ redis, prefix, settings, now: () => clock.now, wait: async (ms) => {
-    clock.now += ms;
-  } });
-  return { clock, prefix, governor: g, advance: (ms: number) => {
-    clock.now += ms;
-  } };
+  const g = makeRateGovernor({
+    redis,
+    prefix,
+    settings,
+    now: () => clock.now,
+    wait: async (ms) => {
+      clock.now += ms;
+    },
+  });
+  return {
+    clock,
+    prefix,
+    governor: g,
+    advance: (ms: number) => {
+      clock.now += ms;
+    },
+  };
 }
 type G = ReturnType<typeof governor>;
 
@@ -30,7 +45,10 @@ type G = ReturnType<typeof governor>;
  * answered at once: every call takes its slot from the pacer, as the workers do; the
  * governor ticks every second. Returns successes and 429s per second.
  */
-async function drive(g: G, { seconds, limit, burst = 5 }: { seconds: number; limit: number | ((second: number) => number); burst?: number }) {
+async function drive(
+  g: G,
+  { seconds, limit, burst = 5 }: { seconds: number; limit: number | ((second: number) => number); burst?: number },
+) {
   const perSecond: { ok: number; limited: number; rate: number }[] = [];
   let tokens = burst;
   let last = g.clock.now;
@@ -89,9 +107,14 @@ describe('rate governor, discovering the limit', () => {
   });
 
   it('spaces the starts of every process evenly at the shared rate', async () => {
-    const other = makeRateGovernor({ redis, prefix: g.prefix, now: () => g.clock.now, wait: async (ms) => {
-      g.clock.now += ms;
-    } });
+    const other = makeRateGovernor({
+      redis,
+      prefix: g.prefix,
+      now: () => g.clock.now,
+      wait: async (ms) => {
+        g.clock.now += ms;
+      },
+    });
     const starts: number[] = [];
     for (let i = 0; i < 10; i++) {
       await (i % 2 === 0 ? g.governor : other).acquire();

@@ -204,8 +204,17 @@ end
 ${SAVE_STATE}
 ${RETURN_STATE}`;
 
-export function makeRateGovernor({ redis, prefix, settings = {}, now = Date.now, wait = sleep }: {
-  redis: Redis; prefix: string; settings?: GovernorSettings; now?: () => number;
+export function makeRateGovernor({
+  redis,
+  prefix,
+  settings = {},
+  now = Date.now,
+  wait = sleep,
+}: {
+  redis: Redis;
+  prefix: string;
+  settings?: GovernorSettings;
+  now?: () => number;
   /** How `acquire` waits for its slot; a fake clock's advance in tests. */
   wait?: (ms: number) => Promise<unknown>;
 }): RateGovernor {
@@ -213,9 +222,18 @@ export function makeRateGovernor({ redis, prefix, settings = {}, now = Date.now,
   const fixed = settings.configuredPerSecond !== undefined;
   // Told the limit, the calls are paced a little under it: with starts spaced exactly at the
   // limit, a bucket with a small burst has no slack for network jitter and meets 429s.
-  const maxRate = settings.configuredPerSecond !== undefined ? settings.configuredPerSecond * CONFIGURED_SHARE : settings.maxPerSecond ?? 1_000;
+  const maxRate =
+    settings.configuredPerSecond !== undefined
+      ? settings.configuredPerSecond * CONFIGURED_SHARE
+      : (settings.maxPerSecond ?? 1_000);
   const initial = fixed ? maxRate : Math.min(maxRate, settings.initialPerSecond ?? 5);
-  const defaults = [String(initial), fixed ? 'fixed' : 'discovering', fixed ? 'steady' : 'probe', String(maxRate), String(settings.minPerSecond ?? 0.2)];
+  const defaults = [
+    String(initial),
+    fixed ? 'fixed' : 'discovering',
+    fixed ? 'steady' : 'probe',
+    String(maxRate),
+    String(settings.minPerSecond ?? 0.2),
+  ];
   let state: RateState = { ratePerSecond: initial, mode: fixed ? 'fixed' : 'discovering', reason: 'starting' };
   let started = false;
 
@@ -224,7 +242,17 @@ export function makeRateGovernor({ redis, prefix, settings = {}, now = Date.now,
     return state;
   };
   const run = async (script: string, extraKeys: string[] = [], extraArgs: string[] = []) =>
-    read((await redis.eval(script, 1 + extraKeys.length, keys.governor, ...extraKeys, String(now()), ...defaults, ...extraArgs)) as string[]);
+    read(
+      (await redis.eval(
+        script,
+        1 + extraKeys.length,
+        keys.governor,
+        ...extraKeys,
+        String(now()),
+        ...defaults,
+        ...extraArgs,
+      )) as string[],
+    );
 
   return {
     current: () => state,
@@ -235,7 +263,15 @@ export function makeRateGovernor({ redis, prefix, settings = {}, now = Date.now,
         await redis.hsetnx(keys.governor, 'startedAt', String(now()));
       }
       for (;;) {
-        const [waitMs, granted, ...rest] = (await redis.eval(ACQUIRE, 2, keys.governor, keys.rateLimitPause, String(now()), ...defaults, String(HORIZON_MS))) as string[];
+        const [waitMs, granted, ...rest] = (await redis.eval(
+          ACQUIRE,
+          2,
+          keys.governor,
+          keys.rateLimitPause,
+          String(now()),
+          ...defaults,
+          String(HORIZON_MS),
+        )) as string[];
         read(rest);
         const ms = Number(waitMs);
         if (ms > 0) await wait(ms);
@@ -247,7 +283,10 @@ export function makeRateGovernor({ redis, prefix, settings = {}, now = Date.now,
     },
     async recordRateLimited() {
       const bucket = Math.floor(now() / BUCKET_MS);
-      return run(RATE_LIMITED, Array.from({ length: 10 }, (_, i) => keys.successes(bucket - 1 - i)));
+      return run(
+        RATE_LIMITED,
+        Array.from({ length: 10 }, (_, i) => keys.successes(bucket - 1 - i)),
+      );
     },
     async recordAtLimit() {
       await run(AT_LIMIT);

@@ -27,8 +27,12 @@ describe('holdExpired', () => {
   const at = (iso: string) => Date.parse(iso);
 
   it('ends a hold with a budget once it has lasted that long', () => {
-    expect(holdExpired(problem, { probeIntervalMs: 60_000, budgetMs: 86_400_000 }, at('2026-11-26T23:59:59.000Z'))).toBe(false);
-    expect(holdExpired(problem, { probeIntervalMs: 60_000, budgetMs: 86_400_000 }, at('2026-11-27T00:00:00.000Z'))).toBe(true);
+    expect(
+      holdExpired(problem, { probeIntervalMs: 60_000, budgetMs: 86_400_000 }, at('2026-11-26T23:59:59.000Z')),
+    ).toBe(false);
+    expect(
+      holdExpired(problem, { probeIntervalMs: 60_000, budgetMs: 86_400_000 }, at('2026-11-27T00:00:00.000Z')),
+    ).toBe(true);
   });
 
   it('never ends a hold without a budget', () => {

@@ -25,7 +25,8 @@ export function probeClears(reason: HoldReason, outcome: ProbeOutcome): boolean 
 /** The hold a probe's answer shows is needed: it found every key refused, or no credit. */
 export function probeRaises(outcome: ProbeOutcome): HoldReason | null {
   if (outcome.kind === 'unauthorized') return 'upstream_unauthorized';
-  if (outcome.kind === 'answered' && classifyStatus(outcome.status)?.kind === 'out_of_credit') return 'upstream_out_of_credit';
+  if (outcome.kind === 'answered' && classifyStatus(outcome.status)?.kind === 'out_of_credit')
+    return 'upstream_out_of_credit';
   return null;
 }
 

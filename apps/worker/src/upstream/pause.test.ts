@@ -20,7 +20,13 @@ afterAll(async () => {
 });
 
 const rateLimited = (retryAfterMs?: number) =>
-  new UpstreamError({ kind: 'rate_limited', code: 'upstream_rate_limited', message: 'ByByBG answered 429', status: 429, retryAfterMs });
+  new UpstreamError({
+    kind: 'rate_limited',
+    code: 'upstream_rate_limited',
+    message: 'ByByBG answered 429',
+    status: 429,
+    retryAfterMs,
+  });
 
 function pauseWithClock() {
   const prefix = `cutout-test-${randomBase62(10)}`;
@@ -30,12 +36,19 @@ function pauseWithClock() {
   let now = 1_000_000;
   const reported: { addedMs: number; started: boolean }[] = [];
   const pause = makeUpstreamPause({
-    queue, upstream: makeUpstreamState({ redis, prefix }), random: () => 0.5, now: () => now,
+    queue,
+    upstream: makeUpstreamState({ redis, prefix }),
+    random: () => 0.5,
+    now: () => now,
     onPause: (addedMs, started) => reported.push({ addedMs, started }),
   });
-  return { pause, reported, advance: (ms: number) => {
-    now += ms;
-  } };
+  return {
+    pause,
+    reported,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 describe('upstream pause reporting', () => {
@@ -49,7 +62,10 @@ describe('upstream pause reporting', () => {
     advance(100);
     await pause.pauseFor(rateLimited(500));
 
-    expect(reported).toEqual([{ addedMs: 1_000, started: true }, { addedMs: 1_200, started: false }]);
+    expect(reported).toEqual([
+      { addedMs: 1_000, started: true },
+      { addedMs: 1_200, started: false },
+    ]);
   });
 
   it('reports a 429 after the pause ended as a new pause', async () => {

@@ -22,8 +22,17 @@ export interface UpstreamPause {
  * Requests already in flight when a pause starts come back 429 too; they belong to the
  * same episode and must not double the pause again.
  */
-export function makeUpstreamPause({ queue, upstream, onPause, random = Math.random, now = Date.now }: {
-  queue: Queue; upstream: Pick<UpstreamState, 'notePause'>; random?: () => number; now?: () => number;
+export function makeUpstreamPause({
+  queue,
+  upstream,
+  onPause,
+  random = Math.random,
+  now = Date.now,
+}: {
+  queue: Queue;
+  upstream: Pick<UpstreamState, 'notePause'>;
+  random?: () => number;
+  now?: () => number;
   /** Each time this process starts a pause (`started`) or lengthens one, with the time it adds (metrics). */
   onPause?: (addedMs: number, started: boolean) => void;
 }): UpstreamPause {

@@ -24,7 +24,15 @@ afterAll(async () => {
 });
 
 /** `workers` queue holds over one Redis prefix, as separate worker processes have; probes answer `answer()`. */
-function setup({ workers = 1, probeIntervalMs = 200, budgetMs }: { workers?: number; probeIntervalMs?: number; budgetMs?: number } = {}) {
+function setup({
+  workers = 1,
+  probeIntervalMs = 200,
+  budgetMs,
+}: {
+  workers?: number;
+  probeIntervalMs?: number;
+  budgetMs?: number;
+} = {}) {
   const prefix = `cutout-test-${randomBase62(10)}`;
   prefixes.push(prefix);
   const queue = new Queue('remove-bg', { connection: redis, prefix: bullPrefix(prefix) });
@@ -33,18 +41,33 @@ function setup({ workers = 1, probeIntervalMs = 200, budgetMs }: { workers?: num
   let answer: ProbeOutcome = { kind: 'answered', status: 402 };
   let probes = 0;
   const changes: string[] = [];
-  const made = Array.from({ length: workers }, () => makeQueueHold({
-    redis, prefix, queue, upstream,
-    bybybg: { probe: async () => { probes += 1; return answer; } },
-    policies: { upstream_unauthorized: { probeIntervalMs }, upstream_out_of_credit: { probeIntervalMs, budgetMs } },
-    onChange: (reason, change) => void changes.push(`${reason} ${change}`),
-    log: pino({ level: 'silent' }),
-  }));
+  const made = Array.from({ length: workers }, () =>
+    makeQueueHold({
+      redis,
+      prefix,
+      queue,
+      upstream,
+      bybybg: {
+        probe: async () => {
+          probes += 1;
+          return answer;
+        },
+      },
+      policies: { upstream_unauthorized: { probeIntervalMs }, upstream_out_of_credit: { probeIntervalMs, budgetMs } },
+      onChange: (reason, change) => void changes.push(`${reason} ${change}`),
+      log: pino({ level: 'silent' }),
+    }),
+  );
   holds.push(...made);
   return {
-    queue, upstream, holds: made, changes,
+    queue,
+    upstream,
+    holds: made,
+    changes,
     probes: () => probes,
-    answer: (next: ProbeOutcome) => { answer = next; },
+    answer: (next: ProbeOutcome) => {
+      answer = next;
+    },
   };
 }
 

@@ -1,11 +1,16 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '@cutout/shared/infra';
-import { HOLD_REASONS, upstreamKeys, type HoldProblem, type HoldReason, type Holds, type UpstreamState } from '@cutout/shared/stores';
+import {
+  HOLD_REASONS,
+  upstreamKeys,
+  type HoldProblem,
+  type HoldReason,
+  type Holds,
+  type UpstreamState,
+} from '@cutout/shared/stores';
 import type { ByByBGClient } from '../bybybg/client.ts';
 import { holdExpired, probeClears, probeRaises, type HoldPolicy } from './hold-rules.ts';
-
-;
 
 export interface QueueHold {
   /** A call found the account unable to work (every key refused, no credit): hold the queue for every worker. */
@@ -53,7 +58,17 @@ const PROBE_MESSAGES: Readonly<Record<HoldReason, string>> = {
  * fail or wait on their own (processors/spend.ts). A worker started while every key is refused
  * probes at once: it may bring a new key.
  */
-export function makeQueueHold({ redis, prefix, queue, upstream, bybybg, policies, onChange, onState, log }: QueueHoldDeps): QueueHold {
+export function makeQueueHold({
+  redis,
+  prefix,
+  queue,
+  upstream,
+  bybybg,
+  policies,
+  onChange,
+  onState,
+  log,
+}: QueueHoldDeps): QueueHold {
   const lockKey = upstreamKeys(prefix).probeLock;
   let timer: NodeJS.Timeout | undefined;
   let ticking = false;
@@ -111,7 +126,9 @@ export function makeQueueHold({ redis, prefix, queue, upstream, bybybg, policies
       const intervalMs = Math.min(...active.map((reason) => policies[reason].probeIntervalMs));
       // A worker starting with a refused key held may bring a new key: it probes at once. Credit
       // is the account's, the same for every worker: its probes keep to the interval.
-      const acquired = (force && holds.upstream_unauthorized !== undefined) || (await redis.set(lockKey, '1', 'PX', intervalMs, 'NX')) === 'OK';
+      const acquired =
+        (force && holds.upstream_unauthorized !== undefined) ||
+        (await redis.set(lockKey, '1', 'PX', intervalMs, 'NX')) === 'OK';
       if (acquired) await probe(holds);
     } catch (error) {
       log.warn({ err: error }, 'ByByBG probe could not run');

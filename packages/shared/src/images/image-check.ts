@@ -4,7 +4,11 @@ import { imageSize } from 'image-size';
 /** Image types ByByBG accepts, identified by magic bytes, never by the client's Content-Type. */
 export const ACCEPTED_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
 
-export interface ImageHead { mime: string; width?: number; height?: number }
+export interface ImageHead {
+  mime: string;
+  width?: number;
+  height?: number;
+}
 
 /** Type from the magic bytes; dimensions when the header bytes so far contain them. */
 export async function inspectHead(head: Buffer): Promise<ImageHead | undefined> {

@@ -14,10 +14,15 @@ function walk(finder: () => EndFinder, bytes: Buffer, slice = bytes.length || 1)
 const photo = () => sharp(randomBytes(96 * 64 * 3), { raw: { width: 96, height: 64, channels: 3 } });
 
 /** An MP4-like blob as motion photos append: boxes whose payload holds JPEG and PNG markers. */
-const mp4Blob = () => Buffer.concat([
-  Buffer.from('0000001866747970', 'hex'), Buffer.from('mp42isom'), Buffer.alloc(8),
-  Buffer.from('0000100c6d646174', 'hex'), Buffer.from('ffd8ffd9ffd90000000049454e44ae426082', 'hex'), randomBytes(4096),
-]);
+const mp4Blob = () =>
+  Buffer.concat([
+    Buffer.from('0000001866747970', 'hex'),
+    Buffer.from('mp42isom'),
+    Buffer.alloc(8),
+    Buffer.from('0000100c6d646174', 'hex'),
+    Buffer.from('ffd8ffd9ffd90000000049454e44ae426082', 'hex'),
+    randomBytes(4096),
+  ]);
 
 describe('pngEndFinder', () => {
   let png: Buffer;
@@ -40,12 +45,17 @@ describe('pngEndFinder', () => {
     for (let cut = 8; cut < png.length; cut += 97) expect(walk(pngEndFinder, png.subarray(0, cut))).toBe('open');
     expect(walk(pngEndFinder, png.subarray(0, png.length - 1))).toBe('open');
     // A file cut inside a text chunk whose data looks like an IEND chunk has not ended.
-    const fakeTrailer = Buffer.concat([Buffer.from('0000000c74455874', 'hex'), Buffer.from('0000000049454e44ae426082', 'hex')]);
+    const fakeTrailer = Buffer.concat([
+      Buffer.from('0000000c74455874', 'hex'),
+      Buffer.from('0000000049454e44ae426082', 'hex'),
+    ]);
     expect(walk(pngEndFinder, Buffer.concat([png.subarray(0, 33), fakeTrailer]))).toBe('open');
   });
 
   it('calls a file damaged when the signature or a chunk type is wrong', () => {
-    expect(walk(pngEndFinder, Buffer.concat([Buffer.from('89504e470d0a1a0b', 'hex'), png.subarray(8)]))).toBe('damaged');
+    expect(walk(pngEndFinder, Buffer.concat([Buffer.from('89504e470d0a1a0b', 'hex'), png.subarray(8)]))).toBe(
+      'damaged',
+    );
     const garbled = Buffer.from(png);
     garbled[37] = 0x00; // the second byte of IHDR's type
     expect(walk(pngEndFinder, garbled)).toBe('damaged');
@@ -75,7 +85,8 @@ describe('jpegEndFinder', () => {
 
   it('stays open for a file cut inside a segment or a scan', () => {
     for (const jpeg of [baseline, progressive]) {
-      for (let cut = 2; cut < jpeg.length - 1; cut += 101) expect(walk(jpegEndFinder, jpeg.subarray(0, cut))).toBe('open');
+      for (let cut = 2; cut < jpeg.length - 1; cut += 101)
+        expect(walk(jpegEndFinder, jpeg.subarray(0, cut))).toBe('open');
       expect(walk(jpegEndFinder, jpeg.subarray(0, jpeg.length - 1))).toBe('open');
     }
   });

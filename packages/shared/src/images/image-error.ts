@@ -4,9 +4,18 @@ import type { JobErrorCode } from '../views/job-codes.ts';
  * An image a client gave us that cannot be used: the API answers it with `statusCode` and
  * `code`; the worker fails a batch item with the same code (retrying when `retryable`).
  */
-export type ImageErrorCode = Extract<JobErrorCode,
-  'image_url_unreachable' | 'invalid_image_url' | 'file_too_large' | 'empty_file' | 'unsupported_media_type' | 'invalid_image' | 'image_too_large' | 'image_truncated'
-  | 'upload_missing'>;
+export type ImageErrorCode = Extract<
+  JobErrorCode,
+  | 'image_url_unreachable'
+  | 'invalid_image_url'
+  | 'file_too_large'
+  | 'empty_file'
+  | 'unsupported_media_type'
+  | 'invalid_image'
+  | 'image_too_large'
+  | 'image_truncated'
+  | 'upload_missing'
+>;
 
 export class ImageInputError extends Error {
   readonly statusCode: number;

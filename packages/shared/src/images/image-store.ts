@@ -17,7 +17,12 @@ export interface ImageSource {
   discard(): void;
 }
 
-export interface ImageTarget { storage: Storage; objectKey: string; maxBytes: number; maxPixels: number }
+export interface ImageTarget {
+  storage: Storage;
+  objectKey: string;
+  maxBytes: number;
+  maxPixels: number;
+}
 
 /**
  * Checks an image as it streams by and stores it in S3: type by magic bytes, dimensions
@@ -26,7 +31,10 @@ export interface ImageTarget { storage: Storage; objectKey: string; maxBytes: nu
  * streams; bytes after the end are kept and allowed). The caller deletes the object if
  * this throws.
  */
-export async function storeImage(source: ImageSource, { storage, objectKey, maxBytes, maxPixels }: ImageTarget): Promise<StreamedObject> {
+export async function storeImage(
+  source: ImageSource,
+  { storage, objectKey, maxBytes, maxPixels }: ImageTarget,
+): Promise<StreamedObject> {
   const iterator = source.chunks;
   let head = await readHead(iterator, SNIFF_BYTES);
   if (head.length === 0) throw new ImageInputError(400, 'empty_file', 'The image is empty');
@@ -45,7 +53,11 @@ export async function storeImage(source: ImageSource, { storage, objectKey, maxB
   }
   if (image.width * image.height > maxPixels) {
     source.discard();
-    throw new ImageInputError(422, 'image_too_large', `The image is ${image.width}×${image.height} pixels; the limit is ${maxPixels} pixels`);
+    throw new ImageInputError(
+      422,
+      'image_too_large',
+      `The image is ${image.width}×${image.height} pixels; the limit is ${maxPixels} pixels`,
+    );
   }
   const end = endFinderFor(image.mime)!;
   const stored = await storage.putStream(objectKey, Readable.from(replay(head, iterator, end)), image.mime);
@@ -53,8 +65,18 @@ export async function storeImage(source: ImageSource, { storage, objectKey, maxB
     throw new ImageInputError(413, 'file_too_large', `The image is larger than the limit of ${maxBytes} bytes`);
   }
   const state = end.state();
-  if (state === 'damaged') throw new ImageInputError(422, 'invalid_image', `The ${image.mime} file is damaged: its structure breaks off before the end of the image`);
-  if (state === 'open') throw new ImageInputError(422, 'image_truncated', `The ${image.mime} file ends before the image does; was the upload cut short?`);
+  if (state === 'damaged')
+    throw new ImageInputError(
+      422,
+      'invalid_image',
+      `The ${image.mime} file is damaged: its structure breaks off before the end of the image`,
+    );
+  if (state === 'open')
+    throw new ImageInputError(
+      422,
+      'image_truncated',
+      `The ${image.mime} file ends before the image does; was the upload cut short?`,
+    );
   return stored;
 }
 

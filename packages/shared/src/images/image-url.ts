@@ -11,14 +11,26 @@ export interface ImageFetcher {
 const MAX_REDIRECTS = 3;
 
 /** Retryable: a timeout, a refused connection or a 5xx may pass on a later attempt. */
-const unreachable = (message: string, retryable = true) => new ImageInputError(422, 'image_url_unreachable', message, retryable);
-const refused = (error: UnsafeUrlError) => new ImageInputError(422, 'invalid_image_url', `image_url is not allowed: ${error.message}`);
+const unreachable = (message: string, retryable = true) =>
+  new ImageInputError(422, 'image_url_unreachable', message, retryable);
+const refused = (error: UnsafeUrlError) =>
+  new ImageInputError(422, 'invalid_image_url', `image_url is not allowed: ${error.message}`);
 
 /**
  * Fetches `image_url`s through the SSRF guard (checked when submitted and again for every
  * connection, redirects included), with a timeout and the upload size limit.
  */
-export function makeImageFetcher({ dispatcher, policy, timeoutMs, maxBytes }: { dispatcher: Dispatcher; policy: UrlPolicy; timeoutMs: number; maxBytes: number }): ImageFetcher {
+export function makeImageFetcher({
+  dispatcher,
+  policy,
+  timeoutMs,
+  maxBytes,
+}: {
+  dispatcher: Dispatcher;
+  policy: UrlPolicy;
+  timeoutMs: number;
+  maxBytes: number;
+}): ImageFetcher {
   const following = dispatcher.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
 
   return {
@@ -36,7 +48,13 @@ export function makeImageFetcher({ dispatcher, policy, timeoutMs, maxBytes }: { 
       const { signal } = controller;
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(parsed, { dispatcher: following, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, headers: { accept: 'image/*' } });
+        response = await request(parsed, {
+          dispatcher: following,
+          signal,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+          headers: { accept: 'image/*' },
+        });
       } catch (error) {
         clearTimeout(timer);
         throw describe(error, signal, timeoutMs);
@@ -48,7 +66,10 @@ export function makeImageFetcher({ dispatcher, policy, timeoutMs, maxBytes }: { 
       if (response.statusCode < 200 || response.statusCode >= 300) {
         done();
         // A 4xx (gone, forbidden) will not change by retrying; a 5xx or 429 may.
-        throw unreachable(`image_url answered HTTP ${response.statusCode}`, response.statusCode >= 500 || response.statusCode === 429);
+        throw unreachable(
+          `image_url answered HTTP ${response.statusCode}`,
+          response.statusCode >= 500 || response.statusCode === 429,
+        );
       }
       if (Number(response.headers['content-length']) > maxBytes) {
         done();
@@ -67,7 +88,10 @@ function describe(error: unknown, signal: AbortSignal, timeoutMs: number): Image
 }
 
 /** The body as chunks, stopping (and saying so) once it passes `maxBytes`. */
-function limited(body: Dispatcher.ResponseData['body'], { maxBytes, signal, timeoutMs, done }: { maxBytes: number; signal: AbortSignal; timeoutMs: number; done: () => void }): ImageSource {
+function limited(
+  body: Dispatcher.ResponseData['body'],
+  { maxBytes, signal, timeoutMs, done }: { maxBytes: number; signal: AbortSignal; timeoutMs: number; done: () => void },
+): ImageSource {
   const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let bytes = 0;
   let over = false;

@@ -15,7 +15,8 @@ function configError(env: Record<string, string | undefined>, needs: { bybybgKey
   throw new Error('expected loadConfig to throw a ConfigError');
 }
 
-const variablesNamed = (error: ConfigError) => [...new Set(error.problems.map((problem) => problem.split(':')[0]))].sort();
+const variablesNamed = (error: ConfigError) =>
+  [...new Set(error.problems.map((problem) => problem.split(':')[0]))].sort();
 
 describe('loadConfig defaults', () => {
   it('starts from documented defaults when the environment is empty', () => {
@@ -28,24 +29,51 @@ describe('loadConfig defaults', () => {
     expect(config.api.bootstrapKeys).toEqual([]);
     expect(config.jobRetentionMs).toBe(7 * 24 * 3_600_000);
     expect(config.webhooks.retryScheduleMs).toEqual([
-      0, 5_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 5 * 3_600_000, 10 * 3_600_000, 10 * 3_600_000,
+      0,
+      5_000,
+      5 * 60_000,
+      30 * 60_000,
+      2 * 3_600_000,
+      5 * 3_600_000,
+      10 * 3_600_000,
+      10 * 3_600_000,
     ]);
     expect(config.bybybg.apiKeys).toEqual([]);
     expect(config.s3.endpoint).toBeUndefined();
     expect(config.logLevel).toBe('info');
   });
 
-  it('reads the quality flags\' thresholds, and refuses a share outside 0–1', () => {
+  it("reads the quality flags' thresholds, and refuses a share outside 0–1", () => {
     expect(loadConfig({}).worker.renditionConcurrency).toBe(2);
-    expect(loadConfig({}).worker.quality).toEqual({ emptyBelow: 0.005, unremovedFrom: 0.98, edgeContactFrom: 0.1, semitransparentFrom: 0.5, tinyBelow: 0.02 });
-    expect(loadConfig({ QUALITY_EDGE_CONTACT: '0.25', QUALITY_TINY_COVERAGE: '0' }).worker.quality).toMatchObject({ edgeContactFrom: 0.25, tinyBelow: 0 });
-    expect(variablesNamed(configError({ QUALITY_UNREMOVED_COVERAGE: '1.5', QUALITY_EMPTY_COVERAGE: 'none' }))).toEqual(['QUALITY_EMPTY_COVERAGE', 'QUALITY_UNREMOVED_COVERAGE']);
+    expect(loadConfig({}).worker.quality).toEqual({
+      emptyBelow: 0.005,
+      unremovedFrom: 0.98,
+      edgeContactFrom: 0.1,
+      semitransparentFrom: 0.5,
+      tinyBelow: 0.02,
+    });
+    expect(loadConfig({ QUALITY_EDGE_CONTACT: '0.25', QUALITY_TINY_COVERAGE: '0' }).worker.quality).toMatchObject({
+      edgeContactFrom: 0.25,
+      tinyBelow: 0,
+    });
+    expect(variablesNamed(configError({ QUALITY_UNREMOVED_COVERAGE: '1.5', QUALITY_EMPTY_COVERAGE: 'none' }))).toEqual([
+      'QUALITY_EMPTY_COVERAGE',
+      'QUALITY_UNREMOVED_COVERAGE',
+    ]);
   });
 
   it('treats empty-string variables as unset', () => {
     const config = loadConfig({
-      REDIS_URL: '', PORT: '', MAX_UPLOAD_BYTES: '', JOB_RETENTION: '', WEBHOOK_RETRY_SCHEDULE: '', S3_ENDPOINT: '',
-      PUBLIC_BASE_URL: '', API_KEYS: '', LOG_LEVEL: '', S3_ACCESS_KEY_ID: '',
+      REDIS_URL: '',
+      PORT: '',
+      MAX_UPLOAD_BYTES: '',
+      JOB_RETENTION: '',
+      WEBHOOK_RETRY_SCHEDULE: '',
+      S3_ENDPOINT: '',
+      PUBLIC_BASE_URL: '',
+      API_KEYS: '',
+      LOG_LEVEL: '',
+      S3_ACCESS_KEY_ID: '',
     });
 
     expect(config).toEqual(loadConfig({}));
@@ -75,18 +103,26 @@ describe('loadConfig defaults', () => {
 describe('loadConfig validation', () => {
   it('lists every bad variable in one error', () => {
     const error = configError({
-      REDIS_URL: 'http://not-redis', PORT: 'eighty', MAX_UPLOAD_BYTES: 'lots', JOB_RETENTION: 'forever', LOG_LEVEL: 'loud',
+      REDIS_URL: 'http://not-redis',
+      PORT: 'eighty',
+      MAX_UPLOAD_BYTES: 'lots',
+      JOB_RETENTION: 'forever',
+      LOG_LEVEL: 'loud',
     });
 
     expect(variablesNamed(error)).toEqual(['JOB_RETENTION', 'LOG_LEVEL', 'MAX_UPLOAD_BYTES', 'PORT', 'REDIS_URL']);
-    for (const name of ['REDIS_URL', 'PORT', 'MAX_UPLOAD_BYTES', 'JOB_RETENTION', 'LOG_LEVEL']) expect(error.message).toContain(name);
+    for (const name of ['REDIS_URL', 'PORT', 'MAX_UPLOAD_BYTES', 'JOB_RETENTION', 'LOG_LEVEL'])
+      expect(error.message).toContain(name);
     expect(error.message).toContain('"forever" is not a duration');
     expect(error.message).toContain('"lots" is not a size');
   });
 
   it('reports an empty webhook retry schedule alongside other bad variables', () => {
     expect(variablesNamed(configError({ WEBHOOK_RETRY_SCHEDULE: ' , ' }))).toEqual(['WEBHOOK_RETRY_SCHEDULE']);
-    expect(variablesNamed(configError({ WEBHOOK_RETRY_SCHEDULE: ',', PORT: '70000' }))).toEqual(['PORT', 'WEBHOOK_RETRY_SCHEDULE']);
+    expect(variablesNamed(configError({ WEBHOOK_RETRY_SCHEDULE: ',', PORT: '70000' }))).toEqual([
+      'PORT',
+      'WEBHOOK_RETRY_SCHEDULE',
+    ]);
   });
 
   it('rejects a retry schedule entry that is not a duration', () => {
@@ -102,8 +138,11 @@ describe('loadConfig validation', () => {
   it('reports a missing BYBYBG_API_KEY when a process needs one, even when other variables are bad', () => {
     expect(variablesNamed(configError({}, { bybybgKey: true }))).toEqual(['BYBYBG_API_KEY']);
     expect(variablesNamed(configError({ BYBYBG_API_KEY: ' , ' }, { bybybgKey: true }))).toEqual(['BYBYBG_API_KEY']);
-    expect(variablesNamed(configError({ PORT: '-1', JOB_RETENTION: 'x' }, { bybybgKey: true })))
-      .toEqual(['BYBYBG_API_KEY', 'JOB_RETENTION', 'PORT']);
+    expect(variablesNamed(configError({ PORT: '-1', JOB_RETENTION: 'x' }, { bybybgKey: true }))).toEqual([
+      'BYBYBG_API_KEY',
+      'JOB_RETENTION',
+      'PORT',
+    ]);
   });
 
   it('does not require BYBYBG_API_KEY unless asked', () => {
@@ -128,7 +167,9 @@ describe('API_KEYS', () => {
   });
 
   it('keeps colons inside the key', () => {
-    expect(loadConfig({ API_KEYS: `acme:${KEY_A}:more` }).api.bootstrapKeys).toEqual([{ tenantId: 'acme', key: `${KEY_A}:more` }]);
+    expect(loadConfig({ API_KEYS: `acme:${KEY_A}:more` }).api.bootstrapKeys).toEqual([
+      { tenantId: 'acme', key: `${KEY_A}:more` },
+    ]);
   });
 
   it.each([
@@ -164,13 +205,24 @@ describe('webhook settings', () => {
   });
 
   it('reads the per-endpoint concurrency, circuit threshold and redelivery allowance, 4, 5 and 60 by default', () => {
-    expect(loadConfig({}).webhooks).toMatchObject({ endpointConcurrency: 4, circuitThreshold: 5, redeliveriesPerMinute: 60 });
-    const config = loadConfig({ WEBHOOK_ENDPOINT_CONCURRENCY: '2', WEBHOOK_CIRCUIT_THRESHOLD: '10', WEBHOOK_REDELIVERIES_PER_MINUTE: '5' });
+    expect(loadConfig({}).webhooks).toMatchObject({
+      endpointConcurrency: 4,
+      circuitThreshold: 5,
+      redeliveriesPerMinute: 60,
+    });
+    const config = loadConfig({
+      WEBHOOK_ENDPOINT_CONCURRENCY: '2',
+      WEBHOOK_CIRCUIT_THRESHOLD: '10',
+      WEBHOOK_REDELIVERIES_PER_MINUTE: '5',
+    });
     expect(config.webhooks).toMatchObject({ endpointConcurrency: 2, circuitThreshold: 10, redeliveriesPerMinute: 5 });
   });
 
   it('refuses a per-endpoint concurrency or circuit threshold of 0', () => {
-    expect(variablesNamed(configError({ WEBHOOK_ENDPOINT_CONCURRENCY: '0', WEBHOOK_CIRCUIT_THRESHOLD: '0' }))).toEqual(['WEBHOOK_CIRCUIT_THRESHOLD', 'WEBHOOK_ENDPOINT_CONCURRENCY']);
+    expect(variablesNamed(configError({ WEBHOOK_ENDPOINT_CONCURRENCY: '0', WEBHOOK_CIRCUIT_THRESHOLD: '0' }))).toEqual([
+      'WEBHOOK_CIRCUIT_THRESHOLD',
+      'WEBHOOK_ENDPOINT_CONCURRENCY',
+    ]);
   });
 
   it('rejects a bad CIDR in WEBHOOK_ALLOW_PRIVATE, naming it, alongside other bad variables', () => {
@@ -184,7 +236,11 @@ describe('webhook settings', () => {
 describe('ByByBG options', () => {
   it('forwards no option names by default and reads a comma-separated allow-list', () => {
     expect(loadConfig({}).bybybg.allowedOptions).toEqual([]);
-    expect(loadConfig({ BYBYBG_ALLOWED_OPTIONS: 'size, format,,type' }).bybybg.allowedOptions).toEqual(['size', 'format', 'type']);
+    expect(loadConfig({ BYBYBG_ALLOWED_OPTIONS: 'size, format,,type' }).bybybg.allowedOptions).toEqual([
+      'size',
+      'format',
+      'type',
+    ]);
   });
 
   it('rejects a name that could never be an option, naming it', () => {
@@ -206,9 +262,16 @@ describe('operations settings', () => {
   });
 
   it('reads Redis Cluster seed nodes when the prefix has a hash tag', () => {
-    const config = loadConfig({ REDIS_CLUSTER_NODES: 'redis-a:7000, 10.0.0.2:7001,[::1]:7002', REDIS_PREFIX: '{cutout}' });
+    const config = loadConfig({
+      REDIS_CLUSTER_NODES: 'redis-a:7000, 10.0.0.2:7001,[::1]:7002',
+      REDIS_PREFIX: '{cutout}',
+    });
 
-    expect(config.redis.clusterNodes).toEqual([{ host: 'redis-a', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }]);
+    expect(config.redis.clusterNodes).toEqual([
+      { host: 'redis-a', port: 7000 },
+      { host: '10.0.0.2', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
   });
 
   it('refuses Redis Cluster nodes without a {hash-tagged} prefix, together with other problems', () => {
@@ -220,7 +283,9 @@ describe('operations settings', () => {
   });
 
   it('rejects a cluster node that is not host:port', () => {
-    expect(variablesNamed(configError({ REDIS_CLUSTER_NODES: 'redis-a:7000,redis-b', REDIS_PREFIX: '{cutout}' }))).toEqual(['REDIS_CLUSTER_NODES']);
+    expect(
+      variablesNamed(configError({ REDIS_CLUSTER_NODES: 'redis-a:7000,redis-b', REDIS_PREFIX: '{cutout}' })),
+    ).toEqual(['REDIS_CLUSTER_NODES']);
   });
 
   it('rejects a short ADMIN_API_KEY without echoing it', () => {
@@ -241,7 +306,9 @@ describe('TRUST_PROXY', () => {
   });
 
   it('refuses an upload URL lifetime past 7 days, a creation timeout under 1 s and a window of 1, together', () => {
-    expect(variablesNamed(configError({ UPLOAD_URL_TTL: '8d', BATCH_CREATION_TIMEOUT: '500ms', BATCH_QUEUE_WINDOW: '1' }))).toEqual(['BATCH_CREATION_TIMEOUT', 'BATCH_QUEUE_WINDOW', 'UPLOAD_URL_TTL']);
+    expect(
+      variablesNamed(configError({ UPLOAD_URL_TTL: '8d', BATCH_CREATION_TIMEOUT: '500ms', BATCH_QUEUE_WINDOW: '1' })),
+    ).toEqual(['BATCH_CREATION_TIMEOUT', 'BATCH_QUEUE_WINDOW', 'UPLOAD_URL_TTL']);
   });
 
   it('trusts no proxy by default', () => {
@@ -251,7 +318,12 @@ describe('TRUST_PROXY', () => {
   it('reads true, a hop count, or a list of addresses, CIDRs and named ranges', () => {
     expect(loadConfig({ TRUST_PROXY: 'true' }).api.trustProxy).toBe(true);
     expect(loadConfig({ TRUST_PROXY: '2' }).api.trustProxy).toBe(2);
-    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.1,loopback,::1' }).api.trustProxy).toEqual(['10.0.0.0/8', '192.0.2.1', 'loopback', '::1']);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.1,loopback,::1' }).api.trustProxy).toEqual([
+      '10.0.0.0/8',
+      '192.0.2.1',
+      'loopback',
+      '::1',
+    ]);
   });
 
   it('refuses an entry that is not an address, a CIDR or a named range', () => {

@@ -7,29 +7,43 @@ import { isOptionName } from '../security/upstream-options.ts';
 import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from '../views/quality.ts';
 
 const duration = (fallback: string) =>
-  z.string().default(fallback).transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (e.g. 500ms, 30s, 5m, 2h, 7d)` });
-    return ms ?? 0;
-  });
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined)
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (e.g. 500ms, 30s, 5m, 2h, 7d)` });
+      return ms ?? 0;
+    });
 
 const bytes = (fallback: string) =>
-  z.string().default(fallback).transform((text, ctx) => {
-    const value = parseBytes(text);
-    if (value === undefined || value <= 0) ctx.addIssue({ code: 'custom', message: `"${text}" is not a size (e.g. 25MB, 512KiB, 1048576)` });
-    return value ?? 0;
-  });
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const value = parseBytes(text);
+      if (value === undefined || value <= 0)
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a size (e.g. 25MB, 512KiB, 1048576)` });
+      return value ?? 0;
+    });
 
-const int = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+const int = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 const share = (fallback: number) => z.coerce.number().min(0).max(1).default(fallback);
 
 const optionalText = z.string().trim().min(1).optional().catch(undefined);
 
-const splitList = (text: string) => text.split(',').map((part) => part.trim()).filter(Boolean);
+const splitList = (text: string) =>
+  text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
 
-const list = z.string().default('').transform((text) => splitList(text));
+const list = z
+  .string()
+  .default('')
+  .transform((text) => splitList(text));
 
 const apiKeyPairs = list.transform((pairs, ctx) =>
   pairs.map((pair) => {
@@ -38,22 +52,29 @@ const apiKeyPairs = list.transform((pairs, ctx) =>
     const key = pair.slice(colon + 1);
     // A ck_live_ key with a bad checksum could never authenticate: refuse it here, loudly.
     if (colon < 1 || !/^[A-Za-z0-9_-]{1,64}$/.test(tenantId) || !isWellFormedApiKey(key)) {
-      ctx.addIssue({ code: 'custom', message: 'each entry must be tenant:key, tenant of [A-Za-z0-9_-], key of 24 characters or more (a ck_live_ key copied whole)' });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'each entry must be tenant:key, tenant of [A-Za-z0-9_-], key of 24 characters or more (a ck_live_ key copied whole)',
+      });
     }
     return { tenantId, key };
   }),
 );
 
-const retrySchedule = z.string().default('0,5s,5m,30m,2h,5h,10h,10h').transform((text, ctx) => {
-  const parts = splitList(text);
-  // Checked inside the schema so it is reported together with every other bad variable.
-  if (parts.length === 0) ctx.addIssue({ code: 'custom', message: 'needs at least one delay' });
-  return parts.map((part) => {
-    const ms = parseDuration(part);
-    if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${part}" is not a duration` });
-    return ms ?? 0;
+const retrySchedule = z
+  .string()
+  .default('0,5s,5m,30m,2h,5h,10h,10h')
+  .transform((text, ctx) => {
+    const parts = splitList(text);
+    // Checked inside the schema so it is reported together with every other bad variable.
+    if (parts.length === 0) ctx.addIssue({ code: 'custom', message: 'needs at least one delay' });
+    return parts.map((part) => {
+      const ms = parseDuration(part);
+      if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${part}" is not a duration` });
+      return ms ?? 0;
+    });
   });
-});
 
 /** CIDRs the SSRF guard lets through; a typo here would silently block (or open) webhooks. */
 const cidrList = list.transform((entries, ctx) => {
@@ -69,7 +90,9 @@ const cidrList = list.transform((entries, ctx) => {
 
 /** Option names clients may forward to ByByBG; a typo here would silently refuse them all. */
 const optionNames = list.transform((names, ctx) => {
-  for (const name of names) if (!isOptionName(name)) ctx.addIssue({ code: 'custom', message: `"${name}" is not an option name (lower_snake_case, not "file")` });
+  for (const name of names)
+    if (!isOptionName(name))
+      ctx.addIssue({ code: 'custom', message: `"${name}" is not an option name (lower_snake_case, not "file")` });
   return names;
 });
 
@@ -82,21 +105,27 @@ const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
  * addresses and CIDRs (and proxy-addr's `loopback`, `linklocal`, `uniquelocal`). Unset: none,
  * so a client cannot pick the address its failed authentications are counted against.
  */
-const trustProxy = z.string().default('false').transform((text, ctx): boolean | number | string[] => {
-  const value = text.trim();
-  if (value === 'true' || value === 'false') return value === 'true';
-  if (/^\d+$/.test(value)) return Number(value);
-  const entries = splitList(value);
-  for (const entry of entries) {
-    if (PROXY_NAMES.has(entry) || isIP(entry)) continue;
-    try {
-      parseCidrList([entry]);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `"${entry}" is not true, false, a hop count, an address, a CIDR or loopback/linklocal/uniquelocal` });
+const trustProxy = z
+  .string()
+  .default('false')
+  .transform((text, ctx): boolean | number | string[] => {
+    const value = text.trim();
+    if (value === 'true' || value === 'false') return value === 'true';
+    if (/^\d+$/.test(value)) return Number(value);
+    const entries = splitList(value);
+    for (const entry of entries) {
+      if (PROXY_NAMES.has(entry) || isIP(entry)) continue;
+      try {
+        parseCidrList([entry]);
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${entry}" is not true, false, a hop count, an address, a CIDR or loopback/linklocal/uniquelocal`,
+        });
+      }
     }
-  }
-  return entries;
-});
+    return entries;
+  });
 
 /** `host:port,host:port`: the seed nodes of a Redis Cluster (ioredis discovers the rest). */
 const clusterNodes = list.transform((entries, ctx) =>
@@ -113,12 +142,21 @@ const hasHashTag = (prefix: string): boolean => /^[^{]*\{[^}]+\}/.test(prefix);
 
 /** Every environment variable Cutout reads, with its default. `.env.example` mirrors it. */
 const envSchema = z.object({
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379').pipe(z.url({ protocol: /^rediss?$/ })),
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:{}_-]+$/).default('cutout'),
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .pipe(z.url({ protocol: /^rediss?$/ })),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:{}_-]+$/)
+    .default('cutout'),
   REDIS_CLUSTER_NODES: clusterNodes,
   S3_ENDPOINT: url.optional().or(z.literal('').transform(() => undefined)),
   S3_PUBLIC_ENDPOINT: url.optional(),
-  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).default('cutout'),
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/)
+    .default('cutout'),
   S3_REGION: z.string().default('us-east-1'),
   S3_ACCESS_KEY_ID: optionalText,
   S3_SECRET_ACCESS_KEY: optionalText,
@@ -194,15 +232,35 @@ type Env = z.output<typeof envSchema>;
 export interface Config {
   /** `clusterNodes` empty: one Redis (or Sentinel behind REDIS_URL); else a Redis Cluster. */
   redis: { url: string; prefix: string; clusterNodes: { host: string; port: number }[] };
-  s3: { endpoint?: string; publicEndpoint?: string; bucket: string; region: string; accessKeyId?: string; secretAccessKey?: string };
-  bybybg: { apiUrl: string; apiKeys: string[]; rateLimitPerSecond?: number; timeoutMs: number; maxAttempts: number; retryDelayMs: number;
-    rateLimitBudgetMs: number; keyProbeIntervalMs: number;
+  s3: {
+    endpoint?: string;
+    publicEndpoint?: string;
+    bucket: string;
+    region: string;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+  };
+  bybybg: {
+    apiUrl: string;
+    apiKeys: string[];
+    rateLimitPerSecond?: number;
+    timeoutMs: number;
+    maxAttempts: number;
+    retryDelayMs: number;
+    rateLimitBudgetMs: number;
+    keyProbeIntervalMs: number;
     /** `options` names clients may forward (BYBYBG_ALLOWED_OPTIONS); empty: none. */
     allowedOptions: string[];
     /** While the account is out of credit (402): one probe call per interval, and how long a job may wait. */
-    creditProbeIntervalMs: number; outOfCreditBudgetMs: number;
+    creditProbeIntervalMs: number;
+    outOfCreditBudgetMs: number;
   };
-  worker: { concurrency: number; webhookConcurrency: number; lockDurationMs: number; stalledIntervalMs: number; shutdownTimeoutMs: number;
+  worker: {
+    concurrency: number;
+    webhookConcurrency: number;
+    lockDurationMs: number;
+    stalledIntervalMs: number;
+    shutdownTimeoutMs: number;
     /** Port of the worker's own /metrics and /healthz server; 0 picks a free one. */
     metricsPort: number;
     /** Longest side of the WebP thumbnails of originals and cutouts, in px; 0: no thumbnails. */
@@ -225,12 +283,22 @@ export interface Config {
     urlTtlMs: number;
   };
   api: {
-    port: number; host: string; publicBaseUrl: string; shutdownGraceMs: number; bootstrapKeys: { tenantId: string; key: string }[];
-    rateLimitPerMinute: number; maxUploadBytes: number; maxImagePixels: number; maxBatchItems: number; resultUrlTtlMs: number; imageUrlTimeoutMs: number;
+    port: number;
+    host: string;
+    publicBaseUrl: string;
+    shutdownGraceMs: number;
+    bootstrapKeys: { tenantId: string; key: string }[];
+    rateLimitPerMinute: number;
+    maxUploadBytes: number;
+    maxImagePixels: number;
+    maxBatchItems: number;
+    resultUrlTtlMs: number;
+    imageUrlTimeoutMs: number;
     /** Largest CSV manifest of a batch (MAX_MANIFEST_BYTES). */
     maxManifestBytes: number;
     /** Review links: the signing secret (else one kept in Redis) and the default lifetime. */
-    reviewLinkSecret?: string; reviewLinkTtlMs: number;
+    reviewLinkSecret?: string;
+    reviewLinkTtlMs: number;
     /** Requests per minute one review link may make (a page view is about a hundred). */
     reviewRateLimitPerMinute: number;
     /** Failed authentications per minute one client address may make before it gets 429. */
@@ -248,7 +316,9 @@ export interface Config {
     retryScheduleMs: number[];
     /** Attempts per delivery: one per entry of the retry schedule. */
     maxAttempts: number;
-    timeoutMs: number; allowPrivate: string[]; secretGraceMs: number;
+    timeoutMs: number;
+    allowPrivate: string[];
+    secretGraceMs: number;
     /** Deliveries in flight to one endpoint (a tenant's receiver origin) across every worker. */
     endpointConcurrency: number;
     /** Consecutive timeouts, connection failures or 5xx answers that open an endpoint's circuit. */
@@ -271,13 +341,17 @@ export class ConfigError extends Error {
 }
 
 /** What a process needs beyond the defaults; checked together with everything else. */
-export interface ConfigNeeds { bybybgKey?: boolean }
+export interface ConfigNeeds {
+  bybybgKey?: boolean;
+}
 
 /** Validates the environment once; throws a ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>, needs: ConfigNeeds = {}): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = envSchema.safeParse(present);
-  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
   if (present.REDIS_CLUSTER_NODES?.trim() && !hasHashTag(present.REDIS_PREFIX ?? 'cutout')) {
     // Without one slot for all of a queue's keys, BullMQ's scripts fail with CROSSSLOT.
     problems.push('REDIS_PREFIX: must contain a {hash tag}, e.g. {cutout}, when REDIS_CLUSTER_NODES is set');
@@ -293,40 +367,81 @@ function toConfig(env: Env): Config {
   return {
     redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX, clusterNodes: env.REDIS_CLUSTER_NODES },
     s3: {
-      endpoint: env.S3_ENDPOINT, publicEndpoint: env.S3_PUBLIC_ENDPOINT, bucket: env.S3_BUCKET, region: env.S3_REGION,
-      accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+      endpoint: env.S3_ENDPOINT,
+      publicEndpoint: env.S3_PUBLIC_ENDPOINT,
+      bucket: env.S3_BUCKET,
+      region: env.S3_REGION,
+      accessKeyId: env.S3_ACCESS_KEY_ID,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY,
     },
     bybybg: {
-      apiUrl: env.BYBYBG_API_URL.replace(/\/+$/, ''), apiKeys: env.BYBYBG_API_KEY,
-      rateLimitPerSecond: env.BYBYBG_RATE_LIMIT, timeoutMs: env.BYBYBG_TIMEOUT, maxAttempts: env.BYBYBG_MAX_ATTEMPTS,
-      retryDelayMs: env.BYBYBG_RETRY_DELAY, rateLimitBudgetMs: env.BYBYBG_RATE_LIMIT_BUDGET, keyProbeIntervalMs: env.BYBYBG_KEY_PROBE_INTERVAL,
+      apiUrl: env.BYBYBG_API_URL.replace(/\/+$/, ''),
+      apiKeys: env.BYBYBG_API_KEY,
+      rateLimitPerSecond: env.BYBYBG_RATE_LIMIT,
+      timeoutMs: env.BYBYBG_TIMEOUT,
+      maxAttempts: env.BYBYBG_MAX_ATTEMPTS,
+      retryDelayMs: env.BYBYBG_RETRY_DELAY,
+      rateLimitBudgetMs: env.BYBYBG_RATE_LIMIT_BUDGET,
+      keyProbeIntervalMs: env.BYBYBG_KEY_PROBE_INTERVAL,
       allowedOptions: env.BYBYBG_ALLOWED_OPTIONS,
-      creditProbeIntervalMs: env.BYBYBG_CREDIT_PROBE_INTERVAL, outOfCreditBudgetMs: env.BYBYBG_OUT_OF_CREDIT_BUDGET,
+      creditProbeIntervalMs: env.BYBYBG_CREDIT_PROBE_INTERVAL,
+      outOfCreditBudgetMs: env.BYBYBG_OUT_OF_CREDIT_BUDGET,
     },
     worker: {
-      concurrency: env.WORKER_CONCURRENCY, webhookConcurrency: env.WEBHOOK_CONCURRENCY,
-      lockDurationMs: env.WORKER_LOCK_DURATION, stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
-      shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT, metricsPort: env.WORKER_METRICS_PORT, thumbnailSize: env.THUMBNAIL_SIZE,
+      concurrency: env.WORKER_CONCURRENCY,
+      webhookConcurrency: env.WEBHOOK_CONCURRENCY,
+      lockDurationMs: env.WORKER_LOCK_DURATION,
+      stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
+      shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT,
+      metricsPort: env.WORKER_METRICS_PORT,
+      thumbnailSize: env.THUMBNAIL_SIZE,
       renditionConcurrency: env.RENDITION_CONCURRENCY,
       maintenanceIntervalMs: env.MAINTENANCE_INTERVAL,
       quality: {
-        emptyBelow: env.QUALITY_EMPTY_COVERAGE, unremovedFrom: env.QUALITY_UNREMOVED_COVERAGE, edgeContactFrom: env.QUALITY_EDGE_CONTACT,
-        semitransparentFrom: env.QUALITY_SEMITRANSPARENT_SHARE, tinyBelow: env.QUALITY_TINY_COVERAGE,
+        emptyBelow: env.QUALITY_EMPTY_COVERAGE,
+        unremovedFrom: env.QUALITY_UNREMOVED_COVERAGE,
+        edgeContactFrom: env.QUALITY_EDGE_CONTACT,
+        semitransparentFrom: env.QUALITY_SEMITRANSPARENT_SHARE,
+        tinyBelow: env.QUALITY_TINY_COVERAGE,
       },
     },
     api: {
-      port: env.PORT, host: env.HOST, shutdownGraceMs: env.SHUTDOWN_GRACE,
-      publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/+$/, ''),
-      bootstrapKeys: env.API_KEYS, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
-      maxUploadBytes: env.MAX_UPLOAD_BYTES, maxImagePixels: env.MAX_IMAGE_PIXELS, maxBatchItems: env.MAX_BATCH_ITEMS, maxManifestBytes: env.MAX_MANIFEST_BYTES, resultUrlTtlMs: env.RESULT_URL_TTL,
-      imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT, reviewLinkSecret: env.REVIEW_LINK_SECRET, reviewLinkTtlMs: env.REVIEW_LINK_TTL,
-      reviewRateLimitPerMinute: env.REVIEW_RATE_LIMIT_PER_MINUTE, authFailureLimitPerMinute: env.AUTH_FAILURE_LIMIT_PER_MINUTE,
-      trustProxy: env.TRUST_PROXY, apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL, uploadConcurrency: env.UPLOAD_CONCURRENCY,
-      reviewStreams: { perLink: env.REVIEW_STREAMS_PER_LINK, perProcess: env.REVIEW_STREAMS_PER_PROCESS, maxAgeMs: env.REVIEW_STREAM_MAX_AGE },
+      port: env.PORT,
+      host: env.HOST,
+      shutdownGraceMs: env.SHUTDOWN_GRACE,
+      publicBaseUrl: (
+        env.PUBLIC_BASE_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`
+      ).replace(/\/+$/, ''),
+      bootstrapKeys: env.API_KEYS,
+      rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
+      maxUploadBytes: env.MAX_UPLOAD_BYTES,
+      maxImagePixels: env.MAX_IMAGE_PIXELS,
+      maxBatchItems: env.MAX_BATCH_ITEMS,
+      maxManifestBytes: env.MAX_MANIFEST_BYTES,
+      resultUrlTtlMs: env.RESULT_URL_TTL,
+      imageUrlTimeoutMs: env.IMAGE_URL_TIMEOUT,
+      reviewLinkSecret: env.REVIEW_LINK_SECRET,
+      reviewLinkTtlMs: env.REVIEW_LINK_TTL,
+      reviewRateLimitPerMinute: env.REVIEW_RATE_LIMIT_PER_MINUTE,
+      authFailureLimitPerMinute: env.AUTH_FAILURE_LIMIT_PER_MINUTE,
+      trustProxy: env.TRUST_PROXY,
+      apiKeyCacheTtlMs: env.API_KEY_CACHE_TTL,
+      uploadConcurrency: env.UPLOAD_CONCURRENCY,
+      reviewStreams: {
+        perLink: env.REVIEW_STREAMS_PER_LINK,
+        perProcess: env.REVIEW_STREAMS_PER_PROCESS,
+        maxAgeMs: env.REVIEW_STREAM_MAX_AGE,
+      },
     },
-    webhooks: { retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE, maxAttempts: env.WEBHOOK_RETRY_SCHEDULE.length, timeoutMs: env.WEBHOOK_TIMEOUT, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
-      secretGraceMs: env.WEBHOOK_SECRET_GRACE, endpointConcurrency: env.WEBHOOK_ENDPOINT_CONCURRENCY,
-      circuitThreshold: env.WEBHOOK_CIRCUIT_THRESHOLD, redeliveriesPerMinute: env.WEBHOOK_REDELIVERIES_PER_MINUTE,
+    webhooks: {
+      retryScheduleMs: env.WEBHOOK_RETRY_SCHEDULE,
+      maxAttempts: env.WEBHOOK_RETRY_SCHEDULE.length,
+      timeoutMs: env.WEBHOOK_TIMEOUT,
+      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+      secretGraceMs: env.WEBHOOK_SECRET_GRACE,
+      endpointConcurrency: env.WEBHOOK_ENDPOINT_CONCURRENCY,
+      circuitThreshold: env.WEBHOOK_CIRCUIT_THRESHOLD,
+      redeliveriesPerMinute: env.WEBHOOK_REDELIVERIES_PER_MINUTE,
     },
     batches: { queueWindow: env.BATCH_QUEUE_WINDOW, creationTimeoutMs: env.BATCH_CREATION_TIMEOUT },
     uploads: { urlTtlMs: env.UPLOAD_URL_TTL },

@@ -16,8 +16,22 @@ export interface EmbeddedS3 {
  * An S3-protocol server on loopback, storing objects under `directory`: the default
  * for `npm start` and the tests when no S3_ENDPOINT is given.
  */
-export async function startEmbeddedS3({ directory, bucket, port = 0 }: { directory: string; bucket: string; port?: number }): Promise<EmbeddedS3> {
-  const server = new S3rver({ address: '127.0.0.1', port, directory, silent: true, configureBuckets: [{ name: bucket, configs: [] }] });
+export async function startEmbeddedS3({
+  directory,
+  bucket,
+  port = 0,
+}: {
+  directory: string;
+  bucket: string;
+  port?: number;
+}): Promise<EmbeddedS3> {
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port,
+    directory,
+    silent: true,
+    configureBuckets: [{ name: bucket, configs: [] }],
+  });
   const address = (await server.run()) as AddressInfo;
   const http = (server as unknown as { httpServer: Server }).httpServer;
   return {

@@ -21,7 +21,8 @@ describe('newJobId', () => {
 
 describe('randomBase62', () => {
   it('returns exactly the length asked for', () => {
-    for (const length of [0, 1, 7, 24, 100]) expect(randomBase62(length)).toMatch(new RegExp(`^[0-9A-Za-z]{${length}}$`));
+    for (const length of [0, 1, 7, 24, 100])
+      expect(randomBase62(length)).toMatch(new RegExp(`^[0-9A-Za-z]{${length}}$`));
   });
 });
 

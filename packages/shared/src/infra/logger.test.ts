@@ -10,13 +10,21 @@ const S3_SECRET = 'S3-SECRET-ACCESS-KEY-do-not-log';
 function capture() {
   const lines: string[] = [];
   const log = createLogger({ level: 'trace', name: 'test' }, { write: (line: string) => void lines.push(line) });
-  return { log, text: () => lines.join(''), entries: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+  return {
+    log,
+    text: () => lines.join(''),
+    entries: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
 }
 
 /** A real presigned GET URL (signing needs no server). */
 async function presignedUrl(): Promise<string> {
   const client = createS3Client({
-    endpoint: 'http://127.0.0.1:9000', bucket: 'cutout', region: 'us-east-1', accessKeyId: 'AKIDLOGTEST', secretAccessKey: S3_SECRET,
+    endpoint: 'http://127.0.0.1:9000',
+    bucket: 'cutout',
+    region: 'us-east-1',
+    accessKeyId: 'AKIDLOGTEST',
+    secretAccessKey: S3_SECRET,
   });
   try {
     return await makeStorage({ client, bucket: 'cutout' }).presign('results/acme/job_abc.png', 3_600_000);
@@ -33,7 +41,10 @@ describe('createLogger redaction', () => {
 
     log.info({ headers: { 'x-api-key': API_KEY, 'content-type': 'image/png' } }, 'upload');
     log.info({ upstream: { headers: { 'x-api-key': API_KEY } } }, 'upstream call');
-    log.info({ req: { method: 'POST', url: '/v1/jobs', ip: '127.0.0.1', headers: { 'x-api-key': API_KEY } } }, 'request');
+    log.info(
+      { req: { method: 'POST', url: '/v1/jobs', ip: '127.0.0.1', headers: { 'x-api-key': API_KEY } } },
+      'request',
+    );
 
     expect(text()).not.toContain(API_KEY);
     expect(entries()[0]).toMatchObject({ headers: { 'x-api-key': '[REDACTED]', 'content-type': 'image/png' } });
@@ -66,7 +77,10 @@ describe('createLogger redaction', () => {
     const child = log.child({ jobId: 'job_abc' });
     child.setBindings({ secret: WEBHOOK_SECRET });
     child.info('rebound');
-    log.error({ err: Object.assign(new Error('refused'), { apiKey: API_KEY, config: { s3: { secretAccessKey: S3_SECRET } } }) }, 'failed');
+    log.error(
+      { err: Object.assign(new Error('refused'), { apiKey: API_KEY, config: { s3: { secretAccessKey: S3_SECRET } } }) },
+      'failed',
+    );
 
     expect(text()).not.toContain(API_KEY);
     expect(text()).not.toContain(WEBHOOK_SECRET);
@@ -112,15 +126,24 @@ describe('createLogger redaction', () => {
 
     log.info({ jobId: 'job_abc', status: 'succeeded', ms: 42, query: 'a=1&b=2' }, 'job succeeded');
 
-    expect(entries()[0]).toMatchObject({ name: 'test', msg: 'job succeeded', jobId: 'job_abc', status: 'succeeded', ms: 42, query: 'a=1&b=2' });
+    expect(entries()[0]).toMatchObject({
+      name: 'test',
+      msg: 'job succeeded',
+      jobId: 'job_abc',
+      status: 'succeeded',
+      ms: 42,
+      query: 'a=1&b=2',
+    });
   });
 });
 
 describe('scrubPresigned', () => {
   it('redacts signing parameters wherever they are in the query', () => {
-    expect(scrubPresigned('https://s3.example.com/b/k?X-Amz-Signature=abc&x=1&X-Amz-Security-Token=tok'))
-      .toBe('https://s3.example.com/b/k?X-Amz-Signature=[REDACTED]&x=1&X-Amz-Security-Token=[REDACTED]');
-    expect(scrubPresigned('https://s3.example.com/b/k?AWSAccessKeyId=AKID&Signature=sig&Expires=1'))
-      .toBe('https://s3.example.com/b/k?AWSAccessKeyId=[REDACTED]&Signature=[REDACTED]&Expires=1');
+    expect(scrubPresigned('https://s3.example.com/b/k?X-Amz-Signature=abc&x=1&X-Amz-Security-Token=tok')).toBe(
+      'https://s3.example.com/b/k?X-Amz-Signature=[REDACTED]&x=1&X-Amz-Security-Token=[REDACTED]',
+    );
+    expect(scrubPresigned('https://s3.example.com/b/k?AWSAccessKeyId=AKID&Signature=sig&Expires=1')).toBe(
+      'https://s3.example.com/b/k?AWSAccessKeyId=[REDACTED]&Signature=[REDACTED]&Expires=1',
+    );
   });
 });

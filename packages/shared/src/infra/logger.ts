@@ -9,7 +9,14 @@ export type { Logger } from 'pino';
  * every field of every line, a fifth of the cost of a status poll's log line.
  */
 const SECRET_FIELDS: ReadonlySet<string> = new Set([
-  'apiKey', 'apiKeys', 'secret', 'secrets', 'webhookSecret', 'webhook_secret', 'password', 'secretAccessKey',
+  'apiKey',
+  'apiKeys',
+  'secret',
+  'secrets',
+  'webhookSecret',
+  'webhook_secret',
+  'password',
+  'secretAccessKey',
 ]);
 /** Request headers that carry credentials, censored in any `headers` object. */
 const SECRET_HEADERS: ReadonlySet<string> = new Set(['x-api-key', 'authorization']);
@@ -39,7 +46,11 @@ function scrubObject(obj: Record<string, unknown>, depth = 0, headers = false): 
   return obj;
 }
 
-export interface LoggerSettings { level: string; name: string; pretty?: boolean }
+export interface LoggerSettings {
+  level: string;
+  name: string;
+  pretty?: boolean;
+}
 
 /** pino-pretty is a development dependency: a production install logs JSON even in a terminal. */
 function prettyInstalled(): boolean {
@@ -68,7 +79,12 @@ export function createLogger({ level, name, pretty = false }: LoggerSettings, de
     },
   };
   if (pretty && prettyInstalled()) {
-    return scrubbingBindings(pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }));
+    return scrubbingBindings(
+      pino({
+        ...options,
+        transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
+      }),
+    );
   }
   // Asynchronous stdout: lines written while a write is under way go out together, instead of
   // one system call per line; pino flushes what is pending when the process exits.

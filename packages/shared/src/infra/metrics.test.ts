@@ -39,7 +39,9 @@ describe('metrics', () => {
     metrics.trackQueues([images]);
 
     const text = await metrics.registry.metrics();
-    expect(line(text, 'cutout_queue_depth{queue="remove-bg",state="waiting"}')).toBe('cutout_queue_depth{queue="remove-bg",state="waiting"} 2');
+    expect(line(text, 'cutout_queue_depth{queue="remove-bg",state="waiting"}')).toBe(
+      'cutout_queue_depth{queue="remove-bg",state="waiting"} 2',
+    );
     const oldest = Number(line(text, 'cutout_queue_oldest_waiting_seconds{queue="remove-bg"}')?.split(' ')[1]);
     expect(oldest).toBeGreaterThanOrEqual(90);
   });
@@ -57,7 +59,12 @@ describe('metrics', () => {
   it('still answers without queue series when Redis cannot be reached', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const errors: unknown[] = [];
-    const offline = new Redis('redis://127.0.0.1:9', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const offline = new Redis('redis://127.0.0.1:9', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     const unreachable = new Queue('remove-bg', { connection: offline, prefix: 'cutout-test-offline:bull' });
     unreachable.on('error', () => undefined);
     metrics.trackQueues([unreachable], (error) => errors.push(error));

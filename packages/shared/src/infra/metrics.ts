@@ -126,7 +126,11 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
 
   return {
     registry,
-    jobsAccepted: new Counter({ name: 'cutout_jobs_accepted_total', help: 'Jobs accepted by POST /v1/jobs', registers }),
+    jobsAccepted: new Counter({
+      name: 'cutout_jobs_accepted_total',
+      help: 'Jobs accepted by POST /v1/jobs',
+      registers,
+    }),
     jobsFinished: new Counter({
       name: 'cutout_jobs_finished_total',
       help: 'Jobs that ended, by status (succeeded, failed) and error code ("none" when succeeded)',
@@ -135,7 +139,7 @@ export function createMetrics({ defaultMetrics = true }: { defaultMetrics?: bool
     }),
     jobProcessingSeconds: new Histogram({
       name: 'cutout_job_processing_seconds',
-      help: 'Time from a job\'s first start to its end, retries and rate-limit waits included',
+      help: "Time from a job's first start to its end, retries and rate-limit waits included",
       buckets: PROCESSING_BUCKETS,
       registers,
     }),

@@ -27,7 +27,11 @@ afterAll(async () => {
   if (directory) await rm(directory, { recursive: true, force: true });
 });
 
-const targets: PutTarget[] = [0, 1, 2].map((index) => ({ key: `uploads/acme/upl_x/000000${index}`, bytes: 100 + index, contentType: index === 2 ? 'image/jpeg' : 'image/png' }));
+const targets: PutTarget[] = [0, 1, 2].map((index) => ({
+  key: `uploads/acme/upl_x/000000${index}`,
+  bytes: 100 + index,
+  contentType: index === 2 ? 'image/jpeg' : 'image/png',
+}));
 const params = (url: string) => Object.fromEntries(new URL(url).searchParams);
 
 async function collect(presign: ReturnType<typeof makePutPresigner>, expiresInMs = 3_600_000) {
@@ -40,21 +44,43 @@ describe('presigned PUT URLs', () => {
   it('are signed exactly as getSignedUrl signs them, path-style and virtual-host, with size and type among the signed headers', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(new Date('2030-05-01T12:00:00Z'));
-    const aws = createS3Client({ bucket: BUCKET, region: 'eu-west-1', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret' });
+    const aws = createS3Client({
+      bucket: BUCKET,
+      region: 'eu-west-1',
+      accessKeyId: 'AKIAEXAMPLE',
+      secretAccessKey: 'secret',
+    });
     try {
       for (const s3Client of [client, aws]) {
         const puts = await collect(makePutPresigner(s3Client, BUCKET));
         for (const [index, target] of targets.entries()) {
-          const reference = await getSignedUrl(s3Client, new PutObjectCommand({ Bucket: BUCKET, Key: target.key, ContentType: target.contentType, ContentLength: target.bytes }), {
-            expiresIn: 3_600, signableHeaders: new Set(['content-type', 'content-length']),
-          });
-          expect(new URL(puts[index]!.url).origin + new URL(puts[index]!.url).pathname).toBe(new URL(reference).origin + new URL(reference).pathname);
+          const reference = await getSignedUrl(
+            s3Client,
+            new PutObjectCommand({
+              Bucket: BUCKET,
+              Key: target.key,
+              ContentType: target.contentType,
+              ContentLength: target.bytes,
+            }),
+            {
+              expiresIn: 3_600,
+              signableHeaders: new Set(['content-type', 'content-length']),
+            },
+          );
+          expect(new URL(puts[index]!.url).origin + new URL(puts[index]!.url).pathname).toBe(
+            new URL(reference).origin + new URL(reference).pathname,
+          );
           expect(params(puts[index]!.url)).toEqual(params(reference));
           expect(params(reference)['X-Amz-SignedHeaders']).toBe('content-length;content-type;host');
-          expect(puts[index]!.headers).toEqual({ 'content-type': target.contentType, 'content-length': String(target.bytes) });
+          expect(puts[index]!.headers).toEqual({
+            'content-type': target.contentType,
+            'content-length': String(target.bytes),
+          });
         }
       }
-      expect(new URL((await collect(makePutPresigner(aws, BUCKET)))[1]!.url).hostname).toBe(`${BUCKET}.s3.eu-west-1.amazonaws.com`);
+      expect(new URL((await collect(makePutPresigner(aws, BUCKET)))[1]!.url).hostname).toBe(
+        `${BUCKET}.s3.eu-west-1.amazonaws.com`,
+      );
     } finally {
       vi.useRealTimers();
       aws.destroy();
@@ -66,7 +92,11 @@ describe('presigned PUT URLs', () => {
       let index = 0;
       for await (const put of storage.presignPuts(targets, 60_000)) yield [index++, put] as const;
     })()) {
-      const response = await request(put.url, { method: 'PUT', body: Buffer.alloc(targets[index]!.bytes, 7), headers: put.headers });
+      const response = await request(put.url, {
+        method: 'PUT',
+        body: Buffer.alloc(targets[index]!.bytes, 7),
+        headers: put.headers,
+      });
       expect(response.statusCode).toBe(200);
       await response.body.dump();
     }

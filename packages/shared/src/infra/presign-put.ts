@@ -2,10 +2,17 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 
 /** One object a client will PUT: where, how large, of which type. */
-export interface PutTarget { key: string; bytes: number; contentType: string }
+export interface PutTarget {
+  key: string;
+  bytes: number;
+  contentType: string;
+}
 
 /** A PUT URL and the headers the client must send with it (they are part of the signature). */
-export interface PresignedPut { url: string; headers: Record<string, string> }
+export interface PresignedPut {
+  url: string;
+  headers: Record<string, string>;
+}
 
 /** Signed with the URL: S3 refuses a PUT whose Content-Length or Content-Type differs. */
 const SIGNED_HEADERS = new Set(['content-type', 'content-length']);
@@ -23,19 +30,40 @@ export function makePutPresigner(client: S3Client, bucket: string) {
     const expiresIn = Math.ceil(expiresInMs / 1000);
     const first = targets[0];
     if (!first) return;
-    const headersOf = ({ bytes, contentType }: PutTarget) => ({ 'content-type': contentType, 'content-length': String(bytes) });
-    const url = await getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: first.key, ContentType: first.contentType, ContentLength: first.bytes }), {
-      expiresIn, signableHeaders: SIGNED_HEADERS,
+    const headersOf = ({ bytes, contentType }: PutTarget) => ({
+      'content-type': contentType,
+      'content-length': String(bytes),
     });
+    const url = await getSignedUrl(
+      client,
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: first.key,
+        ContentType: first.contentType,
+        ContentLength: first.bytes,
+      }),
+      {
+        expiresIn,
+        signableHeaders: SIGNED_HEADERS,
+      },
+    );
     yield { url, headers: headersOf(first) };
     const template = new URL(url);
     const pathPrefix = template.pathname.slice(0, template.pathname.length - first.key.length);
     const port = template.port ? Number(template.port) : undefined;
     for (const target of targets.slice(1)) {
-      const signed = await presigner.presign({
-        method: 'PUT', protocol: template.protocol, hostname: template.hostname, port, path: `${pathPrefix}${target.key}`,
-        query: { 'x-id': 'PutObject' }, headers: { host: template.host, ...headersOf(target) },
-      } as Parameters<S3RequestPresigner['presign']>[0], { expiresIn, signableHeaders: SIGNED_HEADERS });
+      const signed = await presigner.presign(
+        {
+          method: 'PUT',
+          protocol: template.protocol,
+          hostname: template.hostname,
+          port,
+          path: `${pathPrefix}${target.key}`,
+          query: { 'x-id': 'PutObject' },
+          headers: { host: template.host, ...headersOf(target) },
+        } as Parameters<S3RequestPresigner['presign']>[0],
+        { expiresIn, signableHeaders: SIGNED_HEADERS },
+      );
       const query = new URLSearchParams(signed.query as Record<string, string>);
       yield { url: `${template.origin}${signed.path}?${query}`, headers: headersOf(target) };
     }

@@ -24,7 +24,14 @@ export interface RemoveBgPayload {
  * `batchId` set: a batch event (`jobId` is then the batch id too, for logs). Every delivery
  * goes out through the outbox (webhook-outbox.ts), which sets its fair-scheduling `slot`.
  */
-export interface WebhookPayload { messageId: string; type: WebhookEventType; jobId: string; tenantId: string; batchId?: string; slot?: number }
+export interface WebhookPayload {
+  messageId: string;
+  type: WebhookEventType;
+  jobId: string;
+  tenantId: string;
+  batchId?: string;
+  slot?: number;
+}
 
 /** Each queue's payload, by queue name: producers (Queue) and consumers (Worker) are typed from it. */
 interface QueuePayloads {
@@ -63,7 +70,10 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Que
  * Options of a `remove-bg` job. The BullMQ id is the Cutout job id, so enqueueing the
  * same job twice is a no-op. Transient failures back off exponentially with jitter. Finished BullMQ jobs are pruned; the job record keeps status.
  */
-export function removeBgJobOptions(jobId: string, { attempts, retryDelayMs, priority }: { attempts: number; retryDelayMs: number; priority?: number }): JobsOptions {
+export function removeBgJobOptions(
+  jobId: string,
+  { attempts, retryDelayMs, priority }: { attempts: number; retryDelayMs: number; priority?: number },
+): JobsOptions {
   return {
     jobId,
     ...(priority === undefined ? {} : { priority }),

@@ -3,7 +3,13 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  RedisEvictionPolicyError, RedisUnavailableError, connectChecked, createRedis, evictionPolicy, redactUrl, type Redis,
+  RedisEvictionPolicyError,
+  RedisUnavailableError,
+  connectChecked,
+  createRedis,
+  evictionPolicy,
+  redactUrl,
+  type Redis,
 } from './redis.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -43,25 +49,32 @@ async function freePort(): Promise<number> {
 /** Starts a throwaway redis-server with `args` and waits until it answers PING. */
 async function startRedisServer(args: string[]): Promise<string> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+    {
+      stdio: 'ignore',
+    },
+  );
   children.push(child);
   const url = `redis://127.0.0.1:${port}`;
   await expect
-    .poll(async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-      const probe = createRedis(url);
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return await probe.ping();
-      } catch {
-        return 'not yet';
-      } finally {
-        probe.disconnect();
-      }
-    }, { timeout: 10_000, interval: 100 })
+    .poll(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
+        const probe = createRedis(url);
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          return await probe.ping();
+        } catch {
+          return 'not yet';
+        } finally {
+          probe.disconnect();
+        }
+      },
+      { timeout: 10_000, interval: 100 },
+    )
     .toBe('PONG');
   return url;
 }
@@ -81,7 +94,10 @@ describe('connectChecked', () => {
     const url = `redis://user:pass@127.0.0.1:${port}`;
     const redis = client(url);
 
-    const error = await connectChecked(redis, url).then(() => undefined, (caught: unknown) => caught);
+    const error = await connectChecked(redis, url).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
 
     expect(error).toBeInstanceOf(RedisUnavailableError);
     const message = (error as Error).message;
@@ -93,7 +109,10 @@ describe('connectChecked', () => {
     const url = await startRedisServer(['--maxmemory-policy', 'allkeys-lru']);
     const redis = client(url);
 
-    const error = await connectChecked(redis, url).then(() => undefined, (caught: unknown) => caught);
+    const error = await connectChecked(redis, url).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
 
     expect(error).toBeInstanceOf(RedisEvictionPolicyError);
     expect((error as RedisEvictionPolicyError).policy).toBe('allkeys-lru');

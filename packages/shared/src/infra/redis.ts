@@ -20,7 +20,10 @@ export interface RedisConnectOptions {
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** A lazily connecting client; `await redis.connect()` or the first command opens it. */
-export function createRedis(target: string | RedisTarget, { blocking = false, connectionName, log }: RedisConnectOptions = {}): Redis {
+export function createRedis(
+  target: string | RedisTarget,
+  { blocking = false, connectionName, log }: RedisConnectOptions = {},
+): Redis {
   const { url, clusterNodes = [] } = typeof target === 'string' ? { url: target } : target;
   const options: RedisOptions = {
     lazyConnect: true,
@@ -34,7 +37,10 @@ export function createRedis(target: string | RedisTarget, { blocking = false, co
   // A Cluster speaks the same commands as one Redis. It is typed as Redis so that every
   // store (many typed against ioredis' Redis) takes either; the few places that must tell
   // them apart (INFO per master, SCAN) use `asCluster`.
-  const redis = clusterNodes.length > 0 ? (new Cluster([...clusterNodes], clusterOptions(url, options)) as unknown as Redis) : new Redis(url, options);
+  const redis =
+    clusterNodes.length > 0
+      ? (new Cluster([...clusterNodes], clusterOptions(url, options)) as unknown as Redis)
+      : new Redis(url, options);
   // Without a listener ioredis prints every reconnect failure with a stack trace.
   let lastLogged = 0;
   redis.on('error', (error: Error & { code?: string }) => {
@@ -72,7 +78,10 @@ export class RedisEvictionPolicyError extends Error {
  * (`rediss://`) come from REDIS_URL and apply to every node, as managed clusters use one
  * password for all of them.
  */
-function clusterOptions(url: string, { lazyConnect, enableOfflineQueue, retryStrategy, ...nodeOptions }: RedisOptions): ClusterOptions {
+function clusterOptions(
+  url: string,
+  { lazyConnect, enableOfflineQueue, retryStrategy, ...nodeOptions }: RedisOptions,
+): ClusterOptions {
   const { username, password, protocol } = new URL(url);
   return {
     lazyConnect,
@@ -97,7 +106,9 @@ export function asCluster(redis: Redis): Cluster | undefined {
 function describeRedisTarget(target: string | RedisTarget): string {
   if (typeof target === 'string') return redactUrl(target);
   const nodes = target.clusterNodes ?? [];
-  return nodes.length > 0 ? `cluster ${nodes.map(({ host, port }) => `${host}:${port}`).join(',')}` : redactUrl(target.url);
+  return nodes.length > 0
+    ? `cluster ${nodes.map(({ host, port }) => `${host}:${port}`).join(',')}`
+    : redactUrl(target.url);
 }
 
 export const redactUrl = (url: string): string => url.replace(/\/\/([^@/]*)@/, '//[REDACTED]@');
@@ -126,6 +137,8 @@ export async function connectChecked(redis: Redis, target: string | RedisTarget)
 export async function evictionPolicy(redis: Redis): Promise<string> {
   const nodes = asCluster(redis)?.nodes('master') ?? [redis];
   if (nodes.length === 0) throw new Error('Redis Cluster has no reachable master');
-  const policies = await Promise.all(nodes.map(async (node) => /maxmemory_policy:(\S+)/.exec(await node.info('memory'))?.[1] ?? 'unknown'));
+  const policies = await Promise.all(
+    nodes.map(async (node) => /maxmemory_policy:(\S+)/.exec(await node.info('memory'))?.[1] ?? 'unknown'),
+  );
   return policies.find((policy) => policy !== 'noeviction') ?? 'noeviction';
 }

@@ -19,7 +19,12 @@ const digestOf = (lua: string): string => {
  * (first call, a restart, another Cluster node) answers NOSCRIPT, and the script is sent
  * whole once with EVAL, which also loads it. For constant scripts only: the digests are kept.
  */
-export async function runScript(redis: Redis, lua: string, numberOfKeys: number, ...args: ScriptArg[]): Promise<unknown> {
+export async function runScript(
+  redis: Redis,
+  lua: string,
+  numberOfKeys: number,
+  ...args: ScriptArg[]
+): Promise<unknown> {
   try {
     return await redis.evalsha(digestOf(lua), numberOfKeys, ...args);
   } catch (error) {

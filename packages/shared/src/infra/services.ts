@@ -57,11 +57,16 @@ export interface Services {
  * Connects to Redis (refusing an evicting one) and S3. `blocking` is for processes that
  * run BullMQ workers: their commands wait for Redis to come back instead of failing fast.
  */
-export async function openServices(config: Config, { name, blocking = false, log }: { name: string; blocking?: boolean; log?: Logger }): Promise<Services> {
+export async function openServices(
+  config: Config,
+  { name, blocking = false, log }: { name: string; blocking?: boolean; log?: Logger },
+): Promise<Services> {
   const redis = createRedis(config.redis, { blocking, connectionName: name, log });
   await connectChecked(redis, config.redis);
   const s3 = createS3Client(config.s3);
-  const presignClient = config.s3.publicEndpoint ? createS3Client({ ...config.s3, endpoint: config.s3.publicEndpoint }) : s3;
+  const presignClient = config.s3.publicEndpoint
+    ? createS3Client({ ...config.s3, endpoint: config.s3.publicEndpoint })
+    : s3;
   const storage = makeStorage({ client: s3, bucket: config.s3.bucket, presignClient });
   const queues = createQueues(redis, config.redis.prefix);
   const { prefix } = config.redis;
@@ -69,7 +74,12 @@ export async function openServices(config: Config, { name, blocking = false, log
   const webhookFair = makeFairScheduler({ redis, prefix: `${prefix}:webhooks` });
   const schedule = config.webhooks.retryScheduleMs;
   const fair = makeFairScheduler({ redis, prefix: config.redis.prefix });
-  const fairEnqueue = { queue: queues.removeBg, scheduler: fair, attempts: config.bybybg.maxAttempts, retryDelayMs: config.bybybg.retryDelayMs };
+  const fairEnqueue = {
+    queue: queues.removeBg,
+    scheduler: fair,
+    attempts: config.bybybg.maxAttempts,
+    retryDelayMs: config.bybybg.retryDelayMs,
+  };
   return {
     redis,
     s3,
@@ -88,11 +98,17 @@ export async function openServices(config: Config, { name, blocking = false, log
     budgets: makeBudgets({ redis, prefix: config.redis.prefix }),
     goneEndpoints: makeGoneEndpoints({ redis, prefix: config.redis.prefix }),
     reviews: makeReviews({ redis, prefix: config.redis.prefix }),
-    webhookOutbox: makeWebhookOutbox({ queue: queues.webhooks, fair: webhookFair, deliveries: webhookDeliveries, maxAttempts: config.webhooks.maxAttempts }),
+    webhookOutbox: makeWebhookOutbox({
+      queue: queues.webhooks,
+      fair: webhookFair,
+      deliveries: webhookDeliveries,
+      maxAttempts: config.webhooks.maxAttempts,
+    }),
     webhookFair,
     webhookDeliveries,
     webhookGate: makeEndpointGate({
-      redis, prefix,
+      redis,
+      prefix,
       settings: {
         concurrency: config.webhooks.endpointConcurrency,
         threshold: config.webhooks.circuitThreshold,

@@ -37,9 +37,12 @@ const key = (name: string) => `${prefix}/${name}`;
 
 /** `buffer` as a stream of small chunks, as an upload arrives from a socket. */
 function chunked(buffer: Buffer, chunkSize = 64 * 1024): Readable {
-  return Readable.from((function* () {
-    for (let offset = 0; offset < buffer.length; offset += chunkSize) yield buffer.subarray(offset, offset + chunkSize);
-  })());
+  return Readable.from(
+    (function* () {
+      for (let offset = 0; offset < buffer.length; offset += chunkSize)
+        yield buffer.subarray(offset, offset + chunkSize);
+    })(),
+  );
 }
 
 describe('putStream', () => {
@@ -48,11 +51,18 @@ describe('putStream', () => {
 
     const stored = await storage.putStream(key('large.bin'), chunked(original), 'application/octet-stream');
 
-    expect(stored).toEqual({ bytes: original.length, contentType: 'application/octet-stream', sha256: sha256(original) });
+    expect(stored).toEqual({
+      bytes: original.length,
+      contentType: 'application/octet-stream',
+      sha256: sha256(original),
+    });
     const fetched = await storage.getBuffer(key('large.bin'));
     expect(fetched.length).toBe(original.length);
     expect(sha256(fetched)).toBe(sha256(original));
-    expect(await storage.head(key('large.bin'))).toEqual({ bytes: original.length, contentType: 'application/octet-stream' });
+    expect(await storage.head(key('large.bin'))).toEqual({
+      bytes: original.length,
+      contentType: 'application/octet-stream',
+    });
   });
 
   it('stores a small stream with its content type', async () => {
@@ -66,10 +76,12 @@ describe('putStream', () => {
   });
 
   it('fails when the source stream fails and leaves no object', async () => {
-    const failing = Readable.from((async function* () {
-      yield randomBytes(1024);
-      throw new Error('client went away');
-    })());
+    const failing = Readable.from(
+      (async function* () {
+        yield randomBytes(1024);
+        throw new Error('client went away');
+      })(),
+    );
 
     await expect(storage.putStream(key('broken.bin'), failing, 'image/png')).rejects.toThrow();
     expect(await storage.head(key('broken.bin'))).toBeNull();
@@ -142,7 +154,12 @@ describe('presign', () => {
 
   it('signs URLs for the public endpoint when given a separate presign client', async () => {
     const publicEndpoint = 'http://s3.cutout.example:9000';
-    const presignClient = createS3Client({ endpoint: publicEndpoint, bucket: BUCKET, region: 'us-east-1', ...EMBEDDED_S3_CREDENTIALS });
+    const presignClient = createS3Client({
+      endpoint: publicEndpoint,
+      bucket: BUCKET,
+      region: 'us-east-1',
+      ...EMBEDDED_S3_CREDENTIALS,
+    });
     try {
       const publicStorage = makeStorage({ client, bucket: BUCKET, presignClient });
 

@@ -2,15 +2,21 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  S3Client, GetObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, CopyObjectCommand, HeadObjectCommand, HeadBucketCommand, CreateBucketCommand,
-  ListObjectsV2Command, PutObjectCommand,
+  S3Client,
+  GetObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  CopyObjectCommand,
+  HeadObjectCommand,
+  HeadBucketCommand,
+  CreateBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Config } from './config.ts';
 import { makePutPresigner, type PresignedPut, type PutTarget } from './presign-put.ts';
-
-;
 
 export function createS3Client(s3: Config['s3']): S3Client {
   return new S3Client({
@@ -18,15 +24,23 @@ export function createS3Client(s3: Config['s3']): S3Client {
     endpoint: s3.endpoint,
     // Any non-AWS endpoint (s3rver, MinIO) addresses buckets by path.
     forcePathStyle: Boolean(s3.endpoint),
-    credentials: s3.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } : undefined,
+    credentials:
+      s3.accessKeyId && s3.secretAccessKey
+        ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }
+        : undefined,
     // aws-chunked trailers are stored as data by s3rver and some S3-compatible stores.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
 }
 
-interface StoredObject { bytes: number; contentType: string }
-export interface StreamedObject extends StoredObject { sha256: string }
+interface StoredObject {
+  bytes: number;
+  contentType: string;
+}
+export interface StreamedObject extends StoredObject {
+  sha256: string;
+}
 
 export interface Storage {
   /** Streams `body` to S3 (never whole in memory); reports its size and SHA-256. */
@@ -56,7 +70,15 @@ export interface Storage {
  * `presignClient` signs result URLs for clients; it differs from `client` when S3 is
  * reached under another name from outside (S3_PUBLIC_ENDPOINT, e.g. MinIO in compose).
  */
-export function makeStorage({ client, bucket, presignClient = client }: { client: S3Client; bucket: string; presignClient?: S3Client }): Storage {
+export function makeStorage({
+  client,
+  bucket,
+  presignClient = client,
+}: {
+  client: S3Client;
+  bucket: string;
+  presignClient?: S3Client;
+}): Storage {
   const putPresigner = makePutPresigner(presignClient, bucket);
   return {
     async putStream(key, body, contentType, signal) {
@@ -70,7 +92,11 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
         },
       });
       // One part in flight: memory per upload stays near one 5 MiB part, not four.
-      const upload = new Upload({ client, queueSize: 1, params: { Bucket: bucket, Key: key, Body: counter, ContentType: contentType } });
+      const upload = new Upload({
+        client,
+        queueSize: 1,
+        params: { Bucket: bucket, Key: key, Body: counter, ContentType: contentType },
+      });
       const abort = () => void upload.abort().catch(() => undefined);
       signal?.addEventListener('abort', abort, { once: true });
       try {
@@ -81,7 +107,15 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
       return { bytes, contentType, sha256: hash.digest('hex') };
     },
     async putBuffer(key, body, contentType) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }));
+      await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+          ContentLength: body.length,
+        }),
+      );
       return { bytes: body.length, contentType };
     },
     async getStream(key) {
@@ -105,12 +139,24 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     },
     async copy(fromKey, toKey) {
-      await client.send(new CopyObjectCommand({ Bucket: bucket, Key: toKey, CopySource: `${bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}` }));
+      await client.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: toKey,
+          CopySource: `${bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}`,
+        }),
+      );
     },
     presign(key, expiresInMs, { downloadName } = {}) {
       // The name is the client's (a SKU): only a safe subset goes into the header.
-      const disposition = downloadName ? `attachment; filename="${downloadName.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120)}"` : undefined;
-      return getSignedUrl(presignClient, new GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentDisposition: disposition }), { expiresIn: Math.ceil(expiresInMs / 1000) });
+      const disposition = downloadName
+        ? `attachment; filename="${downloadName.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120)}"`
+        : undefined;
+      return getSignedUrl(
+        presignClient,
+        new GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentDisposition: disposition }),
+        { expiresIn: Math.ceil(expiresInMs / 1000) },
+      );
     },
     presignPuts(targets, expiresInMs) {
       return putPresigner(targets, expiresInMs);
@@ -118,7 +164,9 @@ export function makeStorage({ client, bucket, presignClient = client }: { client
     async *list(prefix) {
       let token: string | undefined;
       do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
         for (const object of page.Contents ?? []) if (object.Key) yield { key: object.Key, bytes: object.Size ?? 0 };
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);

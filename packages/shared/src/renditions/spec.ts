@@ -59,20 +59,37 @@ const renditionSpecSchema = z
       .string({ error: 'is required: 1 to 32 characters of a-z, 0-9, _ and -' })
       .regex(/^[a-z0-9_-]{1,32}$/, 'must be 1 to 32 characters of a-z, 0-9, _ and -')
       .describe('Unique within the job; names the rendition in the job, its URL and the manifest'),
-    preset: z.enum(presetNames, { error: 'must be "marketplace" or "web"' }).optional()
+    preset: z
+      .enum(presetNames, { error: 'must be "marketplace" or "web"' })
+      .optional()
       .describe('A named starting point; fields given beside it override it'),
     format: z.enum(RENDITION_FORMATS, { error: 'must be "png", "webp" or "jpeg"' }).optional().describe('Default png'),
-    quality: z.int({ error: 'must be a whole number from 1 to 100' }).min(1, 'must be from 1 to 100').max(100, 'must be from 1 to 100').optional()
+    quality: z
+      .int({ error: 'must be a whole number from 1 to 100' })
+      .min(1, 'must be from 1 to 100')
+      .max(100, 'must be from 1 to 100')
+      .optional()
       .describe('JPEG and WebP quality (PNG ignores it)'),
-    background: z.union([z.literal('transparent'), colour], { error: 'must be "transparent" or a colour "#rrggbb"' }).optional()
+    background: z
+      .union([z.literal('transparent'), colour], { error: 'must be "transparent" or a colour "#rrggbb"' })
+      .optional()
       .describe('Behind the product; default transparent, white for a JPEG (a transparent JPEG is refused)'),
-    crop: z.enum(['none', 'subject'], { error: 'must be "none" or "subject"' }).optional()
+    crop: z
+      .enum(['none', 'subject'], { error: 'must be "none" or "subject"' })
+      .optional()
       .describe('subject: to the bounding box of the product (pixels at least 25 % opaque)'),
-    padding: z.number({ error: 'must be a number from 0 to 0.45' }).min(0, 'must be from 0 to 0.45').max(0.45, 'must be from 0 to 0.45').optional()
+    padding: z
+      .number({ error: 'must be a number from 0 to 0.45' })
+      .min(0, 'must be from 0 to 0.45')
+      .max(0.45, 'must be from 0 to 0.45')
+      .optional()
       .describe('Margin on every side, as a fraction of the canvas'),
-    canvas: z.union([z.enum(['original', 'square']), z.strictObject({ width: side, height: side })], {
-      error: 'must be "original", "square" or {"width": W, "height": H}',
-    }).optional().describe('The product is fitted and centred on it'),
+    canvas: z
+      .union([z.enum(['original', 'square']), z.strictObject({ width: side, height: side })], {
+        error: 'must be "original", "square" or {"width": W, "height": H}',
+      })
+      .optional()
+      .describe('The product is fitted and centred on it'),
     max_size: side.optional().describe('Largest long side, in px'),
     min_size: side.optional().describe('Smallest long side, in px; reaching it may upscale (upscaled: true)'),
   })
@@ -81,18 +98,31 @@ const renditionSpecSchema = z
     const format = spec.format ?? preset.format ?? 'png';
     // JPEG has no alpha: flattening onto a colour nobody asked for would hide the mistake.
     if (format === 'jpeg' && spec.background === 'transparent') {
-      ctx.addIssue({ code: 'custom', path: ['background'], message: 'cannot be "transparent" for a JPEG (no alpha); give a colour or use png or webp' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['background'],
+        message: 'cannot be "transparent" for a JPEG (no alpha); give a colour or use png or webp',
+      });
     }
     if (typeof spec.canvas === 'object') {
       for (const field of ['max_size', 'min_size'] as const) {
-        if (spec[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'does not apply to a canvas of a given width and height' });
+        if (spec[field] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'does not apply to a canvas of a given width and height',
+          });
       }
       return;
     }
     const max = spec.max_size ?? preset.max_size;
     const min = spec.min_size ?? preset.min_size;
     if (max !== undefined && min !== undefined && min > max) {
-      ctx.addIssue({ code: 'custom', path: [spec.min_size !== undefined ? 'min_size' : 'max_size'], message: `min_size (${min}) is larger than max_size (${max})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: [spec.min_size !== undefined ? 'min_size' : 'max_size'],
+        message: `min_size (${min}) is larger than max_size (${max})`,
+      });
     }
   })
   .meta({ id: 'RenditionSpec', description: 'One rendition to make from the cutout' });
@@ -105,8 +135,24 @@ type PresetFields = Omit<RenditionSpec, 'name' | 'preset'>;
  * of the frame, ≥ 1000 px). `web`: a transparent WebP for a shop page.
  */
 const RENDITION_PRESETS: Record<(typeof presetNames)[number], PresetFields> = {
-  marketplace: { format: 'jpeg', quality: 90, background: '#ffffff', crop: 'subject', padding: 0.075, canvas: 'square', min_size: 1000 },
-  web: { format: 'webp', quality: 80, background: 'transparent', crop: 'none', padding: 0, canvas: 'original', max_size: 1600 },
+  marketplace: {
+    format: 'jpeg',
+    quality: 90,
+    background: '#ffffff',
+    crop: 'subject',
+    padding: 0.075,
+    canvas: 'square',
+    min_size: 1000,
+  },
+  web: {
+    format: 'webp',
+    quality: 80,
+    background: 'transparent',
+    crop: 'none',
+    padding: 0,
+    canvas: 'original',
+    max_size: 1600,
+  },
 };
 
 const DEFAULT_QUALITY: Record<RenditionFormat, number> = { png: 100, webp: 80, jpeg: 90 };
@@ -117,7 +163,12 @@ export const renditionsSchema = z
   .superRefine((specs, ctx) => {
     const seen = new Set<string>();
     specs.forEach((spec, index) => {
-      if (seen.has(spec.name)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `"${spec.name}" is used by an earlier spec; names must be unique` });
+      if (seen.has(spec.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'name'],
+          message: `"${spec.name}" is used by an earlier spec; names must be unique`,
+        });
       seen.add(spec.name);
     });
   });
@@ -129,7 +180,10 @@ function resolveRendition(spec: RenditionSpec): RenditionPlan {
   const format = merged.format ?? 'png';
   const fixedCanvas = typeof merged.canvas === 'object';
   // A preset's transparent background under a JPEG format given beside it becomes white.
-  const background = format === 'jpeg' && (merged.background ?? 'transparent') === 'transparent' ? '#ffffff' : merged.background ?? 'transparent';
+  const background =
+    format === 'jpeg' && (merged.background ?? 'transparent') === 'transparent'
+      ? '#ffffff'
+      : (merged.background ?? 'transparent');
   return {
     name: spec.name,
     format,
@@ -139,8 +193,8 @@ function resolveRendition(spec: RenditionSpec): RenditionPlan {
     padding: merged.padding ?? 0,
     canvas: merged.canvas ?? 'original',
     // A canvas of a given size fixes the size: a preset's bounds no longer apply.
-    maxSize: fixedCanvas ? null : merged.max_size ?? null,
-    minSize: fixedCanvas ? null : merged.min_size ?? null,
+    maxSize: fixedCanvas ? null : (merged.max_size ?? null),
+    minSize: fixedCanvas ? null : (merged.min_size ?? null),
   };
 }
 

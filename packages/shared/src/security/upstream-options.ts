@@ -16,5 +16,7 @@ export function refusedOptions(options: Record<string, string> | undefined, allo
 
 /** The sentence a client reads about what it may send. */
 export function allowedOptionsText(allowed: readonly string[]): string {
-  return allowed.length === 0 ? 'this deployment forwards no options to ByByBG' : `the options forwarded to ByByBG are: ${allowed.join(', ')}`;
+  return allowed.length === 0
+    ? 'this deployment forwards no options to ByByBG'
+    : `the options forwarded to ByByBG are: ${allowed.join(', ')}`;
 }

@@ -3,7 +3,14 @@ import { createServer, type Server } from 'node:http';
 import { isIP, type AddressInfo, type LookupFunction } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { checkUrl, createGuardedAgent, isAddressAllowed, parseCidrList, UnsafeUrlError, type UnsafeUrlReason } from './url-guard.ts';
+import {
+  checkUrl,
+  createGuardedAgent,
+  isAddressAllowed,
+  parseCidrList,
+  UnsafeUrlError,
+  type UnsafeUrlReason,
+} from './url-guard.ts';
 
 // Every test here stays on loopback, even if the guard is broken: IP literals are 127.x,
 // and host names go through stub resolvers that only answer 127.x. Tests that hand real
@@ -101,25 +108,54 @@ describe('checkUrl', () => {
 
 describe('isAddressAllowed', () => {
   it.each([
-    '127.0.0.1', '10.255.255.255', '169.254.169.254', '100.100.100.200', '168.63.129.16', '198.19.255.255', '240.0.0.1',
-    '::', '::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::a00:1', '64:ff9b::a00:1', '2002:c0a8:101::1', '2001:db8::1',
-    'fd00:ec2::254', 'fe80::1', 'fe80::1%eth0', 'ff02::1', '100::1', '2001:2::1', '::ffff:0:7f00:1', 'not-an-address', '',
+    '127.0.0.1',
+    '10.255.255.255',
+    '169.254.169.254',
+    '100.100.100.200',
+    '168.63.129.16',
+    '198.19.255.255',
+    '240.0.0.1',
+    '::',
+    '::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::a00:1',
+    '64:ff9b::a00:1',
+    '2002:c0a8:101::1',
+    '2001:db8::1',
+    'fd00:ec2::254',
+    'fe80::1',
+    'fe80::1%eth0',
+    'ff02::1',
+    '100::1',
+    '2001:2::1',
+    '::ffff:0:7f00:1',
+    'not-an-address',
+    '',
   ])('refuses %s', (address) => {
     expect(isAddressAllowed(address, noPrivate)).toBe(false);
   });
 
-  it.each(['93.184.215.14', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2001:0:4136:e378:8000:63bf:a3b7:f7f7'])(
-    'allows %s',
-    (address) => {
-      expect(isAddressAllowed(address, noPrivate)).toBe(true);
-    },
-  );
+  it.each([
+    '93.184.215.14',
+    '8.8.8.8',
+    '2606:4700:4700::1111',
+    '::ffff:8.8.8.8',
+    '64:ff9b::808:808',
+    '2001:0:4136:e378:8000:63bf:a3b7:f7f7',
+  ])('allows %s', (address) => {
+    expect(isAddressAllowed(address, noPrivate)).toBe(true);
+  });
 
   it('allows addresses inside the allow-list, including the IPv4-mapped form of an allowed IPv4', () => {
     const policy = { allowPrivate: ['127.0.0.0/8', '::1/128', '10.1.0.0/16'] };
 
-    expect(['127.0.0.1', '127.9.9.9', '::1', '::ffff:127.0.0.1', '10.1.2.3'].map((a) => isAddressAllowed(a, policy))).toEqual([true, true, true, true, true]);
-    expect(['10.2.0.1', '169.254.169.254', '64:ff9b::7f00:1', '2002:7f00:1::'].map((a) => isAddressAllowed(a, policy))).toEqual([false, false, false, false]);
+    expect(
+      ['127.0.0.1', '127.9.9.9', '::1', '::ffff:127.0.0.1', '10.1.2.3'].map((a) => isAddressAllowed(a, policy)),
+    ).toEqual([true, true, true, true, true]);
+    expect(
+      ['10.2.0.1', '169.254.169.254', '64:ff9b::7f00:1', '2002:7f00:1::'].map((a) => isAddressAllowed(a, policy)),
+    ).toEqual([false, false, false, false]);
   });
 });
 
@@ -132,25 +168,42 @@ describe('parseCidrList', () => {
     expect(list.check('192.168.10.6', 'ipv4')).toBe(false);
   });
 
-  it.each(['10.0.0.0/33', '::1/129', '10.0.0.0/', '10.0.0.0/8/8', '10.0.0/8', 'localhost', '10.0.0.0/-1', '10.0.0.0/0x8', ''])(
-    'rejects "%s" with a message naming it',
-    (cidr) => {
-      expect(() => parseCidrList(['127.0.0.0/8', cidr])).toThrowError(`invalid CIDR "${cidr}"`);
-    },
-  );
+  it.each([
+    '10.0.0.0/33',
+    '::1/129',
+    '10.0.0.0/',
+    '10.0.0.0/8/8',
+    '10.0.0/8',
+    'localhost',
+    '10.0.0.0/-1',
+    '10.0.0.0/0x8',
+    '',
+  ])('rejects "%s" with a message naming it', (cidr) => {
+    expect(() => parseCidrList(['127.0.0.0/8', cidr])).toThrowError(`invalid CIDR "${cidr}"`);
+  });
 });
 
-interface LoopbackServer { port: number; connections: () => number; close: () => Promise<void> }
+interface LoopbackServer {
+  port: number;
+  connections: () => number;
+  close: () => Promise<void>;
+}
 
 async function startLoopbackServer(host: string): Promise<LoopbackServer> {
   let connections = 0;
   const server: Server = createServer((_req, res) => res.end('ok'));
-  server.on('connection', () => { connections += 1; });
+  server.on('connection', () => {
+    connections += 1;
+  });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as AddressInfo).port,
     connections: () => connections,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -158,7 +211,8 @@ async function startLoopbackServer(host: string): Promise<LoopbackServer> {
 function stubLookup(answers: Record<string, string[]>): LookupFunction {
   return (hostname, options, callback) => {
     const addresses = answers[hostname];
-    if (!addresses) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
+    if (!addresses)
+      return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
     const entries = addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
     if (options.all) callback(null, entries);
     else callback(null, entries[0]?.address ?? '', entries[0]?.family ?? 0);
@@ -192,10 +246,13 @@ describe('createGuardedAgent', () => {
     agents.push(created);
     return created;
   };
-  const refusal = (url: string, dispatcher: ReturnType<typeof createGuardedAgent>) => request(url, { dispatcher }).then(
-    () => { throw new Error(`${url} was requested`); },
-    (error: unknown) => error,
-  );
+  const refusal = (url: string, dispatcher: ReturnType<typeof createGuardedAgent>) =>
+    request(url, { dispatcher }).then(
+      () => {
+        throw new Error(`${url} was requested`);
+      },
+      (error: unknown) => error,
+    );
 
   beforeAll(async () => {
     systemLookup = vi.spyOn(dns, 'lookup').mockImplementation(tripwire as typeof dns.lookup);
@@ -213,21 +270,28 @@ describe('createGuardedAgent', () => {
 
   it('connects to a host name that resolves to an allowed address', async () => {
     const lookup = stubLookup({ 'ok.test': ['127.0.0.1'] });
-    const response = await request(`http://ok.test:${server.port}/hook`, { dispatcher: agent({ policy: loopbackAllowed, lookup }) });
+    const response = await request(`http://ok.test:${server.port}/hook`, {
+      dispatcher: agent({ policy: loopbackAllowed, lookup }),
+    });
 
     expect(response.statusCode).toBe(200);
     expect(await response.body.text()).toBe('ok');
   });
 
   it('connects to an allowed IP literal', async () => {
-    const response = await request(`http://127.0.0.1:${server.port}/`, { dispatcher: agent({ policy: loopbackAllowed }) });
+    const response = await request(`http://127.0.0.1:${server.port}/`, {
+      dispatcher: agent({ policy: loopbackAllowed }),
+    });
 
     expect(await response.body.text()).toBe('ok');
   });
 
   it('refuses a host name that resolves to a private address before opening a socket', async () => {
     const before = server.connections();
-    const error = await refusal(`http://evil.test:${server.port}/`, agent({ policy: noPrivate, lookup: stubLookup({ 'evil.test': ['127.0.0.1'] }) }));
+    const error = await refusal(
+      `http://evil.test:${server.port}/`,
+      agent({ policy: noPrivate, lookup: stubLookup({ 'evil.test': ['127.0.0.1'] }) }),
+    );
 
     expect(error).toBeInstanceOf(UnsafeUrlError);
     expect(error).toMatchObject({ reason: 'private_address', code: 'ERR_UNSAFE_URL' });
@@ -236,7 +300,10 @@ describe('createGuardedAgent', () => {
 
   it('refuses over https too, before the TLS handshake', async () => {
     const before = server.connections();
-    const error = await refusal(`https://evil.test:${server.port}/`, agent({ policy: noPrivate, lookup: stubLookup({ 'evil.test': ['127.0.0.1'] }) }));
+    const error = await refusal(
+      `https://evil.test:${server.port}/`,
+      agent({ policy: noPrivate, lookup: stubLookup({ 'evil.test': ['127.0.0.1'] }) }),
+    );
 
     expect(error).toMatchObject({ name: 'UnsafeUrlError', reason: 'private_address' });
     expect(server.connections()).toBe(before);
@@ -248,14 +315,19 @@ describe('createGuardedAgent', () => {
 
     expect(await refusal(`http://127.0.0.1:${server.port}/`, dispatcher)).toMatchObject({ reason: 'private_address' });
     expect(await refusal(`http://[::1]:${server.port}/`, dispatcher)).toMatchObject({ reason: 'private_address' });
-    expect(await refusal(`http://[::ffff:127.0.0.1]:${server.port}/`, dispatcher)).toMatchObject({ reason: 'private_address' });
+    expect(await refusal(`http://[::ffff:127.0.0.1]:${server.port}/`, dispatcher)).toMatchObject({
+      reason: 'private_address',
+    });
     expect(server.connections()).toBe(before);
   });
 
   it('refuses when any of several DNS answers is not allowed, whatever their order', async () => {
     // 127.0.0.2 stands in for a public address: allowed by the policy, and still on loopback.
     const policy = { allowPrivate: ['127.0.0.2/32'] };
-    const lookup = stubLookup({ 'mixed.test': ['127.0.0.2', '127.0.0.1'], 'mixed-reversed.test': ['127.0.0.1', '127.0.0.2'] });
+    const lookup = stubLookup({
+      'mixed.test': ['127.0.0.2', '127.0.0.1'],
+      'mixed-reversed.test': ['127.0.0.1', '127.0.0.2'],
+    });
     const [before, otherBefore] = [server.connections(), otherServer.connections()];
     const dispatcher = agent({ policy, lookup });
 
@@ -265,7 +337,10 @@ describe('createGuardedAgent', () => {
   });
 
   it('refuses an IPv4-mapped IPv6 answer for a private IPv4', async () => {
-    const error = await refusal(`http://mapped.test:${server.port}/`, agent({ policy: noPrivate, lookup: stubLookup({ 'mapped.test': ['::ffff:127.0.0.1'] }) }));
+    const error = await refusal(
+      `http://mapped.test:${server.port}/`,
+      agent({ policy: noPrivate, lookup: stubLookup({ 'mapped.test': ['::ffff:127.0.0.1'] }) }),
+    );
 
     expect(error).toMatchObject({ reason: 'private_address' });
   });
@@ -279,14 +354,20 @@ describe('createGuardedAgent', () => {
   });
 
   it('passes DNS failures through unchanged so they keep their retry meaning', async () => {
-    const error = await refusal(`http://missing.test:${server.port}/`, agent({ policy: loopbackAllowed, lookup: stubLookup({}) }));
+    const error = await refusal(
+      `http://missing.test:${server.port}/`,
+      agent({ policy: loopbackAllowed, lookup: stubLookup({}) }),
+    );
 
     expect(error).not.toBeInstanceOf(UnsafeUrlError);
     expect(error).toMatchObject({ code: 'ENOTFOUND' });
   });
 
   it('refuses a name with no address as unresolvable', async () => {
-    const error = await refusal(`http://empty.test:${server.port}/`, agent({ policy: loopbackAllowed, lookup: stubLookup({ 'empty.test': [] }) }));
+    const error = await refusal(
+      `http://empty.test:${server.port}/`,
+      agent({ policy: loopbackAllowed, lookup: stubLookup({ 'empty.test': [] }) }),
+    );
 
     expect(error).toMatchObject({ reason: 'unresolvable' });
   });
@@ -297,24 +378,32 @@ describe('createGuardedAgent', () => {
     const lookup = stubLookup({ 'storage.internal.test': ['127.0.0.9'] });
     const dispatcher = agent({ policy: noPrivate, lookup, log });
 
-    const byName = await refusal(`http://storage.internal.test:${server.port}/`, dispatcher) as Error;
-    const byLiteral = await refusal(`http://127.0.0.9:${server.port}/`, dispatcher) as Error;
+    const byName = (await refusal(`http://storage.internal.test:${server.port}/`, dispatcher)) as Error;
+    const byLiteral = (await refusal(`http://127.0.0.9:${server.port}/`, dispatcher)) as Error;
 
     for (const error of [byName, byLiteral]) {
       expect(error).toMatchObject({ reason: 'private_address' });
       expect(error.message).toContain('not public');
       expect(error.message).not.toMatch(/127\.0\.0\.9|storage\.internal/);
     }
-    expect(debug).toEqual([{ host: 'storage.internal.test', address: '127.0.0.9' }, { host: '127.0.0.9', address: '127.0.0.9' }]);
+    expect(debug).toEqual([
+      { host: 'storage.internal.test', address: '127.0.0.9' },
+      { host: '127.0.0.9', address: '127.0.0.9' },
+    ]);
   });
 
   it('says an empty DNS answer resolved to no address without naming the host', async () => {
-    const error = await refusal(`http://empty.internal.test:${server.port}/`, agent({ policy: loopbackAllowed, lookup: stubLookup({ 'empty.internal.test': [] }) })) as Error;
+    const error = (await refusal(
+      `http://empty.internal.test:${server.port}/`,
+      agent({ policy: loopbackAllowed, lookup: stubLookup({ 'empty.internal.test': [] }) }),
+    )) as Error;
 
     expect(error.message).toBe('the host resolved to no address');
   });
 
   it('rejects a bad CIDR in the policy when the agent is built', () => {
-    expect(() => createGuardedAgent({ policy: { allowPrivate: ['127.0.0.0/40'] } })).toThrowError('invalid CIDR "127.0.0.0/40"');
+    expect(() => createGuardedAgent({ policy: { allowPrivate: ['127.0.0.0/40'] } })).toThrowError(
+      'invalid CIDR "127.0.0.0/40"',
+    );
   });
 });

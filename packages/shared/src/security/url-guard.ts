@@ -106,8 +106,15 @@ export function parseCidrList(list: readonly string[]): BlockList {
     const family = isIP(address);
     const maxPrefix = family === 6 ? 128 : 32;
     const prefix = prefixText === undefined ? maxPrefix : Number(prefixText);
-    if (family === 0 || extra !== undefined || (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) || prefix > maxPrefix) {
-      throw new Error(`invalid CIDR "${entry}": expected an IPv4 or IPv6 address with an optional /prefix (0-${maxPrefix}), e.g. 127.0.0.0/8 or ::1/128`);
+    if (
+      family === 0 ||
+      extra !== undefined ||
+      (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) ||
+      prefix > maxPrefix
+    ) {
+      throw new Error(
+        `invalid CIDR "${entry}": expected an IPv4 or IPv6 address with an optional /prefix (0-${maxPrefix}), e.g. 127.0.0.0/8 or ::1/128`,
+      );
     }
     blockList.addSubnet(address, prefix, family === 6 ? 'ipv6' : 'ipv4');
   }
@@ -176,7 +183,8 @@ const isLocalhostName = (hostname: string): boolean => /(^|\.)localhost\.?$/i.te
  * Returns the normalised URL, which is what must be requested. Throws UnsafeUrlError.
  */
 export function checkUrl(input: string, policy: UrlPolicy): URL {
-  if (input.length > MAX_URL_LENGTH) throw new UnsafeUrlError('too_long', `URL is longer than ${MAX_URL_LENGTH} characters`);
+  if (input.length > MAX_URL_LENGTH)
+    throw new UnsafeUrlError('too_long', `URL is longer than ${MAX_URL_LENGTH} characters`);
   let url: URL;
   try {
     url = new URL(input);
@@ -190,8 +198,10 @@ export function checkUrl(input: string, policy: UrlPolicy): URL {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: WHATWG URL parsing drops leading C0 controls and spaces; so does this
   const asParsed = input.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+/, '');
   if (!/^https?:\/\/[^/\\?#]/i.test(asParsed)) throw new UnsafeUrlError('missing_host', 'URL has no host after "://"');
-  if (url.username !== '' || url.password !== '') throw new UnsafeUrlError('credentials', 'URL must not contain a user name or password');
-  if (url.href.length > MAX_URL_LENGTH) throw new UnsafeUrlError('too_long', `URL is longer than ${MAX_URL_LENGTH} characters once normalised`);
+  if (url.username !== '' || url.password !== '')
+    throw new UnsafeUrlError('credentials', 'URL must not contain a user name or password');
+  if (url.href.length > MAX_URL_LENGTH)
+    throw new UnsafeUrlError('too_long', `URL is longer than ${MAX_URL_LENGTH} characters once normalised`);
 
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const allowList = parseCidrList(policy.allowPrivate);
@@ -205,7 +215,9 @@ export function checkUrl(input: string, policy: UrlPolicy): URL {
 }
 
 /** A pino logger fits; only debug is used. */
-interface GuardLog { debug(fields: Record<string, unknown>, message: string): void }
+interface GuardLog {
+  debug(fields: Record<string, unknown>, message: string): void;
+}
 
 export interface GuardedAgentOptions {
   policy: UrlPolicy;
@@ -241,7 +253,10 @@ export function createGuardedAgent({ policy, lookup, connectTimeoutMs, log }: Gu
     });
   };
 
-  const connectChecked = buildConnector({ lookup: guardedLookup, ...(connectTimeoutMs === undefined ? {} : { timeout: connectTimeoutMs }) });
+  const connectChecked = buildConnector({
+    lookup: guardedLookup,
+    ...(connectTimeoutMs === undefined ? {} : { timeout: connectTimeoutMs }),
+  });
   const connect: buildConnector.connector = (options, callback) => {
     const host = options.hostname.startsWith('[') ? options.hostname.slice(1, -1) : options.hostname;
     if (isIP(host) !== 0 && !isAllowedBy(host, allowList)) {
@@ -262,7 +277,11 @@ const AGENT_MESSAGES = {
 
 /** The resolver's answers when every one is allowed, else the UnsafeUrlError to fail the connect with. */
 function checkAnswer(
-  hostname: string, answer: string | LookupAddress[], family: number | undefined, allowList: BlockList, log: GuardedAgentOptions['log'],
+  hostname: string,
+  answer: string | LookupAddress[],
+  family: number | undefined,
+  allowList: BlockList,
+  log: GuardedAgentOptions['log'],
 ): [LookupAddress, ...LookupAddress[]] | UnsafeUrlError {
   const addresses = typeof answer === 'string' ? [{ address: answer, family: family ?? isIP(answer) }] : answer;
   const [first, ...rest] = addresses;

@@ -6,7 +6,11 @@ import type { RemoveBgPayload } from '../infra/queues.ts';
 /** Items canceled at once: each is one small script, sent together. */
 const PAGE = 500;
 
-export interface CancelItemsDeps { jobs: JobStore; batches: BatchStore; removeBg: Queue<RemoveBgPayload> }
+export interface CancelItemsDeps {
+  jobs: JobStore;
+  batches: BatchStore;
+  removeBg: Queue<RemoveBgPayload>;
+}
 
 /**
  * Cancels every item of the batch that has not started; started ones finish. Each cancel is
@@ -14,13 +18,18 @@ export interface CancelItemsDeps { jobs: JobStore; batches: BatchStore; removeBg
  * worker that takes an item at the same moment wins or loses cleanly. Only items the feeder
  * had handed to the queue have a BullMQ job to remove. Returns how many were canceled.
  */
-export async function cancelQueuedItems({ jobs, batches, removeBg }: CancelItemsDeps, batchId: string): Promise<number> {
+export async function cancelQueuedItems(
+  { jobs, batches, removeBg }: CancelItemsDeps,
+  batchId: string,
+): Promise<number> {
   const fed = (await batches.get(batchId))?.fed ?? 0;
   let canceled = 0;
   for (let start = 0; ; start += PAGE) {
     const ids = await batches.itemIds(batchId, start, PAGE);
     const finishedAt = new Date().toISOString();
-    const results = await Promise.all(ids.map((id) => jobs.transition(id, ['queued'], { status: 'canceled', finishedAt, waitingReason: null })));
+    const results = await Promise.all(
+      ids.map((id) => jobs.transition(id, ['queued'], { status: 'canceled', finishedAt, waitingReason: null })),
+    );
     canceled += results.filter(Boolean).length;
     // The worker skips canceled records anyway; removing the entries saves it the look.
     const queued = ids.filter((_, i) => results[i] && start + i < fed);

@@ -7,8 +7,11 @@ import type { BatchRecord } from './batch-record.ts';
  * no upstream calls, its original at `originals/<tenant>/<job>`, size and type unknown
  * until fetched) and the batch-wide settings are left out; job-store fills them in on read.
  */
-export type BatchItemRecord = Omit<JobRecord, 'attempts' | 'upstreamCalls' | 'originalKey' | 'originalBytes' | 'originalContentType'>
-  & Partial<Pick<JobRecord, 'originalBytes' | 'originalContentType'>>;
+export type BatchItemRecord = Omit<
+  JobRecord,
+  'attempts' | 'upstreamCalls' | 'originalKey' | 'originalBytes' | 'originalContentType'
+> &
+  Partial<Pick<JobRecord, 'originalBytes' | 'originalContentType'>>;
 
 /**
  * Where a batch's creation stands: `creating` while its writer is alive (it renews a lease
@@ -18,7 +21,11 @@ export type BatchItemRecord = Omit<JobRecord, 'attempts' | 'upstreamCalls' | 'or
 type CreationState = 'creating' | 'abandoned' | 'committed' | 'failed' | 'missing';
 
 /** An answer to store in the commit's own script, so a batch never commits without it (idempotency). */
-export interface StoredAnswer { key: string; value: string; ttlMs: number }
+export interface StoredAnswer {
+  key: string;
+  value: string;
+  ttlMs: number;
+}
 
 export interface BatchCreation {
   /** Opens a batch in `creating`: items are written next, and none is queued before it commits. */
@@ -32,7 +39,11 @@ export interface BatchCreation {
    * to the feeder. `gone`: the batch was no longer being created (failed by the sweep).
    * `completed`: every item had been canceled while it was written.
    */
-  commit(batchId: string, fields: Partial<BatchRecord>, answer?: StoredAnswer): Promise<'committed' | 'completed' | 'gone'>;
+  commit(
+    batchId: string,
+    fields: Partial<BatchRecord>,
+    answer?: StoredAnswer,
+  ): Promise<'committed' | 'completed' | 'gone'>;
   creationState(batchId: string): Promise<CreationState>;
   /**
    * `creating` → `failed_to_create` once its lease has lapsed (at once with `force`): its
@@ -46,7 +57,16 @@ export interface BatchCreation {
 }
 
 /** Every key of a batch besides its hash; they all expire with it. */
-const BATCH_KEY_SUFFIXES = ['', ':recent', ':items', ':ended:succeeded', ':ended:failed', ':ended:canceled', ':review:rejected', ':quality:flagged'];
+const BATCH_KEY_SUFFIXES = [
+  '',
+  ':recent',
+  ':items',
+  ':ended:succeeded',
+  ':ended:failed',
+  ':ended:canceled',
+  ':review:rejected',
+  ':quality:flagged',
+];
 
 const EXPIRE_BATCH = `
 local function expireBatch(batchKey, ms)
@@ -92,7 +112,15 @@ return 1
 /** Records deleted per round when a refused batch is discarded. */
 const DISCARD_PAGE = 1_000;
 
-export function makeBatchCreation({ redis, prefix, retentionMs }: { redis: Redis; prefix: string; retentionMs: number }): BatchCreation {
+export function makeBatchCreation({
+  redis,
+  prefix,
+  retentionMs,
+}: {
+  redis: Redis;
+  prefix: string;
+  retentionMs: number;
+}): BatchCreation {
   const batchKey = (id: string) => `${prefix}:batch:${id}`;
   const leaseKey = (id: string) => `${batchKey(id)}:lease`;
   const itemsKey = (id: string) => `${batchKey(id)}:items`;
@@ -101,8 +129,22 @@ export function makeBatchCreation({ redis, prefix, retentionMs }: { redis: Redis
 
   return {
     async open({ id, tenantId, createdAt, rerunOf }, leaseMs) {
-      await redis.multi()
-        .hset(batchKey(id), 'id', id, 'tenantId', tenantId, 'status', 'creating', 'createdAt', createdAt, 'itemEvents', '0', ...(rerunOf ? ['rerunOf', rerunOf] : []))
+      await redis
+        .multi()
+        .hset(
+          batchKey(id),
+          'id',
+          id,
+          'tenantId',
+          tenantId,
+          'status',
+          'creating',
+          'createdAt',
+          createdAt,
+          'itemEvents',
+          '0',
+          ...(rerunOf ? ['rerunOf', rerunOf] : []),
+        )
         .set(leaseKey(id), '1', 'PX', leaseMs)
         .zadd(creatingKey, Date.parse(createdAt), id)
         .exec();
@@ -129,18 +171,40 @@ export function makeBatchCreation({ redis, prefix, retentionMs }: { redis: Redis
     async commit(batchId, fields, answer) {
       const keys = [batchKey(batchId), leaseKey(batchId), creatingKey, feedingKey, ...(answer ? [answer.key] : [])];
       const outcome = await redis.eval(
-        COMMIT, keys.length, ...keys, batchId, new Date().toISOString(), String(retentionMs), answer?.value ?? '', String(answer?.ttlMs ?? 0), ...encodeBatchFields(fields),
+        COMMIT,
+        keys.length,
+        ...keys,
+        batchId,
+        new Date().toISOString(),
+        String(retentionMs),
+        answer?.value ?? '',
+        String(answer?.ttlMs ?? 0),
+        ...encodeBatchFields(fields),
       );
       return outcome as 'committed' | 'completed' | 'gone';
     },
     async creationState(batchId) {
-      const [[, status], [, leased]] = (await redis.multi().hget(batchKey(batchId), 'status').exists(leaseKey(batchId)).exec()) as [[null, string | null], [null, number]];
+      const [[, status], [, leased]] = (await redis
+        .multi()
+        .hget(batchKey(batchId), 'status')
+        .exists(leaseKey(batchId))
+        .exec()) as [[null, string | null], [null, number]];
       if (status === null) return 'missing';
       if (status === 'creating') return leased ? 'creating' : 'abandoned';
       return status === 'failed_to_create' ? 'failed' : 'committed';
     },
     async failCreation(batchId, { force = false } = {}) {
-      const changed = await redis.eval(FAIL_CREATION, 3, batchKey(batchId), leaseKey(batchId), creatingKey, batchId, force ? '1' : '0', new Date().toISOString(), String(retentionMs));
+      const changed = await redis.eval(
+        FAIL_CREATION,
+        3,
+        batchKey(batchId),
+        leaseKey(batchId),
+        creatingKey,
+        batchId,
+        force ? '1' : '0',
+        new Date().toISOString(),
+        String(retentionMs),
+      );
       return changed === 1;
     },
     async creatingIds(count) {
@@ -150,13 +214,19 @@ export function makeBatchCreation({ redis, prefix, retentionMs }: { redis: Redis
       for (;;) {
         const ids = await redis.lrange(itemsKey(batchId), 0, DISCARD_PAGE - 1);
         if (ids.length === 0) break;
-        await redis.multi()
+        await redis
+          .multi()
           .unlink(...ids.map((id) => jobRecordKey(prefix, id)))
           .zrem(tenantJobIndexKey(prefix, tenantId), ...ids)
           .ltrim(itemsKey(batchId), ids.length, -1)
           .exec();
       }
-      await redis.multi().unlink(...BATCH_KEY_SUFFIXES.map((suffix) => batchKey(batchId) + suffix), leaseKey(batchId)).zrem(creatingKey, batchId).zrem(feedingKey, batchId).exec();
+      await redis
+        .multi()
+        .unlink(...BATCH_KEY_SUFFIXES.map((suffix) => batchKey(batchId) + suffix), leaseKey(batchId))
+        .zrem(creatingKey, batchId)
+        .zrem(feedingKey, batchId)
+        .exec();
     },
   };
 }
@@ -170,6 +240,7 @@ function encodeBatchFields(fields: Partial<BatchRecord>): string[] {
   if (renditionNames?.length) flat.push('renditionNames', renditionNames.join(','));
   if (options) flat.push('options', JSON.stringify(options));
   if (renditionPlans?.length) flat.push('renditionPlans', JSON.stringify(renditionPlans));
-  for (const [name, value] of Object.entries(rest)) if (value !== undefined && typeof value !== 'object') flat.push(name, String(value));
+  for (const [name, value] of Object.entries(rest))
+    if (value !== undefined && typeof value !== 'object') flat.push(name, String(value));
   return flat;
 }

@@ -2,7 +2,10 @@ import type { BatchStore } from './batch-store.ts';
 import { webhookMessageId } from '../infra/ids.ts';
 import type { WebhookOutbox } from './webhook-outbox.ts';
 
-export interface BatchAnnounceDeps { batches: BatchStore; outbox: WebhookOutbox }
+export interface BatchAnnounceDeps {
+  batches: BatchStore;
+  outbox: WebhookOutbox;
+}
 
 /**
  * Queues `batch.completed` once every item has ended. Called after any item's terminal
@@ -14,6 +17,12 @@ export async function announceBatchIfEnded({ batches, outbox }: BatchAnnounceDep
   if (!batch?.webhookUrl || batch.ended < batch.total) return;
   if (await batches.isAnnounced(batchId)) return;
   const type = 'batch.completed';
-  await outbox.announce({ messageId: webhookMessageId(batchId, type), type, jobId: batchId, batchId, tenantId: batch.tenantId });
+  await outbox.announce({
+    messageId: webhookMessageId(batchId, type),
+    type,
+    jobId: batchId,
+    batchId,
+    tenantId: batch.tenantId,
+  });
   await batches.markAnnounced(batchId);
 }

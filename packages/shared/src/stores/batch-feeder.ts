@@ -58,19 +58,35 @@ return 1
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`;
 
-export function makeBatchFeeder({ redis, prefix, fairEnqueue, window }: { redis: Redis; prefix: string; fairEnqueue: FairEnqueue; window: number }): BatchFeeder {
+export function makeBatchFeeder({
+  redis,
+  prefix,
+  fairEnqueue,
+  window,
+}: {
+  redis: Redis;
+  prefix: string;
+  fairEnqueue: FairEnqueue;
+  window: number;
+}): BatchFeeder {
   const batchKey = (id: string) => `${prefix}:batch:${id}`;
   const feedingKey = `${prefix}:batches:feeding`;
 
   async function topUp(batchId: string): Promise<number> {
     const keys = [batchKey(batchId), feedingKey, `${batchKey(batchId)}:feeder`];
     const token = randomBase62(16);
-    const claim = (await runScript(redis, CLAIM, 3, ...keys, batchId, String(window), token, String(LOCK_MS))) as [number, number, string] | null;
+    const claim = (await runScript(redis, CLAIM, 3, ...keys, batchId, String(window), token, String(LOCK_MS))) as
+      | [number, number, string]
+      | null;
     if (!claim) return 0;
     const [first, count, tenantId] = claim;
     try {
       const ids = await redis.lrange(`${batchKey(batchId)}:items`, first, first + count - 1);
-      await enqueueFairly(fairEnqueue, batchesFlow(tenantId), ids.map((jobId) => ({ jobId, tenantId })));
+      await enqueueFairly(
+        fairEnqueue,
+        batchesFlow(tenantId),
+        ids.map((jobId) => ({ jobId, tenantId })),
+      );
       await runScript(redis, ADVANCE, 3, ...keys, batchId, token, String(first), String(first + ids.length));
       return ids.length;
     } catch (error) {
@@ -83,7 +99,8 @@ export function makeBatchFeeder({ redis, prefix, fairEnqueue, window }: { redis:
     topUp,
     async topUpAll() {
       let queued = 0;
-      for (const batchId of await redis.zrange(feedingKey, 0, String(SWEEP_BATCHES - 1))) queued += await topUp(batchId);
+      for (const batchId of await redis.zrange(feedingKey, 0, String(SWEEP_BATCHES - 1)))
+        queued += await topUp(batchId);
       return queued;
     },
   };

@@ -3,10 +3,16 @@ import { randomBase62 } from '../infra/ids.ts';
 import type { RenditionPlan } from '../renditions/spec.ts';
 import type { BatchStatus, TerminalStatus } from '../views/job-codes.ts';
 
-;
-
 /** Counters move with their items' transitions (job-store's TRANSITION script), never by scanning. */
-interface BatchCounts { total: number; queued: number; processing: number; succeeded: number; failed: number; canceled: number; rejected: number }
+interface BatchCounts {
+  total: number;
+  queued: number;
+  processing: number;
+  succeeded: number;
+  failed: number;
+  canceled: number;
+  rejected: number;
+}
 
 export interface BatchRecord extends BatchCounts {
   id: string;
@@ -42,4 +48,3 @@ export type EndedStatus = TerminalStatus;
 
 /** Opaque, unguessable batch id: 24 base62 characters. */
 export const newBatchId = (): string => `batch_${randomBase62(24)}`;
-

@@ -34,10 +34,20 @@ afterAll(async () => {
 });
 
 const itemsFor = (batchId: string, size: number): BatchItemRecord[] =>
-  Array.from({ length: size }, () => ({ id: newJobId(), tenantId: 'acme', status: 'queued', createdAt: new Date().toISOString(), batchId, sourceUrl: 'https://example.com/a.png' }));
+  Array.from({ length: size }, () => ({
+    id: newJobId(),
+    tenantId: 'acme',
+    status: 'queued',
+    createdAt: new Date().toISOString(),
+    batchId,
+    sourceUrl: 'https://example.com/a.png',
+  }));
 
 /** A batch opened, written in one chunk and committed with `fields`. */
-async function batchOf(size: number, fields: Parameters<BatchStore['commit']>[1] = { rejected: 1 }): Promise<{ batchId: string; items: BatchItemRecord[] }> {
+async function batchOf(
+  size: number,
+  fields: Parameters<BatchStore['commit']>[1] = { rejected: 1 },
+): Promise<{ batchId: string; items: BatchItemRecord[] }> {
   const batchId = newBatchId();
   await batches.open({ id: batchId, tenantId: 'acme', createdAt: new Date().toISOString() }, LEASE_MS);
   const items = itemsFor(batchId, size);
@@ -54,14 +64,26 @@ describe('batch counters', () => {
 
     await jobs.transition(items[0]!.id, ['queued'], { status: 'processing' });
     await jobs.transition(items[0]!.id, ['processing'], {}, ['upstreamCalls']);
-    expect(await jobs.transition(items[0]!.id, ['processing'], { status: 'succeeded' })).not.toHaveProperty('batchCompleted');
+    expect(await jobs.transition(items[0]!.id, ['processing'], { status: 'succeeded' })).not.toHaveProperty(
+      'batchCompleted',
+    );
     await jobs.transition(items[1]!.id, ['queued'], { status: 'processing' });
     await jobs.transition(items[1]!.id, ['processing'], { status: 'failed' });
     // A transition refused by its guard changes nothing.
     expect(await jobs.transition(items[1]!.id, ['queued'], { status: 'canceled' })).toBeNull();
 
     const midway = (await batches.get(batchId))!;
-    expect(midway).toMatchObject({ status: 'processing', queued: 1, processing: 0, succeeded: 1, failed: 1, canceled: 0, rejected: 1, ended: 2, upstreamCalls: 1 });
+    expect(midway).toMatchObject({
+      status: 'processing',
+      queued: 1,
+      processing: 0,
+      succeeded: 1,
+      failed: 1,
+      canceled: 0,
+      rejected: 1,
+      ended: 2,
+      upstreamCalls: 1,
+    });
 
     const last = await jobs.transition(items[2]!.id, ['queued'], { status: 'canceled' });
     expect(last?.batchCompleted).toBe(true);
@@ -84,14 +106,38 @@ describe('batch counters', () => {
 
 describe('batch items', () => {
   it('are written without defaults or settings, and read with both', async () => {
-    const plans = [{ name: 'web', format: 'webp' as const, background: null, maxWidth: 1600, maxHeight: 1600, canvas: 'original' as const, fit: 'contain' as const, padding: 0, minSize: 0, quality: 82 }];
-    const { items } = await batchOf(1, { options: { size: 'hd' }, renditionPlans: plans as never, webhookUrl: 'https://hooks.example/b', itemEvents: true });
+    const plans = [
+      {
+        name: 'web',
+        format: 'webp' as const,
+        background: null,
+        maxWidth: 1600,
+        maxHeight: 1600,
+        canvas: 'original' as const,
+        fit: 'contain' as const,
+        padding: 0,
+        minSize: 0,
+        quality: 82,
+      },
+    ];
+    const { items } = await batchOf(1, {
+      options: { size: 'hd' },
+      renditionPlans: plans as never,
+      webhookUrl: 'https://hooks.example/b',
+      itemEvents: true,
+    });
     const stored = await redis.hgetall(`${prefix}:job:${items[0]!.id}`);
     expect(Object.keys(stored).sort()).toEqual(['batchId', 'createdAt', 'id', 'sourceUrl', 'status', 'tenantId']);
     const record = (await jobs.get(items[0]!.id))!;
     expect(record).toMatchObject({
-      attempts: 0, upstreamCalls: 0, originalBytes: 0, originalContentType: '', originalKey: `originals/acme/${items[0]!.id}`,
-      options: { size: 'hd' }, renditionPlans: plans, webhookUrl: 'https://hooks.example/b',
+      attempts: 0,
+      upstreamCalls: 0,
+      originalBytes: 0,
+      originalContentType: '',
+      originalKey: `originals/acme/${items[0]!.id}`,
+      options: { size: 'hd' },
+      renditionPlans: plans,
+      webhookUrl: 'https://hooks.example/b',
     });
     const moved = await jobs.transition(items[0]!.id, ['queued'], { status: 'processing' });
     expect(moved).toMatchObject({ options: { size: 'hd' }, webhookUrl: 'https://hooks.example/b' });
@@ -148,7 +194,8 @@ describe('the batch feeder', () => {
     const { batchId, items } = await batchOf(25, { rejected: 0 });
     const fair = { queue: removeBg, scheduler: makeFairScheduler({ redis, prefix }), attempts: 1, retryDelayMs: 1 };
     const feeder = makeBatchFeeder({ redis, prefix, fairEnqueue: fair, window: 10 });
-    const queued = async () => (await Promise.all(items.map((item) => removeBg.getJob(item.id)))).filter(Boolean).length;
+    const queued = async () =>
+      (await Promise.all(items.map((item) => removeBg.getJob(item.id)))).filter(Boolean).length;
 
     expect(await feeder.topUp(batchId)).toBe(10);
     expect(await feeder.topUp(batchId)).toBe(0);
@@ -170,7 +217,12 @@ describe('the batch feeder', () => {
   it('queues nothing of a canceled batch, and cancels its items without a queue entry', async () => {
     const { batchId, items } = await batchOf(5, { rejected: 0 });
     await batches.markCanceled(batchId);
-    const feeder = makeBatchFeeder({ redis, prefix, fairEnqueue: { queue: removeBg, scheduler: makeFairScheduler({ redis, prefix }), attempts: 1, retryDelayMs: 1 }, window: 10 });
+    const feeder = makeBatchFeeder({
+      redis,
+      prefix,
+      fairEnqueue: { queue: removeBg, scheduler: makeFairScheduler({ redis, prefix }), attempts: 1, retryDelayMs: 1 },
+      window: 10,
+    });
     expect(await feeder.topUp(batchId)).toBe(0);
     expect(await cancelQueuedItems({ jobs, batches, removeBg }, batchId)).toBe(5);
     expect(await jobs.get(items[4]!.id)).toMatchObject({ status: 'canceled' });

@@ -4,9 +4,16 @@ import { batchRejectedKey } from './reviews.ts';
 import { makeBatchCreation, type BatchCreation } from './batch-creation.ts';
 import type { BatchRecord, EndedStatus } from './batch-record.ts';
 
-
-
-const NUMBER_FIELDS = ['total', ...JOB_STATUSES, 'rejected', 'ended', 'upstreamCalls', 'creditsSaved', 'qualityFlagged', 'fed'] as const;
+const NUMBER_FIELDS = [
+  'total',
+  ...JOB_STATUSES,
+  'rejected',
+  'ended',
+  'upstreamCalls',
+  'creditsSaved',
+  'qualityFlagged',
+  'fed',
+] as const;
 const JSON_FIELDS = ['options', 'renditionPlans'] as const;
 
 export interface BatchStore extends BatchCreation {
@@ -30,17 +37,32 @@ export interface BatchStore extends BatchCreation {
  * A finished batch's keys get the job retention as TTL from job-store's TRANSITION, with its
  * last item (`retentionMs` is for batches that end otherwise: see batch-creation.ts).
  */
-export function makeBatchStore({ redis, prefix, retentionMs }: { redis: Redis; prefix: string; retentionMs: number }): BatchStore {
+export function makeBatchStore({
+  redis,
+  prefix,
+  retentionMs,
+}: {
+  redis: Redis;
+  prefix: string;
+  retentionMs: number;
+}): BatchStore {
   const batchKey = (id: string) => `${prefix}:batch:${id}`;
 
   return {
     ...makeBatchCreation({ redis, prefix, retentionMs }),
     async get(id) {
-      const [[, fields], [, rejected]] = (await redis.multi().hgetall(batchKey(id)).zcard(batchRejectedKey(prefix, id)).exec()) as [[null, Record<string, string>], [null, number]];
+      const [[, fields], [, rejected]] = (await redis
+        .multi()
+        .hgetall(batchKey(id))
+        .zcard(batchRejectedKey(prefix, id))
+        .exec()) as [[null, Record<string, string>], [null, number]];
       const hash = fields;
       if (!hash.id) return null;
       const record: Record<string, unknown> = {
-        ...hash, itemEvents: hash.itemEvents === '1', reviewRejected: rejected, renditionNames: hash.renditionNames ? hash.renditionNames.split(',') : undefined,
+        ...hash,
+        itemEvents: hash.itemEvents === '1',
+        reviewRejected: rejected,
+        renditionNames: hash.renditionNames ? hash.renditionNames.split(',') : undefined,
       };
       for (const name of NUMBER_FIELDS) record[name] = Number(hash[name] ?? 0);
       for (const name of JSON_FIELDS) record[name] = hash[name] ? JSON.parse(hash[name]) : undefined;
@@ -62,7 +84,9 @@ export function makeBatchStore({ redis, prefix, retentionMs }: { redis: Redis; p
       const changed = await redis.eval(
         `if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
          redis.call('HSET', KEYS[1], 'status', 'canceled', 'canceledAt', ARGV[1]) return 1`,
-        1, batchKey(id), new Date().toISOString(),
+        1,
+        batchKey(id),
+        new Date().toISOString(),
       );
       return changed === 1;
     },

@@ -24,7 +24,10 @@ const at = (iso: string) => Date.parse(iso);
 describe('budgetPeriods', () => {
   it('names the UTC day and month and when each ends', () => {
     expect(budgetPeriods(at('2026-12-31T23:59:59.999Z'))).toEqual({
-      day: '2026-12-31', month: '2026-12', dayEnds: at('2027-01-01T00:00:00.000Z'), monthEnds: at('2027-01-01T00:00:00.000Z'),
+      day: '2026-12-31',
+      month: '2026-12',
+      dayEnds: at('2027-01-01T00:00:00.000Z'),
+      monthEnds: at('2027-01-01T00:00:00.000Z'),
     });
     expect(budgetPeriods(at('2026-02-10T05:00:00.000Z')).monthEnds).toBe(at('2026-03-01T00:00:00.000Z'));
   });
@@ -36,8 +39,15 @@ describe('budgets', () => {
     const now = at('2026-11-26T12:00:00.000Z');
     const results = await Promise.all(Array.from({ length: 60 }, () => budgets.reserve('racer', now)));
     expect(results.filter((result) => result.ok)).toHaveLength(10);
-    expect(results.find((result) => !result.ok)).toEqual({ ok: false, exhausted: ['daily'], resetsAt: at('2026-11-27T00:00:00.000Z') });
-    expect(await budgets.state('racer', now)).toEqual({ daily: { limit: 10, used: 10, resetsAt: '2026-11-27T00:00:00.000Z' }, monthly: null });
+    expect(results.find((result) => !result.ok)).toEqual({
+      ok: false,
+      exhausted: ['daily'],
+      resetsAt: at('2026-11-27T00:00:00.000Z'),
+    });
+    expect(await budgets.state('racer', now)).toEqual({
+      daily: { limit: 10, used: 10, resetsAt: '2026-11-27T00:00:00.000Z' },
+      monthly: null,
+    });
   });
 
   it('counts the day in the usage record, and gives a refunded call back to the day and month it was taken from', async () => {
@@ -53,8 +63,13 @@ describe('budgets', () => {
 
   it('refuses once the month is used up though the day has room, until the next month', async () => {
     await budgets.setLimits('monthly', { daily: 100, monthly: 3 });
-    for (const day of ['2026-10-01', '2026-10-15', '2026-10-31']) expect((await budgets.reserve('monthly', at(`${day}T10:00:00.000Z`))).ok).toBe(true);
-    expect(await budgets.reserve('monthly', at('2026-10-31T11:00:00.000Z'))).toEqual({ ok: false, exhausted: ['monthly'], resetsAt: at('2026-11-01T00:00:00.000Z') });
+    for (const day of ['2026-10-01', '2026-10-15', '2026-10-31'])
+      expect((await budgets.reserve('monthly', at(`${day}T10:00:00.000Z`))).ok).toBe(true);
+    expect(await budgets.reserve('monthly', at('2026-10-31T11:00:00.000Z'))).toEqual({
+      ok: false,
+      exhausted: ['monthly'],
+      resetsAt: at('2026-11-01T00:00:00.000Z'),
+    });
     expect(await budgets.room('monthly', at('2026-10-31T11:00:00.000Z'))).toBe(0);
     expect((await budgets.reserve('monthly', at('2026-11-01T00:00:00.000Z'))).ok).toBe(true);
   });
@@ -62,7 +77,11 @@ describe('budgets', () => {
   it('waits for the later reset when both periods are used up', async () => {
     await budgets.setLimits('both', { daily: 1, monthly: 1 });
     await budgets.reserve('both', at('2026-11-10T10:00:00.000Z'));
-    expect(await budgets.reserve('both', at('2026-11-10T11:00:00.000Z'))).toEqual({ ok: false, exhausted: ['daily', 'monthly'], resetsAt: at('2026-12-01T00:00:00.000Z') });
+    expect(await budgets.reserve('both', at('2026-11-10T11:00:00.000Z'))).toEqual({
+      ok: false,
+      exhausted: ['daily', 'monthly'],
+      resetsAt: at('2026-12-01T00:00:00.000Z'),
+    });
   });
 
   it('counts without limits, has unlimited room, and lets a raised or cleared budget through at once', async () => {

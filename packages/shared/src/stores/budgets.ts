@@ -12,14 +12,25 @@ import { USAGE_KEEP_MS, usageKey } from './usage.ts';
 export type BudgetPeriodName = 'daily' | 'monthly';
 const BUDGET_PERIODS: readonly BudgetPeriodName[] = ['daily', 'monthly'];
 
-export interface BudgetLimits { daily: number | null; monthly: number | null }
+export interface BudgetLimits {
+  daily: number | null;
+  monthly: number | null;
+}
 
-export interface BudgetPeriod { limit: number; used: number; resetsAt: string }
+export interface BudgetPeriod {
+  limit: number;
+  used: number;
+  resetsAt: string;
+}
 /** A period without a limit is null. */
 type BudgetState = Record<BudgetPeriodName, BudgetPeriod | null>;
 
 /** Where a reserved call was counted, so a refund takes it back from the same day and month. */
-export interface CallReservation { tenantId: string; day: string; month: string }
+export interface CallReservation {
+  tenantId: string;
+  day: string;
+  month: string;
+}
 
 export type Reservation =
   | { ok: true; reservation: CallReservation }
@@ -44,7 +55,12 @@ export function budgetPeriods(now: number): { day: string; month: string; dayEnd
   const date = new Date(now);
   const [y, m, d] = [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()];
   const iso = date.toISOString();
-  return { day: iso.slice(0, 10), month: iso.slice(0, 7), dayEnds: Date.UTC(y, m, d + 1), monthEnds: Date.UTC(y, m + 1, 1) };
+  return {
+    day: iso.slice(0, 10),
+    month: iso.slice(0, 7),
+    dayEnds: Date.UTC(y, m, d + 1),
+    monthEnds: Date.UTC(y, m + 1, 1),
+  };
 }
 
 /** A month counter outlives its month, so a late refund still finds it. */
@@ -100,12 +116,17 @@ for _, key in ipairs(KEYS) do
 end
 `;
 
-const toLimit = (value: string | null | undefined): number | null => (value === null || value === undefined || value === '' ? null : Number(value));
+const toLimit = (value: string | null | undefined): number | null =>
+  value === null || value === undefined || value === '' ? null : Number(value);
 
 /** The keys `budgetRoom` reads for a tenant at `now`: its limits, the day's usage, the month's counter. */
 export function budgetRoomKeys(prefix: string, tenantId: string, now: number): [string, string, string] {
   const periods = budgetPeriods(now);
-  return [`${prefix}:budget:${tenantId}`, usageKey(prefix, tenantId, periods.day), `${prefix}:usage-month:${tenantId}:${periods.month}`];
+  return [
+    `${prefix}:budget:${tenantId}`,
+    usageKey(prefix, tenantId, periods.day),
+    `${prefix}:usage-month:${tenantId}:${periods.month}`,
+  ];
 }
 
 export function makeBudgets({ redis, prefix }: { redis: Redis; prefix: string }): Budgets {
@@ -152,11 +173,18 @@ export function makeBudgets({ redis, prefix }: { redis: Redis; prefix: string })
     },
     async reserve(tenantId, now = Date.now()) {
       const periods = budgetPeriods(now);
-      const exhausted = (await runScript(redis, 
-        RESERVE, 3, limitsKey(tenantId), usageKey(prefix, tenantId, periods.day), monthKey(tenantId, periods.month),
-        String(USAGE_KEEP_MS), String(MONTH_KEEP_MS),
+      const exhausted = (await runScript(
+        redis,
+        RESERVE,
+        3,
+        limitsKey(tenantId),
+        usageKey(prefix, tenantId, periods.day),
+        monthKey(tenantId, periods.month),
+        String(USAGE_KEEP_MS),
+        String(MONTH_KEEP_MS),
       )) as BudgetPeriodName[];
-      if (exhausted.length === 0) return { ok: true, reservation: { tenantId, day: periods.day, month: periods.month } };
+      if (exhausted.length === 0)
+        return { ok: true, reservation: { tenantId, day: periods.day, month: periods.month } };
       const resetsAt = Math.max(...exhausted.map((name) => (name === 'daily' ? periods.dayEnds : periods.monthEnds)));
       return { ok: false, exhausted, resetsAt };
     },

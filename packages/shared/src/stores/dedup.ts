@@ -16,7 +16,12 @@ export const dedupKey = (prefix: string, fingerprint: string): string => `${pref
  * goes to ByByBG; a claim still running is left alone.
  */
 export async function forgetReusableResult(redis: Redis, prefix: string, fingerprint: string): Promise<void> {
-  await runScript(redis, `if string.sub(redis.call('GET', KEYS[1]) or '', 1, 5) == 'done:' then return redis.call('DEL', KEYS[1]) end return 0`, 1, dedupKey(prefix, fingerprint));
+  await runScript(
+    redis,
+    `if string.sub(redis.call('GET', KEYS[1]) or '', 1, 5) == 'done:' then return redis.call('DEL', KEYS[1]) end return 0`,
+    1,
+    dedupKey(prefix, fingerprint),
+  );
 }
 
 /**
@@ -45,11 +50,28 @@ return {string.sub(value, 1, sep - 1), string.sub(value, sep + 1)}
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-export function makeDedup({ redis, prefix, runningTtlMs, retentionMs }: { redis: Redis; prefix: string; runningTtlMs: number; retentionMs: number }): Dedup {
+export function makeDedup({
+  redis,
+  prefix,
+  runningTtlMs,
+  retentionMs,
+}: {
+  redis: Redis;
+  prefix: string;
+  runningTtlMs: number;
+  retentionMs: number;
+}): Dedup {
   const key = (fingerprint: string) => dedupKey(prefix, fingerprint);
   return {
     async claim(fingerprint, jobId) {
-      const [kind, holder] = (await runScript(redis, CLAIM, 1, key(fingerprint), `running:${jobId}`, String(runningTtlMs))) as [string, string];
+      const [kind, holder] = (await runScript(
+        redis,
+        CLAIM,
+        1,
+        key(fingerprint),
+        `running:${jobId}`,
+        String(runningTtlMs),
+      )) as [string, string];
       if (kind === 'leader') return { kind: 'leader' };
       if (kind === 'done' && holder !== jobId) return { kind: 'done', jobId: holder };
       if (kind === 'done') return { kind: 'leader' };

@@ -60,12 +60,18 @@ export interface FairEnqueue {
 }
 
 /** Queues jobs of one flow in one `addBulk`, each at its own slot's priority. */
-export async function enqueueFairly({ queue, scheduler, attempts, retryDelayMs }: FairEnqueue, flow: string, jobs: readonly { jobId: string; tenantId: string }[]): Promise<void> {
+export async function enqueueFairly(
+  { queue, scheduler, attempts, retryDelayMs }: FairEnqueue,
+  flow: string,
+  jobs: readonly { jobId: string; tenantId: string }[],
+): Promise<void> {
   if (jobs.length === 0) return;
   const first = await scheduler.reserve(flow, jobs.length);
-  await queue.addBulk(jobs.map(({ jobId, tenantId }, i) => ({
-    name: QUEUE_NAMES.removeBg,
-    data: { jobId, tenantId, slot: first + i },
-    opts: removeBgJobOptions(jobId, { attempts, retryDelayMs, priority: priorityOfSlot(first + i) }),
-  })));
+  await queue.addBulk(
+    jobs.map(({ jobId, tenantId }, i) => ({
+      name: QUEUE_NAMES.removeBg,
+      data: { jobId, tenantId, slot: first + i },
+      opts: removeBgJobOptions(jobId, { attempts, retryDelayMs, priority: priorityOfSlot(first + i) }),
+    })),
+  );
 }

@@ -14,8 +14,16 @@ let jobs: JobStore;
 let reader: JobStatusReader;
 
 const job = (id: string, extra: Partial<JobRecord> = {}): JobRecord => ({
-  id, tenantId: 'acme', status: 'queued', createdAt: new Date().toISOString(), attempts: 0, upstreamCalls: 0,
-  originalKey: `originals/acme/${id}`, originalBytes: 10, originalContentType: 'image/png', ...extra,
+  id,
+  tenantId: 'acme',
+  status: 'queued',
+  createdAt: new Date().toISOString(),
+  attempts: 0,
+  upstreamCalls: 0,
+  originalKey: `originals/acme/${id}`,
+  originalBytes: 10,
+  originalContentType: 'image/png',
+  ...extra,
 });
 
 beforeAll(async () => {
@@ -64,7 +72,12 @@ describe('runScript', () => {
     const key = `${prefix}:script`; // a script of its own (random text): Redis has never seen its digest
     const first = (await runScript(redis, lua, 1, key, 'a')) as string[];
     const second = (await runScript(redis, lua, 1, key, 'b')) as string[];
-    expect([first.slice(0, 2), second.slice(0, 2)]).toEqual([[key, 'a'], [key, 'b']]);
-    expect(await redis.script('EXISTS', (await import('node:crypto')).createHash('sha1').update(lua).digest('hex'))).toEqual([1]);
+    expect([first.slice(0, 2), second.slice(0, 2)]).toEqual([
+      [key, 'a'],
+      [key, 'b'],
+    ]);
+    expect(
+      await redis.script('EXISTS', (await import('node:crypto')).createHash('sha1').update(lua).digest('hex')),
+    ).toEqual([1]);
   });
 });

@@ -19,7 +19,10 @@ export function holdReasonOf(holds: Holds, room: number, pauseMs: number): Waiti
 }
 
 /** What a status poll shows: the record, and for a queued job why its whole queue waits. */
-interface JobStatusRead { record: JobRecord | null; hold: WaitingReason | null }
+interface JobStatusRead {
+  record: JobRecord | null;
+  hold: WaitingReason | null;
+}
 
 export interface JobStatusReader {
   /** The record and, when it is queued, the caller's queue hold, in one command: every poll makes it. */
@@ -50,8 +53,20 @@ export function makeJobStatusReader({ redis, prefix }: { redis: Redis; prefix: s
   const batchPrefix = `${prefix}:batch:`;
   return {
     async read(id, tenantId, now = Date.now()) {
-      const keys = [jobRecordKey(prefix, id), ...holdKeys, upstream.rateLimitPause, ...budgetRoomKeys(prefix, tenantId, now)];
-      const [flat, ...rest] = (await runScript(redis, READ, keys.length, ...keys, batchPrefix, String(holdKeys.length))) as [string[], ...(string | number)[]];
+      const keys = [
+        jobRecordKey(prefix, id),
+        ...holdKeys,
+        upstream.rateLimitPause,
+        ...budgetRoomKeys(prefix, tenantId, now),
+      ];
+      const [flat, ...rest] = (await runScript(
+        redis,
+        READ,
+        keys.length,
+        ...keys,
+        batchPrefix,
+        String(holdKeys.length),
+      )) as [string[], ...(string | number)[]];
       const record = decodeFlatJob(flat);
       if (record?.status !== 'queued' || rest.length === 0) return { record, hold: null };
       const holds: Holds = {};

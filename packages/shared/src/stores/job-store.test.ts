@@ -137,7 +137,9 @@ describe('transition', () => {
   it('counts every one of many concurrent increments', async () => {
     const record = await created({ status: 'processing' });
 
-    await Promise.all(Array.from({ length: 25 }, () => jobs.transition(record.id, ['processing'], {}, ['upstreamCalls'])));
+    await Promise.all(
+      Array.from({ length: 25 }, () => jobs.transition(record.id, ['processing'], {}, ['upstreamCalls'])),
+    );
 
     expect(await jobs.get(record.id)).toMatchObject({ upstreamCalls: 25 });
   });
@@ -165,15 +167,18 @@ describe('transition', () => {
     expect(await jobs.get(record.id)).not.toHaveProperty('waitingReason');
   });
 
-  it.each(['succeeded', 'failed', 'canceled'] as const)('sets the retention TTL when a job becomes %s', async (status) => {
-    const record = await created({ status: 'processing' });
+  it.each(['succeeded', 'failed', 'canceled'] as const)(
+    'sets the retention TTL when a job becomes %s',
+    async (status) => {
+      const record = await created({ status: 'processing' });
 
-    await jobs.transition(record.id, ['processing'], { status, finishedAt: new Date().toISOString() });
+      await jobs.transition(record.id, ['processing'], { status, finishedAt: new Date().toISOString() });
 
-    const ttl = await redis.pttl(jobKey(record.id));
-    expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(RETENTION_MS);
-  });
+      const ttl = await redis.pttl(jobKey(record.id));
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(RETENTION_MS);
+    },
+  );
 
   it('sets no TTL on a move between non-terminal statuses', async () => {
     const record = await created();
@@ -197,8 +202,16 @@ describe('transition', () => {
 
 describe('setWebhook', () => {
   it('records the delivery state on an existing job', async () => {
-    const record = await created({ webhookUrl: 'https://hooks.example.com/x', webhook: { state: 'pending', attempts: 0 } });
-    const delivery = { state: 'delivered' as const, attempts: 2, lastStatusCode: 200, deliveredAt: new Date().toISOString() };
+    const record = await created({
+      webhookUrl: 'https://hooks.example.com/x',
+      webhook: { state: 'pending', attempts: 0 },
+    });
+    const delivery = {
+      state: 'delivered' as const,
+      attempts: 2,
+      lastStatusCode: 200,
+      deliveredAt: new Date().toISOString(),
+    };
 
     await jobs.setWebhook(record.id, delivery);
 

@@ -4,11 +4,21 @@ import { originalKey } from '../infra/object-keys.ts';
 import type { QualityReport } from '../views/quality.ts';
 import type { RenditionPlan } from '../renditions/spec.ts';
 
-import { WAITING_REASONS, type JobErrorCode, type JobStatus, type WaitingReason, type WEBHOOK_STATES } from '../views/job-codes.ts';
+import {
+  WAITING_REASONS,
+  type JobErrorCode,
+  type JobStatus,
+  type WaitingReason,
+  type WEBHOOK_STATES,
+} from '../views/job-codes.ts';
 
 import { isTerminal } from '../views/job-codes.ts';
 
-export interface JobError { code: JobErrorCode; message: string; retryable: boolean }
+export interface JobError {
+  code: JobErrorCode;
+  message: string;
+  retryable: boolean;
+}
 
 /** `endpoint_failing`: not sent while the endpoint's circuit is open; it waits for the next probe. */
 export type WebhookState = (typeof WEBHOOK_STATES)[number];
@@ -81,14 +91,34 @@ export type StoredRendition =
   | { key: string; contentType: string; width: number; height: number; bytes: number; upscaled: boolean }
   | { error: string };
 
-export interface ReviewVerdict { verdict: 'rejected'; note?: string; reviewedAt: string }
+export interface ReviewVerdict {
+  verdict: 'rejected';
+  note?: string;
+  reviewedAt: string;
+}
 
 /** A record as `transition` returns it: `batchCompleted` when this transition ended the last item of its batch. */
 type TransitionedJob = JobRecord & { batchCompleted?: boolean };
 
 /** Fields stored as JSON; the rest are strings or numbers. */
-const JSON_FIELDS = new Set(['error', 'metadata', 'options', 'webhook', 'review', 'renditionPlans', 'renditions', 'quality']);
-const NUMBER_FIELDS = new Set(['attempts', 'upstreamCalls', 'originalBytes', 'resultBytes', 'creditsSaved', 'qualityFlagged']);
+const JSON_FIELDS = new Set([
+  'error',
+  'metadata',
+  'options',
+  'webhook',
+  'review',
+  'renditionPlans',
+  'renditions',
+  'quality',
+]);
+const NUMBER_FIELDS = new Set([
+  'attempts',
+  'upstreamCalls',
+  'originalBytes',
+  'resultBytes',
+  'creditsSaved',
+  'qualityFlagged',
+]);
 
 /** What a write changes: `waitingReason: null` clears the reason (the job runs, ends or just waits its turn). */
 export type JobChanges = Partial<Omit<JobRecord, 'waitingReason'>> & { waitingReason?: WaitingReason | null };
@@ -141,7 +171,8 @@ function withDefaults(record: Record<string, unknown>): Record<string, unknown> 
   return record;
 }
 
-const isWaitingReason = (value: string): value is WaitingReason => (WAITING_REASONS as readonly string[]).includes(value);
+const isWaitingReason = (value: string): value is WaitingReason =>
+  (WAITING_REASONS as readonly string[]).includes(value);
 
 function decodeJob(hash: Record<string, string>): JobRecord | null {
   if (!hash.id) return null;
@@ -245,7 +276,12 @@ export interface JobStore {
   /** Deletes a record that never became visible (its enqueue failed). */
   remove(record: Pick<JobRecord, 'id' | 'tenantId'>): Promise<void>;
   /** Applies `fields` only when the job is in one of `from`; returns the updated record or null. */
-  transition(id: string, from: readonly JobStatus[], fields: JobChanges, increment?: ('attempts' | 'upstreamCalls')[]): Promise<TransitionedJob | null>;
+  transition(
+    id: string,
+    from: readonly JobStatus[],
+    fields: JobChanges,
+    increment?: ('attempts' | 'upstreamCalls')[],
+  ): Promise<TransitionedJob | null>;
   setWebhook(id: string, delivery: WebhookDelivery): Promise<void>;
   /** Ids of a tenant's jobs, newest first, after the `before` position (exclusive). */
   listIds(tenantId: string, count: number, before?: ListPosition): Promise<(ListPosition & { id: string })[]>;
@@ -256,13 +292,24 @@ export interface JobStore {
 }
 
 /** Where a page of a tenant's jobs ends: creation time in ms, and the id for ties. */
-export interface ListPosition { createdMs: number; id: string }
+export interface ListPosition {
+  createdMs: number;
+  id: string;
+}
 
 /** Where a job record and a tenant's job index live; the batch store writes items there in bulk. */
 export const jobRecordKey = (prefix: string, id: string): string => `${prefix}:job:${id}`;
 export const tenantJobIndexKey = (prefix: string, tenantId: string): string => `${prefix}:tenant:${tenantId}:jobs`;
 
-export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; prefix: string; retentionMs: number }): JobStore {
+export function makeJobStore({
+  redis,
+  prefix,
+  retentionMs,
+}: {
+  redis: Redis;
+  prefix: string;
+  retentionMs: number;
+}): JobStore {
   const jobKey = (id: string) => jobRecordKey(prefix, id);
   const tenantIndex = (tenantId: string) => tenantJobIndexKey(prefix, tenantId);
   const endedChannel = `${prefix}:jobs:ended`;
@@ -286,9 +333,19 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
     },
     async transition(id, from, fields, increment = []) {
       const ttl = fields.status && isTerminal(fields.status) ? retentionMs : 0;
-      const flat = (await runScript(redis, 
-        TRANSITION, 2, jobKey(id), endedChannel, from.join(','), String(ttl), increment.join(','),
-        batchPrefix, new Date().toISOString(), String(retentionMs), ...encodeJob(fields),
+      const flat = (await runScript(
+        redis,
+        TRANSITION,
+        2,
+        jobKey(id),
+        endedChannel,
+        from.join(','),
+        String(ttl),
+        increment.join(','),
+        batchPrefix,
+        new Date().toISOString(),
+        String(retentionMs),
+        ...encodeJob(fields),
       )) as string[] | null;
       if (!flat) return null;
       const hash: Record<string, string> = {};
@@ -301,15 +358,26 @@ export function makeJobStore({ redis, prefix, retentionMs }: { redis: Redis; pre
     },
     async setWebhook(id, delivery) {
       // Only an existing record is updated, so an expired job is not recreated as a stub.
-      await runScript(redis, 
+      await runScript(
+        redis,
         `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'webhook', ARGV[1]) end`,
-        1, jobKey(id), JSON.stringify(delivery),
+        1,
+        jobKey(id),
+        JSON.stringify(delivery),
       );
     },
     async listIds(tenantId, count, before) {
       // Newest first; equal timestamps are ordered by id (Redis orders equal scores by member).
       const max = before ? String(before.createdMs) : '+inf';
-      const flat = await redis.zrevrangebyscore(tenantIndex(tenantId), max, '-inf', 'WITHSCORES', 'LIMIT', 0, count + 100);
+      const flat = await redis.zrevrangebyscore(
+        tenantIndex(tenantId),
+        max,
+        '-inf',
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        count + 100,
+      );
       const entries: (ListPosition & { id: string })[] = [];
       for (let i = 0; i < flat.length && entries.length < count; i += 2) {
         const entry = { id: flat[i]!, createdMs: Number(flat[i + 1]) };

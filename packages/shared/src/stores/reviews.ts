@@ -25,14 +25,23 @@ export interface Reviews {
   rejectedIds(batchId: string, offset: number, count: number): Promise<string[]>;
 }
 
-export const batchRejectedKey = (prefix: string, batchId: string): string => `${prefix}:batch:${batchId}:review:rejected`;
+export const batchRejectedKey = (prefix: string, batchId: string): string =>
+  `${prefix}:batch:${batchId}:review:rejected`;
 
 export function makeReviews({ redis, prefix }: { redis: Redis; prefix: string }): Reviews {
   return {
     async set(record, verdict) {
       const keys = [jobRecordKey(prefix, record.id)];
       if (record.batchId) keys.push(batchRejectedKey(prefix, record.batchId), `${prefix}:batch:${record.batchId}`);
-      const flat = (await redis.eval(SET_REVIEW, keys.length, ...keys, verdict ? JSON.stringify(verdict) : '', String(Date.now()), record.id, `${prefix}:batch:`)) as string[] | null;
+      const flat = (await redis.eval(
+        SET_REVIEW,
+        keys.length,
+        ...keys,
+        verdict ? JSON.stringify(verdict) : '',
+        String(Date.now()),
+        record.id,
+        `${prefix}:batch:`,
+      )) as string[] | null;
       return flat ? decodeFlatJob(flat) : null;
     },
     async rejectedIds(batchId, offset, count) {

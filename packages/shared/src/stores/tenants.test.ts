@@ -53,7 +53,13 @@ describe('webhookSecrets', () => {
   it('also returns the previous secret, newest first, while its grace period lasts', async () => {
     const tenantId = newTenant();
     const [current] = await tenants.webhookSecrets(tenantId);
-    await redis.hset(`${prefix}:tenant:${tenantId}`, 'previousWebhookSecret', 'whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQ=', 'previousUntil', String(Date.now() + 60_000));
+    await redis.hset(
+      `${prefix}:tenant:${tenantId}`,
+      'previousWebhookSecret',
+      'whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQ=',
+      'previousUntil',
+      String(Date.now() + 60_000),
+    );
 
     expect(await tenants.webhookSecrets(tenantId)).toEqual([current, 'whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQ=']);
   });
@@ -61,7 +67,13 @@ describe('webhookSecrets', () => {
   it('drops the previous secret once its grace period is over', async () => {
     const tenantId = newTenant();
     const [current] = await tenants.webhookSecrets(tenantId);
-    await redis.hset(`${prefix}:tenant:${tenantId}`, 'previousWebhookSecret', 'whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQ=', 'previousUntil', String(Date.now() - 1));
+    await redis.hset(
+      `${prefix}:tenant:${tenantId}`,
+      'previousWebhookSecret',
+      'whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQ=',
+      'previousUntil',
+      String(Date.now() - 1),
+    );
 
     expect(await tenants.webhookSecrets(tenantId)).toEqual([current]);
   });

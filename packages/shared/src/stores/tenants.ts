@@ -7,9 +7,12 @@ export const newWebhookSecret = (): string => `whsec_${randomBytes(32).toString(
 export const ALL_SCOPES = ['jobs:read', 'jobs:write'] as const;
 export type Scope = (typeof ALL_SCOPES)[number];
 
-
 /** A tenant's signing secrets: during a rotation's grace period the previous one still signs. */
-interface WebhookSecretState { current: string; previous: string | null; previousExpiresAt: string | null }
+interface WebhookSecretState {
+  current: string;
+  previous: string | null;
+  previousExpiresAt: string | null;
+}
 
 export interface TenantStore {
   /** The tenant's signing secrets, newest first; one is created on first use. */
@@ -43,7 +46,12 @@ export function makeTenantStore({ redis, prefix }: { redis: Redis; prefix: strin
   async function webhookSecretState(tenantId: string): Promise<WebhookSecretState> {
     // HSETNX makes concurrent first uses across API processes agree on one secret.
     await redis.hsetnx(tenantKey(tenantId), 'webhookSecret', newWebhookSecret());
-    const [current, previous, previousUntil] = await redis.hmget(tenantKey(tenantId), 'webhookSecret', 'previousWebhookSecret', 'previousUntil');
+    const [current, previous, previousUntil] = await redis.hmget(
+      tenantKey(tenantId),
+      'webhookSecret',
+      'previousWebhookSecret',
+      'previousUntil',
+    );
     return secretState(current!, previous, Number(previousUntil));
   }
 
@@ -56,7 +64,9 @@ export function makeTenantStore({ redis, prefix }: { redis: Redis; prefix: strin
     async rotateWebhookSecret(tenantId, graceMs) {
       const secret = newWebhookSecret();
       const previousUntil = Date.now() + graceMs;
-      const replaced = (await redis.eval(ROTATE_SECRET, 1, tenantKey(tenantId), secret, String(previousUntil))) as string | null;
+      const replaced = (await redis.eval(ROTATE_SECRET, 1, tenantKey(tenantId), secret, String(previousUntil))) as
+        | string
+        | null;
       return secretState(secret, replaced, previousUntil);
     },
   };

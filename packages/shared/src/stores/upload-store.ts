@@ -6,10 +6,15 @@ export const newUploadId = (): string => `upl_${randomBase62(24)}`;
 
 /** Where a direct upload's files go: keys Cutout chooses, never the client's file names. The index is padded so keys list in file order. */
 export const uploadPrefix = (tenantId: string, uploadId: string): string => `uploads/${tenantId}/${uploadId}/`;
-export const uploadKey = (tenantId: string, uploadId: string, index: number): string => `${uploadPrefix(tenantId, uploadId)}${String(index).padStart(7, '0')}`;
+export const uploadKey = (tenantId: string, uploadId: string, index: number): string =>
+  `${uploadPrefix(tenantId, uploadId)}${String(index).padStart(7, '0')}`;
 
 /** One file a client declared: its name (the item's client_ref), media type and size. */
-export interface UploadFile { name: string; contentType: string; bytes: number }
+export interface UploadFile {
+  name: string;
+  contentType: string;
+  bytes: number;
+}
 
 /** `open` until a batch takes it (`used`); a batch that fails to be created gives it back. */
 interface UploadRecord {
@@ -79,14 +84,35 @@ export function makeUploadStore({ redis, prefix }: { redis: Redis; prefix: strin
   return {
     async addFiles(id, files, expiresAt) {
       for (let start = 0; start < files.length; start += CHUNK) {
-        const entries = files.slice(start, start + CHUNK).map((file) => JSON.stringify([file.name, file.contentType, file.bytes]));
-        await redis.multi().rpush(filesKey(id), ...entries).pexpireat(filesKey(id), Date.parse(expiresAt) + BACKSTOP_MS).exec();
+        const entries = files
+          .slice(start, start + CHUNK)
+          .map((file) => JSON.stringify([file.name, file.contentType, file.bytes]));
+        await redis
+          .multi()
+          .rpush(filesKey(id), ...entries)
+          .pexpireat(filesKey(id), Date.parse(expiresAt) + BACKSTOP_MS)
+          .exec();
       }
     },
     async open(record) {
       const expiresMs = Date.parse(record.expiresAt);
-      await redis.multi()
-        .hset(uploadKeyOf(record.id), 'id', record.id, 'tenantId', record.tenantId, 'status', 'open', 'createdAt', record.createdAt, 'expiresAt', String(expiresMs), 'files', String(record.files))
+      await redis
+        .multi()
+        .hset(
+          uploadKeyOf(record.id),
+          'id',
+          record.id,
+          'tenantId',
+          record.tenantId,
+          'status',
+          'open',
+          'createdAt',
+          record.createdAt,
+          'expiresAt',
+          String(expiresMs),
+          'files',
+          String(record.files),
+        )
         .pexpireat(uploadKeyOf(record.id), expiresMs + BACKSTOP_MS)
         .zadd(sweepKey, expiresMs, record.id)
         .exec();
@@ -95,8 +121,13 @@ export function makeUploadStore({ redis, prefix }: { redis: Redis; prefix: strin
       const hash = await redis.hgetall(uploadKeyOf(id));
       if (!hash.id) return null;
       return {
-        id: hash.id, tenantId: hash.tenantId!, status: hash.status as UploadRecord['status'], createdAt: hash.createdAt!,
-        expiresAt: new Date(Number(hash.expiresAt)).toISOString(), files: Number(hash.files), batchId: hash.batchId || undefined,
+        id: hash.id,
+        tenantId: hash.tenantId!,
+        status: hash.status as UploadRecord['status'],
+        createdAt: hash.createdAt!,
+        expiresAt: new Date(Number(hash.expiresAt)).toISOString(),
+        files: Number(hash.files),
+        batchId: hash.batchId || undefined,
         leftovers: hash.leftovers === '1',
       };
     },
@@ -108,22 +139,52 @@ export function makeUploadStore({ redis, prefix }: { redis: Redis; prefix: strin
       });
     },
     async claim(id, tenantId, batchId) {
-      return (await redis.eval(CLAIM, 2, uploadKeyOf(id), sweepKey, id, tenantId, batchId, String(Date.now()), `${prefix}:batch:`, '0')) as UploadClaim;
+      return (await redis.eval(
+        CLAIM,
+        2,
+        uploadKeyOf(id),
+        sweepKey,
+        id,
+        tenantId,
+        batchId,
+        String(Date.now()),
+        `${prefix}:batch:`,
+        '0',
+      )) as UploadClaim;
     },
     async peek(id, tenantId) {
-      return (await redis.eval(CLAIM, 2, uploadKeyOf(id), sweepKey, id, tenantId, '', String(Date.now()), `${prefix}:batch:`, '1')) as UploadClaim;
+      return (await redis.eval(
+        CLAIM,
+        2,
+        uploadKeyOf(id),
+        sweepKey,
+        id,
+        tenantId,
+        '',
+        String(Date.now()),
+        `${prefix}:batch:`,
+        '1',
+      )) as UploadClaim;
     },
     async unclaim(id, batchId) {
       await redis.eval(
         `if redis.call('HGET', KEYS[1], 'batchId') == ARGV[1] then redis.call('HSET', KEYS[1], 'status', 'open', 'batchId', '') end`,
-        1, uploadKeyOf(id), batchId,
+        1,
+        uploadKeyOf(id),
+        batchId,
       );
     },
     async due(now, count) {
       return redis.zrangebyscore(sweepKey, '-inf', now, 'LIMIT', 0, count);
     },
     async resweepAt(id, at) {
-      await redis.multi().zadd(sweepKey, at, id).hset(uploadKeyOf(id), 'leftovers', '1').unlink(filesKey(id)).pexpireat(uploadKeyOf(id), at + BACKSTOP_MS).exec();
+      await redis
+        .multi()
+        .zadd(sweepKey, at, id)
+        .hset(uploadKeyOf(id), 'leftovers', '1')
+        .unlink(filesKey(id))
+        .pexpireat(uploadKeyOf(id), at + BACKSTOP_MS)
+        .exec();
     },
     async forget(id) {
       await redis.multi().unlink(uploadKeyOf(id), filesKey(id)).zrem(sweepKey, id).exec();

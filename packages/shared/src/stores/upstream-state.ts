@@ -8,7 +8,10 @@ export type HoldReason = 'upstream_unauthorized' | 'upstream_out_of_credit';
 export const HOLD_REASONS: readonly HoldReason[] = ['upstream_unauthorized', 'upstream_out_of_credit'];
 
 /** A hold, shared by every worker and read by the API. */
-export interface HoldProblem { since: string; message: string }
+export interface HoldProblem {
+  since: string;
+  message: string;
+}
 export type Holds = Partial<Record<HoldReason, HoldProblem>>;
 
 export interface RateState {

@@ -6,7 +6,14 @@ import type { Redis } from '../infra/redis.ts';
  */
 type UsageField = 'jobs' | 'credits_saved' | 'jobs_succeeded' | 'jobs_failed';
 
-export interface UsageDay { date: string; jobs: number; jobs_succeeded: number; jobs_failed: number; upstream_calls: number; credits_saved: number }
+export interface UsageDay {
+  date: string;
+  jobs: number;
+  jobs_succeeded: number;
+  jobs_failed: number;
+  upstream_calls: number;
+  credits_saved: number;
+}
 
 /** Per tenant and UTC day, kept for 35 days: what GET /v1/account and /v1/account/usage show. */
 export interface Usage {
@@ -21,12 +28,14 @@ export const USAGE_KEEP_MS = USAGE_KEEP_DAYS * 86_400_000;
 const FIELDS = ['jobs', 'jobs_succeeded', 'jobs_failed', 'upstream_calls', 'credits_saved'] as const;
 const today = () => new Date().toISOString().slice(0, 10);
 
-export const usageKey = (prefix: string, tenantId: string, date: string): string => `${prefix}:usage:${tenantId}:${date}`;
+export const usageKey = (prefix: string, tenantId: string, date: string): string =>
+  `${prefix}:usage:${tenantId}:${date}`;
 
 /** The dates from `from` to `to`, inclusive. */
 export function datesBetween(from: string, to: string): string[] {
   const dates: string[] = [];
-  for (let at = Date.parse(`${from}T00:00:00Z`); at <= Date.parse(`${to}T00:00:00Z`); at += 86_400_000) dates.push(new Date(at).toISOString().slice(0, 10));
+  for (let at = Date.parse(`${from}T00:00:00Z`); at <= Date.parse(`${to}T00:00:00Z`); at += 86_400_000)
+    dates.push(new Date(at).toISOString().slice(0, 10));
   return dates;
 }
 

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newJobId } from '../infra/ids.ts';
 import { createRedis, type Redis } from '../infra/redis.ts';
-import { makeWebhookAttemptLog, MAX_WEBHOOK_ATTEMPTS_KEPT, type WebhookAttempt, type WebhookAttemptLog } from './webhook-attempts.ts';
+import {
+  makeWebhookAttemptLog,
+  MAX_WEBHOOK_ATTEMPTS_KEPT,
+  type WebhookAttempt,
+  type WebhookAttemptLog,
+} from './webhook-attempts.ts';
 import { unlinkPrefix } from '../../../../test/helpers/redis-keys.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -26,7 +26,15 @@ export const MAX_WEBHOOK_ATTEMPTS_KEPT = 50;
  * renews its TTL to the job retention: attempts happen after the job ended, so the list
  * lives about as long as the record it explains.
  */
-export function makeWebhookAttemptLog({ redis, prefix, retentionMs }: { redis: Redis; prefix: string; retentionMs: number }): WebhookAttemptLog {
+export function makeWebhookAttemptLog({
+  redis,
+  prefix,
+  retentionMs,
+}: {
+  redis: Redis;
+  prefix: string;
+  retentionMs: number;
+}): WebhookAttemptLog {
   const listKey = (jobId: string) => `${prefix}:job:${jobId}:webhook-attempts`;
 
   return {

@@ -35,7 +35,11 @@ export interface DeliveryRecord {
 type DeliveryEvent = Pick<WebhookPayload, 'messageId' | 'type' | 'tenantId' | 'jobId' | 'batchId'> & { url?: string };
 
 /** Fields of the latest delivery; `null` clears one. */
-export type DeliveryFields = { [K in 'state' | 'attempts' | 'lastStatusCode' | 'lastError' | 'lastAttemptAt' | 'nextAttemptAt' | 'deliveredAt']?: DeliveryRecord[K] | null };
+export type DeliveryFields = {
+  [K in 'state' | 'attempts' | 'lastStatusCode' | 'lastError' | 'lastAttemptAt' | 'nextAttemptAt' | 'deliveredAt']?:
+    | DeliveryRecord[K]
+    | null;
+};
 
 /** A job's delivery state as log fields: what it leaves unset is cleared. */
 export const deliveryFieldsOf = (delivery: WebhookDelivery): DeliveryFields => ({
@@ -49,9 +53,17 @@ export const deliveryFieldsOf = (delivery: WebhookDelivery): DeliveryFields => (
 });
 
 /** Where a page of the log ends: creation time in ms, and the webhook id for ties. */
-export interface DeliveryPosition { createdMs: number; webhookId: string }
+export interface DeliveryPosition {
+  createdMs: number;
+  webhookId: string;
+}
 
-interface DeliveryQuery { status?: WebhookState; sinceMs?: number; before?: DeliveryPosition; limit: number }
+interface DeliveryQuery {
+  status?: WebhookState;
+  sinceMs?: number;
+  before?: DeliveryPosition;
+  limit: number;
+}
 
 export interface WebhookDeliveryLog {
   /** Creates the event's entry if it has none and sets `fields`; with `ifNew`, an existing entry is left as it is. */
@@ -122,7 +134,15 @@ function decode(hash: Record<string, string>): DeliveryRecord | null {
   return record as unknown as DeliveryRecord;
 }
 
-export function makeWebhookDeliveryLog({ redis, prefix, retentionMs }: { redis: Redis; prefix: string; retentionMs: number }): WebhookDeliveryLog {
+export function makeWebhookDeliveryLog({
+  redis,
+  prefix,
+  retentionMs,
+}: {
+  redis: Redis;
+  prefix: string;
+  retentionMs: number;
+}): WebhookDeliveryLog {
   const entryKey = (webhookId: string) => `${prefix}:webhook-delivery:${webhookId}`;
   const indexKey = (tenantId: string) => `${prefix}:tenant:${tenantId}:webhook-deliveries`;
   const failedKey = (tenantId: string) => `${indexKey(tenantId)}:failed`;
@@ -139,11 +159,21 @@ export function makeWebhookDeliveryLog({ redis, prefix, retentionMs }: { redis: 
   }
 
   async function forgetMany(tenantId: string, ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await redis.multi().zrem(indexKey(tenantId), ...ids).zrem(failedKey(tenantId), ...ids).exec();
+    if (ids.length > 0)
+      await redis
+        .multi()
+        .zrem(indexKey(tenantId), ...ids)
+        .zrem(failedKey(tenantId), ...ids)
+        .exec();
   }
 
   /** Up to `count` index entries after `before`, newest first; equal timestamps are ordered by id. */
-  async function entriesAfter(key: string, before: DeliveryPosition | undefined, sinceMs: number | undefined, count: number): Promise<DeliveryPosition[]> {
+  async function entriesAfter(
+    key: string,
+    before: DeliveryPosition | undefined,
+    sinceMs: number | undefined,
+    count: number,
+  ): Promise<DeliveryPosition[]> {
     const max = before ? String(before.createdMs) : '+inf';
     const min = sinceMs === undefined ? '-inf' : String(sinceMs);
     const flat = await redis.zrevrangebyscore(key, max, min, 'WITHSCORES', 'LIMIT', 0, count + 100);
@@ -158,16 +188,36 @@ export function makeWebhookDeliveryLog({ redis, prefix, retentionMs }: { redis: 
 
   return {
     async write(event, fields, { ifNew = false } = {}) {
-      const flat: string[] = ['webhookId', event.messageId, 'eventType', event.type, 'tenantId', event.tenantId, 'jobId', event.jobId];
+      const flat: string[] = [
+        'webhookId',
+        event.messageId,
+        'eventType',
+        event.type,
+        'tenantId',
+        event.tenantId,
+        'jobId',
+        event.jobId,
+      ];
       if (event.batchId) flat.push('batchId', event.batchId);
       if (event.url) flat.push('url', event.url);
       for (const [name, value] of Object.entries(fields)) {
         if (value !== undefined) flat.push(name, value === null ? '' : String(value));
       }
       const touchedEndpoint = event.url && fields.lastAttemptAt ? event.url : '';
-      await runScript(redis, 
-        WRITE, 4, entryKey(event.messageId), indexKey(event.tenantId), failedKey(event.tenantId), tenantEndpointsKey(prefix, event.tenantId),
-        event.messageId, String(retentionMs), String(Date.now()), ifNew ? '1' : '0', touchedEndpoint, ...flat,
+      await runScript(
+        redis,
+        WRITE,
+        4,
+        entryKey(event.messageId),
+        indexKey(event.tenantId),
+        failedKey(event.tenantId),
+        tenantEndpointsKey(prefix, event.tenantId),
+        event.messageId,
+        String(retentionMs),
+        String(Date.now()),
+        ifNew ? '1' : '0',
+        touchedEndpoint,
+        ...flat,
       );
     },
     async get(webhookId) {
@@ -183,7 +233,10 @@ export function makeWebhookDeliveryLog({ redis, prefix, retentionMs }: { redis: 
         const batch = Math.min(Math.max(limit * 2, 50), MAX_SCANNED - scanned);
         const entries = await entriesAfter(key, position, sinceMs, batch);
         const found = await getMany(entries.map((entry) => entry.webhookId));
-        await forgetMany(tenantId, entries.filter((_, i) => !found[i]).map((entry) => entry.webhookId));
+        await forgetMany(
+          tenantId,
+          entries.filter((_, i) => !found[i]).map((entry) => entry.webhookId),
+        );
         for (const [i, entry] of entries.entries()) {
           position = entry;
           scanned += 1;
@@ -201,17 +254,26 @@ export function makeWebhookDeliveryLog({ redis, prefix, retentionMs }: { redis: 
     async failedSince(tenantId, sinceMs, limit) {
       const ids = await redis.zrangebyscore(failedKey(tenantId), String(sinceMs), '+inf', 'LIMIT', 0, limit);
       const found = await getMany(ids);
-      await forgetMany(tenantId, ids.filter((_, i) => !found[i]));
+      await forgetMany(
+        tenantId,
+        ids.filter((_, i) => !found[i]),
+      );
       return found.filter((record): record is DeliveryRecord => record !== null);
     },
     async endpoints(tenantId) {
       const flat = await redis.zrevrange(tenantEndpointsKey(prefix, tenantId), 0, -1, 'WITHSCORES');
       const used: { url: string; lastAttemptAt: string }[] = [];
-      for (let i = 0; i < flat.length; i += 2) used.push({ url: flat[i]!, lastAttemptAt: new Date(Number(flat[i + 1])).toISOString() });
+      for (let i = 0; i < flat.length; i += 2)
+        used.push({ url: flat[i]!, lastAttemptAt: new Date(Number(flat[i + 1])).toISOString() });
       return used;
     },
     async forget(tenantId, webhookId) {
-      await redis.multi().del(entryKey(webhookId)).zrem(indexKey(tenantId), webhookId).zrem(failedKey(tenantId), webhookId).exec();
+      await redis
+        .multi()
+        .del(entryKey(webhookId))
+        .zrem(indexKey(tenantId), webhookId)
+        .zrem(failedKey(tenantId), webhookId)
+        .exec();
     },
   };
 }

@@ -23,7 +23,8 @@ export interface GoneEndpoints {
 const KEEP_MS = 30 * 86_400_000;
 
 /** The URLs a tenant's deliveries went to, scored by their last attempt (written with the delivery log). */
-export const tenantEndpointsKey = (prefix: string, tenantId: string): string => `${prefix}:tenant:${tenantId}:webhook-endpoints`;
+export const tenantEndpointsKey = (prefix: string, tenantId: string): string =>
+  `${prefix}:tenant:${tenantId}:webhook-endpoints`;
 
 export function makeGoneEndpoints({ redis, prefix }: { redis: Redis; prefix: string }): GoneEndpoints {
   const key = (tenantId: string, url: string) => `${prefix}:webhook-gone:${tenantId}:${sha256Hex(url)}`;
@@ -44,13 +45,15 @@ export function makeGoneEndpoints({ redis, prefix }: { redis: Redis; prefix: str
       return urls.length === 0 ? [] : redis.mget(...urls.map((url) => key(tenantId, url)));
     },
     async enable(tenantId, url) {
-      const [[, removed] = [null, 0]] = (await redis.multi().del(key(tenantId, url)).zrem(listKey(tenantId), url).exec()) ?? [];
+      const [[, removed] = [null, 0]] =
+        (await redis.multi().del(key(tenantId, url)).zrem(listKey(tenantId), url).exec()) ?? [];
       return Number(removed) > 0;
     },
     async listGone(tenantId) {
       const flat = await redis.zrevrangebyscore(listKey(tenantId), '+inf', Date.now() - KEEP_MS, 'WITHSCORES');
       const gone: { url: string; since: string }[] = [];
-      for (let i = 0; i < flat.length; i += 2) gone.push({ url: flat[i]!, since: new Date(Number(flat[i + 1])).toISOString() });
+      for (let i = 0; i < flat.length; i += 2)
+        gone.push({ url: flat[i]!, since: new Date(Number(flat[i + 1])).toISOString() });
       return gone;
     },
   };

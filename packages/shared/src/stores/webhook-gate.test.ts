@@ -18,7 +18,13 @@ afterAll(async () => {
   await redis.quit();
 });
 
-const SETTINGS: GateSettings = { concurrency: 2, threshold: 3, cooldownsMs: [200, 400], leaseTtlMs: 60_000, keepMs: 60_000 };
+const SETTINGS: GateSettings = {
+  concurrency: 2,
+  threshold: 3,
+  cooldownsMs: [200, 400],
+  leaseTtlMs: 60_000,
+  keepMs: 60_000,
+};
 
 /** A gate and an endpoint of its own for each test. */
 function setup(settings: Partial<GateSettings> = {}) {
@@ -32,13 +38,20 @@ const token = (admission: Admission): string => {
 };
 
 /** What the gate answered, in one word: send, probe, busy or failing. */
-const said = (admission: Admission): string => (admission.kind === 'send' ? (admission.probe ? 'probe' : 'send') : admission.reason);
+const said = (admission: Admission): string =>
+  admission.kind === 'send' ? (admission.probe ? 'probe' : 'send') : admission.reason;
 
 describe('endpointIdOf', () => {
   it('names one endpoint per tenant and origin, whatever the path or query', () => {
-    expect(endpointIdOf('acme', 'https://hooks.example.test/a?x=1')).toBe(endpointIdOf('acme', 'https://HOOKS.example.test:443/b'));
-    expect(endpointIdOf('acme', 'https://hooks.example.test/a')).not.toBe(endpointIdOf('globex', 'https://hooks.example.test/a'));
-    expect(endpointIdOf('acme', 'https://hooks.example.test/a')).not.toBe(endpointIdOf('acme', 'https://hooks.example.test:8443/a'));
+    expect(endpointIdOf('acme', 'https://hooks.example.test/a?x=1')).toBe(
+      endpointIdOf('acme', 'https://HOOKS.example.test:443/b'),
+    );
+    expect(endpointIdOf('acme', 'https://hooks.example.test/a')).not.toBe(
+      endpointIdOf('globex', 'https://hooks.example.test/a'),
+    );
+    expect(endpointIdOf('acme', 'https://hooks.example.test/a')).not.toBe(
+      endpointIdOf('acme', 'https://hooks.example.test:8443/a'),
+    );
   });
 });
 
@@ -92,7 +105,8 @@ describe('endpoint gate', () => {
   it('opens the circuit after `threshold` consecutive failures and holds every delivery until the cool-down ends', async () => {
     const { gate, endpoint } = setup();
     const results = [];
-    for (let i = 0; i < 3; i++) results.push(await gate.settle(endpoint, token(await gate.admit(endpoint, `j${i}`)), 'down', `j${i}`));
+    for (let i = 0; i < 3; i++)
+      results.push(await gate.settle(endpoint, token(await gate.admit(endpoint, `j${i}`)), 'down', `j${i}`));
 
     expect(results.map((result) => result.transition)).toEqual([null, null, 'opened']);
     expect(results[2]!.open).toMatchObject({ ahead: 0 });
@@ -126,7 +140,8 @@ describe('endpoint gate', () => {
 
   it('does not count an answer below 500 as a failure in a row', async () => {
     const { gate, endpoint } = setup();
-    for (const health of ['down', 'down', 'up', 'down', 'down'] as const) await gate.settle(endpoint, token(await gate.admit(endpoint, 'j')), health);
+    for (const health of ['down', 'down', 'up', 'down', 'down'] as const)
+      await gate.settle(endpoint, token(await gate.admit(endpoint, 'j')), health);
 
     expect(said(await gate.admit(endpoint, 'j'))).toBe('send');
   });
@@ -153,7 +168,11 @@ describe('endpoint gate', () => {
     const closed = await gate.settle(endpoint, token(second), 'up');
 
     expect(closed).toEqual({ transition: 'closed', open: null, wake: ['waiting-1', 'waiting-2'] });
-    expect((await gate.state([endpoint]))[0]).toMatchObject({ consecutiveFailures: 0, openUntil: null, probing: false });
+    expect((await gate.state([endpoint]))[0]).toMatchObject({
+      consecutiveFailures: 0,
+      openUntil: null,
+      probing: false,
+    });
   });
 
   it('lets a probe go at once when asked, naming a parked delivery to make it', async () => {

@@ -203,7 +203,15 @@ if #popped == 0 then return {} end
 return {popped[1]}
 `;
 
-export function makeEndpointGate({ redis, prefix, settings }: { redis: Redis; prefix: string; settings: GateSettings }): EndpointGate {
+export function makeEndpointGate({
+  redis,
+  prefix,
+  settings,
+}: {
+  redis: Redis;
+  prefix: string;
+  settings: GateSettings;
+}): EndpointGate {
   const keys = (endpoint: string) => {
     const base = `${prefix}:webhook-endpoint:${endpoint}`;
     return { leases: `${base}:leases`, circuit: `${base}:circuit`, parked: `${base}:parked` };
@@ -215,15 +223,38 @@ export function makeEndpointGate({ redis, prefix, settings }: { redis: Redis; pr
     async admit(endpoint, jobId) {
       const { leases, circuit, parked } = keys(endpoint);
       const token = randomBase62(16);
-      const [kind, waitMs, ahead] = (await runScript(redis, ADMIT, 3, leases, circuit, parked, token, jobId, String(settings.concurrency), String(settings.leaseTtlMs))) as [string, number, number];
+      const [kind, waitMs, ahead] = (await runScript(
+        redis,
+        ADMIT,
+        3,
+        leases,
+        circuit,
+        parked,
+        token,
+        jobId,
+        String(settings.concurrency),
+        String(settings.leaseTtlMs),
+      )) as [string, number, number];
       if (kind === 'send' || kind === 'probe') return { kind: 'send', token, probe: kind === 'probe' };
       return { kind: 'wait', reason: kind as 'busy' | 'failing', waitMs: Number(waitMs), ahead: Number(ahead) };
     },
     async settle(endpoint, token, health, retryJobId = '') {
       const { leases, circuit, parked } = keys(endpoint);
-      const [transition, openForMs, ahead, ...wake] = (await runScript(redis, 
-        SETTLE, 4, leases, circuit, parked, failingKey,
-        token, health, String(settings.threshold), String(settings.concurrency), String(settings.keepMs), endpoint, retryJobId,
+      const [transition, openForMs, ahead, ...wake] = (await runScript(
+        redis,
+        SETTLE,
+        4,
+        leases,
+        circuit,
+        parked,
+        failingKey,
+        token,
+        health,
+        String(settings.threshold),
+        String(settings.concurrency),
+        String(settings.keepMs),
+        endpoint,
+        retryJobId,
         ...cooldowns.map(String),
       )) as [string, number, number, ...string[]];
       return {
@@ -234,7 +265,17 @@ export function makeEndpointGate({ redis, prefix, settings }: { redis: Redis; pr
     },
     async park(endpoint, jobId) {
       const { leases, circuit, parked } = keys(endpoint);
-      const result = await runScript(redis, PARK, 3, leases, circuit, parked, jobId, String(settings.concurrency), String(settings.keepMs));
+      const result = await runScript(
+        redis,
+        PARK,
+        3,
+        leases,
+        circuit,
+        parked,
+        jobId,
+        String(settings.concurrency),
+        String(settings.keepMs),
+      );
       return Number(result) === 1 ? 'parked' : 'free';
     },
     async state(endpoints) {

@@ -89,11 +89,13 @@ export function makeWebhookOutbox({ queue, fair, deliveries, maxAttempts }: Outb
       await Promise.all(events.map((event) => deliveries.write(event, PENDING_AGAIN)));
       const first = await fair.reserve(events[0]!.tenantId, events.length);
       const ids = events.map((event) => redeliveryJobId(event.messageId));
-      const jobs = await queue.addBulk(events.map((event, i) => ({
-        name: event.type,
-        data: { ...event, slot: first + i },
-        opts: options(ids[i]!, event.messageId, first + i, true),
-      })));
+      const jobs = await queue.addBulk(
+        events.map((event, i) => ({
+          name: event.type,
+          data: { ...event, slot: first + i },
+          opts: options(ids[i]!, event.messageId, first + i, true),
+        })),
+      );
       return jobs.filter((job, i) => job.id === ids[i]).length;
     },
     async wake(ids) {

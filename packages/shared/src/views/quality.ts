@@ -2,7 +2,13 @@
  * Automatic checks of every cutout, from its alpha channel (the worker measures, everything
  * else reads). A flag is advice: a flagged job still succeeds.
  */
-export const QUALITY_FLAGS = ['empty_cutout', 'background_not_removed', 'subject_cut_off', 'mostly_semitransparent', 'tiny_subject'] as const;
+export const QUALITY_FLAGS = [
+  'empty_cutout',
+  'background_not_removed',
+  'subject_cut_off',
+  'mostly_semitransparent',
+  'tiny_subject',
+] as const;
 export type QualityFlag = (typeof QUALITY_FLAGS)[number];
 
 /** What each flag means, in the words the review page and the documentation use. */
@@ -40,13 +46,27 @@ export interface QualityThresholds {
 }
 
 export const DEFAULT_QUALITY_THRESHOLDS: QualityThresholds = {
-  emptyBelow: 0.005, unremovedFrom: 0.98, edgeContactFrom: 0.1, semitransparentFrom: 0.5, tinyBelow: 0.02,
+  emptyBelow: 0.005,
+  unremovedFrom: 0.98,
+  edgeContactFrom: 0.1,
+  semitransparentFrom: 0.5,
+  tinyBelow: 0.02,
 };
 
 /** The job view's `quality`. */
-export interface QualityView { flags: QualityFlag[]; subject_coverage: number; edge_contact: number; semitransparent_share: number }
+export interface QualityView {
+  flags: QualityFlag[];
+  subject_coverage: number;
+  edge_contact: number;
+  semitransparent_share: number;
+}
 
 export const qualityView = (report: QualityReport | undefined): QualityView | null =>
   report
-    ? { flags: report.flags, subject_coverage: report.subjectCoverage, edge_contact: report.edgeContact, semitransparent_share: report.semitransparentShare }
+    ? {
+        flags: report.flags,
+        subject_coverage: report.subjectCoverage,
+        edge_contact: report.edgeContact,
+        semitransparent_share: report.semitransparentShare,
+      }
     : null;

@@ -4,34 +4,74 @@
 const PAGE_SIZE = 48;
 const POLL_MS = 3000;
 const REFRESH_MIN_MS = 2000;
-const STATUS_LABELS = { queued: 'Queued', processing: 'Processing', succeeded: 'Succeeded', failed: 'Failed', canceled: 'Canceled' };
+const STATUS_LABELS = {
+  queued: 'Queued',
+  processing: 'Processing',
+  succeeded: 'Succeeded',
+  failed: 'Failed',
+  canceled: 'Canceled',
+};
 const EMPTY_TEXT = {
-  all: 'There are no items in this batch.', succeeded: 'No items have succeeded yet.',
-  failed: 'No items have failed.', rejected: 'No items are flagged as wrong.',
+  all: 'There are no items in this batch.',
+  succeeded: 'No items have succeeded yet.',
+  failed: 'No items have failed.',
+  rejected: 'No items are flagged as wrong.',
   quality_flagged: 'No cutout was flagged by the automatic checks.',
 };
 
 const base = location.pathname.replace(/\/+$/, '');
 const numberFmt = new Intl.NumberFormat('en');
 const dateFmt = new Intl.DateTimeFormat('en', {
-  year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short',
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  hour: 'numeric',
+  minute: '2-digit',
+  timeZoneName: 'short',
 });
 
 const $ = (selector) => document.querySelector(selector);
 const byTestId = (id) => $(`[data-testid="${id}"]`);
 const ui = {
-  header: $('#site-header'), subject: $('#subject'), expiry: $('#expiry'), main: $('#main'),
-  progress: byTestId('progress'), progressBar: $('#progress-bar'), progressText: byTestId('progress-text'),
-  downloads: $('#downloads'), manifestCsv: byTestId('manifest-csv'), manifestJsonl: byTestId('manifest-jsonl'),
-  filters: $('#filters'), itemsHeading: $('#items-heading'), gridAlert: $('#grid-alert'), gridStatus: $('#grid-status'),
-  grid: $('#grid'), pager: $('#pager'), prev: byTestId('page-prev'), next: byTestId('page-next'), pageStatus: byTestId('page-status'),
+  header: $('#site-header'),
+  subject: $('#subject'),
+  expiry: $('#expiry'),
+  main: $('#main'),
+  progress: byTestId('progress'),
+  progressBar: $('#progress-bar'),
+  progressText: byTestId('progress-text'),
+  downloads: $('#downloads'),
+  manifestCsv: byTestId('manifest-csv'),
+  manifestJsonl: byTestId('manifest-jsonl'),
+  filters: $('#filters'),
+  itemsHeading: $('#items-heading'),
+  gridAlert: $('#grid-alert'),
+  gridStatus: $('#grid-status'),
+  grid: $('#grid'),
+  pager: $('#pager'),
+  prev: byTestId('page-prev'),
+  next: byTestId('page-next'),
+  pageStatus: byTestId('page-status'),
 };
 
 const state = {
-  kind: null, progress: null, items: [], ready: false, dead: false,
-  filter: 'all', cursors: [null] /* cursors[i] fetches page i + 1 */, pageIndex: 0, nextCursor: null,
-  loading: false, loadSeq: 0, pendingFlags: new Set(), abort: new AbortController(),
-  events: null, pollTimer: null, refreshTimer: null, lastRefresh: 0,
+  kind: null,
+  progress: null,
+  items: [],
+  ready: false,
+  dead: false,
+  filter: 'all',
+  cursors: [null] /* cursors[i] fetches page i + 1 */,
+  pageIndex: 0,
+  nextCursor: null,
+  loading: false,
+  loadSeq: 0,
+  pendingFlags: new Set(),
+  abort: new AbortController(),
+  events: null,
+  pollTimer: null,
+  refreshTimer: null,
+  lastRefresh: 0,
 };
 const cardKeys = new WeakMap(); // card element → JSON of the item it shows
 let idCounter = 0;
@@ -51,7 +91,13 @@ function el(tag, attrs = {}, ...children) {
 
 const fmt = (n) => numberFmt.format(Number.isFinite(n) ? n : 0);
 const isPending = (item) => item?.status === 'queued' || item?.status === 'processing';
-const parseJson = (text) => { try { return JSON.parse(text); } catch { return null; } };
+const parseJson = (text) => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+};
 
 // Only http(s) URLs end up in href/src, whatever the server sends.
 function safeUrl(value) {
@@ -59,7 +105,9 @@ function safeUrl(value) {
   try {
     const url = new URL(value, location.href);
     return /^https?:$/.test(url.protocol) ? value : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 function etaText(ms) {
@@ -76,13 +124,22 @@ async function api(path, { method = 'GET', body } = {}) {
   const headers = { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
   let res;
   try {
-    res = await fetch(base + path, { method, headers, body: body && JSON.stringify(body), credentials: 'omit', cache: 'no-store', signal: state.abort.signal });
+    res = await fetch(base + path, {
+      method,
+      headers,
+      body: body && JSON.stringify(body),
+      credentials: 'omit',
+      cache: 'no-store',
+      signal: state.abort.signal,
+    });
   } catch {
     throw new Error('Could not reach the server. Check your connection and try again.');
   }
   const payload = await res.json().catch(() => null);
   if (res.ok && payload) return payload;
-  const message = payload?.error?.message || (res.ok ? 'The server sent an unexpected response.' : `The request failed (HTTP ${res.status}).`);
+  const message =
+    payload?.error?.message ||
+    (res.ok ? 'The server sent an unexpected response.' : `The request failed (HTTP ${res.status}).`);
   if (res.status === 401 || res.status === 410) showFatal(message);
   throw Object.assign(new Error(message), { status: res.status, code: payload?.error?.code });
 }
@@ -100,9 +157,15 @@ function showFatal(message) {
   $('.skip-link')?.remove();
   ui.header.replaceChildren(el('p', { class: 'brand', text: 'Cutout review' }));
   const heading = el('h1', { tabindex: '-1', text: 'This review link cannot be used' });
-  ui.main.replaceChildren(el('section', { class: 'error-page', 'data-testid': 'error-page' }, heading,
-    el('p', { text: message || 'This review link is invalid or has expired.' }),
-    el('p', { text: 'Ask whoever shared this link for a new one.' })));
+  ui.main.replaceChildren(
+    el(
+      'section',
+      { class: 'error-page', 'data-testid': 'error-page' },
+      heading,
+      el('p', { text: message || 'This review link is invalid or has expired.' }),
+      el('p', { text: 'Ask whoever shared this link for a new one.' }),
+    ),
+  );
   document.title = 'Cutout review — link not usable';
   document.body.dataset.state = 'error';
   heading.focus();
@@ -112,14 +175,23 @@ function showFatal(message) {
 
 function renderHeader(data) {
   const isJob = data.kind === 'job';
-  ui.subject.replaceChildren(isJob ? 'Job ' : 'Batch ', el('code', { text: (isJob ? data.job.id : data.batch.id) ?? '' }));
+  ui.subject.replaceChildren(
+    isJob ? 'Job ' : 'Batch ',
+    el('code', { text: (isJob ? data.job.id : data.batch.id) ?? '' }),
+  );
   const expires = new Date(data.expires_at);
   if (Number.isNaN(expires.getTime())) return;
-  ui.expiry.replaceChildren('Link expires ', el('time', { datetime: expires.toISOString(), text: dateFmt.format(expires) }));
+  ui.expiry.replaceChildren(
+    'Link expires ',
+    el('time', { datetime: expires.toISOString(), text: dateFmt.format(expires) }),
+  );
 }
 
 function renderManifest(manifest) {
-  const links = [[ui.manifestCsv, safeUrl(manifest?.csv)], [ui.manifestJsonl, safeUrl(manifest?.jsonl)]];
+  const links = [
+    [ui.manifestCsv, safeUrl(manifest?.csv)],
+    [ui.manifestJsonl, safeUrl(manifest?.jsonl)],
+  ];
   for (const [link, url] of links) {
     if (url) link.href = url;
     link.hidden = !url;
@@ -128,7 +200,11 @@ function renderManifest(manifest) {
 }
 
 function progressText({ counts: c, status, eta }) {
-  const parts = [`${fmt(c.succeeded + c.failed + c.canceled)} of ${fmt(c.total)} done`, `${fmt(c.succeeded)} succeeded`, `${fmt(c.failed)} failed`];
+  const parts = [
+    `${fmt(c.succeeded + c.failed + c.canceled)} of ${fmt(c.total)} done`,
+    `${fmt(c.succeeded)} succeeded`,
+    `${fmt(c.failed)} failed`,
+  ];
   if (c.canceled) parts.push(`${fmt(c.canceled)} canceled`);
   if (status === 'completed') parts.push('Completed');
   else if (status === 'canceled') parts.push('Canceled');
@@ -139,7 +215,7 @@ function progressText({ counts: c, status, eta }) {
 function filterCount(filter) {
   const p = state.progress;
   if (!p) return 0;
-  return filter === 'rejected' ? p.review?.rejected : p.counts[filter === 'all' ? 'total' : filter] ?? 0;
+  return filter === 'rejected' ? p.review?.rejected : (p.counts[filter === 'all' ? 'total' : filter] ?? 0);
 }
 
 function renderPager() {
@@ -169,12 +245,17 @@ function applyProgress(next) {
 function pageMayHaveChanged(prev, next) {
   const [a, b] = [prev.counts, next.counts];
   switch (state.filter) {
-    case 'succeeded': return a.succeeded !== b.succeeded;
-    case 'failed': return a.failed !== b.failed;
-    case 'quality_flagged': return a.quality_flagged !== b.quality_flagged;
+    case 'succeeded':
+      return a.succeeded !== b.succeeded;
+    case 'failed':
+      return a.failed !== b.failed;
+    case 'quality_flagged':
+      return a.quality_flagged !== b.quality_flagged;
     // Our own flag clicks change this count too; those must not pull the card out from under the user.
-    case 'rejected': return prev.review?.rejected !== next.review?.rejected && state.pendingFlags.size === 0;
-    default: return Object.keys(a).some((key) => a[key] !== b[key]) && state.items.some(isPending);
+    case 'rejected':
+      return prev.review?.rejected !== next.review?.rejected && state.pendingFlags.size === 0;
+    default:
+      return Object.keys(a).some((key) => a[key] !== b[key]) && state.items.some(isPending);
   }
 }
 
@@ -234,12 +315,15 @@ async function refreshSummary() {
 
 function scheduleRefresh() {
   if (state.refreshTimer) return;
-  state.refreshTimer = setTimeout(() => {
-    state.refreshTimer = null;
-    if (state.dead || state.loading) return; // a user-started load brings fresh data anyway
-    state.lastRefresh = Date.now();
-    loadPage({ quiet: true });
-  }, Math.max(0, state.lastRefresh + REFRESH_MIN_MS - Date.now()));
+  state.refreshTimer = setTimeout(
+    () => {
+      state.refreshTimer = null;
+      if (state.dead || state.loading) return; // a user-started load brings fresh data anyway
+      state.lastRefresh = Date.now();
+      loadPage({ quiet: true });
+    },
+    Math.max(0, state.lastRefresh + REFRESH_MIN_MS - Date.now()),
+  );
 }
 
 // ---------- item pages ----------
@@ -279,7 +363,8 @@ async function loadPage({ quiet = false } = {}) {
     const page = await api(`/items?${params}`);
     if (seq !== state.loadSeq || state.dead) return;
     const items = Array.isArray(page.data) ? page.data : [];
-    if (quiet && !items.length && state.pageIndex > 0) { // this page emptied out: step back
+    if (quiet && !items.length && state.pageIndex > 0) {
+      // this page emptied out: step back
       state.pageIndex -= 1;
       return loadPage({ quiet: true });
     }
@@ -320,7 +405,8 @@ function renderItems(items) {
   }
   if (activeCard && !ui.grid.contains(active)) {
     const card = nodes.find((node) => node.dataset.jobId === activeCard.dataset.jobId);
-    const target = card?.querySelector(`[data-testid="${active.dataset.testid}"]`) ?? card?.querySelector('button, a[href]');
+    const target =
+      card?.querySelector(`[data-testid="${active.dataset.testid}"]`) ?? card?.querySelector('button, a[href]');
     target?.focus({ preventScroll: true });
   }
 }
@@ -332,7 +418,10 @@ function replaceCard(item) {
   const focused = old.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
   const card = buildCard(item);
   old.replaceWith(card);
-  if (focused) (card.querySelector(`[data-testid="${focused}"]`) ?? card.querySelector('[data-testid="flag-button"]'))?.focus({ preventScroll: true });
+  if (focused)
+    (card.querySelector(`[data-testid="${focused}"]`) ?? card.querySelector('[data-testid="flag-button"]'))?.focus({
+      preventScroll: true,
+    });
 }
 
 // ---------- cards ----------
@@ -353,9 +442,12 @@ const figure = (caption, content, frameClass = '') =>
 
 function cutoutSlot(item, ref) {
   if (item.status === 'failed') {
-    return el('div', { class: 'error-box', 'data-testid': 'card-error' },
+    return el(
+      'div',
+      { class: 'error-box', 'data-testid': 'card-error' },
       el('p', {}, el('code', { text: item.error?.code ?? 'failed' })),
-      el('p', { text: item.error?.message ?? 'Processing failed.' }));
+      el('p', { text: item.error?.message ?? 'Processing failed.' }),
+    );
   }
   if (isPending(item)) return figure('Cutout', placeholder('Processing…', 'is-processing'));
   if (item.status === 'canceled') return figure('Cutout', placeholder('Canceled'));
@@ -367,15 +459,35 @@ function buildCard(item) {
   const titleId = `card-title-${++idCounter}`;
   const flagged = item.review?.verdict === 'rejected';
   const known = Object.hasOwn(STATUS_LABELS, item.status);
-  const card = el('article', {
-    class: 'card', 'data-testid': 'card', 'data-job-id': item.id, 'data-status': item.status,
-    'data-review': flagged ? 'rejected' : null, 'aria-labelledby': titleId,
-  }, el('div', { class: 'card-head' },
-    el('h3', { id: titleId, text: ref }),
-    el('span', { class: `badge badge-${known ? item.status : 'other'}`, text: known ? STATUS_LABELS[item.status] : item.status })));
+  const card = el(
+    'article',
+    {
+      class: 'card',
+      'data-testid': 'card',
+      'data-job-id': item.id,
+      'data-status': item.status,
+      'data-review': flagged ? 'rejected' : null,
+      'aria-labelledby': titleId,
+    },
+    el(
+      'div',
+      { class: 'card-head' },
+      el('h3', { id: titleId, text: ref }),
+      el('span', {
+        class: `badge badge-${known ? item.status : 'other'}`,
+        text: known ? STATUS_LABELS[item.status] : item.status,
+      }),
+    ),
+  );
   if (flagged) card.append(el('p', { class: 'flag-marker', text: 'Flagged as wrong' }), noteForm(item));
   card.append(
-    el('div', { class: 'figures' }, figure('Original', thumb(item.original_thumb_url, `Original: ${ref}`, 'img-original')), cutoutSlot(item, ref)));
+    el(
+      'div',
+      { class: 'figures' },
+      figure('Original', thumb(item.original_thumb_url, `Original: ${ref}`, 'img-original')),
+      cutoutSlot(item, ref),
+    ),
+  );
   if (item.quality_flags?.length) card.append(qualityFlags(item.quality_flags));
   if (item.renditions?.length) card.append(renditionLinks(item.renditions, titleId));
   card.append(cardActions(item, titleId, flagged));
@@ -385,34 +497,53 @@ function buildCard(item) {
 
 // What the automatic checks found, in words; the cutout still succeeded.
 function qualityFlags(flags) {
-  return el('div', { class: 'auto-flags', 'data-testid': 'quality-flags' },
+  return el(
+    'div',
+    { class: 'auto-flags', 'data-testid': 'quality-flags' },
     el('p', { class: 'auto-flags-title', text: 'Auto-flagged' }),
-    el('ul', {}, ...flags.map(({ flag, text }) => el('li', { 'data-flag': flag, text }))));
+    el('ul', {}, ...flags.map(({ flag, text }) => el('li', { 'data-flag': flag, text }))),
+  );
 }
 
 function renditionLinks(renditions, titleId) {
-  return el('p', { class: 'renditions', 'data-testid': 'renditions' }, 'Renditions: ', ...renditions.flatMap(({ name, url, error }, i) => {
-    const href = safeUrl(url);
-    const node = href
-      ? el('a', { href, download: true, 'data-testid': 'rendition-link', 'aria-describedby': titleId, text: name })
-      : el('span', { class: 'rendition-error', title: error ?? '', text: `${name} (not made)` });
-    return i === 0 ? [node] : [' · ', node];
-  }));
+  return el(
+    'p',
+    { class: 'renditions', 'data-testid': 'renditions' },
+    'Renditions: ',
+    ...renditions.flatMap(({ name, url, error }, i) => {
+      const href = safeUrl(url);
+      const node = href
+        ? el('a', { href, download: true, 'data-testid': 'rendition-link', 'aria-describedby': titleId, text: name })
+        : el('span', { class: 'rendition-error', title: error ?? '', text: `${name} (not made)` });
+      return i === 0 ? [node] : [' · ', node];
+    }),
+  );
 }
 
 function cardActions(item, titleId, flagged) {
   const actions = el('div', { class: 'card-actions' });
   const result = safeUrl(item.result_url);
   if (result) {
-    actions.append(el('a', {
-      class: 'button-link', href: result, download: true, 'data-testid': 'result-link', 'aria-describedby': titleId, text: 'Download result',
-    }));
+    actions.append(
+      el('a', {
+        class: 'button-link',
+        href: result,
+        download: true,
+        'data-testid': 'result-link',
+        'aria-describedby': titleId,
+        text: 'Download result',
+      }),
+    );
   }
   // The server only accepts verdicts on succeeded jobs (409 otherwise); a flag can always be undone.
   if (item.status === 'succeeded' || flagged) {
     const button = el('button', {
-      type: 'button', class: 'flag-button', 'data-testid': 'flag-button', 'aria-pressed': String(flagged),
-      'aria-describedby': titleId, text: flagged ? 'Flagged — undo' : 'Flag as wrong',
+      type: 'button',
+      class: 'flag-button',
+      'data-testid': 'flag-button',
+      'aria-pressed': String(flagged),
+      'aria-describedby': titleId,
+      text: flagged ? 'Flagged — undo' : 'Flag as wrong',
       'aria-disabled': state.pendingFlags.has(item.id) ? 'true' : null, // re-rendered mid-request: says it is busy
     });
     button.addEventListener('click', () => toggleFlag(item, button));
@@ -424,9 +555,21 @@ function cardActions(item, titleId, flagged) {
 // What is wrong with a flagged cutout, for whoever redoes it (at most 500 characters).
 function noteForm(item) {
   const inputId = `note-${++idCounter}`;
-  const input = el('input', { id: inputId, type: 'text', maxlength: 500, 'data-testid': 'note-input', value: item.review?.note ?? '', autocomplete: 'off' });
+  const input = el('input', {
+    id: inputId,
+    type: 'text',
+    maxlength: 500,
+    'data-testid': 'note-input',
+    value: item.review?.note ?? '',
+    autocomplete: 'off',
+  });
   const save = el('button', { type: 'submit', 'data-testid': 'note-save', text: 'Save note' });
-  const form = el('form', { class: 'note-form' }, el('label', { for: inputId, text: 'What is wrong? (optional)' }), el('div', { class: 'note-row' }, input, save));
+  const form = el(
+    'form',
+    { class: 'note-form' },
+    el('label', { for: inputId, text: 'What is wrong? (optional)' }),
+    el('div', { class: 'note-row' }, input, save),
+  );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (state.pendingFlags.has(item.id)) return;
@@ -435,10 +578,17 @@ function noteForm(item) {
     form.querySelector('.card-alert')?.remove();
     try {
       const note = input.value.trim();
-      replaceCard(await api(`/items/${encodeURIComponent(item.id)}/review`, { method: 'PUT', body: { verdict: 'rejected', note: note || null } }));
+      replaceCard(
+        await api(`/items/${encodeURIComponent(item.id)}/review`, {
+          method: 'PUT',
+          body: { verdict: 'rejected', note: note || null },
+        }),
+      );
     } catch (err) {
       if (state.dead) return;
-      form.append(el('p', { class: 'alert card-alert', role: 'alert', text: `Could not save the note: ${err.message}` }));
+      form.append(
+        el('p', { class: 'alert card-alert', role: 'alert', text: `Could not save the note: ${err.message}` }),
+      );
     } finally {
       state.pendingFlags.delete(item.id);
       save.removeAttribute('aria-disabled');
@@ -468,11 +618,16 @@ async function toggleFlag(item, button) {
     if (state.dead) return;
     button.removeAttribute('aria-disabled');
     button.textContent = label;
-    card.append(el('p', { class: 'alert card-alert', role: 'alert', text: `Could not update the flag: ${err.message}` }));
+    card.append(
+      el('p', { class: 'alert card-alert', role: 'alert', text: `Could not update the flag: ${err.message}` }),
+    );
   } finally {
     state.pendingFlags.delete(item.id);
     // The card may have been re-rendered meanwhile: free whichever flag button it has now.
-    [...ui.grid.children].find((node) => node.dataset.jobId === item.id)?.querySelector('[data-testid="flag-button"]')?.removeAttribute('aria-disabled');
+    [...ui.grid.children]
+      .find((node) => node.dataset.jobId === item.id)
+      ?.querySelector('[data-testid="flag-button"]')
+      ?.removeAttribute('aria-disabled');
   }
 }
 
@@ -489,7 +644,8 @@ function bindControls() {
     const button = event.target.closest('button[data-filter]');
     if (!button || button.dataset.filter === state.filter) return;
     state.filter = button.dataset.filter;
-    for (const other of ui.filters.querySelectorAll('button[data-filter]')) other.setAttribute('aria-pressed', String(other === button));
+    for (const other of ui.filters.querySelectorAll('button[data-filter]'))
+      other.setAttribute('aria-pressed', String(other === button));
     Object.assign(state, { cursors: [null], pageIndex: 0, nextCursor: null });
     loadPage();
   });
