@@ -13,7 +13,7 @@ import { tenantEndpointsKey } from './webhook-endpoints.ts';
  * after its last change), the tenant's index of events by creation time, and a second
  * index of the failed ones, so recovery reads only what it sends.
  */
-export interface DeliveryRecord {
+export interface DeliveryRecord extends WebhookDelivery {
   webhookId: string;
   eventType: WebhookEventType;
   tenantId: string;
@@ -21,13 +21,6 @@ export interface DeliveryRecord {
   jobId: string;
   batchId?: string;
   url?: string;
-  state: WebhookState;
-  attempts: number;
-  lastStatusCode?: number;
-  lastError?: string;
-  lastAttemptAt?: string;
-  nextAttemptAt?: string;
-  deliveredAt?: string;
   createdAt: string;
 }
 
