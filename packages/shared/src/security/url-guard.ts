@@ -121,9 +121,20 @@ export function parseCidrList(list: readonly string[]): BlockList {
   return blockList;
 }
 
+/** Parsed allow-lists by the policy's own list: checking a 100,000-row manifest parses it once. */
+const allowLists = new WeakMap<readonly string[], BlockList>();
+function allowListOf(policy: UrlPolicy): BlockList {
+  let allowList = allowLists.get(policy.allowPrivate);
+  if (!allowList) {
+    allowList = parseCidrList(policy.allowPrivate);
+    allowLists.set(policy.allowPrivate, allowList);
+  }
+  return allowList;
+}
+
 /** True when the address may be connected to: public, or inside policy.allowPrivate. */
 export function isAddressAllowed(address: string, policy: UrlPolicy): boolean {
-  return isAllowedBy(address, parseCidrList(policy.allowPrivate));
+  return isAllowedBy(address, allowListOf(policy));
 }
 
 function isAllowedBy(address: string, allowList: BlockList): boolean {
@@ -204,7 +215,7 @@ export function checkUrl(input: string, policy: UrlPolicy): URL {
     throw new UnsafeUrlError('too_long', `URL is longer than ${MAX_URL_LENGTH} characters once normalised`);
 
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const allowList = parseCidrList(policy.allowPrivate);
+  const allowList = allowListOf(policy);
   if (isIP(host) !== 0 && !isAllowedBy(host, allowList)) {
     throw new UnsafeUrlError('private_address', `${host} is not a public address`);
   }
@@ -236,7 +247,7 @@ export interface GuardedAgentOptions {
  * A refusal rejects the request with UnsafeUrlError (reason 'private_address').
  */
 export function createGuardedAgent({ policy, lookup, connectTimeoutMs, log }: GuardedAgentOptions): Agent {
-  const allowList = parseCidrList(policy.allowPrivate);
+  const allowList = allowListOf(policy);
   const resolve: LookupFunction = lookup ?? ((hostname, options, callback) => dns.lookup(hostname, options, callback));
 
   const guardedLookup: LookupFunction = (hostname, options, callback) => {
