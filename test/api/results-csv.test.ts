@@ -5,6 +5,7 @@ import type { Json } from '../helpers/jobs.ts';
 import { startSystem, type TestSystem } from '../helpers/system.ts';
 import { manifest, postBatch } from '../helpers/batches.ts';
 import { fetchPath, reviewLink } from '../helpers/reviews.ts';
+import { callApi } from '../helpers/webhooks.ts';
 
 /** client_refs a spreadsheet would run as formulas, and ordinary ones around them. */
 const FORMULAS = [
@@ -87,5 +88,73 @@ describe('formulas in the results CSV', () => {
     expect(created.status).toBe(202);
     expect(clientRefs((await manifest(system, created.body.id, 'csv')).text)).toEqual(["'=1+2", "'@A1"]);
     expect((await manifest(system, created.body.id, 'jsonl')).text).toContain('"client_ref":"=1+2"');
+  });
+});
+
+describe('text of batch items', () => {
+  let system: TestSystem;
+
+  beforeAll(async () => {
+    system = await startSystem({ workers: 0 });
+  });
+  afterAll(async () => {
+    await system?.close();
+  });
+
+  it('comes back as it was sent (a lone surrogate in a client_ref as U+FFFD), from a JSON body and a CSV manifest', async () => {
+    const texts = [
+      'Ünïcödé ✓ 商品',
+      'emoji 🧥👟',
+      'quote " backslash \\ slash /',
+      'line\nbreak',
+      '\u0000nul',
+      'e\u0301',
+    ];
+    const lone = ['lone \ud800 high', 'lone \udfff low'];
+    const items = [...texts, ...lone].map((text, i) => ({
+      image_url: `https://images.example.com/t/${i}.jpg`,
+      client_ref: text,
+      metadata: { note: text, [text]: 'key' },
+    }));
+    const created = await postBatch(system, { items });
+    expect(created.status).toBe(202);
+    const expected = [...texts, 'lone \ufffd high', 'lone \ufffd low'];
+    const rows = (await manifest(system, created.body.id, 'jsonl')).text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json);
+    expect(rows.map((row) => row.client_ref)).toEqual(expected);
+    const jobs = await callApi(system, 'GET', `/v1/batches/${created.body.id}/jobs?limit=100`);
+    // Metadata is stored as JSON text, in which a lone surrogate is an escape: it is kept.
+    expect(jobs.body.data.map((job: Json) => job.metadata)).toEqual(
+      [...texts, ...lone].map((text) => ({ note: text, [text]: 'key' })),
+    );
+
+    const form = new FormData();
+    const csvText = texts.filter((text) => !text.includes('\u0000'));
+    form.append(
+      'manifest',
+      new Blob(
+        [
+          `image_url,client_ref,note\r\n${csvText
+            .map(
+              (text, i) =>
+                `https://images.example.com/c/${i}.jpg,"${text.replaceAll('"', '""')}","${text.replaceAll('"', '""')}"`,
+            )
+            .join('\r\n')}\r\n`,
+        ],
+        { type: 'text/csv' },
+      ),
+      'm.csv',
+    );
+    const fromCsv = await postBatch(system, form);
+    expect(fromCsv.status).toBe(202);
+    const csvRows = (await manifest(system, fromCsv.body.id, 'jsonl')).text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Json);
+    expect(csvRows.map((row) => row.client_ref)).toEqual(csvText);
+    const csvJobs = await callApi(system, 'GET', `/v1/batches/${fromCsv.body.id}/jobs?limit=100`);
+    expect(csvJobs.body.data.map((job: Json) => job.metadata)).toEqual(csvText.map((text) => ({ note: text })));
   });
 });

@@ -54,15 +54,15 @@ export function batchSink(open: (() => Promise<BatchWriter>) | null): BatchSink 
     get opened() {
       return writer;
     },
-    async add(item) {
+    add(item) {
       tally.items += 1;
       if (item.kind === 'file') {
         if (dryRun) tally.fileHashes.push(item.original.sha256);
       } else tally.unseenItems += 1;
-      if (dryRun || !open) return;
+      if (dryRun || !open) return undefined;
       if (writer) return writer.add(item);
       held.push(item);
-      if (held.length >= HELD_ITEMS) await openWriter();
+      return held.length >= HELD_ITEMS ? openWriter().then(() => undefined) : undefined;
     },
     markDryRun() {
       dryRun = true;

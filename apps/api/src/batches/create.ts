@@ -53,7 +53,8 @@ export interface BatchWriter {
   readonly id: string;
   /** Items accepted so far. */
   readonly accepted: number;
-  add(item: BatchItem): Promise<void>;
+  /** A promise when a full chunk is being written (wait for it before the next item), else undefined. */
+  add(item: BatchItem): Promise<void> | undefined;
   /**
    * Writes what is left, makes the batch `processing` with its settings (and, in the same
    * script, the answer `answerFor` builds from the batch as committed), then queues its
@@ -110,10 +111,10 @@ export async function openBatchWriter(
     get accepted() {
       return accepted;
     },
-    async add(item) {
+    add(item) {
       pending.push(itemRecord(id, tenantId, item, createdAt));
       accepted += 1;
-      if (pending.length >= CHUNK) await flush();
+      return pending.length >= CHUNK ? flush() : undefined;
     },
     async commit(settings, rejected, answerFor) {
       try {

@@ -14,7 +14,8 @@ import type { TakeRow } from './manifest.ts';
  * retry that checks its fingerprint), or a dry run's tally (batch-sink.ts).
  */
 export interface ItemSink {
-  add(item: BatchItem): Promise<void>;
+  /** A promise only when the caller must wait for it (see TakeRow). */
+  add(item: BatchItem): Promise<void> | undefined;
   /** The request says `dry_run`: nothing more is written, what was is dropped. */
   markDryRun?(): void;
 }
@@ -115,14 +116,15 @@ export function rowCollector(sink: ItemSink, maxItems: number) {
   const rejected: RejectedRow[] = [];
   let rows = 0;
   let accepted = 0;
-  const take: TakeRow = async (row, item) => {
+  const take: TakeRow = (row, item) => {
     rows += 1;
-    if (rows > maxItems) throw tooManyItems(maxItems);
-    if (typeof item === 'string') rejected.push({ row, reason: item });
-    else {
-      accepted += 1;
-      await sink.add(item);
+    if (rows > maxItems) return Promise.reject(tooManyItems(maxItems));
+    if (typeof item === 'string') {
+      rejected.push({ row, reason: item });
+      return undefined;
     }
+    accepted += 1;
+    return sink.add(item);
   };
   return { take, rejected, accepted: () => accepted };
 }
