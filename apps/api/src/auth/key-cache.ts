@@ -54,6 +54,8 @@ export function makeApiKeyCache({
     entries.delete(digest);
   });
   subscriber.on('close', suspend);
+  // A duplicate connection has no error listener of its own; the main one logs Redis trouble.
+  subscriber.on('error', suspend);
   subscriber.on('reconnecting', suspend);
   subscriber.on('ready', subscribe);
   if (subscriber.status === 'ready') subscribe();

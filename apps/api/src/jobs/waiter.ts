@@ -15,6 +15,8 @@ export function makeJobWaiter({ subscriber, channel }: { subscriber: Redis; chan
   const waiters = new Map<string, Set<() => void>>();
   let subscribed: Promise<unknown> | undefined;
 
+  // A duplicate connection has no error listener of its own; the main one logs Redis trouble.
+  subscriber.on('error', () => undefined);
   subscriber.on('message', (_channel: string, jobId: string) => {
     for (const wake of waiters.get(jobId) ?? []) wake();
   });
