@@ -1,4 +1,4 @@
-import { randomFillSync, createHash } from 'node:crypto';
+import { hash, randomFillSync } from 'node:crypto';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -30,7 +30,8 @@ export function randomBase62(length: number): string {
 /** Opaque, unguessable job id: 24 base62 characters ≈ 143 bits. */
 export const newJobId = (): string => `job_${randomBase62(24)}`;
 
-export const sha256Hex = (input: string | Buffer): string => createHash('sha256').update(input).digest('hex');
+/** One-shot (`crypto.hash`): no Hash object per call, which a status poll makes twice. */
+export const sha256Hex = (input: string | Buffer): string => hash('sha256', input, 'hex');
 
 /**
  * The webhook message id of one event of one job. Deterministic, so a job processed

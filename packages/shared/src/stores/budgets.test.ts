@@ -26,10 +26,20 @@ describe('budgetPeriods', () => {
     expect(budgetPeriods(at('2026-12-31T23:59:59.999Z'))).toEqual({
       day: '2026-12-31',
       month: '2026-12',
+      dayStarts: at('2026-12-31T00:00:00.000Z'),
       dayEnds: at('2027-01-01T00:00:00.000Z'),
       monthEnds: at('2027-01-01T00:00:00.000Z'),
     });
     expect(budgetPeriods(at('2026-02-10T05:00:00.000Z')).monthEnds).toBe(at('2026-03-01T00:00:00.000Z'));
+  });
+
+  it('gives the periods of each instant, also when the day asked for last is kept', () => {
+    expect(budgetPeriods(at('2026-12-31T12:00:00.000Z')).day).toBe('2026-12-31');
+    // The first millisecond of the next day, the last of the day before, and back.
+    expect(budgetPeriods(at('2027-01-01T00:00:00.000Z'))).toMatchObject({ day: '2027-01-01', month: '2027-01' });
+    expect(budgetPeriods(at('2026-12-31T23:59:59.999Z'))).toMatchObject({ day: '2026-12-31', month: '2026-12' });
+    expect(budgetPeriods(at('2026-12-31T00:00:00.000Z')).day).toBe('2026-12-31');
+    expect(budgetPeriods(at('2026-12-30T23:59:59.999Z')).day).toBe('2026-12-30');
   });
 });
 

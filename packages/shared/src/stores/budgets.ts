@@ -50,17 +50,31 @@ export interface Budgets {
   refund(reservation: CallReservation): Promise<void>;
 }
 
+interface BudgetPeriods {
+  day: string;
+  month: string;
+  dayStarts: number;
+  dayEnds: number;
+  monthEnds: number;
+}
+
+/** The periods of the day last asked for: every status poll asks, nearly always within the same day. */
+let lastPeriods: BudgetPeriods | undefined;
+
 /** The UTC day and month of `now`, and when each ends. */
-export function budgetPeriods(now: number): { day: string; month: string; dayEnds: number; monthEnds: number } {
+export function budgetPeriods(now: number): Readonly<BudgetPeriods> {
+  if (lastPeriods && now >= lastPeriods.dayStarts && now < lastPeriods.dayEnds) return lastPeriods;
   const date = new Date(now);
   const [y, m, d] = [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()];
   const iso = date.toISOString();
-  return {
+  lastPeriods = {
     day: iso.slice(0, 10),
     month: iso.slice(0, 7),
+    dayStarts: Date.UTC(y, m, d),
     dayEnds: Date.UTC(y, m, d + 1),
     monthEnds: Date.UTC(y, m + 1, 1),
   };
+  return lastPeriods;
 }
 
 /** A month counter outlives its month, so a late refund still finds it. */
