@@ -32,6 +32,40 @@ describe('per-key rate limit on the API', () => {
     expect((await request(`${system.apiUrl}/healthz`)).statusCode).toBe(200);
   });
 
+  it("counts status polls against the same allowance as every other route, in the poll's one command", async () => {
+    system = await startSystem({ workers: 0, env: { API_RATE_LIMIT_PER_MINUTE: '6' } });
+    const created = await request(`${system.apiUrl}/v1/batches`, {
+      method: 'POST',
+      headers: { 'x-api-key': system.apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [{ image_url: 'https://images.example.com/shoe.jpg' }] }),
+    });
+    expect(created.statusCode).toBe(202);
+    const batch = (await created.body.json()) as { id: string };
+    const page = await get(system, `/v1/batches/${batch.id}/jobs`, system.apiKey);
+    const job = page.body.data[0] as { id: string };
+    const poll = await get(system, `/v1/jobs/${job.id}`, system.apiKey);
+    expect([poll.status, poll.headers['x-ratelimit-limit'], poll.headers['x-ratelimit-remaining']]).toEqual([
+      200,
+      '6',
+      '3',
+    ]);
+    expect(Number(poll.headers['x-ratelimit-reset'])).toBeGreaterThan(0);
+    // A missing job is counted too, and the list (counted by the plugin) shares the allowance.
+    expect((await get(system, '/v1/jobs/job_doesnotexist0000000000', system.apiKey)).status).toBe(404);
+    expect((await get(system, '/v1/jobs', system.apiKey)).status).toBe(200);
+    const last = await get(system, `/v1/jobs/${job.id}`, system.apiKey);
+    expect([last.status, last.headers['x-ratelimit-remaining']]).toEqual([200, '0']);
+    const over = await get(system, `/v1/jobs/${job.id}`, system.apiKey);
+    expect(over.status).toBe(429);
+    expect(over.body.error.code).toBe('rate_limited');
+    expect(over.body.id).toBeUndefined();
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+    expect(over.headers['x-ratelimit-remaining']).toBe('0');
+    expect((await get(system, '/v1/jobs', system.apiKey)).status).toBe(429);
+    // Another tenant's key has its own allowance, and still cannot see the job.
+    expect((await get(system, `/v1/jobs/${job.id}`, system.otherApiKey)).status).toBe(404);
+  });
+
   it('gives each review link an allowance of its own, apart from API keys', async () => {
     system = await startSystem({ workers: 0, env: { REVIEW_RATE_LIMIT_PER_MINUTE: '3' } });
     const post = async (path: string, body?: unknown) => {
@@ -79,5 +113,7 @@ describe('per-key rate limit on the API', () => {
     const down = await get(system, '/v1/jobs', system.apiKey);
     expect(down.status).toBe(503);
     expect(down.body.error.code).toBe('service_unavailable');
+    const poll = await get(system, '/v1/jobs/job_doesnotexist0000000000', system.apiKey);
+    expect([poll.status, poll.body.error.code]).toEqual([503, 'service_unavailable']);
   });
 });

@@ -129,6 +129,11 @@ describe('text of batch items', () => {
     expect(jobs.body.data.map((job: Json) => job.metadata)).toEqual(
       [...texts, ...lone].map((text) => ({ note: text, [text]: 'key' })),
     );
+    // A status poll reads the record through its own script: the same text.
+    for (const [i, listed] of (jobs.body.data as Json[]).entries()) {
+      const polled = await callApi(system, 'GET', `/v1/jobs/${listed.id}`);
+      expect([polled.body.client_ref, polled.body.metadata]).toEqual([expected[i], listed.metadata]);
+    }
 
     const form = new FormData();
     const csvText = texts.filter((text) => !text.includes('\u0000'));

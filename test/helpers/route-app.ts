@@ -71,10 +71,11 @@ export async function routeApp(
     [keys.globex, record('globex', ['jobs:read', 'jobs:write'])],
     [keys.revoked, record('acme', ['jobs:read', 'jobs:write'], { revokedAt: '2026-02-01T00:00:00.000Z' })],
   ]);
-  const requireScope = makeAuthenticate({
+  const { requireScope } = makeAuthenticate({
     apiKeys: { authenticate: async (key) => records.get(key) ?? null },
     failures: { refuseIfBlocked: () => undefined, fail: async (_request, error) => Promise.reject(error) },
     perKey: async () => undefined,
+    perKeyTerms: () => ({ key: 'route-test', max: 1_000_000, windowMs: 60_000 }),
   });
   const violations: ContractViolation[] = [];
   const report = (violation: ContractViolation) => void violations.push(violation);

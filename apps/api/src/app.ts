@@ -56,10 +56,12 @@ export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOpti
     // Errors raised before routing (an over-long path id, a malformed URL) get the envelope too.
     frameworkErrors: (error, request, reply) => sendError(request, reply, toApiError(error as FastifyError)),
   });
-  app.addHook('onSend', async (request, reply) => {
+  // The hooks every request runs are callbacks, not async functions: no promise per request for each.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     request.log.info(
       {
         method: request.method,
@@ -69,6 +71,7 @@ export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOpti
       },
       'request',
     );
+    done();
   });
   const report = (violation: ContractViolation) => {
     deps.log.warn({ violation }, 'answer does not match the OpenAPI document');
@@ -78,6 +81,7 @@ export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOpti
   await registerContract(app, { publicBaseUrl: config.api.publicBaseUrl, version: '1.0.0', report });
   const limits = await registerRateLimits(app, {
     redis: deps.redis,
+    directRedis: deps.directRedis ?? deps.redis,
     prefix: config.redis.prefix,
     perMinute: config.api.rateLimitPerMinute,
     perLinkPerMinute: config.api.reviewRateLimitPerMinute,
@@ -105,7 +109,19 @@ export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOpti
     ttlMs: config.api.apiKeyCacheTtlMs,
   });
   app.addHook('onClose', () => keyCache.close());
-  const requireScope = makeAuthenticate({ apiKeys: keyCache, failures, perKey: limits.perKey });
+  const { requireScope, countDeferredAllowance } = makeAuthenticate({
+    apiKeys: keyCache,
+    failures,
+    perKey: limits.perKey,
+    perKeyTerms: limits.perKeyTerms,
+  });
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (!request.deferredAllowance || request.deferredAllowance.counted) return done(null, payload);
+    countDeferredAllowance(request, reply).then(
+      () => done(null, payload),
+      (error: Error) => done(error),
+    );
+  });
   const reviewSecret = await reviewLinkSecret({
     redis: deps.redis,
     prefix: config.redis.prefix,

@@ -1,22 +1,38 @@
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { Logger } from '@cutout/shared/infra';
-import type { Scope } from '@cutout/shared/stores';
 import { isWellFormedApiKey, type ApiKeyStore, type StoredApiKey } from './api-keys.ts';
 import { looksLikeReviewToken } from '../review/tokens.ts';
 import { ApiError } from '../http/errors.ts';
 import type { AuthFailures } from './failures.ts';
+import type { AllowanceTerms, Scope } from '@cutout/shared/stores';
 import type { Allowance } from '../http/rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     auth?: StoredApiKey;
+    /** On a route with `allowanceInRead`: the key's allowance, for the handler's read to count. */
+    deferredAllowance?: DeferredAllowance;
   }
+  interface FastifyContextConfig {
+    /**
+     * The handler's read counts the key's allowance in its own script (a status poll is one
+     * Redis command): the guard leaves it to the handler, and onSend counts it for an answer
+     * sent without it (`countDeferredAllowance`).
+     */
+    allowanceInRead?: boolean;
+  }
+}
+
+interface DeferredAllowance {
+  terms: AllowanceTerms;
+  counted: boolean;
 }
 
 export interface AuthDeps {
   apiKeys: Pick<ApiKeyStore, 'authenticate'>;
   failures: AuthFailures;
   perKey: Allowance;
+  perKeyTerms: (request: FastifyRequest) => AllowanceTerms;
 }
 
 const presentedKey = (request: FastifyRequest): string | undefined => {
@@ -47,8 +63,17 @@ async function identify(apiKeys: AuthDeps['apiKeys'], key: string | undefined): 
  * no body parsing and no upload. Order: a known-bad address (no Redis), the key, the key's
  * allowance, the scope. A read-only key's refused writes still use its allowance.
  */
-export function makeAuthenticate({ apiKeys, failures, perKey }: AuthDeps) {
-  return function requireScope(scope: Scope): onRequestAsyncHookHandler {
+export function makeAuthenticate({ apiKeys, failures, perKey, perKeyTerms }: AuthDeps) {
+  /** onSend: an answer of a route with `allowanceInRead` whose read did not count the allowance counts it now. */
+  const countDeferredAllowance = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const deferred = request.deferredAllowance;
+    if (!deferred || deferred.counted) return;
+    deferred.counted = true;
+    // An answer that failed on our side (Redis down) is not charged, and could not be counted anyway.
+    if (reply.statusCode >= 500) return;
+    await perKey(request, reply);
+  };
+  const requireScope = (scope: Scope): onRequestAsyncHookHandler => {
     return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       failures.refuseIfBlocked(request);
       const identified = await identify(apiKeys, presentedKey(request));
@@ -56,11 +81,14 @@ export function makeAuthenticate({ apiKeys, failures, perKey }: AuthDeps) {
       request.auth = identified;
       // The request's own logger (already a child per request) gains the caller: no second child.
       (request.log as unknown as Logger).setBindings({ tenant: identified.tenantId, keyId: identified.id });
-      await perKey(request, reply);
+      if (request.routeOptions.config.allowanceInRead && identified.scopes.includes(scope))
+        request.deferredAllowance = { terms: perKeyTerms(request), counted: false };
+      else await perKey(request, reply);
       if (!identified.scopes.includes(scope))
         throw new ApiError('insufficient_scope', `This API key lacks the ${scope} scope`);
     };
   };
+  return { requireScope, countDeferredAllowance };
 }
 
 export function tenantOf(request: Pick<FastifyRequest, 'auth'>): string {

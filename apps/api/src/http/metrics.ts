@@ -9,7 +9,7 @@ const UNMATCHED_ROUTE = 'unmatched';
  * raw URL, and counts accepted jobs. An idempotent replay accepted nothing new.
  */
 export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): void {
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
     const { method } = request;
     metrics.httpRequests.inc({ method, route, status: String(reply.statusCode) });
@@ -17,5 +17,6 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): voi
     const accepted = reply.statusCode === 202 || reply.statusCode === 200;
     if (method === 'POST' && route === '/v1/jobs' && accepted && !reply.hasHeader('idempotent-replayed'))
       metrics.jobsAccepted.inc();
+    done();
   });
 }

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import type { Redis } from '@cutout/shared/infra';
+import { runScript, type Redis } from '@cutout/shared/infra';
 import { ApiError } from './errors.ts';
+import { COUNT_ALLOWANCE_LUA, type AllowanceCount, type AllowanceTerms } from '@cutout/shared/stores';
 import { clientAddressKey } from '../auth/client-address.ts';
 
 /** One allowance, counted in Redis so every API process shares it. */
@@ -19,6 +20,8 @@ interface Counted {
 export interface RateLimits {
   /** An authenticated API key (`request.auth`): API_RATE_LIMIT_PER_MINUTE. */
   perKey: Allowance;
+  /** The same allowance for a route whose read counts it (`countedInRead`). */
+  perKeyTerms(request: FastifyRequest): AllowanceTerms;
   /** A review link (`request.rateLimitSubject`): REVIEW_RATE_LIMIT_PER_MINUTE. */
   perLink: Allowance;
   /** Counts one failed authentication of the caller's address; true when it is over the allowance. */
@@ -34,6 +37,33 @@ declare module 'fastify' {
 
 const WINDOW_MS = 60_000;
 
+const COUNT_ONE = `${COUNT_ALLOWANCE_LUA}
+local current, ttl = countAllowance(KEYS[1], ARGV[1])
+return {current, ttl}
+`;
+
+/** The X-RateLimit-* headers of a counted request, and 429 when it is over the allowance. */
+function applyCount(reply: FastifyReply, { max, remaining, ttlInSeconds, isExceeded }: Counted): void {
+  reply
+    .header('x-ratelimit-limit', String(max))
+    .header('x-ratelimit-remaining', String(remaining))
+    .header('x-ratelimit-reset', String(ttlInSeconds));
+  if (isExceeded)
+    throw rateLimited(`Rate limit of ${max} requests per minute exceeded; retry in ${ttlInSeconds} s`, ttlInSeconds);
+}
+
+/** Answers what a script counted (see AllowanceTerms): the headers, and 429 when over. */
+export function applyAllowanceCount(reply: FastifyReply, terms: AllowanceTerms, count: AllowanceCount): void {
+  const ttlInSeconds = Math.ceil(count.ttlMs / 1000);
+  applyCount(reply, {
+    isAllowed: false,
+    max: terms.max,
+    remaining: Math.max(0, terms.max - count.current),
+    ttlInSeconds,
+    isExceeded: count.current > terms.max,
+  });
+}
+
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   new ApiError('rate_limited', message, { 'retry-after': String(Math.max(1, retryAfterSeconds)) });
 
@@ -47,11 +77,20 @@ export async function registerRateLimits(
   app: FastifyInstance,
   {
     redis,
+    directRedis,
     prefix,
     perMinute,
     perLinkPerMinute,
     failuresPerMinute,
-  }: { redis: Redis; prefix: string; perMinute: number; perLinkPerMinute: number; failuresPerMinute: number },
+  }: {
+    redis: Redis;
+    /** Where the per-key allowance is counted: one command per request (AppDeps.directRedis). */
+    directRedis: Redis;
+    prefix: string;
+    perMinute: number;
+    perLinkPerMinute: number;
+    failuresPerMinute: number;
+  },
 ): Promise<RateLimits> {
   await app.register(rateLimit, {
     global: false,
@@ -64,26 +103,30 @@ export async function registerRateLimits(
     const count = app.createRateLimit({ keyGenerator, max, timeWindow: WINDOW_MS }) as unknown as (
       request: FastifyRequest,
     ) => Promise<Counted>;
-    return async (request: FastifyRequest, reply: FastifyReply) => {
-      const counted = await count(request);
-      reply
-        .header('x-ratelimit-limit', String(counted.max))
-        .header('x-ratelimit-remaining', String(counted.remaining))
-        .header('x-ratelimit-reset', String(counted.ttlInSeconds));
-      if (counted.isExceeded)
-        throw rateLimited(
-          `Rate limit of ${counted.max} requests per minute exceeded; retry in ${counted.ttlInSeconds} s`,
-          counted.ttlInSeconds,
-        );
-    };
+    return async (request: FastifyRequest, reply: FastifyReply) => applyCount(reply, await count(request));
   };
+  // The per-key allowance is counted by a script of ours (the same Lua as the status read's,
+  // which counts it in its own command); the plugin has no way to count inside another script.
+  const perKeyTerms = (request: FastifyRequest): AllowanceTerms => ({
+    key: `${prefix}:allowance:key:${request.auth?.id ?? 'none'}`,
+    max: perMinute,
+    windowMs: WINDOW_MS,
+  });
   const countFailures = app.createRateLimit({
     keyGenerator: (request) => `fail:${clientAddressKey(request.ip)}`,
     max: failuresPerMinute,
     timeWindow: WINDOW_MS,
   }) as unknown as (request: FastifyRequest) => Promise<Counted>;
   return {
-    perKey: counter((request) => `key:${request.auth?.id ?? 'none'}`, perMinute),
+    async perKey(request, reply) {
+      const terms = perKeyTerms(request);
+      const [current, ttlMs] = (await runScript(directRedis, COUNT_ONE, 1, terms.key, String(terms.windowMs))) as [
+        number,
+        number,
+      ];
+      applyAllowanceCount(reply, terms, { current, ttlMs });
+    },
+    perKeyTerms,
     perLink: counter((request) => `review:${request.rateLimitSubject ?? 'none'}`, perLinkPerMinute),
     async countFailure(request) {
       const counted = await countFailures(request);

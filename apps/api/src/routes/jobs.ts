@@ -9,6 +9,7 @@ import { routeOf } from '../contract/register.ts';
 import { jobOperations } from '../contract/jobs.ts';
 import type { RouteOptions } from '../deps.ts';
 import { ApiError, notFound } from '../http/errors.ts';
+import { applyAllowanceCount } from '../http/rate-limit.ts';
 import { keyReused, requestInProgress, type StoredResponse } from '../http/idempotency.ts';
 import { jobEtag } from '../jobs/etag.ts';
 import { queueHold } from '../jobs/hold.ts';
@@ -123,12 +124,23 @@ export const jobRoutes: FastifyPluginAsync<RouteOptions> = async (plugin, { deps
     handler: async (request) => jobPage(deps, tenantOf(request), request.query),
   });
 
+  const getJob = routeOf(ops.getJob, guards);
   app.route({
-    ...routeOf(ops.getJob, guards),
+    ...getJob,
+    config: { ...getJob.config, allowanceInRead: true },
     handler: async (request, reply) => {
-      // The record and the queue's hold are read together: one command for a polling client.
+      // The key's allowance, the record and the queue's hold in one command: a polling client's every request.
       const tenantId = tenantOf(request);
-      const { record: owned, hold } = await deps.jobStatus.read(request.params.id, tenantId);
+      const deferred = request.deferredAllowance;
+      const {
+        record: owned,
+        hold,
+        counted,
+      } = await deps.jobStatus.read(request.params.id, tenantId, { allowance: deferred?.terms });
+      if (deferred && counted) {
+        deferred.counted = true;
+        applyAllowanceCount(reply, deferred.terms, counted);
+      }
       // Another tenant's job is indistinguishable from a missing one.
       if (!owned || owned.tenantId !== tenantId) throw notFound('Job');
       const waited = await waitFor(owned, request.headers.prefer, reply);

@@ -1,3 +1,4 @@
+export * from './allowance.ts';
 export * from './batch-cancel.ts';
 export * from './batch-creation.ts';
 export * from './batch-events.ts';
