@@ -81,7 +81,6 @@ export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOpti
   await registerContract(app, { publicBaseUrl: config.api.publicBaseUrl, version: '1.0.0', report });
   const limits = await registerRateLimits(app, {
     redis: deps.redis,
-    directRedis: deps.directRedis ?? deps.redis,
     prefix: config.redis.prefix,
     perMinute: config.api.rateLimitPerMinute,
     perLinkPerMinute: config.api.reviewRateLimitPerMinute,

@@ -1,15 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { makeImageFetcher } from '@cutout/shared/images';
-import {
-  connectChecked,
-  createRedis,
-  openServices,
-  type Config,
-  type Logger,
-  type Metrics,
-  type Services,
-} from '@cutout/shared/infra';
-import { makeJobStatusReader } from '@cutout/shared/stores';
+import { openServices, type Config, type Logger, type Metrics, type Services } from '@cutout/shared/infra';
 import { createGuardedAgent } from '@cutout/shared/security';
 import { makeApiKeyStore } from './auth/api-keys.ts';
 import { buildApp, type BuildOptions } from './app.ts';
@@ -38,12 +29,6 @@ export async function startApi(
   { metrics, onContractViolation }: { metrics?: Metrics } & BuildOptions = {},
 ): Promise<RunningApi> {
   const services = await openServices(config, { name: 'cutout-api', log });
-  // Single commands per request go without auto-pipelining: it builds a pipeline per flush.
-  const directRedis = createRedis(config.redis, { autoPipelining: false, connectionName: 'cutout-api-direct', log });
-  await connectChecked(directRedis, config.redis).catch(async (error: unknown) => {
-    await services.close();
-    throw error;
-  });
   await makeApiKeyStore({ redis: services.redis, prefix: config.redis.prefix }).bootstrap(config.api.bootstrapKeys);
   await services.storage
     .ensureBucket()
@@ -64,18 +49,7 @@ export async function startApi(
   });
   const storage = withUploadSlots(services.storage, config.api.uploadConcurrency);
   const app = await buildApp(
-    {
-      config,
-      log,
-      ...services,
-      directRedis,
-      jobStatus: makeJobStatusReader({ redis: directRedis, prefix: config.redis.prefix }),
-      storage,
-      idempotency,
-      jobWaiter,
-      images,
-      metrics,
-    },
+    { config, log, ...services, storage, idempotency, jobWaiter, images, metrics },
     { onContractViolation },
   );
   const address = await app.listen({ port: config.api.port, host: config.api.host });
@@ -87,7 +61,6 @@ export async function startApi(
       await closeWithGrace(app, config.api.shutdownGraceMs, log);
       await jobWaiter.close();
       await imageAgent.close();
-      await directRedis.quit().catch(() => directRedis.disconnect());
       await services.close();
     },
   };

@@ -77,15 +77,12 @@ export async function registerRateLimits(
   app: FastifyInstance,
   {
     redis,
-    directRedis,
     prefix,
     perMinute,
     perLinkPerMinute,
     failuresPerMinute,
   }: {
     redis: Redis;
-    /** Where the per-key allowance is counted: one command per request (AppDeps.directRedis). */
-    directRedis: Redis;
     prefix: string;
     perMinute: number;
     perLinkPerMinute: number;
@@ -120,7 +117,7 @@ export async function registerRateLimits(
   return {
     async perKey(request, reply) {
       const terms = perKeyTerms(request);
-      const [current, ttlMs] = (await runScript(directRedis, COUNT_ONE, 1, terms.key, String(terms.windowMs))) as [
+      const [current, ttlMs] = (await runScript(redis, COUNT_ONE, 1, terms.key, String(terms.windowMs))) as [
         number,
         number,
       ];

@@ -12,12 +12,6 @@ export interface RedisTarget {
 export interface RedisConnectOptions {
   /** BullMQ workers block on Redis and need this unset (`null`). */
   blocking?: boolean;
-  /**
-   * Commands of one tick sent in one write (the default unless blocking): what fan-outs of
-   * many commands want. A client of single commands (a status poll) is cheaper without it:
-   * each flush builds a pipeline.
-   */
-  autoPipelining?: boolean;
   connectionName?: string;
   /** Where connection errors go (at most one line per 10 s); commands still fail on their own. */
   log?: Logger;
@@ -28,7 +22,7 @@ const ERROR_LOG_INTERVAL_MS = 10_000;
 /** A lazily connecting client; `await redis.connect()` or the first command opens it. */
 export function createRedis(
   target: string | RedisTarget,
-  { blocking = false, autoPipelining = !blocking, connectionName, log }: RedisConnectOptions = {},
+  { blocking = false, connectionName, log }: RedisConnectOptions = {},
 ): Redis {
   const { url, clusterNodes = [] } = typeof target === 'string' ? { url: target } : target;
   const options: RedisOptions = {
@@ -37,7 +31,7 @@ export function createRedis(
     maxRetriesPerRequest: blocking ? null : 2,
     // API processes must answer 503 quickly while Redis is down, not queue commands forever.
     enableOfflineQueue: blocking,
-    enableAutoPipelining: autoPipelining,
+    enableAutoPipelining: !blocking,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   };
   // A Cluster speaks the same commands as one Redis. It is typed as Redis so that every

@@ -11,6 +11,7 @@ import { connectChecked, createRedis, type Redis } from './redis.ts';
 import { createS3Client, makeStorage, type Storage } from './storage.ts';
 import { makeTenantStore, type TenantStore } from '../stores/tenants.ts';
 import { makeUpstreamState, type UpstreamState } from '../stores/upstream-state.ts';
+import { makeJobStatusReader, type JobStatusReader } from '../stores/job-status.ts';
 import { makeWebhookAttemptLog, type WebhookAttemptLog } from '../stores/webhook-attempts.ts';
 import { makeUsage, type Usage } from '../stores/usage.ts';
 import { makeBudgets, type Budgets } from '../stores/budgets.ts';
@@ -26,6 +27,8 @@ export interface Services {
   s3: S3Client;
   storage: Storage;
   jobs: JobStore;
+  /** A status poll's record and queue hold, in one command. */
+  jobStatus: JobStatusReader;
   batches: BatchStore;
   /** Hands batch items to the queue a window at a time. */
   batchFeeder: BatchFeeder;
@@ -83,6 +86,7 @@ export async function openServices(
     storage,
     queues,
     jobs: makeJobStore({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
+    jobStatus: makeJobStatusReader({ redis, prefix }),
     batches: makeBatchStore({ redis, prefix: config.redis.prefix, retentionMs: config.jobRetentionMs }),
     fair,
     uploads: makeUploadStore({ redis, prefix }),
