@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { DelayedError, RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import {
   isMissingObject,
@@ -171,17 +172,19 @@ async function callAndStore(
   });
   if (!record) return;
   const started = Date.now();
-  // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
-  const originalThumb = deps.thumbnails?.fromStored(
-    record.originalKey,
-    thumbKey(record.tenantId, jobId, 'original'),
-    jobId,
-  );
   try {
     const reloaded = await storedCutout(storage, record);
+    // A small original is read once: its thumbnail and the upstream call (and its retries)
+    // use the same bytes instead of a GET each.
+    const original = reloaded || !deps.thumbnails ? undefined : await smallOriginal(storage, record);
+    // The original's thumbnail is made while ByByBG works, so it adds nothing to the job's time.
+    const thumbAt = thumbKey(record.tenantId, jobId, 'original');
+    const originalThumb = original
+      ? deps.thumbnails?.fromBuffer(original, thumbAt, jobId)
+      : deps.thumbnails?.fromStored(record.originalKey, thumbAt, jobId);
     const cutout = reloaded
       ? { body: reloaded.body, stored: Promise.resolve(reloaded) }
-      : await callByByBG(deps, record, ledger);
+      : await callByByBG(deps, record, ledger, original);
     const upstreamMs = Date.now() - started;
     // Measuring and rendering overlap the cutout's upload; none of it holds ByByBG's rate.
     const [stored, outputs, resultThumbKey, originalThumbKey] = await settled([
@@ -224,10 +227,11 @@ async function callByByBG(
   deps: RemoveBgDeps,
   record: JobRecord,
   spend: CallSpend | undefined,
+  original: Buffer | undefined,
 ): Promise<{ body: Buffer; stored: Promise<Cutout> }> {
   const { jobs, storage } = deps;
   const result = await deps.bybybg.removeBackground({
-    openImage: () => storage.getStream(record.originalKey),
+    openImage: async () => (original ? Readable.from([original]) : storage.getStream(record.originalKey)),
     contentType: record.originalContentType,
     byteLength: record.originalBytes,
     options: record.options,
@@ -248,6 +252,17 @@ async function callByByBG(
     return { body: result.body, key, bytes, contentType };
   });
   return { body: result.body, stored };
+}
+
+/** Originals up to this size are held in memory while their job runs (8 per worker by default: 32 MB at most). */
+const SMALL_ORIGINAL_BYTES = 4 * 1024 * 1024;
+
+/** The original's bytes when it is known to be small; undefined otherwise (it is streamed from S3). */
+async function smallOriginal(storage: Storage, record: JobRecord): Promise<Buffer | undefined> {
+  if (!(record.originalBytes > 0 && record.originalBytes <= SMALL_ORIGINAL_BYTES)) return undefined;
+  const body = await storage.getBuffer(record.originalKey);
+  // A record that understated the size is not trusted further: the stream path has its own bounds.
+  return body.length <= SMALL_ORIGINAL_BYTES ? body : undefined;
 }
 
 /** The cutout an earlier attempt of this job stored; null when there is none (or it is gone). */
