@@ -2,7 +2,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { randomBase62 } from '@cutout/shared/infra';
 import { upstreamKeys } from '@cutout/shared/stores';
-import { CONFIGURED_SHARE, limiterFor, makeRateGovernor, type GovernorSettings } from './governor.ts';
+import { CONFIGURED_SHARE, CONFIGURED_TRIM, limiterFor, makeRateGovernor, type GovernorSettings } from './governor.ts';
 import { unlinkPrefix } from '../../../../test/helpers/redis-keys.ts';
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
@@ -199,7 +199,7 @@ describe('rate governor, with BYBYBG_RATE_LIMIT', () => {
       await g.governor.recordRateLimited();
       g.advance(100);
     }
-    expect(g.governor.current().ratePerSecond).toBeCloseTo(50 * CONFIGURED_SHARE * 0.93, 5);
+    expect(g.governor.current().ratePerSecond).toBeCloseTo(50 * CONFIGURED_SHARE * CONFIGURED_TRIM, 5);
   });
 
   it('does not pace calls inside a 429 pause', async () => {
