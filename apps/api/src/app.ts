@@ -114,13 +114,7 @@ export async function buildApp(deps: AppDeps, { onContractViolation }: BuildOpti
     perKey: limits.perKey,
     perKeyTerms: limits.perKeyTerms,
   });
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (!request.deferredAllowance || request.deferredAllowance.counted) return done(null, payload);
-    countDeferredAllowance(request, reply).then(
-      () => done(null, payload),
-      (error: Error) => done(error),
-    );
-  });
+  app.addHook('onSend', countDeferredAllowance);
   const reviewSecret = await reviewLinkSecret({
     redis: deps.redis,
     prefix: config.redis.prefix,

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler, onSendHookHandler } from 'fastify';
 import type { Logger } from '@cutout/shared/infra';
 import { isWellFormedApiKey, type ApiKeyStore, type StoredApiKey } from './api-keys.ts';
 import { looksLikeReviewToken } from '../review/tokens.ts';
@@ -17,7 +17,8 @@ declare module 'fastify' {
     /**
      * The handler's read counts the key's allowance in its own script (a status poll is one
      * Redis command): the guard leaves it to the handler, and onSend counts it for an answer
-     * sent without it (`countDeferredAllowance`).
+     * sent without it (`countDeferredAllowance`). A key without the route's scope is counted
+     * by the guard as on every route.
      */
     allowanceInRead?: boolean;
   }
@@ -64,14 +65,19 @@ async function identify(apiKeys: AuthDeps['apiKeys'], key: string | undefined): 
  * allowance, the scope. A read-only key's refused writes still use its allowance.
  */
 export function makeAuthenticate({ apiKeys, failures, perKey, perKeyTerms }: AuthDeps) {
-  /** onSend: an answer of a route with `allowanceInRead` whose read did not count the allowance counts it now. */
-  const countDeferredAllowance = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  /**
+   * onSend: an answer of a route with `allowanceInRead` whose read did not count the allowance
+   * counts it now. An answer that failed on our side (Redis down) is not charged, and could
+   * not be counted anyway. A callback hook: every request runs it, nearly always to `done` at once.
+   */
+  const countDeferredAllowance: onSendHookHandler = (request, reply, payload, done) => {
     const deferred = request.deferredAllowance;
-    if (!deferred || deferred.counted) return;
+    if (!deferred || deferred.counted || reply.statusCode >= 500) return done(null, payload);
     deferred.counted = true;
-    // An answer that failed on our side (Redis down) is not charged, and could not be counted anyway.
-    if (reply.statusCode >= 500) return;
-    await perKey(request, reply);
+    perKey(request, reply).then(
+      () => done(null, payload),
+      (error: Error) => done(error),
+    );
   };
   const requireScope = (scope: Scope): onRequestAsyncHookHandler => {
     return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -81,11 +87,14 @@ export function makeAuthenticate({ apiKeys, failures, perKey, perKeyTerms }: Aut
       request.auth = identified;
       // The request's own logger (already a child per request) gains the caller: no second child.
       (request.log as unknown as Logger).setBindings({ tenant: identified.tenantId, keyId: identified.id });
-      if (request.routeOptions.config.allowanceInRead && identified.scopes.includes(scope))
+      // A refused request still uses the allowance.
+      if (!identified.scopes.includes(scope)) {
+        await perKey(request, reply);
+        throw new ApiError('insufficient_scope', `This API key lacks the ${scope} scope`);
+      }
+      if (request.routeOptions.config.allowanceInRead)
         request.deferredAllowance = { terms: perKeyTerms(request), counted: false };
       else await perKey(request, reply);
-      if (!identified.scopes.includes(scope))
-        throw new ApiError('insufficient_scope', `This API key lacks the ${scope} scope`);
     };
   };
   return { requireScope, countDeferredAllowance };

@@ -20,7 +20,7 @@ interface Counted {
 export interface RateLimits {
   /** An authenticated API key (`request.auth`): API_RATE_LIMIT_PER_MINUTE. */
   perKey: Allowance;
-  /** The same allowance for a route whose read counts it (`countedInRead`). */
+  /** The same allowance for a route whose read counts it (`applyAllowanceCount` answers the count). */
   perKeyTerms(request: FastifyRequest): AllowanceTerms;
   /** A review link (`request.rateLimitSubject`): REVIEW_RATE_LIMIT_PER_MINUTE. */
   perLink: Allowance;

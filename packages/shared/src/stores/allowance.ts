@@ -1,7 +1,7 @@
 /**
- * A caller's allowance counted inside another script, so that a read and its count are one
- * Redis command (a status poll): the key @fastify/rate-limit counts the same caller under
- * (the API's other routes), the most requests of a window, and the window.
+ * A caller's allowance as a script counts it (`COUNT_ALLOWANCE_LUA`), alone or inside another
+ * script so that a read and its count are one Redis command (a status poll): its counter's
+ * key, the most requests of a window, and the window.
  */
 export interface AllowanceTerms {
   key: string;
@@ -16,9 +16,9 @@ export interface AllowanceCount {
 }
 
 /**
- * Lua: counts one request as @fastify/rate-limit's Redis store does (INCR; the first of a
- * window sets its expiry), so both count the same allowance alike. Defines
- * `countAllowance(key, windowMs)`, which returns the count and the window's ms left.
+ * Lua: counts one request in a fixed window, as @fastify/rate-limit's Redis store does (INCR;
+ * the first of a window sets its expiry). Defines `countAllowance(key, windowMs)`, which
+ * returns the count and the window's ms left.
  */
 export const COUNT_ALLOWANCE_LUA = `
 local function countAllowance(key, windowMs)
