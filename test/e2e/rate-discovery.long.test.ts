@@ -27,10 +27,12 @@ describe('rate discovery with BYBYBG_RATE_LIMIT unset', () => {
       },
     });
     // Workers start as soon as the first job is in, so the clock starts before submitting;
-    // a quarter more jobs than the run can use keeps the queue from running dry.
+    // a quarter more jobs than the run can use keeps the queue from running dry, and they are
+    // submitted 8 at a time: one after another, a slow machine submitted fewer than LIMIT a
+    // second, so the measured window saw the submission rate (25 calls in 20 s once), not the limit.
     const started = Date.now();
     const total = Math.ceil(((WARM_UP_MS + MEASURE_MS) / 1000) * LIMIT * 1.25);
-    const ids = await submitPhotos(system, total);
+    const ids = await submitPhotos(system, total, { parallel: 8 });
 
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, WARM_UP_MS - (Date.now() - started))));
     const before = await emulatorStats(system);

@@ -8,13 +8,23 @@ export type Json = Record<string, any>;
 export async function submitPhotos(
   system: TestSystem,
   count: number,
-  { firstVariant = 0, fields = {} }: { firstVariant?: number; fields?: Record<string, string> } = {},
+  {
+    firstVariant = 0,
+    fields = {},
+    parallel = 1,
+  }: { firstVariant?: number; fields?: Record<string, string>; parallel?: number } = {},
 ): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const photo = await productImage('png', PRODUCT_SHOT, firstVariant + i);
-    ids.push(await submitPhoto(system, photo, fields));
-  }
+  // Ids in submission order; `parallel` makes and submits that many photos at once.
+  const ids: string[] = new Array(count);
+  let next = 0;
+  const submitNext = async () => {
+    while (next < count) {
+      const i = next++;
+      const photo = await productImage('png', PRODUCT_SHOT, firstVariant + i);
+      ids[i] = await submitPhoto(system, photo, fields);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, submitNext));
   return ids;
 }
 
